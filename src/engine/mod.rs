@@ -1,0 +1,13 @@
+//! Pure analysis engine: parsers, findings and the analysis session. No web crates; tested natively.
+
+pub mod cells;
+pub mod detect;
+pub mod diagnose_check;
+pub mod doc;
+pub mod findings;
+pub mod model_check;
+pub mod session;
+pub mod table;
+
+pub use findings::{Finding, Severity};
+pub use session::{analyze_source, analyze_text, Analysis, FileReport};

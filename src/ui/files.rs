@@ -1,0 +1,122 @@
+//! Getting files into the app: drag-and-drop (files and folders), pickers, and the bundled example.
+
+use js_sys::{Array, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, DataTransfer, File, FileList};
+
+// Folder drops need the (callback-based) FileSystem entry API. `webkitGetAsEntry` must be called
+// synchronously inside the drop event, which this function does before its first `await`.
+#[wasm_bindgen(inline_js = r#"
+export function files_from_data_transfer(dt) {
+  const items = dt && dt.items ? Array.from(dt.items) : [];
+  const entries = items
+    .filter((i) => i.kind === "file")
+    .map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  const plain = Array.from((dt && dt.files) || []);
+  if (!entries.length || entries.some((e) => !e)) return Promise.resolve(plain);
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      out.push(await new Promise((res, rej) => entry.file(res, rej)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  return (async () => {
+    for (const e of entries) await walk(e);
+    return out;
+  })();
+}
+"#)]
+extern "C" {
+    fn files_from_data_transfer(dt: &DataTransfer) -> Promise;
+}
+
+/// One file handed to the worker: a display name and its data (a `File` or any `Blob`).
+#[derive(Clone)]
+pub struct Item {
+    pub name: String,
+    pub blob: Blob,
+}
+
+impl Item {
+    pub fn from_file(f: File) -> Item {
+        // Inside a picked folder, show the path relative to it.
+        let rel = Reflect::get(&f, &"webkitRelativePath".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.is_empty());
+        Item {
+            name: rel.unwrap_or_else(|| f.name()),
+            blob: f.into(),
+        }
+    }
+
+    pub fn to_js(&self) -> JsValue {
+        let o = Object::new();
+        let _ = Reflect::set(&o, &"name".into(), &self.name.clone().into());
+        let _ = Reflect::set(&o, &"blob".into(), &self.blob);
+        o.into()
+    }
+}
+
+pub fn items_from_list(list: Option<FileList>) -> Vec<Item> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(Item::from_file)
+        .collect()
+}
+
+/// All files of a drop, descending into dropped folders.
+pub async fn items_from_drop(dt: DataTransfer) -> Result<Vec<Item>, String> {
+    let value = JsFuture::from(files_from_data_transfer(&dt))
+        .await
+        .map_err(|e| format!("could not read the dropped items: {e:?}"))?;
+    let arr: Array = value
+        .dyn_into()
+        .map_err(|_| "unexpected drop data".to_string())?;
+    Ok(arr
+        .iter()
+        .filter_map(|v| v.dyn_into::<File>().ok())
+        .map(Item::from_file)
+        .collect())
+}
+
+/// Relative URL of the bundled example (shipped with the page, so it works offline).
+pub const EXAMPLE_URL: &str = "examples/model_check_result.txt";
+
+/// Fetch the bundled example from the page's own assets.
+pub async fn example_items() -> Result<Vec<Item>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp: web_sys::Response = JsFuture::from(window.fetch_with_str(EXAMPLE_URL))
+        .await
+        .map_err(|e| format!("could not load the example: {e:?}"))?
+        .dyn_into()
+        .map_err(|_| "unexpected fetch result".to_string())?;
+    if !resp.ok() {
+        return Err(format!(
+            "could not load the example ({}: HTTP {})",
+            EXAMPLE_URL,
+            resp.status()
+        ));
+    }
+    let blob: Blob = JsFuture::from(resp.blob().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .dyn_into()
+        .map_err(|_| "unexpected example data".to_string())?;
+    Ok(vec![Item {
+        name: "model_check_result.txt (example)".into(),
+        blob,
+    }])
+}

@@ -1,0 +1,502 @@
+//! The Yew front end: file intake, the worker bridge, and the views. It renders what the engine
+//! computed and does no analysis of its own.
+
+mod data_table;
+mod files;
+mod rich;
+mod views;
+
+use crate::engine::session::{Analysis, RowKey};
+use crate::protocol::FromWorker;
+use files::Item;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::rc::Rc;
+use views::{CheckView, Overview};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlInputElement, MessageEvent, Worker};
+use yew::prelude::*;
+
+/// Shared, immutable data compared by identity: props stay cheap to compare.
+pub struct Shared<T>(pub Rc<T>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Tab {
+    Overview,
+    File(usize),
+}
+
+#[derive(Clone, PartialEq)]
+struct Progress {
+    file_name: String,
+    done_bytes: u64,
+    total_bytes: u64,
+    started_ms: f64,
+    now_ms: f64,
+}
+
+#[derive(Clone, PartialEq)]
+struct State {
+    analysis: Shared<Analysis>,
+    evidence: Shared<HashMap<RowKey, Vec<usize>>>,
+    tab: Tab,
+    selected: Option<usize>,
+    busy: Option<Progress>,
+    job: u32,
+    banner: Option<String>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            analysis: Shared(Rc::new(Analysis::default())),
+            evidence: Shared(Rc::new(HashMap::new())),
+            tab: Tab::Overview,
+            selected: None,
+            busy: None,
+            job: 0,
+            banner: None,
+        }
+    }
+}
+
+enum Action {
+    Started { job: u32, files: usize },
+    Worker(FromWorker),
+    Cancelled,
+    Clear,
+    Select(Option<usize>),
+    OpenFinding(usize),
+    SetTab(Tab),
+    Banner(Option<String>),
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+impl Reducible for State {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut s = (*self).clone();
+        match action {
+            Action::Started { job, files } => {
+                s.job = job;
+                s.banner = None;
+                s.busy = Some(Progress {
+                    file_name: format!("{files} file(s)"),
+                    done_bytes: 0,
+                    total_bytes: 0,
+                    started_ms: now_ms(),
+                    now_ms: now_ms(),
+                });
+            }
+            Action::Worker(FromWorker::Ready) => {}
+            Action::Worker(FromWorker::Progress {
+                job,
+                file_name,
+                done_bytes,
+                total_bytes,
+                ..
+            }) => {
+                if job == s.job {
+                    if let Some(p) = s.busy.as_mut() {
+                        p.file_name = file_name;
+                        p.done_bytes = done_bytes;
+                        p.total_bytes = total_bytes;
+                        p.now_ms = now_ms();
+                    }
+                }
+            }
+            Action::Worker(FromWorker::Done { job, analysis }) => {
+                if job != s.job {
+                    return self;
+                }
+                s.busy = None;
+                let rejected: Vec<String> = analysis
+                    .files
+                    .iter()
+                    .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
+                    .collect();
+                let first_new = s.analysis.files.len();
+                let mut merged = (*s.analysis.0).clone();
+                merged.merge(analysis);
+                s.evidence = Shared(Rc::new(merged.evidence_index()));
+                // Open the first newly read file with tables, if the user is on the overview.
+                let opened = merged
+                    .files
+                    .iter()
+                    .enumerate()
+                    .skip(first_new.min(merged.files.len()))
+                    .find(|(_, f)| f.error.is_none())
+                    .map(|(i, _)| i);
+                s.analysis = Shared(Rc::new(merged));
+                s.selected = None;
+                if opened.is_some() {
+                    s.tab = Tab::Overview;
+                }
+                s.banner =
+                    (!rejected.is_empty()).then(|| format!("Not read — {}", rejected.join(" · ")));
+            }
+            Action::Worker(FromWorker::Failed { job, message }) => {
+                if job == s.job {
+                    s.busy = None;
+                    s.banner = Some(format!("The analysis failed: {message}"));
+                }
+            }
+            Action::Cancelled => {
+                s.busy = None;
+                s.job += 1;
+                s.banner = Some("Cancelled. Nothing from that run was kept.".into());
+            }
+            Action::Clear => {
+                let job = s.job;
+                s = State::default();
+                s.job = job;
+            }
+            Action::Select(sel) => s.selected = sel,
+            Action::OpenFinding(i) => {
+                if let Some(f) = s.analysis.findings.get(i) {
+                    s.tab = Tab::File(f.file);
+                    s.selected = Some(i);
+                }
+            }
+            Action::SetTab(t) => {
+                s.tab = t;
+                s.selected = None;
+            }
+            Action::Banner(b) => s.banner = b,
+        }
+        Rc::new(s)
+    }
+}
+
+/// The worker and the handler keeping its messages flowing into the reducer.
+struct WorkerHandle {
+    worker: Worker,
+    _onmessage: Closure<dyn FnMut(MessageEvent)>,
+}
+
+fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, String> {
+    let worker =
+        Worker::new("./worker_loader.js").map_err(|e| format!("cannot start the worker: {e:?}"))?;
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let Some(text) = ev.data().as_string() else {
+            return;
+        };
+        match serde_json::from_str::<FromWorker>(&text) {
+            Ok(msg) => dispatch.dispatch(Action::Worker(msg)),
+            Err(e) => dispatch.dispatch(Action::Banner(Some(format!(
+                "Unexpected message from the worker: {e}"
+            )))),
+        }
+    });
+    worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    Ok(WorkerHandle {
+        worker,
+        _onmessage: onmessage,
+    })
+}
+
+#[component]
+pub fn App() -> Html {
+    let state = use_reducer(State::default);
+    let worker = use_mut_ref(|| None::<WorkerHandle>);
+    let next_job = use_mut_ref(|| 0u32);
+    let dragging = use_state(|| false);
+    let file_input = use_node_ref();
+    let folder_input = use_node_ref();
+
+    let submit: Rc<dyn Fn(Vec<Item>)> = {
+        let worker = worker.clone();
+        let next_job = next_job.clone();
+        let dispatch = state.dispatcher();
+        Rc::new(move |items: Vec<Item>| {
+            if items.is_empty() {
+                dispatch.dispatch(Action::Banner(Some("No files in what was dropped.".into())));
+                return;
+            }
+            if worker.borrow().is_none() {
+                match spawn_worker(dispatch.clone()) {
+                    Ok(w) => *worker.borrow_mut() = Some(w),
+                    Err(e) => {
+                        dispatch.dispatch(Action::Banner(Some(e)));
+                        return;
+                    }
+                }
+            }
+            let job = {
+                let mut j = next_job.borrow_mut();
+                *j += 1;
+                *j
+            };
+            let arr = js_sys::Array::new();
+            for it in &items {
+                arr.push(&it.to_js());
+            }
+            let msg = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&msg, &"job".into(), &JsValue::from(job));
+            let _ = js_sys::Reflect::set(&msg, &"items".into(), &arr);
+            dispatch.dispatch(Action::Started {
+                job,
+                files: items.len(),
+            });
+            if let Some(w) = worker.borrow().as_ref() {
+                if let Err(e) = w.worker.post_message(&msg) {
+                    dispatch.dispatch(Action::Banner(Some(format!(
+                        "cannot send files to the worker: {e:?}"
+                    ))));
+                }
+            }
+        })
+    };
+
+    let load_example = {
+        let submit = submit.clone();
+        let dispatch = state.dispatcher();
+        Callback::from(move |_: ()| {
+            let submit = submit.clone();
+            let dispatch = dispatch.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match files::example_items().await {
+                    Ok(items) => submit(items),
+                    Err(e) => dispatch.dispatch(Action::Banner(Some(e))),
+                }
+            });
+        })
+    };
+
+    // Start the worker early (its wasm loads while the user reads the page) and honour `?example`.
+    {
+        let worker = worker.clone();
+        let dispatch = state.dispatcher();
+        let load_example = load_example.clone();
+        use_effect_with((), move |_| {
+            if let Ok(w) = spawn_worker(dispatch.clone()) {
+                *worker.borrow_mut() = Some(w);
+            }
+            let search = web_sys::window()
+                .and_then(|w| w.location().search().ok())
+                .unwrap_or_default();
+            if search
+                .trim_start_matches('?')
+                .split('&')
+                .any(|kv| kv == "example" || kv.starts_with("example="))
+            {
+                load_example.emit(());
+            }
+        });
+    }
+
+    let cancel = {
+        let worker = worker.clone();
+        let dispatch = state.dispatcher();
+        Callback::from(move |_: MouseEvent| {
+            // A running job cannot be interrupted from outside: stop the worker and start a fresh one.
+            if let Some(w) = worker.borrow_mut().take() {
+                w.worker.terminate();
+            }
+            if let Ok(w) = spawn_worker(dispatch.clone()) {
+                *worker.borrow_mut() = Some(w);
+            }
+            dispatch.dispatch(Action::Cancelled);
+        })
+    };
+
+    let on_drop = {
+        let submit = submit.clone();
+        let dragging = dragging.clone();
+        let dispatch = state.dispatcher();
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(false);
+            let Some(dt) = e.data_transfer() else { return };
+            let submit = submit.clone();
+            let dispatch = dispatch.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match files::items_from_drop(dt).await {
+                    Ok(items) => submit(items),
+                    Err(e) => dispatch.dispatch(Action::Banner(Some(e))),
+                }
+            });
+        })
+    };
+    let on_drag_over = {
+        let dragging = dragging.clone();
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            if !*dragging {
+                dragging.set(true);
+            }
+        })
+    };
+    let on_drag_leave = {
+        let dragging = dragging.clone();
+        Callback::from(move |e: DragEvent| {
+            // Leaving the window (no related target) ends the drag highlight.
+            if e.related_target().is_none() {
+                dragging.set(false);
+            }
+        })
+    };
+    let on_pick = {
+        let submit = submit.clone();
+        Callback::from(move |e: Event| {
+            if let Some(input) = e.target_dyn_into::<HtmlInputElement>() {
+                submit(files::items_from_list(input.files()));
+                input.set_value("");
+            }
+        })
+    };
+    let click = |r: &NodeRef| {
+        let r = r.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(i) = r.cast::<HtmlInputElement>() {
+                i.click();
+            }
+        })
+    };
+
+    let s = &*state;
+    let a = &s.analysis;
+    let on_select = {
+        let d = state.dispatcher();
+        Callback::from(move |sel| d.dispatch(Action::Select(sel)))
+    };
+    let on_open = {
+        let d = state.dispatcher();
+        Callback::from(move |i| d.dispatch(Action::OpenFinding(i)))
+    };
+    let tab_btn = |t: Tab, label: String, extra: Option<&'static str>| {
+        let d = state.dispatcher();
+        html! {
+            <button class={classes!("tab", (s.tab == t).then_some("active"), extra)}
+                onclick={Callback::from(move |_| d.dispatch(Action::SetTab(t)))}>{ label }</button>
+        }
+    };
+    let clear = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(Action::Clear))
+    };
+    let dismiss = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(Action::Banner(None)))
+    };
+    let example_btn = {
+        let load_example = load_example.clone();
+        Callback::from(move |_: MouseEvent| load_example.emit(()))
+    };
+
+    let progress = s.busy.as_ref().map(|p| {
+        let pct = if p.total_bytes > 0 { p.done_bytes as f64 * 100.0 / p.total_bytes as f64 } else { 0.0 };
+        let secs = ((p.now_ms - p.started_ms) / 1000.0).max(0.001);
+        let rate = rich::human_bytes((p.done_bytes as f64 / secs) as u64);
+        html! {
+            <div class="progress" role="status">
+                <span>{ format!("Reading {} — {} of {} ({rate}/s)", p.file_name, rich::human_bytes(p.done_bytes), rich::human_bytes(p.total_bytes)) }</span>
+                <progress max="100" value={format!("{pct:.1}")}></progress>
+                <button onclick={cancel.clone()}>{ "Cancel" }</button>
+            </div>
+        }
+    });
+
+    let has_files = !a.files.is_empty();
+    let file_tabs = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.error.is_none())
+        .map(|(i, f)| {
+            let short = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
+            tab_btn(Tab::File(i), format!("Model check · {short}"), None)
+        });
+    let body = if !has_files {
+        html! {
+            <section class="empty">
+                <div class={classes!("dropzone", (*dragging).then_some("over"))}>
+                    <h2>{ "Drop your quantization reports here" }</h2>
+                    <p>{ "model_check_result.txt (or qconfig_info.txt) from horizon_plugin_pytorch — a file or a whole folder, anywhere on this page." }</p>
+                    <p class="actions">
+                        <button class="primary" onclick={click(&file_input)}>{ "Open files…" }</button>
+                        <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
+                        <button id="load-example" onclick={example_btn.clone()}>{ "Load example" }</button>
+                    </p>
+                    <p class="muted small">{ "Formats are recognised by content, so renamed files work. The example is a full-size model check derived from Horizon's accuracy-tuning case (a BEV model with 2,304 layer calls)." }</p>
+                </div>
+            </section>
+        }
+    } else {
+        match s.tab {
+            Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
+            Tab::File(i) => html! {
+                <CheckView analysis={a.clone()} evidence={s.evidence.clone()} file={i} selected={s.selected} on_select={on_select} />
+            },
+        }
+    };
+
+    html! {
+        <div class={classes!("app", (*dragging).then_some("dragging"))}
+            ondrop={on_drop} ondragover={on_drag_over} ondragleave={on_drag_leave}>
+            <header class="topbar">
+                <h1>{ "QuantLens" }</h1>
+                <span class="tagline">{ "quantization-accuracy debugger" }</span>
+                <span class="privacy" title="QuantLens runs entirely in this page (WebAssembly). Files are read locally and never uploaded.">
+                    <svg class="lock" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
+                        <path d="M4 7V5a4 4 0 1 1 8 0v2h1v8H3V7zm2 0h4V5a2 2 0 1 0-4 0z" fill="currentColor"/>
+                    </svg>
+                    { " Your files never leave this browser" }
+                </span>
+                <span class="spacer"></span>
+                <button onclick={click(&file_input)}>{ "Open files…" }</button>
+                <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
+                <button onclick={example_btn}>{ "Load example" }</button>
+                if has_files { <button onclick={clear}>{ "Clear" }</button> }
+                <input ref={file_input} type="file" multiple=true class="hidden" onchange={on_pick.clone()} aria-label="Open files" />
+                <input ref={folder_input} type="file" webkitdirectory=true class="hidden" onchange={on_pick} aria-label="Open folder" />
+            </header>
+            { progress.unwrap_or_default() }
+            if let Some(b) = &s.banner {
+                <div class="banner" role="alert"><span>{ b.clone() }</span><button class="link" onclick={dismiss}>{ "dismiss" }</button></div>
+            }
+            if has_files {
+                <nav class="tabs">
+                    { tab_btn(Tab::Overview, format!("Overview ({})", a.findings.len()), None) }
+                    { for file_tabs }
+                </nav>
+            }
+            <main>{ body }</main>
+            if *dragging {
+                <div class="drop-overlay">{ "Drop to analyse — files stay on this machine" }</div>
+            }
+        </div>
+    }
+}
+
+/// Entry point of the UI binary.
+pub fn run() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("QuantLens panicked: {info}").into());
+    }));
+    yew::Renderer::<App>::new().render();
+}

@@ -1,0 +1,70 @@
+//! Text rendering helpers: `code` spans and fenced code blocks in finding texts, and long module
+//! names that wrap at their dots instead of overflowing.
+
+use yew::prelude::*;
+
+/// Render a finding text: ```` ``` ```` fenced blocks become `<pre>`, `backticks` become `<code>`.
+pub fn rich_text(text: &str) -> Html {
+    let mut parts = Vec::new();
+    for (i, chunk) in text.split("```").enumerate() {
+        if i % 2 == 1 {
+            // Drop the language tag line (```python).
+            let body = match chunk.split_once('\n') {
+                Some((first, rest)) if !first.contains(' ') => rest,
+                _ => chunk,
+            };
+            parts.push(html! { <pre class="code">{ body.trim_end().to_string() }</pre> });
+        } else {
+            parts.push(inline(chunk));
+        }
+    }
+    html! { <>{ for parts }</> }
+}
+
+fn inline(text: &str) -> Html {
+    let nodes = text.split('`').enumerate().map(|(i, s)| {
+        if i % 2 == 1 {
+            html! { <code>{ breakable(s) }</code> }
+        } else {
+            html! { { s.to_string() } }
+        }
+    });
+    html! { <>{ for nodes }</> }
+}
+
+/// A long name with break opportunities after `.`, `_`, `[` and `(`, so 200-character module paths
+/// wrap at natural boundaries and stay readable.
+pub fn breakable(name: &str) -> Html {
+    if name.len() < 24 {
+        return html! { { name.to_string() } };
+    }
+    let mut nodes = Vec::new();
+    let mut cur = String::new();
+    for c in name.chars() {
+        cur.push(c);
+        if matches!(c, '.' | '_' | '[' | '(' | ',' | '/') {
+            nodes.push(html! { { std::mem::take(&mut cur) } });
+            nodes.push(html! { <wbr/> });
+        }
+    }
+    if !cur.is_empty() {
+        nodes.push(html! { { cur } });
+    }
+    html! { <>{ for nodes }</> }
+}
+
+/// `12.3 MB` style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

@@ -1,0 +1,259 @@
+//! The Overview (files and findings by severity) and the Model check view (findings ⇄ tables).
+
+use super::data_table::DataTable;
+use super::rich::{breakable, human_bytes, rich_text};
+use super::Shared;
+use crate::engine::session::{Analysis, Document, RowKey};
+use crate::engine::Severity;
+use std::collections::HashMap;
+use yew::prelude::*;
+
+fn severity_title(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "Errors",
+        Severity::Warning => "Warnings",
+        Severity::Info => "Notes",
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct FindingCardProps {
+    pub analysis: Shared<Analysis>,
+    /// Index into `analysis.findings`.
+    pub index: usize,
+    pub on_open: Option<Callback<usize>>,
+    #[prop_or_default]
+    pub selected: bool,
+}
+
+/// One finding in full: kind, severity, message, fix, layers, and the way to its evidence.
+#[component]
+pub fn FindingCard(p: &FindingCardProps) -> Html {
+    let expanded = use_state(|| false);
+    let Some(ff) = p.analysis.findings.get(p.index) else {
+        return html! {};
+    };
+    let f = &ff.finding;
+    let file_name = p
+        .analysis
+        .files
+        .get(ff.file)
+        .map(|x| x.name.clone())
+        .unwrap_or_default();
+    let layers_shown = if *expanded {
+        f.layers.len()
+    } else {
+        f.layers.len().min(6)
+    };
+    let toggle = {
+        let expanded = expanded.clone();
+        Callback::from(move |_| expanded.set(!*expanded))
+    };
+    let open = p.on_open.clone().map(|cb| {
+        let i = p.index;
+        Callback::from(move |_| cb.emit(i))
+    });
+    html! {
+        <article class={classes!("finding", f.severity.as_str(), p.selected.then_some("selected"))} data-kind={f.kind.clone()}>
+            <header>
+                <span class={classes!("sev", f.severity.as_str())}>{ f.severity.as_str() }</span>
+                <span class="kind">{ f.kind.clone() }</span>
+                <span class="muted small">{ format!(" in {file_name}") }</span>
+                if let Some(open) = open {
+                    <button class="link evidence" onclick={open}>
+                        { format!("Show {} row(s) →", f.evidence.len()) }
+                    </button>
+                }
+            </header>
+            <div class="message">{ rich_text(&f.message) }</div>
+            <div class="fix"><strong>{ "Fix: " }</strong>{ rich_text(&f.fix) }</div>
+            if !f.layers.is_empty() {
+                <details class="layers">
+                    <summary>{ format!("{} layer(s)", f.layers.len()) }</summary>
+                    <ul>
+                        { for f.layers.iter().take(layers_shown).map(|l| html! { <li><code>{ breakable(l) }</code></li> }) }
+                    </ul>
+                    if f.layers.len() > 6 {
+                        <button class="link" onclick={toggle}>
+                            { if *expanded { "show fewer".to_string() } else { format!("show all {}", f.layers.len()) } }
+                        </button>
+                    }
+                </details>
+            }
+        </article>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct OverviewProps {
+    pub analysis: Shared<Analysis>,
+    pub on_open: Callback<usize>,
+}
+
+#[component]
+pub fn Overview(p: &OverviewProps) -> Html {
+    let a = &p.analysis;
+    let file_cards = a.files.iter().enumerate().map(|(fi, f)| {
+        let findings = a.findings.iter().filter(|x| x.file == fi).count();
+        html! {
+            <li class={classes!("file", f.error.as_ref().map(|_| "rejected"))}>
+                <span class="fname">{ breakable(&f.name) }</span>
+                <span class="muted small">{ format!(" {} ", human_bytes(f.size_bytes)) }</span>
+                { match (&f.error, &f.format_label) {
+                    (Some(e), _) => html! { <span class="error-text">{ format!("Not read: {e}") }</span> },
+                    (None, Some(l)) => html! { <span>{ format!("{l} — {findings} finding(s)") }</span> },
+                    _ => html! {},
+                } }
+                if !f.notes.is_empty() {
+                    <details class="notes">
+                        <summary>{ format!("{} reader note(s)", f.notes.len()) }</summary>
+                        <ul>{ for f.notes.iter().map(|n| html! {
+                            <li>{ n.line.map(|l| format!("line {l}: ")).unwrap_or_default() }{ n.text.clone() }</li>
+                        }) }</ul>
+                    </details>
+                }
+            </li>
+        }
+    });
+    let groups = [Severity::Error, Severity::Warning, Severity::Info].map(|s| {
+        let items: Vec<usize> = a
+            .findings
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.finding.severity == s)
+            .map(|(i, _)| i)
+            .collect();
+        if items.is_empty() {
+            return html! {};
+        }
+        html! {
+            <section class={classes!("sev-group", s.as_str())}>
+                <h3>{ format!("{} ({})", severity_title(s), items.len()) }</h3>
+                { for items.into_iter().map(|i| html! {
+                    <FindingCard analysis={p.analysis.clone()} index={i} on_open={Some(p.on_open.clone())} />
+                }) }
+            </section>
+        }
+    });
+    html! {
+        <div class="overview">
+            <section class="summary">
+                <div class="counts">
+                    <span class="count-chip error">{ format!("{} error(s)", a.count(Severity::Error)) }</span>
+                    <span class="count-chip warning">{ format!("{} warning(s)", a.count(Severity::Warning)) }</span>
+                    <span class="count-chip info">{ format!("{} note(s)", a.count(Severity::Info)) }</span>
+                </div>
+                <h3>{ "Files" }</h3>
+                <ul class="files">{ for file_cards }</ul>
+            </section>
+            if a.findings.is_empty() && a.files.iter().any(|f| f.error.is_none()) {
+                <p class="ok">{ "No problems found in the files read." }</p>
+            }
+            { for groups }
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct CheckViewProps {
+    pub analysis: Shared<Analysis>,
+    pub evidence: Shared<HashMap<RowKey, Vec<usize>>>,
+    pub file: usize,
+    pub selected: Option<usize>,
+    pub on_select: Callback<Option<usize>>,
+}
+
+/// Findings of one model-check file beside its tables, linked both ways.
+#[component]
+pub fn CheckView(p: &CheckViewProps) -> Html {
+    let a = &p.analysis;
+    let Some(report) = a.files.get(p.file) else {
+        return html! { <p>{ "No such file." }</p> };
+    };
+    let Some(Document::ModelCheck(mc)) = &report.document else {
+        return html! { <p>{ "This file has no model-check tables." }</p> };
+    };
+    // Scroll to the first cited table when a finding is selected.
+    {
+        let selected = p.selected;
+        let first_table = selected.and_then(|fi| {
+            a.findings
+                .get(fi)
+                .and_then(|f| f.finding.evidence.first().map(|e| e.table.clone()))
+        });
+        use_effect_with(selected, move |_| {
+            if let Some(id) = first_table {
+                if let Some(el) = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.get_element_by_id(&format!("tbl-{id}")))
+                {
+                    el.scroll_into_view();
+                }
+            }
+        });
+    }
+    let list = a
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.file == p.file)
+        .map(|(i, f)| {
+            let sel = p.selected == Some(i);
+            let on_select = p.on_select.clone();
+            html! {
+                <li class={classes!("flist-item", f.finding.severity.as_str(), sel.then_some("selected"))}
+                    onclick={Callback::from(move |_| on_select.emit(if sel { None } else { Some(i) }))}>
+                    <span class={classes!("sev", f.finding.severity.as_str())}>{ f.finding.severity.as_str() }</span>
+                    <span class="kind">{ f.finding.kind.clone() }</span>
+                    <span class="muted small">{ format!(" {} layer(s)", f.finding.layers.len()) }</span>
+                </li>
+            }
+        });
+    let selected_card = p
+        .selected
+        .filter(|&fi| a.findings.get(fi).is_some_and(|f| f.file == p.file))
+        .map(|fi| html! {
+            <FindingCard analysis={p.analysis.clone()} index={fi} on_open={None::<Callback<usize>>} selected=true />
+        });
+    let status = |s: &str| html! { <p class="status">{ s.to_string() }</p> };
+    let tables = mc.tables.iter().enumerate().map(|(ti, t)| {
+        let cited = p.selected.is_some_and(|fi| {
+            a.findings.get(fi).is_some_and(|f| f.file == p.file && f.finding.evidence.iter().any(|e| e.table == t.id))
+        });
+        html! {
+            <details class="table-section" id={format!("tbl-{}", t.id)} open={cited || t.rows.len() <= 40 || t.id == "layers"}>
+                <summary>
+                    <span class="ttitle">{ t.title.clone() }</span>
+                    <span class="muted small">{ format!(" {} row(s), from line {}", t.rows.len(), t.first_line) }</span>
+                </summary>
+                <DataTable analysis={p.analysis.clone()} evidence={p.evidence.clone()} file={p.file}
+                    table_index={ti} selected={p.selected} on_select={p.on_select.clone()} />
+            </details>
+        }
+    });
+    use crate::engine::model_check::{CallStatus, FusionStatus};
+    html! {
+        <div class="check-view">
+            <aside class="flist">
+                <h3>{ "Findings" }</h3>
+                <ul>{ for list }</ul>
+                <p class="muted small">{ "Click a finding to highlight its rows; click a chip on a row to jump to its finding." }</p>
+            </aside>
+            <div class="tables">
+                <h2>{ breakable(&report.name) }</h2>
+                { selected_card.unwrap_or_default() }
+                { match mc.fusion {
+                    FusionStatus::AllFused => status("✓ All fusable modules are fused in model."),
+                    FusionStatus::NotReported => status("The file has no fusion section."),
+                    FusionStatus::Unfused => html! {},
+                } }
+                { match mc.calls {
+                    CallStatus::AllOnce => status("✓ All modules in the model run exactly once."),
+                    CallStatus::NotReported => status("The file has no call-count section."),
+                    CallStatus::Listed => html! {},
+                } }
+                { for tables }
+            </div>
+        </div>
+    }
+}
