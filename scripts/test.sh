@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs whatever is missing, then runs every test: fixture generator check, layering check,
+# native cargo tests, wasm tests (Node), release web build, and browser end-to-end tests (Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export TRUNK_SKIP_VERSION_CHECK=true
+step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+
+step "setup"
+scripts/setup.sh test
+
+step "fixtures are what scripts/gen_fixtures.py writes"
+python3 scripts/gen_fixtures.py --check
+
+step "layering: the engine uses no web crates"
+if grep -rnE '\b(yew|web_sys|js_sys|gloo|wasm_bindgen)\b' src/engine; then
+  echo "src/engine must stay free of web crates" >&2; exit 1
+fi
+if command -v rustfmt >/dev/null; then cargo fmt --check; fi
+
+step "native tests (engine, CLI)"
+cargo test --locked
+
+step "wasm tests (engine on wasm32 + simd128, under Node)"
+cargo test --locked --target wasm32-unknown-unknown --no-default-features --test wasm_engine
+
+step "release web build (trunk)"
+cargo fetch --locked
+trunk build --release --offline
+
+step "browser end-to-end tests (Chromium)"
+(cd e2e && node --test --test-concurrency=1 tests/)
