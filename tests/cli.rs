@@ -17,26 +17,41 @@ fn quantlens(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn check_json_has_exactly_the_documented_finding_keys() {
-    let (code, stdout, stderr) = quantlens(&["check", "www/examples/model_check_result.txt", "--json"]);
+    let (code, stdout, stderr) =
+        quantlens(&["check", "www/examples/model_check_result.txt", "--json"]);
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     let findings = v["findings"].as_array().expect("findings array");
     assert!(!findings.is_empty());
     for f in findings {
-        let mut keys: Vec<&str> = f.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = f
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort();
         assert_eq!(keys, ["fix", "kind", "layers", "message", "severity"]);
         assert!(["error", "warning", "info"].contains(&f["severity"].as_str().expect("severity")));
     }
     let kinds: Vec<&str> = findings.iter().filter_map(|f| f["kind"].as_str()).collect();
-    for k in ["qint32_output", "float_input", "low_precision_output", "unfused", "shared_module"] {
+    for k in [
+        "qint32_output",
+        "float_input",
+        "low_precision_output",
+        "unfused",
+        "shared_module",
+    ] {
         assert!(kinds.contains(&k), "{k} missing");
     }
 }
 
 #[test]
 fn check_human_output_lists_findings_with_lines() {
-    let (code, stdout, _) = quantlens(&["check", "tests/fixtures/horizon/s11-full/model_check_result.txt"]);
+    let (code, stdout, _) = quantlens(&[
+        "check",
+        "tests/fixtures/horizon/s11-full/model_check_result.txt",
+    ]);
     assert_eq!(code, 0);
     assert!(stdout.contains("[ERROR] qint32_output"));
     assert!(stdout.contains("Fix: "));
@@ -48,7 +63,11 @@ fn check_exits_0_when_parsed_even_with_no_findings() {
     let dir = std::env::temp_dir().join(format!("quantlens-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let clean = dir.join("clean.txt");
-    std::fs::write(&clean, "All fusable modules are fused in model!\nAll modules in the model run exactly once.\n").expect("write");
+    std::fs::write(
+        &clean,
+        "All fusable modules are fused in model!\nAll modules in the model run exactly once.\n",
+    )
+    .expect("write");
     let (code, stdout, _) = quantlens(&["check", clean.to_str().expect("path"), "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
@@ -60,7 +79,10 @@ fn check_exits_0_when_parsed_even_with_no_findings() {
 fn check_exits_2_with_a_clear_message_on_unreadable_input() {
     let (code, _, stderr) = quantlens(&["check", "does/not/exist.txt"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("cannot read does/not/exist.txt"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read does/not/exist.txt"),
+        "{stderr}"
+    );
     let (code, _, stderr) = quantlens(&["check", "Cargo.toml"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not a format QuantLens knows"), "{stderr}");

@@ -32,7 +32,10 @@ fn wasm_engine_diagnoses_the_s11_fixture() {
 #[wasm_bindgen_test]
 fn wasm_engine_reaches_the_seed_conclusions() {
     let (_, findings) = analyze_text("excerpt", SEED);
-    let q = findings.iter().find(|f| f.kind == "qint32_output").expect("qint32");
+    let q = findings
+        .iter()
+        .find(|f| f.kind == "qint32_output")
+        .expect("qint32");
     assert_eq!(q.layers, ["model.obstacle_head.reg_branches.0.0"]);
 }
 
@@ -44,5 +47,8 @@ fn wasm_engine_rejects_binary_cleanly() {
 
 #[wasm_bindgen_test]
 fn simd128_is_enabled_for_the_wasm_build() {
-    assert!(cfg!(target_feature = "simd128"), ".cargo/config.toml must enable +simd128");
+    assert!(
+        cfg!(target_feature = "simd128"),
+        ".cargo/config.toml must enable +simd128"
+    );
 }

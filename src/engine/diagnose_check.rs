@@ -372,7 +372,12 @@ fn producer_from_graph(mc: &ModelCheck, module: &str) -> Option<String> {
     // `call_method add (add0, x, y)`: the module is the receiver `add0`, not the method name.
     if g.cell(p, g.column("opcode")) == "call_method" {
         let recv = g.cell(p, c_args).trim_start_matches('(');
-        let recv = recv.split([',', ')']).next().unwrap_or("").trim().to_string();
+        let recv = recv
+            .split([',', ')'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if !recv.is_empty() {
             let target = (0..g.rows.len())
                 .find(|&i| g.cell(i, c_name) == recv)
