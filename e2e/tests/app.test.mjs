@@ -118,6 +118,35 @@ test("?example opens straight on the analysis", async () => {
   await page.close();
 });
 
+
+test("a large file shows progress and can be cancelled; the app keeps working", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  // ~120 MB of per-layer rows, built in the page (never sent anywhere).
+  await page.evaluate(() => {
+    const row = "| model.backbone.stage1.0.conv1 | <class 'horizon_plugin_pytorch.nn.qat.conv2d.Conv2d'> | ['qint8'] | ['qint8'] | -1 | MinMaxObserver |\n";
+    const head = "Each layer out qconfig:\n+---+---+---+---+---+---+\n| Module Name | Module Type | Input dtype | out dtype | ch_axis | observer |\n|---+---+---+---+---+---|\n";
+    const chunk = row.repeat(10000);
+    const parts = [head];
+    for (let i = 0; i < 90; i++) parts.push(chunk);
+    const dt = new DataTransfer();
+    dt.items.add(new File(parts, "huge_model_check_result.txt", { type: "text/plain" }));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  });
+  await page.waitForSelector(".progress", { timeout: 10000 });
+  assert.match(await page.textContent(".progress"), /huge_model_check_result\.txt|file\(s\)/);
+  await page.click(".progress button");
+  await page.waitForSelector(".banner", { timeout: 10000 });
+  assert.match(await page.textContent(".banner"), /Cancelled/);
+  assert.equal(await page.$(".progress"), null);
+  // A fresh worker takes the next job.
+  await page.click("#load-example");
+  await page.waitForSelector('.finding[data-kind="qint32_output"]', { timeout: 30000 });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("no request ever leaves the page's origin", () => {
   const foreign = requests.filter((r) => !r.startsWith(url) && !r.startsWith("blob:") && !r.startsWith("data:"));
   assert.deepEqual(foreign, []);

@@ -160,7 +160,7 @@ impl Reducible for State {
                     (!rejected.is_empty()).then(|| format!("Not read — {}", rejected.join(" · ")));
             }
             Action::Worker(FromWorker::Failed { job, message }) => {
-                if job == s.job {
+                if job == s.job || job == u32::MAX {
                     s.busy = None;
                     s.banner = Some(format!("The analysis failed: {message}"));
                 }
@@ -192,20 +192,45 @@ impl Reducible for State {
     }
 }
 
-/// The worker and the handler keeping its messages flowing into the reducer.
+/// The worker and the handler keeping its messages flowing into the reducer. Jobs posted before the
+/// worker's wasm has loaded (and installed its message handler) would be lost, so they wait in
+/// `pending` until the worker says `Ready`.
 struct WorkerHandle {
     worker: Worker,
+    ready: Rc<std::cell::Cell<bool>>,
+    pending: Rc<std::cell::RefCell<Vec<JsValue>>>,
     _onmessage: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl WorkerHandle {
+    fn post(&self, msg: JsValue) -> Result<(), JsValue> {
+        if self.ready.get() {
+            self.worker.post_message(&msg)
+        } else {
+            self.pending.borrow_mut().push(msg);
+            Ok(())
+        }
+    }
 }
 
 fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, String> {
     let worker =
         Worker::new("./worker_loader.js").map_err(|e| format!("cannot start the worker: {e:?}"))?;
+    let ready = Rc::new(std::cell::Cell::new(false));
+    let pending: Rc<std::cell::RefCell<Vec<JsValue>>> = Rc::default();
+    let (ready_in, pending_in, worker_in) = (ready.clone(), pending.clone(), worker.clone());
+    let dispatch_err = dispatch.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let Some(text) = ev.data().as_string() else {
             return;
         };
         match serde_json::from_str::<FromWorker>(&text) {
+            Ok(FromWorker::Ready) => {
+                ready_in.set(true);
+                for msg in pending_in.borrow_mut().drain(..) {
+                    let _ = worker_in.post_message(&msg);
+                }
+            }
             Ok(msg) => dispatch.dispatch(Action::Worker(msg)),
             Err(e) => dispatch.dispatch(Action::Banner(Some(format!(
                 "Unexpected message from the worker: {e}"
@@ -213,8 +238,18 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
         }
     });
     worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    let onerror = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |ev: web_sys::ErrorEvent| {
+        dispatch_err.dispatch(Action::Worker(FromWorker::Failed {
+            job: u32::MAX,
+            message: format!("the analysis worker stopped: {}", ev.message()),
+        }));
+    });
+    worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+    onerror.forget();
     Ok(WorkerHandle {
         worker,
+        ready,
+        pending,
         _onmessage: onmessage,
     })
 }
@@ -263,7 +298,7 @@ pub fn App() -> Html {
                 files: items.len(),
             });
             if let Some(w) = worker.borrow().as_ref() {
-                if let Err(e) = w.worker.post_message(&msg) {
+                if let Err(e) = w.post(msg.into()) {
                     dispatch.dispatch(Action::Banner(Some(format!(
                         "cannot send files to the worker: {e:?}"
                     ))));
