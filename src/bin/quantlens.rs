@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use quantlens::engine::findings::FindingJson;
-use quantlens::engine::session::{analyze_source, FileReport};
+use quantlens::engine::session::{analyze_source, read_source, Analysis, FileReport, Intent};
 use quantlens::engine::{Finding, Severity};
 use serde::Serialize;
 use std::fs::File;
@@ -30,6 +30,161 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Diagnose QuantAnalysis reports (a horizon_quant_analysis/ folder or any of its files) together
+    /// with any model-check file: compare_per_layer_out.txt/.csv, *_sensitive_ops.txt,
+    /// abnormal_layer_advisor.txt, statistic.txt, badcase.txt, similarity.txt.
+    Report {
+        /// Files and/or folders (folders are read recursively; files are recognised by content).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// What this run is meant to be: int8 (all-int8), int16 (all-int16) or mixed.
+        #[arg(long, value_parser = ["int8", "int16", "mixed"])]
+        expect: Option<String>,
+        /// Print JSON: {"findings": [...], "files": [{name, format, error, tables: [{id, title, rows}]}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct TableCount {
+    id: String,
+    title: String,
+    rows: usize,
+}
+
+#[derive(Serialize)]
+struct FileJson {
+    name: String,
+    format: Option<String>,
+    error: Option<String>,
+    rows: usize,
+    tables: Vec<TableCount>,
+}
+
+#[derive(Serialize)]
+struct ReportJson {
+    intent: Intent,
+    files: Vec<FileJson>,
+    findings: Vec<FindingJson>,
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            collect(&e, out)?;
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+fn report(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
+    let mut files = Vec::new();
+    for p in paths {
+        if let Err(e) = collect(p, &mut files) {
+            eprintln!("quantlens: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let from_dir = paths.iter().any(|p| p.is_dir());
+    let mut analysis = Analysis::default();
+    for path in &files {
+        let (f, size) = match open(path) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("quantlens: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let name = path.display().to_string();
+        let r = read_source(&name, size, f);
+        // Inside a folder, files of other kinds (pickles, html) are skipped quietly.
+        if r.error.is_some() && from_dir && !paths.contains(path) {
+            continue;
+        }
+        analysis.add_file(r);
+    }
+    analysis.intent = expect.and_then(Intent::parse).unwrap_or_default();
+    analysis.recompute();
+    let read = analysis.files.iter().filter(|f| f.error.is_none()).count();
+    for f in analysis.files.iter().filter(|f| f.error.is_some()) {
+        eprintln!(
+            "quantlens: {}: {}",
+            f.name,
+            f.error.as_deref().unwrap_or("")
+        );
+    }
+    if read == 0 {
+        eprintln!("quantlens: no readable report among the given paths");
+        return ExitCode::from(2);
+    }
+    if json {
+        let out = ReportJson {
+            intent: analysis.intent,
+            files: analysis
+                .files
+                .iter()
+                .map(|f| FileJson {
+                    name: f.name.clone(),
+                    format: f.format_label.clone(),
+                    error: f.error.clone(),
+                    rows: f.tables().iter().map(|t| t.rows.len()).sum(),
+                    tables: f
+                        .tables()
+                        .iter()
+                        .map(|t| TableCount {
+                            id: t.id.clone(),
+                            title: t.title.clone(),
+                            rows: t.rows.len(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            findings: analysis
+                .findings
+                .iter()
+                .map(|f| FindingJson::from(&f.finding))
+                .collect(),
+        };
+        match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("quantlens: cannot write JSON: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    for f in analysis.files.iter().filter(|f| f.error.is_none()) {
+        let rows: usize = f.tables().iter().map(|t| t.rows.len()).sum();
+        println!(
+            "{} — {} ({rows} rows)",
+            f.name,
+            f.format_label.as_deref().unwrap_or("?")
+        );
+    }
+    println!();
+    let findings: Vec<Finding> = analysis
+        .findings
+        .iter()
+        .map(|f| f.finding.clone())
+        .collect();
+    print_findings(&findings);
+    for f in &analysis.files {
+        for n in &f.notes {
+            println!("note: {}: {}", f.name, note_text(n));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Serialize)]
@@ -62,6 +217,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file, json } => check(&file, json),
+        Command::Report {
+            paths,
+            expect,
+            json,
+        } => report(&paths, expect.as_deref(), json),
     }
 }
 
@@ -110,12 +270,19 @@ fn note_text(n: &quantlens::engine::doc::Note) -> String {
 }
 
 fn print_human(report: &FileReport, findings: &[Finding]) {
-    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     println!(
         "{} — {}",
         report.name,
         report.format_label.as_deref().unwrap_or("unknown format")
     );
+    print_findings(findings);
+    for n in &report.notes {
+        println!("note: {}", note_text(n));
+    }
+}
+
+fn print_findings(findings: &[Finding]) {
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     println!(
         "{} finding(s): {} error(s), {} warning(s), {} info\n",
         findings.len(),
@@ -147,8 +314,5 @@ fn print_human(report: &FileReport, findings: &[Finding]) {
             println!("   Lines: {}{more}", lines.join(", "));
         }
         println!();
-    }
-    for n in &report.notes {
-        println!("note: {}", note_text(n));
     }
 }

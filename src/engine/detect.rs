@@ -12,12 +12,33 @@ pub const SNIFF_BYTES: usize = 64 * 1024;
 pub enum Format {
     /// `model_check_result.txt` / `qconfig_info.txt` from `check_qat_model` / `prepare` / `check_qconfig`.
     ModelCheck,
+    /// `compare_per_layer_out.txt` (psql).
+    CompareTxt,
+    /// `compare_per_layer_out.csv`.
+    CompareCsv,
+    /// `output_<out>_<metric>_sensitive_ops.txt`.
+    Sensitivity,
+    /// `abnormal_layer_advisor.txt`.
+    Advisor,
+    /// `baseline_model/statistic.txt`, `analysis_model/statistic.txt` (or profile_featuremap's).
+    Statistic,
+    /// `badcase.txt`.
+    Badcase,
+    /// `similarity.txt` / `ordered_op_error_similarity.txt` (featuremap_similarity).
+    Similarity,
 }
 
 impl Format {
     pub fn label(self) -> &'static str {
         match self {
             Format::ModelCheck => "Horizon model check (model_check_result.txt)",
+            Format::CompareTxt => "QuantAnalysis layer comparison (compare_per_layer_out.txt)",
+            Format::CompareCsv => "QuantAnalysis layer comparison (compare_per_layer_out.csv)",
+            Format::Sensitivity => "QuantAnalysis sensitivity table (*_sensitive_ops.txt)",
+            Format::Advisor => "QuantAnalysis advisor (abnormal_layer_advisor.txt)",
+            Format::Statistic => "Per-op statistics (statistic.txt)",
+            Format::Badcase => "QuantAnalysis bad cases (badcase.txt)",
+            Format::Similarity => "Feature-map similarity (similarity.txt)",
         }
     }
 }
@@ -30,25 +51,45 @@ pub enum Detection {
     Rejected(String),
 }
 
-fn known_later(name: &str, text: &str) -> Option<&'static str> {
-    let has = |s: &str| text.contains(s);
-    if has("mod_name") && has("base_op_type") {
-        return Some("a QuantAnalysis per-layer comparison (compare_per_layer_out)");
+/// QuantAnalysis and profiler formats, by their header lines.
+fn report_format(text: &str) -> Option<Format> {
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if first.starts_with("mod_name, ") && first.contains("op_type") {
+        return Some(Format::CompareCsv);
     }
-    if has("op_name") && has("sensitive_type") {
-        return Some("a QuantAnalysis sensitivity table (*_sensitive_ops.txt)");
-    }
-    if has("abnormal_info") && has("advice") {
-        return Some("a QuantAnalysis abnormal_layer_advisor.txt");
-    }
-    if has("Op Name") && has("Mod Name") && has("Attr") {
-        return Some("a QuantAnalysis statistic.txt");
-    }
-    if has("The bad case input index") {
-        return Some("a QuantAnalysis badcase.txt");
-    }
-    if name.ends_with("similarity.txt") || has("Suffix '(I)' means") {
-        return Some("a featuremap_similarity report");
+    for line in text.lines().take(4000) {
+        let t = line.trim();
+        if t.starts_with('|') {
+            let cells: Vec<String> = t
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect();
+            let has = |n: &str| cells.iter().any(|c| c.eq_ignore_ascii_case(n));
+            if super::compare::looks_like_header(&cells) {
+                return Some(Format::CompareTxt);
+            }
+            if has("abnormal_info") && has("advice") {
+                return Some(Format::Advisor);
+            }
+            if (has("Op Name") && has("Mod Name") && has("Attr"))
+                || (has("Module Index") && has("Input/Output/Attr"))
+            {
+                return Some(Format::Statistic);
+            }
+            if has("Similarity") && (has("Module Name") || has("Acc Error")) {
+                return Some(Format::Similarity);
+            }
+        }
+        if super::sensitivity::looks_like_header(t) {
+            return Some(Format::Sensitivity);
+        }
+        if t.starts_with("The bad case input index of each output") {
+            return Some(Format::Badcase);
+        }
+        if t.starts_with("* Suffix '(I)' means this layer is Identity") {
+            return Some(Format::Similarity);
+        }
     }
     None
 }
@@ -94,11 +135,8 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
     if text.lines().any(model_check::is_signature_line) {
         return Detection::Supported(Format::ModelCheck);
     }
-    if let Some(what) = known_later(&lower, text) {
-        return Detection::Rejected(format!(
-            "this looks like {what}; QuantLens reads model-check files in this version, and this \
-             format is next on the list"
-        ));
+    if let Some(f) = report_format(text) {
+        return Detection::Supported(f);
     }
     if lower.contains("model_check") || lower.contains("qconfig_info") {
         return Detection::Rejected(format!(
@@ -110,7 +148,7 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
         ));
     }
     Detection::Rejected(format!(
-        "not a format QuantLens knows: no model-check section header in the first {} KiB",
+        "not a format QuantLens knows: no model-check section and no QuantAnalysis table header in the first {} KiB",
         SNIFF_BYTES / 1024
     ))
 }

@@ -14,6 +14,7 @@ fn ev(t: &DocTable, row: usize) -> Evidence {
         table: t.id.clone(),
         row,
         line: t.rows.get(row).map(|r| r.line).unwrap_or(0),
+        file: None,
     }
 }
 
@@ -233,6 +234,7 @@ fn qint32_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 name_list(&names, 3)
             }
         ),
+        score: 0.0,
         evidence,
     }]
 }
@@ -321,6 +323,7 @@ fn float_input(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                   `torch.arange`, masks) need their own QuantStub too. Then re-run the check: the \
                   torch.float32 input counts should be zero for every type except QuantStub."
                 .into(),
+            score: 0.0,
             evidence,
         });
     }
@@ -340,6 +343,7 @@ fn float_input(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                   them and give them a qconfig; if they are post-processing (sigmoid, decoding, NMS), \
                   move them after the DeQuantStub and out of the quantized model."
                 .into(),
+            score: 0.0,
             evidence: li
                 .table
                 .map(|t| float_out.iter().map(|l| ev(t, l.row)).collect())
@@ -498,6 +502,7 @@ fn low_precision_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
               sigmoid, reshape…), move it after the DeQuantStub as post-processing, or accept an \
               int16 output."
             .into(),
+        score: 0.0,
         evidence,
     }]
 }
@@ -653,6 +658,7 @@ fn unfused(mc: &ModelCheck) -> Vec<Finding> {
                          output, or accept the pair unfused."
                     }
                 ),
+                score: 0.0,
                 evidence: all_rows.iter().map(|&i| ev(t, i)).collect(),
             }
         })
@@ -746,6 +752,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
         table: c.table.clone(),
         row: c.row,
         line: c.line,
+        file: None,
     };
     let mut out = Vec::new();
     // A DeQuantStub has no quantization parameters: calling it twice is harmless.
@@ -826,6 +833,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                  ```\n\
                  Functional ops need the same: one FloatFunctional (e.g. one `add`) per call."
             ),
+            score: 0.0,
             evidence: items.iter().map(|c| to_ev(c)).collect(),
         });
     }
@@ -848,6 +856,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
             fix: "Nothing required. Separate DeQuantStubs per output keep the per-layer reports \
                   easier to read."
                 .into(),
+            score: 0.0,
             evidence: dq.iter().map(|c| to_ev(c)).collect(),
         });
     }
@@ -868,6 +877,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                   reach them; if they are leftovers (auxiliary heads, training-only layers), remove \
                   them from the deployed model."
                 .into(),
+            score: 0.0,
             evidence: unused.iter().map(|c| to_ev(c)).collect(),
         });
     }
@@ -970,6 +980,7 @@ fn unusual(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 layers,
                 message: format!("{why} {listing}."),
                 fix: fix.to_string(),
+                score: 0.0,
                 evidence: rows.iter().map(|&i| ev(t, i)).collect(),
             }
         })

@@ -19,6 +19,32 @@ pub mod kind {
     pub const FLOAT_INPUT: &str = "float_input";
     /// A row of the tool's own "Please check if these OPs qconfigs are expected" list.
     pub const UNUSUAL_QCONFIG: &str = "unusual_qconfig";
+    /// Values beyond the representable range were clipped.
+    pub const TRUNCATION: &str = "truncation";
+    /// The range is covered but the step is too coarse for the data.
+    pub const ROUNDING: &str = "rounding";
+    /// The layer's own quantization cannot explain its error: it came from upstream.
+    pub const INHERITED: &str = "inherited";
+    /// A QuantStub whose input has a physical range: suggest a fixed scale and dtype.
+    pub const FIXED_SCALE: &str = "fixed_scale";
+    /// Rows still in a dtype the user says this run does not use.
+    pub const DTYPE_NOT_APPLIED: &str = "dtype_not_applied";
+    /// One module's calls have different ranges, so one scale cannot serve them all.
+    pub const SHARED_RANGE_MISMATCH: &str = "shared_range_mismatch";
+    /// Advisor rule: a QuantStub input entirely on one side of 0.
+    pub const ASYMMETRIC: &str = "asymmetric";
+    /// Advisor rule: a range of 128 or more quantized to int8.
+    pub const LARGE_RANGE_INT8: &str = "large_range_int8";
+    /// Advisor rule: a range beyond 32768, too large for any quantization.
+    pub const RANGE_TOO_LARGE: &str = "range_too_large";
+    /// Advisor rule: the quantized output goes beyond what its scale can represent.
+    pub const SCALE_NOT_COVER: &str = "scale_not_cover";
+    /// Advisor rule: inf or nan in the statistics.
+    pub const INF_NAN: &str = "inf_nan";
+    /// The last ops of a sensitivity table are not near zero error (post-processing left in).
+    pub const SENSITIVITY_TAIL_NOT_ZERO: &str = "sensitivity_tail_not_zero";
+    /// The most sensitive ops of a sensitivity table, with their comparison rows.
+    pub const SENSITIVE_OPS: &str = "sensitive_ops";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -52,6 +78,10 @@ pub struct Evidence {
     pub table: String,
     pub row: usize,
     pub line: usize,
+    /// The file holding the row when it is not the finding's own file (e.g. a sensitivity table
+    /// cited by a comparison finding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +96,9 @@ pub struct Finding {
     pub fix: String,
     /// Rows that show the problem.
     pub evidence: Vec<Evidence>,
+    /// Importance within a severity (sensitivity rank, size of the error): orders the top ten.
+    #[serde(default)]
+    pub score: f64,
 }
 
 /// The stable public JSON shape of a finding (CLI `--json`): exactly these keys.

@@ -1,12 +1,16 @@
 //! Pure analysis engine: parsers, findings and the analysis session. No web crates; tested natively.
 
 pub mod cells;
+pub mod compare;
 pub mod detect;
 pub mod diagnose_check;
+pub mod diagnose_report;
 pub mod doc;
 pub mod findings;
 pub mod model_check;
+pub mod sensitivity;
 pub mod session;
+pub mod tabdoc;
 pub mod table;
 
 pub use findings::{Finding, Severity};

@@ -1,20 +1,53 @@
-//! The analysis session: detect each file, parse it while streaming, diagnose, and collect one result.
+//! The analysis session: detect each file, parse it while streaming, then diagnose all documents
+//! together (reports are joined: sensitivity ⇄ comparison rows, advisor ⇄ computed rules).
 //!
-//! Both front ends (the web worker and the CLI) go through [`analyze_source`]; they differ only in
-//! how bytes arrive (Blob slices vs. `std::fs::File`).
+//! Both front ends (the web worker and the CLI) go through [`analyze_source`] and [`Analysis`]; they
+//! differ only in how bytes arrive (Blob slices vs. `std::fs::File`).
 
+use super::compare::{self, CompareTable};
 use super::detect::{detect, Detection, Format, SNIFF_BYTES};
-use super::doc::Note;
+use super::doc::{DocTable, Note};
 use super::findings::{Finding, Severity};
 use super::model_check::{self, ModelCheck};
+use super::sensitivity::{self, SensitivityTable};
 use serde::{Deserialize, Serialize};
 use std::io::{BufReader, Read};
+
+/// What the user says this run is meant to be (the seed: "all-int16 first, then all-int8, then mixed").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// Not stated: no dtype expectation is checked.
+    #[default]
+    Unstated,
+    AllInt8,
+    AllInt16,
+    Mixed,
+}
+
+impl Intent {
+    pub fn parse(s: &str) -> Option<Intent> {
+        match s.to_ascii_lowercase().as_str() {
+            "int8" | "all-int8" | "all_int8" => Some(Intent::AllInt8),
+            "int16" | "all-int16" | "all_int16" => Some(Intent::AllInt16),
+            "mixed" => Some(Intent::Mixed),
+            "" | "unstated" | "none" => Some(Intent::Unstated),
+            _ => None,
+        }
+    }
+}
 
 /// A parsed document of a supported format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "snake_case")]
 pub enum Document {
     ModelCheck(ModelCheck),
+    Compare(CompareTable),
+    Sensitivity(SensitivityTable),
+    /// Advisor, statistic, badcase and similarity files: their tables, shown as written.
+    Tables {
+        tables: Vec<DocTable>,
+    },
 }
 
 /// One input file and what became of it.
@@ -30,6 +63,33 @@ pub struct FileReport {
     pub notes: Vec<Note>,
 }
 
+impl FileReport {
+    /// The parsed tables of this file, in file order (empty when the file was not read).
+    pub fn tables(&self) -> Vec<&DocTable> {
+        match &self.document {
+            Some(Document::ModelCheck(mc)) => mc.tables.iter().collect(),
+            Some(Document::Compare(c)) => vec![&c.doc],
+            Some(Document::Sensitivity(s)) => vec![&s.doc],
+            Some(Document::Tables { tables }) => tables.iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn compare(&self) -> Option<&CompareTable> {
+        match &self.document {
+            Some(Document::Compare(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn sensitivity(&self) -> Option<&SensitivityTable> {
+        match &self.document {
+            Some(Document::Sensitivity(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// A finding together with the file it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileFinding {
@@ -42,8 +102,9 @@ pub struct FileFinding {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     pub files: Vec<FileReport>,
-    /// All findings, most severe first.
+    /// All findings, most severe and most important first.
     pub findings: Vec<FileFinding>,
+    pub intent: Intent,
 }
 
 impl Analysis {
@@ -54,15 +115,41 @@ impl Analysis {
             .count()
     }
 
-    pub fn add(&mut self, report: FileReport, findings: Vec<Finding>) {
-        let file = self.files.len();
+    /// Add a file; call [`Analysis::recompute`] once all files of a batch are in.
+    pub fn add_file(&mut self, report: FileReport) {
         self.files.push(report);
-        self.findings.extend(
-            findings
-                .into_iter()
-                .map(|finding| FileFinding { file, finding }),
-        );
-        self.findings.sort_by_key(|f| f.finding.severity);
+    }
+
+    /// Diagnose every document again (after files were added or the intent changed).
+    pub fn recompute(&mut self) {
+        let mut out = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            if let Some(Document::ModelCheck(mc)) = &f.document {
+                out.extend(
+                    super::diagnose_check::diagnose(mc)
+                        .into_iter()
+                        .map(|finding| FileFinding { file: i, finding }),
+                );
+            }
+        }
+        out.extend(super::diagnose_report::diagnose(&self.files, self.intent));
+        out.sort_by(|a, b| {
+            a.finding
+                .severity
+                .cmp(&b.finding.severity)
+                .then(b.finding.score.total_cmp(&a.finding.score))
+        });
+        self.findings = out;
+    }
+
+    pub fn set_intent(&mut self, intent: Intent) {
+        self.intent = intent;
+        self.recompute();
+    }
+
+    /// The `n` findings that matter most across all files (errors first, then by importance).
+    pub fn top(&self, n: usize) -> Vec<usize> {
+        (0..self.findings.len().min(n)).collect()
     }
 }
 
@@ -73,12 +160,8 @@ fn read_head<R: Read>(r: &mut R, n: usize) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Detect, parse and diagnose one file read from `source` (any `Read`, consumed in buffered slices).
-pub fn analyze_source<R: Read>(
-    name: &str,
-    size_bytes: u64,
-    mut source: R,
-) -> (FileReport, Vec<Finding>) {
+/// Detect and parse one file read from `source` (any `Read`, consumed in buffered slices).
+pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileReport {
     let mut report = FileReport {
         name: name.to_string(),
         size_bytes,
@@ -92,33 +175,94 @@ pub fn analyze_source<R: Read>(
         Ok(h) => h,
         Err(e) => {
             report.error = Some(format!("could not read the file: {e}"));
-            return (report, Vec::new());
+            return report;
         }
     };
     let format = match detect(name, &head, size_bytes.max(head.len() as u64)) {
         Detection::Supported(f) => f,
         Detection::Rejected(why) => {
             report.error = Some(why);
-            return (report, Vec::new());
+            return report;
         }
     };
     report.format = Some(format);
     report.format_label = Some(format.label().to_string());
     let reader = BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head).chain(source));
-    match format {
-        Format::ModelCheck => match model_check::parse_reader(reader) {
-            Ok(mc) => {
-                let findings = super::diagnose_check::diagnose(&mc);
-                report.notes = mc.notes.clone();
-                report.document = Some(Document::ModelCheck(mc));
-                (report, findings)
-            }
-            Err(e) => {
-                report.error = Some(format!("not a readable model-check file: {e}"));
-                (report, Vec::new())
-            }
-        },
+    let parsed: Result<(Document, Vec<Note>), String> = match format {
+        Format::ModelCheck => model_check::parse_reader(reader)
+            .map(|mc| {
+                let notes = mc.notes.clone();
+                (Document::ModelCheck(mc), notes)
+            })
+            .map_err(|e| format!("not a readable model-check file: {e}")),
+        Format::CompareTxt => compare::parse_txt(reader)
+            .map(|c| {
+                let notes = c.notes.clone();
+                (Document::Compare(c), notes)
+            })
+            .map_err(|e| format!("not a readable compare table: {e}")),
+        Format::CompareCsv => compare::parse_csv(reader)
+            .map(|c| {
+                let notes = c.notes.clone();
+                (Document::Compare(c), notes)
+            })
+            .map_err(|e| format!("not a readable compare csv: {e}")),
+        Format::Sensitivity => sensitivity::parse(reader, name)
+            .map(|s| {
+                let notes = s.notes.clone();
+                (Document::Sensitivity(s), notes)
+            })
+            .map_err(|e| format!("not a readable sensitivity table: {e}")),
+        Format::Advisor | Format::Statistic | Format::Badcase | Format::Similarity => {
+            super::tabdoc::parse_tables(reader).map(|(mut tables, notes)| {
+                let prefix = match format {
+                    Format::Advisor => "advisor",
+                    Format::Statistic => "statistic",
+                    Format::Badcase => "badcase",
+                    _ => "similarity",
+                };
+                let n = tables.len();
+                for (i, t) in tables.iter_mut().enumerate() {
+                    t.id = if n == 1 {
+                        prefix.to_string()
+                    } else {
+                        format!("{prefix}_{}", i + 1)
+                    };
+                }
+                (Document::Tables { tables }, notes)
+            })
+        }
+    };
+    match parsed {
+        Ok((doc, notes)) => {
+            report.document = Some(doc);
+            report.notes = notes;
+        }
+        Err(e) => report.error = Some(e),
     }
+    report
+}
+
+/// Detect, parse and diagnose one file on its own (the CLI's `check`, tests).
+pub fn analyze_source<R: Read>(
+    name: &str,
+    size_bytes: u64,
+    source: R,
+) -> (FileReport, Vec<Finding>) {
+    let mut a = Analysis::default();
+    a.add_file(read_source(name, size_bytes, source));
+    a.recompute();
+    let findings = a.findings.into_iter().map(|f| f.finding).collect();
+    let report = a.files.pop().unwrap_or_else(|| FileReport {
+        name: name.to_string(),
+        size_bytes,
+        format: None,
+        format_label: None,
+        error: Some("internal: no report".into()),
+        document: None,
+        notes: Vec::new(),
+    });
+    (report, findings)
 }
 
 /// Convenience for in-memory text (tests, examples).
@@ -136,7 +280,8 @@ impl Analysis {
         let mut idx: std::collections::HashMap<RowKey, Vec<usize>> = Default::default();
         for (fi, f) in self.findings.iter().enumerate() {
             for e in &f.finding.evidence {
-                let v = idx.entry((f.file, e.table.clone(), e.row)).or_default();
+                let file = e.file.unwrap_or(f.file);
+                let v = idx.entry((file, e.table.clone(), e.row)).or_default();
                 if v.last() != Some(&fi) {
                     v.push(fi);
                 }
@@ -144,49 +289,20 @@ impl Analysis {
         }
         idx
     }
-}
 
-impl FileReport {
-    /// The parsed tables of this file, in file order (empty when the file was not read).
-    pub fn tables(&self) -> &[super::doc::DocTable] {
-        match &self.document {
-            Some(Document::ModelCheck(mc)) => &mc.tables,
-            None => &[],
-        }
-    }
-}
-
-impl Analysis {
-    /// Add the files and findings of `other`. A file dropped again (same name and size) replaces
-    /// the earlier copy, so re-dropping updates instead of duplicating.
+    /// Add the files of `other` and diagnose again. A file dropped again (same name and size)
+    /// replaces the earlier copy, so re-dropping updates instead of duplicating.
     pub fn merge(&mut self, other: Analysis) {
-        let Analysis { files, findings } = other;
-        let mut incoming: Vec<(FileReport, Vec<Finding>)> =
-            files.into_iter().map(|f| (f, Vec::new())).collect();
-        for f in findings {
-            if let Some(slot) = incoming.get_mut(f.file) {
-                slot.1.push(f.finding);
-            }
-        }
-        for (report, findings) in incoming {
+        for report in other.files {
             if let Some(old) = self
                 .files
                 .iter()
                 .position(|f| f.name == report.name && f.size_bytes == report.size_bytes)
             {
-                self.remove_file(old);
+                self.files.remove(old);
             }
-            self.add(report, findings);
+            self.files.push(report);
         }
-    }
-
-    fn remove_file(&mut self, index: usize) {
-        self.files.remove(index);
-        self.findings.retain(|f| f.file != index);
-        for f in &mut self.findings {
-            if f.file > index {
-                f.file -= 1;
-            }
-        }
+        self.recompute();
     }
 }

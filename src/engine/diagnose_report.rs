@@ -1,0 +1,1126 @@
+//! Diagnosis of QuantAnalysis reports, joined across files: each comparison row's error cause
+//! (truncation / rounding / inherited) from the representable range `[qmin·qscale, qmax·qscale]`, the
+//! seed's checks (fixed scale, dtype intent, shared-module ranges), the advisor's rules, and the
+//! sensitivity tables (ranking, tail health, link from each sensitive op to its rows).
+//!
+//! Thresholds, in steps of the row's own scale (`max_qscale_diff` = Atol / qscale):
+//! * clipped: the float range passes the representable range by more than one step (the advisor's margin);
+//! * own rounding: max_qscale_diff ≤ 0.75 (pure rounding is 0.5);
+//! * inherited: max_qscale_diff ≥ 2 with the range covered (error far beyond what this layer's own
+//!   rounding can make).
+
+use super::cells::DType;
+use super::compare::{CompareRow, CompareTable};
+use super::findings::{kind, name_list, plural, Evidence, Finding, Severity};
+use super::sensitivity::SensitivityTable;
+use super::session::{FileFinding, FileReport, Intent};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Why a row's output differs from the float model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Float or qint32 output, or no dtype: nothing to quantize here.
+    NotQuantized,
+    /// Quantized but no per-tensor scale in the row.
+    NoScale,
+    /// Shapes differ between the models: no metrics.
+    MismatchShape,
+    /// Values beyond the representable range were clipped.
+    Truncation,
+    /// The error is what this layer's own rounding makes (≤ 0.75 steps).
+    Rounding,
+    /// Own rounding plus a little upstream error (0.75–2 steps).
+    Accumulated,
+    /// Far beyond own rounding (≥ 2 steps) with the range covered: it came from upstream.
+    Inherited,
+    /// A fused intermediate row: no metrics (compare the fused op's output row instead).
+    NoMetrics,
+}
+
+impl Cause {
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::NotQuantized => "not quantized",
+            Cause::NoScale => "no scale",
+            Cause::MismatchShape => "shape mismatch",
+            Cause::Truncation => "truncation",
+            Cause::Rounding => "rounding",
+            Cause::Accumulated => "rounding + upstream",
+            Cause::Inherited => "inherited",
+            Cause::NoMetrics => "fused (no metrics)",
+        }
+    }
+}
+
+/// Everything the detail panel says about one comparison row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowDiagnosis {
+    pub cause: Cause,
+    /// `[qmin·qscale, qmax·qscale]` for quantized rows.
+    pub rep_min: Option<f64>,
+    pub rep_max: Option<f64>,
+    /// How far the float range passes the representable range below / above (≥ 0).
+    pub clip_low: f64,
+    pub clip_high: f64,
+    /// The clipped part as a fraction of the float range's width.
+    pub clip_fraction: f64,
+    /// max_qscale_diff (or Atol/qscale).
+    pub steps: Option<f64>,
+    /// Margin used for "clipped": one step plus the printed qscale's imprecision times qmax.
+    #[serde(default)]
+    pub tolerance: f64,
+    /// Plain-words explanation for the detail panel.
+    pub explanation: String,
+}
+
+fn fmt(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        return format!("{v:.0}");
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        format!("{v:.3e}")
+    } else if a >= 100.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn qrange(d: &DType) -> Option<(i64, i64)> {
+    match d {
+        DType::QInt32 => None,
+        d => d.qrange(),
+    }
+}
+
+/// Classify one comparison row.
+pub fn diagnose_row(r: &CompareRow) -> RowDiagnosis {
+    let mut d = RowDiagnosis {
+        cause: Cause::NotQuantized,
+        rep_min: None,
+        rep_max: None,
+        clip_low: 0.0,
+        clip_high: 0.0,
+        clip_fraction: 0.0,
+        steps: None,
+        tolerance: 0.0,
+        explanation: String::new(),
+    };
+    if r.shape_text == "mismatch shape" {
+        d.cause = Cause::MismatchShape;
+        d.explanation =
+            "The two models' outputs have different shapes, so no metric was computed.".into();
+        return d;
+    }
+    let Some((qmin, qmax)) = r.quant_dtype.as_ref().and_then(qrange) else {
+        d.explanation = format!(
+            "Output dtype {}: not quantized to int8/int16 here, so there is no representable range to check.",
+            r.quant_dtype.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "unknown".into())
+        );
+        return d;
+    };
+    let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) else {
+        d.cause = Cause::NoScale;
+        d.explanation = "Quantized, but the row has no per-tensor scale (per-channel or missing), so the range cannot be checked.".into();
+        return d;
+    };
+    let (lo, hi) = (qmin as f64 * s, qmax as f64 * s);
+    d.rep_min = Some(lo);
+    d.rep_max = Some(hi);
+    let steps = r.max_qscale_diff.or_else(|| r.atol.map(|a| a / s));
+    d.steps = steps;
+    // One step of margin (the advisor's), plus what the printed qscale cannot tell apart: `.7f`
+    // leaves an int16 scale of ~3e-4 with 3 significant digits, i.e. qmax·qscale ± qmax·5e-8.
+    let tol = s + (qmax.max(-qmin) as f64) * r.qscale_abs_err;
+    d.tolerance = tol;
+    if let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) {
+        d.clip_low = (lo - bmin).max(0.0);
+        d.clip_high = (bmax - hi).max(0.0);
+        let width = (bmax - bmin).abs().max(f64::MIN_POSITIVE);
+        d.clip_fraction = ((d.clip_low + d.clip_high) / width).min(1.0);
+    }
+    let dtype = r
+        .quant_dtype
+        .as_ref()
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let cover = format!(
+        "{dtype} with scale {} represents [{}, {}]",
+        fmt(s),
+        fmt(lo),
+        fmt(hi)
+    );
+    let range = match (r.base_min, r.base_max) {
+        (Some(a), Some(b)) => format!("the float output spans [{}, {}]", fmt(a), fmt(b)),
+        _ => "the float range is not in the row".into(),
+    };
+    if d.clip_low > tol || d.clip_high > tol {
+        d.cause = Cause::Truncation;
+        let side = match (d.clip_low > tol, d.clip_high > tol) {
+            (true, true) => format!(
+                "below by {} and above by {}",
+                fmt(d.clip_low),
+                fmt(d.clip_high)
+            ),
+            (true, false) => format!("below by {}", fmt(d.clip_low)),
+            _ => format!("above by {}", fmt(d.clip_high)),
+        };
+        d.explanation = format!(
+            "Truncation: {cover}, but {range}: it passes the representable range {side} ({:.1}% of the range is clipped). Clipped values all become the limit, so the error there is as large as the overshoot ({:.1} steps).",
+            d.clip_fraction * 100.0,
+            (d.clip_low.max(d.clip_high)) / s
+        );
+        return d;
+    }
+    if r.cosine.is_none() && r.atol.is_none() && r.max_qscale_diff.is_none() {
+        d.cause = Cause::NoMetrics;
+        d.explanation = format!("{cover}; {range}, so nothing is clipped. This row is fused into the next op, so its metrics are blank: compare the fused op's output row.");
+        return d;
+    }
+    match steps {
+        Some(k) if k >= 2.0 => {
+            d.cause = Cause::Inherited;
+            d.explanation = format!(
+                "Inherited: {cover} and {range}, so nothing is clipped, yet the largest error is {k:.1} steps. This layer's own rounding makes at most half a step: the error arrived from upstream layers."
+            );
+        }
+        Some(k) if k > 0.75 => {
+            d.cause = Cause::Accumulated;
+            d.explanation = format!(
+                "{cover} and {range}, so nothing is clipped. The largest error is {k:.2} steps: this layer's rounding (≤ 0.5) plus a little error from upstream."
+            );
+        }
+        _ => {
+            d.cause = Cause::Rounding;
+            let k = steps
+                .map(|k| format!("{k:.2}"))
+                .unwrap_or_else(|| "≈0.5".into());
+            let small = match (r.base_min, r.base_max) {
+                (Some(a), Some(b)) if a > 0.0 || b < 0.0 => {
+                    let m = a.abs().min(b.abs());
+                    format!(
+                        " The smallest magnitude is {}: half a step ({}) is {:.1}% of it, so small values carry a large relative error.",
+                        fmt(m),
+                        fmt(s / 2.0),
+                        s / 2.0 / m.max(f64::MIN_POSITIVE) * 100.0
+                    )
+                }
+                _ => String::new(),
+            };
+            d.explanation = format!(
+                "Rounding: {cover} and {range}, so nothing is clipped; the largest error is {k} steps, i.e. this layer's own rounding (half a step = {}).{small}",
+                fmt(s / 2.0)
+            );
+        }
+    }
+    d
+}
+
+/// Compute the row diagnoses of a table (stored with it for the UI).
+pub fn diagnose_table(t: &CompareTable) -> Vec<RowDiagnosis> {
+    t.rows.iter().map(diagnose_row).collect()
+}
+
+/// Index of the row where the error jumps most (largest fall of Cosine from one row with metrics to
+/// the next), if the fall is over 0.01.
+pub fn collapse_point(rows: &[CompareRow]) -> Option<usize> {
+    let mut prev: Option<f64> = None;
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in rows.iter().enumerate() {
+        let Some(c) = r.cosine.filter(|c| c.is_finite()) else {
+            continue;
+        };
+        if let Some(p) = prev {
+            let drop = p - c;
+            if drop > 0.01 && best.is_none_or(|(_, b)| drop > b) {
+                best = Some((i, drop));
+            }
+        }
+        prev = Some(c);
+    }
+    best.map(|(i, _)| i)
+}
+
+// --- Joining files --------------------------------------------------------------------------------
+
+struct CompareFile<'a> {
+    file: usize,
+    table: &'a CompareTable,
+    diag: &'a [RowDiagnosis],
+}
+
+/// Where an op stands in the loaded sensitivity tables: best rank (0 = most sensitive) and citations.
+#[derive(Default, Clone)]
+struct SensInfo {
+    best_rank: usize,
+    /// Largest share of its table's top value (error-wise: 1 − Cosine for Cosine tables).
+    best_share: f64,
+    refs: Vec<(usize, usize, usize, String, f64)>, // (file, row, line, table label, value)
+}
+
+fn sens_index(files: &[FileReport]) -> HashMap<String, SensInfo> {
+    let mut idx: HashMap<String, SensInfo> = HashMap::new();
+    for (fi, f) in files.iter().enumerate() {
+        let Some(t) = f.sensitivity() else { continue };
+        let err = |v: f64| {
+            if t.metric.eq_ignore_ascii_case("cosine") {
+                1.0 - v
+            } else {
+                v
+            }
+        };
+        let top = t.rows.first().and_then(|r| r.value).map(err).unwrap_or(0.0);
+        for (rank, r) in t.rows.iter().enumerate() {
+            let e = idx.entry(r.op_name.clone()).or_insert_with(|| SensInfo {
+                best_rank: usize::MAX,
+                best_share: 0.0,
+                refs: Vec::new(),
+            });
+            e.best_rank = e.best_rank.min(rank);
+            if t.metric.eq_ignore_ascii_case("sqnr") {
+                e.best_share = e
+                    .best_share
+                    .max(if rank < TOP_SENSITIVE { 1.0 } else { 0.0 });
+            } else if top > 0.0 {
+                e.best_share = e.best_share.max(r.value.map(err).unwrap_or(0.0) / top);
+            }
+            e.refs
+                .push((fi, rank, r.line, t.label(), r.value.unwrap_or(f64::NAN)));
+        }
+    }
+    idx
+}
+
+/// How many top rows of a sensitivity table count as "sensitive" for diagnosis.
+const TOP_SENSITIVE: usize = 10;
+
+fn row_ev(cf: &CompareFile, i: usize) -> Evidence {
+    Evidence {
+        table: cf.table.doc.id.clone(),
+        row: i,
+        line: cf.table.rows[i].line,
+        file: None,
+    }
+}
+
+fn name_of(r: &CompareRow, i: usize) -> String {
+    if r.mod_name.is_empty() {
+        format!("{} (row {})", r.op_short(), r.index.unwrap_or(i as u64))
+    } else {
+        r.mod_name.clone()
+    }
+}
+
+fn row_ref(r: &CompareRow, i: usize) -> String {
+    format!("row {}", r.index.unwrap_or(i as u64))
+}
+
+fn sens_sentence(si: Option<&SensInfo>) -> String {
+    match si {
+        Some(s) if s.best_rank < TOP_SENSITIVE => {
+            let (_, rank, _, label, value) = &s
+                .refs
+                .iter()
+                .min_by_key(|r| r.1)
+                .cloned()
+                .unwrap_or_default();
+            format!(
+                " It ranks #{} in the sensitivity table {label} ({}).",
+                rank + 1,
+                fmt(*value)
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+fn sens_evidence(si: Option<&SensInfo>) -> Vec<Evidence> {
+    si.map(|s| {
+        s.refs
+            .iter()
+            .map(|(file, row, line, _, _)| Evidence {
+                table: "sensitivity".into(),
+                row: *row,
+                line: *line,
+                file: Some(*file),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn sens_score(si: Option<&SensInfo>) -> f64 {
+    si.map(|s| {
+        if s.best_rank < 1000 {
+            100.0 - s.best_rank as f64 * 5.0
+        } else {
+            0.0
+        }
+        .max(0.0)
+    })
+    .unwrap_or(0.0)
+}
+
+/// "Nice" bound ≥ v: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10 × 10^k.
+fn nice_ceil(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    for m in [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
+        if m * p >= v * (1.0 - 1e-9) {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
+/// A physical-looking bound: |v| within 2% below a round number (1, 2, 5 × 10^k, or 10^k multiples).
+fn physical_bound(v: f64) -> Option<f64> {
+    let a = v.abs();
+    if !(0.5..=1e6).contains(&a) {
+        return None;
+    }
+    let p = 10f64.powf(a.log10().floor());
+    for m in [1.0, 2.0, 5.0, 10.0] {
+        let n = m * p;
+        if a <= n * (1.0 + 1e-9) && (n - a) / n <= 0.02 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Diagnose all report documents together.
+pub fn diagnose(files: &[FileReport], intent: Intent) -> Vec<FileFinding> {
+    let mut out: Vec<FileFinding> = Vec::new();
+    let sens = sens_index(files);
+    // A folder holds the same table as .txt and .csv: diagnose one (the txt), show both.
+    let mut compares: Vec<CompareFile> = files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.compare().map(|t| (i, t)))
+        .map(|(file, table)| CompareFile {
+            file,
+            table,
+            diag: &table.diag,
+        })
+        .collect();
+    if compares.iter().any(|c| c.table.source == "txt") {
+        compares.retain(|c| c.table.source == "txt");
+    }
+    for cf in &compares {
+        let push = |out: &mut Vec<FileFinding>, finding: Finding| {
+            out.push(FileFinding {
+                file: cf.file,
+                finding,
+            })
+        };
+        for f in row_findings(cf, &sens) {
+            push(&mut out, f);
+        }
+        for f in inherited(cf) {
+            push(&mut out, f);
+        }
+        for f in shared_ranges(cf) {
+            push(&mut out, f);
+        }
+        for f in dtype_intent(cf, intent) {
+            push(&mut out, f);
+        }
+        for f in advisor_rules(cf) {
+            push(&mut out, f);
+        }
+    }
+    advisor_files(files, &compares, &mut out);
+    for (fi, f) in files.iter().enumerate() {
+        if let Some(t) = f.sensitivity() {
+            for finding in sensitivity_findings(t, &compares) {
+                out.push(FileFinding { file: fi, finding });
+            }
+        }
+    }
+    out
+}
+
+/// truncation / rounding / fixed_scale for the rows that matter (error or sensitivity).
+fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, (r, d)) in cf.table.rows.iter().zip(cf.diag).enumerate() {
+        let si = sens.get(&r.mod_name).filter(|_| !r.mod_name.is_empty());
+        // Sensitive: in a table's top ten and at least a tenth of that table's top value.
+        let sensitive = si.is_some_and(|s| s.best_rank < TOP_SENSITIVE && s.best_share >= 0.1);
+        let cos_bad = r.cosine.is_some_and(|c| c < 0.999);
+        let name = name_of(r, i);
+        let mut ev = vec![row_ev(cf, i)];
+        ev.extend(sens_evidence(si));
+        let s = r.qscale.unwrap_or(0.0);
+        let dtype = r
+            .quant_dtype
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        match d.cause {
+            Cause::Truncation if d.clip_fraction >= 0.01 || sensitive || cos_bad => {
+                let severe =
+                    d.clip_fraction >= 0.1 || r.cosine.is_some_and(|c| c < 0.99) || sensitive;
+                let need = r
+                    .base_min
+                    .unwrap_or(0.0)
+                    .abs()
+                    .max(r.base_max.unwrap_or(0.0).abs());
+                let int16_scale = need / 32767.0;
+                let fix = format!(
+                    "Give `{name}` a scale that covers the range: qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}, step {}). Find out why calibration chose {}: the calibration data may not reach this range (use more, or more representative, batches), or the observer cuts outliers (try MinMax or a higher percentile); if the range is physical, fix the scale. If the larger scale makes the step too coarse, use int16 for this layer.",
+                    fmt(need),
+                    fmt(need / 127.0),
+                    fmt(int16_scale),
+                    fmt(int16_scale),
+                    fmt(s)
+                );
+                out.push(Finding {
+                    kind: kind::TRUNCATION.into(),
+                    severity: if severe {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    layers: vec![name.clone()],
+                    message: format!(
+                        "`{name}` ({}, {}): {}{}",
+                        row_ref(r, i),
+                        r.op_short(),
+                        d.explanation,
+                        sens_sentence(si)
+                    ),
+                    fix,
+                    evidence: ev.clone(),
+                    score: 50.0
+                        + d.clip_fraction * 100.0
+                        + sens_score(si)
+                        + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0,
+                });
+            }
+            Cause::Rounding if sensitive || cos_bad || r.sqnr.is_some_and(|q| q < 30.0) => {
+                let is16 = r.quant_dtype == Some(DType::QInt16);
+                let ratio = match (r.base_min, r.base_max) {
+                    (Some(a), Some(b)) if a > 0.0 || b < 0.0 => {
+                        let (m, big) = (a.abs().min(b.abs()), a.abs().max(b.abs()));
+                        Some((m, big))
+                    }
+                    _ => None,
+                };
+                let split = match ratio {
+                    Some((m, big)) if big / m.max(f64::MIN_POSITIVE) > 20.0 => format!(
+                        " The values run from {} to {} ({}×): split the tensor into groups of similar magnitude and quantize each with its own scale (as the seed does for `dim_t`: the first 32 values in one group, the rest in another, then concatenate after the division). A group whose values stay below {} gets a scale {}× finer. With the tensor's values (drop a dump) QuantLens can compute the best cut.",
+                        fmt(m), fmt(big), fmt(big / m), fmt(big / 8.0), 8
+                    ),
+                    _ => String::new(),
+                };
+                let fix = if is16 {
+                    format!("Already int16, so a finer dtype is not available. {}Otherwise keep the layer's input range small (normalise, or move the operation that needs the large range after dequant).", if split.is_empty() { String::new() } else { split.trim_start().to_string() + " " })
+                } else {
+                    format!(
+                        "Use int16 for `{name}`: the step becomes {} instead of {} (256× finer).{split}",
+                        fmt(s * 127.0 / 32767.0),
+                        fmt(s)
+                    )
+                };
+                out.push(Finding {
+                    kind: kind::ROUNDING.into(),
+                    severity: Severity::Warning,
+                    layers: vec![name.clone()],
+                    message: format!(
+                        "`{name}` ({}, {}, {dtype}): {}{}",
+                        row_ref(r, i),
+                        r.op_short(),
+                        d.explanation,
+                        sens_sentence(si)
+                    ),
+                    fix,
+                    evidence: ev.clone(),
+                    score: 20.0 + sens_score(si) + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0,
+                });
+            }
+            _ => {}
+        }
+        // fixed_scale: a QuantStub whose input looks physically bounded, or that is clipped or sensitive.
+        if r.is_quant_stub() && r.quant_dtype.as_ref().and_then(qrange).is_some() {
+            if let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) {
+                let phys = [bmin, bmax]
+                    .into_iter()
+                    .filter_map(|v| physical_bound(v).map(|n| (v, n)))
+                    .collect::<Vec<_>>();
+                let physical = !phys.is_empty()
+                    && phys.iter().map(|(_, n)| *n).fold(0.0, f64::max)
+                        >= bmin.abs().max(bmax.abs()) * (1.0 - 1e-9);
+                if physical || d.cause == Cause::Truncation {
+                    let bound = if physical {
+                        phys.iter().map(|(_, n)| *n).fold(0.0, f64::max)
+                    } else {
+                        nice_ceil(bmin.abs().max(bmax.abs()))
+                    };
+                    let scale16 = bound / 32768.0;
+                    let scale8 = bound / 128.0;
+                    let bound_txt = if physical {
+                        let lo = physical_bound(bmin)
+                            .map(|n| n * bmin.signum())
+                            .unwrap_or(bmin);
+                        let hi = physical_bound(bmax)
+                            .map(|n| n * bmax.signum())
+                            .unwrap_or(bmax);
+                        format!(
+                            "Its observed input range [{}, {}] looks physically bounded (≈ [{}, {}]).",
+                            fmt(bmin), fmt(bmax), fmt(lo), fmt(hi)
+                        )
+                    } else {
+                        format!(
+                            "Its observed input range is [{}, {}]{}.",
+                            fmt(bmin),
+                            fmt(bmax),
+                            if d.cause == Cause::Truncation {
+                                " and the calibrated scale clips it"
+                            } else {
+                                ""
+                            }
+                        )
+                    };
+                    out.push(Finding {
+                        kind: kind::FIXED_SCALE.into(),
+                        severity: Severity::Warning,
+                        layers: vec![name.clone()],
+                        message: format!(
+                            "QuantStub `{name}` ({}) quantizes a model input with a calibrated scale {} ({dtype}). {bound_txt} Inputs with a known physical range should get a fixed scale, so calibration batches cannot shrink or stretch it.{}",
+                            row_ref(r, i),
+                            fmt(s),
+                            sens_sentence(si)
+                        ),
+                        fix: format!(
+                            "{lead} {b}: int16 with scale {b}/32768 = {} (step {}, covers [{}, {}]); int8 would need scale {b}/128 = {} (step {}). For example `QuantStub(scale={b} / 32768)` with a qint16 qconfig, or a FixedScaleObserver qconfig with `scale={b} / QINT16_MAX`.",
+                            fmt(scale16),
+                            fmt(scale16),
+                            fmt(-32768.0 * scale16),
+                            fmt(32767.0 * scale16),
+                            fmt(scale8),
+                            fmt(scale8),
+                            b = fmt(bound),
+                            lead = if physical {
+                                "Fix the scale to the physical bound"
+                            } else {
+                                "If this input has a physical bound, fix the scale to it; the observed range needs at least"
+                            }
+                        ),
+                        evidence: ev.clone(),
+                        score: 30.0 + sens_score(si),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Downstream rows whose error came from upstream, grouped by where it started.
+fn inherited(cf: &CompareFile) -> Vec<Finding> {
+    let rows = &cf.table.rows;
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, d) in cf.diag.iter().enumerate() {
+        let notable =
+            rows[i].cosine.is_some_and(|c| c < 0.99) || rows[i].sqnr.is_some_and(|q| q < 20.0);
+        if d.cause != Cause::Inherited || !notable {
+            continue;
+        }
+        // The origin: the nearest row before with its own error (clipped, or a sharp fall of cosine).
+        let mut origin = None;
+        let mut prev_cos: Option<f64> = None;
+        let mut first_bad = None;
+        for j in 0..i {
+            let c = rows[j].cosine;
+            if first_bad.is_none() && c.is_some_and(|c| c < 0.99) {
+                first_bad = Some(j);
+            }
+            let fell = matches!((prev_cos, c), (Some(p), Some(c)) if p - c > 0.01);
+            if cf.diag[j].cause == Cause::Truncation
+                || (fell && cf.diag[j].cause != Cause::Inherited)
+            {
+                origin = Some(j);
+            }
+            if c.is_some() {
+                prev_cos = c;
+            }
+        }
+        if let Some(o) = origin.or(first_bad) {
+            groups.entry(o).or_default().push(i);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(o, members)| {
+            let or = &rows[o];
+            let names: Vec<String> = members.iter().map(|&i| name_of(&rows[i], i)).collect();
+            let mut evidence: Vec<Evidence> = vec![row_ev(cf, o)];
+            evidence.extend(members.iter().map(|&i| row_ev(cf, i)));
+            let worst = members
+                .iter()
+                .filter_map(|&i| rows[i].max_qscale_diff)
+                .fold(0.0, f64::max);
+            Finding {
+                kind: kind::INHERITED.into(),
+                severity: Severity::Warning,
+                layers: names.clone(),
+                message: format!(
+                    "{} downstream carry more error than their own quantization can make (up to {:.0} steps), with their ranges covered: the error arrived from upstream. It first appears at `{}` ({}, {}: {}).  Affected: {}.",
+                    plural(names.len(), "layer", "layers"),
+                    worst,
+                    name_of(or, o),
+                    row_ref(or, o),
+                    or.op_short(),
+                    cf.diag[o].cause.label(),
+                    name_list(&names, 5)
+                ),
+                fix: format!(
+                    "Fix the origin first: `{}` ({}). Changing these layers' own dtype or scale will not remove error that reaches them from upstream; re-run the comparison after the fix and these rows should recover.",
+                    name_of(or, o),
+                    row_ref(or, o)
+                ),
+                evidence,
+                score: 10.0 + names.len() as f64,
+            }
+        })
+        .collect()
+}
+
+/// One module called several times with ranges one scale cannot serve.
+fn shared_ranges(cf: &CompareFile) -> Vec<Finding> {
+    let rows = &cf.table.rows;
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        if !r.mod_name.is_empty() && r.qscale.is_some() && r.base_max.is_some() {
+            by_name.entry(&r.mod_name).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for (name, idx) in by_name {
+        if idx.len() < 2 {
+            continue;
+        }
+        let mag = |i: usize| {
+            rows[i]
+                .base_min
+                .unwrap_or(0.0)
+                .abs()
+                .max(rows[i].base_max.unwrap_or(0.0).abs())
+        };
+        let mags: Vec<f64> = idx.iter().map(|&i| mag(i)).collect();
+        let lo = mags.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = mags.iter().cloned().fold(0.0, f64::max);
+        let clipped: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| cf.diag[i].cause == Cause::Truncation)
+            .collect();
+        let fits = idx.len() - clipped.len();
+        if !(hi > 2.0 * lo.max(f64::MIN_POSITIVE) || (!clipped.is_empty() && fits > 0)) {
+            continue;
+        }
+        let calls: Vec<String> = idx
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let d = &cf.diag[i];
+                format!(
+                    "call {} ({}) reaches {}{}",
+                    k + 1,
+                    row_ref(&rows[i], i),
+                    fmt(mag(i)),
+                    if d.cause == Cause::Truncation {
+                        format!(", clipped by {}", fmt(d.clip_low.max(d.clip_high)))
+                    } else {
+                        ", fits".into()
+                    }
+                )
+            })
+            .collect();
+        let r0 = &rows[idx[0]];
+        let rep = cf.diag[idx[0]]
+            .rep_max
+            .map(|m| format!(" (covers ±{})", fmt(m)))
+            .unwrap_or_default();
+        out.push(Finding {
+            kind: kind::SHARED_RANGE_MISMATCH.into(),
+            severity: if clipped.is_empty() { Severity::Warning } else { Severity::Error },
+            layers: vec![name.to_string()],
+            message: format!(
+                "`{name}` is called {} times and all calls share one scale {}{rep}: {}. The calls see different ranges, so one scale cannot serve them: the wide call is clipped or the narrow one loses resolution, and calibration averages statistics that do not belong together.",
+                idx.len(),
+                fmt(r0.qscale.unwrap_or(0.0)),
+                calls.join("; ")
+            ),
+            fix: format!(
+                "Give each call its own module instance (one per call site, e.g. `self.add_module(\"{}%d\" % i, ...)` in `__init__` and `getattr(self, \"{}%d\" % i)` in `forward`), so each call gets a scale for its own range.",
+                name.rsplit('.').nth(1).unwrap_or(name),
+                name.rsplit('.').nth(1).unwrap_or(name)
+            ),
+            evidence: idx.iter().map(|&i| row_ev(cf, i)).collect(),
+            score: 40.0 + if clipped.is_empty() { 0.0 } else { 20.0 },
+        });
+    }
+    out
+}
+
+/// Rows in a dtype the run is not supposed to use.
+fn dtype_intent(cf: &CompareFile, intent: Intent) -> Vec<Finding> {
+    let (wrong, want, severity) = match intent {
+        Intent::AllInt16 => (DType::QInt8, "all-int16", Severity::Error),
+        Intent::AllInt8 => (DType::QInt16, "all-int8", Severity::Warning),
+        _ => return Vec::new(),
+    };
+    let idx: Vec<usize> = cf
+        .table
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.quant_dtype.as_ref() == Some(&wrong))
+        .map(|(i, _)| i)
+        .collect();
+    if idx.is_empty() {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = idx.iter().map(|&i| name_of(&cf.table.rows[i], i)).collect();
+    names.dedup();
+    vec![Finding {
+        kind: kind::DTYPE_NOT_APPLIED.into(),
+        severity,
+        layers: names.clone(),
+        message: format!(
+            "This run is meant to be {want}, but {} still {} {wrong}: {}. The {} configuration has not taken effect for {}.",
+            plural(idx.len(), "row", "rows"),
+            if idx.len() == 1 { "is" } else { "are" },
+            name_list(&names, 5),
+            if intent == Intent::AllInt16 { "int16" } else { "int8" },
+            if names.len() == 1 { "it" } else { "them" }
+        ),
+        fix: "Besides the setter, look for a qconfig set by hand on these modules (or a template such as a fixed-scale or GEMM template) that overrides the setter: earlier setters in the tuple win. Re-run prepare and check 'Each layer out qconfig' in model_check_result.txt.".into(),
+        evidence: idx.iter().map(|&i| row_ev(cf, i)).collect(),
+        score: 60.0,
+    }]
+}
+
+/// The advisor's rules (abnormal_layer_advisor), computed from the comparison rows.
+fn advisor_rules(cf: &CompareFile) -> Vec<Finding> {
+    let mut hits: BTreeMap<&'static str, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, r) in cf.table.rows.iter().enumerate() {
+        let (bmin, bmax) = (r.base_min, r.base_max);
+        if r.is_quant_stub() {
+            if let (Some(a), Some(b)) = (bmin, bmax) {
+                if a >= 0.0 || b <= 0.0 {
+                    hits.entry(kind::ASYMMETRIC)
+                        .or_default()
+                        .push((i, format!("[{}, {}]", fmt(a), fmt(b))));
+                }
+                if b - a >= 128.0 && r.quant_dtype == Some(DType::QInt8) {
+                    hits.entry(kind::LARGE_RANGE_INT8)
+                        .or_default()
+                        .push((i, format!("input range {}", fmt(b - a))));
+                }
+            }
+        }
+        let stats = [r.base_min, r.base_max, r.analy_min, r.analy_max];
+        if stats.iter().flatten().any(|v| !v.is_finite()) {
+            hits.entry(kind::INF_NAN)
+                .or_default()
+                .push((i, "inf/nan in min/max".into()));
+            continue;
+        }
+        if r.cosine.is_none() || stats.iter().any(Option::is_none) {
+            continue;
+        }
+        let dmax = r.dmax().unwrap_or(0.0);
+        if dmax > 128.0 && r.quant_dtype == Some(DType::QInt8) && !r.is_quant_stub() {
+            hits.entry(kind::LARGE_RANGE_INT8)
+                .or_default()
+                .push((i, format!("data range {}", fmt(2.0 * dmax))));
+        }
+        if dmax > 32768.0 {
+            hits.entry(kind::RANGE_TOO_LARGE)
+                .or_default()
+                .push((i, format!("total data range {}", fmt(2.0 * dmax))));
+        }
+        if let (Some(s), Some((qmin, qmax))) = (r.qscale, r.quant_dtype.as_ref().and_then(qrange)) {
+            let (amin, amax) = (r.analy_min.unwrap_or(0.0), r.analy_max.unwrap_or(0.0));
+            let tol = cf.diag[i].tolerance.max(s);
+            if qmin as f64 * s - amin > tol || amax - qmax as f64 * s > tol {
+                hits.entry(kind::SCALE_NOT_COVER).or_default().push((
+                    i,
+                    format!(
+                        "output [{}, {}] vs representable [{}, {}]",
+                        fmt(amin),
+                        fmt(amax),
+                        fmt(qmin as f64 * s),
+                        fmt(qmax as f64 * s)
+                    ),
+                ));
+            }
+        }
+    }
+    hits.into_iter()
+        .map(|(k, v)| {
+            let names: Vec<String> = v.iter().map(|(i, _)| name_of(&cf.table.rows[*i], *i)).collect();
+            let detail = v
+                .iter()
+                .take(5)
+                .map(|(i, d)| format!("`{}` {d}", name_of(&cf.table.rows[*i], *i)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let more = if v.len() > 5 { format!("; and {} more", v.len() - 5) } else { String::new() };
+            let (severity, what, fix): (Severity, &str, &str) = match k {
+                kind::ASYMMETRIC => (Severity::Info, "QuantStub inputs entirely on one side of 0: symmetric quantization wastes half its codes on values that never occur", "Normalise the input symmetrically about 0 (e.g. map [0, 1] to [-1, 1]) before the QuantStub, or give it a fixed scale."),
+                kind::LARGE_RANGE_INT8 => (Severity::Warning, "ranges of 128 or more quantized to int8: one step is at least 1.0, so values below that are lost in rounding", "Use int16 for these layers (Maybe use int16 quantization), or reduce their range."),
+                kind::RANGE_TOO_LARGE => (Severity::Error, "data ranges beyond 32768: too large even for int16 with a step of 1", "Change the model structure or limit this output's range (clamp, normalise, or move the large-valued computation after dequant)."),
+                kind::SCALE_NOT_COVER => (Severity::Warning, "quantized outputs beyond what their scale can represent: the fake quantization was probably not active when the statistics were taken", "Check whether fake quant was enabled for these layers during the analysis run (and that the scale in the row belongs to this output)."),
+                _ => (Severity::Error, "inf or nan in the outputs", "Check whether this is expected; replace infinite constants and masks with finite values (e.g. 100 or -1) before quantization."),
+            };
+            Finding {
+                kind: k.into(),
+                severity,
+                layers: names,
+                message: format!("{}: {}{more}.", capitalise(what), detail),
+                fix: fix.into(),
+                evidence: v.iter().map(|(i, _)| row_ev(cf, *i)).collect(),
+                score: 5.0,
+            }
+        })
+        .collect()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `abnormal_layer_advisor.txt` rows: cited on the matching computed finding, or reported on their own
+/// when no comparison table is loaded.
+fn advisor_files(files: &[FileReport], compares: &[CompareFile], out: &mut Vec<FileFinding>) {
+    for (fi, f) in files.iter().enumerate() {
+        if f.format != Some(super::detect::Format::Advisor) {
+            continue;
+        }
+        for t in f.tables() {
+            let c_name = t.column("mod_name");
+            let c_info = t.column("abnormal_info");
+            let c_adv = t.column("advice");
+            let mut own: BTreeMap<&'static str, (Vec<String>, Vec<Evidence>, Vec<String>)> =
+                BTreeMap::new();
+            for i in 0..t.rows.len() {
+                let info = t.cell(i, c_info);
+                let name = t.cell(i, c_name).to_string();
+                let k = if info.contains("Asymmetric") {
+                    kind::ASYMMETRIC
+                } else if info.contains("Large input range") || info.contains("too large for int8")
+                {
+                    kind::LARGE_RANGE_INT8
+                } else if info.contains("Total data range") {
+                    kind::RANGE_TOO_LARGE
+                } else if info.contains("does not cover") {
+                    kind::SCALE_NOT_COVER
+                } else if info.contains("inf/nan") {
+                    kind::INF_NAN
+                } else if info.contains("not in high precision") {
+                    kind::LOW_PRECISION_OUTPUT
+                } else {
+                    "advisor"
+                };
+                let ev = Evidence {
+                    table: t.id.clone(),
+                    row: i,
+                    line: t.rows[i].line,
+                    file: Some(fi),
+                };
+                // Cite the advisor row on the computed finding for the same layer, if there is one.
+                if let Some(existing) = out.iter_mut().find(|x| {
+                    x.finding.kind == k
+                        && compares.iter().any(|c| c.file == x.file)
+                        && x.finding.layers.iter().any(|l| *l == name)
+                }) {
+                    existing.finding.evidence.push(ev);
+                    continue;
+                }
+                let e = own.entry(k).or_default();
+                e.0.push(name.clone());
+                e.1.push(ev);
+                let advice = t.cell(i, c_adv).trim();
+                e.2.push(if advice.is_empty() {
+                    format!("`{name}`: {}", info.trim())
+                } else {
+                    format!("`{name}`: {} → {advice}", info.trim())
+                });
+            }
+            for (k, (names, evidence, lines)) in own {
+                let severity = match k {
+                    kind::RANGE_TOO_LARGE | kind::INF_NAN => Severity::Error,
+                    kind::ASYMMETRIC | "advisor" => Severity::Info,
+                    _ => Severity::Warning,
+                };
+                let mut evidence = evidence;
+                for e in &mut evidence {
+                    e.file = None;
+                }
+                out.push(FileFinding {
+                    file: fi,
+                    finding: Finding {
+                        kind: k.to_string(),
+                        severity,
+                        layers: names,
+                        message: format!("The advisor flags: {}.", lines.iter().take(6).cloned().collect::<Vec<_>>().join("; ")),
+                        fix: "Follow the advice in each row; load compare_per_layer_out.txt as well and QuantLens explains each layer's range and error in detail.".into(),
+                        evidence,
+                        score: 4.0,
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// The sensitivity table itself: its top ops (linked to their comparison rows) and its tail health.
+fn sensitivity_findings(t: &SensitivityTable, compares: &[CompareFile]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if t.rows.is_empty() {
+        return out;
+    }
+    let top: Vec<usize> = (0..t.rows.len().min(TOP_SENSITIVE)).collect();
+    let names: Vec<String> = top.iter().map(|&i| t.rows[i].op_name.clone()).collect();
+    let causes: Vec<String> = top
+        .iter()
+        .map(|&i| {
+            let r = &t.rows[i];
+            let why = compares
+                .iter()
+                .flat_map(|c| {
+                    c.table
+                        .rows
+                        .iter()
+                        .zip(c.diag)
+                        .filter(|(row, _)| row.mod_name == r.op_name)
+                })
+                .map(|(_, d)| d.cause.label())
+                .collect::<Vec<_>>();
+            let mut why = why;
+            why.dedup();
+            format!(
+                "{}. `{}` ({}, {}{}) {}{}",
+                i + 1,
+                r.op_name,
+                r.op_type.rsplit('.').next().unwrap_or(&r.op_type),
+                r.sensitive_type,
+                r.quant_dtype
+                    .as_ref()
+                    .map(|d| format!(", {d}"))
+                    .unwrap_or_default(),
+                r.value.map(fmt).unwrap_or_default(),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" → {}", why.join(" / "))
+                }
+            )
+        })
+        .collect();
+    let stub_share = top
+        .iter()
+        .filter(|&&i| t.rows[i].op_type.ends_with("QuantStub"))
+        .count();
+    let stubs = if stub_share * 2 >= top.len() && stub_share > 1 {
+        " Most of the top ops are QuantStubs: the inputs' scales matter most (look at their ranges; consider fixed scales)."
+    } else {
+        ""
+    };
+    out.push(Finding {
+        kind: kind::SENSITIVE_OPS.into(),
+        severity: Severity::Info,
+        layers: names,
+        message: format!(
+            "The ops whose quantization alone moves {} most ({} when only that op is quantized): {}.{stubs}",
+            t.output.as_deref().map(|o| format!("output `{o}`")).unwrap_or_else(|| "the model output".into()),
+            t.metric,
+            causes.join("; ")
+        ),
+        fix: format!(
+            "Start with the top ops: read each one's comparison rows to see whether its error is rounding (finer dtype, split ranges) or truncation (scale, calibration, fixed scale). To trade accuracy for speed, set the top of this table to int16 (the sensitivity setter's ratio/topk picks from its top {} rows).",
+            t.rows.len()
+        ),
+        evidence: top
+            .iter()
+            .map(|&i| Evidence { table: t.doc.id.clone(), row: i, line: t.rows[i].line, file: None })
+            .collect(),
+        score: 15.0,
+    });
+    // Tail health: real tables list every op; a short table is a top-N excerpt and says nothing.
+    if t.rows.len() >= 20 {
+        let n_tail = (t.rows.len() / 20).max(3);
+        let tail: Vec<usize> = (t.rows.len() - n_tail..t.rows.len()).collect();
+        let err = |v: f64| {
+            if t.metric.eq_ignore_ascii_case("cosine") {
+                1.0 - v
+            } else {
+                v
+            }
+        };
+        let top_err = t.rows[0].value.map(err).unwrap_or(0.0);
+        let mut tail_vals: Vec<f64> = tail.iter().filter_map(|&i| t.rows[i].value).collect();
+        tail_vals.sort_by(f64::total_cmp);
+        let median = tail_vals.get(tail_vals.len() / 2).copied();
+        let bad = if t.metric.eq_ignore_ascii_case("sqnr") {
+            median.is_some_and(|m| m < 40.0)
+        } else {
+            median.is_some_and(|m| top_err > 0.0 && err(m) > 0.01 * top_err)
+        };
+        if bad {
+            let m = median.unwrap_or(0.0);
+            out.push(Finding {
+                kind: kind::SENSITIVITY_TAIL_NOT_ZERO.into(),
+                severity: Severity::Warning,
+                layers: tail.iter().map(|&i| t.rows[i].op_name.clone()).collect(),
+                message: format!(
+                    "The least sensitive ops of this table still move {} by {} {} (median of the last {n_tail}; the top op: {}). Quantizing an op that hardly matters should leave the output almost exact, so the last rows should be near {}.",
+                    t.output.as_deref().map(|o| format!("output `{o}`")).unwrap_or_else(|| "the model output".into()),
+                    t.metric,
+                    fmt(m),
+                    t.rows[0].value.map(fmt).unwrap_or_default(),
+                    if t.metric.eq_ignore_ascii_case("cosine") { "1" } else { "0" }
+                ),
+                fix: "Post-processing is probably still inside the analysed model (NMS, argmax/topk decoding, sigmoid on boxes): any single quantized op then flips discrete results and the error never gets small. Return the raw outputs before post-processing from the analysed forward (as the seed does for the map head) and run the sensitivity again.".into(),
+                evidence: tail
+                    .iter()
+                    .map(|&i| Evidence { table: t.doc.id.clone(), row: i, line: t.rows[i].line, file: None })
+                    .collect(),
+                score: 25.0,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_and_physical_bounds() {
+        assert_eq!(nice_ceil(10.27), 12.0);
+        assert_eq!(nice_ceil(99.0), 100.0);
+        assert_eq!(physical_bound(-99.0), Some(100.0));
+        assert_eq!(physical_bound(0.9999269), Some(1.0));
+        assert_eq!(physical_bound(10.27), None);
+        assert_eq!(physical_bound(9.2183294), None);
+    }
+}
