@@ -188,6 +188,7 @@ fn unknown_columns(headers: &[String]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompareError {
     NoTable,
+    NoRows,
     Io(String),
     NotText,
 }
@@ -198,6 +199,7 @@ impl std::fmt::Display for CompareError {
             CompareError::NoTable => f.write_str(
                 "no compare table found (expected a header with mod_name, base_op_type, analy_op_type …)",
             ),
+            CompareError::NoRows => f.write_str("the compare table has a header but no rows"),
             CompareError::Io(e) => write!(f, "read error: {e}"),
             CompareError::NotText => f.write_str("the file is not UTF-8 text"),
         }
@@ -366,6 +368,9 @@ pub fn parse_csv<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
     })?;
     if !looks_like_header(&t.headers) {
         return Err(CompareError::NoTable);
+    }
+    if t.rows.is_empty() {
+        return Err(CompareError::NoRows);
     }
     // Shapes are written `torch.Size([1* 3])`; show them as torch prints them.
     if let Some(c) = t

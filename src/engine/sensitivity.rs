@@ -115,7 +115,7 @@ pub fn parse<R: BufRead>(mut r: R, file_name: &str) -> Result<SensitivityTable, 
     }
     let (groups, _) = reader.finish();
     let mut t = groups.into_iter().next().ok_or(SensitivityError::NoTable)?;
-    if t.headers.len() < 4 {
+    if t.headers.len() < 4 || t.rows.is_empty() {
         return Err(SensitivityError::NoTable);
     }
     let columns = t.headers.len();
