@@ -268,6 +268,9 @@ pub fn parse_txt<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
     let t = table
         .filter(|t| !t.headers.is_empty())
         .ok_or(CompareError::NoTable)?;
+    if t.rows.is_empty() {
+        return Err(CompareError::NoRows);
+    }
     Ok(build("txt", t))
 }
 
