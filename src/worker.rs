@@ -1,7 +1,7 @@
 //! The analysis web worker: reads dropped files in slices (`FileReaderSync` over `Blob.slice`) and runs
 //! the engine off the UI thread, posting progress and the final analysis as JSON messages.
 
-use crate::engine::session::{analyze_source, Analysis};
+use crate::engine::session::{read_source, Analysis};
 use crate::protocol::{FromWorker, SLICE_BYTES};
 use js_sys::{Array, Reflect, Uint8Array};
 use std::io::Read;
@@ -103,10 +103,10 @@ fn run_job(scope: &DedicatedWorkerGlobalScope, job: u32, items: Array) -> Result
             buf_pos: 0,
             on_slice: &mut on_slice,
         };
-        let (report, findings) = analyze_source(&name, size_bytes, source);
-        analysis.add(report, findings);
+        analysis.add_file(read_source(&name, size_bytes, source));
         done_before += size_bytes;
     }
+    // Findings are computed by the receiver when it merges this batch into its session.
     Ok(analysis)
 }
 

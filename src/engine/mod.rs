@@ -12,6 +12,7 @@ pub mod sensitivity;
 pub mod session;
 pub mod tabdoc;
 pub mod table;
+pub mod views;
 
 pub use findings::{Finding, Severity};
 pub use session::{analyze_source, analyze_text, Analysis, FileReport};

@@ -147,9 +147,39 @@ impl Analysis {
         self.recompute();
     }
 
-    /// The `n` findings that matter most across all files (errors first, then by importance).
+    /// The `n` findings that matter most across all files (errors first, then by importance;
+    /// summaries of whole tables such as `sensitive_ops` are left to their own view).
     pub fn top(&self, n: usize) -> Vec<usize> {
-        (0..self.findings.len().min(n)).collect()
+        (0..self.findings.len())
+            .filter(|&i| self.findings[i].finding.kind != super::findings::kind::SENSITIVE_OPS)
+            .take(n)
+            .collect()
+    }
+
+    /// Where an op stands in every loaded sensitivity table: (file, table label, rank from 1, value).
+    pub fn sensitivity_of(&self, op_name: &str) -> Vec<(usize, String, usize, Option<f64>)> {
+        let mut out = Vec::new();
+        for (fi, f) in self.files.iter().enumerate() {
+            if let Some(t) = f.sensitivity() {
+                for (rank, r) in t.rows.iter().enumerate() {
+                    if r.op_name == op_name {
+                        out.push((fi, t.label(), rank + 1, r.value));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The first comparison file and the rows of `op_name` in it.
+    pub fn compare_rows_of(&self, op_name: &str) -> Option<(usize, Vec<usize>)> {
+        self.files.iter().enumerate().find_map(|(fi, f)| {
+            let t = f.compare()?;
+            let rows: Vec<usize> = (0..t.rows.len())
+                .filter(|&i| t.rows[i].mod_name == op_name)
+                .collect();
+            (!rows.is_empty()).then_some((fi, rows))
+        })
     }
 }
 

@@ -34,7 +34,7 @@ pub fn DataTable(p: &DataTableProps) -> Html {
         .analysis
         .files
         .get(p.file)
-        .and_then(|f| f.tables().get(p.table_index))
+        .and_then(|f| f.tables().get(p.table_index).copied())
     else {
         return html! {};
     };

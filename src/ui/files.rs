@@ -92,13 +92,38 @@ pub async fn items_from_drop(dt: DataTransfer) -> Result<Vec<Item>, String> {
         .collect())
 }
 
-/// Relative URL of the bundled example (shipped with the page, so it works offline).
-pub const EXAMPLE_URL: &str = "examples/model_check_result.txt";
+/// The bundled example (shipped with the page, so it works offline): relative URL and display name.
+pub const EXAMPLE_FILES: &[(&str, &str)] = &[
+    (
+        "examples/model_check_result.txt",
+        "example/model_check_result.txt",
+    ),
+    (
+        "examples/horizon_quant_analysis/compare_per_layer_out.txt",
+        "example/horizon_quant_analysis/compare_per_layer_out.txt",
+    ),
+    (
+        "examples/horizon_quant_analysis/output_0_L1_sensitive_ops.txt",
+        "example/horizon_quant_analysis/output_0_L1_sensitive_ops.txt",
+    ),
+    (
+        "examples/horizon_quant_analysis/abnormal_layer_advisor.txt",
+        "example/horizon_quant_analysis/abnormal_layer_advisor.txt",
+    ),
+];
 
 /// Fetch the bundled example from the page's own assets.
 pub async fn example_items() -> Result<Vec<Item>, String> {
+    let mut items = Vec::new();
+    for (url, name) in EXAMPLE_FILES {
+        items.push(fetch_item(url, name).await?);
+    }
+    Ok(items)
+}
+
+async fn fetch_item(url: &str, name: &str) -> Result<Item, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let resp: web_sys::Response = JsFuture::from(window.fetch_with_str(EXAMPLE_URL))
+    let resp: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
         .await
         .map_err(|e| format!("could not load the example: {e:?}"))?
         .dyn_into()
@@ -106,7 +131,7 @@ pub async fn example_items() -> Result<Vec<Item>, String> {
     if !resp.ok() {
         return Err(format!(
             "could not load the example ({}: HTTP {})",
-            EXAMPLE_URL,
+            url,
             resp.status()
         ));
     }
@@ -115,8 +140,8 @@ pub async fn example_items() -> Result<Vec<Item>, String> {
         .map_err(|e| format!("{e:?}"))?
         .dyn_into()
         .map_err(|_| "unexpected example data".to_string())?;
-    Ok(vec![Item {
-        name: "model_check_result.txt (example)".into(),
+    Ok(Item {
+        name: name.to_string(),
         blob,
-    }])
+    })
 }

@@ -3,10 +3,12 @@
 
 mod data_table;
 mod files;
+mod layers;
 mod rich;
+mod sens;
 mod views;
 
-use crate::engine::session::{Analysis, RowKey};
+use crate::engine::session::{Analysis, Document, Intent, RowKey};
 use crate::protocol::FromWorker;
 use files::Item;
 use std::collections::HashMap;
@@ -61,6 +63,8 @@ struct State {
     evidence: Shared<HashMap<RowKey, Vec<usize>>>,
     tab: Tab,
     selected: Option<usize>,
+    /// Selected comparison row (layer view).
+    row: Option<usize>,
     busy: Option<Progress>,
     job: u32,
     banner: Option<String>,
@@ -73,6 +77,7 @@ impl Default for State {
             evidence: Shared(Rc::new(HashMap::new())),
             tab: Tab::Overview,
             selected: None,
+            row: None,
             busy: None,
             job: 0,
             banner: None,
@@ -86,6 +91,9 @@ enum Action {
     Cancelled,
     Clear,
     Select(Option<usize>),
+    SelectRow(Option<usize>),
+    OpenRow(usize, usize),
+    SetIntent(Intent),
     OpenFinding(usize),
     SetTab(Tab),
     Banner(Option<String>),
@@ -141,6 +149,7 @@ impl Reducible for State {
                     .collect();
                 let first_new = s.analysis.files.len();
                 let mut merged = (*s.analysis.0).clone();
+                // The engine diagnoses the whole session again (reports are joined across files).
                 merged.merge(analysis);
                 s.evidence = Shared(Rc::new(merged.evidence_index()));
                 // Open the first newly read file with tables, if the user is on the overview.
@@ -175,21 +184,61 @@ impl Reducible for State {
                 s = State::default();
                 s.job = job;
             }
-            Action::Select(sel) => s.selected = sel,
+            Action::Select(sel) => {
+                s.selected = sel;
+                // In the layer view, selecting a finding also selects its first row.
+                if let (Some(fi), Tab::File(file)) = (sel, s.tab) {
+                    if let Some(row) = first_compare_row(&s.analysis, fi, file) {
+                        s.row = Some(row);
+                    }
+                }
+            }
+            Action::SelectRow(r) => s.row = r,
+            Action::OpenRow(file, row) => {
+                s.tab = Tab::File(file);
+                s.selected = None;
+                s.row = Some(row);
+            }
+            Action::SetIntent(intent) => {
+                let mut a = (*s.analysis.0).clone();
+                a.set_intent(intent);
+                s.evidence = Shared(Rc::new(a.evidence_index()));
+                s.analysis = Shared(Rc::new(a));
+                s.selected = None;
+            }
             Action::OpenFinding(i) => {
                 if let Some(f) = s.analysis.findings.get(i) {
-                    s.tab = Tab::File(f.file);
+                    // Open the file holding the first cited row (a finding may cite another file).
+                    let file = f
+                        .finding
+                        .evidence
+                        .first()
+                        .and_then(|e| e.file)
+                        .unwrap_or(f.file);
+                    s.tab = Tab::File(file);
                     s.selected = Some(i);
+                    s.row = first_compare_row(&s.analysis, i, file);
                 }
             }
             Action::SetTab(t) => {
                 s.tab = t;
                 s.selected = None;
+                s.row = None;
             }
             Action::Banner(b) => s.banner = b,
         }
         Rc::new(s)
     }
+}
+
+/// The first comparison row a finding cites in `file`, if any.
+fn first_compare_row(a: &Analysis, finding: usize, file: usize) -> Option<usize> {
+    let f = a.findings.get(finding)?;
+    f.finding
+        .evidence
+        .iter()
+        .find(|e| e.table == "compare" && e.file.unwrap_or(f.file) == file)
+        .map(|e| e.row)
 }
 
 /// The worker and the handler keeping its messages flowing into the reducer. Jobs posted before the
@@ -423,6 +472,24 @@ pub fn App() -> Html {
         let d = state.dispatcher();
         Callback::from(move |i| d.dispatch(Action::OpenFinding(i)))
     };
+    let on_row = {
+        let d = state.dispatcher();
+        Callback::from(move |r| d.dispatch(Action::SelectRow(r)))
+    };
+    let on_open_row = {
+        let d = state.dispatcher();
+        Callback::from(move |(f, r)| d.dispatch(Action::OpenRow(f, r)))
+    };
+    let on_intent = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            if let Some(sel) = e.target_dyn_into::<web_sys::HtmlSelectElement>() {
+                d.dispatch(Action::SetIntent(
+                    Intent::parse(&sel.value()).unwrap_or_default(),
+                ));
+            }
+        })
+    };
     let tab_btn = |t: Tab, label: String, extra: Option<&'static str>| {
         let d = state.dispatcher();
         html! {
@@ -464,28 +531,44 @@ pub fn App() -> Html {
         .filter(|(_, f)| f.error.is_none())
         .map(|(i, f)| {
             let short = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
-            tab_btn(Tab::File(i), format!("Model check · {short}"), None)
+            let label = match &f.document {
+                Some(Document::ModelCheck(_)) => format!("Model check · {short}"),
+                Some(Document::Compare(c)) => format!("Layers · {short} ({})", c.rows.len()),
+                Some(Document::Sensitivity(t)) => format!("Sensitivity · {}", t.label()),
+                _ => short,
+            };
+            tab_btn(Tab::File(i), label, None)
         });
     let body = if !has_files {
         html! {
             <section class="empty">
                 <div class={classes!("dropzone", (*dragging).then_some("over"))}>
                     <h2>{ "Drop your quantization reports here" }</h2>
-                    <p>{ "model_check_result.txt (or qconfig_info.txt) from horizon_plugin_pytorch — a file or a whole folder, anywhere on this page." }</p>
+                    <p>{ "model_check_result.txt from horizon_plugin_pytorch, or a whole horizon_quant_analysis/ folder (compare_per_layer_out, *_sensitive_ops.txt, abnormal_layer_advisor, statistic, badcase) — files or folders, anywhere on this page." }</p>
                     <p class="actions">
                         <button class="primary" onclick={click(&file_input)}>{ "Open files…" }</button>
                         <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
                         <button id="load-example" onclick={example_btn.clone()}>{ "Load example" }</button>
                     </p>
-                    <p class="muted small">{ "Formats are recognised by content, so renamed files work. The example is a full-size model check derived from Horizon's accuracy-tuning case (a BEV model with 2,304 layer calls)." }</p>
+                    <p class="muted small">{ "Formats are recognised by content, so renamed files work. The example is derived from Horizon's accuracy-tuning case (a BEV model): a full-size model check (2,304 layer calls) and a QuantAnalysis folder with the case's own rows." }</p>
                 </div>
             </section>
         }
     } else {
         match s.tab {
             Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
-            Tab::File(i) => html! {
-                <CheckView analysis={a.clone()} evidence={s.evidence.clone()} file={i} selected={s.selected} on_select={on_select} />
+            Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {
+                Some(Document::Compare(_)) => html! {
+                    <layers::LayersView analysis={a.clone()} evidence={s.evidence.clone()} file={i}
+                        selected={s.selected} on_select={on_select} row={s.row} on_row={on_row} />
+                },
+                Some(Document::Sensitivity(_)) => html! {
+                    <sens::SensitivityView analysis={a.clone()} evidence={s.evidence.clone()} file={i}
+                        selected={s.selected} on_select={on_select} on_open_row={on_open_row} />
+                },
+                _ => html! {
+                    <CheckView analysis={a.clone()} evidence={s.evidence.clone()} file={i} selected={s.selected} on_select={on_select} />
+                },
             },
         }
     };
@@ -503,6 +586,15 @@ pub fn App() -> Html {
                     { " Your files never leave this browser" }
                 </span>
                 <span class="spacer"></span>
+                <label class="intent" title="What this run is meant to be. With all-int16 or all-int8 stated, rows still in the other dtype are reported (dtype_not_applied).">
+                    { "This run is " }
+                    <select id="intent" onchange={on_intent}>
+                        <option value="unstated" selected={a.intent == Intent::Unstated}>{ "(not stated)" }</option>
+                        <option value="int16" selected={a.intent == Intent::AllInt16}>{ "all-int16" }</option>
+                        <option value="int8" selected={a.intent == Intent::AllInt8}>{ "all-int8" }</option>
+                        <option value="mixed" selected={a.intent == Intent::Mixed}>{ "mixed int8/int16" }</option>
+                    </select>
+                </label>
                 <button onclick={click(&file_input)}>{ "Open files…" }</button>
                 <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
                 <button onclick={example_btn}>{ "Load example" }</button>

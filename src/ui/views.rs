@@ -93,6 +93,7 @@ pub struct OverviewProps {
 #[component]
 pub fn Overview(p: &OverviewProps) -> Html {
     let a = &p.analysis;
+    let top = a.top(10);
     let file_cards = a.files.iter().enumerate().map(|(fi, f)| {
         let findings = a.findings.iter().filter(|x| x.file == fi).count();
         html! {
@@ -146,6 +147,25 @@ pub fn Overview(p: &OverviewProps) -> Html {
                 <h3>{ "Files" }</h3>
                 <ul class="files">{ for file_cards }</ul>
             </section>
+            if !top.is_empty() {
+                <section class="top-ten">
+                    <h3>{ format!("The {} findings that matter most", top.len()) }</h3>
+                    <ol class="top-list">{ for top.iter().map(|&i| {
+                        let f = &a.findings[i];
+                        let open = p.on_open.clone();
+                        html! {
+                            <li class={classes!("top-item", f.finding.severity.as_str())}>
+                                <button class="link top-open" onclick={Callback::from(move |_| open.emit(i))}>
+                                    <span class={classes!("sev", f.finding.severity.as_str())}>{ f.finding.severity.as_str() }</span>
+                                    <span class="kind">{ f.finding.kind.clone() }</span>
+                                    <span class="top-layer">{ breakable(f.finding.layers.first().map(String::as_str).unwrap_or("")) }</span>
+                                    if f.finding.layers.len() > 1 { <span class="muted small">{ format!(" +{} more", f.finding.layers.len() - 1) }</span> }
+                                </button>
+                            </li>
+                        }
+                    }) }</ol>
+                </section>
+            }
             if a.findings.is_empty() && a.files.iter().any(|f| f.error.is_none()) {
                 <p class="ok">{ "No problems found in the files read." }</p>
             }
@@ -163,15 +183,16 @@ pub struct CheckViewProps {
     pub on_select: Callback<Option<usize>>,
 }
 
-/// Findings of one model-check file beside its tables, linked both ways.
+/// Findings of one file beside its tables, linked both ways.
 #[component]
 pub fn CheckView(p: &CheckViewProps) -> Html {
     let a = &p.analysis;
     let Some(report) = a.files.get(p.file) else {
         return html! { <p>{ "No such file." }</p> };
     };
-    let Some(Document::ModelCheck(mc)) = &report.document else {
-        return html! { <p>{ "This file has no model-check tables." }</p> };
+    let mc = match &report.document {
+        Some(Document::ModelCheck(mc)) => Some(mc),
+        _ => None,
     };
     // Scroll to the first cited table when a finding is selected.
     {
@@ -216,7 +237,7 @@ pub fn CheckView(p: &CheckViewProps) -> Html {
             <FindingCard analysis={p.analysis.clone()} index={fi} on_open={None::<Callback<usize>>} selected=true />
         });
     let status = |s: &str| html! { <p class="status">{ s.to_string() }</p> };
-    let tables = mc.tables.iter().enumerate().map(|(ti, t)| {
+    let tables = report.tables().into_iter().enumerate().map(|(ti, t)| {
         let cited = p.selected.is_some_and(|fi| {
             a.findings.get(fi).is_some_and(|f| f.file == p.file && f.finding.evidence.iter().any(|e| e.table == t.id))
         });
@@ -242,15 +263,15 @@ pub fn CheckView(p: &CheckViewProps) -> Html {
             <div class="tables">
                 <h2>{ breakable(&report.name) }</h2>
                 { selected_card.unwrap_or_default() }
-                { match mc.fusion {
-                    FusionStatus::AllFused => status("✓ All fusable modules are fused in model."),
-                    FusionStatus::NotReported => status("The file has no fusion section."),
-                    FusionStatus::Unfused => html! {},
+                { match mc.map(|m| &m.fusion) {
+                    Some(FusionStatus::AllFused) => status("✓ All fusable modules are fused in model."),
+                    Some(FusionStatus::NotReported) => status("The file has no fusion section."),
+                    _ => html! {},
                 } }
-                { match mc.calls {
-                    CallStatus::AllOnce => status("✓ All modules in the model run exactly once."),
-                    CallStatus::NotReported => status("The file has no call-count section."),
-                    CallStatus::Listed => html! {},
+                { match mc.map(|m| &m.calls) {
+                    Some(CallStatus::AllOnce) => status("✓ All modules in the model run exactly once."),
+                    Some(CallStatus::NotReported) => status("The file has no call-count section."),
+                    _ => html! {},
                 } }
                 { for tables }
             </div>

@@ -1,0 +1,416 @@
+//! View models the UI draws without computing: comparison-row filtering and sorting, metric series
+//! along layer order, the range picture of a row, and sensitivity bars — all as plain numbers in 0..1.
+
+use super::compare::{CompareRow, CompareTable};
+use super::diagnose_report::{Cause, RowDiagnosis};
+use super::sensitivity::SensitivityTable;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+
+/// Columns of the layer comparison view, in display order: (key, header).
+pub const COMPARE_COLUMNS: &[(&str, &str)] = &[
+    ("index", "#"),
+    ("mod_name", "mod_name"),
+    ("op", "op"),
+    ("quant_dtype", "dtype"),
+    ("qscale", "qscale"),
+    ("cause", "cause"),
+    ("cosine", "Cosine"),
+    ("sqnr", "SQNR"),
+    ("mse", "MSE"),
+    ("l1", "L1"),
+    ("kl", "KL"),
+    ("atol", "Atol"),
+    ("rtol", "Rtol"),
+    ("max_qscale_diff", "max_qscale_diff"),
+    ("base_min", "base_min"),
+    ("base_max", "base_max"),
+    ("analy_min", "analy_min"),
+    ("analy_max", "analy_max"),
+    ("base_mean", "base_mean"),
+    ("analy_mean", "analy_mean"),
+    ("base_var", "base_var"),
+    ("analy_var", "analy_var"),
+    ("shape", "shape"),
+    ("base_op_type", "base_op_type"),
+    ("analy_op_type", "analy_op_type"),
+];
+
+/// Columns shown until the user picks others.
+pub const DEFAULT_COLUMNS: &[&str] = &[
+    "index",
+    "mod_name",
+    "op",
+    "quant_dtype",
+    "qscale",
+    "cause",
+    "cosine",
+    "sqnr",
+    "max_qscale_diff",
+    "base_min",
+    "base_max",
+    "analy_min",
+    "analy_max",
+];
+
+fn num(r: &CompareRow, key: &str) -> Option<f64> {
+    match key {
+        "index" => r.index.map(|v| v as f64),
+        "qscale" => r.qscale,
+        "cosine" => r.cosine,
+        "sqnr" => r.sqnr,
+        "mse" => r.mse,
+        "l1" => r.l1,
+        "kl" => r.kl,
+        "atol" => r.atol,
+        "rtol" => r.rtol,
+        "max_qscale_diff" => r.max_qscale_diff,
+        "base_min" => r.base_min,
+        "base_max" => r.base_max,
+        "analy_min" => r.analy_min,
+        "analy_max" => r.analy_max,
+        "base_mean" => r.base_mean,
+        "analy_mean" => r.analy_mean,
+        "base_var" => r.base_var,
+        "analy_var" => r.analy_var,
+        _ => None,
+    }
+}
+
+/// The text of a cell (numbers as the report printed them: up to 7 decimals, trimmed).
+pub fn cell(r: &CompareRow, d: &RowDiagnosis, key: &str, row_index: usize) -> String {
+    match key {
+        "index" => r.index.unwrap_or(row_index as u64).to_string(),
+        "mod_name" => r.mod_name.clone(),
+        "op" => r.op_short().to_string(),
+        "quant_dtype" => r
+            .quant_dtype
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        "cause" => d.cause.label().to_string(),
+        "shape" => r.shape_text.clone(),
+        "base_op_type" => r.base_op_type.clone(),
+        "analy_op_type" => r.analy_op_type.clone(),
+        k => num(r, k).map(fmt_num).unwrap_or_default(),
+    }
+}
+
+/// A number as compact text: `.7f` trimmed, exponent form for tiny/huge magnitudes.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-4..1e9).contains(&a) {
+        return format!("{v:.4e}");
+    }
+    let s = format!("{v:.7}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// What the layer view's filters select.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowFilter {
+    /// Case-insensitive substring of mod_name or op types.
+    pub text: String,
+    /// Exact dtype text (`qint8`), empty for all.
+    pub dtype: String,
+    /// Cause label, empty for all.
+    pub cause: String,
+    /// Only rows cited by these findings (indices into `Analysis::findings`), empty for all.
+    pub rows: Option<Vec<usize>>,
+}
+
+/// Row indices that pass `f`, ordered by `sort_key` (stable; missing values last).
+pub fn filter_sort(
+    t: &CompareTable,
+    f: &RowFilter,
+    sort_key: &str,
+    descending: bool,
+) -> Vec<usize> {
+    let q = f.text.to_lowercase();
+    let mut idx: Vec<usize> = (0..t.rows.len())
+        .filter(|&i| {
+            let r = &t.rows[i];
+            (q.is_empty()
+                || r.mod_name.to_lowercase().contains(&q)
+                || r.analy_op_type.to_lowercase().contains(&q)
+                || r.base_op_type.to_lowercase().contains(&q))
+                && (f.dtype.is_empty()
+                    || r.quant_dtype
+                        .as_ref()
+                        .is_some_and(|d| d.to_string() == f.dtype))
+                && (f.cause.is_empty() || t.diag.get(i).is_some_and(|d| d.cause.label() == f.cause))
+                && f.rows
+                    .as_ref()
+                    .is_none_or(|rows| rows.binary_search(&i).is_ok())
+        })
+        .collect();
+    let is_num = COMPARE_COLUMNS.iter().any(|(k, _)| *k == sort_key)
+        && !matches!(
+            sort_key,
+            "mod_name"
+                | "op"
+                | "quant_dtype"
+                | "cause"
+                | "shape"
+                | "base_op_type"
+                | "analy_op_type"
+        );
+    if sort_key == "index" && !descending {
+        return idx;
+    }
+    idx.sort_by(|&a, &b| {
+        let o = if is_num {
+            match (num(&t.rows[a], sort_key), num(&t.rows[b], sort_key)) {
+                (Some(x), Some(y)) => {
+                    let o = x.total_cmp(&y);
+                    if descending {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                }
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            }
+        } else {
+            let o = cell(&t.rows[a], &t.diag[a], sort_key, a)
+                .cmp(&cell(&t.rows[b], &t.diag[b], sort_key, b));
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
+        };
+        o.then(a.cmp(&b))
+    });
+    idx
+}
+
+/// Distinct dtypes and causes present (for the filter menus).
+pub fn facets(t: &CompareTable) -> (Vec<String>, Vec<String>) {
+    let mut dtypes: Vec<String> = t
+        .rows
+        .iter()
+        .filter_map(|r| r.quant_dtype.as_ref().map(|d| d.to_string()))
+        .collect();
+    dtypes.sort();
+    dtypes.dedup();
+    let mut causes: Vec<String> = t.diag.iter().map(|d| d.cause.label().to_string()).collect();
+    causes.sort();
+    causes.dedup();
+    (dtypes, causes)
+}
+
+/// One metric along layer order: x and y as fractions of the plot (y = 0 at the bottom).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub name: String,
+    /// (row index, x fraction, y fraction)
+    pub points: Vec<(usize, f64, f64)>,
+    /// Axis labels at the bottom and top of the plot.
+    pub y_min_label: String,
+    pub y_max_label: String,
+}
+
+/// Cosine (linear 0..1), SQNR (dB, clamped 0..100) and max_qscale_diff (log10, 0.1..1000) per row.
+pub fn metric_series(t: &CompareTable) -> Vec<Series> {
+    let n = t.rows.len().max(2) - 1;
+    let x = |i: usize| i as f64 / n as f64;
+    let mut cos = Vec::new();
+    let mut sqnr = Vec::new();
+    let mut mqd = Vec::new();
+    for (i, r) in t.rows.iter().enumerate() {
+        if let Some(c) = r.cosine.filter(|c| c.is_finite()) {
+            cos.push((i, x(i), c.clamp(0.0, 1.0)));
+        }
+        if let Some(q) = r.sqnr.filter(|q| !q.is_nan()) {
+            sqnr.push((i, x(i), (q.min(100.0) / 100.0).clamp(0.0, 1.0)));
+        }
+        if let Some(m) = r.max_qscale_diff.filter(|m| m.is_finite() && *m > 0.0) {
+            mqd.push((i, x(i), ((m.log10() + 1.0) / 4.0).clamp(0.0, 1.0)));
+        }
+    }
+    vec![
+        Series {
+            name: "Cosine".into(),
+            points: cos,
+            y_min_label: "0".into(),
+            y_max_label: "1".into(),
+        },
+        Series {
+            name: "SQNR (dB)".into(),
+            points: sqnr,
+            y_min_label: "0".into(),
+            y_max_label: "≥100".into(),
+        },
+        Series {
+            name: "max_qscale_diff (steps, log)".into(),
+            points: mqd,
+            y_min_label: "0.1".into(),
+            y_max_label: "1000".into(),
+        },
+    ]
+}
+
+/// x fraction of a row in the series plots.
+pub fn row_x(t: &CompareTable, i: usize) -> f64 {
+    i as f64 / (t.rows.len().max(2) - 1) as f64
+}
+
+/// One horizontal bar of the range picture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bar {
+    pub label: String,
+    /// `float`, `quantized`, `representable`.
+    pub kind: String,
+    pub lo: f64,
+    pub hi: f64,
+    pub lo_label: String,
+    pub hi_label: String,
+}
+
+/// The range picture: float range, quantized range and representable range on one axis, with the
+/// clipped parts; everything as fractions of the axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangePicture {
+    pub bars: Vec<Bar>,
+    /// Clipped stretches (fractions) of the float range.
+    pub clipped: Vec<(f64, f64)>,
+    /// Where 0 falls on the axis.
+    pub zero: Option<f64>,
+    pub axis_min_label: String,
+    pub axis_max_label: String,
+}
+
+pub fn range_picture(r: &CompareRow, d: &RowDiagnosis) -> Option<RangePicture> {
+    let (bmin, bmax) = (r.base_min?, r.base_max?);
+    let mut vals = vec![bmin, bmax];
+    vals.extend(
+        [r.analy_min, r.analy_max, d.rep_min, d.rep_max]
+            .into_iter()
+            .flatten(),
+    );
+    if vals.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.05).max(1e-12);
+    let (a0, a1) = (lo - pad, hi + pad);
+    let f = |v: f64| ((v - a0) / (a1 - a0)).clamp(0.0, 1.0);
+    let mut bars = vec![Bar {
+        label: "float (baseline)".into(),
+        kind: "float".into(),
+        lo: f(bmin),
+        hi: f(bmax),
+        lo_label: fmt_num(bmin),
+        hi_label: fmt_num(bmax),
+    }];
+    if let (Some(amin), Some(amax)) = (r.analy_min, r.analy_max) {
+        bars.push(Bar {
+            label: "quantized (analysis)".into(),
+            kind: "quantized".into(),
+            lo: f(amin),
+            hi: f(amax),
+            lo_label: fmt_num(amin),
+            hi_label: fmt_num(amax),
+        });
+    }
+    let mut clipped = Vec::new();
+    if let (Some(rmin), Some(rmax)) = (d.rep_min, d.rep_max) {
+        bars.push(Bar {
+            label: format!(
+                "representable ({} × qscale)",
+                r.quant_dtype
+                    .as_ref()
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+            kind: "representable".into(),
+            lo: f(rmin),
+            hi: f(rmax),
+            lo_label: fmt_num(rmin),
+            hi_label: fmt_num(rmax),
+        });
+        if d.cause == Cause::Truncation {
+            if bmin < rmin {
+                clipped.push((f(bmin), f(rmin)));
+            }
+            if bmax > rmax {
+                clipped.push((f(rmax), f(bmax)));
+            }
+        }
+    }
+    Some(RangePicture {
+        bars,
+        clipped,
+        zero: (a0 < 0.0 && a1 > 0.0).then(|| f(0.0)),
+        axis_min_label: fmt_num(a0),
+        axis_max_label: fmt_num(a1),
+    })
+}
+
+/// Bars of a sensitivity table's top `n` rows: (row index, fraction of the top value's error).
+pub fn sensitivity_bars(t: &SensitivityTable, n: usize) -> Vec<(usize, f64)> {
+    let err = |v: f64| {
+        if t.metric.eq_ignore_ascii_case("cosine") {
+            1.0 - v
+        } else {
+            v
+        }
+    };
+    let top = t
+        .rows
+        .iter()
+        .take(n)
+        .filter_map(|r| r.value.map(err))
+        .fold(0.0, f64::max);
+    t.rows
+        .iter()
+        .enumerate()
+        .take(n)
+        .map(|(i, r)| {
+            (
+                i,
+                if top > 0.0 {
+                    (r.value.map(err).unwrap_or(0.0) / top).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_text() {
+        assert_eq!(fmt_num(0.5000000), "0.5");
+        assert_eq!(fmt_num(-99.0), "-99");
+        assert_eq!(fmt_num(3.4028234663852886e38), "3.4028e38");
+        assert_eq!(fmt_num(f64::INFINITY), "inf");
+    }
+}
+
+/// The row under a click at `frac` (0..1) of a series plot of `n` rows.
+pub fn row_at_fraction(n: usize, frac: f64) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    ((frac.clamp(0.0, 1.0) * (n.max(2) - 1) as f64).round() as usize).min(n - 1)
+}

@@ -1,0 +1,376 @@
+//! Layer comparison view: every row of a compare table in a virtualized grid (sort, filter, choose
+//! columns), metric charts along layer order with the collapse point, and a detail panel per row
+//! with the diagnosis in words and the range picture.
+
+use super::rich::{breakable, rich_text};
+use super::Shared;
+use crate::engine::session::{Analysis, RowKey};
+use crate::engine::views::{self, RowFilter, COMPARE_COLUMNS, DEFAULT_COLUMNS};
+use crate::engine::Severity;
+use std::collections::HashMap;
+use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+const ROW_PX: f64 = 26.0;
+const VIEW_PX: f64 = 520.0;
+
+#[derive(Properties, PartialEq)]
+pub struct LayersProps {
+    pub analysis: Shared<Analysis>,
+    pub evidence: Shared<HashMap<RowKey, Vec<usize>>>,
+    pub file: usize,
+    pub selected: Option<usize>,
+    pub on_select: Callback<Option<usize>>,
+    pub row: Option<usize>,
+    pub on_row: Callback<Option<usize>>,
+}
+
+fn worst(p: &LayersProps, row: usize) -> Option<Severity> {
+    let ids = p.evidence.get(&(p.file, "compare".to_string(), row))?;
+    ids.iter()
+        .filter_map(|&fi| p.analysis.findings.get(fi).map(|f| f.finding.severity))
+        .min()
+}
+
+#[component]
+pub fn LayersView(p: &LayersProps) -> Html {
+    let text = use_state(String::new);
+    let dtype = use_state(String::new);
+    let cause = use_state(String::new);
+    let sort = use_state(|| ("index".to_string(), false));
+    let columns = use_state(|| {
+        DEFAULT_COLUMNS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    });
+    let only_finding = use_state(|| true);
+    let scroll_top = use_state(|| 0.0f64);
+    let grid = use_node_ref();
+
+    let Some(t) = p.analysis.files.get(p.file).and_then(|f| f.compare()) else {
+        return html! { <p>{ "This file has no comparison table." }</p> };
+    };
+    // Rows cited by the selected finding (in this file).
+    let finding_rows: Option<Vec<usize>> = p.selected.and_then(|fi| {
+        let f = p.analysis.findings.get(fi)?;
+        let mut rows: Vec<usize> = f
+            .finding
+            .evidence
+            .iter()
+            .filter(|e| e.table == "compare" && e.file.unwrap_or(f.file) == p.file)
+            .map(|e| e.row)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        (!rows.is_empty()).then_some(rows)
+    });
+    let filter = RowFilter {
+        text: (*text).clone(),
+        dtype: (*dtype).clone(),
+        cause: (*cause).clone(),
+        rows: if *only_finding {
+            finding_rows.clone()
+        } else {
+            None
+        },
+    };
+    let order = views::filter_sort(t, &filter, &sort.0, sort.1);
+    let (dtypes, causes) = views::facets(t);
+
+    // Keep the selected row in view when it changes from outside (a finding, a chart click).
+    {
+        let grid = grid.clone();
+        let pos = p.row.and_then(|r| order.iter().position(|&i| i == r));
+        let scroll_top = scroll_top.clone();
+        use_effect_with(p.row, move |_| {
+            if let (Some(pos), Some(el)) = (pos, grid.cast::<HtmlElement>()) {
+                let y = pos as f64 * ROW_PX;
+                let top = el.scroll_top() as f64;
+                if y < top || y > top + VIEW_PX - 2.0 * ROW_PX {
+                    let target = (y - VIEW_PX / 3.0).max(0.0);
+                    el.set_scroll_top(target as i32);
+                    scroll_top.set(target);
+                }
+            }
+        });
+    }
+
+    let first = ((*scroll_top / ROW_PX) as usize)
+        .saturating_sub(6)
+        .min(order.len());
+    let last = (first + (VIEW_PX / ROW_PX) as usize + 14).min(order.len());
+    let cols: Vec<(&str, &str)> = COMPARE_COLUMNS
+        .iter()
+        .copied()
+        .filter(|(k, _)| columns.contains(&k.to_string()))
+        .collect();
+
+    let on_scroll = {
+        let scroll_top = scroll_top.clone();
+        Callback::from(move |e: Event| {
+            if let Some(el) = e.target_dyn_into::<HtmlElement>() {
+                scroll_top.set(el.scroll_top() as f64);
+            }
+        })
+    };
+    let header = cols.iter().map(|(k, label)| {
+        let key = k.to_string();
+        let sort = sort.clone();
+        let active = sort.0 == key;
+        let arrow = if active { if sort.1 { " ▼" } else { " ▲" } } else { "" };
+        html! {
+            <th class="sortable" title="click to sort"
+                onclick={Callback::from(move |_| {
+                    // First click: worst first (low Cosine/SQNR, high errors); names A→Z.
+                    let desc = if sort.0 == key { !sort.1 } else {
+                        !matches!(key.as_str(), "index" | "mod_name" | "op" | "cosine" | "sqnr" | "quant_dtype" | "cause" | "shape" | "base_op_type" | "analy_op_type")
+                    };
+                    sort.set((key.clone(), desc));
+                })}>
+                { format!("{label}{arrow}") }
+            </th>
+        }
+    });
+    let body_rows = order[first..last].iter().map(|&i| {
+        let r = &t.rows[i];
+        let d = &t.diag[i];
+        let sev = worst(p, i);
+        let on_row = p.on_row.clone();
+        let sel = p.row == Some(i);
+        html! {
+            <tr key={i} class={classes!(sev.map(|s| s.as_str()), sel.then_some("sel"))}
+                onclick={Callback::from(move |_| on_row.emit(Some(i)))} data-row={i.to_string()}>
+                { for cols.iter().map(|(k, _)| {
+                    let v = views::cell(r, d, k, i);
+                    let numeric = !matches!(*k, "mod_name" | "op" | "quant_dtype" | "cause" | "shape" | "base_op_type" | "analy_op_type");
+                    html! { <td class={classes!(numeric.then_some("num"), (*k == "cause").then(|| format!("cause-{}", d.cause.label().replace(' ', "-"))))} title={v.clone()}>{ v }</td> }
+                }) }
+            </tr>
+        }
+    });
+    let select = |state: &UseStateHandle<String>, options: &[String], all: &str, label: &str| {
+        let state = state.clone();
+        let current = (*state).clone();
+        html! {
+            <select aria-label={label.to_string()} onchange={Callback::from(move |e: Event| {
+                if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() { state.set(s.value()); }
+            })}>
+                <option value="" selected={current.is_empty()}>{ all.to_string() }</option>
+                { for options.iter().map(|o| html! { <option value={o.clone()} selected={*o == current}>{ o.clone() }</option> }) }
+            </select>
+        }
+    };
+    let column_chooser = COMPARE_COLUMNS.iter().map(|(k, label)| {
+        let columns = columns.clone();
+        let key = k.to_string();
+        let on = columns.contains(&key);
+        html! {
+            <label class="colopt">
+                <input type="checkbox" checked={on} onchange={Callback::from(move |_| {
+                    let mut c = (*columns).clone();
+                    if let Some(pos) = c.iter().position(|x| *x == key) { c.remove(pos); } else { c.push(key.clone()); }
+                    columns.set(c);
+                })} />
+                { format!(" {label}") }
+            </label>
+        }
+    });
+    let on_text = {
+        let text = text.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
+                text.set(i.value());
+            }
+        })
+    };
+
+    // Charts along layer order.
+    let series = views::metric_series(t);
+    let collapse_x = t.collapse_row.map(|i| views::row_x(t, i) * 1000.0);
+    let sel_x = p.row.map(|i| views::row_x(t, i) * 1000.0);
+    let charts = series.iter().map(|s| {
+        let pts: String = s
+            .points
+            .iter()
+            .map(|(_, x, y)| format!("{:.1},{:.1}", x * 1000.0, (1.0 - y) * 56.0 + 2.0))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let on_row = p.on_row.clone();
+        let n = t.rows.len();
+        html! {
+            <div class="chart">
+                <span class="chart-name">{ s.name.clone() }</span>
+                <svg viewBox="0 0 1000 60" preserveAspectRatio="none" class="series"
+                    onclick={Callback::from(move |e: MouseEvent| {
+                        if let Some(el) = e.target_dyn_into::<web_sys::Element>() {
+                            let svg = el.closest("svg").ok().flatten().unwrap_or(el);
+                            let w = svg.get_bounding_client_rect().width().max(1.0);
+                            let frac = e.offset_x() as f64 / w;
+                            on_row.emit(Some(views::row_at_fraction(n, frac)));
+                        }
+                    })}>
+                    <polyline points={pts} class="line" vector-effect="non-scaling-stroke" />
+                    if let Some(x) = collapse_x {
+                        <line x1={format!("{x:.1}")} x2={format!("{x:.1}")} y1="0" y2="60" class="collapse" vector-effect="non-scaling-stroke" />
+                    }
+                    if let Some(x) = sel_x {
+                        <line x1={format!("{x:.1}")} x2={format!("{x:.1}")} y1="0" y2="60" class="selx" vector-effect="non-scaling-stroke" />
+                    }
+                </svg>
+                <span class="axis-lo">{ s.y_min_label.clone() }</span>
+                <span class="axis-hi">{ s.y_max_label.clone() }</span>
+            </div>
+        }
+    });
+    let collapse_note = t.collapse_row.map(|i| {
+        let on_row = p.on_row.clone();
+        let r = &t.rows[i];
+        html! {
+            <p class="collapse-note">
+                { "Collapse point (largest fall of Cosine): " }
+                <button class="link" onclick={Callback::from(move |_| on_row.emit(Some(i)))}>
+                    { format!("row {} `{}` ({} → {})", r.index.unwrap_or(i as u64), r.mod_name, r.op_short(), t.diag[i].cause.label()) }
+                </button>
+            </p>
+        }
+    });
+
+    let toggle = {
+        let only_finding = only_finding.clone();
+        Callback::from(move |_| only_finding.set(!*only_finding))
+    };
+    html! {
+        <div class="layers-view">
+            <h2>{ breakable(&p.analysis.files[p.file].name) }</h2>
+            <div class="charts">{ for charts }</div>
+            { collapse_note.unwrap_or_default() }
+            <div class="table-tools">
+                <input type="search" class="search" placeholder={format!("Filter {} rows by name or type…", t.rows.len())} value={(*text).clone()} oninput={on_text} aria-label="Filter rows" />
+                { select(&dtype, &dtypes, "all dtypes", "dtype filter") }
+                { select(&cause, &causes, "all causes", "cause filter") }
+                if let Some(rows) = &finding_rows {
+                    <label class="toggle"><input type="checkbox" checked={*only_finding} onchange={toggle} />
+                        { format!(" only the {} row(s) of the selected finding", rows.len()) }</label>
+                }
+                <details class="columns"><summary>{ "Columns" }</summary><div class="colgrid">{ for column_chooser }</div></details>
+                <span class="count">{ format!("{} of {} rows", order.len(), t.rows.len()) }</span>
+            </div>
+            <div class="split">
+                <div class="vt" ref={grid} onscroll={on_scroll} style={format!("height:{VIEW_PX}px")}>
+                    <table class="grid">
+                        <thead><tr>{ for header }</tr></thead>
+                        <tbody>
+                            <tr class="spacer" style={format!("height:{}px", first as f64 * ROW_PX)}></tr>
+                            { for body_rows }
+                            <tr class="spacer" style={format!("height:{}px", (order.len() - last) as f64 * ROW_PX)}></tr>
+                        </tbody>
+                    </table>
+                </div>
+                <RowDetail analysis={p.analysis.clone()} evidence={p.evidence.clone()} file={p.file} row={p.row} selected={p.selected} on_select={p.on_select.clone()} />
+            </div>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct RowDetailProps {
+    pub analysis: Shared<Analysis>,
+    pub evidence: Shared<HashMap<RowKey, Vec<usize>>>,
+    pub file: usize,
+    pub row: Option<usize>,
+    pub selected: Option<usize>,
+    pub on_select: Callback<Option<usize>>,
+}
+
+/// The detail panel of one row: diagnosis in words, range picture, metrics, findings, sensitivity.
+#[component]
+pub fn RowDetail(p: &RowDetailProps) -> Html {
+    let Some(t) = p.analysis.files.get(p.file).and_then(|f| f.compare()) else {
+        return html! {};
+    };
+    let Some(i) = p.row.filter(|&i| i < t.rows.len()) else {
+        return html! { <aside class="detail muted">{ "Click a row (or a point on a chart) to see its diagnosis and range picture." }</aside> };
+    };
+    let r = &t.rows[i];
+    let d = &t.diag[i];
+    let picture = views::range_picture(r, d).map(|pic| {
+        let bars = pic.bars.iter().enumerate().map(|(k, b)| {
+            let y = 18.0 + k as f64 * 42.0;
+            html! {
+                <g class={classes!("bar", b.kind.clone())}>
+                    <text x="0" y={format!("{:.0}", y - 4.0)} class="blabel">{ b.label.clone() }</text>
+                    <rect x={format!("{:.1}", b.lo * 400.0)} y={format!("{y:.0}")} width={format!("{:.1}", ((b.hi - b.lo) * 400.0).max(1.0))} height="12" />
+                    <text x={format!("{:.1}", b.lo * 400.0)} y={format!("{:.0}", y + 24.0)} class="num">{ b.lo_label.clone() }</text>
+                    <text x={format!("{:.1}", b.hi * 400.0)} y={format!("{:.0}", y + 24.0)} class="num end">{ b.hi_label.clone() }</text>
+                </g>
+            }
+        });
+        let h = 18.0 + pic.bars.len() as f64 * 42.0;
+        html! {
+            <svg class="range-picture" viewBox={format!("-4 0 408 {h:.0}")} role="img" aria-label="range picture">
+                if let Some(z) = pic.zero {
+                    <line x1={format!("{:.1}", z * 400.0)} x2={format!("{:.1}", z * 400.0)} y1="8" y2={format!("{:.0}", h - 4.0)} class="zero" />
+                }
+                { for bars }
+                { for pic.clipped.iter().map(|(a, b)| html! {
+                    <rect class="clipped" x={format!("{:.1}", a * 400.0)} y="14" width={format!("{:.1}", ((b - a) * 400.0).max(1.5))} height="20">
+                        <title>{ "clipped" }</title>
+                    </rect>
+                }) }
+            </svg>
+        }
+    });
+    let metrics = [
+        ("Cosine", r.cosine),
+        ("SQNR (dB)", r.sqnr),
+        ("MSE", r.mse),
+        ("L1", r.l1),
+        ("KL", r.kl),
+        ("Atol", r.atol),
+        ("Rtol", r.rtol),
+        ("max_qscale_diff", r.max_qscale_diff),
+        ("base mean", r.base_mean),
+        ("analy mean", r.analy_mean),
+        ("base var", r.base_var),
+        ("analy var", r.analy_var),
+    ];
+    let chips = p
+        .evidence
+        .get(&(p.file, "compare".to_string(), i))
+        .cloned()
+        .unwrap_or_default();
+    let sens = p.analysis.sensitivity_of(&r.mod_name);
+    html! {
+        <aside class="detail">
+            <h3 class="rowname">{ breakable(if r.mod_name.is_empty() { r.op_short() } else { &r.mod_name }) }</h3>
+            <p class="muted small">{ format!("row {} · line {} · {} → {}", r.index.unwrap_or(i as u64), r.line, r.base_op_type, r.analy_op_type) }</p>
+            <p>
+                <span class={classes!("cause-badge", format!("cause-{}", d.cause.label().replace(' ', "-")))}>{ d.cause.label() }</span>
+                { format!(" {} · qscale {} · shape {}", r.quant_dtype.as_ref().map(|x| x.to_string()).unwrap_or_default(),
+                    r.qscale.map(views::fmt_num).unwrap_or_else(|| "—".into()), if r.shape_text.is_empty() { "—" } else { &r.shape_text }) }
+            </p>
+            <p class="explain">{ rich_text(&d.explanation) }</p>
+            { picture.unwrap_or_default() }
+            <table class="kv">{ for metrics.iter().filter(|(_, v)| v.is_some()).map(|(k, v)| html! {
+                <tr><th>{ *k }</th><td class="num">{ v.map(views::fmt_num).unwrap_or_default() }</td></tr>
+            }) }</table>
+            if !sens.is_empty() {
+                <p class="small">{ for sens.iter().map(|(_, label, rank, v)| html! {
+                    <span class="sens-rank">{ format!("#{rank} in {label} ({})", v.map(views::fmt_num).unwrap_or_default()) }</span>
+                }) }</p>
+            }
+            if !chips.is_empty() {
+                <div class="chips">{ for chips.iter().map(|&fi| {
+                    let f = &p.analysis.findings[fi].finding;
+                    let on_select = p.on_select.clone();
+                    let active = p.selected == Some(fi);
+                    html! {
+                        <button class={classes!("chip", f.severity.as_str(), active.then_some("active"))} title={f.message.clone()}
+                            onclick={Callback::from(move |_| on_select.emit(if active { None } else { Some(fi) }))}>{ f.kind.clone() }</button>
+                    }
+                }) }</div>
+            }
+        </aside>
+    }
+}
