@@ -17,8 +17,13 @@ pub enum FromWorker {
         done_bytes: u64,
         total_bytes: u64,
     },
-    /// The job finished; the analysis of every file in it.
-    Done { job: u32, analysis: Analysis },
+    /// The job finished; the analysis of every file in it, and how long reading and parsing took.
+    Done {
+        job: u32,
+        analysis: Analysis,
+        #[serde(default)]
+        elapsed_ms: f64,
+    },
     /// The job could not run at all (per-file problems are reported inside `Done`).
     Failed { job: u32, message: String },
 }

@@ -125,8 +125,16 @@ pub fn start() {
             .ok()
             .and_then(|v| v.dyn_into().ok())
             .unwrap_or_default();
+        let started = js_sys::Date::now();
         match run_job(&scope_in, job, items) {
-            Ok(analysis) => post(&scope_in, &FromWorker::Done { job, analysis }),
+            Ok(analysis) => post(
+                &scope_in,
+                &FromWorker::Done {
+                    job,
+                    analysis,
+                    elapsed_ms: js_sys::Date::now() - started,
+                },
+            ),
             Err(message) => post(&scope_in, &FromWorker::Failed { job, message }),
         }
     });

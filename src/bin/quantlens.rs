@@ -137,7 +137,7 @@ fn report(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
                     name: f.name.clone(),
                     format: f.format_label.clone(),
                     error: f.error.clone(),
-                    rows: f.tables().iter().map(|t| t.rows.len()).sum(),
+                    rows: f.row_count(),
                     tables: f
                         .tables()
                         .iter()
@@ -165,7 +165,7 @@ fn report(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     for f in analysis.files.iter().filter(|f| f.error.is_none()) {
-        let rows: usize = f.tables().iter().map(|t| t.rows.len()).sum();
+        let rows = f.row_count();
         println!(
             "{} — {} ({rows} rows)",
             f.name,

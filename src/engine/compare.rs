@@ -4,7 +4,7 @@
 
 use super::cells::{parse_num, parse_torch_size, DType};
 use super::doc::{DocTable, Note};
-use super::table::{Feed, PsqlReader, Row, Table};
+use super::table::{is_elision, psql_cell_slices, psql_cells, Feed, PsqlReader, Row, Table};
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 
@@ -44,6 +44,9 @@ pub struct CompareRow {
     pub analy_var: Option<f64>,
     pub max_atol_diff: Option<f64>,
     pub max_qscale_diff: Option<f64>,
+    /// Cells of the columns QuantLens does not interpret, in `CompareTable::extra_columns` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<String>,
 }
 
 impl CompareRow {
@@ -78,8 +81,12 @@ pub struct CompareTable {
     /// `txt` or `csv`.
     pub source: String,
     pub rows: Vec<CompareRow>,
-    /// The table as written (all columns, including unknown ones), for display.
+    /// The table's header and position as written. Its cells live in `rows` (typed) and in each
+    /// row's `extra` (columns not interpreted), so `doc.rows` is empty: 10,000 rows are kept once.
     pub doc: DocTable,
+    /// Columns QuantLens does not interpret, kept as text (newer tool versions, `same_in_*`).
+    #[serde(default)]
+    pub extra_columns: Vec<String>,
     pub notes: Vec<Note>,
     /// Each row's diagnosis (cause, representable range, clipping), in row order.
     pub diag: Vec<super::diagnose_report::RowDiagnosis>,
@@ -147,33 +154,6 @@ pub fn looks_like_header(cells: &[String]) -> bool {
     has("mod_name") && (has("base_op_type") || has("analy_op_type"))
 }
 
-fn typed_rows(t: &Table) -> Vec<CompareRow> {
-    let cols: Vec<String> = t
-        .headers
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    t.rows
-        .iter()
-        .map(|r| {
-            let mut row = CompareRow {
-                line: r.line,
-                ..Default::default()
-            };
-            for (i, cell) in r.cells.iter().enumerate() {
-                match cols.get(i).map(String::as_str) {
-                    Some("") => row.index = cell.trim().parse().ok(),
-                    Some(c) => {
-                        assign(&mut row, c, cell);
-                    }
-                    None => {}
-                }
-            }
-            row
-        })
-        .collect()
-}
-
 /// Columns QuantLens does not know, for a note (they are kept in the displayed table).
 fn unknown_columns(headers: &[String]) -> Vec<String> {
     let mut probe = CompareRow::default();
@@ -225,20 +205,99 @@ fn lines<R: BufRead>(mut r: R, mut f: impl FnMut(usize, &str) -> bool) -> Result
     }
 }
 
-/// Parse the psql `.txt` form (the first compare table in the text).
+/// Column plan of a header: lowercase names, which ones are interpreted, and the others' names.
+struct Columns {
+    names: Vec<String>,
+    known: Vec<bool>,
+    extra: Vec<String>,
+}
+
+impl Columns {
+    fn new(headers: &[String]) -> Columns {
+        let names: Vec<String> = headers
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        let known: Vec<bool> = names
+            .iter()
+            .map(|c| !c.is_empty() && assign(&mut CompareRow::default(), c, ""))
+            .collect();
+        let extra = names
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| !c.is_empty() && !known[*i])
+            .map(|(i, _)| headers[i].trim().to_string())
+            .collect();
+        Columns {
+            names,
+            known,
+            extra,
+        }
+    }
+
+    fn row<'a>(&self, line: usize, cells: impl Iterator<Item = &'a str>) -> CompareRow {
+        let mut row = CompareRow {
+            line,
+            ..Default::default()
+        };
+        for (i, cell) in cells.enumerate() {
+            match self.names.get(i).map(String::as_str) {
+                Some("") => row.index = cell.trim().parse().ok(),
+                Some(c) if self.known[i] => {
+                    assign(&mut row, c, cell);
+                }
+                Some(_) => row.extra.push(cell.trim().to_string()),
+                None => {}
+            }
+        }
+        row
+    }
+}
+
+/// Parse the psql `.txt` form (the first compare table in the text). The header is read by the
+/// generic psql reader; body rows are cut into `&str` slices and typed directly.
 pub fn parse_txt<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
     let mut reader: Option<PsqlReader> = None;
-    let mut table: Option<Table> = None;
+    let mut header: Option<(Table, Columns, Vec<usize>)> = None;
+    let mut rows: Vec<CompareRow> = Vec::new();
+    let mut irregular: Vec<usize> = Vec::new();
+    let mut elided = 0usize;
     let mut pending_border: Option<(usize, String)> = None;
     lines(r, |n, line| {
         let t = line.trim();
+        if let Some((h, cols, joints)) = header.as_ref() {
+            if t.starts_with('|') && !t.starts_with("|-") {
+                match psql_cell_slices(line, joints) {
+                    Some(cells) => rows.push(cols.row(n, cells)),
+                    None => {
+                        let cells = psql_cells(line, joints);
+                        if cells.len() != h.headers.len() {
+                            irregular.push(n);
+                        }
+                        rows.push(cols.row(n, cells.iter().map(String::as_str)));
+                    }
+                }
+                return true;
+            }
+            if is_elision(t) {
+                elided += 1;
+                return true;
+            }
+            return t.starts_with("|-");
+        }
         if let Some(rd) = reader.as_mut() {
             match rd.feed(n, line) {
-                Feed::Consumed => return true,
-                Feed::EndedWith | Feed::EndedBefore => {
-                    table = reader.take().map(PsqlReader::finish);
-                    return false;
+                Feed::Consumed => {
+                    if let Some((headers, joints)) = rd.body_layout() {
+                        let cols = Columns::new(headers);
+                        let joints = joints.to_vec();
+                        if let Some(rd) = reader.take() {
+                            header = Some((rd.into_header_table(), cols, joints));
+                        }
+                    }
+                    return true;
                 }
+                Feed::EndedWith | Feed::EndedBefore => return false,
             }
         }
         if t.starts_with("+-") {
@@ -262,19 +321,33 @@ pub fn parse_txt<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
         }
         true
     })?;
-    if let Some(rd) = reader.take() {
-        table = Some(rd.finish());
-    }
-    let t = table
-        .filter(|t| !t.headers.is_empty())
-        .ok_or(CompareError::NoTable)?;
-    if t.rows.is_empty() {
+    let (mut t, cols, _) = match header {
+        Some(h) => h,
+        None => match reader.map(PsqlReader::into_header_table) {
+            Some(t) if !t.headers.is_empty() => {
+                return Err(if looks_like_header(&t.headers) {
+                    CompareError::NoRows
+                } else {
+                    CompareError::NoTable
+                })
+            }
+            _ => return Err(CompareError::NoTable),
+        },
+    };
+    if rows.is_empty() {
         return Err(CompareError::NoRows);
     }
-    Ok(build("txt", t))
+    t.elided_runs += elided;
+    t.irregular_rows = irregular;
+    Ok(build("txt", t, rows, cols.extra))
 }
 
-fn build(source: &str, t: Table) -> CompareTable {
+fn build(
+    source: &str,
+    t: Table,
+    rows: Vec<CompareRow>,
+    extra_columns: Vec<String>,
+) -> CompareTable {
     let mut notes = Vec::new();
     let unknown = unknown_columns(&t.headers);
     if !unknown.is_empty() {
@@ -304,7 +377,6 @@ fn build(source: &str, t: Table) -> CompareTable {
             ),
         ));
     }
-    let rows = typed_rows(&t);
     let title = if source == "csv" {
         "compare_per_layer_out.csv"
     } else {
@@ -315,10 +387,13 @@ fn build(source: &str, t: Table) -> CompareTable {
         .map(super::diagnose_report::diagnose_row)
         .collect();
     let collapse_row = super::diagnose_report::collapse_point(&rows);
+    let mut doc = DocTable::from_table("compare", title, t);
+    doc.rows = Vec::new();
     CompareTable {
         source: source.to_string(),
         rows,
-        doc: DocTable::from_table("compare", title, t),
+        doc,
+        extra_columns,
         notes,
         diag,
         collapse_row,
@@ -392,7 +467,13 @@ pub fn parse_csv<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
     for (i, r) in t.rows.iter_mut().enumerate() {
         r.cells.insert(0, i.to_string());
     }
-    let mut out = build("csv", t);
+    let cols = Columns::new(&t.headers);
+    let rows: Vec<CompareRow> = t
+        .rows
+        .iter()
+        .map(|r| cols.row(r.line, r.cells.iter().map(String::as_str)))
+        .collect();
+    let mut out = build("csv", t, rows, cols.extra);
     if ragged > 0 {
         out.notes.push(Note {
             line: None,
@@ -421,7 +502,12 @@ mod tests {
         assert_eq!(t.rows[1].shape_text, "mismatch shape");
         assert_eq!(t.rows[1].qscale, None);
         assert!(t.doc.headers.iter().any(|h| h == "same_in_intbc_qdiff"));
-        assert_eq!(t.doc.rows[0].cells[4], "torch.Size([18, 3, 17, 7])");
+        assert_eq!(
+            t.extra_columns,
+            vec!["same_in_qatbc_qdiff", "same_in_intbc_qdiff"]
+        );
+        assert_eq!(t.rows[1].extra, vec!["1.0", "2.0"]);
+        assert_eq!(t.rows[0].shape_text, "torch.Size([18, 3, 17, 7])");
     }
 
     #[test]

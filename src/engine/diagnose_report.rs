@@ -71,7 +71,8 @@ pub struct RowDiagnosis {
     /// Margin used for "clipped": one step plus the printed qscale's imprecision times qmax.
     #[serde(default)]
     pub tolerance: f64,
-    /// Plain-words explanation for the detail panel.
+    /// Plain-words explanation (filled by [`explain`] only: 10,000 rows need no prose up front).
+    #[serde(skip)]
     pub explanation: String,
 }
 
@@ -99,8 +100,17 @@ fn qrange(d: &DType) -> Option<(i64, i64)> {
     }
 }
 
-/// Classify one comparison row.
+/// Classify one comparison row (numbers only; see [`explain`] for the words).
 pub fn diagnose_row(r: &CompareRow) -> RowDiagnosis {
+    diagnose_row_impl(r, false)
+}
+
+/// The diagnosis of one row in plain words, for the detail panel and the findings.
+pub fn explain(r: &CompareRow) -> String {
+    diagnose_row_impl(r, true).explanation
+}
+
+fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
     let mut d = RowDiagnosis {
         cause: Cause::NotQuantized,
         rep_min: None,
@@ -114,20 +124,26 @@ pub fn diagnose_row(r: &CompareRow) -> RowDiagnosis {
     };
     if r.shape_text == "mismatch shape" {
         d.cause = Cause::MismatchShape;
-        d.explanation =
-            "The two models' outputs have different shapes, so no metric was computed.".into();
+        if text {
+            d.explanation =
+                "The two models' outputs have different shapes, so no metric was computed.".into();
+        }
         return d;
     }
     let Some((qmin, qmax)) = r.quant_dtype.as_ref().and_then(qrange) else {
-        d.explanation = format!(
-            "Output dtype {}: not quantized to int8/int16 here, so there is no representable range to check.",
-            r.quant_dtype.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "unknown".into())
-        );
+        if text {
+            d.explanation = format!(
+                "Output dtype {}: not quantized to int8/int16 here, so there is no representable range to check.",
+                r.quant_dtype.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "unknown".into())
+            );
+        }
         return d;
     };
     let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) else {
         d.cause = Cause::NoScale;
-        d.explanation = "Quantized, but the row has no per-tensor scale (per-channel or missing), so the range cannot be checked.".into();
+        if text {
+            d.explanation = "Quantized, but the row has no per-tensor scale (per-channel or missing), so the range cannot be checked.".into();
+        }
         return d;
     };
     let (lo, hi) = (qmin as f64 * s, qmax as f64 * s);
@@ -171,30 +187,38 @@ pub fn diagnose_row(r: &CompareRow) -> RowDiagnosis {
             (true, false) => format!("below by {}", fmt(d.clip_low)),
             _ => format!("above by {}", fmt(d.clip_high)),
         };
-        d.explanation = format!(
-            "Truncation: {cover}, but {range}: it passes the representable range {side} ({:.1}% of the range is clipped). Clipped values all become the limit, so the error there is as large as the overshoot ({:.1} steps).",
-            d.clip_fraction * 100.0,
-            (d.clip_low.max(d.clip_high)) / s
-        );
+        if text {
+            d.explanation = format!(
+                "Truncation: {cover}, but {range}: it passes the representable range {side} ({:.1}% of the range is clipped). Clipped values all become the limit, so the error there is as large as the overshoot ({:.1} steps).",
+                d.clip_fraction * 100.0,
+                (d.clip_low.max(d.clip_high)) / s
+            );
+        }
         return d;
     }
     if r.cosine.is_none() && r.atol.is_none() && r.max_qscale_diff.is_none() {
         d.cause = Cause::NoMetrics;
-        d.explanation = format!("{cover}; {range}, so nothing is clipped. This row is fused into the next op, so its metrics are blank: compare the fused op's output row.");
+        if text {
+            d.explanation = format!("{cover}; {range}, so nothing is clipped. This row is fused into the next op, so its metrics are blank: compare the fused op's output row.");
+        }
         return d;
     }
     match steps {
         Some(k) if k >= 2.0 => {
             d.cause = Cause::Inherited;
-            d.explanation = format!(
-                "Inherited: {cover} and {range}, so nothing is clipped, yet the largest error is {k:.1} steps. This layer's own rounding makes at most half a step: the error arrived from upstream layers."
-            );
+            if text {
+                d.explanation = format!(
+                    "Inherited: {cover} and {range}, so nothing is clipped, yet the largest error is {k:.1} steps. This layer's own rounding makes at most half a step: the error arrived from upstream layers."
+                );
+            }
         }
         Some(k) if k > 0.75 => {
             d.cause = Cause::Accumulated;
-            d.explanation = format!(
-                "{cover} and {range}, so nothing is clipped. The largest error is {k:.2} steps: this layer's rounding (≤ 0.5) plus a little error from upstream."
-            );
+            if text {
+                d.explanation = format!(
+                    "{cover} and {range}, so nothing is clipped. The largest error is {k:.2} steps: this layer's rounding (≤ 0.5) plus a little error from upstream."
+                );
+            }
         }
         _ => {
             d.cause = Cause::Rounding;
@@ -213,10 +237,12 @@ pub fn diagnose_row(r: &CompareRow) -> RowDiagnosis {
                 }
                 _ => String::new(),
             };
-            d.explanation = format!(
-                "Rounding: {cover} and {range}, so nothing is clipped; the largest error is {k} steps, i.e. this layer's own rounding (half a step = {}).{small}",
-                fmt(s / 2.0)
-            );
+            if text {
+                d.explanation = format!(
+                    "Rounding: {cover} and {range}, so nothing is clipped; the largest error is {k} steps, i.e. this layer's own rounding (half a step = {}).{small}",
+                    fmt(s / 2.0)
+                );
+            }
         }
     }
     d
@@ -496,7 +522,7 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                         "`{name}` ({}, {}): {}{}",
                         row_ref(r, i),
                         r.op_short(),
-                        d.explanation,
+                        explain(r),
                         sens_sentence(si)
                     ),
                     fix,
@@ -540,7 +566,7 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                         "`{name}` ({}, {}, {dtype}): {}{}",
                         row_ref(r, i),
                         r.op_short(),
-                        d.explanation,
+                        explain(r),
                         sens_sentence(si)
                     ),
                     fix,

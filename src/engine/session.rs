@@ -75,6 +75,14 @@ impl FileReport {
         }
     }
 
+    /// Rows read from the file (all tables).
+    pub fn row_count(&self) -> usize {
+        match &self.document {
+            Some(Document::Compare(c)) => c.rows.len(),
+            _ => self.tables().iter().map(|t| t.rows.len()).sum(),
+        }
+    }
+
     pub fn compare(&self) -> Option<&CompareTable> {
         match &self.document {
             Some(Document::Compare(c)) => Some(c),

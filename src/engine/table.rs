@@ -76,10 +76,43 @@ fn rule_joints(line: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Cut an aligned ASCII `| a | b |` row into trimmed cell slices (no allocation per cell); `None`
+/// when the row is not laid out on these joints (then use [`psql_cells`]).
+pub fn psql_cell_slices<'a>(
+    line: &'a str,
+    joints: &[usize],
+) -> Option<impl Iterator<Item = &'a str> + 'a> {
+    let t = line.trim_end();
+    let b = t.as_bytes();
+    let aligned = t.is_ascii()
+        && joints.len() >= 2
+        && b.len() == joints[joints.len() - 1] + 1
+        && joints.iter().all(|&j| b.get(j) == Some(&b'|'));
+    if !aligned {
+        return None;
+    }
+    let joints = joints.to_vec();
+    Some((0..joints.len() - 1).map(move |k| t[joints[k] + 1..joints[k + 1]].trim()))
+}
+
 /// Cut a `| a | b |` row into cells: by joint positions when the row is aligned with the rule,
 /// otherwise by splitting on `|`.
-fn psql_cells(line: &str, joints: &[usize]) -> Vec<String> {
-    let chars: Vec<char> = line.trim_end().chars().collect();
+pub fn psql_cells(line: &str, joints: &[usize]) -> Vec<String> {
+    let line_t = line.trim_end();
+    // Fast path: in ASCII lines char positions are byte positions (nearly every real file).
+    if line_t.is_ascii() {
+        let b = line_t.as_bytes();
+        let aligned = joints.len() >= 2
+            && b.len() == joints[joints.len() - 1] + 1
+            && joints.iter().all(|&j| b.get(j) == Some(&b'|'));
+        if aligned {
+            return joints
+                .windows(2)
+                .map(|w| line_t[w[0] + 1..w[1]].trim().to_string())
+                .collect();
+        }
+    }
+    let chars: Vec<char> = line_t.chars().collect();
     let aligned = joints.len() >= 2
         && chars.len() == joints[joints.len() - 1] + 1
         && joints.iter().all(|&j| chars.get(j) == Some(&'|'));
@@ -136,6 +169,19 @@ impl PsqlReader {
     /// True once the reader has seen any line of a table.
     pub fn started(&self) -> bool {
         self.stage != PsqlStage::Start
+    }
+
+    /// Once the header separator has been read: the headers and the column joints, so a caller can
+    /// cut the body rows itself without allocating a String per cell.
+    pub fn body_layout(&self) -> Option<(&[String], &[usize])> {
+        (self.stage == PsqlStage::Body)
+            .then(|| (self.table.headers.as_slice(), self.joints.as_slice()))
+    }
+
+    /// Hand over the table read so far (headers, first line) for a caller that reads the body itself.
+    pub fn into_header_table(mut self) -> Table {
+        self.finish_header();
+        self.table
     }
 
     pub fn feed(&mut self, line_no: usize, line: &str) -> Feed {

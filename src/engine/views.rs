@@ -92,6 +92,11 @@ pub fn cell(r: &CompareRow, d: &RowDiagnosis, key: &str, row_index: usize) -> St
         "shape" => r.shape_text.clone(),
         "base_op_type" => r.base_op_type.clone(),
         "analy_op_type" => r.analy_op_type.clone(),
+        k if k.starts_with("x:") => k[2..]
+            .parse::<usize>()
+            .ok()
+            .and_then(|j| r.extra.get(j).cloned())
+            .unwrap_or_default(),
         k => num(r, k).map(fmt_num).unwrap_or_default(),
     }
 }

@@ -68,6 +68,8 @@ struct State {
     busy: Option<Progress>,
     job: u32,
     banner: Option<String>,
+    /// Worker time of the last job (read + parse), in milliseconds.
+    last_parse_ms: Option<f64>,
 }
 
 impl Default for State {
@@ -81,6 +83,7 @@ impl Default for State {
             busy: None,
             job: 0,
             banner: None,
+            last_parse_ms: None,
         }
     }
 }
@@ -137,10 +140,16 @@ impl Reducible for State {
                     }
                 }
             }
-            Action::Worker(FromWorker::Done { job, analysis }) => {
+            Action::Worker(FromWorker::Done {
+                job,
+                analysis,
+                elapsed_ms,
+            }) => {
                 if job != s.job {
                     return self;
                 }
+                // Exposed for the benchmark (scripts/bench.sh) and curious users.
+                s.last_parse_ms = Some(elapsed_ms);
                 s.busy = None;
                 let rejected: Vec<String> = analysis
                     .files
@@ -613,6 +622,11 @@ pub fn App() -> Html {
                 </nav>
             }
             <main>{ body }</main>
+            if let Some(ms) = s.last_parse_ms {
+                <footer class="muted small" id="parse-ms" data-ms={format!("{ms:.1}")}>
+                    { format!("Last files read and parsed in {ms:.0} ms, on this machine.") }
+                </footer>
+            }
             if *dragging {
                 <div class="drop-overlay">{ "Drop to analyse — files stay on this machine" }</div>
             }
