@@ -502,3 +502,110 @@ fn printed_scale_precision_does_not_fake_clipping() {
         );
     }
 }
+
+// --- Golden summaries of the report fixtures --------------------------------------------------------
+
+/// Everything a reader of these files relies on, pinned: per file its format, row counts and a few
+/// typed values; per finding its kind, severity, layers and cited lines.
+fn report_summary(rels: &[&str], intent: Intent) -> serde_json::Value {
+    let a = analysis(rels, intent);
+    let files: Vec<serde_json::Value> = a
+        .files
+        .iter()
+        .map(|f| {
+            let typed = match &f.document {
+                Some(Document::Compare(c)) => serde_json::json!({
+                    "columns": c.doc.headers, "extra_columns": c.extra_columns,
+                    "causes": c.diag.iter().map(|d| d.cause.label()).collect::<Vec<_>>(),
+                    "collapse_row": c.collapse_row,
+                }),
+                Some(Document::Sensitivity(s)) => serde_json::json!({
+                    "metric": s.metric, "output": s.output, "columns": s.columns,
+                    "top": s.rows.iter().take(3).map(|r| (r.op_name.clone(), r.value)).collect::<Vec<_>>(),
+                }),
+                _ => serde_json::json!({
+                    "tables": f.tables().iter().map(|t| (t.title.clone(), t.headers.clone(), t.rows.len())).collect::<Vec<_>>(),
+                }),
+            };
+            serde_json::json!({"name": f.name, "format": f.format_label, "rows": f.row_count(), "typed": typed})
+        })
+        .collect();
+    let findings: Vec<serde_json::Value> = a
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({"file": f.file, "kind": f.finding.kind, "severity": f.finding.severity,
+                "layers": f.finding.layers, "lines": f.finding.evidence.iter().map(|e| (e.file, e.line)).collect::<Vec<_>>()})
+        })
+        .collect();
+    serde_json::json!({"files": files, "findings": findings})
+}
+
+fn golden(name: &str, value: serde_json::Value) {
+    let path = root().join("tests/golden").join(format!("{name}.json"));
+    let pretty = serde_json::to_string_pretty(&value).expect("json") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() || !path.exists() {
+        std::fs::write(&path, &pretty).expect("write golden");
+        assert!(
+            std::env::var_os("UPDATE_GOLDEN").is_some(),
+            "golden {} was missing: written, review and commit",
+            path.display()
+        );
+    }
+    assert_eq!(
+        pretty,
+        std::fs::read_to_string(&path).expect("golden"),
+        "{name} differs (UPDATE_GOLDEN=1 to accept)"
+    );
+}
+
+#[test]
+fn golden_qa_small_folder() {
+    golden(
+        "reports__qa-small",
+        report_summary(
+            &[
+                "tests/fixtures/horizon/qa-small/compare_per_layer_out.txt",
+                "tests/fixtures/horizon/qa-small/compare_per_layer_out.csv",
+                "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
+                "tests/fixtures/horizon/qa-small/output_0_Cosine_sensitive_ops.txt",
+                "tests/fixtures/horizon/qa-small/output_boxes_MSE_sensitive_ops.txt",
+                "tests/fixtures/horizon/qa-small/abnormal_layer_advisor.txt",
+                "tests/fixtures/horizon/qa-small/badcase.txt",
+                "tests/fixtures/horizon/qa-small/similarity.txt",
+                "tests/fixtures/horizon/qa-small/analysis_model/statistic.txt",
+            ],
+            Intent::Unstated,
+        ),
+    );
+}
+
+#[test]
+fn golden_qa_seed_rows() {
+    golden(
+        "reports__qa-seed",
+        report_summary(
+            &[
+                "tests/fixtures/horizon/qa-seed/compare_per_layer_out.txt",
+                "tests/fixtures/horizon/qa-seed/compare_per_layer_out.csv",
+            ],
+            Intent::AllInt16,
+        ),
+    );
+}
+
+#[test]
+fn golden_example_folder() {
+    golden(
+        "reports__example",
+        report_summary(
+            &[
+                "www/examples/model_check_result.txt",
+                "www/examples/horizon_quant_analysis/compare_per_layer_out.txt",
+                "www/examples/horizon_quant_analysis/output_0_L1_sensitive_ops.txt",
+                "www/examples/horizon_quant_analysis/abnormal_layer_advisor.txt",
+            ],
+            Intent::AllInt16,
+        ),
+    );
+}

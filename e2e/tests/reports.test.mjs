@@ -75,6 +75,9 @@ test("layer view: virtualized grid, sort, filters and a chart click", async () =
   await page.selectOption('select[aria-label="dtype filter"]', "qint8");
   assert.match(await page.textContent(".layers-view .count"), /^4 of 1544 rows/);
   await page.selectOption('select[aria-label="dtype filter"]', "");
+  await page.selectOption('select[aria-label="finding filter"]', "inherited");
+  assert.match(await page.textContent(".layers-view .count"), /^15 of 1544 rows/, "origin + 14 downstream rows");
+  await page.selectOption('select[aria-label="finding filter"]', "");
   await page.fill('input[aria-label="Filter rows"]', "dim_t_quant");
   await page.locator("table.grid tbody tr:not(.spacer)").first().click();
   assert.match(await page.textContent(".detail"), /half a step \(0\.1321\) is 13\.2%/);

@@ -37,6 +37,7 @@ pub fn LayersView(p: &LayersProps) -> Html {
     let text = use_state(String::new);
     let dtype = use_state(String::new);
     let cause = use_state(String::new);
+    let kind = use_state(String::new);
     let sort = use_state(|| ("index".to_string(), false));
     let columns = use_state(|| {
         DEFAULT_COLUMNS
@@ -65,15 +66,58 @@ pub fn LayersView(p: &LayersProps) -> Html {
         rows.dedup();
         (!rows.is_empty()).then_some(rows)
     });
+    // Rows cited by any finding of the chosen kind (from the engine's row→finding index).
+    let kinds: Vec<String> = {
+        let mut k: Vec<String> = p
+            .analysis
+            .findings
+            .iter()
+            .filter(|f| {
+                f.finding
+                    .evidence
+                    .iter()
+                    .any(|e| e.table == "compare" && e.file.unwrap_or(f.file) == p.file)
+            })
+            .map(|f| f.finding.kind.clone())
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let kind_rows: Option<Vec<usize>> = (!kind.is_empty()).then(|| {
+        (0..t.rows.len())
+            .filter(|&i| {
+                p.evidence
+                    .get(&(p.file, "compare".to_string(), i))
+                    .is_some_and(|ids| {
+                        ids.iter().any(|&fi| {
+                            p.analysis
+                                .findings
+                                .get(fi)
+                                .is_some_and(|f| f.finding.kind == *kind)
+                        })
+                    })
+            })
+            .collect()
+    });
+    let own = if *only_finding {
+        finding_rows.clone()
+    } else {
+        None
+    };
+    let rows_filter = match (own, kind_rows) {
+        (Some(a), Some(b)) => Some(
+            a.into_iter()
+                .filter(|i| b.binary_search(i).is_ok())
+                .collect(),
+        ),
+        (a, b) => a.or(b),
+    };
     let filter = RowFilter {
         text: (*text).clone(),
         dtype: (*dtype).clone(),
         cause: (*cause).clone(),
-        rows: if *only_finding {
-            finding_rows.clone()
-        } else {
-            None
-        },
+        rows: rows_filter,
     };
     let order = views::filter_sort(t, &filter, &sort.0, sort.1);
     let (dtypes, causes) = views::facets(t);
@@ -100,10 +144,21 @@ pub fn LayersView(p: &LayersProps) -> Html {
         .saturating_sub(6)
         .min(order.len());
     let last = (first + (VIEW_PX / ROW_PX) as usize + 14).min(order.len());
-    let cols: Vec<(&str, &str)> = COMPARE_COLUMNS
+    // Known columns, then the table's own extra columns (kept as written), keyed `x:<index>`.
+    let all_columns: Vec<(String, String)> = COMPARE_COLUMNS
         .iter()
-        .copied()
-        .filter(|(k, _)| columns.contains(&k.to_string()))
+        .map(|(k, l)| (k.to_string(), l.to_string()))
+        .chain(
+            t.extra_columns
+                .iter()
+                .enumerate()
+                .map(|(j, name)| (format!("x:{j}"), name.clone())),
+        )
+        .collect();
+    let cols: Vec<(&str, &str)> = all_columns
+        .iter()
+        .filter(|(k, _)| columns.contains(k))
+        .map(|(k, l)| (k.as_str(), l.as_str()))
         .collect();
 
     let on_scroll = {
@@ -161,9 +216,9 @@ pub fn LayersView(p: &LayersProps) -> Html {
             </select>
         }
     };
-    let column_chooser = COMPARE_COLUMNS.iter().map(|(k, label)| {
+    let column_chooser = all_columns.iter().map(|(k, label)| {
         let columns = columns.clone();
-        let key = k.to_string();
+        let key = k.clone();
         let on = columns.contains(&key);
         html! {
             <label class="colopt">
@@ -249,6 +304,7 @@ pub fn LayersView(p: &LayersProps) -> Html {
                 <input type="search" class="search" placeholder={format!("Filter {} rows by name or type…", t.rows.len())} value={(*text).clone()} oninput={on_text} aria-label="Filter rows" />
                 { select(&dtype, &dtypes, "all dtypes", "dtype filter") }
                 { select(&cause, &causes, "all causes", "cause filter") }
+                { select(&kind, &kinds, "all finding kinds", "finding filter") }
                 if let Some(rows) = &finding_rows {
                     <label class="toggle"><input type="checkbox" checked={*only_finding} onchange={toggle} />
                         { format!(" only the {} row(s) of the selected finding", rows.len()) }</label>
