@@ -52,3 +52,41 @@ fn simd128_is_enabled_for_the_wasm_build() {
         ".cargo/config.toml must enable +simd128"
     );
 }
+
+#[wasm_bindgen_test]
+fn wasm_metrics_match_the_native_ones_on_real_activations() {
+    use quantlens::engine::pairs;
+    use quantlens::engine::tensor;
+    let mut f = include_bytes!("fixtures/tensors/ppocr_cls_float.npz").to_vec();
+    let mut q = include_bytes!("fixtures/tensors/ppocr_cls_qdq.npz").to_vec();
+    let fl: Vec<pairs::Located> = tensor::list_tensors("f.npz", &mut f)
+        .expect("float npz")
+        .into_iter()
+        .map(|entry| pairs::Located { file: 0, entry })
+        .collect();
+    let ql: Vec<pairs::Located> = tensor::list_tensors("q.npz", &mut q)
+        .expect("deflated npz")
+        .into_iter()
+        .map(|entry| pairs::Located { file: 0, entry })
+        .collect();
+    let p = pairs::pair(&fl, &ql);
+    let add = p.pairs.iter().find(|x| x.name == "Add@0").expect("Add@0");
+    let m = pairs::compare_pair(
+        &mut f,
+        &add.float.entry,
+        &mut q,
+        &add.quant.entry,
+        Some(0.047_244_094_312_191_01),
+        Some("int8"),
+        &mut |_| {},
+    )
+    .expect("compare");
+    // numpy: cosine 0.997864…, 3.17% of elements clipped (tests/fixtures/tensors/expected.json).
+    assert!((m.cosine - 0.997864).abs() < 1e-5, "{}", m.cosine);
+    let sp = m.error_split.expect("split");
+    assert!(
+        (sp.clipped_fraction - 0.031738).abs() < 1e-4,
+        "{}",
+        sp.clipped_fraction
+    );
+}

@@ -44,6 +44,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare raw tensor dumps: FLOAT and QUANT are files (.npy, .npz, .safetensors) or folders.
+    /// Tensors are paired by name (exact, then without ONNX Runtime QDQ suffixes).
+    Compare {
+        float: PathBuf,
+        quant: PathBuf,
+        /// Scale of a quantized tensor, enabling max_qscale_diff and the error split:
+        /// NAME=S or NAME=S:int8|int16|uint8 (repeatable; NAME `*` applies to all).
+        #[arg(long = "scale", value_name = "NAME=S[:DTYPE]")]
+        scales: Vec<String>,
+        /// Print JSON: {"pairs": [...], "findings": [...], "unpaired_float", "unpaired_quant", "errors"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Serialize)]
@@ -222,6 +235,12 @@ fn main() -> ExitCode {
             expect,
             json,
         } => report(&paths, expect.as_deref(), json),
+        Command::Compare {
+            float,
+            quant,
+            scales,
+            json,
+        } => compare(&float, &quant, &scales, json),
     }
 }
 
@@ -315,4 +334,244 @@ fn print_findings(findings: &[Finding]) {
         }
         println!();
     }
+}
+
+// --- compare ---------------------------------------------------------------------------------------
+
+use quantlens::engine::metrics::PairMetrics;
+use quantlens::engine::pairs::{self, Located};
+use quantlens::engine::tensor::{self, FileSource};
+use serde_json::{json, Value};
+
+/// JSON cannot hold inf/nan: write them as the strings "inf", "-inf", "nan".
+fn num(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else if v.is_nan() {
+        json!("nan")
+    } else if v > 0.0 {
+        json!("inf")
+    } else {
+        json!("-inf")
+    }
+}
+
+fn pair_json(name: &str, shape: &[u64], m: &PairMetrics) -> Value {
+    json!({
+        "name": name, "shape": shape,
+        "cosine": num(m.cosine), "mse": num(m.mse), "l1": num(m.l1), "kl": num(m.kl), "sqnr_db": num(m.sqnr_db),
+        "atol": num(m.atol), "rtol": num(m.rtol),
+        "base_min": num(m.base_min), "base_max": num(m.base_max), "base_mean": num(m.base_mean), "base_var": num(m.base_var),
+        "analy_min": num(m.analy_min), "analy_max": num(m.analy_max), "analy_mean": num(m.analy_mean), "analy_var": num(m.analy_var),
+        "max_qscale_diff": m.max_qscale_diff.map(num).unwrap_or(Value::Null),
+        "error_split": m.error_split.map(|s| json!({
+            "clip": num(s.clip), "round": num(s.round), "inherited": num(s.inherited), "clipped_fraction": num(s.clipped_fraction)
+        })).unwrap_or(Value::Null),
+    })
+}
+
+fn tensor_files(
+    root: &Path,
+    errors: &mut Vec<String>,
+) -> Result<(Vec<PathBuf>, Vec<Located>), String> {
+    let mut files = Vec::new();
+    collect(root, &mut files)?;
+    let from_dir = root.is_dir();
+    let mut paths = Vec::new();
+    let mut located = Vec::new();
+    for path in files {
+        let mut src =
+            FileSource::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let rel = if rel.is_empty() {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            rel
+        };
+        match tensor::list_tensors(&rel, &mut src) {
+            Ok(entries) => {
+                let fi = paths.len();
+                paths.push(path.clone());
+                for mut entry in entries {
+                    // Inside a folder, an .npy's name is its relative path without the extension.
+                    if from_dir && rel.ends_with(".npy") {
+                        entry.name = rel.trim_end_matches(".npy").to_string();
+                    }
+                    located.push(Located { file: fi, entry });
+                }
+            }
+            Err(e) if from_dir => errors.push(format!("{}: skipped: {e}", path.display())),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok((paths, located))
+}
+
+fn compare(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) -> ExitCode {
+    let mut scales: Vec<(String, f64, Option<String>)> = Vec::new();
+    for s in scale_args {
+        let parsed = s.split_once('=').and_then(|(n, v)| {
+            let (v, d) = match v.split_once(':') {
+                Some((v, d)) => (v, Some(d.to_string())),
+                None => (v, None),
+            };
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| *x > 0.0 && x.is_finite())
+                .map(|x| (n.to_string(), x, d))
+        });
+        match parsed {
+            Some(p) => scales.push(p),
+            None => {
+                eprintln!("quantlens: --scale {s}: expected NAME=S with S a positive number (optionally :int8 or :int16)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut errors = Vec::new();
+    let (fpaths, flist) = match tensor_files(float, &mut errors) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("quantlens: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (qpaths, qlist) = match tensor_files(quant, &mut errors) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("quantlens: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Two single files holding one tensor each pair whatever their names.
+    let mut pairing = pairs::pair(&flist, &qlist);
+    if pairing.pairs.is_empty() && flist.len() == 1 && qlist.len() == 1 {
+        pairing = pairs::Pairing {
+            pairs: vec![pairs::Pair {
+                name: flist[0].entry.name.clone(),
+                float: flist[0].clone(),
+                quant: qlist[0].clone(),
+                matched_by: "manual".into(),
+            }],
+            ..Default::default()
+        };
+    }
+    let mut out_pairs = Vec::new();
+    let mut findings = Vec::new();
+    let mut mismatches = Vec::new();
+    for p in &pairing.pairs {
+        let scale = scales
+            .iter()
+            .find(|(n, _, _)| *n == p.name || *n == p.quant.entry.name || *n == p.float.entry.name)
+            .or_else(|| scales.iter().find(|(n, _, _)| n == "*"));
+        let mut fs = match FileSource::open(&fpaths[p.float.file]) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(format!("{}: {e}", p.name));
+                continue;
+            }
+        };
+        let mut qs = match FileSource::open(&qpaths[p.quant.file]) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(format!("{}: {e}", p.name));
+                continue;
+            }
+        };
+        match pairs::compare_pair(
+            &mut fs,
+            &p.float.entry,
+            &mut qs,
+            &p.quant.entry,
+            scale.map(|s| s.1),
+            scale.and_then(|s| s.2.as_deref()),
+            &mut |_| {},
+        ) {
+            Ok(m) => {
+                findings.extend(pairs::pair_findings(&p.name, out_pairs.len(), &m));
+                out_pairs.push((p.name.clone(), p.float.entry.shape.clone(), m));
+            }
+            Err(e) if e.starts_with("shape mismatch") => {
+                mismatches.push(format!("{}: {e}", p.name))
+            }
+            Err(e) => errors.push(format!("{}: {e}", p.name)),
+        }
+    }
+    if json_out {
+        let v = json!({
+            "pairs": out_pairs.iter().map(|(n, s, m)| pair_json(n, s, m)).collect::<Vec<_>>(),
+            "findings": findings.iter().map(FindingJson::from).collect::<Vec<_>>(),
+            "unpaired_float": pairing.unpaired_float,
+            "unpaired_quant": pairing.unpaired_quant,
+            "shape_mismatches": mismatches,
+            "errors": errors,
+        });
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("quantlens: cannot write JSON: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        println!(
+            "{:<40} {:>18} {:>10} {:>9} {:>11} {:>10} {:>8}  split clip/round/inherited",
+            "name", "shape", "cosine", "sqnr_db", "mse", "atol", "qdiff"
+        );
+        for (n, s, m) in &out_pairs {
+            let split = m
+                .error_split
+                .map(|sp| {
+                    let t = (sp.clip + sp.round + sp.inherited).max(f64::MIN_POSITIVE);
+                    format!(
+                        "{:.0}% / {:.0}% / {:.0}%",
+                        sp.clip / t * 100.0,
+                        sp.round / t * 100.0,
+                        sp.inherited / t * 100.0
+                    )
+                })
+                .unwrap_or_else(|| "(no scale)".into());
+            println!(
+                "{:<40} {:>18} {:>10.6} {:>9.2} {:>11.4e} {:>10.4e} {:>8}  {split}",
+                n,
+                format!("{s:?}"),
+                m.cosine,
+                m.sqnr_db,
+                m.mse,
+                m.atol,
+                m.max_qscale_diff
+                    .map(|q| format!("{q:.2}"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        if !findings.is_empty() {
+            println!();
+            print_findings(&findings);
+        }
+        for u in &pairing.unpaired_float {
+            println!("unpaired (float side): {u}");
+        }
+        for u in &pairing.unpaired_quant {
+            println!("unpaired (quantized side): {u}");
+        }
+        for m in &mismatches {
+            println!("not compared: {m}");
+        }
+        for e in &errors {
+            eprintln!("quantlens: {e}");
+        }
+    }
+    if out_pairs.is_empty() && !mismatches.is_empty()
+        || out_pairs.is_empty() && pairing.pairs.is_empty() && !errors.is_empty()
+    {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }

@@ -7,11 +7,14 @@ pub mod diagnose_check;
 pub mod diagnose_report;
 pub mod doc;
 pub mod findings;
+pub mod metrics;
 pub mod model_check;
+pub mod pairs;
 pub mod sensitivity;
 pub mod session;
 pub mod tabdoc;
 pub mod table;
+pub mod tensor;
 pub mod views;
 
 pub use findings::{Finding, Severity};

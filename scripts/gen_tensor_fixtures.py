@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Tensor-dump fixtures and independently computed expected metrics for QuantLens.
+
+Real tensors from a real model: PP-OCR's text-direction classifier (ch_ppocr_mobile_v2.0_cls_infer.onnx,
+shipped by the PyPI package rapidocr-onnxruntime) is quantized with ONNX Runtime's own QDQ quantizer
+(static, symmetric int8, MinMax calibration), and ORT's `qdq_loss_debug` collects the float model's
+activations and the QDQ model's dequantized activations on a test input. A few activations are saved
+(float side: an .npz with stored members; quantized side: an .npz with deflated members, named as the
+QDQ model names them, `<name>_DequantizeLinear_Output`), with their scales from the QDQ model.
+Synthetic edge cases cover zeros, identical tensors, NaN/Inf, empty and 1-element tensors, raw int8
+dumps, float16, big-endian, Fortran order and safetensors.
+
+Expected values use numpy only, following horizon-formats.md §3.4 (what torch computes there):
+cosine = Σab / (max(‖a‖,1e-8)·max(‖b‖,1e-8)); MSE, L1 means; SQNR = 20·log10(‖b‖/‖b−a‖) (inf when
+equal); Atol = max|b−a|; Rtol = max|nan_to_num((b−a)/b)| in float32; KL = mean(p_b·(log p_b − log p_a))
+with softmax (float64) along dim 1 if ndim > 2 else the last dim; var unbiased (n−1); the error split
+with q(x) = clip(rint(x·float32(1/s)), qmin, qmax)·s in float32 (rint = round half to even).
+
+Run from the repository root: python3 scripts/gen_tensor_fixtures.py   (needs numpy, onnx,
+onnxruntime, rapidocr-onnxruntime; scripts/setup.sh installs them).
+"""
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "fixtures", "tensors")
+
+
+def metrics(b, a, scale=None, qrange=(-128, 127)):
+    b32 = np.asarray(b, dtype=np.float32)
+    a32 = np.asarray(a, dtype=np.float32)
+    b64 = b32.astype(np.float64).ravel()
+    a64 = a32.astype(np.float64).ravel()
+    n = b64.size
+    out = {"numel": n}
+    if n == 0:
+        return out
+    d = b64 - a64
+    na, nb = np.sqrt((a64 * a64).sum()), np.sqrt((b64 * b64).sum())
+    out["cosine"] = float((a64 * b64).sum() / (max(na, 1e-8) * max(nb, 1e-8)))
+    out["mse"] = float((d * d).mean())
+    out["l1"] = float(np.abs(d).mean())
+    dn = np.sqrt((d * d).sum())
+    out["sqnr_db"] = float("inf") if dn == 0 else float(20 * np.log10(nb / dn))
+    out["atol"] = float(np.abs(d).max())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (b32 - a32) / b32
+    r = np.nan_to_num(r, nan=0.0, posinf=np.finfo(np.float32).max, neginf=-np.finfo(np.float32).max)
+    out["rtol"] = float(np.abs(r).max())
+    for side, v in (("base", b64), ("analy", a64)):
+        out[side + "_min"] = float(v.min())
+        out[side + "_max"] = float(v.max())
+        out[side + "_mean"] = float(v.mean())
+        out[side + "_var"] = float(v.var(ddof=1)) if n > 1 else float("nan")
+    # KL over softmax along dim 1 (ndim > 2) or the last dim, in float64.
+    shp = b32.shape
+    dim = 1 if len(shp) > 2 else (len(shp) - 1 if len(shp) else 0)
+    bb = b32.astype(np.float64).reshape(shp if shp else (1,))
+    aa = a32.astype(np.float64).reshape(shp if shp else (1,))
+
+    def log_softmax(x):
+        m = x.max(axis=dim, keepdims=True)
+        return x - m - np.log(np.exp(x - m).sum(axis=dim, keepdims=True))
+
+    lp_b, lp_a = log_softmax(bb), log_softmax(aa)
+    out["kl"] = float((np.exp(lp_b) * (lp_b - lp_a)).sum() / n)
+    if scale is not None:
+        qmin, qmax = qrange
+        s32 = np.float32(scale)
+        inv = np.float32(1.0) / s32
+        k = np.rint(b32 * inv)
+        clipped = (k > qmax) | (k < qmin)
+        q = (np.clip(k, qmin, qmax) * s32).astype(np.float32)
+        e = (q.astype(np.float64) - b64.reshape(shp if shp else (1,))).ravel()
+        cm = clipped.ravel()
+        clip = float((e[cm] ** 2).sum())
+        rnd = float((e[~cm] ** 2).sum())
+        total = float((d * d).sum())
+        out["max_qscale_diff"] = out["atol"] / scale
+        out["error_split"] = {"clip": clip, "round": rnd, "inherited": max(total - clip - rnd, 0.0),
+                              "clipped_fraction": float(cm.mean())}
+    return out
+
+
+def real_model():
+    import onnx
+    import onnxruntime as ort
+    import rapidocr_onnxruntime
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+
+    model = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    rng = np.random.default_rng(20261125)
+
+    def image():
+        # A text-crop-like input: dark strokes on a light background, PP-OCR normalisation (x/255−0.5)/0.5.
+        img = np.full((48, 192), 230.0)
+        for _ in range(14):
+            x, y = rng.integers(4, 180), rng.integers(8, 36)
+            img[y:y + rng.integers(4, 14), x:x + rng.integers(2, 10)] = rng.uniform(10, 80)
+        img += rng.normal(0, 6, img.shape)
+        x = np.clip(img, 0, 255) / 255.0
+        x = (x - 0.5) / 0.5
+        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, inputs):
+            self.it = iter(inputs)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"x": x}
+
+    tmp = tempfile.mkdtemp()
+    inp_name = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    calib = [image() for _ in range(8)]
+    test = image()
+
+    class R(Reader):
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {inp_name: x}
+
+    # The export feeds weights through Constant nodes; the quantizer needs them as initializers.
+    g = onnx.load(model)
+    keep = []
+    for node in g.graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            t = onnx.TensorProto()
+            t.CopyFrom(node.attribute[0].t)
+            t.name = node.output[0]
+            g.graph.initializer.append(t)
+        else:
+            keep.append(node)
+    del g.graph.node[:]
+    g.graph.node.extend(keep)
+    model = os.path.join(tmp, "cls_init.onnx")
+    onnx.save(g, model)
+    qdq = os.path.join(tmp, "cls_qdq.onnx")
+    quantize_static(model, qdq, R(calib), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8, per_channel=False, calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    aug_f, aug_q = os.path.join(tmp, "f_aug.onnx"), os.path.join(tmp, "q_aug.onnx")
+    modify_model_output_intermediate_tensors(model, aug_f)
+    modify_model_output_intermediate_tensors(qdq, aug_q)
+    fa = collect_activations(aug_f, R([test]))
+    qa = collect_activations(aug_q, R([test]))
+    match = create_activation_matching(qa, fa)
+    # Scales of the QuantizeLinear nodes, by their input tensor.
+    m = onnx.load(qdq)
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in m.graph.initializer}
+    scales = {n.input[0]: float(inits[n.input[1]]) for n in m.graph.node
+              if n.op_type == "QuantizeLinear" and n.input[1] in inits and inits[n.input[1]].size == 1}
+    # Activations only: outputs of compute nodes (this export also emits weights through Constant nodes).
+    order = [n.output[0] for n in onnx.load(model).graph.node if n.op_type not in ("Constant", "Identity")]
+    chosen = []
+    # collect_activations returns flattened arrays: take the real shapes from one run of the float model.
+    # (The augmented model saves them reshaped), so infer shapes with the input fixed to the test shape.
+    gi = onnx.load(model)
+    for d, v in zip(gi.graph.input[0].type.tensor_type.shape.dim, test.shape):
+        d.ClearField("dim_param")
+        d.dim_value = v
+    gi = onnx.shape_inference.infer_shapes(gi)
+    shapes = {}
+    for vi in list(gi.graph.value_info) + list(gi.graph.output):
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        if dims and all(x > 0 for x in dims):
+            shapes[vi.name] = tuple(dims)
+    for name in order:
+        v = match.get(name)
+        if not v or "float" not in v or "post_qdq" not in v or name not in scales or name not in shapes:
+            continue
+        if int(np.prod(shapes[name])) != np.asarray(v["float"][0]).size:
+            continue
+        f = np.asarray(v["float"][0]).reshape(shapes[name])
+        q = np.asarray(v["post_qdq"][0]).reshape(shapes[name])
+        if 64 <= f.size <= 40000 and f.shape == q.shape and f.ndim >= 2:
+            chosen.append((name, f.astype(np.float32), q.astype(np.float32)))
+        if len(chosen) == 6:
+            break
+    return chosen, scales, inp_name
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, (dtype, arr) in tensors.items():
+        raw = arr.tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    expected = {}
+    chosen, scales, inp = real_model()
+    np.savez(os.path.join(OUT, "ppocr_cls_float.npz"), **{n: f for n, f, _ in chosen})
+    np.savez_compressed(os.path.join(OUT, "ppocr_cls_qdq.npz"), **{n + "_DequantizeLinear_Output": q for n, _, q in chosen})
+    for n, f, q in chosen:
+        expected[n] = {"scale": scales[n], "shape": list(f.shape), **metrics(f, q, scales[n])}
+    # One pair also as single .npy files (the first activation).
+    n0, f0, q0 = chosen[0]
+    np.save(os.path.join(OUT, "single_float.npy"), f0)
+    np.save(os.path.join(OUT, "single_quant.npy"), q0)
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    s = 0.05
+    xq = (np.clip(np.rint(x * np.float32(1 / np.float32(s))), -128, 127) * np.float32(s)).astype(np.float32)
+    edge = {
+        "zeros": (np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32), None),
+        "identical": (x, x.copy(), None),
+        "one": (np.array([1.5], np.float32), np.array([1.25], np.float32), None),
+        "empty": (np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32), None),
+        "own_quant": (x, xq, s),
+        "nan_inf": (np.array([1.0, np.inf, 2.0, 0.0], np.float32), np.array([1.0, 1.0, np.nan, 0.5], np.float32), None),
+    }
+    np.savez(os.path.join(OUT, "edge_float.npz"), **{k: v[0] for k, v in edge.items()})
+    np.savez(os.path.join(OUT, "edge_quant.npz"), **{k: v[1] for k, v in edge.items()})
+    for k, (b, a, sc) in edge.items():
+        expected["edge/" + k] = {"scale": sc, "shape": list(b.shape), **metrics(b, a, sc)}
+    # Raw int8 dump + scale; float16; big-endian; Fortran order.
+    raw = np.clip(np.rint(x / s), -128, 127).astype(np.int8)
+    np.save(os.path.join(OUT, "int8_quant.npy"), raw)
+    np.save(os.path.join(OUT, "int8_float.npy"), x)
+    expected["int8"] = {"scale": s, "shape": list(x.shape), **metrics(x, raw.astype(np.float32) * np.float32(s), s)}
+    np.save(os.path.join(OUT, "f16_float.npy"), x.astype(np.float16))
+    np.save(os.path.join(OUT, "f16_quant.npy"), xq.astype(">f4"))
+    expected["f16_vs_bigendian"] = {"scale": None, "shape": list(x.shape),
+                                    **metrics(x.astype(np.float16).astype(np.float32), xq)}
+    xf = np.asfortranarray(x)
+    np.save(os.path.join(OUT, "fortran_float.npy"), xf)
+    np.save(os.path.join(OUT, "fortran_quant.npy"), np.asfortranarray(xq))
+    expected["fortran"] = {"scale": None, "shape": list(x.shape), **metrics(x, xq)}
+    write_safetensors(os.path.join(OUT, "model_float.safetensors"), {"layer.out": ("F32", x), "layer.aux": ("F16", x.astype(np.float16))})
+    write_safetensors(os.path.join(OUT, "model_quant.safetensors"), {"layer.out": ("F32", xq), "layer.aux": ("F32", xq)})
+    expected["safetensors/layer.out"] = {"scale": None, "shape": list(x.shape), **metrics(x, xq)}
+    expected["safetensors/layer.aux"] = {"scale": None, "shape": list(x.shape), **metrics(x.astype(np.float16).astype(np.float32), xq)}
+    expected["_provenance"] = {
+        "model": "rapidocr-onnxruntime: models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "input_name": inp,
+        "quantizer": "onnxruntime.quantization.quantize_static QDQ, QInt8 activations and weights, symmetric, MinMax, 8 calibration inputs",
+        "versions": {"numpy": np.__version__, "onnxruntime": __import__("onnxruntime").__version__},
+    }
+    def clean(v):
+        # JSON has no inf/nan: write them as strings, as the CLI does.
+        if isinstance(v, float) and not np.isfinite(v):
+            return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    with open(os.path.join(OUT, "expected.json"), "w") as f:
+        json.dump(clean(expected), f, indent=1, sort_keys=True, default=str, allow_nan=False)
+    for name in sorted(os.listdir(OUT)):
+        print(name, os.path.getsize(os.path.join(OUT, name)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,551 @@
+//! Streaming, single-pass comparison metrics of a float tensor (baseline `b`) and a quantized one
+//! (analysis `a`), with exactly Horizon's definitions (horizon-formats.md §3.4), accumulated in f64.
+//!
+//! The hot loop keeps 8 f32 lanes per sum over blocks of 256 elements and flushes them into f64, so
+//! it vectorises (simd128 on wasm, SSE/AVX natively) without losing precision on long tensors. KL
+//! uses softmax along dim 1 (ndim > 2) or the last dim, computed in the same single pass with an
+//! online log-sum-exp per softmax group. The error split needs the quantized side's dtype and scale.
+
+use serde::{Deserialize, Serialize};
+
+const LANES: usize = 8;
+const BLOCK: usize = 256;
+
+/// A symmetric quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
+/// `fake_quantize_per_tensor_affine` with zero point 0 (round half to even).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QuantSpec {
+    pub scale: f64,
+    pub qmin: i64,
+    pub qmax: i64,
+}
+
+impl QuantSpec {
+    pub fn int8(scale: f64) -> QuantSpec {
+        QuantSpec {
+            scale,
+            qmin: -128,
+            qmax: 127,
+        }
+    }
+    pub fn int16(scale: f64) -> QuantSpec {
+        QuantSpec {
+            scale,
+            qmin: -32768,
+            qmax: 32767,
+        }
+    }
+}
+
+/// The error energy Σ(b−a)², split into its causes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ErrorSplit {
+    /// Σ over clipped elements of (clamp − b)²: values beyond the representable range.
+    pub clip: f64,
+    /// Σ over the other elements of (q(b) − b)²: what quantizing the float tensor itself costs.
+    pub round: f64,
+    /// The rest, Σ(b−a)² − clip − round (floored at 0): error that arrived from upstream layers.
+    pub inherited: f64,
+    /// Share of elements clipped.
+    pub clipped_fraction: f64,
+}
+
+/// Everything computed for a pair (the CLI's JSON keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairMetrics {
+    pub numel: u64,
+    pub cosine: f64,
+    pub mse: f64,
+    pub l1: f64,
+    pub kl: f64,
+    pub sqnr_db: f64,
+    pub atol: f64,
+    pub rtol: f64,
+    pub base_min: f64,
+    pub base_max: f64,
+    pub base_mean: f64,
+    pub base_var: f64,
+    pub analy_min: f64,
+    pub analy_max: f64,
+    pub analy_mean: f64,
+    pub analy_var: f64,
+    pub max_atol_diff: f64,
+    pub max_qscale_diff: Option<f64>,
+    pub error_split: Option<ErrorSplit>,
+    /// NaN or ±inf elements on the baseline / analysis side.
+    pub nonfinite_base: u64,
+    pub nonfinite_analy: u64,
+}
+
+/// Online softmax state of one group: running max, Σe^(x−m), and Σe^(b−m_b)(b−a).
+#[derive(Clone, Copy)]
+struct Group {
+    mb: f64,
+    sb: f64,
+    t: f64,
+    ma: f64,
+    sa: f64,
+}
+
+impl Group {
+    const EMPTY: Group = Group {
+        mb: f64::NEG_INFINITY,
+        sb: 0.0,
+        t: 0.0,
+        ma: f64::NEG_INFINITY,
+        sa: 0.0,
+    };
+
+    fn push(&mut self, b: f64, a: f64) {
+        if b > self.mb {
+            let r = (self.mb - b).exp();
+            self.sb *= r;
+            self.t *= r;
+            self.mb = b;
+        }
+        let e = (b - self.mb).exp();
+        self.sb += e;
+        self.t += e * (b - a);
+        if a > self.ma {
+            self.sa *= (self.ma - a).exp();
+            self.ma = a;
+        }
+        self.sa += (a - self.ma).exp();
+    }
+
+    /// Σ_c p_b (log p_b − log p_a) = t/s_b − lse_b + lse_a.
+    fn kl(&self) -> f64 {
+        if self.sb == 0.0 {
+            return 0.0;
+        }
+        self.t / self.sb - (self.mb + self.sb.ln()) + (self.ma + self.sa.ln())
+    }
+}
+
+/// KL accumulator: groups are the softmax slices along `dim` (1 if ndim > 2, else the last).
+struct Kl {
+    inner: u64,
+    along: u64,
+    groups: Vec<Group>,
+    pos: u64,
+    total: f64,
+}
+
+impl Kl {
+    fn new(shape: &[u64], fortran: bool) -> Kl {
+        let nd = shape.len();
+        let (inner, along) = if nd == 0 {
+            (1, 1)
+        } else {
+            let dim = if nd > 2 { 1 } else { nd - 1 };
+            let inner: u64 = if fortran {
+                shape[..dim].iter().product()
+            } else {
+                shape[dim + 1..].iter().product()
+            };
+            (inner.max(1), shape[dim].max(1))
+        };
+        Kl {
+            inner,
+            along,
+            groups: vec![Group::EMPTY; inner.min(1 << 26) as usize],
+            pos: 0,
+            total: 0.0,
+        }
+    }
+
+    fn push(&mut self, b: &[f32], a: &[f32]) {
+        let slab = self.inner * self.along;
+        for (&bv, &av) in b.iter().zip(a) {
+            let g = (self.pos % self.inner) as usize;
+            self.groups[g].push(bv as f64, av as f64);
+            self.pos += 1;
+            if self.pos % slab == 0 {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        for g in &mut self.groups {
+            if g.sb > 0.0 {
+                self.total += g.kl();
+            }
+            *g = Group::EMPTY;
+        }
+    }
+}
+
+/// The streaming accumulator. Feed aligned chunks of both tensors with [`Accumulator::update`].
+pub struct Accumulator {
+    n: u64,
+    dot: f64,
+    aa: f64,
+    bb: f64,
+    dd: f64,
+    abs_d: f64,
+    sum_a: f64,
+    sum_b: f64,
+    sq_a: f64,
+    sq_b: f64,
+    shift_a: Option<f32>,
+    shift_b: Option<f32>,
+    max_abs_d: f32,
+    max_rtol: f32,
+    min_a: f32,
+    max_a: f32,
+    min_b: f32,
+    max_b: f32,
+    nonfinite_a: u64,
+    nonfinite_b: u64,
+    quant: Option<QuantSpec>,
+    clip_e: f64,
+    round_e: f64,
+    clipped: u64,
+    kl: Option<Kl>,
+}
+
+impl Accumulator {
+    /// `shape` and `fortran` place the KL softmax groups; `quant` enables the error split.
+    pub fn new(
+        shape: &[u64],
+        fortran: bool,
+        quant: Option<QuantSpec>,
+        with_kl: bool,
+    ) -> Accumulator {
+        Accumulator {
+            n: 0,
+            dot: 0.0,
+            aa: 0.0,
+            bb: 0.0,
+            dd: 0.0,
+            abs_d: 0.0,
+            sum_a: 0.0,
+            sum_b: 0.0,
+            sq_a: 0.0,
+            sq_b: 0.0,
+            shift_a: None,
+            shift_b: None,
+            max_abs_d: 0.0,
+            max_rtol: 0.0,
+            min_a: f32::INFINITY,
+            max_a: f32::NEG_INFINITY,
+            min_b: f32::INFINITY,
+            max_b: f32::NEG_INFINITY,
+            nonfinite_a: 0,
+            nonfinite_b: 0,
+            quant,
+            clip_e: 0.0,
+            round_e: 0.0,
+            clipped: 0,
+            kl: with_kl.then(|| Kl::new(shape, fortran)),
+        }
+    }
+
+    /// Add the next aligned elements: `b` from the float (baseline) tensor, `a` from the quantized one.
+    pub fn update(&mut self, b: &[f32], a: &[f32]) {
+        let len = b.len().min(a.len());
+        let (b, a) = (&b[..len], &a[..len]);
+        if len == 0 {
+            return;
+        }
+        // Shifts keep the variance sums well conditioned (values far from 0).
+        let sa = *self
+            .shift_a
+            .get_or_insert(if a[0].is_finite() { a[0] } else { 0.0 });
+        let sb = *self
+            .shift_b
+            .get_or_insert(if b[0].is_finite() { b[0] } else { 0.0 });
+        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
+            self.block(bc, ac, sa, sb);
+        }
+        if let Some(q) = self.quant {
+            self.split(b, q);
+        }
+        if let Some(kl) = self.kl.as_mut() {
+            kl.push(b, a);
+        }
+        self.n += len as u64;
+    }
+
+    #[inline]
+    fn block(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        let mut dot = [0f32; LANES];
+        let mut aa = [0f32; LANES];
+        let mut bb = [0f32; LANES];
+        let mut dd = [0f32; LANES];
+        let mut ad = [0f32; LANES];
+        let mut s_a = [0f32; LANES];
+        let mut s_b = [0f32; LANES];
+        let mut q_a = [0f32; LANES];
+        let mut q_b = [0f32; LANES];
+        let mut mx = [0f32; LANES];
+        let mut mn_a = [f32::INFINITY; LANES];
+        let mut mx_a = [f32::NEG_INFINITY; LANES];
+        let mut mn_b = [f32::INFINITY; LANES];
+        let mut mx_b = [f32::NEG_INFINITY; LANES];
+        let mut rt = [0f32; LANES];
+        let full = b.len() / LANES * LANES;
+        for (bl, al) in b[..full]
+            .chunks_exact(LANES)
+            .zip(a[..full].chunks_exact(LANES))
+        {
+            for k in 0..LANES {
+                let (x, y) = (bl[k], al[k]);
+                let d = x - y;
+                dot[k] += x * y;
+                aa[k] += y * y;
+                bb[k] += x * x;
+                dd[k] += d * d;
+                ad[k] += d.abs();
+                let (ya, xb) = (y - sa, x - sb);
+                s_a[k] += ya;
+                s_b[k] += xb;
+                q_a[k] += ya * ya;
+                q_b[k] += xb * xb;
+                mx[k] = mx[k].max(d.abs());
+                mn_a[k] = mn_a[k].min(y);
+                mx_a[k] = mx_a[k].max(y);
+                mn_b[k] = mn_b[k].min(x);
+                mx_b[k] = mx_b[k].max(x);
+                // Rtol = |(b−a)/b| with 0/0 → 0 and x/0 → float32 max (torch.nan_to_num).
+                let r = if x != 0.0 {
+                    (d / x).abs()
+                } else if d != 0.0 {
+                    f32::MAX
+                } else {
+                    0.0
+                };
+                rt[k] = rt[k].max(r);
+            }
+        }
+        for (k, (&x, &y)) in b[full..].iter().zip(&a[full..]).enumerate() {
+            let d = x - y;
+            dot[k] += x * y;
+            aa[k] += y * y;
+            bb[k] += x * x;
+            dd[k] += d * d;
+            ad[k] += d.abs();
+            let (ya, xb) = (y - sa, x - sb);
+            s_a[k] += ya;
+            s_b[k] += xb;
+            q_a[k] += ya * ya;
+            q_b[k] += xb * xb;
+            mx[k] = mx[k].max(d.abs());
+            mn_a[k] = mn_a[k].min(y);
+            mx_a[k] = mx_a[k].max(y);
+            mn_b[k] = mn_b[k].min(x);
+            mx_b[k] = mx_b[k].max(x);
+            let r = if x != 0.0 {
+                (d / x).abs()
+            } else if d != 0.0 {
+                f32::MAX
+            } else {
+                0.0
+            };
+            rt[k] = rt[k].max(r);
+        }
+        let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
+        self.dot += sum(&dot);
+        self.aa += sum(&aa);
+        self.bb += sum(&bb);
+        self.dd += sum(&dd);
+        self.abs_d += sum(&ad);
+        self.sum_a += sum(&s_a);
+        self.sum_b += sum(&s_b);
+        self.sq_a += sum(&q_a);
+        self.sq_b += sum(&q_b);
+        let fold_max = |v: &[f32; LANES]| v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let fold_min = |v: &[f32; LANES]| v.iter().cloned().fold(f32::INFINITY, f32::min);
+        self.max_abs_d = self.max_abs_d.max(fold_max(&mx));
+        self.max_rtol = self.max_rtol.max(fold_max(&rt));
+        self.min_a = self.min_a.min(fold_min(&mn_a));
+        self.max_a = self.max_a.max(fold_max(&mx_a));
+        self.min_b = self.min_b.min(fold_min(&mn_b));
+        self.max_b = self.max_b.max(fold_max(&mx_b));
+        // NaN never wins a max/min: count non-finite values separately.
+        if !(self.dd.is_finite() && self.bb.is_finite() && self.aa.is_finite()) {
+            self.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
+            self.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
+        }
+    }
+
+    fn split(&mut self, b: &[f32], q: QuantSpec) {
+        let scale = q.scale as f32;
+        let inv = 1.0f32 / scale;
+        let (lo, hi) = (q.qmin as f32, q.qmax as f32);
+        let mut clip = 0f64;
+        let mut round = 0f64;
+        let mut clipped = 0u64;
+        for chunk in b.chunks(BLOCK) {
+            let (mut c, mut r) = (0f64, 0f64);
+            for &x in chunk {
+                let k = (x * inv).round_ties_even();
+                let e = if k > hi {
+                    clipped += 1;
+                    let e = (hi * scale - x) as f64;
+                    c += e * e;
+                    continue;
+                } else if k < lo {
+                    clipped += 1;
+                    let e = (lo * scale - x) as f64;
+                    c += e * e;
+                    continue;
+                } else {
+                    (k * scale - x) as f64
+                };
+                r += e * e;
+            }
+            clip += c;
+            round += r;
+        }
+        self.clip_e += clip;
+        self.round_e += round;
+        self.clipped += clipped;
+    }
+
+    pub fn finish(mut self) -> PairMetrics {
+        let n = self.n as f64;
+        let nan = f64::NAN;
+        let eps = 1e-8f64;
+        let (na, nb) = (self.aa.sqrt(), self.bb.sqrt());
+        let cosine = if self.n == 0 {
+            nan
+        } else {
+            self.dot / (na.max(eps) * nb.max(eps))
+        };
+        let sqnr_db = if self.n == 0 {
+            nan
+        } else if self.dd == 0.0 {
+            f64::INFINITY
+        } else {
+            20.0 * (nb / self.dd.sqrt()).log10()
+        };
+        let var = |sum: f64, sq: f64| {
+            if self.n > 1 {
+                (sq - sum * sum / n) / (n - 1.0)
+            } else {
+                nan
+            }
+        };
+        let kl = match self.kl.as_mut() {
+            Some(k) => {
+                k.flush();
+                if self.n > 0 {
+                    k.total / n
+                } else {
+                    nan
+                }
+            }
+            None => nan,
+        };
+        let atol = if self.n == 0 {
+            nan
+        } else {
+            self.max_abs_d as f64
+        };
+        let error_split = self.quant.map(|_| ErrorSplit {
+            clip: self.clip_e,
+            round: self.round_e,
+            inherited: (self.dd - self.clip_e - self.round_e).max(0.0),
+            clipped_fraction: if self.n > 0 {
+                self.clipped as f64 / n
+            } else {
+                0.0
+            },
+        });
+        PairMetrics {
+            numel: self.n,
+            cosine,
+            mse: if self.n > 0 { self.dd / n } else { nan },
+            l1: if self.n > 0 { self.abs_d / n } else { nan },
+            kl,
+            sqnr_db,
+            atol,
+            rtol: if self.n == 0 {
+                nan
+            } else {
+                self.max_rtol as f64
+            },
+            base_min: if self.n == 0 { nan } else { self.min_b as f64 },
+            base_max: if self.n == 0 { nan } else { self.max_b as f64 },
+            base_mean: if self.n > 0 {
+                self.shift_b.unwrap_or(0.0) as f64 + self.sum_b / n
+            } else {
+                nan
+            },
+            base_var: var(self.sum_b, self.sq_b),
+            analy_min: if self.n == 0 { nan } else { self.min_a as f64 },
+            analy_max: if self.n == 0 { nan } else { self.max_a as f64 },
+            analy_mean: if self.n > 0 {
+                self.shift_a.unwrap_or(0.0) as f64 + self.sum_a / n
+            } else {
+                nan
+            },
+            analy_var: var(self.sum_a, self.sq_a),
+            max_atol_diff: atol,
+            max_qscale_diff: self.quant.map(|q| atol / q.scale),
+            error_split,
+            nonfinite_base: self.nonfinite_b,
+            nonfinite_analy: self.nonfinite_a,
+        }
+    }
+}
+
+/// All metrics of two in-memory tensors (tests, small tensors).
+pub fn compare_slices(
+    b: &[f32],
+    a: &[f32],
+    shape: &[u64],
+    quant: Option<QuantSpec>,
+) -> PairMetrics {
+    let mut acc = Accumulator::new(shape, false, quant, true);
+    acc.update(b, a);
+    acc.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_zero_and_one_element() {
+        let m = compare_slices(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], &[3], None);
+        assert_eq!(m.sqnr_db, f64::INFINITY);
+        assert!((m.cosine - 1.0).abs() < 1e-12);
+        assert_eq!(m.atol, 0.0);
+        assert!(m.kl.abs() < 1e-12);
+        let z = compare_slices(&[0.0; 4], &[0.0; 4], &[4], None);
+        assert_eq!(z.cosine, 0.0, "torch: all-zero → 0");
+        assert_eq!(z.rtol, 0.0);
+        let one = compare_slices(&[2.0], &[1.0], &[1], None);
+        assert!(one.base_var.is_nan(), "var of one element is nan (n−1 = 0)");
+        let e = compare_slices(&[], &[], &[0], None);
+        assert!(e.cosine.is_nan() && e.numel == 0);
+    }
+
+    #[test]
+    fn split_adds_up_when_the_quantized_side_is_the_own_quantization() {
+        let s = 0.1f64;
+        let b: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.0371).collect();
+        let q = QuantSpec::int8(s);
+        let a: Vec<f32> = b
+            .iter()
+            .map(|&x| {
+                ((x * (1.0 / s as f32))
+                    .round_ties_even()
+                    .clamp(-128.0, 127.0))
+                    * s as f32
+            })
+            .collect();
+        let m = compare_slices(&b, &a, &[1000], Some(q));
+        let sp = m.error_split.expect("split");
+        let total = m.mse * 1000.0;
+        assert!(
+            (sp.clip + sp.round - total).abs() / total < 1e-5,
+            "{sp:?} vs {total}"
+        );
+        assert!(sp.inherited < 1e-6 * total);
+        assert!(sp.clipped_fraction > 0.3, "values beyond ±12.8 are clipped");
+    }
+}

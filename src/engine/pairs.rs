@@ -1,0 +1,285 @@
+//! Pairing float and quantized tensors by name, comparing each pair in one streaming pass, and the
+//! findings that the error split supports (truncation / rounding / inherited measured, not inferred).
+
+use super::findings::{kind, Evidence, Finding, Severity};
+use super::metrics::{Accumulator, PairMetrics, QuantSpec};
+use super::tensor::{ByteSource, ElemReader, ElemType, TensorEntry};
+use serde::{Deserialize, Serialize};
+
+/// Suffixes that name the same activation on the quantized side (ONNX Runtime QDQ models and its
+/// `qdq_loss_debug` dumps, common dump conventions). Stripped, longest first, to pair names.
+pub const NAME_SUFFIXES: &[&str] = &[
+    "_DequantizeLinear_Output_1",
+    "_QuantizeLinear_Output",
+    "_QuantizeLinear_Input",
+    "_DequantizeLinear_Output",
+    "_QuantizeLinear",
+    "_DequantizeLinear",
+    "_dequantized",
+    "_quantized",
+    "_fake_quant",
+    "_quant",
+    "_dequant",
+    "_qdq",
+];
+
+/// The name with one known quantization suffix removed (and a trailing `.npy` of npz members).
+pub fn normalize(name: &str) -> String {
+    let n = name.trim_end_matches(".npy");
+    for s in NAME_SUFFIXES {
+        if let Some(base) = n.strip_suffix(s) {
+            return base.to_string();
+        }
+    }
+    n.to_string()
+}
+
+/// A tensor and the file it lives in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Located {
+    pub file: usize,
+    pub entry: TensorEntry,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    pub name: String,
+    pub float: Located,
+    pub quant: Located,
+    /// `exact` or `normalized` (after stripping a known suffix) or `manual`.
+    pub matched_by: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pairing {
+    pub pairs: Vec<Pair>,
+    pub unpaired_float: Vec<String>,
+    pub unpaired_quant: Vec<String>,
+}
+
+/// Pair by exact name, then by normalized name; everything else is listed, never dropped.
+pub fn pair(float: &[Located], quant: &[Located]) -> Pairing {
+    let mut used_q = vec![false; quant.len()];
+    let mut out = Pairing::default();
+    let mut pending = Vec::new();
+    for f in float {
+        match quant
+            .iter()
+            .enumerate()
+            .find(|(i, q)| !used_q[*i] && q.entry.name == f.entry.name)
+        {
+            Some((i, q)) => {
+                used_q[i] = true;
+                out.pairs.push(Pair {
+                    name: f.entry.name.clone(),
+                    float: f.clone(),
+                    quant: q.clone(),
+                    matched_by: "exact".into(),
+                });
+            }
+            None => pending.push(f),
+        }
+    }
+    for f in pending {
+        let nf = normalize(&f.entry.name);
+        match quant
+            .iter()
+            .enumerate()
+            .find(|(i, q)| !used_q[*i] && normalize(&q.entry.name) == nf)
+        {
+            Some((i, q)) => {
+                used_q[i] = true;
+                out.pairs.push(Pair {
+                    name: nf,
+                    float: f.clone(),
+                    quant: q.clone(),
+                    matched_by: "normalized".into(),
+                });
+            }
+            None => out.unpaired_float.push(f.entry.name.clone()),
+        }
+    }
+    out.unpaired_quant = quant
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used_q[*i])
+        .map(|(_, q)| q.entry.name.clone())
+        .collect();
+    out
+}
+
+/// The quantizer of the quantized side: from the given scale, and the dtype from the quantized
+/// tensor's integer type, or else from its values (≤ 128 steps from 0 → int8, else int16).
+pub fn quant_spec(
+    quant: &TensorEntry,
+    scale: Option<f64>,
+    dtype: Option<&str>,
+    analy_absmax: f64,
+) -> Option<QuantSpec> {
+    let s = scale
+        .or(quant.scale)
+        .filter(|s| *s > 0.0 && s.is_finite())?;
+    Some(match (dtype, quant.elem) {
+        (Some("int16") | Some("qint16"), _) | (None, ElemType::I16) => QuantSpec::int16(s),
+        (Some("int8") | Some("qint8"), _) | (None, ElemType::I8) => QuantSpec::int8(s),
+        (Some("uint8") | Some("quint8"), _) | (None, ElemType::U8) => QuantSpec {
+            scale: s,
+            qmin: 0,
+            qmax: 255,
+        },
+        _ if analy_absmax / s <= 128.5 => QuantSpec::int8(s),
+        _ => QuantSpec::int16(s),
+    })
+}
+
+/// Elements per slice while streaming a pair.
+pub const CHUNK_ELEMS: usize = 1 << 18;
+
+/// Compare one pair, streaming both tensors in lockstep. `progress(done_bytes)` is called per slice.
+/// Integer quantized dumps are dequantized with the scale (required for them).
+pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    scale: Option<f64>,
+    dtype: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PairMetrics, String> {
+    if fe.shape != qe.shape {
+        return Err(format!(
+            "shape mismatch: float {:?} vs quantized {:?}",
+            fe.shape, qe.shape
+        ));
+    }
+    if fe.fortran != qe.fortran && fe.shape.iter().filter(|&&d| d > 1).count() > 1 {
+        return Err("one tensor is in Fortran order and the other in C order: not compared (the elements would not line up)".into());
+    }
+    let scale = scale.or(qe.scale);
+    if qe.elem.is_int() && scale.is_none() && !fe.elem.is_int() {
+        return Err(format!(
+            "the quantized tensor holds raw {} values: give its scale (--scale {}=S) to dequantize it",
+            qe.elem.name(),
+            qe.name
+        ));
+    }
+    // The dtype inference needs the quantized side's range: read it first only when it matters.
+    let absmax = if scale.is_some() && dtype.is_none() && !qe.elem.is_int() {
+        let mut r = ElemReader::new(qsrc, qe);
+        let mut buf = Vec::new();
+        let mut m = 0f32;
+        while r
+            .next_chunk(&mut buf, CHUNK_ELEMS)
+            .map_err(|e| e.to_string())?
+            > 0
+        {
+            m = buf
+                .iter()
+                .fold(m, |m, v| if v.is_finite() { m.max(v.abs()) } else { m });
+        }
+        m as f64
+    } else {
+        0.0
+    };
+    let spec = quant_spec(qe, scale, dtype, absmax);
+    let deq = if qe.elem.is_int() {
+        scale.map(|s| s as f32)
+    } else {
+        None
+    };
+    let mut acc = Accumulator::new(&fe.shape, fe.fortran, spec, true);
+    let mut fr = ElemReader::new(fsrc, fe);
+    let mut qr = ElemReader::new(qsrc, qe);
+    let (mut bf, mut qf) = (Vec::new(), Vec::new());
+    loop {
+        let n = fr
+            .next_chunk(&mut bf, CHUNK_ELEMS)
+            .map_err(|e| format!("float side: {e}"))?;
+        let m = qr
+            .next_chunk(&mut qf, CHUNK_ELEMS)
+            .map_err(|e| format!("quantized side: {e}"))?;
+        if n != m {
+            return Err("the two tensors ended at different places (truncated file?)".into());
+        }
+        if n == 0 {
+            break;
+        }
+        if let Some(s) = deq {
+            qf.iter_mut().for_each(|v| *v *= s);
+        }
+        acc.update(&bf, &qf);
+        progress(fr.done_bytes() + qr.done_bytes());
+    }
+    Ok(acc.finish())
+}
+
+/// Findings a measured error split supports, one per pair that matters.
+pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
+    let Some(sp) = m.error_split else {
+        return Vec::new();
+    };
+    let total = sp.clip + sp.round + sp.inherited;
+    let notable = m.cosine < 0.999 || m.sqnr_db < 30.0;
+    if total <= 0.0 || !notable {
+        return Vec::new();
+    }
+    let pct = |x: f64| x / total * 100.0;
+    let ev = vec![Evidence {
+        table: "pairs".into(),
+        row,
+        line: 0,
+        file: None,
+    }];
+    let share = format!(
+        "Of the error energy Σ(b−a)² = {total:.4e}: clipping {:.1}%, own rounding {:.1}%, inherited {:.1}% ({:.3}% of the elements clipped; Cosine {:.6}, SQNR {:.2} dB).",
+        pct(sp.clip),
+        pct(sp.round),
+        pct(sp.inherited),
+        sp.clipped_fraction * 100.0,
+        m.cosine,
+        m.sqnr_db
+    );
+    let (k, sev, fix) = if sp.clip >= sp.round && sp.clip >= sp.inherited {
+        (
+            kind::TRUNCATION,
+            Severity::Error,
+            format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): use a scale whose qmax·scale reaches the range, better calibration data or method, or int16.", m.base_min, m.base_max),
+        )
+    } else if sp.round >= sp.inherited {
+        (
+            kind::ROUNDING,
+            Severity::Warning,
+            format!("The step is too coarse for `{name}`'s values: use int16, or split the tensor into groups of similar magnitude with their own scales."),
+        )
+    } else {
+        (
+            kind::INHERITED,
+            Severity::Warning,
+            format!("Most of `{name}`'s error arrives from upstream: fix the layers before it first (look for the first pair whose own clipping or rounding dominates)."),
+        )
+    };
+    vec![Finding {
+        kind: k.into(),
+        severity: sev,
+        layers: vec![name.to_string()],
+        message: format!("`{name}` (measured from the dumps): {share}"),
+        fix,
+        evidence: ev,
+        score: 50.0 + (1.0 - m.cosine.clamp(0.0, 1.0)) * 100.0,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ort_qdq_names_pair() {
+        assert_eq!(
+            normalize("conv1_output_QuantizeLinear_Output"),
+            "conv1_output"
+        );
+        assert_eq!(normalize("x.npy"), "x");
+        assert_eq!(normalize("relu_1"), "relu_1");
+    }
+}

@@ -1,0 +1,429 @@
+//! Tensor dump formats (detected by content, each importer its own module) behind one random-access
+//! byte source, and streaming element readers that decode any supported dtype to f32 in slices.
+
+pub mod npy;
+pub mod npz;
+pub mod safetensors;
+
+use serde::{Deserialize, Serialize};
+use std::io;
+
+/// Random access to a file's bytes: a native file, a browser Blob (read in slices), or memory.
+pub trait ByteSource {
+    fn size(&self) -> u64;
+    /// Fill `buf` from `offset`; an error if the source ends first.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+impl ByteSource for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+        let end = start
+            .checked_add(buf.len())
+            .filter(|&e| e <= self.len())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "read past the end of the file",
+                )
+            })?;
+        buf.copy_from_slice(&self[start..end]);
+        Ok(())
+    }
+}
+
+impl ByteSource for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.as_slice().read_at(offset, buf)
+    }
+}
+
+/// A native file (the CLI).
+pub struct FileSource {
+    file: std::fs::File,
+    size_bytes: u64,
+}
+
+impl FileSource {
+    pub fn open(path: &std::path::Path) -> io::Result<FileSource> {
+        let file = std::fs::File::open(path)?;
+        let size_bytes = file.metadata()?.len();
+        Ok(FileSource { file, size_bytes })
+    }
+}
+
+impl ByteSource for FileSource {
+    fn size(&self) -> u64 {
+        self.size_bytes
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.read_exact(buf)
+    }
+}
+
+/// Element types of the dumps QuantLens reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElemType {
+    F16,
+    BF16,
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    Bool,
+}
+
+impl ElemType {
+    pub fn size_bytes(self) -> usize {
+        match self {
+            ElemType::I8 | ElemType::U8 | ElemType::Bool => 1,
+            ElemType::F16 | ElemType::BF16 | ElemType::I16 | ElemType::U16 => 2,
+            ElemType::F32 | ElemType::I32 | ElemType::U32 => 4,
+            ElemType::F64 | ElemType::I64 | ElemType::U64 => 8,
+        }
+    }
+
+    pub fn is_int(self) -> bool {
+        !matches!(
+            self,
+            ElemType::F16 | ElemType::BF16 | ElemType::F32 | ElemType::F64
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ElemType::F16 => "float16",
+            ElemType::BF16 => "bfloat16",
+            ElemType::F32 => "float32",
+            ElemType::F64 => "float64",
+            ElemType::I8 => "int8",
+            ElemType::I16 => "int16",
+            ElemType::I32 => "int32",
+            ElemType::I64 => "int64",
+            ElemType::U8 => "uint8",
+            ElemType::U16 => "uint16",
+            ElemType::U32 => "uint32",
+            ElemType::U64 => "uint64",
+            ElemType::Bool => "bool",
+        }
+    }
+}
+
+/// Where a tensor's elements are in its file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataRef {
+    /// Raw bytes at `[offset, offset + len)`.
+    Raw { offset: u64, len: u64 },
+    /// A deflate stream at `[offset, offset + len)`; the element bytes start `skip` bytes into
+    /// the inflated stream (after an npy header inside an `.npz` member).
+    Deflate { offset: u64, len: u64, skip: u64 },
+}
+
+/// One tensor found in a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorEntry {
+    pub name: String,
+    pub elem: ElemType,
+    pub shape: Vec<u64>,
+    pub big_endian: bool,
+    /// Fortran (column-major) element order.
+    pub fortran: bool,
+    pub data: DataRef,
+    /// Per-tensor scale of a quantized tensor, when the file says it.
+    #[serde(default)]
+    pub scale: Option<f64>,
+}
+
+impl TensorEntry {
+    pub fn numel(&self) -> u64 {
+        self.shape.iter().product()
+    }
+}
+
+/// f16 bits → f32 (exact).
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // Subnormal: normalise.
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Decode `bytes` (whole elements) of type `t` into `out` as f32.
+pub fn decode(t: ElemType, big_endian: bool, bytes: &[u8], out: &mut Vec<f32>) {
+    macro_rules! each {
+        ($n:expr, $conv:expr) => {{
+            for c in bytes.chunks_exact($n) {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(c);
+                out.push($conv(a));
+            }
+        }};
+    }
+    match (t, big_endian) {
+        (ElemType::F32, false) => each!(4, f32::from_le_bytes),
+        (ElemType::F32, true) => each!(4, f32::from_be_bytes),
+        (ElemType::F64, false) => each!(8, |a| f64::from_le_bytes(a) as f32),
+        (ElemType::F64, true) => each!(8, |a| f64::from_be_bytes(a) as f32),
+        (ElemType::F16, false) => each!(2, |a| f16_to_f32(u16::from_le_bytes(a))),
+        (ElemType::F16, true) => each!(2, |a| f16_to_f32(u16::from_be_bytes(a))),
+        (ElemType::BF16, false) => {
+            each!(2, |a| f32::from_bits((u16::from_le_bytes(a) as u32) << 16))
+        }
+        (ElemType::BF16, true) => {
+            each!(2, |a| f32::from_bits((u16::from_be_bytes(a) as u32) << 16))
+        }
+        (ElemType::I8, _) => each!(1, |a: [u8; 1]| a[0] as i8 as f32),
+        (ElemType::U8, _) => each!(1, |a: [u8; 1]| a[0] as f32),
+        (ElemType::Bool, _) => each!(1, |a: [u8; 1]| (a[0] != 0) as u8 as f32),
+        (ElemType::I16, false) => each!(2, |a| i16::from_le_bytes(a) as f32),
+        (ElemType::I16, true) => each!(2, |a| i16::from_be_bytes(a) as f32),
+        (ElemType::U16, false) => each!(2, |a| u16::from_le_bytes(a) as f32),
+        (ElemType::U16, true) => each!(2, |a| u16::from_be_bytes(a) as f32),
+        (ElemType::I32, false) => each!(4, |a| i32::from_le_bytes(a) as f32),
+        (ElemType::I32, true) => each!(4, |a| i32::from_be_bytes(a) as f32),
+        (ElemType::U32, false) => each!(4, |a| u32::from_le_bytes(a) as f32),
+        (ElemType::U32, true) => each!(4, |a| u32::from_be_bytes(a) as f32),
+        (ElemType::I64, false) => each!(8, |a| i64::from_le_bytes(a) as f32),
+        (ElemType::I64, true) => each!(8, |a| i64::from_be_bytes(a) as f32),
+        (ElemType::U64, false) => each!(8, |a| u64::from_le_bytes(a) as f32),
+        (ElemType::U64, true) => each!(8, |a| u64::from_be_bytes(a) as f32),
+    }
+}
+
+/// Reads a tensor's elements as f32, a slice at a time (bounded memory whatever the tensor size).
+pub struct ElemReader<'a, S: ByteSource + ?Sized> {
+    src: &'a mut S,
+    entry: TensorEntry,
+    /// Element bytes delivered so far.
+    done_bytes: u64,
+    total_bytes: u64,
+    inflate: Option<Box<Inflater>>,
+    raw: Vec<u8>,
+}
+
+/// Streaming inflate state for a deflated `.npz` member.
+pub struct Inflater {
+    state: Box<miniz_oxide::inflate::stream::InflateState>,
+    in_pos: u64,
+    in_end: u64,
+    inbuf: Vec<u8>,
+    in_start: usize,
+    out: Vec<u8>,
+    out_start: usize,
+    to_skip: u64,
+    finished: bool,
+}
+
+/// Bytes read from the source per slice.
+pub const READ_SLICE_BYTES: usize = 1 << 20;
+
+impl Inflater {
+    fn new(offset: u64, len: u64, skip: u64) -> Inflater {
+        Inflater {
+            state: miniz_oxide::inflate::stream::InflateState::new_boxed(
+                miniz_oxide::DataFormat::Raw,
+            ),
+            in_pos: offset,
+            in_end: offset + len,
+            inbuf: Vec::new(),
+            in_start: 0,
+            out: vec![0u8; READ_SLICE_BYTES],
+            out_start: 0,
+            to_skip: skip,
+            finished: false,
+        }
+    }
+
+    /// Inflate up to `want` bytes into `dst` (appending).
+    fn read<S: ByteSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        want: usize,
+        dst: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        use miniz_oxide::inflate::stream::inflate;
+        use miniz_oxide::{MZError, MZFlush, MZStatus};
+        while dst.len() < want && !self.finished {
+            if self.in_start >= self.inbuf.len() && self.in_pos < self.in_end {
+                let n = ((self.in_end - self.in_pos) as usize).min(READ_SLICE_BYTES);
+                self.inbuf.resize(n, 0);
+                src.read_at(self.in_pos, &mut self.inbuf)?;
+                self.in_pos += n as u64;
+                self.in_start = 0;
+            }
+            let flush = if self.in_pos >= self.in_end {
+                MZFlush::Finish
+            } else {
+                MZFlush::None
+            };
+            let res = inflate(
+                &mut self.state,
+                &self.inbuf[self.in_start..],
+                &mut self.out[self.out_start..],
+                flush,
+            );
+            self.in_start += res.bytes_consumed;
+            let produced = &self.out[self.out_start..self.out_start + res.bytes_written];
+            let skip = (self.to_skip as usize).min(produced.len());
+            self.to_skip -= skip as u64;
+            dst.extend_from_slice(&produced[skip..]);
+            match res.status {
+                Ok(MZStatus::StreamEnd) => self.finished = true,
+                Ok(_) => {}
+                Err(MZError::Buf) if res.bytes_written > 0 || res.bytes_consumed > 0 => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("corrupt deflate data ({e:?})"),
+                    ))
+                }
+            }
+            if res.bytes_written == 0 && res.bytes_consumed == 0 && self.in_pos >= self.in_end {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the compressed member ends early",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
+    pub fn new(src: &'a mut S, entry: &TensorEntry) -> ElemReader<'a, S> {
+        let total_bytes = entry.numel() * entry.elem.size_bytes() as u64;
+        let inflate = match entry.data {
+            DataRef::Deflate { offset, len, skip } => {
+                Some(Box::new(Inflater::new(offset, len, skip)))
+            }
+            DataRef::Raw { .. } => None,
+        };
+        ElemReader {
+            src,
+            entry: entry.clone(),
+            done_bytes: 0,
+            total_bytes,
+            inflate,
+            raw: Vec::new(),
+        }
+    }
+
+    /// Decode up to `max_elems` more elements into `out` (cleared first). Returns how many; 0 at the end.
+    pub fn next_chunk(&mut self, out: &mut Vec<f32>, max_elems: usize) -> io::Result<usize> {
+        out.clear();
+        let es = self.entry.elem.size_bytes() as u64;
+        let left = self.total_bytes - self.done_bytes;
+        let want = (max_elems as u64 * es).min(left) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        self.raw.clear();
+        match (&self.entry.data, self.inflate.as_mut()) {
+            (DataRef::Raw { offset, .. }, _) => {
+                self.raw.resize(want, 0);
+                self.src.read_at(offset + self.done_bytes, &mut self.raw)?;
+            }
+            (_, Some(inf)) => {
+                inf.read(self.src, want, &mut self.raw)?;
+                if self.raw.len() < want {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the compressed member holds fewer elements than its shape says",
+                    ));
+                }
+                self.raw.truncate(want);
+            }
+            _ => return Err(io::Error::other("inconsistent tensor reference")),
+        }
+        self.done_bytes += want as u64;
+        decode(self.entry.elem, self.entry.big_endian, &self.raw, out);
+        Ok(out.len())
+    }
+
+    pub fn done_bytes(&self) -> u64 {
+        self.done_bytes
+    }
+}
+
+/// Read a whole (small) tensor: tests and the tiny tensors of a what-if.
+pub fn read_all<S: ByteSource + ?Sized>(src: &mut S, entry: &TensorEntry) -> io::Result<Vec<f32>> {
+    let mut r = ElemReader::new(src, entry);
+    let mut all = Vec::with_capacity(entry.numel() as usize);
+    let mut chunk = Vec::new();
+    while r.next_chunk(&mut chunk, 1 << 16)? > 0 {
+        all.extend_from_slice(&chunk);
+    }
+    Ok(all)
+}
+
+/// What a tensor file holds, or why it cannot be read.
+pub fn list_tensors<S: ByteSource + ?Sized>(
+    name: &str,
+    src: &mut S,
+) -> Result<Vec<TensorEntry>, String> {
+    let n = src.size().min(16);
+    let mut head = vec![0u8; n as usize];
+    src.read_at(0, &mut head)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let stem = name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(name)
+        .trim_end_matches(".npy")
+        .to_string();
+    if head.starts_with(b"\x93NUMPY") {
+        return npy::read_header(src, 0, &stem).map(|e| vec![e]);
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return npz::list(src);
+    }
+    if safetensors::looks_like(&head, src.size()) {
+        return safetensors::list(src);
+    }
+    Err("not a tensor file QuantLens reads (.npy, .npz, .safetensors)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_floats() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert!(f16_to_f32(0x7c00).is_infinite());
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
+}
