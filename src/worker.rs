@@ -1,9 +1,12 @@
 //! The analysis web worker: reads dropped files in slices (`FileReaderSync` over `Blob.slice`) and runs
 //! the engine off the UI thread, posting progress and the final analysis as JSON messages.
 
-use crate::engine::session::{read_source, Analysis};
+use crate::engine::pairs::{self, Side};
+use crate::engine::session::{is_tensor_file, read_source, read_tensor_source, Analysis, Document};
+use crate::engine::tensor::ByteSource;
 use crate::protocol::{FromWorker, SLICE_BYTES};
 use js_sys::{Array, Reflect, Uint8Array};
+use std::collections::HashMap;
 use std::io::Read;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -62,7 +65,50 @@ impl Read for BlobReader<'_> {
     }
 }
 
-fn run_job(scope: &DedicatedWorkerGlobalScope, job: u32, items: Array) -> Result<Analysis, String> {
+/// Random access to a Blob: each read is one `Blob.slice` read synchronously (the file is never whole).
+struct BlobSource {
+    blob: Blob,
+    reader: FileReaderSync,
+    size_bytes: u64,
+}
+
+impl ByteSource for BlobSource {
+    fn size(&self) -> u64 {
+        self.size_bytes
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        if offset + buf.len() as u64 > self.size_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "read past the end of the file",
+            ));
+        }
+        let slice = self
+            .blob
+            .slice_with_f64_and_f64(offset as f64, (offset + buf.len() as u64) as f64)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let ab = self.reader.read_as_array_buffer(&slice).map_err(|e| {
+            std::io::Error::other(format!("the browser could not read the file: {e:?}"))
+        })?;
+        Uint8Array::new(&ab).copy_to(buf);
+        Ok(())
+    }
+}
+
+fn side_of(v: &JsValue) -> Option<Side> {
+    match Reflect::get(v, &"side".into()).ok()?.as_string()?.as_str() {
+        "float" => Some(Side::Float),
+        "quant" => Some(Side::Quant),
+        _ => None,
+    }
+}
+
+fn run_job(
+    scope: &DedicatedWorkerGlobalScope,
+    job: u32,
+    items: Array,
+    scales: HashMap<String, f64>,
+) -> Result<Analysis, String> {
     let reader = FileReaderSync::new().map_err(|e| format!("FileReaderSync unavailable: {e:?}"))?;
     let mut analysis = Analysis::default();
     let total_bytes: u64 = items
@@ -72,6 +118,7 @@ fn run_job(scope: &DedicatedWorkerGlobalScope, job: u32, items: Array) -> Result
         .map(|b| b.size() as u64)
         .sum();
     let mut done_before = 0u64;
+    let mut tensor_sources: Vec<(usize, BlobSource)> = Vec::new();
     for (file_index, item) in items.iter().enumerate() {
         let name = Reflect::get(&item, &"name".into())
             .ok()
@@ -82,6 +129,25 @@ fn run_job(scope: &DedicatedWorkerGlobalScope, job: u32, items: Array) -> Result
             .and_then(|b| b.dyn_into().ok())
             .ok_or_else(|| format!("item {file_index} has no file data"))?;
         let size_bytes = blob.size() as u64;
+        // Tensor dumps are read with random access; reports as a stream of lines.
+        let mut src = BlobSource {
+            blob: blob.clone(),
+            reader: reader.clone(),
+            size_bytes,
+        };
+        let mut head = vec![0u8; size_bytes.min(16) as usize];
+        if src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size_bytes) {
+            let mut report = read_tensor_source(&name, &mut src);
+            if let (Some(side), Some(Document::Tensors { side: s, .. })) =
+                (side_of(&item), report.document.as_mut())
+            {
+                *s = Some(side);
+            }
+            tensor_sources.push((analysis.files.len(), src));
+            analysis.add_file(report);
+            done_before += size_bytes;
+            continue;
+        }
         let mut on_slice = |pos: u64| {
             post(
                 scope,
@@ -106,6 +172,36 @@ fn run_job(scope: &DedicatedWorkerGlobalScope, job: u32, items: Array) -> Result
         analysis.add_file(read_source(&name, size_bytes, source));
         done_before += size_bytes;
     }
+    // Tensor files on both sides: pair and compare them now, while the worker can read the Blobs.
+    if !tensor_sources.is_empty() {
+        let mut files = Vec::new();
+        let mut sources: Vec<Box<dyn ByteSource>> = Vec::new();
+        for (fi, src) in tensor_sources {
+            if let Some(Document::Tensors { entries, side }) = &analysis.files[fi].document {
+                files.push((fi, (entries.clone(), *side)));
+                sources.push(Box::new(src));
+            }
+        }
+        let listing: Vec<_> = files.iter().map(|(_, f)| f.clone()).collect();
+        let mut cmp = pairs::compare_files(&listing, &mut sources, &scales, &mut |k, n| {
+            post(
+                scope,
+                &FromWorker::Progress {
+                    job,
+                    file_index: k,
+                    file_name: format!("comparing tensor pair {} of {n}", k + 1),
+                    done_bytes: k as u64,
+                    total_bytes: n as u64,
+                },
+            );
+        });
+        // Map listing indices back to analysis file indices.
+        for p in &mut cmp.pairs {
+            p.float_file = files[p.float_file].0;
+            p.quant_file = files[p.quant_file].0;
+        }
+        analysis.tensors = cmp;
+    }
     // Findings are computed by the receiver when it merges this batch into its session.
     Ok(analysis)
 }
@@ -125,8 +221,23 @@ pub fn start() {
             .ok()
             .and_then(|v| v.dyn_into().ok())
             .unwrap_or_default();
+        let mut scales = HashMap::new();
+        if let Ok(obj) = Reflect::get(&data, &"scales".into()) {
+            if let Ok(keys) = js_sys::Reflect::own_keys(&obj) {
+                for k in keys.iter() {
+                    if let (Some(name), Some(v)) = (
+                        k.as_string(),
+                        Reflect::get(&obj, &k).ok().and_then(|v| v.as_f64()),
+                    ) {
+                        if v > 0.0 && v.is_finite() {
+                            scales.insert(name, v);
+                        }
+                    }
+                }
+            }
+        }
         let started = js_sys::Date::now();
-        match run_job(&scope_in, job, items) {
+        match run_job(&scope_in, job, items, scales) {
             Ok(analysis) => post(
                 &scope_in,
                 &FromWorker::Done {

@@ -26,6 +26,8 @@ pub enum Format {
     Badcase,
     /// `similarity.txt` / `ordered_op_error_similarity.txt` (featuremap_similarity).
     Similarity,
+    /// A tensor dump: `.npy`, `.npz`, `.safetensors`.
+    Tensors,
 }
 
 impl Format {
@@ -39,6 +41,7 @@ impl Format {
             Format::Statistic => "Per-op statistics (statistic.txt)",
             Format::Badcase => "QuantAnalysis bad cases (badcase.txt)",
             Format::Similarity => "Feature-map similarity (similarity.txt)",
+            Format::Tensors => "Tensor dump (.npy / .npz / .safetensors)",
         }
     }
 }

@@ -283,3 +283,186 @@ mod tests {
         assert_eq!(normalize("relu_1"), "relu_1");
     }
 }
+
+/// Which side of the comparison a tensor file is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Float,
+    Quant,
+}
+
+/// Guess a file's side from its path: `float`, `fp32`, `baseline`… vs `quant`, `qdq`, `int8`, `calib`…
+/// (the quantized words win when both appear, e.g. `float_vs_quant/quant/x.npy`).
+pub fn guess_side(path: &str) -> Option<Side> {
+    let p = path.to_ascii_lowercase();
+    let words: Vec<&str> = p
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |list: &[&str]| {
+        words
+            .iter()
+            .rev()
+            .find_map(|w| list.iter().find(|k| w.starts_with(*k)).map(|_| *w))
+    };
+    let quant = has(&[
+        "quant",
+        "qdq",
+        "int8",
+        "int16",
+        "calib",
+        "qat",
+        "analysis",
+        "analy",
+        "fakequant",
+        "fq",
+    ]);
+    let float = has(&[
+        "float", "fp32", "fp16", "baseline", "base", "ref", "orig", "gt",
+    ]);
+    match (float, quant) {
+        (_, Some(_)) => Some(Side::Quant),
+        (Some(_), None) => Some(Side::Float),
+        _ => None,
+    }
+}
+
+/// One compared pair, for the UI and the findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairResult {
+    pub name: String,
+    /// Indices into `Analysis::files`.
+    pub float_file: usize,
+    pub quant_file: usize,
+    pub float_tensor: String,
+    pub quant_tensor: String,
+    pub shape: Vec<u64>,
+    pub matched_by: String,
+    pub scale: Option<f64>,
+    pub metrics: Option<PairMetrics>,
+    /// Why the pair was not compared (shape mismatch, missing scale, truncated file…).
+    pub error: Option<String>,
+}
+
+/// All tensor pairs of a session and what could not be paired.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TensorComparison {
+    pub pairs: Vec<PairResult>,
+    pub unpaired_float: Vec<String>,
+    pub unpaired_quant: Vec<String>,
+}
+
+/// Pair the tensors of the float-side and quant-side files and compare every pair, streaming.
+/// `files[i]` lists file i's tensors and its side; `sources[i]` reads its bytes; `scales` by pair
+/// name (or `*`). `progress(pair index, pairs)` is called before each pair.
+pub fn compare_files(
+    files: &[(Vec<TensorEntry>, Option<Side>)],
+    sources: &mut [Box<dyn ByteSource + '_>],
+    scales: &std::collections::HashMap<String, f64>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> TensorComparison {
+    let side_list = |want: Side| -> Vec<Located> {
+        files
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| *s == Some(want))
+            .flat_map(|(i, (entries, _))| {
+                entries.iter().map(move |e| Located {
+                    file: i,
+                    entry: e.clone(),
+                })
+            })
+            .collect()
+    };
+    let (fl, ql) = (side_list(Side::Float), side_list(Side::Quant));
+    let mut pairing = pair(&fl, &ql);
+    if pairing.pairs.is_empty() && fl.len() == 1 && ql.len() == 1 {
+        pairing = Pairing {
+            pairs: vec![Pair {
+                name: fl[0].entry.name.clone(),
+                float: fl[0].clone(),
+                quant: ql[0].clone(),
+                matched_by: "only tensor on each side".into(),
+            }],
+            ..Default::default()
+        };
+    }
+    let n = pairing.pairs.len();
+    let mut out = TensorComparison {
+        pairs: Vec::with_capacity(n),
+        unpaired_float: pairing.unpaired_float.clone(),
+        unpaired_quant: pairing.unpaired_quant.clone(),
+    };
+    for (k, p) in pairing.pairs.iter().enumerate() {
+        progress(k, n);
+        let scale = scales
+            .get(&p.name)
+            .or_else(|| scales.get(&p.quant.entry.name))
+            .or_else(|| scales.get("*"))
+            .copied()
+            .or(p.quant.entry.scale);
+        let (fi, qi) = (p.float.file, p.quant.file);
+        let result = if fi == qi {
+            Err("both tensors are in the same file: assign the file to one side".to_string())
+        } else {
+            // Two distinct sources borrowed at once.
+            let (a, b) = if fi < qi {
+                let (l, r) = sources.split_at_mut(qi);
+                (&mut l[fi], &mut r[0])
+            } else {
+                let (l, r) = sources.split_at_mut(fi);
+                (&mut r[0], &mut l[qi])
+            };
+            compare_pair(
+                a.as_mut(),
+                &p.float.entry,
+                b.as_mut(),
+                &p.quant.entry,
+                scale,
+                None,
+                &mut |_| {},
+            )
+        };
+        let (metrics, error) = match result {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(e)),
+        };
+        out.pairs.push(PairResult {
+            name: p.name.clone(),
+            float_file: fi,
+            quant_file: qi,
+            float_tensor: p.float.entry.name.clone(),
+            quant_tensor: p.quant.entry.name.clone(),
+            shape: p.float.entry.shape.clone(),
+            matched_by: p.matched_by.clone(),
+            scale,
+            metrics,
+            error,
+        });
+    }
+    out
+}
+
+impl ByteSource for Box<dyn ByteSource + '_> {
+    fn size(&self) -> u64 {
+        self.as_ref().size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.as_mut().read_at(offset, buf)
+    }
+}
+
+#[cfg(test)]
+mod side_tests {
+    use super::*;
+
+    #[test]
+    fn sides_from_paths() {
+        assert_eq!(guess_side("dumps/float/conv1.npy"), Some(Side::Float));
+        assert_eq!(guess_side("dumps/qdq/conv1.npy"), Some(Side::Quant));
+        assert_eq!(guess_side("model_fp32.npz"), Some(Side::Float));
+        assert_eq!(guess_side("calib_model/op.npy"), Some(Side::Quant));
+        assert_eq!(guess_side("x.npy"), None);
+    }
+}

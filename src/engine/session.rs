@@ -48,6 +48,11 @@ pub enum Document {
     Tables {
         tables: Vec<DocTable>,
     },
+    /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
+    Tensors {
+        entries: Vec<super::tensor::TensorEntry>,
+        side: Option<super::pairs::Side>,
+    },
 }
 
 /// One input file and what became of it.
@@ -71,7 +76,7 @@ impl FileReport {
             Some(Document::Compare(c)) => vec![&c.doc],
             Some(Document::Sensitivity(s)) => vec![&s.doc],
             Some(Document::Tables { tables }) => tables.iter().collect(),
-            None => Vec::new(),
+            Some(Document::Tensors { .. }) | None => Vec::new(),
         }
     }
 
@@ -113,6 +118,9 @@ pub struct Analysis {
     /// All findings, most severe and most important first.
     pub findings: Vec<FileFinding>,
     pub intent: Intent,
+    /// Float vs quantized tensor pairs compared from dumps.
+    #[serde(default)]
+    pub tensors: super::pairs::TensorComparison,
 }
 
 impl Analysis {
@@ -141,6 +149,18 @@ impl Analysis {
             }
         }
         out.extend(super::diagnose_report::diagnose(&self.files, self.intent));
+        for (row, p) in self.tensors.pairs.iter().enumerate() {
+            if let Some(m) = &p.metrics {
+                out.extend(
+                    super::pairs::pair_findings(&p.name, row, m)
+                        .into_iter()
+                        .map(|finding| FileFinding {
+                            file: p.quant_file,
+                            finding,
+                        }),
+                );
+            }
+        }
         out.sort_by(|a, b| {
             a.finding
                 .severity
@@ -251,6 +271,9 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
                 (Document::Sensitivity(s), notes)
             })
             .map_err(|e| format!("not a readable sensitivity table: {e}")),
+        Format::Tensors => {
+            Err("tensor dumps are read with random access (read_tensor_source)".into())
+        }
         Format::Advisor | Format::Statistic | Format::Badcase | Format::Similarity => {
             super::tabdoc::parse_tables(reader).map(|(mut tables, notes)| {
                 let prefix = match format {
@@ -275,6 +298,42 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
         Ok((doc, notes)) => {
             report.document = Some(doc);
             report.notes = notes;
+        }
+        Err(e) => report.error = Some(e),
+    }
+    report
+}
+
+/// True when the first bytes are a tensor container QuantLens reads (npy, zip/npz, safetensors).
+pub fn is_tensor_file(head: &[u8], size: u64) -> bool {
+    head.starts_with(b"\x93NUMPY")
+        || head.starts_with(b"PK\x03\x04")
+        || super::tensor::safetensors::looks_like(head, size)
+}
+
+/// List the tensors of a tensor dump read through random access (a Blob, a file).
+pub fn read_tensor_source(name: &str, src: &mut dyn super::tensor::ByteSource) -> FileReport {
+    let mut report = FileReport {
+        name: name.to_string(),
+        size_bytes: src.size(),
+        format: None,
+        format_label: None,
+        error: None,
+        document: None,
+        notes: Vec::new(),
+    };
+    match super::tensor::list_tensors(name, src) {
+        Ok(entries) => {
+            report.format = Some(Format::Tensors);
+            report.format_label = Some(Format::Tensors.label().to_string());
+            let side = super::pairs::guess_side(name);
+            if side.is_none() {
+                report.notes.push(Note {
+                    line: None,
+                    text: "Side not known from the path (no float/fp32/baseline or quant/qdq/int8/calib in it): choose it in the Tensors view.".into(),
+                });
+            }
+            report.document = Some(Document::Tensors { entries, side });
         }
         Err(e) => report.error = Some(e),
     }
@@ -340,6 +399,13 @@ impl Analysis {
                 self.files.remove(old);
             }
             self.files.push(report);
+        }
+        // A batch that compared tensors brings the comparison of the whole tensor set.
+        if !other.tensors.pairs.is_empty()
+            || !other.tensors.unpaired_float.is_empty()
+            || !other.tensors.unpaired_quant.is_empty()
+        {
+            self.tensors = other.tensors;
         }
         self.recompute();
     }

@@ -6,6 +6,7 @@ mod files;
 mod layers;
 mod rich;
 mod sens;
+mod tensors;
 mod views;
 
 use crate::engine::session::{Analysis, Document, Intent, RowKey};
@@ -46,6 +47,7 @@ impl<T> Deref for Shared<T> {
 pub enum Tab {
     Overview,
     File(usize),
+    Tensors,
 }
 
 #[derive(Clone, PartialEq)]
@@ -321,10 +323,21 @@ pub fn App() -> Html {
     let file_input = use_node_ref();
     let folder_input = use_node_ref();
 
+    // Blob handles of every file given (no bytes are held), so tensor pairs can be compared again
+    // when the user changes a side or a scale.
+    let items_by_name = use_mut_ref(HashMap::<String, Item>::new);
+    let overrides = use_mut_ref(|| {
+        (
+            HashMap::<String, crate::engine::pairs::Side>::new(),
+            HashMap::<String, f64>::new(),
+        )
+    });
     let submit: Rc<dyn Fn(Vec<Item>)> = {
         let worker = worker.clone();
         let next_job = next_job.clone();
         let dispatch = state.dispatcher();
+        let items_by_name = items_by_name.clone();
+        let overrides = overrides.clone();
         Rc::new(move |items: Vec<Item>| {
             if items.is_empty() {
                 dispatch.dispatch(Action::Banner(Some("No files in what was dropped.".into())));
@@ -345,12 +358,30 @@ pub fn App() -> Html {
                 *j
             };
             let arr = js_sys::Array::new();
+            let (sides, scales) = &*overrides.borrow();
             for it in &items {
-                arr.push(&it.to_js());
+                items_by_name
+                    .borrow_mut()
+                    .insert(it.name.clone(), it.clone());
+                let o = it.to_js();
+                if let Some(side) = sides.get(&it.name) {
+                    let v = if *side == crate::engine::pairs::Side::Float {
+                        "float"
+                    } else {
+                        "quant"
+                    };
+                    let _ = js_sys::Reflect::set(&o, &"side".into(), &v.into());
+                }
+                arr.push(&o);
+            }
+            let sc = js_sys::Object::new();
+            for (k, v) in scales {
+                let _ = js_sys::Reflect::set(&sc, &k.as_str().into(), &JsValue::from(*v));
             }
             let msg = js_sys::Object::new();
             let _ = js_sys::Reflect::set(&msg, &"job".into(), &JsValue::from(job));
             let _ = js_sys::Reflect::set(&msg, &"items".into(), &arr);
+            let _ = js_sys::Reflect::set(&msg, &"scales".into(), &sc);
             dispatch.dispatch(Action::Started {
                 job,
                 files: items.len(),
@@ -489,6 +520,38 @@ pub fn App() -> Html {
         let d = state.dispatcher();
         Callback::from(move |(f, r)| d.dispatch(Action::OpenRow(f, r)))
     };
+    let on_tensor_edit = {
+        let submit = submit.clone();
+        let overrides = overrides.clone();
+        let items_by_name = items_by_name.clone();
+        let analysis = state.analysis.clone();
+        Callback::from(move |edit: tensors::TensorEdit| {
+            {
+                let mut o = overrides.borrow_mut();
+                match edit {
+                    tensors::TensorEdit::Side(name, Some(side)) => {
+                        o.0.insert(name, side);
+                    }
+                    tensors::TensorEdit::Side(name, None) => {
+                        o.0.remove(&name);
+                    }
+                    tensors::TensorEdit::Scale(name, v) => {
+                        o.1.insert(name, v);
+                    }
+                }
+            }
+            // Compare again: every tensor file of the session, with the sides and scales chosen.
+            let items: Vec<Item> = analysis
+                .files
+                .iter()
+                .filter(|f| matches!(f.document, Some(Document::Tensors { .. })))
+                .filter_map(|f| items_by_name.borrow().get(&f.name).cloned())
+                .collect();
+            if !items.is_empty() {
+                submit(items);
+            }
+        })
+    };
     let on_intent = {
         let d = state.dispatcher();
         Callback::from(move |e: Event| {
@@ -537,7 +600,7 @@ pub fn App() -> Html {
         .files
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.error.is_none())
+        .filter(|(_, f)| f.error.is_none() && !matches!(f.document, Some(Document::Tensors { .. })))
         .map(|(i, f)| {
             let short = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
             let label = match &f.document {
@@ -548,6 +611,18 @@ pub fn App() -> Html {
             };
             tab_btn(Tab::File(i), label, None)
         });
+    let tensor_files = a
+        .files
+        .iter()
+        .filter(|f| matches!(f.document, Some(Document::Tensors { .. })))
+        .count();
+    let tensor_tab = (tensor_files > 0).then(|| {
+        tab_btn(
+            Tab::Tensors,
+            format!("Tensors ({} pairs)", a.tensors.pairs.len()),
+            None,
+        )
+    });
     let body = if !has_files {
         html! {
             <section class="empty">
@@ -566,6 +641,10 @@ pub fn App() -> Html {
     } else {
         match s.tab {
             Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
+            Tab::Tensors => html! {
+                <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected}
+                    on_select={on_select.clone()} on_edit={on_tensor_edit} />
+            },
             Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {
                 Some(Document::Compare(_)) => html! {
                     <layers::LayersView analysis={a.clone()} evidence={s.evidence.clone()} file={i}
@@ -619,6 +698,7 @@ pub fn App() -> Html {
                 <nav class="tabs">
                     { tab_btn(Tab::Overview, format!("Overview ({})", a.findings.len()), None) }
                     { for file_tabs }
+                    { tensor_tab.unwrap_or_default() }
                 </nav>
             }
             <main>{ body }</main>

@@ -163,9 +163,11 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
                 };
                 out.push(e);
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "{name}: zip compression method {other} is not supported (stored and deflate are)"
-            )),
+            ))
+            }
         }
     }
     if out.is_empty() {

@@ -1,0 +1,69 @@
+// End-to-end: tensor dumps dropped in real Chromium are listed, paired and compared in the worker;
+// a scale typed for a pair re-runs the comparison and shows the error split and its finding.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { chromium } from "playwright-core";
+import { serve } from "../server.mjs";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+let browser, server, url;
+before(async () => {
+  ({ server, url } = await serve(join(repo, "dist")));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+  });
+});
+after(async () => { await browser?.close(); server?.close(); });
+
+async function drop(page, files) {
+  const payload = [];
+  for (const [name, rel] of files) payload.push([name, (await readFile(join(repo, rel))).toString("base64")]);
+  await page.evaluate((payload) => {
+    const dt = new DataTransfer();
+    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, payload);
+}
+
+test("npz dumps of a real model: pairs, metrics, a scale, the error split and its finding", async () => {
+  const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await drop(page, [["ppocr_cls_float.npz", "tests/fixtures/tensors/ppocr_cls_float.npz"], ["ppocr_cls_qdq.npz", "tests/fixtures/tensors/ppocr_cls_qdq.npz"]]);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  assert.equal(await page.locator("table.pairs tbody tr").count(), 6);
+  const expected = JSON.parse(await readFile(join(repo, "tests/fixtures/tensors/expected.json"), "utf8"));
+  const row = page.locator('tr[data-pair="Add@0"]');
+  const cos = Number(await row.locator("td").nth(2).textContent());
+  assert.ok(Math.abs(cos - expected["Add@0"].cosine) < 1e-6, `cosine ${cos}`);
+  await row.locator("input.scale").fill(String(expected["Add@0"].scale));
+  await row.locator("input.scale").press("Enter");
+  await row.locator(".split-bar").waitFor({ timeout: 20000 });
+  assert.match(await row.locator(".split-bar").getAttribute("title"), /clip 9\d\.\d%/);
+  assert.equal(await row.locator(".chip").textContent(), "truncation");
+  await page.screenshot({ path: join(repo, "docs", "screenshot-tensors.png") });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("files whose side cannot be guessed are asked for, then compared", async () => {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await drop(page, [["a.safetensors", "tests/fixtures/tensors/model_float.safetensors"], ["b.safetensors", "tests/fixtures/tensors/model_quant.safetensors"]]);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  assert.match(await page.textContent(".tensors-view"), /Choose the side of each file/);
+  await page.selectOption('select[aria-label="side of a.safetensors"]', "float");
+  await page.selectOption('select[aria-label="side of b.safetensors"]', "quant");
+  await page.waitForSelector('tr[data-pair="layer.out"]', { timeout: 20000 });
+  assert.equal(await page.locator("table.pairs tbody tr").count(), 2);
+  await page.close();
+});

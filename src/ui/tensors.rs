@@ -1,0 +1,158 @@
+//! Tensors view: the dumped tensor files with their side (float / quantized), the paired tensors with
+//! every metric and the error split as a stacked bar, scales to enter, and what could not be paired.
+
+use super::rich::{breakable, human_bytes};
+use super::Shared;
+use crate::engine::pairs::Side;
+use crate::engine::session::{Analysis, Document, RowKey};
+use crate::engine::views::fmt_num;
+use std::collections::HashMap;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+/// What the user changed: a file's side, or a pair's scale (`*` for all pairs).
+#[derive(Clone, PartialEq)]
+pub enum TensorEdit {
+    Side(String, Option<Side>),
+    Scale(String, f64),
+}
+
+#[derive(Properties, PartialEq)]
+pub struct TensorsProps {
+    pub analysis: Shared<Analysis>,
+    pub evidence: Shared<HashMap<RowKey, Vec<usize>>>,
+    pub selected: Option<usize>,
+    pub on_select: Callback<Option<usize>>,
+    pub on_edit: Callback<TensorEdit>,
+}
+
+fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>) -> Html {
+    let onchange = Callback::from(move |e: Event| {
+        if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
+            if let Ok(v) = i.value().trim().parse::<f64>() {
+                if v > 0.0 && v.is_finite() {
+                    on_edit.emit(TensorEdit::Scale(name.clone(), v));
+                }
+            }
+        }
+    });
+    html! {
+        <input class="scale" type="text" inputmode="decimal" placeholder="scale"
+            value={current.map(|s| format!("{s}")).unwrap_or_default()} {onchange}
+            title="The quantized tensor's scale: enables max_qscale_diff and the error split" />
+    }
+}
+
+#[component]
+pub fn TensorsView(p: &TensorsProps) -> Html {
+    let a = &p.analysis;
+    let files = a
+        .files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match &f.document {
+            Some(Document::Tensors { entries, side }) => Some((i, f, entries, *side)),
+            _ => None,
+        });
+    let file_rows = files.map(|(_, f, entries, side)| {
+        let on_edit = p.on_edit.clone();
+        let name = f.name.clone();
+        let onchange = Callback::from(move |e: Event| {
+            if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
+                let side = match s.value().as_str() {
+                    "float" => Some(Side::Float),
+                    "quant" => Some(Side::Quant),
+                    _ => None,
+                };
+                on_edit.emit(TensorEdit::Side(name.clone(), side));
+            }
+        });
+        html! {
+            <tr>
+                <td class="fname">{ breakable(&f.name) }</td>
+                <td>{ format!("{} tensor(s), {}", entries.len(), human_bytes(f.size_bytes)) }</td>
+                <td>
+                    <select aria-label={format!("side of {}", f.name)} {onchange}>
+                        <option value="" selected={side.is_none()}>{ "(choose side)" }</option>
+                        <option value="float" selected={side == Some(Side::Float)}>{ "float (baseline)" }</option>
+                        <option value="quant" selected={side == Some(Side::Quant)}>{ "quantized" }</option>
+                    </select>
+                </td>
+            </tr>
+        }
+    });
+    let t = &a.tensors;
+    let rows = t.pairs.iter().enumerate().map(|(row, pr)| {
+        let chips = p.evidence.get(&(pr.quant_file, "pairs".to_string(), row)).cloned().unwrap_or_default();
+        let m = pr.metrics.as_ref();
+        let cell = |v: Option<f64>| html! { <td class="num">{ v.map(fmt_num).unwrap_or_default() }</td> };
+        let split = m.and_then(|m| m.error_split).map(|sp| {
+            let total = sp.clip + sp.round + sp.inherited;
+            let pct = |x: f64| if total > 0.0 { x / total * 100.0 } else { 0.0 };
+            html! {
+                <div class="split-bar" title={format!("clip {:.1}% · round {:.1}% · inherited {:.1}% · {:.3}% of elements clipped",
+                    pct(sp.clip), pct(sp.round), pct(sp.inherited), sp.clipped_fraction * 100.0)}>
+                    <span class="seg clip" style={format!("width:{:.2}%", pct(sp.clip))}></span>
+                    <span class="seg round" style={format!("width:{:.2}%", pct(sp.round))}></span>
+                    <span class="seg inherited" style={format!("width:{:.2}%", pct(sp.inherited))}></span>
+                </div>
+            }
+        });
+        html! {
+            <tr class={classes!(pr.error.as_ref().map(|_| "pair-error"))} data-pair={pr.name.clone()}>
+                <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>{ breakable(&pr.name) }</td>
+                <td>{ format!("{:?}", pr.shape) }</td>
+                { cell(m.map(|m| m.cosine)) }
+                { cell(m.map(|m| m.sqnr_db)) }
+                { cell(m.map(|m| m.mse)) }
+                { cell(m.map(|m| m.l1)) }
+                { cell(m.map(|m| m.kl)) }
+                { cell(m.map(|m| m.atol)) }
+                { cell(m.and_then(|m| m.max_qscale_diff)) }
+                <td>{ scale_input(pr.name.clone(), pr.scale, p.on_edit.clone()) }</td>
+                <td class="splitcell">
+                    { split.unwrap_or_else(|| html! { <span class="muted small">{ pr.error.clone().unwrap_or_else(|| "enter a scale".into()) }</span> }) }
+                </td>
+                <td class="chips">{ for chips.iter().map(|&fi| {
+                    let f = &a.findings[fi].finding;
+                    let on_select = p.on_select.clone();
+                    let active = p.selected == Some(fi);
+                    html! { <button class={classes!("chip", f.severity.as_str(), active.then_some("active"))} title={f.message.clone()}
+                        onclick={Callback::from(move |_| on_select.emit(if active { None } else { Some(fi) }))}>{ f.kind.clone() }</button> }
+                }) }</td>
+            </tr>
+        }
+    });
+    let unassigned = a
+        .files
+        .iter()
+        .any(|f| matches!(f.document, Some(Document::Tensors { side: None, .. })));
+    html! {
+        <div class="tensors-view">
+            <h2>{ "Tensor dumps" }</h2>
+            <p class="muted">{ "Each float tensor is paired with its quantized counterpart by name (exactly, then without ONNX Runtime's QDQ suffixes such as _DequantizeLinear_Output). All metrics are computed here, in one streaming pass per pair; with the quantized side's scale, the error energy Σ(b−a)² is split into clipping, own rounding and error inherited from upstream." }</p>
+            <table class="tfiles"><tbody>{ for file_rows }</tbody></table>
+            if unassigned {
+                <p class="banner-inline">{ "Choose the side of each file (float or quantized) to compare them." }</p>
+            }
+            <p class="legend"><span class="seg clip"></span>{ " clipping " }<span class="seg round"></span>{ " own rounding " }<span class="seg inherited"></span>{ " inherited " }
+                <label class="allscale">{ "Scale for every pair: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
+            <div class="scroll-x">
+                <table class="pairs">
+                    <thead><tr>
+                        <th>{ "name" }</th><th>{ "shape" }</th><th>{ "Cosine" }</th><th>{ "SQNR dB" }</th><th>{ "MSE" }</th><th>{ "L1" }</th>
+                        <th>{ "KL" }</th><th>{ "Atol" }</th><th>{ "max_qscale_diff" }</th><th>{ "scale" }</th><th>{ "error split" }</th><th>{ "findings" }</th>
+                    </tr></thead>
+                    <tbody>{ for rows }</tbody>
+                </table>
+            </div>
+            if !t.unpaired_float.is_empty() || !t.unpaired_quant.is_empty() {
+                <div class="unpaired">
+                    <h3>{ "Not paired" }</h3>
+                    <p class="small">{ format!("float side: {}", if t.unpaired_float.is_empty() { "—".into() } else { t.unpaired_float.join(", ") }) }</p>
+                    <p class="small">{ format!("quantized side: {}", if t.unpaired_quant.is_empty() { "—".into() } else { t.unpaired_quant.join(", ") }) }</p>
+                </div>
+            }
+        </div>
+    }
+}
