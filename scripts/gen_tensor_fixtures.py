@@ -200,6 +200,158 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
+# --- torch.save archives, byte-compatible, without torch -----------------------------------------------
+# torch.save writes a zip (stored) with <name>/data.pkl (pickle protocol 2), <name>/data/<key> raw storages,
+# <name>/version and <name>/byteorder. Tensors pickle as REDUCE(torch._utils._rebuild_tensor_v2, (storage,
+# offset, size, stride, requires_grad, hooks)) with the storage as a persistent id ('storage', <Storage
+# class>, key, location, numel); qtensors use _rebuild_qtensor with (qscheme, scale, zero_point) or
+# (qscheme, scales, zero_points, axis). Stand-in modules give pickle exactly those global names.
+import collections
+import io
+import pickle
+import sys
+import types
+import zipfile
+
+
+def _fake_torch():
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+    nn = types.ModuleType("torch.nn")
+    param = types.ModuleType("torch.nn.parameter")
+    for mod, fname in ((utils, "_rebuild_tensor_v2"), (utils, "_rebuild_qtensor"), (utils, "_rebuild_parameter")):
+        f = lambda *a: None
+        f.__module__, f.__name__, f.__qualname__ = mod.__name__, fname, fname
+        setattr(mod, fname, f)
+    for cls in ("FloatStorage", "HalfStorage", "QInt8Storage", "DoubleStorage", "LongStorage", "CharStorage"):
+        c = type(cls, (), {"__module__": "torch"})
+        setattr(torch, cls, c)
+
+    class QScheme:
+        __module__ = "torch"
+
+        def __init__(self, name):
+            self.name = name
+
+        def __reduce__(self):
+            return self.name
+
+    torch.per_tensor_affine = QScheme("per_tensor_affine")
+    torch.per_channel_affine = QScheme("per_channel_affine")
+    torch._utils = utils
+    for m in (torch, utils, nn, param):
+        sys.modules[m.__name__] = m
+    return torch, utils
+
+
+class _Storage:
+    def __init__(self, kind, key, arr):
+        self.kind, self.key, self.arr = kind, key, arr
+
+
+class _Tensor:
+    """Pickles like a torch tensor (optionally quantized)."""
+
+    def __init__(self, storage, shape, stride=None, offset=0, q=None):
+        self.storage, self.shape, self.offset, self.q = storage, tuple(shape), offset, q
+        if stride is None:
+            stride, acc = [], 1
+            for d in reversed(shape):
+                stride.insert(0, acc)
+                acc *= d
+        self.stride = tuple(stride)
+
+    def __reduce_ex__(self, proto):
+        t, u = _fake_torch.cache
+        if self.q is None:
+            return (u._rebuild_tensor_v2, (self.storage, self.offset, self.shape, self.stride, False, collections.OrderedDict()))
+        return (u._rebuild_qtensor, (self.storage, self.offset, self.shape, self.stride, self.q, False, collections.OrderedDict()))
+
+
+class _Param:
+    def __init__(self, t):
+        self.t = t
+
+    def __reduce_ex__(self, proto):
+        return (_fake_torch.cache[1]._rebuild_parameter, (self.t, True, collections.OrderedDict()))
+
+
+class OpRunningInfo:
+    """Stand-in for horizon_plugin_profiler.utils.op_running_info.OpRunningInfo (an arbitrary class)."""
+
+
+OpRunningInfo.__module__ = "horizon_plugin_profiler.utils.op_running_info"
+for _m in ("horizon_plugin_profiler", "horizon_plugin_profiler.utils", "horizon_plugin_profiler.utils.op_running_info"):
+    sys.modules.setdefault(_m, types.ModuleType(_m))
+sys.modules["horizon_plugin_profiler.utils.op_running_info"].OpRunningInfo = OpRunningInfo
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch /tmp/quantlens_pickle_was_executed",))
+
+
+def write_torch(path, obj, storages):
+    t, _ = _fake_torch.cache
+
+    class P(pickle.Pickler):
+        def persistent_id(self, o):
+            if isinstance(o, _Storage):
+                return ("storage", getattr(t, o.kind), o.key, "cpu", int(o.arr.size))
+            return None
+
+    buf = io.BytesIO()
+    P(buf, protocol=2).dump(obj)
+    name = os.path.splitext(os.path.basename(path))[0]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr(name + "/data.pkl", buf.getvalue())
+        z.writestr(name + "/byteorder", "little")
+        for st in storages:
+            z.writestr(name + "/data/" + st.key, st.arr.tobytes())
+        z.writestr(name + "/version", "3\n")
+
+
+_fake_torch.cache = None
+
+
+def torch_fixtures(expected, x, xq, s):
+    _fake_torch.cache = _fake_torch()
+    # Float side: a state dict with a tensor, a Parameter and a half tensor sharing nothing.
+    sf = _Storage("FloatStorage", "0", x.ravel())
+    sh = _Storage("HalfStorage", "1", x.astype(np.float16).ravel())
+    write_torch(os.path.join(OUT, "torch_float.pt"),
+                collections.OrderedDict([("layer.out", _Tensor(sf, x.shape)), ("layer.param", _Param(_Tensor(sf, x.shape))),
+                                         ("layer.half", _Tensor(sh, x.shape))]), [sf, sh])
+    # Quantized side: per-tensor qint8 (scale s), per-channel qint8 along axis 1, and a float tensor.
+    q8 = np.clip(np.rint(x / s), -128, 127).astype(np.int8)
+    sq = _Storage("QInt8Storage", "0", q8.ravel())
+    ch_scales = np.array([0.02, 0.05, 0.1], np.float64)
+    qc = np.clip(np.rint(x / ch_scales[None, :, None, None]), -128, 127).astype(np.int8)
+    sqc = _Storage("QInt8Storage", "1", qc.ravel())
+    ss = _Storage("DoubleStorage", "2", ch_scales)
+    sz = _Storage("LongStorage", "3", np.zeros(3, np.int64))
+    sfl = _Storage("FloatStorage", "4", xq.ravel())
+    t, _ = _fake_torch.cache
+    write_torch(os.path.join(OUT, "torch_quant.pt"),
+                {"layer.out": _Tensor(sq, x.shape, q=(t.per_tensor_affine, s, 0)),
+                 "layer.param": _Tensor(sqc, x.shape, q=(t.per_channel_affine, _Tensor(ss, (3,)), _Tensor(sz, (3,)), 1)),
+                 "layer.half": _Tensor(sfl, x.shape)}, [sq, sqc, ss, sz, sfl])
+    deq_c = (qc.astype(np.float32) * ch_scales[None, :, None, None].astype(np.float32)).astype(np.float32)
+    expected["torch/layer.out"] = {"scale": s, "shape": list(x.shape), **metrics(x, q8.astype(np.float32) * np.float32(s), s)}
+    expected["torch/layer.param"] = {"scale": None, "shape": list(x.shape), **metrics(x, deq_c)}
+    expected["torch/layer.half"] = {"scale": None, "shape": list(x.shape), **metrics(x.astype(np.float16).astype(np.float32), xq)}
+    # A Horizon op_infos file: an arbitrary class holding input/output/op_states tensors.
+    info = OpRunningInfo()
+    so = _Storage("FloatStorage", "0", x.ravel())
+    sw = _Storage("FloatStorage", "1", np.arange(6, dtype=np.float32))
+    info.__dict__.update({"loc": {"mod_name": "conv", "idx": 0}, "input": (_Tensor(so, x.shape),),
+                          "output": _Tensor(so, x.shape), "op_states": {"weight": _Tensor(sw, (2, 3))}})
+    write_torch(os.path.join(OUT, "conv_0.opinfo"), info, [so, sw])
+    # A hostile pickle: os.system must never run.
+    write_torch(os.path.join(OUT, "evil.pt"), {"x": _Evil()}, [])
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     expected = {}
@@ -246,6 +398,7 @@ def main():
     write_safetensors(os.path.join(OUT, "model_quant.safetensors"), {"layer.out": ("F32", xq), "layer.aux": ("F32", xq)})
     expected["safetensors/layer.out"] = {"scale": None, "shape": list(x.shape), **metrics(x, xq)}
     expected["safetensors/layer.aux"] = {"scale": None, "shape": list(x.shape), **metrics(x.astype(np.float16).astype(np.float32), xq)}
+    torch_fixtures(expected, x, xq, s)
     expected["_provenance"] = {
         "model": "rapidocr-onnxruntime: models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
         "input_name": inp,

@@ -446,3 +446,72 @@ fn cli_compare_json_has_the_documented_keys() {
         .any(|f| f["kind"] == "truncation"));
     assert!(v["unpaired_float"].as_array().is_some_and(Vec::is_empty));
 }
+
+#[test]
+fn torch_save_archives_plain_parameter_and_quantized_tensors() {
+    let exp = expected();
+    let (mut fb, fl) = located("torch_float.pt");
+    let (mut qb, ql) = located("torch_quant.pt");
+    let q = ql
+        .iter()
+        .find(|l| l.entry.name == "layer.out")
+        .expect("qtensor");
+    assert_eq!(q.entry.elem, tensor::ElemType::I8);
+    assert_eq!(
+        q.entry.scale,
+        Some(0.05),
+        "the qtensor's scale comes from the file"
+    );
+    let pc = ql
+        .iter()
+        .find(|l| l.entry.name == "layer.param")
+        .expect("per-channel");
+    let qi = pc.entry.quant.as_ref().expect("per-channel params");
+    assert_eq!((qi.axis, qi.scales.len()), (Some(1), 3));
+    let p = pairs::pair(&fl, &ql);
+    assert_eq!(p.pairs.len(), 3, "{p:?}");
+    for pair in &p.pairs {
+        // No scale given: the per-tensor qtensor brings its own (and the error split with it).
+        let m = pairs::compare_pair(
+            &mut fb,
+            &pair.float.entry,
+            &mut qb,
+            &pair.quant.entry,
+            None,
+            None,
+            &mut |_| {},
+        )
+        .expect("cmp");
+        check(&m, &exp[&format!("torch/{}", pair.name)], &pair.name);
+        if pair.name == "layer.out" {
+            assert!(m.error_split.is_some());
+        }
+    }
+}
+
+#[test]
+fn horizon_opinfo_objects_yield_their_tensors_by_attribute() {
+    let (_, l) = located("conv_0.opinfo");
+    let names: Vec<&str> = l.iter().map(|x| x.entry.name.as_str()).collect();
+    assert_eq!(names, vec!["input.0", "output", "op_states.weight"]);
+}
+
+#[test]
+fn pickles_are_never_executed() {
+    let marker = std::path::Path::new("/tmp/quantlens_pickle_was_executed");
+    let _ = std::fs::remove_file(marker);
+    let mut b = bytes("evil.pt");
+    let e = tensor::list_tensors("evil.pt", &mut b).unwrap_err();
+    assert!(e.contains("no tensor found"), "{e}");
+    assert!(!marker.exists(), "a global in the pickle was called");
+    // Truncated pickles and archives fail cleanly at every cut.
+    let t = bytes("torch_quant.pt");
+    for cut in (0..t.len()).step_by(61) {
+        let mut part = t[..cut].to_vec();
+        if let Ok(entries) = tensor::list_tensors("x.pt", &mut part) {
+            for e in entries {
+                let _ = tensor::read_all(&mut part, &e);
+            }
+        }
+    }
+}

@@ -156,7 +156,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         return Err("one tensor is in Fortran order and the other in C order: not compared (the elements would not line up)".into());
     }
     let scale = scale.or(qe.scale);
-    if qe.elem.is_int() && scale.is_none() && !fe.elem.is_int() {
+    if qe.is_raw_int() && scale.is_none() && !fe.is_raw_int() {
         return Err(format!(
             "the quantized tensor holds raw {} values: give its scale (--scale {}=S) to dequantize it",
             qe.elem.name(),
@@ -164,7 +164,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         ));
     }
     // The dtype inference needs the quantized side's range: read it first only when it matters.
-    let absmax = if scale.is_some() && dtype.is_none() && !qe.elem.is_int() {
+    let absmax = if scale.is_some() && dtype.is_none() && !qe.is_raw_int() {
         let mut r = ElemReader::new(qsrc, qe);
         let mut buf = Vec::new();
         let mut m = 0f32;
@@ -182,7 +182,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         0.0
     };
     let spec = quant_spec(qe, scale, dtype, absmax);
-    let deq = if qe.elem.is_int() {
+    let deq = if qe.is_raw_int() {
         scale.map(|s| s as f32)
     } else {
         None

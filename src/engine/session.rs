@@ -308,6 +308,7 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
 pub fn is_tensor_file(head: &[u8], size: u64) -> bool {
     head.starts_with(b"\x93NUMPY")
         || head.starts_with(b"PK\x03\x04")
+        || (head.first() == Some(&0x80) && head.get(1).is_some_and(|v| (2..=5).contains(v)))
         || super::tensor::safetensors::looks_like(head, size)
 }
 

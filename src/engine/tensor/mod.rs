@@ -4,6 +4,7 @@
 pub mod npy;
 pub mod npz;
 pub mod safetensors;
+pub mod torch;
 
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -147,11 +148,27 @@ pub struct TensorEntry {
     /// Per-tensor scale of a quantized tensor, when the file says it.
     #[serde(default)]
     pub scale: Option<f64>,
+    /// Quantization parameters of a quantized tensor (a PyTorch qtensor): the reader dequantizes.
+    #[serde(default)]
+    pub quant: Option<QuantInfo>,
+}
+
+/// `(q − zero_point) · scale`, per tensor (`axis` None, one scale) or per channel along `axis`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantInfo {
+    pub scales: Vec<f64>,
+    pub zero_points: Vec<i64>,
+    pub axis: Option<usize>,
 }
 
 impl TensorEntry {
     pub fn numel(&self) -> u64 {
         self.shape.iter().product()
+    }
+
+    /// Integer values without quantization parameters (a raw int8 dump): they need a scale.
+    pub fn is_raw_int(&self) -> bool {
+        self.elem.is_int() && self.quant.is_none()
     }
 }
 
@@ -365,13 +382,44 @@ impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
             }
             _ => return Err(io::Error::other("inconsistent tensor reference")),
         }
+        let first = self.done_bytes / es;
         self.done_bytes += want as u64;
         decode(self.entry.elem, self.entry.big_endian, &self.raw, out);
+        if let Some(q) = &self.entry.quant {
+            dequantize(q, &self.entry, first, out);
+        }
         Ok(out.len())
     }
 
     pub fn done_bytes(&self) -> u64 {
         self.done_bytes
+    }
+}
+
+/// Dequantize decoded integer values in place; `first` is the flat index of `out[0]`.
+fn dequantize(q: &QuantInfo, e: &TensorEntry, first: u64, out: &mut [f32]) {
+    match q.axis {
+        Some(axis) if axis < e.shape.len() && q.scales.len() as u64 == e.shape[axis] => {
+            let inner: u64 = if e.fortran {
+                e.shape[..axis].iter().product()
+            } else {
+                e.shape[axis + 1..].iter().product()
+            };
+            let inner = inner.max(1);
+            let dim = e.shape[axis];
+            for (k, v) in out.iter_mut().enumerate() {
+                let c = ((first + k as u64) / inner % dim) as usize;
+                let z = q.zero_points.get(c).copied().unwrap_or(0) as f32;
+                *v = (*v - z) * q.scales[c] as f32;
+            }
+        }
+        _ => {
+            let s = q.scales.first().copied().unwrap_or(1.0) as f32;
+            let z = q.zero_points.first().copied().unwrap_or(0) as f32;
+            for v in out.iter_mut() {
+                *v = (*v - z) * s;
+            }
+        }
     }
 }
 
@@ -405,12 +453,22 @@ pub fn list_tensors<S: ByteSource + ?Sized>(
         return npy::read_header(src, 0, &stem).map(|e| vec![e]);
     }
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        let members = npz::central_directory(src)?;
+        if members.iter().any(|m| m.name.ends_with("data.pkl")) {
+            return torch::list(src);
+        }
         return npz::list(src);
+    }
+    if head.starts_with(&[0x80]) && head.get(1).is_some_and(|v| (2..=5).contains(v)) {
+        return Err("a bare pickle (legacy torch.save, or pickle.dump): only torch.save zip archives are read".into());
     }
     if safetensors::looks_like(&head, src.size()) {
         return safetensors::list(src);
     }
-    Err("not a tensor file QuantLens reads (.npy, .npz, .safetensors)".into())
+    Err(
+        "not a tensor file QuantLens reads (.npy, .npz, .safetensors, torch.save .pt/.pth/.opinfo)"
+            .into(),
+    )
 }
 
 #[cfg(test)]

@@ -134,6 +134,7 @@ pub fn entry_from_header(
             len: numel * elem.size_bytes() as u64,
         },
         scale: None,
+        quant: None,
     })
 }
 

@@ -16,14 +16,31 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-struct Member {
-    name: String,
-    method: u16,
-    comp_len: u64,
-    local_offset: u64,
+/// A zip member: its name, compression method, compressed length and local header offset.
+pub struct Member {
+    pub name: String,
+    pub method: u16,
+    pub comp_len: u64,
+    pub local_offset: u64,
 }
 
-fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Member>, String> {
+/// Where a member's data starts (after its local header).
+pub fn data_start<S: ByteSource + ?Sized>(src: &mut S, m: &Member) -> Result<u64, String> {
+    let mut lh = [0u8; 30];
+    src.read_at(m.local_offset, &mut lh)
+        .map_err(|e| format!("{}: {e}", m.name))?;
+    if !lh.starts_with(b"PK\x03\x04") {
+        return Err(format!("{}: corrupt local header", m.name));
+    }
+    let data = m.local_offset + 30 + u16_at(&lh, 26) as u64 + u16_at(&lh, 28) as u64;
+    if data + m.comp_len > src.size() {
+        return Err(format!("{}: the member is truncated", m.name));
+    }
+    Ok(data)
+}
+
+/// The members listed in a zip's central directory.
+pub fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Member>, String> {
     let size = src.size();
     let tail_len = size.min(65_557) as usize;
     let mut tail = vec![0u8; tail_len];

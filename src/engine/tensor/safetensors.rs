@@ -92,6 +92,7 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
                 len: e - s,
             },
             scale: None,
+            quant: None,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
