@@ -108,6 +108,7 @@ fn run_job(
     job: u32,
     items: Array,
     scales: HashMap<String, f64>,
+    manual: Vec<(String, String)>,
 ) -> Result<Analysis, String> {
     let reader = FileReaderSync::new().map_err(|e| format!("FileReaderSync unavailable: {e:?}"))?;
     let mut analysis = Analysis::default();
@@ -183,18 +184,19 @@ fn run_job(
             }
         }
         let listing: Vec<_> = files.iter().map(|(_, f)| f.clone()).collect();
-        let mut cmp = pairs::compare_files(&listing, &mut sources, &scales, &mut |k, n| {
-            post(
-                scope,
-                &FromWorker::Progress {
-                    job,
-                    file_index: k,
-                    file_name: format!("comparing tensor pair {} of {n}", k + 1),
-                    done_bytes: k as u64,
-                    total_bytes: n as u64,
-                },
-            );
-        });
+        let mut cmp =
+            pairs::compare_files(&listing, &mut sources, &scales, &manual, &mut |k, n| {
+                post(
+                    scope,
+                    &FromWorker::Progress {
+                        job,
+                        file_index: k,
+                        file_name: format!("comparing tensor pair {} of {n}", k + 1),
+                        done_bytes: k as u64,
+                        total_bytes: n as u64,
+                    },
+                );
+            });
         // Map listing indices back to analysis file indices.
         for p in &mut cmp.pairs {
             p.float_file = files[p.float_file].0;
@@ -236,8 +238,21 @@ pub fn start() {
                 }
             }
         }
+        // Pairs made by hand: [[float name, quantized name], ...].
+        let manual: Vec<(String, String)> = Reflect::get(&data, &"pairs".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<Array>().ok())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| {
+                        let p: Array = p.dyn_into().ok()?;
+                        Some((p.get(0).as_string()?, p.get(1).as_string()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let started = js_sys::Date::now();
-        match run_job(&scope_in, job, items, scales) {
+        match run_job(&scope_in, job, items, scales, manual) {
             Ok(analysis) => post(
                 &scope_in,
                 &FromWorker::Done {

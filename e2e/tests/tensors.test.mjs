@@ -48,7 +48,13 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   await row.locator(".split-bar").waitFor({ timeout: 20000 });
   assert.match(await row.locator(".split-bar").getAttribute("title"), /clip 9\d\.\d%/);
   assert.equal(await row.locator(".chip").textContent(), "truncation");
-  await page.screenshot({ path: join(repo, "docs", "screenshot-tensors.png") });
+  // The pair's detail: overlaid histograms, the error histogram, and the range picture with clipping.
+  await row.click();
+  await page.waitForSelector('.pair-detail[data-detail="Add@0"]');
+  assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
+  assert.equal(await page.locator(".pair-detail svg.hist .hfloat rect").count(), 64);
+  assert.ok(await page.locator(".pair-detail svg.range-picture .clipped").count() >= 1, "clipping shown");
+  await page.screenshot({ path: join(repo, "docs", "screenshot-tensors.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -65,5 +71,24 @@ test("files whose side cannot be guessed are asked for, then compared", async ()
   await page.selectOption('select[aria-label="side of b.safetensors"]', "quant");
   await page.waitForSelector('tr[data-pair="layer.out"]', { timeout: 20000 });
   assert.equal(await page.locator("table.pairs tbody tr").count(), 2);
+  await page.close();
+});
+
+test("tensors that do not pair by name can be paired by hand", async () => {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await drop(page, [["float_a.npy", "tests/fixtures/tensors/fortran_float.npy"], ["float_b.npy", "tests/fixtures/tensors/f16_float.npy"],
+    ["quant_c.npy", "tests/fixtures/tensors/fortran_quant.npy"]]);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  assert.equal(await page.locator("table.pairs tbody tr").count(), 0);
+  await page.selectOption('select[aria-label="float tensor to pair"]', "float_a");
+  await page.selectOption('select[aria-label="quantized tensor to pair"]', "quant_c");
+  await page.click("text=Pair and compare");
+  await page.waitForSelector('tr[data-pair="float_a"]', { timeout: 20000 });
+  const expected = JSON.parse(await readFile(join(repo, "tests/fixtures/tensors/expected.json"), "utf8"));
+  const cos = Number(await page.locator('tr[data-pair="float_a"] td').nth(2).textContent());
+  assert.ok(Math.abs(cos - expected.fortran.cosine) < 1e-6, `cosine ${cos}`);
   await page.close();
 });

@@ -75,6 +75,80 @@ pub struct PairMetrics {
     /// NaN or ±inf elements on the baseline / analysis side.
     pub nonfinite_base: u64,
     pub nonfinite_analy: u64,
+    /// Fixed-bin histograms of both sides and of the error (second pass; None when skipped).
+    #[serde(default)]
+    pub hist: Option<Histograms>,
+    /// The quantizer used for the split (scale and integer range), when known.
+    #[serde(default)]
+    pub quant: Option<QuantSpec>,
+}
+
+/// Value histograms of both sides over one common range, and the error histogram over [−Atol, Atol].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    pub lo: f64,
+    pub hi: f64,
+    pub float: Vec<u64>,
+    pub quant: Vec<u64>,
+    pub err_lo: f64,
+    pub err_hi: f64,
+    pub err: Vec<u64>,
+}
+
+/// Bins of the histograms.
+pub const HIST_BINS: usize = 64;
+
+/// Accumulates the histograms once the ranges are known (from a first pass).
+pub struct HistAccumulator {
+    h: Histograms,
+}
+
+impl HistAccumulator {
+    pub fn new(m: &PairMetrics) -> Option<HistAccumulator> {
+        let lo = m.base_min.min(m.analy_min);
+        let hi = m.base_max.max(m.analy_max);
+        if !(lo.is_finite() && hi.is_finite() && m.atol.is_finite()) {
+            return None;
+        }
+        let (lo, hi) = if hi > lo {
+            (lo, hi)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        };
+        let e = if m.atol > 0.0 { m.atol } else { 1.0 };
+        Some(HistAccumulator {
+            h: Histograms {
+                lo,
+                hi,
+                float: vec![0; HIST_BINS],
+                quant: vec![0; HIST_BINS],
+                err_lo: -e,
+                err_hi: e,
+                err: vec![0; HIST_BINS],
+            },
+        })
+    }
+
+    pub fn update(&mut self, b: &[f32], a: &[f32]) {
+        let h = &mut self.h;
+        let k = HIST_BINS as f64 / (h.hi - h.lo);
+        let ke = HIST_BINS as f64 / (h.err_hi - h.err_lo);
+        let bin = |v: f64, lo: f64, k: f64| {
+            (((v - lo) * k) as isize).clamp(0, HIST_BINS as isize - 1) as usize
+        };
+        for (&x, &y) in b.iter().zip(a) {
+            if !(x.is_finite() && y.is_finite()) {
+                continue;
+            }
+            h.float[bin(x as f64, h.lo, k)] += 1;
+            h.quant[bin(y as f64, h.lo, k)] += 1;
+            h.err[bin((x - y) as f64, h.err_lo, ke)] += 1;
+        }
+    }
+
+    pub fn finish(self) -> Histograms {
+        self.h
+    }
 }
 
 /// Online softmax state of one group: running max, Σe^(x−m), and Σe^(b−m_b)(b−a).
@@ -488,6 +562,8 @@ impl Accumulator {
             error_split,
             nonfinite_base: self.nonfinite_b,
             nonfinite_analy: self.nonfinite_a,
+            hist: None,
+            quant: self.quant,
         }
     }
 }

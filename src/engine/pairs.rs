@@ -210,8 +210,35 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         acc.update(&bf, &qf);
         progress(fr.done_bytes() + qr.done_bytes());
     }
-    Ok(acc.finish())
+    let mut m = acc.finish();
+    // Second pass: histograms over the ranges the first pass found (skipped for huge tensors).
+    if fe.numel() <= HIST_MAX_ELEMS {
+        if let Some(mut h) = super::metrics::HistAccumulator::new(&m) {
+            let mut fr = ElemReader::new(fsrc, fe);
+            let mut qr = ElemReader::new(qsrc, qe);
+            loop {
+                let n = fr
+                    .next_chunk(&mut bf, CHUNK_ELEMS)
+                    .map_err(|e| format!("float side: {e}"))?;
+                let k = qr
+                    .next_chunk(&mut qf, CHUNK_ELEMS)
+                    .map_err(|e| format!("quantized side: {e}"))?;
+                if n == 0 || n != k {
+                    break;
+                }
+                if let Some(s) = deq {
+                    qf.iter_mut().for_each(|v| *v *= s);
+                }
+                h.update(&bf, &qf);
+            }
+            m.hist = Some(h.finish());
+        }
+    }
+    Ok(m)
 }
+
+/// Histograms are computed (a second read of both tensors) up to this many elements.
+pub const HIST_MAX_ELEMS: u64 = 64 << 20;
 
 /// Findings a measured error split supports, one per pair that matters.
 pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
@@ -360,6 +387,7 @@ pub fn compare_files(
     files: &[(Vec<TensorEntry>, Option<Side>)],
     sources: &mut [Box<dyn ByteSource + '_>],
     scales: &std::collections::HashMap<String, f64>,
+    manual: &[(String, String)],
     progress: &mut dyn FnMut(usize, usize),
 ) -> TensorComparison {
     let side_list = |want: Side| -> Vec<Located> {
@@ -375,8 +403,25 @@ pub fn compare_files(
             })
             .collect()
     };
-    let (fl, ql) = (side_list(Side::Float), side_list(Side::Quant));
+    let (mut fl, mut ql) = (side_list(Side::Float), side_list(Side::Quant));
+    // Pairs made by hand come first; their tensors are then out of the automatic pairing.
+    let mut manual_pairs = Vec::new();
+    for (f, q) in manual {
+        if let (Some(i), Some(j)) = (
+            fl.iter().position(|x| x.entry.name == *f),
+            ql.iter().position(|x| x.entry.name == *q),
+        ) {
+            let (a, b) = (fl.remove(i), ql.remove(j));
+            manual_pairs.push(Pair {
+                name: a.entry.name.clone(),
+                float: a,
+                quant: b,
+                matched_by: "manual".into(),
+            });
+        }
+    }
     let mut pairing = pair(&fl, &ql);
+    pairing.pairs.splice(0..0, manual_pairs);
     if pairing.pairs.is_empty() && fl.len() == 1 && ql.len() == 1 {
         pairing = Pairing {
             pairs: vec![Pair {

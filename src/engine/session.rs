@@ -199,6 +199,26 @@ impl Analysis {
         out
     }
 
+    /// Scales known from loaded comparison reports, by layer name (the first call's qscale): they
+    /// enable the error split for tensor pairs of the same name without typing anything.
+    pub fn report_scales(&self) -> std::collections::HashMap<String, f64> {
+        let mut out = std::collections::HashMap::new();
+        for f in &self.files {
+            if let Some(t) = f.compare() {
+                for r in &t.rows {
+                    if let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) {
+                        if !r.mod_name.is_empty()
+                            && r.quant_dtype.as_ref().is_some_and(|d| d.qrange().is_some())
+                        {
+                            out.entry(r.mod_name.clone()).or_insert(s);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The first comparison file and the rows of `op_name` in it.
     pub fn compare_rows_of(&self, op_name: &str) -> Option<(usize, Vec<usize>)> {
         self.files.iter().enumerate().find_map(|(fi, f)| {

@@ -419,3 +419,48 @@ pub fn row_at_fraction(n: usize, frac: f64) -> usize {
     }
     ((frac.clamp(0.0, 1.0) * (n.max(2) - 1) as f64).round() as usize).min(n - 1)
 }
+
+/// Bar heights (fractions of the tallest bin) of a histogram, for drawing.
+pub fn hist_bars(counts: &[u64]) -> Vec<f64> {
+    let m = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    counts.iter().map(|&c| c as f64 / m).collect()
+}
+
+/// Range picture of a tensor pair: float and quantized ranges, and the representable range when the
+/// scale and dtype are known.
+pub fn pair_range_picture(
+    m: &super::metrics::PairMetrics,
+    rep: Option<(f64, f64)>,
+) -> Option<RangePicture> {
+    let dtype = m.quant.map(|q| match (q.qmin, q.qmax) {
+        (-128, 127) => super::cells::DType::QInt8,
+        (-32768, 32767) => super::cells::DType::QInt16,
+        (0, 255) => super::cells::DType::QUInt8,
+        _ => super::cells::DType::Other(format!("[{}, {}]", q.qmin, q.qmax)),
+    });
+    let row = CompareRow {
+        quant_dtype: dtype,
+        base_min: Some(m.base_min),
+        base_max: Some(m.base_max),
+        analy_min: Some(m.analy_min),
+        analy_max: Some(m.analy_max),
+        ..Default::default()
+    };
+    let clipped = rep.is_some_and(|(lo, hi)| m.base_min < lo || m.base_max > hi);
+    let d = RowDiagnosis {
+        cause: if clipped {
+            Cause::Truncation
+        } else {
+            Cause::Rounding
+        },
+        rep_min: rep.map(|r| r.0),
+        rep_max: rep.map(|r| r.1),
+        clip_low: 0.0,
+        clip_high: 0.0,
+        clip_fraction: 0.0,
+        steps: None,
+        tolerance: 0.0,
+        explanation: String::new(),
+    };
+    range_picture(&row, &d)
+}

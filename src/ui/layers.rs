@@ -350,33 +350,7 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
     };
     let r = &t.rows[i];
     let d = &t.diag[i];
-    let picture = views::range_picture(r, d).map(|pic| {
-        let bars = pic.bars.iter().enumerate().map(|(k, b)| {
-            let y = 18.0 + k as f64 * 42.0;
-            html! {
-                <g class={classes!("bar", b.kind.clone())}>
-                    <text x="0" y={format!("{:.0}", y - 4.0)} class="blabel">{ b.label.clone() }</text>
-                    <rect x={format!("{:.1}", b.lo * 400.0)} y={format!("{y:.0}")} width={format!("{:.1}", ((b.hi - b.lo) * 400.0).max(1.0))} height="12" />
-                    <text x={format!("{:.1}", b.lo * 400.0)} y={format!("{:.0}", y + 24.0)} class="num">{ b.lo_label.clone() }</text>
-                    <text x={format!("{:.1}", b.hi * 400.0)} y={format!("{:.0}", y + 24.0)} class="num end">{ b.hi_label.clone() }</text>
-                </g>
-            }
-        });
-        let h = 18.0 + pic.bars.len() as f64 * 42.0;
-        html! {
-            <svg class="range-picture" viewBox={format!("-4 0 408 {h:.0}")} role="img" aria-label="range picture">
-                if let Some(z) = pic.zero {
-                    <line x1={format!("{:.1}", z * 400.0)} x2={format!("{:.1}", z * 400.0)} y1="8" y2={format!("{:.0}", h - 4.0)} class="zero" />
-                }
-                { for bars }
-                { for pic.clipped.iter().map(|(a, b)| html! {
-                    <rect class="clipped" x={format!("{:.1}", a * 400.0)} y="14" width={format!("{:.1}", ((b - a) * 400.0).max(1.5))} height="20">
-                        <title>{ "clipped" }</title>
-                    </rect>
-                }) }
-            </svg>
-        }
-    });
+    let picture = views::range_picture(r, d).map(|pic| range_svg(&pic));
     let metrics = [
         ("Cosine", r.cosine),
         ("SQNR (dB)", r.sqnr),
@@ -428,5 +402,34 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
                 }) }</div>
             }
         </aside>
+    }
+}
+
+/// Draw a range picture: float, quantized and representable ranges on one axis, clipped parts red.
+pub(super) fn range_svg(pic: &views::RangePicture) -> Html {
+    let bars = pic.bars.iter().enumerate().map(|(k, b)| {
+        let y = 18.0 + k as f64 * 42.0;
+        html! {
+            <g class={classes!("bar", b.kind.clone())}>
+                <text x="0" y={format!("{:.0}", y - 4.0)} class="blabel">{ b.label.clone() }</text>
+                <rect x={format!("{:.1}", b.lo * 400.0)} y={format!("{y:.0}")} width={format!("{:.1}", ((b.hi - b.lo) * 400.0).max(1.0))} height="12" />
+                <text x={format!("{:.1}", b.lo * 400.0)} y={format!("{:.0}", y + 24.0)} class="num">{ b.lo_label.clone() }</text>
+                <text x={format!("{:.1}", b.hi * 400.0)} y={format!("{:.0}", y + 24.0)} class="num end">{ b.hi_label.clone() }</text>
+            </g>
+        }
+    });
+    let h = 18.0 + pic.bars.len() as f64 * 42.0;
+    html! {
+        <svg class="range-picture" viewBox={format!("-4 0 408 {h:.0}")} role="img" aria-label="range picture">
+            if let Some(z) = pic.zero {
+                <line x1={format!("{:.1}", z * 400.0)} x2={format!("{:.1}", z * 400.0)} y1="8" y2={format!("{:.0}", h - 4.0)} class="zero" />
+            }
+            { for bars }
+            { for pic.clipped.iter().map(|(a, b)| html! {
+                <rect class="clipped" x={format!("{:.1}", a * 400.0)} y="14" width={format!("{:.1}", ((b - a) * 400.0).max(1.5))} height="20">
+                    <title>{ "clipped" }</title>
+                </rect>
+            }) }
+        </svg>
     }
 }

@@ -330,14 +330,19 @@ pub fn App() -> Html {
         (
             HashMap::<String, crate::engine::pairs::Side>::new(),
             HashMap::<String, f64>::new(),
+            Vec::<(String, String)>::new(),
         )
     });
+    // Scales known from loaded comparison reports, by name: used unless the user typed one.
+    let report_scales = use_mut_ref(HashMap::<String, f64>::new);
+    *report_scales.borrow_mut() = state.analysis.report_scales();
     let submit: Rc<dyn Fn(Vec<Item>)> = {
         let worker = worker.clone();
         let next_job = next_job.clone();
         let dispatch = state.dispatcher();
         let items_by_name = items_by_name.clone();
         let overrides = overrides.clone();
+        let report_scales = report_scales.clone();
         Rc::new(move |items: Vec<Item>| {
             if items.is_empty() {
                 dispatch.dispatch(Action::Banner(Some("No files in what was dropped.".into())));
@@ -358,7 +363,9 @@ pub fn App() -> Html {
                 *j
             };
             let arr = js_sys::Array::new();
-            let (sides, scales) = &*overrides.borrow();
+            let (sides, typed, manual) = &*overrides.borrow();
+            let mut scales = report_scales.borrow().clone();
+            scales.extend(typed.iter().map(|(k, v)| (k.clone(), *v)));
             for it in &items {
                 items_by_name
                     .borrow_mut()
@@ -375,13 +382,18 @@ pub fn App() -> Html {
                 arr.push(&o);
             }
             let sc = js_sys::Object::new();
-            for (k, v) in scales {
+            for (k, v) in &scales {
                 let _ = js_sys::Reflect::set(&sc, &k.as_str().into(), &JsValue::from(*v));
+            }
+            let mp = js_sys::Array::new();
+            for (f, q) in manual {
+                mp.push(&js_sys::Array::of2(&f.as_str().into(), &q.as_str().into()));
             }
             let msg = js_sys::Object::new();
             let _ = js_sys::Reflect::set(&msg, &"job".into(), &JsValue::from(job));
             let _ = js_sys::Reflect::set(&msg, &"items".into(), &arr);
             let _ = js_sys::Reflect::set(&msg, &"scales".into(), &sc);
+            let _ = js_sys::Reflect::set(&msg, &"pairs".into(), &mp);
             dispatch.dispatch(Action::Started {
                 job,
                 files: items.len(),
@@ -537,6 +549,9 @@ pub fn App() -> Html {
                     }
                     tensors::TensorEdit::Scale(name, v) => {
                         o.1.insert(name, v);
+                    }
+                    tensors::TensorEdit::Pair(f, q) => {
+                        o.2.push((f, q));
                     }
                 }
             }

@@ -15,6 +15,8 @@ use yew::prelude::*;
 pub enum TensorEdit {
     Side(String, Option<Side>),
     Scale(String, f64),
+    /// Pair a float tensor with a quantized one by hand.
+    Pair(String, String),
 }
 
 #[derive(Properties, PartialEq)]
@@ -43,8 +45,52 @@ fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>
     }
 }
 
+/// Histograms of one pair (float and quantized overlaid, then the error) and its range picture.
+fn pair_detail(pr: &crate::engine::pairs::PairResult) -> Html {
+    let Some(m) = pr.metrics.as_ref() else {
+        return html! { <p class="muted">{ pr.error.clone().unwrap_or_default() }</p> };
+    };
+    let bars = |counts: &[u64], class: &'static str| {
+        let fr = crate::engine::views::hist_bars(counts);
+        let w = 400.0 / fr.len().max(1) as f64;
+        html! { <g class={class}>{ for fr.iter().enumerate().map(|(k, f)| html! {
+            <rect x={format!("{:.2}", k as f64 * w)} y={format!("{:.2}", 60.0 * (1.0 - f))} width={format!("{:.2}", w.max(0.5))} height={format!("{:.2}", 60.0 * f)} />
+        }) }</g> }
+    };
+    let rep = m
+        .quant
+        .map(|q| (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale));
+    let picture =
+        crate::engine::views::pair_range_picture(m, rep).map(|pic| super::layers::range_svg(&pic));
+    html! {
+        <div class="pair-detail" data-detail={pr.name.clone()}>
+            <h3>{ breakable(&pr.name) }</h3>
+            <p class="muted small">{ format!("{} ↔ {} · paired {}", pr.float_tensor, pr.quant_tensor, pr.matched_by) }</p>
+            if let Some(h) = &m.hist {
+                <div class="hists">
+                    <div>
+                        <p class="small">{ format!("values: float (blue) and quantized (green), {} to {}", fmt_num(h.lo), fmt_num(h.hi)) }</p>
+                        <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.float, "hfloat") }{ bars(&h.quant, "hquant") }</svg>
+                    </div>
+                    <div>
+                        <p class="small">{ format!("error b − a, {} to {}", fmt_num(h.err_lo), fmt_num(h.err_hi)) }</p>
+                        <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.err, "herr") }</svg>
+                    </div>
+                </div>
+            }
+            { picture.unwrap_or_default() }
+            if rep.is_none() {
+                <p class="muted small">{ "Enter the quantized side's scale to see the representable range and the error split." }</p>
+            }
+        </div>
+    }
+}
+
 #[component]
 pub fn TensorsView(p: &TensorsProps) -> Html {
+    let selected_pair = use_state(|| None::<usize>);
+    let pick_f = use_state(String::new);
+    let pick_q = use_state(String::new);
     let a = &p.analysis;
     let files = a
         .files
@@ -98,8 +144,11 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 </div>
             }
         });
+        let sel = selected_pair.clone();
+        let is_sel = *selected_pair == Some(row);
         html! {
-            <tr class={classes!(pr.error.as_ref().map(|_| "pair-error"))} data-pair={pr.name.clone()}>
+            <tr class={classes!(pr.error.as_ref().map(|_| "pair-error"), is_sel.then_some("sel"))} data-pair={pr.name.clone()}
+                onclick={Callback::from(move |_| sel.set(Some(row)))}>
                 <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>{ breakable(&pr.name) }</td>
                 <td>{ format!("{:?}", pr.shape) }</td>
                 { cell(m.map(|m| m.cosine)) }
@@ -146,11 +195,36 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <tbody>{ for rows }</tbody>
                 </table>
             </div>
+            { selected_pair.and_then(|i| t.pairs.get(i)).map(pair_detail).unwrap_or_default() }
             if !t.unpaired_float.is_empty() || !t.unpaired_quant.is_empty() {
                 <div class="unpaired">
                     <h3>{ "Not paired" }</h3>
                     <p class="small">{ format!("float side: {}", if t.unpaired_float.is_empty() { "—".into() } else { t.unpaired_float.join(", ") }) }</p>
                     <p class="small">{ format!("quantized side: {}", if t.unpaired_quant.is_empty() { "—".into() } else { t.unpaired_quant.join(", ") }) }</p>
+                    if !t.unpaired_float.is_empty() && !t.unpaired_quant.is_empty() {
+                        <p class="manual-pair">
+                            { "Pair by hand: " }
+                            <select aria-label="float tensor to pair" onchange={{
+                                let s = pick_f.clone();
+                                Callback::from(move |e: Event| if let Some(x) = e.target_dyn_into::<HtmlSelectElement>() { s.set(x.value()) })
+                            }}>
+                                <option value="">{ "(float tensor)" }</option>
+                                { for t.unpaired_float.iter().map(|n| html! { <option value={n.clone()}>{ n.clone() }</option> }) }
+                            </select>
+                            { " ↔ " }
+                            <select aria-label="quantized tensor to pair" onchange={{
+                                let s = pick_q.clone();
+                                Callback::from(move |e: Event| if let Some(x) = e.target_dyn_into::<HtmlSelectElement>() { s.set(x.value()) })
+                            }}>
+                                <option value="">{ "(quantized tensor)" }</option>
+                                { for t.unpaired_quant.iter().map(|n| html! { <option value={n.clone()}>{ n.clone() }</option> }) }
+                            </select>
+                            <button disabled={pick_f.is_empty() || pick_q.is_empty()} onclick={{
+                                let (f, q, on_edit) = ((*pick_f).clone(), (*pick_q).clone(), p.on_edit.clone());
+                                Callback::from(move |_| on_edit.emit(TensorEdit::Pair(f.clone(), q.clone())))
+                            }}>{ "Pair and compare" }</button>
+                        </p>
+                    }
                 </div>
             }
         </div>
