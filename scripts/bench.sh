@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Benchmarks with a baseline measured in the same run. Prints throughput and ratios.
+# Benchmarks with baselines measured in the same run. Prints throughput and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export TRUNK_SKIP_VERSION_CHECK=true
 scripts/setup.sh test >/dev/null
+python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
 cargo build --release --locked --bin quantlens
 trunk build --release --offline
+echo "== report parsing"
 node e2e/bench.mjs
+echo "== comparison kernels"
+python3 scripts/bench_metrics.py
+echo "== bounded memory: a pair of 2 GiB dumps (peak heap)"
+QUANTLENS_MEM_TEST_MIB=2048 cargo test --release --locked --test memory -- --nocapture 2>&1 | grep -E "compared|test result"

@@ -57,6 +57,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Time the comparison kernels on generated arrays (scripts/bench.sh compares them with numpy).
+    #[command(hide = true)]
+    Bench {
+        /// Elements per array.
+        #[arg(long, default_value_t = 64 << 20)]
+        elems: usize,
+    },
 }
 
 #[derive(Serialize)]
@@ -235,6 +242,7 @@ fn main() -> ExitCode {
             expect,
             json,
         } => report(&paths, expect.as_deref(), json),
+        Command::Bench { elems } => bench(elems),
         Command::Compare {
             float,
             quant,
@@ -573,5 +581,28 @@ fn compare(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
     {
         return ExitCode::from(2);
     }
+    ExitCode::SUCCESS
+}
+
+fn bench(n: usize) -> ExitCode {
+    use quantlens::engine::metrics::bench as b;
+    use std::time::Instant;
+    let (x, y) = b::arrays(n);
+    let bytes = (n * 8) as f64;
+    let time = |f: &dyn Fn() -> f64| {
+        let mut best = f64::INFINITY;
+        let mut sink = 0.0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            sink += f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        std::hint::black_box(sink);
+        best
+    };
+    let t_sum = time(&|| b::plain_sum(&x, &y));
+    let t_m = time(&|| b::metrics_no_kl(&x, &y));
+    let t_kl = time(&|| b::kl_only(&x, &y));
+    println!("{{\"elems\": {n}, \"bytes\": {bytes}, \"plain_sum_s\": {t_sum}, \"metrics_s\": {t_m}, \"kl_s\": {t_kl}}}");
     ExitCode::SUCCESS
 }

@@ -9,6 +9,25 @@
 use serde::{Deserialize, Serialize};
 
 const LANES: usize = 8;
+
+/// max/min as plain compare-and-select (simd128 `pmax`/`pmin`; NaN never wins). `f32::max` has
+/// NaN semantics wasm's `f32x4.max` lacks, which makes LLVM scalarise the loop.
+#[inline(always)]
+fn vmax(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+#[inline(always)]
+fn vmin(a: f32, b: f32) -> f32 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
 const BLOCK: usize = 256;
 
 /// A symmetric quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
@@ -196,17 +215,92 @@ impl Group {
     }
 }
 
+/// The largest number of softmax groups KL keeps state for at once (40 bytes each, 10 MiB);
+/// more (huge spatial maps) are handled by [`kl_windowed`] in windows of this size.
+pub const KL_MAX_GROUPS: u64 = 1 << 18;
+
+/// (outer, along, inner) of the softmax dimension: 1 if ndim > 2 else the last; inner = elements
+/// between two consecutive values along it (C order: dims after; Fortran: dims before).
+pub fn kl_layout(shape: &[u64], fortran: bool) -> (u64, u64, u64) {
+    let nd = shape.len();
+    if nd == 0 {
+        return (1, 1, 1);
+    }
+    let dim = if nd > 2 { 1 } else { nd - 1 };
+    let (inner, outer): (u64, u64) = if fortran {
+        (
+            shape[..dim].iter().product(),
+            shape[dim + 1..].iter().product(),
+        )
+    } else {
+        (
+            shape[dim + 1..].iter().product(),
+            shape[..dim].iter().product(),
+        )
+    };
+    (outer.max(1), shape[dim].max(1), inner.max(1))
+}
+
+/// KL over huge tensors with bounded memory: softmax groups are taken in windows of
+/// [`KL_MAX_GROUPS`], reading for each window the contiguous runs that belong to it.
+/// `read(start_elem, n, out_b, out_a)` reads n elements of both tensors at a flat position.
+pub fn kl_windowed(
+    shape: &[u64],
+    fortran: bool,
+    read: &mut dyn FnMut(u64, usize, &mut Vec<f32>, &mut Vec<f32>) -> Result<(), String>,
+) -> Result<f64, String> {
+    kl_windowed_with(shape, fortran, KL_MAX_GROUPS, read)
+}
+
+/// [`kl_windowed`] with a given window (tests use small ones).
+pub fn kl_windowed_with(
+    shape: &[u64],
+    fortran: bool,
+    window: u64,
+    read: &mut dyn FnMut(u64, usize, &mut Vec<f32>, &mut Vec<f32>) -> Result<(), String>,
+) -> Result<f64, String> {
+    let window = window.max(1);
+    let (outer, along, inner) = kl_layout(shape, fortran);
+    let n: u64 = shape.iter().product();
+    if n == 0 {
+        return Ok(f64::NAN);
+    }
+    let mut total = 0.0;
+    let (mut b, mut a) = (Vec::new(), Vec::new());
+    let mut groups = vec![Group::EMPTY; inner.min(window) as usize];
+    let mut r0 = 0u64;
+    while r0 < inner {
+        let w = (inner - r0).min(window) as usize;
+        for o in 0..outer {
+            for c in 0..along {
+                read((o * along + c) * inner + r0, w, &mut b, &mut a)?;
+                for (g, (&x, &y)) in groups.iter_mut().zip(b.iter().zip(&a)) {
+                    g.push(x as f64, y as f64);
+                }
+            }
+            for g in groups.iter_mut().take(w) {
+                if g.sb > 0.0 {
+                    total += g.kl();
+                }
+                *g = Group::EMPTY;
+            }
+        }
+        r0 += w as u64;
+    }
+    Ok(total / n as f64)
+}
+
 /// KL accumulator: groups are the softmax slices along `dim` (1 if ndim > 2, else the last).
-struct Kl {
+pub(crate) struct Kl {
     inner: u64,
     along: u64,
     groups: Vec<Group>,
     pos: u64,
-    total: f64,
+    pub(crate) total: f64,
 }
 
 impl Kl {
-    fn new(shape: &[u64], fortran: bool) -> Kl {
+    pub(crate) fn new(shape: &[u64], fortran: bool) -> Kl {
         let nd = shape.len();
         let (inner, along) = if nd == 0 {
             (1, 1)
@@ -228,7 +322,7 @@ impl Kl {
         }
     }
 
-    fn push(&mut self, b: &[f32], a: &[f32]) {
+    pub(crate) fn push(&mut self, b: &[f32], a: &[f32]) {
         let slab = self.inner * self.along;
         for (&bv, &av) in b.iter().zip(a) {
             let g = (self.pos % self.inner) as usize;
@@ -240,7 +334,7 @@ impl Kl {
         }
     }
 
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         for g in &mut self.groups {
             if g.sb > 0.0 {
                 self.total += g.kl();
@@ -312,7 +406,9 @@ impl Accumulator {
             clip_e: 0.0,
             round_e: 0.0,
             clipped: 0,
-            kl: with_kl.then(|| Kl::new(shape, fortran)),
+            // Huge softmax groups go to `kl_windowed` (bounded memory) instead.
+            kl: (with_kl && kl_layout(shape, fortran).2 <= KL_MAX_GROUPS)
+                .then(|| Kl::new(shape, fortran)),
         }
     }
 
@@ -333,9 +429,6 @@ impl Accumulator {
         for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
             self.block(bc, ac, sa, sb);
         }
-        if let Some(q) = self.quant {
-            self.split(b, q);
-        }
         if let Some(kl) = self.kl.as_mut() {
             kl.push(b, a);
         }
@@ -344,9 +437,24 @@ impl Accumulator {
 
     #[inline]
     fn block(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        match self.quant {
+            Some(q) => self.block_impl::<true>(b, a, sa, sb, q),
+            None => self.block_impl::<false>(b, a, sa, sb, QuantSpec::int8(1.0)),
+        }
+    }
+
+    /// The fused kernel: every sum in f32 lanes over one block, flushed to f64. Branch-free so it
+    /// vectorises; `SPLIT` adds the error split (quantize b, classify clipped, accumulate energies).
+    #[inline(always)]
+    fn block_impl<const SPLIT: bool>(
+        &mut self,
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+    ) {
         let mut dot = [0f32; LANES];
-        let mut aa = [0f32; LANES];
-        let mut bb = [0f32; LANES];
         let mut dd = [0f32; LANES];
         let mut ad = [0f32; LANES];
         let mut s_a = [0f32; LANES];
@@ -359,45 +467,16 @@ impl Accumulator {
         let mut mn_b = [f32::INFINITY; LANES];
         let mut mx_b = [f32::NEG_INFINITY; LANES];
         let mut rt = [0f32; LANES];
+        let mut clip = [0f32; LANES];
+        let mut round = [0f32; LANES];
+        let mut nclip = [0f32; LANES];
+        let scale = q.scale as f32;
+        let inv = 1.0f32 / scale;
+        let (lo, hi) = (q.qmin as f32, q.qmax as f32);
         let full = b.len() / LANES * LANES;
-        for (bl, al) in b[..full]
-            .chunks_exact(LANES)
-            .zip(a[..full].chunks_exact(LANES))
-        {
-            for k in 0..LANES {
-                let (x, y) = (bl[k], al[k]);
-                let d = x - y;
-                dot[k] += x * y;
-                aa[k] += y * y;
-                bb[k] += x * x;
-                dd[k] += d * d;
-                ad[k] += d.abs();
-                let (ya, xb) = (y - sa, x - sb);
-                s_a[k] += ya;
-                s_b[k] += xb;
-                q_a[k] += ya * ya;
-                q_b[k] += xb * xb;
-                mx[k] = mx[k].max(d.abs());
-                mn_a[k] = mn_a[k].min(y);
-                mx_a[k] = mx_a[k].max(y);
-                mn_b[k] = mn_b[k].min(x);
-                mx_b[k] = mx_b[k].max(x);
-                // Rtol = |(b−a)/b| with 0/0 → 0 and x/0 → float32 max (torch.nan_to_num).
-                let r = if x != 0.0 {
-                    (d / x).abs()
-                } else if d != 0.0 {
-                    f32::MAX
-                } else {
-                    0.0
-                };
-                rt[k] = rt[k].max(r);
-            }
-        }
-        for (k, (&x, &y)) in b[full..].iter().zip(&a[full..]).enumerate() {
+        let mut step = |k: usize, x: f32, y: f32| {
             let d = x - y;
             dot[k] += x * y;
-            aa[k] += y * y;
-            bb[k] += x * x;
             dd[k] += d * d;
             ad[k] += d.abs();
             let (ya, xb) = (y - sa, x - sb);
@@ -405,30 +484,77 @@ impl Accumulator {
             s_b[k] += xb;
             q_a[k] += ya * ya;
             q_b[k] += xb * xb;
-            mx[k] = mx[k].max(d.abs());
-            mn_a[k] = mn_a[k].min(y);
-            mx_a[k] = mx_a[k].max(y);
-            mn_b[k] = mn_b[k].min(x);
-            mx_b[k] = mx_b[k].max(x);
-            let r = if x != 0.0 {
-                (d / x).abs()
-            } else if d != 0.0 {
-                f32::MAX
+            mx[k] = vmax(mx[k], d.abs());
+            mn_a[k] = vmin(mn_a[k], y);
+            mx_a[k] = vmax(mx_a[k], y);
+            mn_b[k] = vmin(mn_b[k], x);
+            mx_b[k] = vmax(mx_b[k], x);
+            // Rtol = |(b−a)/b| with 0/0 → 0 and x/0 → float32 max (torch.nan_to_num), branch-free.
+            let r = (d / x).abs();
+            let r = if x == 0.0 {
+                if d == 0.0 {
+                    0.0
+                } else {
+                    f32::MAX
+                }
             } else {
-                0.0
+                r
             };
-            rt[k] = rt[k].max(r);
+            rt[k] = vmax(rt[k], r);
+        };
+        for (bl, al) in b[..full]
+            .chunks_exact(LANES)
+            .zip(a[..full].chunks_exact(LANES))
+        {
+            for k in 0..LANES {
+                step(k, bl[k], al[k]);
+            }
+        }
+        for (k, (&x, &y)) in b[full..].iter().zip(&a[full..]).enumerate() {
+            step(k, x, y);
+        }
+        // The split in its own loop over the same (L1-resident) block: few accumulators, no spills.
+        if SPLIT {
+            let mut split = |k: usize, x: f32| {
+                // Round half to even without a rounding instruction (SSE2 has none): adding and
+                // subtracting 1.5·2²³ rounds exactly like round_ties_even for |t| < 2²², and larger
+                // values are clipped anyway.
+                let t = vmin(vmax(x * inv, -4_194_304.0), 4_194_304.0);
+                let kq = (t + 12_582_912.0) - 12_582_912.0;
+                let kc = vmin(vmax(kq, lo), hi);
+                let e = kc * scale - x;
+                let c = if kq != kc { 1.0f32 } else { 0.0 };
+                clip[k] += c * e * e;
+                round[k] += (1.0 - c) * e * e;
+                nclip[k] += c;
+            };
+            for bl in b[..full].chunks_exact(LANES) {
+                for k in 0..LANES {
+                    split(k, bl[k]);
+                }
+            }
+            for (k, &x) in b[full..].iter().enumerate() {
+                split(k, x);
+            }
         }
         let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
+        let n = b.len() as f64;
+        let (sum_a, sum_b, sq_a, sq_b) = (sum(&s_a), sum(&s_b), sum(&q_a), sum(&q_b));
         self.dot += sum(&dot);
-        self.aa += sum(&aa);
-        self.bb += sum(&bb);
+        // Σa² and Σb² from the shifted sums: Σ(y)² = Σ(y−s)² + 2sΣ(y−s) + ns².
+        self.aa += sq_a + 2.0 * sa as f64 * sum_a + n * (sa as f64) * (sa as f64);
+        self.bb += sq_b + 2.0 * sb as f64 * sum_b + n * (sb as f64) * (sb as f64);
         self.dd += sum(&dd);
         self.abs_d += sum(&ad);
-        self.sum_a += sum(&s_a);
-        self.sum_b += sum(&s_b);
-        self.sq_a += sum(&q_a);
-        self.sq_b += sum(&q_b);
+        self.sum_a += sum_a;
+        self.sum_b += sum_b;
+        self.sq_a += sq_a;
+        self.sq_b += sq_b;
+        if SPLIT {
+            self.clip_e += sum(&clip);
+            self.round_e += sum(&round);
+            self.clipped += sum(&nclip) as u64;
+        }
         let fold_max = |v: &[f32; LANES]| v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let fold_min = |v: &[f32; LANES]| v.iter().cloned().fold(f32::INFINITY, f32::min);
         self.max_abs_d = self.max_abs_d.max(fold_max(&mx));
@@ -442,40 +568,6 @@ impl Accumulator {
             self.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
             self.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
         }
-    }
-
-    fn split(&mut self, b: &[f32], q: QuantSpec) {
-        let scale = q.scale as f32;
-        let inv = 1.0f32 / scale;
-        let (lo, hi) = (q.qmin as f32, q.qmax as f32);
-        let mut clip = 0f64;
-        let mut round = 0f64;
-        let mut clipped = 0u64;
-        for chunk in b.chunks(BLOCK) {
-            let (mut c, mut r) = (0f64, 0f64);
-            for &x in chunk {
-                let k = (x * inv).round_ties_even();
-                let e = if k > hi {
-                    clipped += 1;
-                    let e = (hi * scale - x) as f64;
-                    c += e * e;
-                    continue;
-                } else if k < lo {
-                    clipped += 1;
-                    let e = (lo * scale - x) as f64;
-                    c += e * e;
-                    continue;
-                } else {
-                    (k * scale - x) as f64
-                };
-                r += e * e;
-            }
-            clip += c;
-            round += r;
-        }
-        self.clip_e += clip;
-        self.round_e += round;
-        self.clipped += clipped;
     }
 
     pub fn finish(mut self) -> PairMetrics {
@@ -601,6 +693,60 @@ mod tests {
     }
 
     #[test]
+    fn magic_rounding_is_round_half_to_even() {
+        for &t in &[
+            0.5f32,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            -2.5,
+            3.4999998,
+            126.5,
+            127.5,
+            -128.5,
+            1e6 + 0.5,
+            4_194_303.5,
+        ] {
+            let m = (t + 12_582_912.0) - 12_582_912.0;
+            assert_eq!(m, t.round_ties_even(), "{t}");
+        }
+    }
+
+    #[test]
+    fn windowed_kl_equals_the_single_pass() {
+        for (shape, fortran) in [
+            (vec![2u64, 4, 5, 3], false),
+            (vec![3, 7], false),
+            (vec![2, 3, 4], true),
+            (vec![11], false),
+        ] {
+            let n: u64 = shape.iter().product();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 37 % 17) as f32 - 8.0) * 0.3).collect();
+            let a: Vec<f32> = b
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x + ((i % 5) as f32 - 2.0) * 0.05)
+                .collect();
+            let mut acc = Accumulator::new(&shape, fortran, None, true);
+            acc.update(&b, &a);
+            let single = acc.finish().kl;
+            let windowed = kl_windowed_with(&shape, fortran, 2, &mut |start, len, ob, oa| {
+                ob.clear();
+                oa.clear();
+                ob.extend_from_slice(&b[start as usize..start as usize + len]);
+                oa.extend_from_slice(&a[start as usize..start as usize + len]);
+                Ok(())
+            })
+            .expect("kl");
+            assert!(
+                (single - windowed).abs() <= 1e-12 * single.abs().max(1e-12),
+                "{shape:?}: {single} vs {windowed}"
+            );
+        }
+    }
+
+    #[test]
     fn split_adds_up_when_the_quantized_side_is_the_own_quantization() {
         let s = 0.1f64;
         let b: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.0371).collect();
@@ -623,5 +769,60 @@ mod tests {
         );
         assert!(sp.inherited < 1e-6 * total);
         assert!(sp.clipped_fraction > 0.3, "values beyond ±12.8 are clipped");
+    }
+}
+
+/// Benchmark helpers: the arrays every contender uses (`b[i]` float, `a` its int8 fake-quant at 0.02),
+/// and the kernels timed on them.
+pub mod bench {
+    use super::{Accumulator, QuantSpec};
+
+    pub fn arrays(n: usize) -> (Vec<f32>, Vec<f32>) {
+        let b: Vec<f32> = (0..n)
+            .map(|i| ((i % 9973) as f32 * 0.001).sin() * 3.0 + ((i / 4096) % 7) as f32 * 0.1)
+            .collect();
+        let a = b
+            .iter()
+            .map(|x| (x * (1.0 / 0.02f32)).round_ties_even().clamp(-128.0, 127.0) * 0.02)
+            .collect();
+        (b, a)
+    }
+
+    /// All metrics except KL, with the error split (one pass).
+    pub fn metrics_no_kl(b: &[f32], a: &[f32]) -> f64 {
+        let mut acc = Accumulator::new(
+            &[b.len() as u64],
+            false,
+            if std::env::var_os("NOSPLIT").is_some() {
+                None
+            } else {
+                Some(QuantSpec::int8(0.02))
+            },
+            false,
+        );
+        for (x, y) in b.chunks(1 << 18).zip(a.chunks(1 << 18)) {
+            acc.update(x, y);
+        }
+        acc.finish().cosine
+    }
+
+    /// KL alone (softmax along dim 1 of [1, 64, n/64]).
+    pub fn kl_only(b: &[f32], a: &[f32]) -> f64 {
+        let shape = [1u64, 64, (b.len() / 64) as u64];
+        let mut kl = super::Kl::new(&shape, false);
+        kl.push(&b[..shape[2] as usize * 64], &a[..shape[2] as usize * 64]);
+        kl.flush();
+        kl.total
+    }
+
+    /// Bandwidth baseline: a plain sum over the same bytes (both arrays).
+    pub fn plain_sum(b: &[f32], a: &[f32]) -> f64 {
+        let mut s = [0f32; 8];
+        for (x, y) in b.chunks_exact(8).zip(a.chunks_exact(8)) {
+            for k in 0..8 {
+                s[k] += x[k] + y[k];
+            }
+        }
+        s.iter().map(|&v| v as f64).sum()
     }
 }

@@ -211,6 +211,25 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         progress(fr.done_bytes() + qr.done_bytes());
     }
     let mut m = acc.finish();
+    // KL of tensors with more softmax groups than the single pass keeps: windowed, bounded memory.
+    if super::metrics::kl_layout(&fe.shape, fe.fortran).2 > super::metrics::KL_MAX_GROUPS {
+        let raw = matches!(fe.data, super::tensor::DataRef::Raw { .. })
+            && matches!(qe.data, super::tensor::DataRef::Raw { .. });
+        m.kl = if raw {
+            super::metrics::kl_windowed(&fe.shape, fe.fortran, &mut |start, n, b, a| {
+                super::tensor::read_range(fsrc, fe, start, n, b)
+                    .map_err(|e| format!("float side: {e}"))?;
+                super::tensor::read_range(qsrc, qe, start, n, a)
+                    .map_err(|e| format!("quantized side: {e}"))?;
+                if let Some(s) = deq {
+                    a.iter_mut().for_each(|v| *v *= s);
+                }
+                Ok(())
+            })?
+        } else {
+            f64::NAN
+        };
+    }
     // Second pass: histograms over the ranges the first pass found (skipped for huge tensors).
     if fe.numel() <= HIST_MAX_ELEMS {
         if let Some(mut h) = super::metrics::HistAccumulator::new(&m) {

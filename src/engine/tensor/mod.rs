@@ -396,6 +396,30 @@ impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
     }
 }
 
+/// Read `n` elements from flat position `start` of a tensor stored raw (random access).
+pub fn read_range<S: ByteSource + ?Sized>(
+    src: &mut S,
+    e: &TensorEntry,
+    start: u64,
+    n: usize,
+    out: &mut Vec<f32>,
+) -> io::Result<()> {
+    let DataRef::Raw { offset, .. } = e.data else {
+        return Err(io::Error::other(
+            "random access into a compressed member is not supported",
+        ));
+    };
+    let es = e.elem.size_bytes() as u64;
+    let mut raw = vec![0u8; n * es as usize];
+    src.read_at(offset + start * es, &mut raw)?;
+    out.clear();
+    decode(e.elem, e.big_endian, &raw, out);
+    if let Some(q) = &e.quant {
+        dequantize(q, e, start, out);
+    }
+    Ok(())
+}
+
 /// Dequantize decoded integer values in place; `first` is the flat index of `out[0]`.
 fn dequantize(q: &QuantInfo, e: &TensorEntry, first: u64, out: &mut [f32]) {
     match q.axis {

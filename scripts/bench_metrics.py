@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Run the metric benchmarks in one go and print throughput and ratios: QuantLens native, QuantLens wasm
+(simd128, in Node), numpy computing the same metrics, and a bandwidth baseline (a plain sum over the same
+bytes, natively). Same arrays everywhere (metrics::bench::arrays / scripts/bench_numpy.py)."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = 16 << 20
+env = dict(os.environ)
+# Measure numpy as it runs unhindered (see the env notes on OPENBLAS_CORETYPE).
+np_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, **kw).stdout
+
+
+native = json.loads(run([os.path.join(ROOT, "target/release/quantlens"), "bench", "--elems", str(N)]))
+numpy = json.loads(run([sys.executable, os.path.join(ROOT, "scripts/bench_numpy.py"), str(N)], env=np_env))
+out = run(["cargo", "test", "--release", "--target", "wasm32-unknown-unknown", "--no-default-features",
+           "--test", "wasm_bench", "--", "--include-ignored", "--nocapture"])
+wasm = json.loads(re.search(r"WASMBENCH (\{.*\})", out).group(1))
+gb = N * 8 / 1e9
+rows = [
+    ("bandwidth baseline (plain sum, native)", native["plain_sum_s"], None),
+    ("QuantLens native: metrics + error split", native["metrics_s"], numpy["metrics_s"]),
+    ("QuantLens wasm (Node, simd128): metrics + split", wasm["metrics_s"], numpy["metrics_s"]),
+    ("numpy: the same metrics + split", numpy["metrics_s"], numpy["metrics_s"]),
+    ("QuantLens native: KL (softmax dim 1, f64)", native["kl_s"], numpy["kl_s"]),
+    ("QuantLens wasm: KL", wasm["kl_s"], numpy["kl_s"]),
+    ("numpy: KL", numpy["kl_s"], numpy["kl_s"]),
+]
+print(f"\nComparison kernels on 2 × {N} float32 elements ({gb:.2f} GB), best of 5, one run:")
+print(f"  {'':50} {'time':>9} {'GB/s':>7} {'× numpy':>8}")
+for name, t, ref in rows:
+    ratio = f"{ref / t:7.1f}×" if ref else "       "
+    print(f"  {name:50} {t * 1000:7.1f} ms {gb / t:7.2f} {ratio}")
+print(f"  native metrics reach {native['plain_sum_s'] / native['metrics_s'] * 100:.0f}% of the bandwidth baseline")
