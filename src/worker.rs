@@ -184,19 +184,31 @@ fn run_job(
             }
         }
         let listing: Vec<_> = files.iter().map(|(_, f)| f.clone()).collect();
-        let mut cmp =
-            pairs::compare_files(&listing, &mut sources, &scales, &manual, &mut |k, n| {
+        let mut last_post = 0.0f64;
+        let mut cmp = pairs::compare_files(
+            &listing,
+            &mut sources,
+            &scales,
+            &manual,
+            &mut |done, total, name| {
+                // At most ~20 progress messages a second.
+                let now = js_sys::Date::now();
+                if now - last_post < 50.0 && done < total {
+                    return;
+                }
+                last_post = now;
                 post(
                     scope,
                     &FromWorker::Progress {
                         job,
-                        file_index: k,
-                        file_name: format!("comparing tensor pair {} of {n}", k + 1),
-                        done_bytes: k as u64,
-                        total_bytes: n as u64,
+                        file_index: 0,
+                        file_name: format!("comparing {name}"),
+                        done_bytes: done,
+                        total_bytes: total,
                     },
                 );
-            });
+            },
+        );
         // Map listing indices back to analysis file indices.
         for p in &mut cmp.pairs {
             p.float_file = files[p.float_file].0;

@@ -391,6 +391,9 @@ pub struct PairResult {
     pub error: Option<String>,
 }
 
+/// Progress of a batch compare: bytes read so far, bytes in all, and the pair being compared.
+pub type CompareProgress<'p> = &'p mut dyn FnMut(u64, u64, &str);
+
 /// All tensor pairs of a session and what could not be paired.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TensorComparison {
@@ -407,7 +410,7 @@ pub fn compare_files(
     sources: &mut [Box<dyn ByteSource + '_>],
     scales: &std::collections::HashMap<String, f64>,
     manual: &[(String, String)],
-    progress: &mut dyn FnMut(usize, usize),
+    progress: CompareProgress,
 ) -> TensorComparison {
     let side_list = |want: Side| -> Vec<Located> {
         files
@@ -452,14 +455,18 @@ pub fn compare_files(
             ..Default::default()
         };
     }
-    let n = pairing.pairs.len();
+    let bytes = |p: &Pair| {
+        p.float.entry.numel() * p.float.entry.elem.size_bytes() as u64
+            + p.quant.entry.numel() * p.quant.entry.elem.size_bytes() as u64
+    };
+    let total: u64 = pairing.pairs.iter().map(bytes).sum();
+    let mut done = 0u64;
     let mut out = TensorComparison {
-        pairs: Vec::with_capacity(n),
+        pairs: Vec::with_capacity(pairing.pairs.len()),
         unpaired_float: pairing.unpaired_float.clone(),
         unpaired_quant: pairing.unpaired_quant.clone(),
     };
-    for (k, p) in pairing.pairs.iter().enumerate() {
-        progress(k, n);
+    for p in pairing.pairs.iter() {
         let scale = scales
             .get(&p.name)
             .or_else(|| scales.get(&p.quant.entry.name))
@@ -478,6 +485,7 @@ pub fn compare_files(
                 let (l, r) = sources.split_at_mut(fi);
                 (&mut r[0], &mut l[qi])
             };
+            let label = p.name.clone();
             compare_pair(
                 a.as_mut(),
                 &p.float.entry,
@@ -485,9 +493,10 @@ pub fn compare_files(
                 &p.quant.entry,
                 scale,
                 None,
-                &mut |_| {},
+                &mut |d| progress(done + d, total, &label),
             )
         };
+        done += bytes(p);
         let (metrics, error) = match result {
             Ok(m) => (Some(m), None),
             Err(e) => (None, Some(e)),

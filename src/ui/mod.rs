@@ -658,7 +658,7 @@ pub fn App() -> Html {
             Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
             Tab::Tensors => html! {
                 <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected}
-                    on_select={on_select.clone()} on_edit={on_tensor_edit} />
+                    on_select={on_select.clone()} on_edit={on_tensor_edit} on_open_row={on_open_row.clone()} />
             },
             Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {
                 Some(Document::Compare(_)) => html! {

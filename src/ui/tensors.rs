@@ -26,6 +26,8 @@ pub struct TensorsProps {
     pub selected: Option<usize>,
     pub on_select: Callback<Option<usize>>,
     pub on_edit: Callback<TensorEdit>,
+    /// Open a comparison-report row: (file, row).
+    pub on_open_row: Callback<(usize, usize)>,
 }
 
 fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>) -> Html {
@@ -46,7 +48,11 @@ fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>
 }
 
 /// Histograms of one pair (float and quantized overlaid, then the error) and its range picture.
-fn pair_detail(pr: &crate::engine::pairs::PairResult) -> Html {
+fn pair_detail(
+    pr: &crate::engine::pairs::PairResult,
+    a: &Analysis,
+    on_open_row: &Callback<(usize, usize)>,
+) -> Html {
     let Some(m) = pr.metrics.as_ref() else {
         return html! { <p class="muted">{ pr.error.clone().unwrap_or_default() }</p> };
     };
@@ -66,6 +72,16 @@ fn pair_detail(pr: &crate::engine::pairs::PairResult) -> Html {
         <div class="pair-detail" data-detail={pr.name.clone()}>
             <h3>{ breakable(&pr.name) }</h3>
             <p class="muted small">{ format!("{} ↔ {} · paired {}", pr.float_tensor, pr.quant_tensor, pr.matched_by) }</p>
+            if let Some((file, rows)) = a.compare_rows_of(&pr.name) {
+                <p class="small">
+                    { format!("Also in the comparison report ({} row(s)); its qscale is used when no scale is typed. ", rows.len()) }
+                    <button class="link" onclick={{
+                        let cb = on_open_row.clone();
+                        let first = rows[0];
+                        Callback::from(move |_| cb.emit((file, first)))
+                    }}>{ "Open its comparison row →" }</button>
+                </p>
+            }
             if let Some(h) = &m.hist {
                 <div class="hists">
                     <div>
@@ -195,7 +211,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <tbody>{ for rows }</tbody>
                 </table>
             </div>
-            { selected_pair.and_then(|i| t.pairs.get(i)).map(pair_detail).unwrap_or_default() }
+            { selected_pair.and_then(|i| t.pairs.get(i)).map(|pr| pair_detail(pr, a, &p.on_open_row)).unwrap_or_default() }
             if !t.unpaired_float.is_empty() || !t.unpaired_quant.is_empty() {
                 <div class="unpaired">
                     <h3>{ "Not paired" }</h3>
