@@ -163,7 +163,9 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
         let sel = selected_pair.clone();
         let is_sel = *selected_pair == Some(row);
         html! {
-            <tr class={classes!(pr.error.as_ref().map(|_| "pair-error"), is_sel.then_some("sel"))} data-pair={pr.name.clone()}
+            <tr class={classes!(pr.error.as_ref().map(|_| "pair-error"), is_sel.then_some("sel"),
+                    chips.iter().filter_map(|&fi| a.findings.get(fi).map(|f| f.finding.severity)).min().map(|s| s.as_str()))}
+                data-pair={pr.name.clone()}
                 onclick={Callback::from(move |_| sel.set(Some(row)))}>
                 <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>{ breakable(&pr.name) }</td>
                 <td>{ format!("{:?}", pr.shape) }</td>
