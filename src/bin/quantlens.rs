@@ -57,6 +57,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Which ops go to int16: Horizon's sensitivity setter applied to *_sensitive_ops.txt tables
+    /// (top ceil(len·ratio) rows, filtered by type and current dtype), and the Python snippet.
+    Recommend {
+        #[arg(required = true)]
+        tables: Vec<PathBuf>,
+        /// Share of each table's top rows to consider, in (0, 1] (e.g. 0.005 for the top 0.5%).
+        #[arg(long, conflicts_with = "topk")]
+        ratio: Option<f64>,
+        /// Number of each table's top rows to consider.
+        #[arg(long)]
+        topk: Option<usize>,
+        #[arg(long = "sensitive-type", default_value = "activation", value_parser = ["activation", "weight", "both"])]
+        sensitive_type: String,
+        /// Print JSON: {"int16": [{name, metric, flops_share}], "snippet", "log"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time the comparison kernels on generated arrays (scripts/bench.sh compares them with numpy).
     #[command(hide = true)]
     Bench {
@@ -243,6 +260,13 @@ fn main() -> ExitCode {
             json,
         } => report(&paths, expect.as_deref(), json),
         Command::Bench { elems } => bench(elems),
+        Command::Recommend {
+            tables,
+            ratio,
+            topk,
+            sensitive_type,
+            json,
+        } => recommend(&tables, ratio, topk, &sensitive_type, json),
         Command::Compare {
             float,
             quant,
@@ -604,5 +628,76 @@ fn bench(n: usize) -> ExitCode {
     let t_m = time(&|| b::metrics_no_kl(&x, &y));
     let t_kl = time(&|| b::kl_only(&x, &y));
     println!("{{\"elems\": {n}, \"bytes\": {bytes}, \"plain_sum_s\": {t_sum}, \"metrics_s\": {t_m}, \"kl_s\": {t_kl}}}");
+    ExitCode::SUCCESS
+}
+
+fn recommend(paths: &[PathBuf], ratio: Option<f64>, topk: Option<usize>, sensitive_type: &str, json_out: bool) -> ExitCode {
+    use quantlens::engine::cells::DType;
+    use quantlens::engine::recommend::{self as rec, SetterRequest};
+    let mut tables = Vec::new();
+    for path in paths {
+        let (f, size) = match open(path) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("quantlens: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let r = read_source(&path.display().to_string(), size, f);
+        match r.document {
+            Some(quantlens::engine::session::Document::Sensitivity(t)) => tables.push(t),
+            _ => {
+                eprintln!(
+                    "quantlens: {}: {}",
+                    path.display(),
+                    r.error.unwrap_or_else(|| "not a sensitivity table (*_sensitive_ops.txt)".into())
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let req = SetterRequest { sensitive_type: sensitive_type.to_string(), origin_dtype: DType::QInt8, ratio, topk };
+    let refs: Vec<_> = tables.iter().collect();
+    let (results, picks) = match rec::recommend(&refs, &req) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("quantlens: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<String> = paths.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let snippet = rec::snippet(&names, &req, &picks);
+    if json_out {
+        let v = json!({
+            "int16": picks.iter().map(|p| json!({"name": p.name, "metric": p.metric.map(num).unwrap_or(Value::Null),
+                "flops_share": p.flops_share.map(num).unwrap_or(Value::Null)})).collect::<Vec<_>>(),
+            "snippet": snippet,
+            "log": results.iter().map(|r| r.log.clone()).collect::<Vec<_>>(),
+        });
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("quantlens: cannot write JSON: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        for (t, r) in tables.iter().zip(&results) {
+            println!("{}: {}", t.label(), r.log);
+        }
+        println!();
+        for (i, p) in picks.iter().enumerate() {
+            println!(
+                "{:>3}. {}  ({}, {} {}{})",
+                i + 1,
+                p.name,
+                p.sensitive_type,
+                p.table,
+                p.metric.map(|m| m.to_string()).unwrap_or_default(),
+                p.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()
+            );
+        }
+        println!("\n{snippet}");
+    }
     ExitCode::SUCCESS
 }

@@ -9,6 +9,7 @@ pub mod doc;
 pub mod findings;
 pub mod metrics;
 pub mod model_check;
+pub mod recommend;
 pub mod pairs;
 pub mod sensitivity;
 pub mod session;
