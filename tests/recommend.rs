@@ -13,7 +13,12 @@ fn table(rel: &str) -> sensitivity::SensitivityTable {
 }
 
 fn req(t: &str, ratio: Option<f64>, topk: Option<usize>) -> SetterRequest {
-    SetterRequest { sensitive_type: t.into(), origin_dtype: DType::QInt8, ratio, topk }
+    SetterRequest {
+        sensitive_type: t.into(),
+        origin_dtype: DType::QInt8,
+        ratio,
+        topk,
+    }
 }
 
 #[test]
@@ -24,11 +29,21 @@ fn six_columns_top_rows_filtered_by_type_and_dtype() {
     assert_eq!(r.topk, 4);
     let names: Vec<&str> = r.picks.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["add2", "conv", "bn"]);
-    assert_eq!(r.log, "3 ops with 36720(100.00%) flops will be set custom activation qconfig in top 4 ops:");
+    assert_eq!(
+        r.log,
+        "3 ops with 36720(100.00%) flops will be set custom activation qconfig in top 4 ops:"
+    );
     let w = recommend::setter(&t, &req("weight", None, Some(4))).expect("weight");
-    assert_eq!(w.picks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["conv"]);
+    assert_eq!(
+        w.picks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["conv"]
+    );
     let both = recommend::setter(&t, &req("both", None, Some(7))).expect("both");
-    assert_eq!(both.picks.len(), 6, "quant_grid is qint16 already and is not switched");
+    assert_eq!(
+        both.picks.len(),
+        6,
+        "quant_grid is qint16 already and is not switched"
+    );
 }
 
 #[test]
@@ -37,11 +52,17 @@ fn five_and_four_columns() {
     let t = table("tests/fixtures/horizon/qa-small/output_0_Cosine_sensitive_ops.txt");
     assert_eq!(t.columns, 5);
     let r = recommend::setter(&t, &req("activation", Some(1.0), None)).expect("5 cols");
-    assert!(r.picks.iter().all(|p| p.name != "quant_grid"), "qint16 row excluded");
+    assert!(
+        r.picks.iter().all(|p| p.name != "quant_grid"),
+        "qint16 row excluded"
+    );
     // 4 columns: no dtype to filter on.
     let t = table("tests/fixtures/horizon/qa-small/output_boxes_MSE_sensitive_ops.txt");
     let r = recommend::setter(&t, &req("activation", Some(1.0), None)).expect("4 cols");
-    assert!(r.picks.iter().any(|p| p.name == "quant_grid"), "4-column rows are filtered by type only");
+    assert!(
+        r.picks.iter().any(|p| p.name == "quant_grid"),
+        "4-column rows are filtered by type only"
+    );
 }
 
 #[test]
@@ -54,7 +75,10 @@ fn the_seeds_tables_give_the_seeds_choices() {
     assert_eq!(r.picks[0].name, "model.view_transformation.ref_point_quant");
     // The top 9 include the dim_t_quant modules and the reg_branch adds, as the seed lists them.
     let r = recommend::setter(&t, &req("activation", None, Some(9))).expect("top 9");
-    assert!(r.picks.iter().any(|p| p.name.ends_with("gen_sineembed_for_position0.dim_t_quant")));
+    assert!(r
+        .picks
+        .iter()
+        .any(|p| p.name.ends_with("gen_sineembed_for_position0.dim_t_quant")));
     // The all-int16 table's rows are qint16 already: nothing to switch.
     let t16 = table("tests/fixtures/seed/output_0_L1_sensitive_ops_int16_qat.txt");
     let r = recommend::setter(&t16, &req("activation", Some(1.0), None)).expect("int16");
@@ -66,9 +90,18 @@ fn the_seeds_tables_give_the_seeds_choices() {
 fn bad_requests_are_clear_errors() {
     let t = table("tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt");
     for (q, want) in [
-        (req("activation", Some(0.0), None), "ratio must be in (0, 1]"),
-        (req("activation", Some(1.5), None), "ratio must be in (0, 1]"),
-        (req("activation", Some(f64::NAN), None), "ratio must be in (0, 1]"),
+        (
+            req("activation", Some(0.0), None),
+            "ratio must be in (0, 1]",
+        ),
+        (
+            req("activation", Some(1.5), None),
+            "ratio must be in (0, 1]",
+        ),
+        (
+            req("activation", Some(f64::NAN), None),
+            "ratio must be in (0, 1]",
+        ),
         (req("activation", Some(0.5), Some(2)), "exactly one"),
         (req("activation", None, None), "exactly one"),
         (req("activation", None, Some(0)), "at least 1"),
@@ -82,19 +115,31 @@ fn bad_requests_are_clear_errors() {
 #[test]
 fn cli_recommend_json_shape() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args(["recommend", "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt", "--ratio", "0.5", "--json"])
+        .args([
+            "recommend",
+            "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
+            "--ratio",
+            "0.5",
+            "--json",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let first = &v["int16"][0];
-    let mut keys: Vec<&str> = first.as_object().expect("obj").keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
     assert_eq!(keys, ["flops_share", "metric", "name"]);
     assert_eq!(v["int16"][1]["flops_share"], 100.0);
     let snippet = v["snippet"].as_str().expect("snippet");
-    assert!(snippet.contains("sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter(t, ratio=0.5)"));
+    assert!(snippet
+        .contains("sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter(t, ratio=0.5)"));
     assert!(snippet.contains("torch.load(\"output_0_L1_sensitive_ops.pt\")"));
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
         .args(["recommend", "Cargo.toml", "--ratio", "0.5"])

@@ -426,8 +426,13 @@ fn tensor_files(
         } else {
             rel
         };
-        match tensor::list_tensors(&rel, &mut src) {
-            Ok(entries) => {
+        match tensor::list_tensors_with_notes(&rel, &mut src) {
+            Ok((entries, skipped)) => {
+                errors.extend(
+                    skipped
+                        .into_iter()
+                        .map(|s| format!("{}: not read: {s}", path.display())),
+                );
                 let fi = paths.len();
                 paths.push(path.clone());
                 for mut entry in entries {
@@ -631,7 +636,13 @@ fn bench(n: usize) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn recommend(paths: &[PathBuf], ratio: Option<f64>, topk: Option<usize>, sensitive_type: &str, json_out: bool) -> ExitCode {
+fn recommend(
+    paths: &[PathBuf],
+    ratio: Option<f64>,
+    topk: Option<usize>,
+    sensitive_type: &str,
+    json_out: bool,
+) -> ExitCode {
     use quantlens::engine::cells::DType;
     use quantlens::engine::recommend::{self as rec, SetterRequest};
     let mut tables = Vec::new();
@@ -650,13 +661,19 @@ fn recommend(paths: &[PathBuf], ratio: Option<f64>, topk: Option<usize>, sensiti
                 eprintln!(
                     "quantlens: {}: {}",
                     path.display(),
-                    r.error.unwrap_or_else(|| "not a sensitivity table (*_sensitive_ops.txt)".into())
+                    r.error
+                        .unwrap_or_else(|| "not a sensitivity table (*_sensitive_ops.txt)".into())
                 );
                 return ExitCode::from(2);
             }
         }
     }
-    let req = SetterRequest { sensitive_type: sensitive_type.to_string(), origin_dtype: DType::QInt8, ratio, topk };
+    let req = SetterRequest {
+        sensitive_type: sensitive_type.to_string(),
+        origin_dtype: DType::QInt8,
+        ratio,
+        topk,
+    };
     let refs: Vec<_> = tables.iter().collect();
     let (results, picks) = match rec::recommend(&refs, &req) {
         Ok(x) => x,
@@ -665,7 +682,14 @@ fn recommend(paths: &[PathBuf], ratio: Option<f64>, topk: Option<usize>, sensiti
             return ExitCode::from(2);
         }
     };
-    let names: Vec<String> = paths.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
     let snippet = rec::snippet(&names, &req, &picks);
     if json_out {
         let v = json!({
@@ -694,7 +718,9 @@ fn recommend(paths: &[PathBuf], ratio: Option<f64>, topk: Option<usize>, sensiti
                 p.sensitive_type,
                 p.table,
                 p.metric.map(|m| m.to_string()).unwrap_or_default(),
-                p.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()
+                p.flops_share
+                    .map(|f| format!(", {f:.2}% flops"))
+                    .unwrap_or_default()
             );
         }
         println!("\n{snippet}");

@@ -47,8 +47,14 @@ fn type_matches(want: &str, got: &str) -> bool {
 
 /// Apply the setter to one table, exactly as `get_sensitive_op_qconfig_setter` does.
 pub fn setter(t: &SensitivityTable, req: &SetterRequest) -> Result<SetterResult, String> {
-    if !matches!(req.sensitive_type.as_str(), "activation" | "weight" | "both") {
-        return Err(format!("sensitive type must be activation, weight or both, not '{}'", req.sensitive_type));
+    if !matches!(
+        req.sensitive_type.as_str(),
+        "activation" | "weight" | "both"
+    ) {
+        return Err(format!(
+            "sensitive type must be activation, weight or both, not '{}'",
+            req.sensitive_type
+        ));
     }
     if t.rows.is_empty() {
         return Err(format!("the sensitivity table {} is empty", t.label()));
@@ -78,7 +84,10 @@ pub fn setter(t: &SensitivityTable, req: &SetterRequest) -> Result<SetterResult,
         if !type_matches(&req.sensitive_type, &r.sensitive_type) || !dtype_ok {
             continue;
         }
-        if picks.iter().any(|p| p.name == r.op_name && p.sensitive_type == r.sensitive_type) {
+        if picks
+            .iter()
+            .any(|p| p.name == r.op_name && p.sensitive_type == r.sensitive_type)
+        {
             continue;
         }
         picks.push(Pick {
@@ -123,13 +132,19 @@ fn dedup_flops(picks: &[Pick]) -> (u64, f64) {
 }
 
 /// One setter per table, as a tuple of setters does: the union of the picks, in table order.
-pub fn recommend(tables: &[&SensitivityTable], req: &SetterRequest) -> Result<(Vec<SetterResult>, Vec<Pick>), String> {
+pub fn recommend(
+    tables: &[&SensitivityTable],
+    req: &SetterRequest,
+) -> Result<(Vec<SetterResult>, Vec<Pick>), String> {
     let mut results = Vec::new();
     let mut union: Vec<Pick> = Vec::new();
     for t in tables {
         let r = setter(t, req)?;
         for p in &r.picks {
-            if !union.iter().any(|u| u.name == p.name && u.sensitive_type == p.sensitive_type) {
+            if !union
+                .iter()
+                .any(|u| u.name == p.name && u.sensitive_type == p.sensitive_type)
+            {
                 union.push(p.clone());
             }
         }
@@ -153,7 +168,10 @@ pub fn snippet(table_files: &[String], req: &SetterRequest, picks: &[Pick]) -> S
     let files = table_files
         .iter()
         .map(|f| {
-            let pt = f.strip_suffix(".txt").map(|s| format!("{s}.pt")).unwrap_or_else(|| f.clone());
+            let pt = f
+                .strip_suffix(".txt")
+                .map(|s| format!("{s}.pt"))
+                .unwrap_or_else(|| f.clone());
             format!("    torch.load({}),", py_str(&pt))
         })
         .collect::<Vec<_>>()
@@ -188,7 +206,9 @@ pub fn snippet(table_files: &[String], req: &SetterRequest, picks: &[Pick]) -> S
             py_str(&p.name),
             p.sensitive_type,
             p.metric.map(|m| format!("{m}")).unwrap_or_default(),
-            p.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()
+            p.flops_share
+                .map(|f| format!(", {f:.2}% flops"))
+                .unwrap_or_default()
         ));
     }
     s.push_str("]\n");

@@ -463,6 +463,31 @@ pub fn list_tensors<S: ByteSource + ?Sized>(
     name: &str,
     src: &mut S,
 ) -> Result<Vec<TensorEntry>, String> {
+    list_tensors_with_notes(name, src).map(|(e, _)| e)
+}
+
+/// [`list_tensors`], plus a note for each tensor of the file that could not be taken.
+pub fn list_tensors_with_notes<S: ByteSource + ?Sized>(
+    name: &str,
+    src: &mut S,
+) -> Result<(Vec<TensorEntry>, Vec<String>), String> {
+    let n = src.size().min(16);
+    let mut head = vec![0u8; n as usize];
+    src.read_at(0, &mut head)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        let members = npz::central_directory(src)?;
+        if members.iter().any(|m| m.name.ends_with("data.pkl")) {
+            return torch::list_with_notes(src);
+        }
+    }
+    list_tensors_plain(name, src).map(|e| (e, Vec::new()))
+}
+
+fn list_tensors_plain<S: ByteSource + ?Sized>(
+    name: &str,
+    src: &mut S,
+) -> Result<Vec<TensorEntry>, String> {
     let n = src.size().min(16);
     let mut head = vec![0u8; n as usize];
     src.read_at(0, &mut head)

@@ -638,6 +638,13 @@ fn walk(ctx: &mut Ctx, o: &Obj, name: &str, depth: usize) {
 
 /// List the tensors of a `torch.save` zip archive.
 pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, String> {
+    list_with_notes(src).map(|(e, _)| e)
+}
+
+/// The tensors, and a note for each tensor that could not be taken (non-contiguous view, …).
+pub fn list_with_notes<S: ByteSource + ?Sized>(
+    src: &mut S,
+) -> Result<(Vec<TensorEntry>, Vec<String>), String> {
     let members: Vec<Member> = central_directory(src)?;
     let pkl = members
         .iter()
@@ -709,5 +716,5 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
         };
         return Err(why);
     }
-    Ok(out)
+    Ok((out, ctx.errors))
 }
