@@ -10,6 +10,7 @@ pub mod findings;
 pub mod metrics;
 pub mod model_check;
 pub mod pairs;
+pub mod quant;
 pub mod recommend;
 pub mod sensitivity;
 pub mod session;

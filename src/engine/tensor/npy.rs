@@ -160,25 +160,25 @@ mod tests {
 
     #[test]
     fn header_and_data() {
-        let mut f = npy("<f4", false, "(2, 3)", &[0u8; 24]);
+        let f = npy("<f4", false, "(2, 3)", &[0u8; 24]);
         let e = read_header(&mut f.as_slice(), 0, "x").expect("npy");
         assert_eq!(e.shape, vec![2, 3]);
         assert_eq!(e.elem, ElemType::F32);
-        let mut f = npy(">i2", true, "(4,)", &[0u8; 8]);
+        let f = npy(">i2", true, "(4,)", &[0u8; 8]);
         let e = read_header(&mut f.as_slice(), 0, "x").expect("npy");
         assert!(e.big_endian && e.fortran);
-        let mut scalar = npy("<f8", false, "()", &[0u8; 8]);
+        let scalar = npy("<f8", false, "()", &[0u8; 8]);
         assert_eq!(
             read_header(&mut scalar.as_slice(), 0, "s")
                 .expect("scalar")
                 .numel(),
             1
         );
-        let mut short = npy("<f4", false, "(10,)", &[0u8; 12]);
+        let short = npy("<f4", false, "(10,)", &[0u8; 12]);
         assert!(read_header(&mut short.as_slice(), 0, "x")
             .unwrap_err()
             .contains("truncated"));
-        let mut rec = npy("[('a', '<f4')]", false, "(2,)", &[0u8; 8]);
+        let rec = npy("[('a', '<f4')]", false, "(2,)", &[0u8; 8]);
         assert!(read_header(&mut rec.as_slice(), 0, "x").is_err());
     }
 }

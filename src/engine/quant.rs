@@ -1,0 +1,506 @@
+//! The quantization engine: fake quantization exactly as PyTorch does it, observers that turn data
+//! into a scale (min-max, percentile, MSE-optimal, KL/entropy, fixed), and what-ifs (dtype, observer,
+//! fixed scale, splitting a tensor into groups with their own scales).
+//!
+//! Rounding is PyTorch's: `nearbyint(x · (1/scale))` in float32, i.e. round half to even.
+
+use serde::{Deserialize, Serialize};
+
+/// An integer grid: `[qmin, qmax]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QDType {
+    Int4,
+    Int8,
+    Int16,
+    Uint8,
+}
+
+impl QDType {
+    pub fn parse(s: &str) -> Option<QDType> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "int4" | "qint4" => QDType::Int4,
+            "int8" | "qint8" => QDType::Int8,
+            "int16" | "qint16" => QDType::Int16,
+            "uint8" | "quint8" => QDType::Uint8,
+            _ => return None,
+        })
+    }
+    pub fn range(self) -> (i64, i64) {
+        match self {
+            QDType::Int4 => (-8, 7),
+            QDType::Int8 => (-128, 127),
+            QDType::Int16 => (-32768, 32767),
+            QDType::Uint8 => (0, 255),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            QDType::Int4 => "int4",
+            QDType::Int8 => "int8",
+            QDType::Int16 => "int16",
+            QDType::Uint8 => "uint8",
+        }
+    }
+}
+
+/// PyTorch's `fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax)` for one value.
+#[inline]
+pub fn fake_quant(x: f32, scale: f32, zero_point: i64, qmin: i64, qmax: i64) -> f32 {
+    let inv = 1.0f32 / scale;
+    let q = (x * inv).round_ties_even() + zero_point as f32;
+    (q.clamp(qmin as f32, qmax as f32) - zero_point as f32) * scale
+}
+
+/// Fake-quantize a tensor per tensor.
+pub fn fake_quant_per_tensor(
+    x: &[f32],
+    scale: f32,
+    zero_point: i64,
+    qmin: i64,
+    qmax: i64,
+) -> Result<Vec<f32>, String> {
+    check_scale(scale as f64)?;
+    Ok(x.iter()
+        .map(|&v| fake_quant(v, scale, zero_point, qmin, qmax))
+        .collect())
+}
+
+/// Fake-quantize per channel along `axis` of `shape` (C order), one scale and zero point per channel.
+pub fn fake_quant_per_channel(
+    x: &[f32],
+    shape: &[usize],
+    axis: usize,
+    scales: &[f32],
+    zero_points: &[i64],
+    qmin: i64,
+    qmax: i64,
+) -> Result<Vec<f32>, String> {
+    let dim = *shape
+        .get(axis)
+        .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?;
+    if scales.len() != dim || zero_points.len() != dim {
+        return Err(format!(
+            "{} scales / {} zero points for {dim} channels",
+            scales.len(),
+            zero_points.len()
+        ));
+    }
+    for &s in scales {
+        check_scale(s as f64)?;
+    }
+    let inner: usize = shape[axis + 1..].iter().product();
+    Ok(x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / inner.max(1)) % dim;
+            fake_quant(v, scales[c], zero_points[c], qmin, qmax)
+        })
+        .collect())
+}
+
+pub fn check_scale(s: f64) -> Result<(), String> {
+    if s.is_finite() && s > 0.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the scale must be a positive finite number, not {s}"
+        ))
+    }
+}
+
+/// Symmetric scale for a magnitude `amax` on a grid, as PyTorch's symmetric observers compute it:
+/// `amax / ((qmax − qmin) / 2)` (127.5 for int8), clamped to float32 eps.
+pub fn symmetric_scale(amax: f64, dt: QDType) -> f64 {
+    let (qmin, qmax) = dt.range();
+    (amax / ((qmax - qmin) as f64 / 2.0)).max(f32::EPSILON as f64)
+}
+
+/// Streaming histogram of |x| over [0, amax] (amax from a first pass), for the observers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbsHistogram {
+    pub amax: f64,
+    pub bins: Vec<u64>,
+    pub count: u64,
+}
+
+impl AbsHistogram {
+    pub fn new(amax: f64, nbins: usize) -> AbsHistogram {
+        AbsHistogram {
+            amax: amax.max(f64::MIN_POSITIVE),
+            bins: vec![0; nbins.max(1)],
+            count: 0,
+        }
+    }
+
+    pub fn update(&mut self, x: &[f32]) {
+        let k = self.bins.len() as f64 / self.amax;
+        let last = self.bins.len() - 1;
+        for &v in x {
+            if v.is_finite() {
+                let b = ((v.abs() as f64) * k) as usize;
+                self.bins[b.min(last)] += 1;
+                self.count += 1;
+            }
+        }
+    }
+
+    pub fn width(&self) -> f64 {
+        self.amax / self.bins.len() as f64
+    }
+
+    /// The |x| below which `p` (0..1) of the values fall (upper edge of that bin).
+    pub fn percentile(&self, p: f64) -> f64 {
+        let target = (p.clamp(0.0, 1.0) * self.count as f64).ceil() as u64;
+        let mut acc = 0;
+        for (i, &c) in self.bins.iter().enumerate() {
+            acc += c;
+            if acc >= target.max(1) {
+                return (i + 1) as f64 * self.width();
+            }
+        }
+        self.amax
+    }
+
+    /// Expected squared error of symmetric quantization clipping at `c` with `levels` steps per side:
+    /// values beyond c cost their overshoot², the rest a uniform rounding error step²/12.
+    pub fn expected_sq_error(&self, c: f64, levels: f64) -> f64 {
+        let step = c / levels;
+        let w = self.width();
+        self.bins
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let center = (i as f64 + 0.5) * w;
+                let e = if center > c {
+                    (center - c) * (center - c)
+                } else {
+                    step * step / 12.0
+                };
+                n as f64 * e
+            })
+            .sum()
+    }
+}
+
+/// How a scale is chosen from data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observer {
+    MinMax,
+    Percentile { p: f64 },
+    Mse,
+    Kl,
+    Fixed { scale: f64 },
+}
+
+impl Observer {
+    pub fn parse(s: &str) -> Option<Observer> {
+        let t = s.to_ascii_lowercase();
+        Some(match t.as_str() {
+            "minmax" | "min-max" | "max" => Observer::MinMax,
+            "mse" => Observer::Mse,
+            "kl" | "entropy" => Observer::Kl,
+            _ => {
+                if let Some(p) = t
+                    .strip_prefix("percentile")
+                    .map(|r| r.trim_start_matches([':', '=']))
+                {
+                    let p: f64 = if p.is_empty() { 99.99 } else { p.parse().ok()? };
+                    Observer::Percentile { p: p / 100.0 }
+                } else if let Some(v) = t
+                    .strip_prefix("fixed")
+                    .map(|r| r.trim_start_matches([':', '=']))
+                {
+                    Observer::Fixed {
+                        scale: v.parse().ok()?,
+                    }
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Observer::MinMax => "min-max".into(),
+            Observer::Percentile { p } => format!("percentile {}%", p * 100.0),
+            Observer::Mse => "MSE-optimal".into(),
+            Observer::Kl => "KL (entropy)".into(),
+            Observer::Fixed { scale } => format!("fixed {scale}"),
+        }
+    }
+
+    /// The scale this observer picks for the data summarised by `h` on grid `dt`.
+    pub fn scale(&self, h: &AbsHistogram, dt: QDType) -> Result<f64, String> {
+        let (qmin, qmax) = dt.range();
+        let half = (qmax - qmin) as f64 / 2.0;
+        let s = match *self {
+            Observer::MinMax => symmetric_scale(h.amax, dt),
+            Observer::Percentile { p } => {
+                if !(p > 0.0 && p <= 1.0) {
+                    return Err(format!("percentile must be in (0, 100], not {}", p * 100.0));
+                }
+                symmetric_scale(h.percentile(p), dt)
+            }
+            Observer::Mse => {
+                // Search the clip value over the histogram's bin edges (coarse to fine is not needed:
+                // the histogram already bounds the resolution).
+                let w = h.width();
+                let mut best = (f64::INFINITY, h.amax);
+                for i in 1..=h.bins.len() {
+                    let c = i as f64 * w;
+                    let e = h.expected_sq_error(c, half);
+                    if e < best.0 {
+                        best = (e, c);
+                    }
+                }
+                symmetric_scale(best.1, dt)
+            }
+            Observer::Kl => symmetric_scale(kl_threshold(h, half.round() as usize), dt),
+            Observer::Fixed { scale } => scale,
+        };
+        check_scale(s)?;
+        Ok(s)
+    }
+}
+
+/// TensorRT's entropy calibration on the |x| histogram: the clip threshold whose quantized
+/// distribution (`levels` bins) diverges least (KL) from the clipped reference.
+pub fn kl_threshold(h: &AbsHistogram, levels: usize) -> f64 {
+    let n = h.bins.len();
+    let levels = levels.max(2).min(n);
+    let mut best = (f64::INFINITY, n);
+    for i in levels..=n {
+        // Reference: the first i bins, with everything beyond folded into the last one.
+        let mut p: Vec<f64> = h.bins[..i].iter().map(|&c| c as f64).collect();
+        p[i - 1] += h.bins[i..].iter().map(|&c| c as f64).sum::<f64>();
+        // Candidate: the i bins merged into `levels` groups, each spread back over its non-empty bins.
+        let mut q = vec![0f64; i];
+        let per = i as f64 / levels as f64;
+        for j in 0..levels {
+            let a = (j as f64 * per).floor() as usize;
+            let b = if j == levels - 1 {
+                i
+            } else {
+                ((j + 1) as f64 * per).floor() as usize
+            };
+            let total: f64 = h.bins[a..b].iter().map(|&c| c as f64).sum();
+            let nonzero = h.bins[a..b].iter().filter(|&&c| c > 0).count();
+            if nonzero > 0 {
+                for k in a..b {
+                    if h.bins[k] > 0 {
+                        q[k] = total / nonzero as f64;
+                    }
+                }
+            }
+        }
+        let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+        if sp == 0.0 || sq == 0.0 {
+            continue;
+        }
+        let mut kl = 0.0;
+        for k in 0..i {
+            if p[k] > 0.0 {
+                let pk = p[k] / sp;
+                let qk = (q[k] / sq).max(1e-12);
+                kl += pk * (pk / qk).ln();
+            }
+        }
+        if kl < best.0 {
+            best = (kl, i);
+        }
+    }
+    best.1 as f64 * h.width()
+}
+
+/// The error of quantizing `x` per tensor with `scale` on grid `dt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantError {
+    pub scale: f64,
+    pub mse: f64,
+    pub sqnr_db: f64,
+    pub max_abs: f64,
+    /// Largest |q(x) − x| / |x| over nonzero x.
+    pub max_rel: f64,
+    pub clipped_fraction: f64,
+}
+
+pub fn quant_error(x: &[f32], scale: f64, dt: QDType) -> QuantError {
+    let (qmin, qmax) = dt.range();
+    let s = scale as f32;
+    let (mut se, mut ss, mut mx, mut mr, mut clipped) = (0f64, 0f64, 0f64, 0f64, 0usize);
+    for &v in x {
+        if !v.is_finite() {
+            continue;
+        }
+        let k = (v * (1.0 / s)).round_ties_even();
+        if k > qmax as f32 || k < qmin as f32 {
+            clipped += 1;
+        }
+        let q = fake_quant(v, s, 0, qmin, qmax);
+        let e = (q - v) as f64;
+        se += e * e;
+        ss += (v as f64) * (v as f64);
+        mx = mx.max(e.abs());
+        if v != 0.0 {
+            mr = mr.max((e / v as f64).abs());
+        }
+    }
+    let n = x.len().max(1) as f64;
+    QuantError {
+        scale,
+        mse: se / n,
+        sqnr_db: if se == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (ss / se).log10()
+        },
+        max_abs: mx,
+        max_rel: mr,
+        clipped_fraction: clipped as f64 / n,
+    }
+}
+
+/// A split of a tensor (flattened order) into contiguous groups, each with its own min-max scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSplit {
+    /// Element indices where a new group starts (after the first).
+    pub cuts: Vec<usize>,
+    pub scales: Vec<f64>,
+    pub mse: f64,
+    pub max_rel: f64,
+    /// What the cut positions minimise: `relative` (mean squared relative error, when no value is 0)
+    /// or `absolute` (MSE).
+    pub objective: String,
+}
+
+fn group_cost(x: &[f32], dt: QDType, relative: bool) -> (f64, f64, f64) {
+    let amax = x
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let s = symmetric_scale(amax, dt);
+    let (qmin, qmax) = dt.range();
+    let (mut cost, mut se, mut mr) = (0f64, 0f64, 0f64);
+    for &v in x {
+        let e = (fake_quant(v, s as f32, 0, qmin, qmax) - v) as f64;
+        se += e * e;
+        let r = if v != 0.0 { e / v as f64 } else { 0.0 };
+        mr = mr.max(r.abs());
+        cost += if relative { r * r } else { e * e };
+    }
+    (cost, se, mr)
+}
+
+/// The best split of `x` into `k` contiguous groups (cuts at up to 64 candidate positions, exact
+/// dynamic programming over them), each group quantized with its own min-max scale.
+pub fn best_split(x: &[f32], k: usize, dt: QDType) -> GroupSplit {
+    let n = x.len();
+    let relative = x.iter().all(|&v| v != 0.0 && v.is_finite());
+    let cands: Vec<usize> = if n <= 65 {
+        (1..n).collect()
+    } else {
+        (1..64).map(|j| j * n / 64).collect()
+    };
+    let mut pts = vec![0usize];
+    pts.extend(cands);
+    pts.push(n);
+    pts.dedup();
+    let m = pts.len();
+    let k = k.max(1).min(m - 1);
+    // cost[a][b]: one group from pts[a] to pts[b].
+    let mut cost = vec![vec![(0f64, 0f64, 0f64); m]; m];
+    for a in 0..m {
+        for b in a + 1..m {
+            cost[a][b] = group_cost(&x[pts[a]..pts[b]], dt, relative);
+        }
+    }
+    // dp[g][b]: best cost covering pts[0]..pts[b] with g groups.
+    let inf = f64::INFINITY;
+    let mut dp = vec![vec![inf; m]; k + 1];
+    let mut prev = vec![vec![0usize; m]; k + 1];
+    dp[0][0] = 0.0;
+    for g in 1..=k {
+        for b in 1..m {
+            for a in 0..b {
+                let c = dp[g - 1][a] + cost[a][b].0;
+                if c < dp[g][b] {
+                    dp[g][b] = c;
+                    prev[g][b] = a;
+                }
+            }
+        }
+    }
+    let mut bounds = vec![m - 1];
+    let mut b = m - 1;
+    for g in (1..=k).rev() {
+        b = prev[g][b];
+        bounds.push(b);
+    }
+    bounds.reverse();
+    let groups: Vec<(usize, usize)> = bounds
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|(a, b)| a < b)
+        .collect();
+    let se: f64 = groups.iter().map(|&(a, b)| cost[a][b].1).sum();
+    let mr = groups
+        .iter()
+        .map(|&(a, b)| cost[a][b].2)
+        .fold(0.0, f64::max);
+    let scales = groups
+        .iter()
+        .map(|&(a, b)| {
+            symmetric_scale(
+                x[pts[a]..pts[b]].iter().fold(0f32, |m, v| m.max(v.abs())) as f64,
+                dt,
+            )
+        })
+        .collect();
+    GroupSplit {
+        cuts: groups.iter().skip(1).map(|&(a, _)| pts[a]).collect(),
+        scales,
+        mse: se / n.max(1) as f64,
+        max_rel: mr,
+        objective: if relative {
+            "relative".into()
+        } else {
+            "absolute".into()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_quant_rounds_half_to_even_and_clamps() {
+        assert_eq!(fake_quant(0.25, 0.5, 0, -128, 127), 0.0); // 0.5 → 0
+        assert_eq!(fake_quant(0.75, 0.5, 0, -128, 127), 1.0); // 1.5 → 2
+        assert_eq!(fake_quant(100.0, 0.5, 0, -128, 127), 63.5);
+        assert_eq!(fake_quant(-100.0, 0.5, 0, -128, 127), -64.0);
+        assert!(fake_quant_per_tensor(&[1.0], 0.0, 0, -128, 127).is_err());
+        assert!(fake_quant_per_tensor(&[1.0], f32::NAN, 0, -128, 127).is_err());
+    }
+
+    #[test]
+    fn dim_t_split_finds_the_small_values() {
+        // The seed's dim_t: 10000^(2·(i//2)/128), i in 0..128.
+        let x: Vec<f32> = (0..128)
+            .map(|i| 10000f32.powf(2.0 * (i / 2) as f32 / 128.0))
+            .collect();
+        let one = best_split(&x, 1, QDType::Int16);
+        let two = best_split(&x, 2, QDType::Int16);
+        assert_eq!(two.cuts.len(), 1);
+        assert!(
+            two.max_rel < one.max_rel / 4.0,
+            "{} vs {}",
+            two.max_rel,
+            one.max_rel
+        );
+        assert_eq!(two.objective, "relative");
+    }
+}

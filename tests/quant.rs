@@ -1,0 +1,159 @@
+//! The quantization engine against torch and against independent numpy implementations
+//! (scripts/gen_quant_reference.py): fake quantization bit for bit, min-max scales, and the
+//! histogram observers' clip values.
+
+use quantlens::engine::quant::{self, AbsHistogram, Observer, QDType};
+use quantlens::engine::tensor;
+use serde_json::Value;
+use std::path::Path;
+
+fn path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/quant")
+        .join(name)
+}
+
+fn npy(name: &str) -> Vec<f32> {
+    let mut b = std::fs::read(path(name)).expect("npy");
+    let e = tensor::list_tensors(name, &mut b).expect("list")[0].clone();
+    tensor::read_all(&mut b, &e).expect("read")
+}
+
+fn expected() -> Value {
+    serde_json::from_slice(&std::fs::read(path("expected.json")).expect("json")).expect("parse")
+}
+
+#[test]
+fn fake_quant_matches_torch_bit_for_bit() {
+    let exp = expected();
+    for c in exp["fake_quant"].as_array().expect("cases") {
+        let x = npy(c["input"].as_str().expect("in"));
+        let want = npy(c["output"].as_str().expect("out"));
+        let got = quant::fake_quant_per_tensor(
+            &x,
+            c["scale"].as_f64().expect("s") as f32,
+            c["zero_point"].as_i64().expect("zp"),
+            c["qmin"].as_i64().expect("qmin"),
+            c["qmax"].as_i64().expect("qmax"),
+        )
+        .expect("fq");
+        let diff = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(diff, 0, "{c}: {diff} values differ from torch");
+    }
+    let pc = &exp["per_channel"];
+    let w = npy("w.npy");
+    let scales: Vec<f32> = pc["scales"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .map(|v| v.as_f64().expect("f") as f32)
+        .collect();
+    let got =
+        quant::fake_quant_per_channel(&w, &[4, 3, 5], 0, &scales, &[0; 4], -128, 127).expect("pc");
+    let want = npy("fq_w_per_channel.npy");
+    assert!(
+        got.iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "per-channel differs from torch"
+    );
+}
+
+fn histogram(x: &[f32]) -> AbsHistogram {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let mut h = AbsHistogram::new(amax, 2048);
+    for c in x.chunks(1000) {
+        h.update(c);
+    }
+    h
+}
+
+#[test]
+fn minmax_scale_matches_torch_observer() {
+    let exp = expected();
+    for name in ["real", "syn"] {
+        let h = histogram(&npy(&format!("{name}.npy")));
+        let s = Observer::MinMax.scale(&h, QDType::Int8).expect("scale");
+        let want = exp["minmax_scale"][format!("{name}_int8")]
+            .as_f64()
+            .expect("torch scale");
+        assert!(
+            (s - want).abs() <= 1e-6 * want,
+            "{name}: {s} vs torch {want}"
+        );
+    }
+}
+
+#[test]
+fn histogram_observers_match_the_numpy_reference() {
+    let exp = expected();
+    for name in ["real", "syn"] {
+        let h = histogram(&npy(&format!("{name}.npy")));
+        let o = &exp["observers_clip"][name];
+        let half = 127.5;
+        for (label, got, want) in [
+            ("p99.9", h.percentile(0.999), o["percentile_99.9"].as_f64()),
+            (
+                "p99.99",
+                h.percentile(0.9999),
+                o["percentile_99.99"].as_f64(),
+            ),
+            ("kl", quant::kl_threshold(&h, 128), o["kl_int8"].as_f64()),
+        ] {
+            let want = want.expect(label);
+            assert!(
+                (got - want).abs() <= 1e-9 * want.max(1.0),
+                "{name} {label}: {got} vs {want}"
+            );
+        }
+        let mse = Observer::Mse.scale(&h, QDType::Int8).expect("mse") * half;
+        let want = o["mse_int8"].as_f64().expect("mse");
+        assert!(
+            (mse - want).abs() <= 1e-9 * want,
+            "{name} mse clip: {mse} vs {want}"
+        );
+    }
+    // The syn tensor has two outliers (40, −35): clipping observers cut them, min-max does not.
+    let h = histogram(&npy("syn.npy"));
+    let mm = Observer::MinMax.scale(&h, QDType::Int8).expect("mm");
+    let p = Observer::Percentile { p: 0.999 }
+        .scale(&h, QDType::Int8)
+        .expect("p");
+    assert!(p < mm / 3.0, "percentile ignores the outliers: {p} vs {mm}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let h = histogram(&[1.0, 2.0]);
+    assert!(Observer::Percentile { p: 0.0 }
+        .scale(&h, QDType::Int8)
+        .is_err());
+    assert!(Observer::Fixed { scale: 0.0 }
+        .scale(&h, QDType::Int8)
+        .unwrap_err()
+        .contains("positive finite"));
+    assert!(Observer::Fixed { scale: f64::NAN }
+        .scale(&h, QDType::Int8)
+        .is_err());
+    assert!(quant::fake_quant_per_channel(&[1.0; 6], &[2, 3], 2, &[1.0], &[0], -128, 127).is_err());
+    assert!(quant::fake_quant_per_channel(&[1.0; 6], &[2, 3], 1, &[1.0], &[0], -128, 127).is_err());
+    assert_eq!(QDType::parse("qint16"), Some(QDType::Int16));
+    assert_eq!(QDType::parse("fp8"), None);
+    match Observer::parse("percentile:99.99") {
+        Some(Observer::Percentile { p }) => assert!((p - 0.9999).abs() < 1e-12),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        Observer::parse("fixed=0.003"),
+        Some(Observer::Fixed { scale: 0.003 })
+    );
+    // Empty and all-zero tensors.
+    let z = histogram(&[0.0; 10]);
+    assert!(Observer::MinMax.scale(&z, QDType::Int8).is_ok());
+    let e = quant::quant_error(&[], 0.1, QDType::Int8);
+    assert_eq!(e.mse, 0.0);
+}
