@@ -157,3 +157,24 @@ fn bad_inputs_are_errors_not_panics() {
     let e = quant::quant_error(&[], 0.1, QDType::Int8);
     assert_eq!(e.mse, 0.0);
 }
+
+#[test]
+fn whatif_on_dim_t_reproduces_the_seeds_row_1296_and_quantifies_the_split() {
+    // dim_t = 10000^(2·(i//2)/128): the seed's compare row 1296 (int16) reads scale 0.2642754,
+    // MSE 0.0058058, SQNR 89.0683746 dB, Rtol 0.0845878.
+    let x = npy("dim_t.npy");
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let mut h = AbsHistogram::new(amax, 2048);
+    h.update(&x);
+    let s = Observer::MinMax.scale(&h, QDType::Int16).expect("scale");
+    assert!((s - 0.2642754).abs() < 5e-7, "{s}");
+    let e = quant::quant_error(&x, s, QDType::Int16);
+    assert!((e.mse - 0.0058058).abs() < 5e-7, "{}", e.mse);
+    assert!((e.sqnr_db - 89.0683746).abs() < 0.01, "{}", e.sqnr_db);
+    assert!((e.max_rel - 0.0845878).abs() < 5e-7, "{}", e.max_rel);
+    // "divide it into two groups for quantization": the worst relative error drops ~80×.
+    let two = quant::best_split(&x, 2, QDType::Int16);
+    assert!(two.max_rel < e.max_rel / 50.0, "{two:?}");
+    let four = quant::best_split(&x, 4, QDType::Int16);
+    assert!(four.max_rel < two.max_rel / 5.0);
+}

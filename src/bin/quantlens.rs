@@ -74,6 +74,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What-if for a float tensor: its error quantized with each dtype and observer (or a fixed
+    /// scale), and when split into 2 or 4 groups with their own scales.
+    Whatif {
+        /// A tensor file (.npy, .npz, .safetensors, .pt); every tensor in it is analysed.
+        file: PathBuf,
+        /// int4, int8, int16 or uint8 (repeatable; default int8 and int16).
+        #[arg(long = "dtype")]
+        dtypes: Vec<String>,
+        /// minmax, percentile[:P], mse, kl or fixed=S (repeatable; default all but fixed).
+        #[arg(long = "observer")]
+        observers: Vec<String>,
+        /// Only the tensor of this name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Time the comparison kernels on generated arrays (scripts/bench.sh compares them with numpy).
     #[command(hide = true)]
     Bench {
@@ -260,6 +277,13 @@ fn main() -> ExitCode {
             json,
         } => report(&paths, expect.as_deref(), json),
         Command::Bench { elems } => bench(elems),
+        Command::Whatif {
+            file,
+            dtypes,
+            observers,
+            name,
+            json,
+        } => whatif(&file, &dtypes, &observers, name.as_deref(), json),
         Command::Recommend {
             tables,
             ratio,
@@ -724,6 +748,145 @@ fn recommend(
             );
         }
         println!("\n{snippet}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Elements a what-if holds in memory (each configuration is evaluated on the whole tensor).
+const WHATIF_MAX_ELEMS: u64 = 32 << 20;
+
+fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&str>, json_out: bool) -> ExitCode {
+    use quantlens::engine::quant::{self, AbsHistogram, Observer, QDType};
+    let mut dts = Vec::new();
+    for d in if dtypes.is_empty() { vec!["int8".to_string(), "int16".to_string()] } else { dtypes.to_vec() } {
+        match QDType::parse(&d) {
+            Some(x) => dts.push(x),
+            None => {
+                eprintln!("quantlens: unknown dtype '{d}' (int4, int8, int16, uint8)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut obs = Vec::new();
+    for o in if observers.is_empty() { vec!["minmax".into(), "percentile:99.99".into(), "mse".into(), "kl".into()] } else { observers.to_vec() } {
+        match Observer::parse(&o) {
+            Some(Observer::Fixed { scale }) if !(scale.is_finite() && scale > 0.0) => {
+                eprintln!("quantlens: a fixed scale must be a positive number, not {scale}");
+                return ExitCode::from(2);
+            }
+            Some(x) => obs.push(x),
+            None => {
+                eprintln!("quantlens: unknown observer '{o}' (minmax, percentile[:P], mse, kl, fixed=S)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut src = match FileSource::open(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("quantlens: cannot open {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let entries = match tensor::list_tensors(&name, &mut src) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("quantlens: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = Vec::new();
+    for e in entries.iter().filter(|e| only.is_none_or(|n| n == e.name)) {
+        if e.numel() > WHATIF_MAX_ELEMS {
+            eprintln!("quantlens: {}: {} elements is more than a what-if holds ({WHATIF_MAX_ELEMS}); skipped", e.name, e.numel());
+            continue;
+        }
+        let x = match tensor::read_all(&mut src, e) {
+            Ok(x) => x,
+            Err(err) => {
+                eprintln!("quantlens: {}: {err}", e.name);
+                return ExitCode::from(2);
+            }
+        };
+        let amax = x.iter().filter(|v| v.is_finite()).fold(0f32, |m, v| m.max(v.abs())) as f64;
+        let mut h = AbsHistogram::new(amax, 2048);
+        h.update(&x);
+        let mut results = Vec::new();
+        for &dt in &dts {
+            for o in &obs {
+                match o.scale(&h, dt) {
+                    Ok(s) => {
+                        let q = quant::quant_error(&x, s, dt);
+                        results.push(json!({"dtype": dt.name(), "observer": o.label(), "scale": num(s), "mse": num(q.mse),
+                            "sqnr_db": num(q.sqnr_db), "max_abs": num(q.max_abs), "max_rel": num(q.max_rel), "clipped_fraction": num(q.clipped_fraction)}));
+                    }
+                    Err(err) => results.push(json!({"dtype": dt.name(), "observer": o.label(), "error": err})),
+                }
+            }
+        }
+        let splits: Vec<Value> = dts
+            .iter()
+            .flat_map(|&dt| {
+                let x = &x;
+                [1usize, 2, 4].into_iter().map(move |k| {
+                    let s = quant::best_split(x, k, dt);
+                    json!({"dtype": dt.name(), "groups": k, "cuts": s.cuts, "scales": s.scales, "mse": num(s.mse), "max_rel": num(s.max_rel), "objective": s.objective})
+                })
+            })
+            .collect();
+        out.push(json!({"name": e.name, "shape": e.shape, "amax": num(amax), "results": results, "splits": splits}));
+    }
+    if out.is_empty() {
+        eprintln!("quantlens: no tensor to analyse{}", only.map(|n| format!(" named '{n}'")).unwrap_or_default());
+        return ExitCode::from(2);
+    }
+    if json_out {
+        match serde_json::to_string_pretty(&json!({"tensors": out})) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("quantlens: cannot write JSON: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let f = |v: &Value| match v {
+        Value::Number(n) => format!("{:.4e}", n.as_f64().unwrap_or(f64::NAN)),
+        other => other.to_string(),
+    };
+    for t in &out {
+        println!("{} {} (max |x| {})", t["name"].as_str().unwrap_or(""), t["shape"], f(&t["amax"]));
+        println!("  {:<7} {:<20} {:>11} {:>9} {:>11} {:>10} {:>9}", "dtype", "observer", "scale", "SQNR dB", "MSE", "max rel", "clipped");
+        for r in t["results"].as_array().into_iter().flatten() {
+            if let Some(e) = r.get("error") {
+                println!("  {:<7} {:<20} {e}", r["dtype"].as_str().unwrap_or(""), r["observer"].as_str().unwrap_or(""));
+                continue;
+            }
+            println!(
+                "  {:<7} {:<20} {:>11} {:>9.2} {:>11} {:>10} {:>8.3}%",
+                r["dtype"].as_str().unwrap_or(""),
+                r["observer"].as_str().unwrap_or(""),
+                f(&r["scale"]),
+                r["sqnr_db"].as_f64().unwrap_or(f64::INFINITY),
+                f(&r["mse"]),
+                f(&r["max_rel"]),
+                r["clipped_fraction"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        }
+        println!("  split into groups, each with its own min-max scale (cuts are element indices, flattened):");
+        for s in t["splits"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<7} {} group(s) cuts {:<14} MSE {} max rel {} ({})",
+                s["dtype"].as_str().unwrap_or(""),
+                s["groups"],
+                s["cuts"].to_string(),
+                f(&s["mse"]),
+                f(&s["max_rel"]),
+                s["objective"].as_str().unwrap_or("")
+            );
+        }
+        println!();
     }
     ExitCode::SUCCESS
 }
