@@ -100,6 +100,20 @@ pub struct PairMetrics {
     /// The quantizer used for the split (scale and integer range), when known.
     #[serde(default)]
     pub quant: Option<QuantSpec>,
+    /// The float tensor's own quantization error (clip + round) with a min-max scale, at int8 and
+    /// int16: the *local* error of the layer, not its sensitivity (second pass).
+    #[serde(default)]
+    pub local: Option<LocalError>,
+}
+
+/// Mean squared error of quantizing the float tensor itself, per dtype (min-max symmetric scale).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LocalError {
+    pub int8_mse: f64,
+    pub int16_mse: f64,
+    /// 10·log10(Σb² / Σe²) at int8 and int16.
+    pub int8_sqnr_db: f64,
+    pub int16_sqnr_db: f64,
 }
 
 /// Value histograms of both sides over one common range, and the error histogram over [−Atol, Atol].
@@ -117,9 +131,13 @@ pub struct Histograms {
 /// Bins of the histograms.
 pub const HIST_BINS: usize = 64;
 
-/// Accumulates the histograms once the ranges are known (from a first pass).
+/// Accumulates the histograms and the local errors once the ranges are known (from a first pass).
 pub struct HistAccumulator {
     h: Histograms,
+    scales: [f32; 2],
+    se: [f64; 2],
+    ss: f64,
+    n: u64,
 }
 
 impl HistAccumulator {
@@ -135,6 +153,8 @@ impl HistAccumulator {
             (lo - 0.5, hi + 0.5)
         };
         let e = if m.atol > 0.0 { m.atol } else { 1.0 };
+        let amax = m.base_min.abs().max(m.base_max.abs());
+        let sc = |dt| super::quant::symmetric_scale(amax, dt) as f32;
         Some(HistAccumulator {
             h: Histograms {
                 lo,
@@ -145,6 +165,10 @@ impl HistAccumulator {
                 err_hi: e,
                 err: vec![0; HIST_BINS],
             },
+            scales: [sc(super::quant::QDType::Int8), sc(super::quant::QDType::Int16)],
+            se: [0.0; 2],
+            ss: 0.0,
+            n: 0,
         })
     }
 
@@ -162,11 +186,22 @@ impl HistAccumulator {
             h.float[bin(x as f64, h.lo, k)] += 1;
             h.quant[bin(y as f64, h.lo, k)] += 1;
             h.err[bin((x - y) as f64, h.err_lo, ke)] += 1;
+            for (j, (qmin, qmax)) in [(-128, 127), (-32768, 32767)].into_iter().enumerate() {
+                let e = (super::quant::fake_quant(x, self.scales[j], 0, qmin, qmax) - x) as f64;
+                self.se[j] += e * e;
+            }
+            self.ss += (x as f64) * (x as f64);
+            self.n += 1;
         }
     }
 
-    pub fn finish(self) -> Histograms {
-        self.h
+    pub fn finish(self) -> (Histograms, LocalError) {
+        let n = self.n.max(1) as f64;
+        let db = |se: f64| if se == 0.0 { f64::INFINITY } else { 10.0 * (self.ss / se).log10() };
+        (
+            self.h,
+            LocalError { int8_mse: self.se[0] / n, int16_mse: self.se[1] / n, int8_sqnr_db: db(self.se[0]), int16_sqnr_db: db(self.se[1]) },
+        )
     }
 }
 
@@ -656,6 +691,7 @@ impl Accumulator {
             nonfinite_analy: self.nonfinite_a,
             hist: None,
             quant: self.quant,
+            local: None,
         }
     }
 }

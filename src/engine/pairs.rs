@@ -250,7 +250,9 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
                 }
                 h.update(&bf, &qf);
             }
-            m.hist = Some(h.finish());
+            let (hist, local) = h.finish();
+            m.hist = Some(hist);
+            m.local = Some(local);
         }
     }
     Ok(m)
