@@ -148,3 +148,15 @@ fn cli_recommend_json_shape() {
         .expect("run");
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn nice_ratios_select_the_same_rows() {
+    for n in [7usize, 9, 100, 1964, 2500] {
+        for k in 1..=n.min(300) {
+            let r = recommend::nice_ratio(k, n);
+            assert!(r > 0.0 && r <= 1.0);
+            assert_eq!(((n as f64) * r).ceil() as usize, k, "n {n} k {k} r {r}");
+        }
+    }
+    assert_eq!(recommend::nice_ratio(9, 1964), 0.0041);
+}

@@ -755,10 +755,20 @@ fn recommend(
 /// Elements a what-if holds in memory (each configuration is evaluated on the whole tensor).
 const WHATIF_MAX_ELEMS: u64 = 32 << 20;
 
-fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&str>, json_out: bool) -> ExitCode {
+fn whatif(
+    path: &Path,
+    dtypes: &[String],
+    observers: &[String],
+    only: Option<&str>,
+    json_out: bool,
+) -> ExitCode {
     use quantlens::engine::quant::{self, AbsHistogram, Observer, QDType};
     let mut dts = Vec::new();
-    for d in if dtypes.is_empty() { vec!["int8".to_string(), "int16".to_string()] } else { dtypes.to_vec() } {
+    for d in if dtypes.is_empty() {
+        vec!["int8".to_string(), "int16".to_string()]
+    } else {
+        dtypes.to_vec()
+    } {
         match QDType::parse(&d) {
             Some(x) => dts.push(x),
             None => {
@@ -768,7 +778,16 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
         }
     }
     let mut obs = Vec::new();
-    for o in if observers.is_empty() { vec!["minmax".into(), "percentile:99.99".into(), "mse".into(), "kl".into()] } else { observers.to_vec() } {
+    for o in if observers.is_empty() {
+        vec![
+            "minmax".into(),
+            "percentile:99.99".into(),
+            "mse".into(),
+            "kl".into(),
+        ]
+    } else {
+        observers.to_vec()
+    } {
         match Observer::parse(&o) {
             Some(Observer::Fixed { scale }) if !(scale.is_finite() && scale > 0.0) => {
                 eprintln!("quantlens: a fixed scale must be a positive number, not {scale}");
@@ -776,7 +795,9 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
             }
             Some(x) => obs.push(x),
             None => {
-                eprintln!("quantlens: unknown observer '{o}' (minmax, percentile[:P], mse, kl, fixed=S)");
+                eprintln!(
+                    "quantlens: unknown observer '{o}' (minmax, percentile[:P], mse, kl, fixed=S)"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -788,7 +809,10 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
             return ExitCode::from(2);
         }
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let entries = match tensor::list_tensors(&name, &mut src) {
         Ok(e) => e,
         Err(e) => {
@@ -809,7 +833,10 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
                 return ExitCode::from(2);
             }
         };
-        let amax = x.iter().filter(|v| v.is_finite()).fold(0f32, |m, v| m.max(v.abs())) as f64;
+        let amax = x
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(0f32, |m, v| m.max(v.abs())) as f64;
         let mut h = AbsHistogram::new(amax, 2048);
         h.update(&x);
         let mut results = Vec::new();
@@ -821,7 +848,8 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
                         results.push(json!({"dtype": dt.name(), "observer": o.label(), "scale": num(s), "mse": num(q.mse),
                             "sqnr_db": num(q.sqnr_db), "max_abs": num(q.max_abs), "max_rel": num(q.max_rel), "clipped_fraction": num(q.clipped_fraction)}));
                     }
-                    Err(err) => results.push(json!({"dtype": dt.name(), "observer": o.label(), "error": err})),
+                    Err(err) => results
+                        .push(json!({"dtype": dt.name(), "observer": o.label(), "error": err})),
                 }
             }
         }
@@ -838,7 +866,10 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
         out.push(json!({"name": e.name, "shape": e.shape, "amax": num(amax), "results": results, "splits": splits}));
     }
     if out.is_empty() {
-        eprintln!("quantlens: no tensor to analyse{}", only.map(|n| format!(" named '{n}'")).unwrap_or_default());
+        eprintln!(
+            "quantlens: no tensor to analyse{}",
+            only.map(|n| format!(" named '{n}'")).unwrap_or_default()
+        );
         return ExitCode::from(2);
     }
     if json_out {
@@ -856,11 +887,23 @@ fn whatif(path: &Path, dtypes: &[String], observers: &[String], only: Option<&st
         other => other.to_string(),
     };
     for t in &out {
-        println!("{} {} (max |x| {})", t["name"].as_str().unwrap_or(""), t["shape"], f(&t["amax"]));
-        println!("  {:<7} {:<20} {:>11} {:>9} {:>11} {:>10} {:>9}", "dtype", "observer", "scale", "SQNR dB", "MSE", "max rel", "clipped");
+        println!(
+            "{} {} (max |x| {})",
+            t["name"].as_str().unwrap_or(""),
+            t["shape"],
+            f(&t["amax"])
+        );
+        println!(
+            "  {:<7} {:<20} {:>11} {:>9} {:>11} {:>10} {:>9}",
+            "dtype", "observer", "scale", "SQNR dB", "MSE", "max rel", "clipped"
+        );
         for r in t["results"].as_array().into_iter().flatten() {
             if let Some(e) = r.get("error") {
-                println!("  {:<7} {:<20} {e}", r["dtype"].as_str().unwrap_or(""), r["observer"].as_str().unwrap_or(""));
+                println!(
+                    "  {:<7} {:<20} {e}",
+                    r["dtype"].as_str().unwrap_or(""),
+                    r["observer"].as_str().unwrap_or("")
+                );
                 continue;
             }
             println!(

@@ -165,7 +165,10 @@ impl HistAccumulator {
                 err_hi: e,
                 err: vec![0; HIST_BINS],
             },
-            scales: [sc(super::quant::QDType::Int8), sc(super::quant::QDType::Int16)],
+            scales: [
+                sc(super::quant::QDType::Int8),
+                sc(super::quant::QDType::Int16),
+            ],
             se: [0.0; 2],
             ss: 0.0,
             n: 0,
@@ -197,10 +200,21 @@ impl HistAccumulator {
 
     pub fn finish(self) -> (Histograms, LocalError) {
         let n = self.n.max(1) as f64;
-        let db = |se: f64| if se == 0.0 { f64::INFINITY } else { 10.0 * (self.ss / se).log10() };
+        let db = |se: f64| {
+            if se == 0.0 {
+                f64::INFINITY
+            } else {
+                10.0 * (self.ss / se).log10()
+            }
+        };
         (
             self.h,
-            LocalError { int8_mse: self.se[0] / n, int16_mse: self.se[1] / n, int8_sqnr_db: db(self.se[0]), int16_sqnr_db: db(self.se[1]) },
+            LocalError {
+                int8_mse: self.se[0] / n,
+                int16_mse: self.se[1] / n,
+                int8_sqnr_db: db(self.se[0]),
+                int16_sqnr_db: db(self.se[1]),
+            },
         )
     }
 }

@@ -214,3 +214,155 @@ pub fn snippet(table_files: &[String], req: &SetterRequest, picks: &[Pick]) -> S
     s.push_str("]\n");
     s
 }
+
+/// One point of the accuracy/cost trade-off: switching the top `topk` rows of every table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParetoPoint {
+    pub topk: usize,
+    /// The ratio that gives this topk on the largest table (ceil(len · ratio) = topk).
+    pub ratio: f64,
+    pub ops: usize,
+    /// Share of the tables' distinct ops switched to int16.
+    pub op_share: f64,
+    /// Share of the model's flops switched (6-column tables; 0 when unknown).
+    pub flops_share: f64,
+    /// Estimated remaining error: the single-op errors of the ops left in int8, as a share of all
+    /// (an estimate: single-op errors do not add exactly).
+    pub remaining_error: f64,
+}
+
+/// The shortest decimal ratio r with ceil(n · r) = k (any r in ((k−1)/n, k/n] selects the same rows).
+pub fn nice_ratio(k: usize, n: usize) -> f64 {
+    if n == 0 || k == 0 {
+        return 0.0;
+    }
+    let (lo, hi) = ((k - 1) as f64 / n as f64, k as f64 / n as f64);
+    for d in 1..=12 {
+        let m = 10f64.powi(d);
+        let r = ((lo * m).floor() + 1.0) / m;
+        if r > lo && r <= hi && ((n as f64) * r).ceil() as usize == k {
+            return r;
+        }
+    }
+    hi
+}
+
+/// The sweep over topk and the knee (the point farthest from the line joining the ends).
+pub fn pareto(
+    tables: &[&SensitivityTable],
+    sensitive_type: &str,
+) -> (Vec<ParetoPoint>, Option<usize>) {
+    let n = tables.iter().map(|t| t.rows.len()).max().unwrap_or(0);
+    let err = |t: &SensitivityTable, v: f64| {
+        if t.metric.eq_ignore_ascii_case("cosine") {
+            (1.0 - v).max(0.0)
+        } else {
+            v.max(0.0)
+        }
+    };
+    let total: f64 = tables
+        .iter()
+        .map(|t| {
+            t.rows
+                .iter()
+                .filter(|r| type_matches(sensitive_type, &r.sensitive_type))
+                .filter_map(|r| r.value.map(|v| err(t, v)))
+                .sum::<f64>()
+        })
+        .sum();
+    let distinct: usize = {
+        let mut names: Vec<&str> = tables
+            .iter()
+            .flat_map(|t| t.rows.iter().map(|r| r.op_name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len().max(1)
+    };
+    let mut pts = Vec::new();
+    let steps: Vec<usize> = if n <= 200 {
+        (0..=n).collect()
+    } else {
+        (0..=200).map(|i| i * n / 200).collect()
+    };
+    for k in steps {
+        let mut picked: std::collections::HashSet<(&str, &str)> = Default::default();
+        let mut ops: std::collections::HashSet<&str> = Default::default();
+        let (mut removed, mut flops) = (0.0, 0.0);
+        for t in tables {
+            for r in t.rows.iter().take(k) {
+                if !type_matches(sensitive_type, &r.sensitive_type)
+                    || (t.columns >= 5 && r.quant_dtype != Some(DType::QInt8))
+                {
+                    continue;
+                }
+                if !picked.insert((r.op_name.as_str(), r.sensitive_type.as_str())) {
+                    continue;
+                }
+                if ops.insert(r.op_name.as_str()) {
+                    flops += r.flops_pct.unwrap_or(0.0);
+                }
+                removed += r.value.map(|v| err(t, v)).unwrap_or(0.0);
+            }
+        }
+        pts.push(ParetoPoint {
+            topk: k,
+            ratio: nice_ratio(k, n),
+            ops: ops.len(),
+            op_share: ops.len() as f64 / distinct as f64,
+            flops_share: (flops / 100.0).min(1.0),
+            remaining_error: if total > 0.0 {
+                ((total - removed) / total).max(0.0)
+            } else {
+                0.0
+            },
+        });
+    }
+    // Knee: farthest from the chord between the first and last points, in (op share, error) space.
+    let knee = match (pts.first(), pts.last()) {
+        (Some(a), Some(b)) if pts.len() > 2 => {
+            let (x0, y0, x1, y1) = (a.op_share, a.remaining_error, b.op_share, b.remaining_error);
+            let len = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt().max(1e-12);
+            (0..pts.len()).max_by(|&i, &j| {
+                let d = |p: &ParetoPoint| {
+                    ((y1 - y0) * p.op_share - (x1 - x0) * p.remaining_error + x1 * y0 - y1 * x0)
+                        .abs()
+                        / len
+                };
+                d(&pts[i]).total_cmp(&d(&pts[j]))
+            })
+        }
+        _ => None,
+    };
+    (pts, knee)
+}
+
+/// Model Explorer per-node data (`GraphNodeData`): the sensitivity of each op keyed by node name,
+/// with thresholds colouring the most sensitive red, so the ranking overlays the model graph.
+pub fn model_explorer_json(t: &SensitivityTable) -> serde_json::Value {
+    let top = t.rows.first().and_then(|r| r.value).unwrap_or(0.0).abs();
+    let mut results = serde_json::Map::new();
+    for r in &t.rows {
+        if let Some(v) = r.value {
+            results
+                .entry(r.op_name.clone())
+                .or_insert_with(|| serde_json::json!({"value": v}));
+        }
+    }
+    let (lo, hi) = if t.ascending() {
+        (top, 1.0)
+    } else {
+        (top * 0.1, top * 0.5)
+    };
+    serde_json::json!({
+        "results": results,
+        "thresholds": if t.ascending() {
+            serde_json::json!([{"value": lo, "bgColor": "#d9534f"}, {"value": hi, "bgColor": "#ffffff"}])
+        } else {
+            serde_json::json!([{"value": lo, "bgColor": "#ffffff"}, {"value": hi, "bgColor": "#f0ad4e"}, {"value": top * 1.0001, "bgColor": "#d9534f"}])
+        },
+        "metric": t.metric,
+        "output": t.output,
+        "producer": "QuantLens",
+    })
+}

@@ -4,6 +4,7 @@
 mod data_table;
 mod files;
 mod layers;
+mod recommend;
 mod rich;
 mod sens;
 mod tensors;
@@ -48,6 +49,7 @@ pub enum Tab {
     Overview,
     File(usize),
     Tensors,
+    Recommend,
 }
 
 #[derive(Clone, PartialEq)]
@@ -631,6 +633,11 @@ pub fn App() -> Html {
         .iter()
         .filter(|f| matches!(f.document, Some(Document::Tensors { .. })))
         .count();
+    let rec_tab = a
+        .files
+        .iter()
+        .any(|f| f.sensitivity().is_some())
+        .then(|| tab_btn(Tab::Recommend, "Mixed precision".into(), None));
     let tensor_tab = (tensor_files > 0).then(|| {
         tab_btn(
             Tab::Tensors,
@@ -656,6 +663,9 @@ pub fn App() -> Html {
     } else {
         match s.tab {
             Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
+            Tab::Recommend => {
+                html! { <recommend::RecommendView analysis={a.clone()} on_open={on_open.clone()} /> }
+            }
             Tab::Tensors => html! {
                 <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected}
                     on_select={on_select.clone()} on_edit={on_tensor_edit} on_open_row={on_open_row.clone()} />
@@ -714,6 +724,7 @@ pub fn App() -> Html {
                     { tab_btn(Tab::Overview, format!("Overview ({})", a.findings.len()), None) }
                     { for file_tabs }
                     { tensor_tab.unwrap_or_default() }
+                    { rec_tab.unwrap_or_default() }
                 </nav>
             }
             <main>{ body }</main>

@@ -1,0 +1,224 @@
+//! Mixed-precision view: the accuracy/cost sweep of the sensitivity setter (Pareto, knee marked), a
+//! ratio slider, the ops it sets to int16 beside the fixed-scale suggestions, and the exports.
+
+use super::rich::{breakable, rich_text};
+use super::Shared;
+use crate::engine::cells::DType;
+use crate::engine::findings::kind;
+use crate::engine::recommend::{self, SetterRequest};
+use crate::engine::session::Analysis;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct RecommendProps {
+    pub analysis: Shared<Analysis>,
+    pub on_open: Callback<usize>,
+}
+
+/// Save text as a file through a local object URL (nothing leaves the machine).
+fn download(name: &str, mime: &str, text: &str) {
+    let parts = js_sys::Array::of1(&text.into());
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        if let Ok(a) = doc.create_element("a") {
+            let _ = a.set_attribute("href", &url);
+            let _ = a.set_attribute("download", name);
+            if let Ok(a) = a.dyn_into::<web_sys::HtmlElement>() {
+                a.click();
+            }
+        }
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+#[component]
+pub fn RecommendView(p: &RecommendProps) -> Html {
+    let stype = use_state(|| "activation".to_string());
+    let pick = use_state(|| None::<usize>);
+    let a = &p.analysis;
+    let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
+    let names: Vec<String> = a
+        .files
+        .iter()
+        .filter(|f| f.sensitivity().is_some())
+        .map(|f| f.name.rsplit('/').next().unwrap_or(&f.name).to_string())
+        .collect();
+    let empty = tables.is_empty();
+    let sweep = use_memo((p.analysis.clone(), (*stype).clone()), |(a, t)| {
+        let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
+        recommend::pareto(&tables, t)
+    });
+    let (pts, knee) = (&sweep.0, sweep.1);
+    if empty {
+        return html! { <p>{ "Load *_sensitive_ops.txt tables to get a mixed-precision recommendation." }</p> };
+    }
+    let sel = (*pick)
+        .or(knee)
+        .unwrap_or(0)
+        .min(pts.len().saturating_sub(1));
+    let point = pts.get(sel).cloned();
+    let ratio = point.as_ref().map(|pt| pt.ratio).filter(|r| *r > 0.0);
+    let req = SetterRequest {
+        sensitive_type: (*stype).clone(),
+        origin_dtype: DType::QInt8,
+        ratio,
+        topk: None,
+    };
+    let (results, picks) = match ratio {
+        Some(_) => recommend::recommend(&tables, &req).unwrap_or_default(),
+        None => Default::default(),
+    };
+    let snippet = recommend::snippet(&names, &req, &picks);
+    let fixed: Vec<usize> = (0..a.findings.len())
+        .filter(|&i| a.findings[i].finding.kind == kind::FIXED_SCALE)
+        .collect();
+
+    // The chart: op share (blue) and flops share (orange) against the remaining error; the x axis
+    // spans the largest share the sweep reaches.
+    let xmax = pts
+        .iter()
+        .map(|pt| pt.op_share.max(pt.flops_share))
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let line = |xs: &dyn Fn(&recommend::ParetoPoint) -> f64| {
+        pts.iter()
+            .map(|pt| {
+                format!(
+                    "{:.1},{:.1}",
+                    xs(pt) / xmax * 400.0,
+                    (1.0 - pt.remaining_error) * -160.0 + 170.0
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let xy = |pt: &recommend::ParetoPoint| {
+        (
+            pt.op_share / xmax * 400.0,
+            (1.0 - pt.remaining_error) * -160.0 + 170.0,
+        )
+    };
+    let has_flops = pts.iter().any(|pt| pt.flops_share > 0.0);
+    let on_slide = {
+        let pick = pick.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
+                pick.set(i.value().parse().ok());
+            }
+        })
+    };
+    let on_type = {
+        let stype = stype.clone();
+        let pick = pick.clone();
+        Callback::from(move |e: Event| {
+            if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
+                stype.set(s.value());
+                pick.set(None);
+            }
+        })
+    };
+    let json = serde_json::json!({
+        "int16": picks.iter().map(|p| serde_json::json!({"name": p.name, "metric": p.metric, "flops_share": p.flops_share})).collect::<Vec<_>>(),
+        "ratio": ratio, "sensitive_type": *stype, "snippet": snippet,
+    });
+    let dl = |name: &'static str, mime: &'static str, text: String| {
+        Callback::from(move |_: MouseEvent| download(name, mime, &text))
+    };
+    let me = tables
+        .first()
+        .map(|t| recommend::model_explorer_json(t).to_string())
+        .unwrap_or_default();
+    let copy = {
+        let text = snippet.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.navigator().clipboard().write_text(&text);
+            }
+        })
+    };
+    html! {
+        <div class="recommend-view">
+            <h2>{ "Mixed precision: which ops go to int16" }</h2>
+            <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops and of flops in int16) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables.len()) }</p>
+            <p>
+                <label>{ "Switch " }
+                    <select id="rec-type" onchange={on_type}>
+                        <option value="activation" selected={*stype == "activation"}>{ "activations" }</option>
+                        <option value="weight" selected={*stype == "weight"}>{ "weights" }</option>
+                        <option value="both" selected={*stype == "both"}>{ "both" }</option>
+                    </select>
+                </label>
+            </p>
+            <div class="pareto-wrap">
+                <svg class="pareto" viewBox="-44 0 464 200" role="img" aria-label="int16 share against remaining error">
+                    <line x1="0" y1="170" x2="400" y2="170" class="axis" />
+                    <line x1="0" y1="10" x2="0" y2="170" class="axis" />
+                    <text x="200" y="192" class="lbl">{ "share in int16 (ops: blue, flops: orange)" }</text>
+                    <text x="-22" y="14" class="lbl">{ "100%" }</text>
+                    <text x="-12" y="170" class="lbl">{ "0%" }</text>
+                    <text x="400" y="182" class="lbl">{ format!("{:.1}%", xmax * 100.0) }</text>
+                    <text x="-34" y="95" class="lbl" transform="rotate(-90 -34 95)">{ "single-op error left" }</text>
+                    <polyline points={line(&|pt| pt.op_share)} class="ops" />
+                    if has_flops { <polyline points={line(&|pt| pt.flops_share)} class="flops" /> }
+                    if let Some(k) = knee.and_then(|k| pts.get(k)) {
+                        <circle cx={format!("{:.1}", xy(k).0)} cy={format!("{:.1}", xy(k).1)} r="5" class="knee"><title>{ "knee" }</title></circle>
+                    }
+                    if let Some(pt) = &point {
+                        <circle cx={format!("{:.1}", xy(pt).0)} cy={format!("{:.1}", xy(pt).1)} r="4" class="sel" />
+                    }
+                </svg>
+                <div class="pareto-side">
+                    <input id="ratio-slider" type="range" min="0" max={(pts.len().saturating_sub(1)).to_string()} value={sel.to_string()} oninput={on_slide} aria-label="ratio" />
+                    if let Some(pt) = &point {
+                        <p class="ratio-readout">{ format!("ratio {:.4} (top {} rows): {} op(s) in int16 = {:.1}% of ops{}; {:.1}% of the single-op error left{}",
+                            pt.ratio, pt.topk, pt.ops, pt.op_share * 100.0,
+                            if has_flops { format!(", {:.2}% of flops", pt.flops_share * 100.0) } else { String::new() },
+                            pt.remaining_error * 100.0, if Some(sel) == knee { " (the knee)" } else { "" }) }</p>
+                    }
+                    { for results.iter().map(|r| html! { <p class="muted small">{ r.log.clone() }</p> }) }
+                </div>
+            </div>
+            <div class="rec-cols">
+                <section>
+                    <h3>{ format!("int16 ({})", picks.len()) }</h3>
+                    <ol class="int16-list">{ for picks.iter().map(|pk| html! {
+                        <li><code>{ breakable(&pk.name) }</code><span class="muted small">{ format!(" {} {}{}", pk.sensitive_type,
+                            pk.metric.map(|m| m.to_string()).unwrap_or_default(), pk.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()) }</span></li>
+                    }) }</ol>
+                </section>
+                <section>
+                    <h3>{ format!("Fixed-scale suggestions ({})", fixed.len()) }</h3>
+                    if fixed.is_empty() {
+                        <p class="muted small">{ "Load compare_per_layer_out to get fixed-scale suggestions for QuantStubs with physical ranges." }</p>
+                    }
+                    { for fixed.iter().map(|&i| {
+                        let f = &a.findings[i].finding;
+                        let open = p.on_open.clone();
+                        html! { <div class="fixed-item">
+                            <button class="link" onclick={Callback::from(move |_| open.emit(i))}><code>{ breakable(f.layers.first().map(String::as_str).unwrap_or("")) }</code></button>
+                            <div class="small">{ rich_text(&f.fix) }</div>
+                        </div> }
+                    }) }
+                </section>
+            </div>
+            <h3>{ "Export" }</h3>
+            <p class="exports">
+                <button onclick={copy}>{ "Copy Python snippet" }</button>
+                <button id="dl-snippet" onclick={dl("quantlens_int16_setter.py", "text/x-python", snippet.clone())}>{ "Download .py" }</button>
+                <button id="dl-json" onclick={dl("quantlens_recommendation.json", "application/json", json.to_string())}>{ "Download JSON" }</button>
+                <button id="dl-me" onclick={dl("quantlens_model_explorer_node_data.json", "application/json", me)}>{ "Model Explorer node data" }</button>
+            </p>
+            <pre class="code snippet">{ snippet }</pre>
+            <p class="muted small">{ "About local error: from dumps alone QuantLens ranks each layer's own quantization error, which is not its sensitivity. Measured on PP-OCR's classifier with ONNX Runtime (one activation fake-quantized at a time, output L1), the rank correlation between local error and true sensitivity was 0.53 (0.67 for relative error), and only 2 of the 10 most sensitive ops were in the local top 10. Use the toolchain's sensitivity tables to choose int16 ops." }</p>
+        </div>
+    }
+}
