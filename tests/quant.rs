@@ -178,3 +178,65 @@ fn whatif_on_dim_t_reproduces_the_seeds_row_1296_and_quantifies_the_split() {
     let four = quant::best_split(&x, 4, QDType::Int16);
     assert!(four.max_rel < two.max_rel / 5.0);
 }
+
+#[test]
+fn stats_estimates_agree_with_the_seeds_measured_rows() {
+    use quant::estimate_from_stats;
+    // Row 1296 (dim_t, int16): measured SQNR 89.068 dB; the estimate from min/max/mean/var alone:
+    let e = estimate_from_stats(
+        1.0,
+        8659.6435547,
+        1009.3834229,
+        3694867.5,
+        QDType::Int16,
+        Some(0.2642754),
+    )
+    .expect("est");
+    assert!((e.sqnr_db - 89.07).abs() < 0.1, "{}", e.sqnr_db);
+    assert!(
+        !e.clips,
+        "0.13 over the top is less than half a step (0.13): rounding, as the seed says"
+    );
+    // Row 791 (int8, scale 0.776): the seed's fix, int16 with the fixed scale 100/32768, gains ~48 dB.
+    let now = estimate_from_stats(
+        -99.0,
+        0.9999269,
+        -53.0977783,
+        2459.8188477,
+        QDType::Int8,
+        Some(0.7764707),
+    )
+    .expect("now");
+    let fixed = estimate_from_stats(
+        -99.0,
+        0.9999269,
+        -53.0977783,
+        2459.8188477,
+        QDType::Int16,
+        Some(100.0 / 32768.0),
+    )
+    .expect("fixed");
+    assert!(
+        fixed.sqnr_db - now.sqnr_db > 45.0,
+        "{} → {}",
+        now.sqnr_db,
+        fixed.sqnr_db
+    );
+    // Row 883's clipping shows as an overshoot.
+    let e = estimate_from_stats(
+        -9.2183294,
+        10.2716885,
+        -0.017728,
+        0.8194664,
+        QDType::Int8,
+        Some(0.052236),
+    )
+    .expect("883");
+    assert!(
+        (e.overshoot - 3.6377).abs() < 1e-3 && e.clips,
+        "{}",
+        e.overshoot
+    );
+    assert!(estimate_from_stats(0.0, 1.0, 0.5, 0.1, QDType::Int8, Some(0.0)).is_err());
+    assert!(estimate_from_stats(f64::NAN, 1.0, 0.5, 0.1, QDType::Int8, None).is_err());
+}

@@ -48,6 +48,12 @@ test("layer view: top finding opens the clipped row with its range picture", asy
   assert.equal(await page.locator("svg.range-picture .clipped").count(), 2, "both sides clipped");
   assert.equal(await page.locator("svg.range-picture .bar").count(), 3, "float, quantized, representable");
   assert.match(await page.textContent(".collapse-note"), /row 883/);
+  // What-if from the row's statistics: int16 covers the range; a typed scale updates as typed.
+  assert.match(await page.textContent(".whatif"), /int16 · min-max scale\s*≈ \d+/);
+  await page.fill('input[aria-label="what-if scale"]', "0.0003");
+  assert.match(await page.textContent(".whatif"), /int16 · scale 0\.0003\s*≈ [\d.]+ dB\s*clips 0\.44/, "32767 × 0.0003 < 10.27");
+  await page.fill('input[aria-label="what-if scale"]', "0.0004");
+  assert.match(await page.textContent(".whatif"), /int16 · scale 0\.0004\s*≈ [\d.]+ dB\s*covers the range/);
   await page.screenshot({ path: join(repo, "docs", "screenshot-layers.png") });
   assert.deepEqual(errors, []);
   await page.close();

@@ -504,3 +504,57 @@ mod tests {
         assert_eq!(two.objective, "relative");
     }
 }
+
+/// A what-if estimated from a report row's statistics alone (no tensor): rounding noise step²/12
+/// against the signal power mean² + var, and how far the float range passes the representable one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsEstimate {
+    pub dtype: QDType,
+    pub scale: f64,
+    pub step: f64,
+    /// Estimated SQNR from rounding alone (dB).
+    pub sqnr_db: f64,
+    /// How far the float range passes the representable range (0 when covered).
+    pub overshoot: f64,
+    /// The overshoot is more than half a step, i.e. more than ordinary rounding at the edge.
+    pub clips: bool,
+}
+
+/// Estimate the error of quantizing a tensor known only by min/max/mean/var with `scale` on `dt`
+/// (`scale` None: the min-max symmetric scale of the range).
+pub fn estimate_from_stats(
+    min: f64,
+    max: f64,
+    mean: f64,
+    var: f64,
+    dt: QDType,
+    scale: Option<f64>,
+) -> Result<StatsEstimate, String> {
+    if !(min.is_finite() && max.is_finite() && mean.is_finite() && var.is_finite()) {
+        return Err("the row's statistics are not finite".into());
+    }
+    let s = match scale {
+        Some(s) => {
+            check_scale(s)?;
+            s
+        }
+        None => symmetric_scale(min.abs().max(max.abs()), dt),
+    };
+    let (qmin, qmax) = dt.range();
+    let (lo, hi) = (qmin as f64 * s, qmax as f64 * s);
+    let noise = s * s / 12.0;
+    let power = mean * mean + var.max(0.0);
+    let overshoot = (lo - min).max(0.0).max((max - hi).max(0.0));
+    Ok(StatsEstimate {
+        dtype: dt,
+        scale: s,
+        step: s,
+        sqnr_db: if power > 0.0 {
+            10.0 * (power / noise).log10()
+        } else {
+            f64::NEG_INFINITY
+        },
+        overshoot,
+        clips: overshoot > s / 2.0,
+    })
+}

@@ -339,9 +339,89 @@ pub struct RowDetailProps {
     pub on_select: Callback<Option<usize>>,
 }
 
+/// What-if for a report row, estimated from its statistics: current scale, int8 and int16 min-max,
+/// and a scale/dtype the user types (updates as they type).
+fn whatif_panel(
+    r: &crate::engine::compare::CompareRow,
+    dtype: &UseStateHandle<String>,
+    scale: &UseStateHandle<String>,
+) -> Html {
+    use crate::engine::quant::{estimate_from_stats, QDType};
+    let (Some(mn), Some(mx)) = (r.base_min, r.base_max) else {
+        return html! {};
+    };
+    let mean = r.base_mean.unwrap_or((mn + mx) / 2.0);
+    let var = r.base_var.unwrap_or(((mx - mn) / 4.0).powi(2));
+    let cur_dt = r
+        .quant_dtype
+        .as_ref()
+        .and_then(|d| QDType::parse(&d.to_string()));
+    let mut rows: Vec<(String, Result<crate::engine::quant::StatsEstimate, String>)> = Vec::new();
+    if let (Some(dt), Some(s)) = (cur_dt, r.qscale) {
+        rows.push((
+            format!("now: {} · scale {}", dt.name(), views::fmt_num(s)),
+            estimate_from_stats(mn, mx, mean, var, dt, Some(s)),
+        ));
+    }
+    for dt in [QDType::Int8, QDType::Int16] {
+        rows.push((
+            format!("{} · min-max scale", dt.name()),
+            estimate_from_stats(mn, mx, mean, var, dt, None),
+        ));
+    }
+    let typed_dt = QDType::parse(dtype).unwrap_or(QDType::Int16);
+    let typed = scale.trim().parse::<f64>().ok();
+    if !scale.trim().is_empty() {
+        rows.push((
+            format!("{} · scale {}", typed_dt.name(), scale.trim()),
+            typed
+                .ok_or_else(|| "not a number".to_string())
+                .and_then(|s| estimate_from_stats(mn, mx, mean, var, typed_dt, Some(s))),
+        ));
+    }
+    let on_dt = {
+        let dtype = dtype.clone();
+        Callback::from(move |e: Event| {
+            if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
+                dtype.set(s.value());
+            }
+        })
+    };
+    let on_scale = {
+        let scale = scale.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
+                scale.set(i.value());
+            }
+        })
+    };
+    html! {
+        <div class="whatif">
+            <h4>{ "What-if (estimated from min/max/mean/var)" }</h4>
+            <table class="kv">
+                { for rows.iter().map(|(label, est)| match est {
+                    Ok(e) => html! { <tr><th>{ label.clone() }</th><td class="num">{ format!("≈ {:.1} dB", e.sqnr_db) }</td>
+                        <td class="small">{ if e.clips { format!("clips {}", views::fmt_num(e.overshoot)) } else { "covers the range".into() } }</td></tr> },
+                    Err(err) => html! { <tr><th>{ label.clone() }</th><td colspan="2" class="error-text small">{ err.clone() }</td></tr> },
+                }) }
+            </table>
+            <p class="small">
+                <select aria-label="what-if dtype" onchange={on_dt}>
+                    { for ["int16", "int8", "int4", "uint8"].iter().map(|d| html! { <option value={*d} selected={dtype.as_str() == *d}>{ *d }</option> }) }
+                </select>
+                { " with scale " }
+                <input class="scale" type="text" placeholder="e.g. 0.0030518" value={(**scale).clone()} oninput={on_scale} aria-label="what-if scale" />
+            </p>
+            <p class="muted small">{ "Rounding noise step²/12 against mean² + var; clipping from the range. With the tensor dumped, the Tensors view measures the real error." }</p>
+        </div>
+    }
+}
+
 /// The detail panel of one row: diagnosis in words, range picture, metrics, findings, sensitivity.
 #[component]
 pub fn RowDetail(p: &RowDetailProps) -> Html {
+    let wi_dtype = use_state(|| "int16".to_string());
+    let wi_scale = use_state(String::new);
     let Some(t) = p.analysis.files.get(p.file).and_then(|f| f.compare()) else {
         return html! {};
     };
@@ -382,6 +462,7 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
             </p>
             <p class="explain">{ rich_text(&crate::engine::diagnose_report::explain(r)) }</p>
             { picture.unwrap_or_default() }
+            { whatif_panel(r, &wi_dtype, &wi_scale) }
             <table class="kv">{ for metrics.iter().filter(|(_, v)| v.is_some()).map(|(k, v)| html! {
                 <tr><th>{ *k }</th><td class="num">{ v.map(views::fmt_num).unwrap_or_default() }</td></tr>
             }) }</table>
