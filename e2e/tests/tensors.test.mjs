@@ -54,6 +54,12 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
   assert.equal(await page.locator(".pair-detail svg.hist .hfloat rect").count(), 64);
   assert.ok(await page.locator(".pair-detail svg.range-picture .clipped").count() >= 1, "clipping shown");
+  // An observer's scale for the float tensor: min-max covers the range, so clipping disappears.
+  assert.match(await page.textContent(".pair-detail"), /Local error of the float tensor/);
+  await page.click('.pair-detail button[data-obs="int8 min-max"]');
+  await page.waitForSelector('.pair-detail button.obs.active[data-obs="int8 min-max"]', { timeout: 20000 });
+  const title = await row.locator(".split-bar").getAttribute("title");
+  assert.match(title, /clip 0\.0%/, title);
   await page.screenshot({ path: join(repo, "docs", "screenshot-tensors.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();

@@ -104,6 +104,9 @@ pub struct PairMetrics {
     /// int16: the *local* error of the layer, not its sensitivity (second pass).
     #[serde(default)]
     pub local: Option<LocalError>,
+    /// Scales each observer picks for the float tensor: (dtype, observer, scale) (second pass).
+    #[serde(default)]
+    pub observer_scales: Vec<(String, String, f64)>,
 }
 
 /// Mean squared error of quantizing the float tensor itself, per dtype (min-max symmetric scale).
@@ -134,6 +137,7 @@ pub const HIST_BINS: usize = 64;
 /// Accumulates the histograms and the local errors once the ranges are known (from a first pass).
 pub struct HistAccumulator {
     h: Histograms,
+    abs: super::quant::AbsHistogram,
     scales: [f32; 2],
     se: [f64; 2],
     ss: f64,
@@ -165,6 +169,7 @@ impl HistAccumulator {
                 err_hi: e,
                 err: vec![0; HIST_BINS],
             },
+            abs: super::quant::AbsHistogram::new(amax, 2048),
             scales: [
                 sc(super::quant::QDType::Int8),
                 sc(super::quant::QDType::Int16),
@@ -176,6 +181,7 @@ impl HistAccumulator {
     }
 
     pub fn update(&mut self, b: &[f32], a: &[f32]) {
+        self.abs.update(b);
         let h = &mut self.h;
         let k = HIST_BINS as f64 / (h.hi - h.lo);
         let ke = HIST_BINS as f64 / (h.err_hi - h.err_lo);
@@ -196,6 +202,25 @@ impl HistAccumulator {
             self.ss += (x as f64) * (x as f64);
             self.n += 1;
         }
+    }
+
+    /// The scale each observer picks for the float tensor, at int8 and int16.
+    pub fn observer_scales(&self) -> Vec<(String, String, f64)> {
+        use super::quant::{Observer, QDType};
+        let mut out = Vec::new();
+        for dt in [QDType::Int8, QDType::Int16] {
+            for o in [
+                Observer::MinMax,
+                Observer::Percentile { p: 0.9999 },
+                Observer::Mse,
+                Observer::Kl,
+            ] {
+                if let Ok(s) = o.scale(&self.abs, dt) {
+                    out.push((dt.name().to_string(), o.label(), s));
+                }
+            }
+        }
+        out
     }
 
     pub fn finish(self) -> (Histograms, LocalError) {
@@ -706,6 +731,7 @@ impl Accumulator {
             hist: None,
             quant: self.quant,
             local: None,
+            observer_scales: Vec::new(),
         }
     }
 }

@@ -250,6 +250,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
                 }
                 h.update(&bf, &qf);
             }
+            m.observer_scales = h.observer_scales();
             let (hist, local) = h.finish();
             m.hist = Some(hist);
             m.local = Some(local);

@@ -52,6 +52,7 @@ fn pair_detail(
     pr: &crate::engine::pairs::PairResult,
     a: &Analysis,
     on_open_row: &Callback<(usize, usize)>,
+    on_edit: &Callback<TensorEdit>,
 ) -> Html {
     let Some(m) = pr.metrics.as_ref() else {
         return html! { <p class="muted">{ pr.error.clone().unwrap_or_default() }</p> };
@@ -95,6 +96,24 @@ fn pair_detail(
                 </div>
             }
             { picture.unwrap_or_default() }
+            if !m.observer_scales.is_empty() {
+                <div class="observers">
+                    <p class="small">{ "Try an observer's scale for this tensor (compares again, with the error split):" }</p>
+                    { for m.observer_scales.iter().map(|(dt, o, s)| {
+                        let (cb, name, s) = (on_edit.clone(), pr.name.clone(), *s);
+                        let active = pr.scale.is_some_and(|c| (c - s).abs() <= 1e-12 * s);
+                        html! {
+                            <button class={classes!("obs", active.then_some("active"))} data-obs={format!("{dt} {o}")}
+                                onclick={Callback::from(move |_| cb.emit(TensorEdit::Scale(name.clone(), s)))}>
+                                { format!("{dt} {o}: {}", fmt_num(s)) }
+                            </button>
+                        }
+                    }) }
+                </div>
+            }
+            if let Some(l) = &m.local {
+                <p class="small">{ format!("Local error of the float tensor quantized by itself (min-max): int8 SQNR {:.1} dB, int16 {:.1} dB. This is the layer's own error, not its sensitivity.", l.int8_sqnr_db, l.int16_sqnr_db) }</p>
+            }
             if rep.is_none() {
                 <p class="muted small">{ "Enter the quantized side's scale to see the representable range and the error split." }</p>
             }
@@ -213,7 +232,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <tbody>{ for rows }</tbody>
                 </table>
             </div>
-            { selected_pair.and_then(|i| t.pairs.get(i)).map(|pr| pair_detail(pr, a, &p.on_open_row)).unwrap_or_default() }
+            { selected_pair.and_then(|i| t.pairs.get(i)).map(|pr| pair_detail(pr, a, &p.on_open_row, &p.on_edit)).unwrap_or_default() }
             if !t.unpaired_float.is_empty() || !t.unpaired_quant.is_empty() {
                 <div class="unpaired">
                     <h3>{ "Not paired" }</h3>
