@@ -160,3 +160,21 @@ fn nice_ratios_select_the_same_rows() {
     }
     assert_eq!(recommend::nice_ratio(9, 1964), 0.0041);
 }
+
+#[test]
+fn merged_ranking_weighs_tables() {
+    let a = table("tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt");
+    let b = table("tests/fixtures/horizon/qa-small/output_boxes_MSE_sensitive_ops.txt");
+    let m = recommend::merged_ranking(&[&a, &b], &[1.0, 1.0]);
+    assert_eq!(m[0].name, "add2", "top of both tables");
+    assert!((m[0].score - 2.0).abs() < 1e-12);
+    assert_eq!(m[0].per_table.len(), 2);
+    // Weighting the second table to zero leaves the first table's order.
+    let only_a = recommend::merged_ranking(&[&a, &b], &[1.0, 0.0]);
+    let names: Vec<&str> = only_a.iter().take(3).map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["add2", "conv", "bn"]);
+    // A Cosine table (smaller is worse) counts 1 − cosine.
+    let c = table("tests/fixtures/horizon/qa-small/output_0_Cosine_sensitive_ops.txt");
+    let mc = recommend::merged_ranking(&[&c], &[1.0]);
+    assert_eq!(mc[0].name, "add2");
+}

@@ -366,3 +366,75 @@ pub fn model_explorer_json(t: &SensitivityTable) -> serde_json::Value {
         "producer": "QuantLens",
     })
 }
+
+/// One op in a merged ranking of several sensitivity tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedOp {
+    pub name: String,
+    /// Σ over tables of weight × (this op's error / the table's top error).
+    pub score: f64,
+    /// (table label, rank from 1, value) in each table that lists the op.
+    pub per_table: Vec<(String, usize, Option<f64>)>,
+}
+
+/// Merge tables (one per model output and metric) into one ranking: each table's values are scaled
+/// by its top value, so tables with different metrics and magnitudes weigh as the user says.
+pub fn merged_ranking(tables: &[&SensitivityTable], weights: &[f64]) -> Vec<MergedOp> {
+    let mut out: Vec<MergedOp> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for (ti, t) in tables.iter().enumerate() {
+        let w = weights.get(ti).copied().unwrap_or(1.0).max(0.0);
+        let err = |v: f64| {
+            if t.ascending() {
+                if t.metric.eq_ignore_ascii_case("cosine") {
+                    (1.0 - v).max(0.0)
+                } else {
+                    0.0
+                }
+            } else {
+                v.max(0.0)
+            }
+        };
+        let top = t
+            .rows
+            .iter()
+            .filter_map(|r| r.value.map(err))
+            .fold(0.0, f64::max);
+        let mut best: std::collections::HashMap<&str, (usize, Option<f64>, f64)> =
+            Default::default();
+        for (rank, r) in t.rows.iter().enumerate() {
+            let share = if top > 0.0 {
+                r.value.map(err).unwrap_or(0.0) / top
+            } else {
+                0.0
+            };
+            let e = best
+                .entry(r.op_name.as_str())
+                .or_insert((rank + 1, r.value, share));
+            if share > e.2 {
+                *e = (rank + 1, r.value, share);
+            }
+        }
+        let mut names: Vec<&&str> = best.keys().collect();
+        names.sort_by_key(|n| best[**n].0);
+        for n in names {
+            let (rank, value, share) = best[*n];
+            let i = *index.entry(n.to_string()).or_insert_with(|| {
+                out.push(MergedOp {
+                    name: n.to_string(),
+                    score: 0.0,
+                    per_table: Vec::new(),
+                });
+                out.len() - 1
+            });
+            out[i].score += w * share;
+            out[i].per_table.push((t.label(), rank, value));
+        }
+    }
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
