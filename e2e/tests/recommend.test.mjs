@@ -47,3 +47,34 @@ test("ratio slider, int16 list, fixed scales and exports", async () => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("several sensitivity tables give one weighted merged ranking", async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  const dir = join(repo, "tests/fixtures/horizon/qa-small");
+  const files = [];
+  for (const n of ["output_0_L1_sensitive_ops.txt", "output_boxes_MSE_sensitive_ops.txt"]) {
+    files.push({ name: n, text: await readFile(join(dir, n), "utf8") });
+  }
+  await page.evaluate((files) => {
+    const dt = new DataTransfer();
+    for (const f of files) dt.items.add(new File([f.text], f.name, { type: "text/plain" }));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, files);
+  await page.waitForSelector(".summary", { timeout: 30000 });
+  await page.locator(".tab", { hasText: "Mixed precision" }).click();
+  await page.waitForSelector(".merged-list li");
+  let first = await page.locator(".merged-list li").first().textContent();
+  assert.match(first, /^add2 score 2\.000; #1 in output 0 · L1, #1 in output boxes · MSE/);
+  // Weight 0 leaves the second table out of the score.
+  await page.locator(".merge-weight.w1").fill("0");
+  await page.locator(".merge-weight.w1").dispatchEvent("change");
+  await page.waitForFunction(() => /score 1\.000/.test(document.querySelector(".merged-list li").textContent));
+  first = await page.locator(".merged-list li").first().textContent();
+  assert.match(first, /^add2 score 1\.000/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

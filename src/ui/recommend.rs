@@ -44,6 +44,7 @@ fn download(name: &str, mime: &str, text: &str) {
 pub fn RecommendView(p: &RecommendProps) -> Html {
     let stype = use_state(|| "activation".to_string());
     let pick = use_state(|| None::<usize>);
+    let weights = use_state(Vec::<f64>::new);
     let a = &p.analysis;
     let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
     let names: Vec<String> = a
@@ -78,6 +79,32 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         None => Default::default(),
     };
     let snippet = recommend::snippet(&names, &req, &picks);
+    // Several tables (one per output or metric): one merged ranking, weighted by the user.
+    let w: Vec<f64> = (0..tables.len())
+        .map(|i| weights.get(i).copied().unwrap_or(1.0))
+        .collect();
+    let merged = if tables.len() > 1 {
+        recommend::merged_ranking(&tables, &w)
+    } else {
+        Vec::new()
+    };
+    let on_weight = |i: usize| {
+        let weights = weights.clone();
+        let n = tables.len();
+        Callback::from(move |e: Event| {
+            if let Some(inp) = e.target_dyn_into::<HtmlInputElement>() {
+                let mut v: Vec<f64> = (0..n)
+                    .map(|j| weights.get(j).copied().unwrap_or(1.0))
+                    .collect();
+                if let Ok(x) = inp.value().trim().parse::<f64>() {
+                    if x.is_finite() && x >= 0.0 {
+                        v[i] = x;
+                    }
+                }
+                weights.set(v);
+            }
+        })
+    };
     let fixed: Vec<usize> = (0..a.findings.len())
         .filter(|&i| a.findings[i].finding.kind == kind::FIXED_SCALE)
         .collect();
@@ -210,6 +237,21 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                     }) }
                 </section>
             </div>
+            if !merged.is_empty() {
+                <section class="merged">
+                    <h3>{ format!("Merged ranking over {} tables", tables.len()) }</h3>
+                    <p class="muted small">{ "Each table's errors are divided by its largest, then summed with these weights (0 leaves a table out). The setter above still takes the top rows of every table, as Horizon's does; this list shows which ops matter across all outputs together." }</p>
+                    <p class="weights">{ for tables.iter().enumerate().map(|(i, t)| html! {
+                        <label class="small">{ format!("{} ", names.get(i).cloned().unwrap_or_else(|| t.label())) }
+                            <input class={format!("merge-weight w{i}")} type="number" min="0" step="0.1" value={format!("{}", w[i])} onchange={on_weight(i)} size="4" />
+                        </label>
+                    }) }</p>
+                    <ol class="merged-list">{ for merged.iter().take(20).map(|m| html! {
+                        <li><code>{ breakable(&m.name) }</code><span class="muted small">{ format!(" score {:.3}; {}", m.score,
+                            m.per_table.iter().map(|(l, r, _)| format!("#{r} in {l}")).collect::<Vec<_>>().join(", ")) }</span></li>
+                    }) }</ol>
+                </section>
+            }
             <h3>{ "Export" }</h3>
             <p class="exports">
                 <button onclick={copy}>{ "Copy Python snippet" }</button>
