@@ -147,6 +147,35 @@ fn cli_recommend_json_shape() {
         .output()
         .expect("run");
     assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(v["merged"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn cli_recommend_merges_several_tables() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
+        .args([
+            "recommend",
+            "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
+            "tests/fixtures/horizon/qa-small/output_0_Cosine_sensitive_ops.txt",
+            "--ratio",
+            "0.2",
+            "--json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let m = &v["merged"][0];
+    assert_eq!(m["name"], "add2");
+    // L1 top is add2 (share 1); Cosine top error is add2's 1 - 0.996353 (share 1).
+    assert!((m["score"].as_f64().unwrap() - 2.0).abs() < 1e-9, "{m}");
+    assert_eq!(m["ranks"].as_array().map(Vec::len), Some(2));
 }
 
 #[test]

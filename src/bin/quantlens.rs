@@ -721,6 +721,11 @@ fn recommend(
                 "flops_share": p.flops_share.map(num).unwrap_or(Value::Null)})).collect::<Vec<_>>(),
             "snippet": snippet,
             "log": results.iter().map(|r| r.log.clone()).collect::<Vec<_>>(),
+            // Several tables: one ranking over all of them, each scaled by its top error.
+            "merged": if refs.len() > 1 {
+                rec::merged_ranking(&refs, &[]).iter().map(|m| json!({"name": m.name, "score": num(m.score),
+                    "ranks": m.per_table.iter().map(|(l, r, _)| json!({"table": l, "rank": r})).collect::<Vec<_>>()})).collect::<Vec<_>>()
+            } else { Vec::new() },
         });
         match serde_json::to_string_pretty(&v) {
             Ok(s) => println!("{s}"),
