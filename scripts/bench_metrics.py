@@ -24,6 +24,10 @@ numpy = json.loads(run([sys.executable, os.path.join(ROOT, "scripts/bench_numpy.
 out = run(["cargo", "test", "--release", "--target", "wasm32-unknown-unknown", "--no-default-features",
            "--test", "wasm_bench", "--", "--include-ignored", "--nocapture"])
 wasm = json.loads(re.search(r"WASMBENCH (\{.*\})", out).group(1))
+wasm_calib = json.loads(re.search(r"WASMCALIB (\{.*\})", out).group(1))
+CN = 100_000_000
+native_calib = json.loads(run([os.path.join(ROOT, "target/release/quantlens"), "bench", "--calib", "--elems", str(CN)]))
+numpy_calib = json.loads(run([sys.executable, os.path.join(ROOT, "scripts/bench_calib_numpy.py"), str(CN)], env=np_env))
 gb = N * 8 / 1e9
 rows = [
     ("bandwidth baseline (plain sum, native)", native["plain_sum_s"], None),
@@ -40,3 +44,12 @@ for name, t, ref in rows:
     ratio = f"{ref / t:7.1f}×" if ref else "       "
     print(f"  {name:50} {t * 1000:7.1f} ms {gb / t:7.2f} {ratio}")
 print(f"  native metrics reach {native['plain_sum_s'] / native['metrics_s'] * 100:.0f}% of the bandwidth baseline")
+
+print(f"\nCalibration over {CN} float32 values (|x| max, 2048-bin histogram, then min-max, percentile 99.99%, MSE and KL int8 scales), best of 3:")
+print(f"  {'':50} {'time':>9} {'Mvalues/s':>10} {'× numpy':>8}")
+for name, r in [("QuantLens native", native_calib), ("QuantLens wasm (Node, simd128)", wasm_calib), ("numpy (bincount; python KL loop)", numpy_calib)]:
+    print(f"  {name:50} {r['calib_s'] * 1000:7.1f} ms {CN / r['calib_s'] / 1e6:10.0f} {numpy_calib['calib_s'] / r['calib_s']:7.1f}×")
+same = all(abs(p - q) <= 1e-12 * abs(q) for r in (native_calib, wasm_calib) for p, q in zip(r["scales"], numpy_calib["scales"]))
+print(f"  scales agree with numpy's: {'yes' if same else 'NO'} {native_calib['scales']}")
+if not same:
+    sys.exit(f"calibration scales differ: {native_calib['scales']} {wasm_calib['scales']} {numpy_calib['scales']}")

@@ -240,3 +240,24 @@ fn stats_estimates_agree_with_the_seeds_measured_rows() {
     assert!(estimate_from_stats(0.0, 1.0, 0.5, 0.1, QDType::Int8, Some(0.0)).is_err());
     assert!(estimate_from_stats(f64::NAN, 1.0, 0.5, 0.1, QDType::Int8, None).is_err());
 }
+
+#[test]
+fn calibration_streams_batches_and_skips_non_finite() {
+    use quantlens::engine::quant::{abs_max, calibrate, QDType};
+    let mut x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.01).collect();
+    x[3] = f32::NAN;
+    x[40] = f32::INFINITY;
+    x[41] = f32::NEG_INFINITY;
+    assert_eq!(abs_max(&x), 5.0);
+    assert_eq!(abs_max(&x[..17]), 5.0);
+    // Batches of any size give the same histogram and scales as one batch.
+    let (h1, s1) = calibrate(|| x.chunks(7), 256, QDType::Int8).expect("calibrate");
+    let (h2, s2) = calibrate(|| std::iter::once(&x[..]), 256, QDType::Int8).expect("calibrate");
+    assert_eq!(h1, h2);
+    assert_eq!(s1, s2);
+    assert_eq!(h1.count, 997);
+    assert!((s1[0] - 5.0 / 127.5).abs() < 1e-12);
+    let nan = [f32::NAN; 4];
+    let e = calibrate(|| std::iter::once(&nan[..]), 256, QDType::Int8).unwrap_err();
+    assert!(e.contains("no finite values"), "{e}");
+}

@@ -29,3 +29,29 @@ fn wasm_kernel_timings() {
         "WASMBENCH {{\"elems\": {n}, \"plain_sum_s\": {s}, \"metrics_s\": {m}, \"kl_s\": {k}}}"
     );
 }
+
+#[wasm_bindgen_test]
+#[ignore]
+fn wasm_calibration_timing() {
+    use quantlens::engine::quant::{calibrate, QDType};
+    let n = 100_000_000usize;
+    // The same data as `quantlens bench --calib` and scripts/bench_calib_numpy.py (x only).
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i % 9973) as f32 * 0.001).sin() * 3.0 + ((i / 4096) % 7) as f32 * 0.1)
+        .collect();
+    let mut scales = [0.0; 4];
+    let t = best(&|| {
+        let (_, s) = calibrate(|| x.chunks(1 << 20), 2048, QDType::Int8).expect("calibrate");
+        s[0]
+    });
+    if let Ok((_, s)) = calibrate(|| x.chunks(1 << 20), 2048, QDType::Int8) {
+        scales = s;
+    }
+    console_log!(
+        "WASMCALIB {{\"elems\": {n}, \"calib_s\": {t}, \"scales\": [{}, {}, {}, {}]}}",
+        scales[0],
+        scales[1],
+        scales[2],
+        scales[3]
+    );
+}

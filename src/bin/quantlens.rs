@@ -97,6 +97,9 @@ enum Command {
         /// Elements per array.
         #[arg(long, default_value_t = 64 << 20)]
         elems: usize,
+        /// Time calibration instead (|x| max, 2048-bin histogram, all four observers' int8 scales).
+        #[arg(long)]
+        calib: bool,
     },
 }
 
@@ -276,7 +279,13 @@ fn main() -> ExitCode {
             expect,
             json,
         } => report(&paths, expect.as_deref(), json),
-        Command::Bench { elems } => bench(elems),
+        Command::Bench { elems, calib } => {
+            if calib {
+                bench_calib(elems)
+            } else {
+                bench(elems)
+            }
+        }
         Command::Whatif {
             file,
             dtypes,
@@ -634,6 +643,30 @@ fn compare(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
     {
         return ExitCode::from(2);
     }
+    ExitCode::SUCCESS
+}
+
+fn bench_calib(n: usize) -> ExitCode {
+    use quantlens::engine::quant::{calibrate, QDType};
+    use std::time::Instant;
+    let (x, _) = quantlens::engine::metrics::bench::arrays(n);
+    let mut best = f64::INFINITY;
+    let mut scales = [0.0; 4];
+    for _ in 0..3 {
+        let t = Instant::now();
+        match calibrate(|| x.chunks(1 << 20), 2048, QDType::Int8) {
+            Ok((_, s)) => scales = s,
+            Err(e) => {
+                eprintln!("quantlens: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{{\"elems\": {n}, \"calib_s\": {best}, \"scales\": [{}, {}, {}, {}]}}",
+        scales[0], scales[1], scales[2], scales[3]
+    );
     ExitCode::SUCCESS
 }
 

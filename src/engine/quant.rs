@@ -116,6 +116,58 @@ pub fn symmetric_scale(amax: f64, dt: QDType) -> f64 {
     (amax / ((qmax - qmin) as f64 / 2.0)).max(f32::EPSILON as f64)
 }
 
+/// The largest finite |x| (NaN and ±inf skipped), in 16 lanes so it vectorizes (simd128 in wasm).
+pub fn abs_max(x: &[f32]) -> f32 {
+    let mut m = [0f32; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for j in 0..16 {
+            let a = c[j].abs();
+            // NaN and inf fail `a < INFINITY`; a select, not a branch.
+            m[j] = if a < f32::INFINITY && a > m[j] {
+                a
+            } else {
+                m[j]
+            };
+        }
+    }
+    for &v in chunks.remainder() {
+        let a = v.abs();
+        if a < f32::INFINITY && a > m[0] {
+            m[0] = a;
+        }
+    }
+    m.iter().fold(0f32, |a, &b| a.max(b))
+}
+
+/// Calibrate a stream of batches the way the observers need it: pass 1 finds |x| max, pass 2 fills
+/// a `nbins` histogram of |x|; then every observer's scale on `dt` (min-max, percentile 99.99%, MSE,
+/// KL). `batches` is called once per pass and yields the calibration batches in order.
+pub fn calibrate<'a, I>(
+    batches: impl Fn() -> I,
+    nbins: usize,
+    dt: QDType,
+) -> Result<(AbsHistogram, [f64; 4]), String>
+where
+    I: Iterator<Item = &'a [f32]>,
+{
+    let amax = batches().fold(0f32, |m, b| m.max(abs_max(b)));
+    let mut h = AbsHistogram::new(amax as f64, nbins);
+    for b in batches() {
+        h.update(b);
+    }
+    if h.count == 0 {
+        return Err("no finite values to calibrate on".into());
+    }
+    let scales = [
+        Observer::MinMax.scale(&h, dt)?,
+        Observer::Percentile { p: 0.9999 }.scale(&h, dt)?,
+        Observer::Mse.scale(&h, dt)?,
+        Observer::Kl.scale(&h, dt)?,
+    ];
+    Ok((h, scales))
+}
+
 /// Streaming histogram of |x| over [0, amax] (amax from a first pass), for the observers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AbsHistogram {
