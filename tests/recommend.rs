@@ -207,3 +207,55 @@ fn merged_ranking_weighs_tables() {
     let mc = recommend::merged_ranking(&[&c], &[1.0]);
     assert_eq!(mc[0].name, "add2");
 }
+
+#[test]
+fn cli_recommend_puts_fixed_scales_in_the_snippet() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
+        .args([
+            "recommend",
+            "www/examples/horizon_quant_analysis/output_0_L1_sensitive_ops.txt",
+            "www/examples/horizon_quant_analysis/compare_per_layer_out.txt",
+            "--ratio",
+            "0.01",
+            "--json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = v["fixed_scales"].as_array().expect("fixed_scales");
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(
+        f[0]["name"],
+        "model.view_transformation.transformer.layers.0.quant"
+    );
+    assert_eq!(f[0]["bound"], 100.0);
+    assert_eq!(f[0]["physical"], true);
+    assert_eq!(f[0]["scale"], 100.0 / 32768.0);
+    let snippet = v["snippet"].as_str().expect("snippet");
+    assert!(snippet.contains("\"model.view_transformation.transformer.layers.0.quant\": get_default_qconfig(activation_qkwargs={\"observer\": FixedScaleObserver, \"scale\": 100 / 32768, \"dtype\": qint16}),  # physical bound"), "{snippet}");
+    assert!(snippet
+        .contains("calib_qconfig_setter = (\n    ModuleNameQconfigSetter(module_name_qconfig),\n"));
+    // The snippet is valid Python.
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", "import ast, sys; ast.parse(sys.stdin.read())"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    py.stdin
+        .take()
+        .expect("stdin")
+        .write_all(snippet.as_bytes())
+        .expect("write");
+    assert!(
+        py.wait().expect("wait").success(),
+        "snippet does not parse:\n{snippet}"
+    );
+}

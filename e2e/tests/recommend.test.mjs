@@ -39,6 +39,11 @@ test("ratio slider, int16 list, fixed scales and exports", async () => {
   const rec = JSON.parse(await readFile(await json.path(), "utf8"));
   assert.equal(rec.int16[0].name, "model.view_transformation.transformer.layers.0.quant");
   assert.match(rec.snippet, /sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter\(t, ratio=/);
+  // The fixed-scale suggestions travel in the snippet (module_name_qconfig, set first) and the JSON.
+  assert.deepEqual(rec.fixed_scales.map((f) => [f.name, f.scale]),
+    [["model.view_transformation.transformer.layers.0.quant", 100 / 32768],
+     ["model.obstacle_head.decoder.layers.0.cross_attn.quant_normalizer", 12 / 32768]]);
+  assert.match(rec.snippet, /calib_qconfig_setter = \(\n    ModuleNameQconfigSetter\(module_name_qconfig\),/);
   const [me] = await Promise.all([page.waitForEvent("download"), page.click("#dl-me")]);
   const nodes = JSON.parse(await readFile(await me.path(), "utf8"));
   assert.equal(nodes.results["model.view_transformation.transformer.layers.0.quant"].value, 0.580483);

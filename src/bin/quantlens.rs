@@ -58,7 +58,8 @@ enum Command {
         json: bool,
     },
     /// Which ops go to int16: Horizon's sensitivity setter applied to *_sensitive_ops.txt tables
-    /// (top ceil(len·ratio) rows, filtered by type and current dtype), and the Python snippet.
+    /// (top ceil(len·ratio) rows, filtered by type and current dtype), and the Python snippet. A
+    /// compare_per_layer_out among the files adds its fixed-scale suggestions to the snippet.
     Recommend {
         #[arg(required = true)]
         tables: Vec<PathBuf>,
@@ -703,6 +704,8 @@ fn recommend(
     use quantlens::engine::cells::DType;
     use quantlens::engine::recommend::{self as rec, SetterRequest};
     let mut tables = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut compares = Vec::new();
     for path in paths {
         let (f, size) = match open(path) {
             Ok(x) => x,
@@ -713,7 +716,16 @@ fn recommend(
         };
         let r = read_source(&path.display().to_string(), size, f);
         match r.document {
-            Some(quantlens::engine::session::Document::Sensitivity(t)) => tables.push(t),
+            Some(quantlens::engine::session::Document::Sensitivity(t)) => {
+                tables.push(t);
+                names.push(
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+            }
+            // A layer comparison adds its fixed-scale suggestions to the snippet.
+            Some(quantlens::engine::session::Document::Compare(_)) => compares.push(r),
             _ => {
                 eprintln!(
                     "quantlens: {}: {}",
@@ -739,21 +751,16 @@ fn recommend(
             return ExitCode::from(2);
         }
     };
-    let names: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    let snippet = rec::snippet(&names, &req, &picks);
+    let fixed = quantlens::engine::diagnose_report::fixed_scales(&compares);
+    let snippet = rec::snippet(&names, &req, &picks, &fixed);
     if json_out {
         let v = json!({
             "int16": picks.iter().map(|p| json!({"name": p.name, "metric": p.metric.map(num).unwrap_or(Value::Null),
                 "flops_share": p.flops_share.map(num).unwrap_or(Value::Null)})).collect::<Vec<_>>(),
             "snippet": snippet,
             "log": results.iter().map(|r| r.log.clone()).collect::<Vec<_>>(),
+            "fixed_scales": fixed.iter().map(|f| json!({"name": f.name, "bound": num(f.bound), "physical": f.physical,
+                "scale": num(f.scale_int16), "dtype": "qint16"})).collect::<Vec<_>>(),
             // Several tables: one ranking over all of them, each scaled by its top error.
             "merged": if refs.len() > 1 {
                 rec::merged_ranking(&refs, &[]).iter().map(|m| json!({"name": m.name, "score": num(m.score),

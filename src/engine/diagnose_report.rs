@@ -577,21 +577,12 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
             _ => {}
         }
         // fixed_scale: a QuantStub whose input looks physically bounded, or that is clipped or sensitive.
-        if r.is_quant_stub() && r.quant_dtype.as_ref().and_then(qrange).is_some() {
+        if let Some(FixedScale {
+            bound, physical, ..
+        }) = fixed_scale_for(r, d, i)
+        {
             if let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) {
-                let phys = [bmin, bmax]
-                    .into_iter()
-                    .filter_map(|v| physical_bound(v).map(|n| (v, n)))
-                    .collect::<Vec<_>>();
-                let physical = !phys.is_empty()
-                    && phys.iter().map(|(_, n)| *n).fold(0.0, f64::max)
-                        >= bmin.abs().max(bmax.abs()) * (1.0 - 1e-9);
-                if physical || d.cause == Cause::Truncation {
-                    let bound = if physical {
-                        phys.iter().map(|(_, n)| *n).fold(0.0, f64::max)
-                    } else {
-                        nice_ceil(bmin.abs().max(bmax.abs()))
-                    };
+                {
                     let scale16 = bound / 32768.0;
                     let scale8 = bound / 128.0;
                     let bound_txt = if physical {
@@ -650,6 +641,67 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
         }
     }
     out
+}
+
+/// A fixed scale suggested for a QuantStub (the `fixed_scale` finding, as data for exports).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixedScale {
+    pub name: String,
+    /// The magnitude the scale covers: the physical bound, or the observed range rounded up.
+    pub bound: f64,
+    /// True when the observed range looks physically bounded (a round power of ten or 2^k, π…).
+    pub physical: bool,
+    /// bound / 32768 (qint16), the suggestion.
+    pub scale_int16: f64,
+}
+
+/// The fixed scale suggested for row `r` (a QuantStub with a physically bounded input, or one the
+/// calibrated scale clips), if any.
+pub fn fixed_scale_for(r: &CompareRow, d: &RowDiagnosis, i: usize) -> Option<FixedScale> {
+    if !(r.is_quant_stub() && r.quant_dtype.as_ref().and_then(qrange).is_some()) {
+        return None;
+    }
+    let (bmin, bmax) = (r.base_min?, r.base_max?);
+    let phys = [bmin, bmax]
+        .into_iter()
+        .filter_map(physical_bound)
+        .fold(0.0, f64::max);
+    let physical = phys > 0.0 && phys >= bmin.abs().max(bmax.abs()) * (1.0 - 1e-9);
+    if !(physical || d.cause == Cause::Truncation) {
+        return None;
+    }
+    let bound = if physical {
+        phys
+    } else {
+        nice_ceil(bmin.abs().max(bmax.abs()))
+    };
+    Some(FixedScale {
+        name: name_of(r, i),
+        bound,
+        physical,
+        scale_int16: bound / 32768.0,
+    })
+}
+
+/// Every fixed-scale suggestion in the loaded comparison tables (the .txt when a folder holds both
+/// .txt and .csv), in row order, each name once.
+pub fn fixed_scales(files: &[FileReport]) -> Vec<FixedScale> {
+    let mut tables: Vec<&CompareTable> = files.iter().filter_map(|f| f.compare()).collect();
+    if tables.iter().any(|t| t.source == "txt") {
+        tables.retain(|t| t.source == "txt");
+    }
+    let mut seen = std::collections::HashSet::new();
+    tables
+        .iter()
+        .flat_map(|t| {
+            t.rows
+                .iter()
+                .zip(t.diag.iter())
+                .enumerate()
+                .filter_map(|(i, (r, d))| fixed_scale_for(r, d, i))
+        })
+        .filter(|f| seen.insert(f.name.clone()))
+        .collect()
 }
 
 /// Downstream rows whose error came from upstream, grouped by where it started.

@@ -3,6 +3,7 @@
 //! ops the toolchain will set to int16, and the Python snippet that makes it so.
 
 use super::cells::DType;
+use super::diagnose_report::FixedScale;
 use super::sensitivity::SensitivityTable;
 use serde::{Deserialize, Serialize};
 
@@ -159,7 +160,14 @@ fn py_str(s: &str) -> String {
 
 /// The Python to paste into the calibration/QAT script: the setter call with the chosen ratio or
 /// topk, and the explicit list of ops it will switch.
-pub fn snippet(table_files: &[String], req: &SetterRequest, picks: &[Pick]) -> String {
+/// `fixed`: QuantStubs to pin to a fixed qint16 scale (the report's fixed_scale suggestions), written
+/// as an explicit `{module_name: qconfig}` dict put first in the setter tuple.
+pub fn snippet(
+    table_files: &[String],
+    req: &SetterRequest,
+    picks: &[Pick],
+    fixed: &[FixedScale],
+) -> String {
     let arg = match (req.ratio, req.topk) {
         (Some(r), _) => format!("ratio={r}"),
         (_, Some(k)) => format!("topk={k}"),
@@ -179,24 +187,52 @@ pub fn snippet(table_files: &[String], req: &SetterRequest, picks: &[Pick]) -> S
     let (flops, pct) = dedup_flops(picks);
     let mut s = String::new();
     s.push_str("import torch\n");
+    let first = if fixed.is_empty() {
+        ""
+    } else {
+        "ModuleNameQconfigSetter(module_name_qconfig),\n    "
+    };
+    if !fixed.is_empty() {
+        s.push_str("from horizon_plugin_pytorch.dtype import qint16\nfrom horizon_plugin_pytorch.quantization.observer_v2 import FixedScaleObserver\n# get_default_qconfig and ModuleNameQconfigSetter: import them from where your plugin version has them.\n");
+    }
+    let mut dict_block = String::new();
+    if !fixed.is_empty() {
+        dict_block.push_str("# QuantStubs whose inputs have a physical range: a fixed qint16 scale (bound / 32768), by module name.\nmodule_name_qconfig = {\n");
+        for f in fixed {
+            dict_block.push_str(&format!(
+                "    {}: get_default_qconfig(activation_qkwargs={{\"observer\": FixedScaleObserver, \"scale\": {} / 32768, \"dtype\": qint16}}),  # {}\n",
+                py_str(&f.name),
+                f.bound,
+                if f.physical { "physical bound" } else { "observed range, rounded up: check the true bound" }
+            ));
+        }
+        dict_block.push_str("}\n");
+    }
     if req.sensitive_type == "activation" {
         s.push_str("from horizon_plugin_pytorch.quantization.qconfig_template import (\n    default_calibration_qconfig_setter,\n    sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter,\n)\n\n");
         s.push_str(&format!(
             "# QuantLens: the top rows ({arg}) of each sensitivity table go to int16 activations:\n# {} op(s), {flops} flops ({pct:.2}% of the model).\n",
             picks.len()
         ));
+        s.push_str(&dict_block);
         s.push_str(&format!("sensitive_tables = [\n{files}\n]\n"));
         s.push_str(&format!(
-            "calib_qconfig_setter = (\n    *[sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter(t, {arg}) for t in sensitive_tables],\n    default_calibration_qconfig_setter,\n)\n"
+            "calib_qconfig_setter = (\n    {first}*[sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter(t, {arg}) for t in sensitive_tables],\n    default_calibration_qconfig_setter,\n)\n"
         ));
         s.push_str("# For QAT use sensitive_op_qat_8bit_weight_16bit_act_qconfig_setter and default_qat_qconfig_setter.\n");
     } else {
         s.push_str("from horizon_plugin_pytorch.quantization.qconfig_template import get_sensitive_op_qconfig_setter\nfrom horizon_plugin_pytorch.dtype import qint8\n\n");
+        s.push_str(&dict_block);
         s.push_str(&format!("sensitive_tables = [\n{files}\n]\n"));
         s.push_str(&format!(
-            "# int16_qconfig: your qconfig for the switched {0} (e.g. a 16-bit {0} fake-quant qconfig).\nsetters = [get_sensitive_op_qconfig_setter({1}, qint8, int16_qconfig, t, {arg}) for t in sensitive_tables]\n",
+            "# int16_qconfig: your qconfig for the switched {0} (e.g. a 16-bit {0} fake-quant qconfig).\nsetters = [get_sensitive_op_qconfig_setter({1}, qint8, int16_qconfig, t, {arg}) for t in sensitive_tables]\n{2}",
             req.sensitive_type,
-            py_str(&req.sensitive_type)
+            py_str(&req.sensitive_type),
+            if fixed.is_empty() {
+                ""
+            } else {
+                "setters = [ModuleNameQconfigSetter(module_name_qconfig), *setters]\n"
+            }
         ));
     }
     s.push_str("\n# The same choice written out, most sensitive first (for ModuleNameQconfigSetter or review):\nint16_ops = [\n");

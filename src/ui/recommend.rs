@@ -40,6 +40,12 @@ fn download(name: &str, mime: &str, text: &str) {
     let _ = web_sys::Url::revoke_object_url(&url);
 }
 
+fn quantlens_fixed(
+    files: &[crate::engine::session::FileReport],
+) -> Vec<crate::engine::diagnose_report::FixedScale> {
+    crate::engine::diagnose_report::fixed_scales(files)
+}
+
 #[component]
 pub fn RecommendView(p: &RecommendProps) -> Html {
     let stype = use_state(|| "activation".to_string());
@@ -78,7 +84,8 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         Some(_) => recommend::recommend(&tables, &req).unwrap_or_default(),
         None => Default::default(),
     };
-    let snippet = recommend::snippet(&names, &req, &picks);
+    let fixed_scales = quantlens_fixed(&a.files);
+    let snippet = recommend::snippet(&names, &req, &picks, &fixed_scales);
     // Several tables (one per output or metric): one merged ranking, weighted by the user.
     let w: Vec<f64> = (0..tables.len())
         .map(|i| weights.get(i).copied().unwrap_or(1.0))
@@ -156,6 +163,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     let json = serde_json::json!({
         "int16": picks.iter().map(|p| serde_json::json!({"name": p.name, "metric": p.metric, "flops_share": p.flops_share})).collect::<Vec<_>>(),
         "ratio": ratio, "sensitive_type": *stype, "snippet": snippet,
+        "fixed_scales": fixed_scales.iter().map(|f| serde_json::json!({"name": f.name, "bound": f.bound, "physical": f.physical, "scale": f.scale_int16, "dtype": "qint16"})).collect::<Vec<_>>(),
     });
     let dl = |name: &'static str, mime: &'static str, text: String| {
         Callback::from(move |_: MouseEvent| download(name, mime, &text))
