@@ -259,3 +259,42 @@ fn cli_recommend_puts_fixed_scales_in_the_snippet() {
         "snippet does not parse:\n{snippet}"
     );
 }
+
+#[test]
+fn pareto_sweep_counts_ops_flops_and_activation_bytes() {
+    use quantlens::engine::session::{read_source, Document};
+    let t = table("tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt");
+    let rel = "tests/fixtures/horizon/qa-small/compare_per_layer_out.txt";
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).expect("fixture");
+    let r = read_source(rel, bytes.len() as u64, &bytes[..]);
+    let Some(Document::Compare(cmp)) = r.document else {
+        panic!("not a comparison: {:?}", r.error)
+    };
+    let elems = recommend::activation_elems(&[&cmp]);
+    assert_eq!(elems["add2"], 18 * 3 * 8 * 5);
+    assert_eq!(elems["quant"], 18 * 3 * 17 * 7);
+    assert!(!elems.contains_key("conv"), "fused rows have no shape");
+    let act_total: u64 = elems.values().sum();
+    let (pts, knee) = recommend::pareto(&[&t], "activation", &elems);
+    assert_eq!(pts.len(), t.rows.len() + 1);
+    assert_eq!((pts[0].ops, pts[0].remaining_error), (0, 1.0));
+    // Top 1: add2 (L1 0.00364654 of the activation rows' 0.00364654 + 0.00266579 + 0.00253051 +
+    // 0.00103114 + 3.56923e-05).
+    let total_err = 0.00364654 + 0.00266579 + 0.00253051 + 0.00103114 + 3.56923e-05;
+    assert_eq!(pts[1].ops, 1);
+    assert!((pts[1].remaining_error - (1.0 - 0.00364654 / total_err)).abs() < 1e-12);
+    assert_eq!(pts[1].flops_share, 0.0);
+    assert!((pts[1].act_bytes_share - 2160.0 / act_total as f64).abs() < 1e-12);
+    // Top 2 adds conv (100% of the flops, no shape: fused into bn).
+    assert_eq!(pts[2].flops_share, 1.0);
+    assert_eq!(pts[2].act_bytes_share, pts[1].act_bytes_share);
+    // quant_grid is qint16 already: never switched, so some error always stays.
+    assert!(pts.last().expect("last").remaining_error > 0.0);
+    assert!(pts
+        .windows(2)
+        .all(|w| w[1].remaining_error <= w[0].remaining_error));
+    assert!(knee.is_some());
+    // Without a comparison table the bytes axis is unknown (0), not invented.
+    let (pts, _) = recommend::pareto(&[&t], "activation", &Default::default());
+    assert!(pts.iter().all(|p| p.act_bytes_share == 0.0));
+}

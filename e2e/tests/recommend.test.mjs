@@ -33,6 +33,9 @@ test("ratio slider, int16 list, fixed scales and exports", async () => {
   await page.locator("#ratio-slider").fill("1");
   const readout = await page.textContent(".ratio-readout");
   assert.match(readout, /top \d+ rows/);
+  // The comparison table's shapes give the activation-bytes axis.
+  assert.match(readout, /% of activation bytes/);
+  assert.equal(await page.locator("svg.pareto polyline.bytes").count(), 1);
   const items = await page.locator(".int16-list li").allTextContents();
   assert.ok(items.length >= 1 && /layers\.0\.quant/.test(items[0]), `${items}`);
   const [json] = await Promise.all([page.waitForEvent("download"), page.click("#dl-json")]);

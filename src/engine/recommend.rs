@@ -6,6 +6,7 @@ use super::cells::DType;
 use super::diagnose_report::FixedScale;
 use super::sensitivity::SensitivityTable;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// What to pick: exactly one of `ratio` (0 < r ≤ 1) or `topk`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,9 +263,28 @@ pub struct ParetoPoint {
     pub op_share: f64,
     /// Share of the model's flops switched (6-column tables; 0 when unknown).
     pub flops_share: f64,
+    /// Share of the model's activation bytes (int8) that become int16, i.e. the extra activation
+    /// memory as a share of the int8 total (from the comparison table's shapes; 0 when unknown).
+    pub act_bytes_share: f64,
     /// Estimated remaining error: the single-op errors of the ops left in int8, as a share of all
     /// (an estimate: single-op errors do not add exactly).
     pub remaining_error: f64,
+}
+
+/// Each op's output element count from comparison tables (product of its shape), first row per name.
+pub fn activation_elems(tables: &[&super::compare::CompareTable]) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for t in tables {
+        for r in &t.rows {
+            if let Some(shape) = &r.shape {
+                let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+                if let Some(n) = n {
+                    out.entry(r.mod_name.clone()).or_insert(n);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The shortest decimal ratio r with ceil(n · r) = k (any r in ((k−1)/n, k/n] selects the same rows).
@@ -284,10 +304,14 @@ pub fn nice_ratio(k: usize, n: usize) -> f64 {
 }
 
 /// The sweep over topk and the knee (the point farthest from the line joining the ends).
+/// `act_elems`: each op's output element count (from the comparison table's shapes; empty when no
+/// comparison is loaded), for the activation-bytes axis.
 pub fn pareto(
     tables: &[&SensitivityTable],
     sensitive_type: &str,
+    act_elems: &HashMap<String, u64>,
 ) -> (Vec<ParetoPoint>, Option<usize>) {
+    let act_total: u64 = act_elems.values().sum();
     let n = tables.iter().map(|t| t.rows.len()).max().unwrap_or(0);
     let err = |t: &SensitivityTable, v: f64| {
         if t.metric.eq_ignore_ascii_case("cosine") {
@@ -324,7 +348,7 @@ pub fn pareto(
     for k in steps {
         let mut picked: std::collections::HashSet<(&str, &str)> = Default::default();
         let mut ops: std::collections::HashSet<&str> = Default::default();
-        let (mut removed, mut flops) = (0.0, 0.0);
+        let (mut removed, mut flops, mut elems) = (0.0, 0.0, 0u64);
         for t in tables {
             for r in t.rows.iter().take(k) {
                 if !type_matches(sensitive_type, &r.sensitive_type)
@@ -337,6 +361,9 @@ pub fn pareto(
                 }
                 if ops.insert(r.op_name.as_str()) {
                     flops += r.flops_pct.unwrap_or(0.0);
+                    if r.sensitive_type != "weight" {
+                        elems += act_elems.get(&r.op_name).copied().unwrap_or(0);
+                    }
                 }
                 removed += r.value.map(|v| err(t, v)).unwrap_or(0.0);
             }
@@ -347,6 +374,11 @@ pub fn pareto(
             ops: ops.len(),
             op_share: ops.len() as f64 / distinct as f64,
             flops_share: (flops / 100.0).min(1.0),
+            act_bytes_share: if act_total > 0 {
+                elems as f64 / act_total as f64
+            } else {
+                0.0
+            },
             remaining_error: if total > 0.0 {
                 ((total - removed) / total).max(0.0)
             } else {

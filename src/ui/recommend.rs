@@ -62,7 +62,8 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     let empty = tables.is_empty();
     let sweep = use_memo((p.analysis.clone(), (*stype).clone()), |(a, t)| {
         let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
-        recommend::pareto(&tables, t)
+        let compares: Vec<_> = a.files.iter().filter_map(|f| f.compare()).collect();
+        recommend::pareto(&tables, t, &recommend::activation_elems(&compares))
     });
     let (pts, knee) = (&sweep.0, sweep.1);
     if empty {
@@ -120,7 +121,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     // spans the largest share the sweep reaches.
     let xmax = pts
         .iter()
-        .map(|pt| pt.op_share.max(pt.flops_share))
+        .map(|pt| pt.op_share.max(pt.flops_share).max(pt.act_bytes_share))
         .fold(0.0, f64::max)
         .max(1e-9);
     let line = |xs: &dyn Fn(&recommend::ParetoPoint) -> f64| {
@@ -142,6 +143,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         )
     };
     let has_flops = pts.iter().any(|pt| pt.flops_share > 0.0);
+    let has_bytes = pts.iter().any(|pt| pt.act_bytes_share > 0.0);
     let on_slide = {
         let pick = pick.clone();
         Callback::from(move |e: InputEvent| {
@@ -197,13 +199,14 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 <svg class="pareto" viewBox="-44 0 464 200" role="img" aria-label="int16 share against remaining error">
                     <line x1="0" y1="170" x2="400" y2="170" class="axis" />
                     <line x1="0" y1="10" x2="0" y2="170" class="axis" />
-                    <text x="200" y="192" class="lbl">{ "share in int16 (ops: blue, flops: orange)" }</text>
+                    <text x="200" y="192" class="lbl">{ "share in int16 (ops: blue, flops: orange, activation bytes: green)" }</text>
                     <text x="-22" y="14" class="lbl">{ "100%" }</text>
                     <text x="-12" y="170" class="lbl">{ "0%" }</text>
                     <text x="400" y="182" class="lbl">{ format!("{:.1}%", xmax * 100.0) }</text>
                     <text x="-34" y="95" class="lbl" transform="rotate(-90 -34 95)">{ "single-op error left" }</text>
                     <polyline points={line(&|pt| pt.op_share)} class="ops" />
                     if has_flops { <polyline points={line(&|pt| pt.flops_share)} class="flops" /> }
+                    if has_bytes { <polyline points={line(&|pt| pt.act_bytes_share)} class="bytes" /> }
                     if let Some(k) = knee.and_then(|k| pts.get(k)) {
                         <circle cx={format!("{:.1}", xy(k).0)} cy={format!("{:.1}", xy(k).1)} r="5" class="knee"><title>{ "knee" }</title></circle>
                     }
@@ -214,9 +217,10 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 <div class="pareto-side">
                     <input id="ratio-slider" type="range" min="0" max={(pts.len().saturating_sub(1)).to_string()} value={sel.to_string()} oninput={on_slide} aria-label="ratio" />
                     if let Some(pt) = &point {
-                        <p class="ratio-readout">{ format!("ratio {:.4} (top {} rows): {} op(s) in int16 = {:.1}% of ops{}; {:.1}% of the single-op error left{}",
+                        <p class="ratio-readout">{ format!("ratio {:.4} (top {} rows): {} op(s) in int16 = {:.1}% of ops{}{}; {:.1}% of the single-op error left{}",
                             pt.ratio, pt.topk, pt.ops, pt.op_share * 100.0,
                             if has_flops { format!(", {:.2}% of flops", pt.flops_share * 100.0) } else { String::new() },
+                            if has_bytes { format!(", {:.2}% of activation bytes", pt.act_bytes_share * 100.0) } else { String::new() },
                             pt.remaining_error * 100.0, if Some(sel) == knee { " (the knee)" } else { "" }) }</p>
                     }
                     { for results.iter().map(|r| html! { <p class="muted small">{ r.log.clone() }</p> }) }
