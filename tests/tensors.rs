@@ -515,3 +515,42 @@ fn pickles_are_never_executed() {
         }
     }
 }
+
+#[test]
+fn small_pairs_carry_the_group_split_what_if() {
+    let m = single("int8_float.npy", "int8_quant.npy", Some(0.05));
+    let got: Vec<(String, usize)> = m.groups.iter().map(|g| (g.dtype.clone(), g.k)).collect();
+    let want: Vec<(String, usize)> = ["int8", "int16"]
+        .iter()
+        .flat_map(|d| [1, 2, 4].map(|k| (d.to_string(), k)))
+        .collect();
+    assert_eq!(got, want);
+    // One group is plain min-max fake quantization of the float tensor (round half to even).
+    let (mut fb, fl) = located("int8_float.npy");
+    let mut x = Vec::new();
+    tensor::read_range(&mut fb, &fl[0].entry, 0, 120, &mut x).expect("read");
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let s = (amax / 127.5) as f32;
+    let mse = x
+        .iter()
+        .map(|&v| {
+            let q = (v / s).round_ties_even().clamp(-128.0, 127.0) * s;
+            ((q - v) as f64).powi(2)
+        })
+        .sum::<f64>()
+        / 120.0;
+    assert!(
+        (m.groups[0].split.mse - mse).abs() <= 1e-9 * mse,
+        "{} vs {mse}",
+        m.groups[0].split.mse
+    );
+    assert!(m.groups[0].split.cuts.is_empty());
+    // More groups never hurt; int16 beats int8.
+    assert!(m.groups[1].split.mse <= m.groups[0].split.mse);
+    assert!(m.groups[2].split.mse <= m.groups[1].split.mse);
+    assert_eq!(
+        m.groups[2].split.scales.len(),
+        m.groups[2].split.cuts.len() + 1
+    );
+    assert!(m.groups[3].split.mse < m.groups[0].split.mse);
+}

@@ -56,6 +56,10 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   assert.ok(await page.locator(".pair-detail svg.range-picture .clipped").count() >= 1, "clipping shown");
   // An observer's scale for the float tensor: min-max covers the range, so clipping disappears.
   assert.match(await page.textContent(".pair-detail"), /Local error of the float tensor/);
+  // The group-split what-if: 1, 2 and 4 groups at int8 and int16, with cut positions.
+  assert.equal(await page.locator(".pair-detail table.groups tr[data-groups]").count(), 6);
+  const two = await page.locator('.pair-detail tr[data-groups="int8 2"] td').allTextContents();
+  assert.match(two[4], /^\d+$/, `one cut: ${two}`);
   await page.click('.pair-detail button[data-obs="int8 min-max"]');
   await page.waitForSelector('.pair-detail button.obs.active[data-obs="int8 min-max"]', { timeout: 20000 });
   const title = await row.locator(".split-bar").getAttribute("title");

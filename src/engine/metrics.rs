@@ -107,6 +107,18 @@ pub struct PairMetrics {
     /// Scales each observer picks for the float tensor: (dtype, observer, scale) (second pass).
     #[serde(default)]
     pub observer_scales: Vec<(String, String, f64)>,
+    /// What-if for small float tensors (≤ `pairs::GROUPS_MAX_ELEMS`): the error with 1 group and
+    /// the best 2- and 4-group splits (where to cut, per-group scales), at int8 and int16.
+    #[serde(default)]
+    pub groups: Vec<GroupWhatIf>,
+}
+
+/// One row of the group-split what-if: `k` contiguous groups on grid `dtype`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupWhatIf {
+    pub dtype: String,
+    pub k: usize,
+    pub split: super::quant::GroupSplit,
 }
 
 /// Mean squared error of quantizing the float tensor itself, per dtype (min-max symmetric scale).
@@ -732,6 +744,7 @@ impl Accumulator {
             quant: self.quant,
             local: None,
             observer_scales: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::findings::{kind, Evidence, Finding, Severity};
 use super::metrics::{Accumulator, PairMetrics, QuantSpec};
+use super::quant::QDType;
 use super::tensor::{ByteSource, ElemReader, ElemType, TensorEntry};
 use serde::{Deserialize, Serialize};
 
@@ -256,8 +257,33 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
             m.local = Some(local);
         }
     }
+    // Group-split what-if on small float tensors (the whole tensor is read; bounded by the limit).
+    if fe.numel() >= 2 && fe.numel() <= GROUPS_MAX_ELEMS {
+        let mut x = Vec::with_capacity(fe.numel() as usize);
+        let mut fr = ElemReader::new(fsrc, fe);
+        while fr
+            .next_chunk(&mut bf, CHUNK_ELEMS)
+            .map_err(|e| format!("float side: {e}"))?
+            > 0
+        {
+            x.extend_from_slice(&bf);
+        }
+        for dt in [QDType::Int8, QDType::Int16] {
+            for k in [1, 2, 4] {
+                m.groups.push(super::metrics::GroupWhatIf {
+                    dtype: dt.name().to_string(),
+                    k,
+                    split: super::quant::best_split(&x, k, dt),
+                });
+            }
+        }
+    }
     Ok(m)
 }
+
+/// The group-split what-if runs on float tensors up to this many elements (its cost is about 700
+/// element operations per element: 64 candidate cuts, every segment between two of them).
+pub const GROUPS_MAX_ELEMS: u64 = 1 << 16;
 
 /// Histograms are computed (a second read of both tensors) up to this many elements.
 pub const HIST_MAX_ELEMS: u64 = 64 << 20;

@@ -111,6 +111,19 @@ fn pair_detail(
                     }) }
                 </div>
             }
+            if !m.groups.is_empty() {
+                <table class="groups small">
+                    <caption>{ "What-if: the float tensor split into contiguous groups, each with its own min-max scale (flattened order; cuts chosen to minimise the error)" }</caption>
+                    <tr><th>{ "dtype" }</th><th>{ "groups" }</th><th>{ "MSE" }</th><th>{ "max relative error" }</th><th>{ "cut before element" }</th><th>{ "scales" }</th></tr>
+                    { for m.groups.iter().map(|g| html! {
+                        <tr data-groups={format!("{} {}", g.dtype, g.k)}>
+                            <td>{ g.dtype.clone() }</td><td>{ g.k }</td><td>{ fmt_num(g.split.mse) }</td><td>{ fmt_num(g.split.max_rel) }</td>
+                            <td>{ if g.split.cuts.is_empty() { "—".to_string() } else { g.split.cuts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ") } }</td>
+                            <td>{ g.split.scales.iter().map(|s| fmt_num(*s)).collect::<Vec<_>>().join(", ") }</td>
+                        </tr>
+                    }) }
+                </table>
+            }
             if let Some(l) = &m.local {
                 <p class="small">{ format!("Local error of the float tensor quantized by itself (min-max): int8 SQNR {:.1} dB, int16 {:.1} dB. This is the layer's own error, not its sensitivity.", l.int8_sqnr_db, l.int16_sqnr_db) }</p>
             }
