@@ -298,3 +298,15 @@ fn pareto_sweep_counts_ops_flops_and_activation_bytes() {
     let (pts, _) = recommend::pareto(&[&t], "activation", &Default::default());
     assert!(pts.iter().all(|p| p.act_bytes_share == 0.0));
 }
+
+#[test]
+fn unreadable_and_empty_tables_say_why() {
+    let header_only = "op_name     sensitive_type    op_type    L1\n----------  ----------------  ---------  ----\n";
+    let e =
+        sensitivity::parse(header_only.as_bytes(), "output_0_L1_sensitive_ops.txt").unwrap_err();
+    assert!(e.to_string().contains("header but no rows"), "{e}");
+    let e = sensitivity::parse(&b"hello\nworld\n"[..], "x.txt").unwrap_err();
+    assert!(e.to_string().contains("no sensitivity table found"), "{e}");
+    let e = sensitivity::parse(&b"op_name \xff\xfe\n"[..], "x.txt").unwrap_err();
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+}

@@ -71,6 +71,8 @@ pub fn looks_like_header(line: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SensitivityError {
     NoTable,
+    /// The header and rule are there but no op rows follow.
+    Empty,
     Io(String),
     NotText,
 }
@@ -80,6 +82,9 @@ impl std::fmt::Display for SensitivityError {
         match self {
             SensitivityError::NoTable => f.write_str(
                 "no sensitivity table found (expected a header 'op_name  sensitive_type  op_type  <metric> …' and a dash rule)",
+            ),
+            SensitivityError::Empty => f.write_str(
+                "the sensitivity table has a header but no rows (was the sensitivity run interrupted?)",
             ),
             SensitivityError::Io(e) => write!(f, "read error: {e}"),
             SensitivityError::NotText => f.write_str("the file is not UTF-8 text"),
@@ -115,8 +120,11 @@ pub fn parse<R: BufRead>(mut r: R, file_name: &str) -> Result<SensitivityTable, 
     }
     let (groups, _) = reader.finish();
     let mut t = groups.into_iter().next().ok_or(SensitivityError::NoTable)?;
-    if t.headers.len() < 4 || t.rows.is_empty() {
+    if t.headers.len() < 4 {
         return Err(SensitivityError::NoTable);
+    }
+    if t.rows.is_empty() {
+        return Err(SensitivityError::Empty);
     }
     let columns = t.headers.len();
     let metric = t.headers[3].clone();
