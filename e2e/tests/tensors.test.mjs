@@ -39,6 +39,12 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   await page.waitForSelector(".summary", { timeout: 20000 });
   await page.locator(".tab", { hasText: "Tensors" }).click();
   assert.equal(await page.locator("table.pairs tbody tr").count(), 6);
+  // The local-error ranking: every pair, lowest int8 SQNR first, and it opens the pair's detail.
+  await page.locator(".local-ranking summary").click();
+  const local = await page.locator(".local-ranking li").allTextContents();
+  assert.equal(local.length, 6);
+  const db = local.map((t) => Number(/int8 (-?[\d.]+) dB/.exec(t)[1]));
+  assert.deepEqual(db, [...db].sort((x, y) => x - y), `${local}`);
   const expected = JSON.parse(await readFile(join(repo, "tests/fixtures/tensors/expected.json"), "utf8"));
   const row = page.locator('tr[data-pair="Add@0"]');
   const cos = Number(await row.locator("td").nth(2).textContent());

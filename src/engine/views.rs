@@ -464,3 +464,22 @@ pub fn pair_range_picture(
     };
     range_picture(&row, &d)
 }
+
+/// Pairs ranked by their float tensor's *local* error at int8 (lowest SQNR first; ties by name):
+/// (pair index, int8 SQNR dB, int16 SQNR dB). Local error, not sensitivity (see the README).
+pub fn local_error_ranking(t: &super::pairs::TensorComparison) -> Vec<(usize, f64, f64)> {
+    let mut out: Vec<(usize, f64, f64)> = t
+        .pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let l = p.metrics.as_ref()?.local?;
+            Some((i, l.int8_sqnr_db, l.int16_sqnr_db))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then_with(|| t.pairs[a.0].name.cmp(&t.pairs[b.0].name))
+    });
+    out
+}
