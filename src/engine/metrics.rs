@@ -408,15 +408,25 @@ impl Kl {
         }
     }
 
-    pub(crate) fn push(&mut self, b: &[f32], a: &[f32]) {
-        let slab = self.inner * self.along;
-        for (&bv, &av) in b.iter().zip(a) {
-            let g = (self.pos % self.inner) as usize;
-            self.groups[g].push(bv as f64, av as f64);
-            self.pos += 1;
+    pub(crate) fn push(&mut self, mut b: &[f32], mut a: &[f32]) {
+        let (inner, slab) = (self.inner, self.inner * self.along);
+        // Runs of consecutive groups (no division per element): up to the last group, the end of
+        // the slab (where its groups end) or the end of the data.
+        while !b.is_empty() && !a.is_empty() {
+            let g = (self.pos % inner) as usize;
+            let to_slab_end = slab - self.pos % slab;
+            let n = ((inner as usize - g) as u64)
+                .min(to_slab_end)
+                .min(b.len().min(a.len()) as u64) as usize;
+            for (grp, (&bv, &av)) in self.groups[g..g + n].iter_mut().zip(b.iter().zip(a)) {
+                grp.push(bv as f64, av as f64);
+            }
+            self.pos += n as u64;
             if self.pos % slab == 0 {
                 self.flush();
             }
+            b = &b[n..];
+            a = &a[n..];
         }
     }
 
