@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve } from "./server.mjs";
+import { serve, launch } from "./server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ROWS = 10000;
@@ -63,10 +63,7 @@ for (let r = 0; r < RUNS; r++) {
 
 // Browser.
 const { server, url } = await serve(join(repo, "dist"));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-});
+const browser = await launch(chromium);
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 await page.goto(url);
 await page.waitForSelector(".dropzone");

@@ -40,3 +40,12 @@ if (process.argv[1] && process.argv[1].endsWith("server.mjs")) {
   const { url } = await serve(root, port);
   console.log(`serving ${root} at ${url}`);
 }
+
+// The system Chromium with the flags every test uses (never a downloaded browser).
+export function launch(chromium) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"],
+  });
+}

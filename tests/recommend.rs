@@ -12,6 +12,15 @@ fn table(rel: &str) -> sensitivity::SensitivityTable {
     sensitivity::parse(text.as_bytes(), rel).expect("table")
 }
 
+/// Run the CLI from the package root.
+fn quantlens(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run quantlens")
+}
+
 fn req(t: &str, ratio: Option<f64>, topk: Option<usize>) -> SetterRequest {
     SetterRequest {
         sensitive_type: t.into(),
@@ -114,17 +123,13 @@ fn bad_requests_are_clear_errors() {
 
 #[test]
 fn cli_recommend_json_shape() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args([
-            "recommend",
-            "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
-            "--ratio",
-            "0.5",
-            "--json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
+    let out = quantlens(&[
+        "recommend",
+        "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
+        "--ratio",
+        "0.5",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let first = &v["int16"][0];
@@ -141,29 +146,21 @@ fn cli_recommend_json_shape() {
     assert!(snippet
         .contains("sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter(t, ratio=0.5)"));
     assert!(snippet.contains("torch.load(\"output_0_L1_sensitive_ops.pt\")"));
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args(["recommend", "Cargo.toml", "--ratio", "0.5"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
+    let bad = quantlens(&["recommend", "Cargo.toml", "--ratio", "0.5"]);
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(v["merged"].as_array().map(Vec::len), Some(0));
 }
 
 #[test]
 fn cli_recommend_merges_several_tables() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args([
-            "recommend",
-            "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
-            "tests/fixtures/horizon/qa-small/output_0_Cosine_sensitive_ops.txt",
-            "--ratio",
-            "0.2",
-            "--json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
+    let out = quantlens(&[
+        "recommend",
+        "tests/fixtures/horizon/qa-small/output_0_L1_sensitive_ops.txt",
+        "tests/fixtures/horizon/qa-small/output_0_Cosine_sensitive_ops.txt",
+        "--ratio",
+        "0.2",
+        "--json",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -210,18 +207,14 @@ fn merged_ranking_weighs_tables() {
 
 #[test]
 fn cli_recommend_puts_fixed_scales_in_the_snippet() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args([
-            "recommend",
-            "www/examples/horizon_quant_analysis/output_0_L1_sensitive_ops.txt",
-            "www/examples/horizon_quant_analysis/compare_per_layer_out.txt",
-            "--ratio",
-            "0.01",
-            "--json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
+    let out = quantlens(&[
+        "recommend",
+        "www/examples/horizon_quant_analysis/output_0_L1_sensitive_ops.txt",
+        "www/examples/horizon_quant_analysis/compare_per_layer_out.txt",
+        "--ratio",
+        "0.01",
+        "--json",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),

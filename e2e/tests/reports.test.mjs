@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve } from "../server.mjs";
+import { serve, launch } from "../server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -14,11 +14,7 @@ let browser, server, url;
 
 before(async () => {
   ({ server, url } = await serve(join(repo, "dist")));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"],
-  });
+  browser = await launch(chromium);
 });
 after(async () => { await browser?.close(); server?.close(); });
 

@@ -6,16 +6,13 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve } from "../server.mjs";
+import { serve, launch } from "../server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 let browser, server, url;
 before(async () => {
   ({ server, url } = await serve(join(repo, "dist")));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-  });
+  browser = await launch(chromium);
 });
 after(async () => { await browser?.close(); server?.close(); });
 
