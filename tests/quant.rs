@@ -261,3 +261,22 @@ fn calibration_streams_batches_and_skips_non_finite() {
     let e = calibrate(|| std::iter::once(&nan[..]), 256, QDType::Int8).unwrap_err();
     assert!(e.contains("no finite values"), "{e}");
 }
+
+#[test]
+fn per_channel_min_max_error_matches_numpy() {
+    use quantlens::engine::quant::{per_channel_minmax_error, QDType};
+    // numpy: s = |x|.max(axis=1) / 127.5 (float32); q = clip(rint(x / s), -128, 127) · s.
+    let x = [1.0f32, 0.3, 10.0, 3.0];
+    let (mse, sqnr) = per_channel_minmax_error(&x, &[2, 2], 0, QDType::Int8).expect("ok");
+    assert!(
+        (mse - 0.00048537778833712686).abs() < 1e-9 * 0.00048537778833712686 + 1e-15,
+        "{mse}"
+    );
+    assert!((sqnr - 47.536079819820614).abs() < 0.01, "{sqnr}");
+    assert!(per_channel_minmax_error(&x, &[2, 2], 2, QDType::Int8)
+        .unwrap_err()
+        .contains("out of range"));
+    assert!(per_channel_minmax_error(&x, &[3, 2], 0, QDType::Int8)
+        .unwrap_err()
+        .contains("do not fill"));
+}

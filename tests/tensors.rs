@@ -553,4 +553,25 @@ fn small_pairs_carry_the_group_split_what_if() {
         m.groups[2].split.cuts.len() + 1
     );
     assert!(m.groups[3].split.mse < m.groups[0].split.mse);
+    // Per channel along axes 0 and 1 at int8 and int16, beside one scale for the tensor.
+    let ch: Vec<(String, usize, usize)> = m
+        .channels
+        .iter()
+        .map(|c| (c.dtype.clone(), c.axis, c.channels))
+        .collect();
+    assert_eq!(
+        ch,
+        [
+            ("int8", 0, 2),
+            ("int8", 1, 3),
+            ("int16", 0, 2),
+            ("int16", 1, 3)
+        ]
+        .map(|(d, a, n)| (d.to_string(), a, n))
+    );
+    assert!((m.channels[0].per_tensor_mse - mse).abs() <= 1e-9 * mse);
+    assert!(m
+        .channels
+        .iter()
+        .all(|c| c.per_channel_mse <= c.per_tensor_mse * (1.0 + 1e-9)));
 }

@@ -63,6 +63,9 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   assert.equal(await page.locator(".pair-detail table.groups tr[data-groups]").count(), 6);
   const two = await page.locator('.pair-detail tr[data-groups="int8 2"] td').allTextContents();
   assert.match(two[4], /^\d+$/, `one cut: ${two}`);
+  // Per-channel what-if along the channel axis (axis 0 has one element here: skipped).
+  assert.deepEqual(await page.locator(".pair-detail table.channels tr[data-channels]").evaluateAll((rs) => rs.map((r) => r.dataset.channels)),
+    ["int8 1", "int16 1"]);
   await page.click('.pair-detail button[data-obs="int8 min-max"]');
   await page.waitForSelector('.pair-detail button.obs.active[data-obs="int8 min-max"]', { timeout: 20000 });
   const title = await row.locator(".split-bar").getAttribute("title");

@@ -111,6 +111,22 @@ pub struct PairMetrics {
     /// the best 2- and 4-group splits (where to cut, per-group scales), at int8 and int16.
     #[serde(default)]
     pub groups: Vec<GroupWhatIf>,
+    /// Per-channel what-if on the same small tensors: one min-max scale per channel along axis 0
+    /// and 1 (weights, activations) against one scale for the tensor.
+    #[serde(default)]
+    pub channels: Vec<ChannelWhatIf>,
+}
+
+/// Per-channel quantization of the float tensor along `axis` on grid `dtype`, beside per tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelWhatIf {
+    pub dtype: String,
+    pub axis: usize,
+    pub channels: usize,
+    pub per_channel_mse: f64,
+    pub per_channel_sqnr_db: f64,
+    pub per_tensor_mse: f64,
+    pub per_tensor_sqnr_db: f64,
 }
 
 /// One row of the group-split what-if: `k` contiguous groups on grid `dtype`.
@@ -755,6 +771,7 @@ impl Accumulator {
             local: None,
             observer_scales: Vec::new(),
             groups: Vec::new(),
+            channels: Vec::new(),
         }
     }
 }

@@ -268,7 +268,35 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         {
             x.extend_from_slice(&bf);
         }
+        let shape: Vec<usize> = fe.shape.iter().map(|&d| d as usize).collect();
         for dt in [QDType::Int8, QDType::Int16] {
+            // Fortran-order dumps would need the axis mirrored: only C order here.
+            if !fe.fortran {
+                for axis in (0..shape.len().min(2)).filter(|&a| shape[a] > 1) {
+                    if let Ok((mse, sqnr_db)) =
+                        super::quant::per_channel_minmax_error(&x, &shape, axis, dt)
+                    {
+                        let amax = x
+                            .iter()
+                            .filter(|v| v.is_finite())
+                            .fold(0f32, |m, v| m.max(v.abs()));
+                        let t = super::quant::quant_error(
+                            &x,
+                            super::quant::symmetric_scale(amax as f64, dt),
+                            dt,
+                        );
+                        m.channels.push(super::metrics::ChannelWhatIf {
+                            dtype: dt.name().to_string(),
+                            axis,
+                            channels: shape[axis],
+                            per_channel_mse: mse,
+                            per_channel_sqnr_db: sqnr_db,
+                            per_tensor_mse: t.mse,
+                            per_tensor_sqnr_db: t.sqnr_db,
+                        });
+                    }
+                }
+            }
             for k in [1, 2, 4] {
                 m.groups.push(super::metrics::GroupWhatIf {
                     dtype: dt.name().to_string(),

@@ -415,6 +415,50 @@ pub fn quant_error(x: &[f32], scale: f64, dt: QDType) -> QuantError {
     }
 }
 
+/// The error of quantizing `x` (C order, `shape`) per channel along `axis`, each channel with its
+/// own symmetric min-max scale, on grid `dt`: mean squared error and SQNR over the whole tensor.
+pub fn per_channel_minmax_error(
+    x: &[f32],
+    shape: &[usize],
+    axis: usize,
+    dt: QDType,
+) -> Result<(f64, f64), String> {
+    let dim = *shape
+        .get(axis)
+        .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?;
+    if shape.iter().product::<usize>() != x.len() || dim == 0 {
+        return Err(format!("{} values do not fill shape {shape:?}", x.len()));
+    }
+    let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
+    let mut amax = vec![0f32; dim];
+    for (i, &v) in x.iter().enumerate() {
+        let c = (i / inner) % dim;
+        if v.is_finite() {
+            amax[c] = amax[c].max(v.abs());
+        }
+    }
+    let scales: Vec<f32> = amax
+        .iter()
+        .map(|&a| symmetric_scale(a as f64, dt) as f32)
+        .collect();
+    let (qmin, qmax) = dt.range();
+    let q = fake_quant_per_channel(x, shape, axis, &scales, &vec![0; dim], qmin, qmax)?;
+    let (mut se, mut ss) = (0f64, 0f64);
+    for (&v, &w) in x.iter().zip(&q) {
+        if v.is_finite() {
+            let e = (w - v) as f64;
+            se += e * e;
+            ss += v as f64 * v as f64;
+        }
+    }
+    let sqnr_db = if se == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (ss / se).log10()
+    };
+    Ok((se / x.len().max(1) as f64, sqnr_db))
+}
+
 /// A split of a tensor (flattened order) into contiguous groups, each with its own min-max scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupSplit {

@@ -124,6 +124,19 @@ fn pair_detail(
                     }) }
                 </table>
             }
+            if !m.channels.is_empty() {
+                <table class="groups channels small">
+                    <caption>{ "What-if: one min-max scale per channel instead of one for the tensor (the float tensor quantized by itself)" }</caption>
+                    <tr><th>{ "dtype" }</th><th>{ "axis" }</th><th>{ "channels" }</th><th>{ "SQNR per channel" }</th><th>{ "SQNR per tensor" }</th><th>{ "MSE per channel" }</th><th>{ "MSE per tensor" }</th></tr>
+                    { for m.channels.iter().map(|c| html! {
+                        <tr data-channels={format!("{} {}", c.dtype, c.axis)}>
+                            <td>{ c.dtype.clone() }</td><td>{ c.axis }</td><td>{ c.channels }</td>
+                            <td>{ format!("{:.1} dB", c.per_channel_sqnr_db) }</td><td>{ format!("{:.1} dB", c.per_tensor_sqnr_db) }</td>
+                            <td>{ fmt_num(c.per_channel_mse) }</td><td>{ fmt_num(c.per_tensor_mse) }</td>
+                        </tr>
+                    }) }
+                </table>
+            }
             if let Some(l) = &m.local {
                 <p class="small">{ format!("Local error of the float tensor quantized by itself (min-max): int8 SQNR {:.1} dB, int16 {:.1} dB. This is the layer's own error, not its sensitivity.", l.int8_sqnr_db, l.int16_sqnr_db) }</p>
             }
