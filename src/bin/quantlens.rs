@@ -213,12 +213,8 @@ fn report(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
                 .map(|f| FindingJson::from(&f.finding))
                 .collect(),
         };
-        match serde_json::to_string_pretty(&out) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("quantlens: cannot write JSON: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(code) = print_json(&out) {
+            return code;
         }
         return ExitCode::SUCCESS;
     }
@@ -334,12 +330,8 @@ fn check(path: &Path, json: bool) -> ExitCode {
             notes: report.notes.iter().map(note_text).collect(),
             findings: findings.iter().map(FindingJson::from).collect(),
         };
-        match serde_json::to_string_pretty(&out) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("quantlens: cannot write JSON: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(code) = print_json(&out) {
+            return code;
         }
     } else {
         print_human(&report, &findings);
@@ -584,12 +576,8 @@ fn compare(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
             "shape_mismatches": mismatches,
             "errors": errors,
         });
-        match serde_json::to_string_pretty(&v) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("quantlens: cannot write JSON: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(code) = print_json(&v) {
+            return code;
         }
     } else {
         println!(
@@ -645,6 +633,20 @@ fn compare(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
         return ExitCode::from(2);
     }
     ExitCode::SUCCESS
+}
+
+/// Print `v` as pretty JSON on stdout; on failure say why and give exit status 2.
+fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<(), ExitCode> {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("quantlens: cannot write JSON: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn bench_calib(n: usize) -> ExitCode {
@@ -767,12 +769,8 @@ fn recommend(
                     "ranks": m.per_table.iter().map(|(l, r, _)| json!({"table": l, "rank": r})).collect::<Vec<_>>()})).collect::<Vec<_>>()
             } else { Vec::new() },
         });
-        match serde_json::to_string_pretty(&v) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("quantlens: cannot write JSON: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(code) = print_json(&v) {
+            return code;
         }
     } else {
         for (t, r) in tables.iter().zip(&results) {
@@ -918,14 +916,10 @@ fn whatif(
         return ExitCode::from(2);
     }
     if json_out {
-        match serde_json::to_string_pretty(&json!({"tensors": out})) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("quantlens: cannot write JSON: {e}");
-                return ExitCode::from(2);
-            }
-        }
-        return ExitCode::SUCCESS;
+        return match print_json(&json!({"tensors": out})) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        };
     }
     let f = |v: &Value| match v {
         Value::Number(n) => format!("{:.4e}", n.as_f64().unwrap_or(f64::NAN)),
