@@ -1,12 +1,10 @@
-//! The analysis web worker: reads dropped files in slices (`FileReaderSync` over `Blob.slice`) and runs
-//! the engine off the UI thread, posting progress and the final analysis as JSON messages.
+//! The analysis web worker: owns the session, reads dropped files in slices (`FileReaderSync` over
+//! `Blob.slice`), runs every command of the UI off its thread and posts progress and results.
 
-use crate::engine::pairs::{self, Side};
-use crate::engine::session::{is_tensor_file, read_source, read_tensor_source, Analysis, Document};
+use crate::engine::session::{is_tensor_file, read_source, Session};
 use crate::engine::tensor::ByteSource;
-use crate::protocol::{FromWorker, SLICE_BYTES};
-use js_sys::{Array, Reflect, Uint8Array};
-use std::collections::HashMap;
+use crate::protocol::{Envelope, FromWorker, ToWorker, SLICE_BYTES};
+use js_sys::{Array, Uint8Array};
 use std::io::Read;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -95,185 +93,232 @@ impl ByteSource for BlobSource {
     }
 }
 
-fn side_of(v: &JsValue) -> Option<Side> {
-    match Reflect::get(v, &"side".into()).ok()?.as_string()?.as_str() {
-        "float" => Some(Side::Float),
-        "quant" => Some(Side::Quant),
-        _ => None,
-    }
+/// The worker's state: the session it owns and the reader of Blob slices.
+struct Worker {
+    scope: DedicatedWorkerGlobalScope,
+    reader: FileReaderSync,
+    session: Session,
 }
 
-fn run_job(
-    scope: &DedicatedWorkerGlobalScope,
-    job: u32,
-    items: Array,
-    scales: HashMap<String, f64>,
-    manual: Vec<(String, String)>,
-) -> Result<Analysis, String> {
-    let reader = FileReaderSync::new().map_err(|e| format!("FileReaderSync unavailable: {e:?}"))?;
-    let mut analysis = Analysis::default();
-    let total_bytes: u64 = items
-        .iter()
-        .filter_map(|it| Reflect::get(&it, &"blob".into()).ok())
-        .filter_map(|b| b.dyn_into::<Blob>().ok())
-        .map(|b| b.size() as u64)
-        .sum();
-    let mut done_before = 0u64;
-    let mut tensor_sources: Vec<(usize, BlobSource)> = Vec::new();
-    for (file_index, item) in items.iter().enumerate() {
-        let name = Reflect::get(&item, &"name".into())
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_else(|| format!("file {}", file_index + 1));
-        let blob: Blob = Reflect::get(&item, &"blob".into())
-            .ok()
-            .and_then(|b| b.dyn_into().ok())
-            .ok_or_else(|| format!("item {file_index} has no file data"))?;
-        let size_bytes = blob.size() as u64;
-        // Tensor dumps are read with random access; reports as a stream of lines.
-        let mut src = BlobSource {
-            blob: blob.clone(),
-            reader: reader.clone(),
-            size_bytes,
-        };
-        let mut head = vec![0u8; size_bytes.min(16) as usize];
-        if src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size_bytes) {
-            let mut report = read_tensor_source(&name, &mut src);
-            if let (Some(side), Some(Document::Tensors { side: s, .. })) =
-                (side_of(&item), report.document.as_mut())
-            {
-                *s = Some(side);
-            }
-            tensor_sources.push((analysis.files.len(), src));
-            analysis.add_file(report);
-            done_before += size_bytes;
-            continue;
-        }
-        let mut on_slice = |pos: u64| {
-            post(
-                scope,
-                &FromWorker::Progress {
-                    job,
-                    file_index,
-                    file_name: name.clone(),
-                    done_bytes: done_before + pos,
-                    total_bytes,
-                },
-            );
-        };
-        let source = BlobReader {
-            blob,
-            reader: reader.clone(),
-            size_bytes,
-            pos: 0,
-            buf: Vec::new(),
-            buf_pos: 0,
-            on_slice: &mut on_slice,
-        };
-        analysis.add_file(read_source(&name, size_bytes, source));
-        done_before += size_bytes;
-    }
-    // Tensor files on both sides: pair and compare them now, while the worker can read the Blobs.
-    if !tensor_sources.is_empty() {
-        let mut files = Vec::new();
-        let mut sources: Vec<Box<dyn ByteSource>> = Vec::new();
-        for (fi, src) in tensor_sources {
-            if let Some(Document::Tensors { entries, side }) = &analysis.files[fi].document {
-                files.push((fi, (entries.clone(), *side)));
-                sources.push(Box::new(src));
-            }
-        }
-        let listing: Vec<_> = files.iter().map(|(_, f)| f.clone()).collect();
-        let mut last_post = 0.0f64;
-        let mut cmp = pairs::compare_files(
-            &listing,
-            &mut sources,
-            &scales,
-            &manual,
-            &mut |done, total, name| {
-                // At most ~20 progress messages a second.
-                let now = js_sys::Date::now();
-                if now - last_post < 50.0 && done < total {
-                    return;
-                }
-                last_post = now;
-                post(
-                    scope,
-                    &FromWorker::Progress {
-                        job,
-                        file_index: 0,
-                        file_name: format!("comparing {name}"),
-                        done_bytes: done,
-                        total_bytes: total,
-                    },
-                );
+impl Worker {
+    fn progress(
+        &self,
+        job: u32,
+        stage: &str,
+        file_index: usize,
+        name: &str,
+        done: u64,
+        total: u64,
+    ) {
+        post(
+            &self.scope,
+            &FromWorker::Progress {
+                job,
+                stage: stage.to_string(),
+                file_index,
+                file_name: name.to_string(),
+                done_bytes: done,
+                total_bytes: total,
             },
         );
-        // Map listing indices back to analysis file indices.
-        for p in &mut cmp.pairs {
-            p.float_file = files[p.float_file].0;
-            p.quant_file = files[p.quant_file].0;
-        }
-        analysis.tensors = cmp;
     }
-    // Findings are computed by the receiver when it merges this batch into its session.
-    Ok(analysis)
+
+    /// Read the files of an `Open` into the session: tensor dumps by random access (their Blobs
+    /// stay in the session), reports as a stream of slices.
+    fn open(&mut self, job: u32, names: &[String], blobs: &Array) -> Result<(), String> {
+        let blobs: Vec<Blob> = blobs
+            .iter()
+            .map(|b| b.dyn_into::<Blob>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| "the files did not reach the worker".to_string())?;
+        if blobs.len() != names.len() {
+            return Err(format!("{} names for {} files", names.len(), blobs.len()));
+        }
+        let total_bytes: u64 = blobs.iter().map(|b| b.size() as u64).sum();
+        let mut done_before = 0u64;
+        for (file_index, (name, blob)) in names.iter().zip(blobs).enumerate() {
+            let size_bytes = blob.size() as u64;
+            let mut src = BlobSource {
+                blob: blob.clone(),
+                reader: self.reader.clone(),
+                size_bytes,
+            };
+            let mut head = vec![0u8; size_bytes.min(16) as usize];
+            if src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size_bytes) {
+                self.progress(job, "reading", file_index, name, done_before, total_bytes);
+                self.session.open(name, Box::new(src));
+            } else {
+                let scope = self.scope.clone();
+                let mut last = 0.0f64;
+                let mut on_slice = |pos: u64| {
+                    let now = js_sys::Date::now();
+                    if now - last < 50.0 && pos < size_bytes {
+                        return;
+                    }
+                    last = now;
+                    post(
+                        &scope,
+                        &FromWorker::Progress {
+                            job,
+                            stage: "reading".into(),
+                            file_index,
+                            file_name: name.clone(),
+                            done_bytes: done_before + pos,
+                            total_bytes,
+                        },
+                    );
+                };
+                let source = BlobReader {
+                    blob,
+                    reader: self.reader.clone(),
+                    size_bytes,
+                    pos: 0,
+                    buf: Vec::new(),
+                    buf_pos: 0,
+                    on_slice: &mut on_slice,
+                };
+                self.session
+                    .add_report(read_source(name, size_bytes, source));
+            }
+            done_before += size_bytes;
+        }
+        Ok(())
+    }
+
+    /// Pair and compare what changed, diagnose, and send the session back.
+    fn update_and_send(&mut self, job: u32, started: f64) {
+        let scope = self.scope.clone();
+        let mut last = 0.0f64;
+        self.session.update(&mut |done, total, name| {
+            // At most ~20 progress messages a second.
+            let now = js_sys::Date::now();
+            if now - last < 50.0 && done < total {
+                return;
+            }
+            last = now;
+            post(
+                &scope,
+                &FromWorker::Progress {
+                    job,
+                    stage: "comparing".into(),
+                    file_index: 0,
+                    file_name: name.to_string(),
+                    done_bytes: done,
+                    total_bytes: total,
+                },
+            );
+        });
+        post(
+            &self.scope,
+            &FromWorker::Done {
+                job,
+                analysis: self.session.analysis.clone(),
+                elapsed_ms: js_sys::Date::now() - started,
+            },
+        );
+    }
+
+    fn handle(&mut self, env: Envelope) {
+        let started = js_sys::Date::now();
+        let job = env.cmd.job();
+        match env.cmd {
+            ToWorker::Open { names, .. } => match self.open(job, &names, &env.blobs) {
+                Ok(()) => self.update_and_send(job, started),
+                Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
+            },
+            ToWorker::SetIntent { intent, .. } => {
+                self.session.set_intent(intent);
+                self.update_and_send(job, started);
+            }
+            ToWorker::SetSide { file, side, .. } => {
+                match side {
+                    Some(s) => self.session.settings.sides.insert(file, s),
+                    None => self.session.settings.sides.remove(&file),
+                };
+                self.update_and_send(job, started);
+            }
+            ToWorker::SetScale {
+                name, scale, dtype, ..
+            } => {
+                if scale > 0.0 && scale.is_finite() {
+                    self.session.settings.scales.insert(name, (scale, dtype));
+                } else {
+                    self.session.settings.scales.remove(&name);
+                }
+                self.update_and_send(job, started);
+            }
+            ToWorker::Pair { float, quant, .. } => {
+                self.session.settings.manual.push((float, quant));
+                self.update_and_send(job, started);
+            }
+            ToWorker::WhatIf { pair, typed, .. } => {
+                let result = self.session.whatif(pair, &typed);
+                post(&self.scope, &FromWorker::WhatIf { job, pair, result });
+            }
+            ToWorker::Restore {
+                names,
+                intent,
+                settings,
+                ..
+            } => {
+                self.session.clear();
+                self.session.settings = settings;
+                self.session.analysis.intent = intent;
+                match self.open(job, &names, &env.blobs) {
+                    Ok(()) => self.update_and_send(job, started),
+                    Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
+                }
+            }
+            ToWorker::Clear { .. } => {
+                self.session.clear();
+                self.update_and_send(job, started);
+            }
+        }
+    }
 }
 
-/// Install the message handler. Each message is `{job: number, items: [{name, blob}]}`.
+/// Install the message handler: each message is an [`Envelope`] (a command and its Blobs).
 pub fn start() {
     console_error_panic_hook_lite();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let reader = match FileReaderSync::new() {
+        Ok(r) => r,
+        Err(e) => {
+            post(
+                &scope,
+                &FromWorker::Failed {
+                    job: u32::MAX,
+                    message: format!("FileReaderSync unavailable: {e:?}"),
+                },
+            );
+            return;
+        }
+    };
+    let worker = std::rc::Rc::new(std::cell::RefCell::new(Worker {
+        scope: scope.clone(),
+        reader,
+        session: Session::new(),
+    }));
     let scope_in = scope.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let data = ev.data();
-        let job = Reflect::get(&data, &"job".into())
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0) as u32;
-        let items: Array = Reflect::get(&data, &"items".into())
-            .ok()
-            .and_then(|v| v.dyn_into().ok())
-            .unwrap_or_default();
-        let mut scales = HashMap::new();
-        if let Ok(obj) = Reflect::get(&data, &"scales".into()) {
-            if let Ok(keys) = js_sys::Reflect::own_keys(&obj) {
-                for k in keys.iter() {
-                    if let (Some(name), Some(v)) = (
-                        k.as_string(),
-                        Reflect::get(&obj, &k).ok().and_then(|v| v.as_f64()),
-                    ) {
-                        if v > 0.0 && v.is_finite() {
-                            scales.insert(name, v);
-                        }
-                    }
-                }
-            }
-        }
-        // Pairs made by hand: [[float name, quantized name], ...].
-        let manual: Vec<(String, String)> = Reflect::get(&data, &"pairs".into())
-            .ok()
-            .and_then(|v| v.dyn_into::<Array>().ok())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| {
-                        let p: Array = p.dyn_into().ok()?;
-                        Some((p.get(0).as_string()?, p.get(1).as_string()?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let started = js_sys::Date::now();
-        match run_job(&scope_in, job, items, scales, manual) {
-            Ok(analysis) => post(
+        match serde_wasm_bindgen::from_value::<Envelope>(ev.data()) {
+            Ok(env) => match worker.try_borrow_mut() {
+                Ok(mut w) => w.handle(env),
+                Err(_) => post(
+                    &scope_in,
+                    &FromWorker::Failed {
+                        job: env.cmd.job(),
+                        message: "the worker is busy".into(),
+                    },
+                ),
+            },
+            Err(e) => post(
                 &scope_in,
-                &FromWorker::Done {
-                    job,
-                    analysis,
-                    elapsed_ms: js_sys::Date::now() - started,
+                &FromWorker::Failed {
+                    job: u32::MAX,
+                    message: format!("a command the worker does not understand: {e}"),
                 },
             ),
-            Err(message) => post(&scope_in, &FromWorker::Failed { job, message }),
         }
     });
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));

@@ -280,3 +280,36 @@ fn per_channel_min_max_error_matches_numpy() {
         .unwrap_err()
         .contains("do not fill"));
 }
+
+#[test]
+fn a_clipping_scale_is_never_estimated_better_than_the_scale_that_covers_the_range() {
+    use quant::estimate_from_stats_n;
+    // The seed's row 883 (quant_normalizer, int8, scale 0.0522360, 1·7500·8·32 elements): 31.7% of
+    // its range is clipped and it measures −0.7 dB. Rounding alone would say ≈ 35.5 dB.
+    let (mn, mx, mean, var, n) = (-9.2183294, 10.2716885, -0.017728, 0.8194664, 1_920_000);
+    let now = estimate_from_stats_n(mn, mx, mean, var, Some(n), QDType::Int8, Some(0.052236))
+        .expect("now");
+    let cover =
+        estimate_from_stats_n(mn, mx, mean, var, Some(n), QDType::Int8, None).expect("cover");
+    assert!(now.clips && !cover.clips);
+    // The clipping scale's worst case falls far below the covering scale; it is an interval.
+    assert!(
+        now.sqnr_db_worst < cover.sqnr_db - 20.0,
+        "{now:?} vs {cover:?}"
+    );
+    assert!(now.sqnr_db_worst < now.sqnr_db);
+    assert!(now.text().contains('–'), "{}", now.text());
+    assert_eq!(cover.sqnr_db, cover.sqnr_db_worst);
+    // Independent check of the worst case: Cantelli tail masses times the overshoots², plus step²/12.
+    let s = 0.052236f64;
+    let (hi, lo) = (127.0 * s, -128.0 * s);
+    let p_hi = var / (var + (hi - mean) * (hi - mean));
+    let p_lo = var / (var + (mean - lo) * (mean - lo));
+    let worst = s * s / 12.0 + p_hi * (mx - hi).powi(2) + p_lo * (lo - mn).powi(2);
+    let want = 10.0 * ((mean * mean + var) / worst).log10();
+    assert!(
+        (now.sqnr_db_worst - want).abs() < 1e-9,
+        "{} vs {want}",
+        now.sqnr_db_worst
+    );
+}

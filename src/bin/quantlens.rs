@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use quantlens::engine::findings::FindingJson;
-use quantlens::engine::session::{analyze_source, read_source, Analysis, FileReport, Intent};
+use quantlens::engine::session::{analyze_source, read_source, FileReport, Intent};
 use quantlens::engine::{Finding, Severity};
 use serde::Serialize;
 use std::fs::File;
@@ -154,25 +154,43 @@ fn report(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
         }
     }
     let from_dir = paths.iter().any(|p| p.is_dir());
-    let mut analysis = Analysis::default();
+    let mut session = quantlens::engine::session::Session::new();
+    session.analysis.intent = expect.and_then(Intent::parse).unwrap_or_default();
     for path in &files {
-        let (f, size) = match open(path) {
-            Ok(x) => x,
+        let mut src = match quantlens::engine::tensor::FileSource::open(path) {
+            Ok(s) => s,
             Err(e) => {
-                eprintln!("quantlens: {e}");
+                eprintln!("quantlens: cannot open {}: {e}", path.display());
                 return ExitCode::from(2);
             }
         };
-        let name = path.display().to_string();
-        let r = read_source(&name, size, f);
         // Inside a folder, files of other kinds (pickles, html) are skipped quietly.
-        if r.error.is_some() && from_dir && !paths.contains(path) {
-            continue;
+        if from_dir && !paths.contains(path) {
+            use quantlens::engine::tensor::ByteSource;
+            let n = src
+                .size()
+                .min(quantlens::engine::detect::SNIFF_BYTES as u64) as usize;
+            let mut head = vec![0u8; n];
+            if src.read_at(0, &mut head).is_err() {
+                continue;
+            }
+            let (_, text_head) = quantlens::engine::textenc::decode_head(&head);
+            if matches!(
+                quantlens::engine::detect::detect(
+                    &path.display().to_string(),
+                    &text_head,
+                    src.size()
+                ),
+                quantlens::engine::detect::Detection::Rejected(_)
+            ) && !quantlens::engine::session::is_tensor_file(&head, src.size())
+            {
+                continue;
+            }
         }
-        analysis.add_file(r);
+        session.open(&path.display().to_string(), Box::new(src));
     }
-    analysis.intent = expect.and_then(Intent::parse).unwrap_or_default();
-    analysis.recompute();
+    session.update(&mut |_, _, _| {});
+    let analysis = session.analysis;
     let read = analysis.files.iter().filter(|f| f.error.is_none()).count();
     for f in analysis.files.iter().filter(|f| f.error.is_some()) {
         eprintln!(

@@ -22,27 +22,45 @@ pub struct CompareRow {
     /// The shape cell as written (`mismatch shape` is meaningful).
     pub shape_text: String,
     pub quant_dtype: Option<DType>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub qscale: Option<f64>,
     /// How precisely the qscale cell was written: half a unit of its last printed digit
     /// (`.7f` → 5e-8, a large share of an int16 scale), 0 when unknown.
-    #[serde(default)]
+    #[serde(default, with = "crate::engine::num")]
     pub qscale_abs_err: f64,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub cosine: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub mse: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub l1: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub kl: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub sqnr: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub atol: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub rtol: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub base_min: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub analy_min: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub base_max: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub analy_max: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub base_mean: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub analy_mean: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub base_var: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub analy_var: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub max_atol_diff: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub max_qscale_diff: Option<f64>,
     /// Cells of the columns QuantLens does not interpret, in `CompareTable::extra_columns` order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -26,8 +26,12 @@ pub enum Format {
     Badcase,
     /// `similarity.txt` / `ordered_op_error_similarity.txt` (featuremap_similarity).
     Similarity,
-    /// A tensor dump: `.npy`, `.npz`, `.safetensors`.
+    /// A tensor dump: `.npy`, `.npz`, `.safetensors`, torch.save archives.
     Tensors,
+    /// Scales by tensor name: a `scales.json`.
+    ScalesJson,
+    /// An ONNX model: the scales of its QuantizeLinear/DequantizeLinear nodes.
+    OnnxScales,
 }
 
 impl Format {
@@ -41,7 +45,9 @@ impl Format {
             Format::Statistic => "Per-op statistics (statistic.txt)",
             Format::Badcase => "QuantAnalysis bad cases (badcase.txt)",
             Format::Similarity => "Feature-map similarity (similarity.txt)",
-            Format::Tensors => "Tensor dump (.npy / .npz / .safetensors)",
+            Format::Tensors => "Tensor dump (.npy / .npz / .safetensors / .pt)",
+            Format::ScalesJson => "Scales by tensor name (scales.json)",
+            Format::OnnxScales => "ONNX QDQ model (its quantization scales)",
         }
     }
 }
@@ -103,24 +109,22 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
     if size_bytes == 0 || head.is_empty() {
         return Detection::Rejected("the file is empty".into());
     }
-    if head.starts_with(b"PK\x03\x04") {
-        return Detection::Rejected(
-            "a zip archive (PyTorch .pt/.pth or NumPy .npz); tensor files are not supported yet"
-                .into(),
-        );
-    }
-    if head.starts_with(b"\x93NUMPY") {
-        return Detection::Rejected(
-            "a NumPy .npy tensor; tensor files are not supported yet".into(),
-        );
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"\x93NUMPY") {
+        return Detection::Supported(Format::Tensors);
     }
     if head.starts_with(b"\x80\x02")
         || head.starts_with(b"\x80\x04")
         || head.starts_with(b"\x80\x05")
     {
         return Detection::Rejected(
-            "a Python pickle; pickled objects are not supported yet".into(),
+            "a bare Python pickle (legacy torch.save or pickle.dump): only torch.save zip archives (.pt/.pth) are read; re-save with torch.save(obj, path) from torch ≥ 1.6".into(),
         );
+    }
+    if super::scales::looks_like_onnx(head) {
+        return Detection::Supported(Format::OnnxScales);
+    }
+    if super::tensor::safetensors::looks_like(head, size_bytes) {
+        return Detection::Supported(Format::Tensors);
     }
     if head.contains(&0) {
         return Detection::Rejected(
@@ -135,6 +139,9 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
         }
         Err(_) => return Detection::Rejected("not UTF-8 text (a binary file?)".into()),
     };
+    if super::scales::looks_like_scales_json(text.as_bytes()) {
+        return Detection::Supported(Format::ScalesJson);
+    }
     if text.lines().any(model_check::is_signature_line) {
         return Detection::Supported(Format::ModelCheck);
     }

@@ -236,6 +236,7 @@ fn qint32_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
         ),
         score: 0.0,
         evidence,
+        rank_reason: String::new(),
     }]
 }
 
@@ -325,6 +326,7 @@ fn float_input(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 .into(),
             score: 0.0,
             evidence,
+            rank_reason: String::new(),
         });
     }
     if !float_out.is_empty() {
@@ -348,6 +350,7 @@ fn float_input(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 .table
                 .map(|t| float_out.iter().map(|l| ev(t, l.row)).collect())
                 .unwrap_or_default(),
+            rank_reason: String::new(),
         });
     }
     out
@@ -504,6 +507,7 @@ fn low_precision_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
             .into(),
         score: 0.0,
         evidence,
+        rank_reason: String::new(),
     }]
 }
 
@@ -660,6 +664,7 @@ fn unfused(mc: &ModelCheck) -> Vec<Finding> {
                 ),
                 score: 0.0,
                 evidence: all_rows.iter().map(|&i| ev(t, i)).collect(),
+                rank_reason: String::new(),
             }
         })
         .collect()
@@ -835,6 +840,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
             ),
             score: 0.0,
             evidence: items.iter().map(|c| to_ev(c)).collect(),
+            rank_reason: String::new(),
         });
     }
     let dq: Vec<&Count> = counts
@@ -858,6 +864,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 .into(),
             score: 0.0,
             evidence: dq.iter().map(|c| to_ev(c)).collect(),
+            rank_reason: String::new(),
         });
     }
     let unused: Vec<&Count> = counts.iter().filter(|c| c.calls == 0).collect();
@@ -879,6 +886,7 @@ fn shared_modules(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 .into(),
             score: 0.0,
             evidence: unused.iter().map(|c| to_ev(c)).collect(),
+            rank_reason: String::new(),
         });
     }
     out
@@ -982,6 +990,7 @@ fn unusual(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
                 fix: fix.to_string(),
                 score: 0.0,
                 evidence: rows.iter().map(|&i| ev(t, i)).collect(),
+                rank_reason: String::new(),
             }
         })
         .collect()

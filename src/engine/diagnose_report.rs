@@ -37,6 +37,8 @@ pub enum Cause {
     Inherited,
     /// A fused intermediate row: no metrics (compare the fused op's output row instead).
     NoMetrics,
+    /// The quantized output is a constant (all zero) while the float output varies.
+    Collapsed,
 }
 
 impl Cause {
@@ -50,6 +52,7 @@ impl Cause {
             Cause::Accumulated => "rounding + upstream",
             Cause::Inherited => "inherited",
             Cause::NoMetrics => "fused (no metrics)",
+            Cause::Collapsed => "collapsed",
         }
     }
 }
@@ -59,17 +62,23 @@ impl Cause {
 pub struct RowDiagnosis {
     pub cause: Cause,
     /// `[qmin·qscale, qmax·qscale]` for quantized rows.
+    #[serde(default, with = "crate::engine::num::opt")]
     pub rep_min: Option<f64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub rep_max: Option<f64>,
     /// How far the float range passes the representable range below / above (≥ 0).
+    #[serde(with = "crate::engine::num")]
     pub clip_low: f64,
+    #[serde(with = "crate::engine::num")]
     pub clip_high: f64,
     /// The clipped part as a fraction of the float range's width.
+    #[serde(with = "crate::engine::num")]
     pub clip_fraction: f64,
     /// max_qscale_diff (or Atol/qscale).
+    #[serde(default, with = "crate::engine::num::opt")]
     pub steps: Option<f64>,
     /// Margin used for "clipped": one step plus the printed qscale's imprecision times qmax.
-    #[serde(default)]
+    #[serde(default, with = "crate::engine::num")]
     pub tolerance: f64,
     /// Plain-words explanation (filled by [`explain`] only: 10,000 rows need no prose up front).
     #[serde(skip)]
@@ -127,6 +136,27 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
         if text {
             d.explanation =
                 "The two models' outputs have different shapes, so no metric was computed.".into();
+        }
+        return d;
+    }
+    if is_collapsed(r) {
+        d.cause = Cause::Collapsed;
+        if let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) {
+            if let Some((qmin, qmax)) = r.quant_dtype.as_ref().and_then(qrange) {
+                d.rep_min = Some(qmin as f64 * s);
+                d.rep_max = Some(qmax as f64 * s);
+            }
+        }
+        if text {
+            d.explanation = format!(
+                "Collapsed: the quantized output is the constant {} while the float output spans [{}, {}] (mean {}): the quantized model's output carries no information here (Cosine {}).{}",
+                fmt(r.analy_min.unwrap_or(0.0)),
+                fmt(r.base_min.unwrap_or(0.0)),
+                fmt(r.base_max.unwrap_or(0.0)),
+                fmt(r.base_mean.unwrap_or(0.0)),
+                r.cosine.map(fmt).unwrap_or_else(|| "?".into()),
+                collapse_hint(r)
+            );
         }
         return d;
     }
@@ -246,6 +276,103 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
         }
     }
     d
+}
+
+/// The quantized side is one constant (min = max, zero variance) while the float side varies.
+pub fn is_collapsed(r: &CompareRow) -> bool {
+    let (Some(amin), Some(amax)) = (r.analy_min, r.analy_max) else {
+        return false;
+    };
+    let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) else {
+        return false;
+    };
+    let constant = amin == amax && r.analy_var.is_none_or(|v| v == 0.0);
+    let varies = bmax > bmin && r.base_var.is_none_or(|v| v > 0.0);
+    constant && varies && bmin.is_finite() && bmax.is_finite()
+}
+
+/// Why an output may have collapsed, when the row tells.
+fn collapse_hint(r: &CompareRow) -> String {
+    let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) else {
+        return String::new();
+    };
+    match r.qscale.filter(|s| *s > 0.0 && s.is_finite()) {
+        Some(s) if bmin.abs().max(bmax.abs()) < s / 2.0 => format!(
+            " Every float value is below half a step ({}): they all round to 0, so the scale is far too large for this output.",
+            fmt(s / 2.0)
+        ),
+        _ => " The row's own scale covers its values, so the collapse comes from its input: look at the rows before it for the first one whose quantized range shrinks.".into(),
+    }
+}
+
+/// For a one-signed row spanning orders of magnitude: the relative error rounding costs its
+/// smallest values (the larger of half a step over the smallest magnitude and the row's Rtol).
+fn relative_rounding(r: &CompareRow) -> Option<f64> {
+    let ratio = span_ratio(r)?;
+    if ratio < 100.0 {
+        return None;
+    }
+    let (a, b) = (r.base_min?, r.base_max?);
+    let small = a.abs().min(b.abs());
+    let s = r.qscale.filter(|s| *s > 0.0 && s.is_finite())?;
+    // The measured worst relative error when the row has it (Rtol), else half a step over the
+    // smallest magnitude.
+    match r.rtol.filter(|x| x.is_finite()) {
+        Some(rt) => Some(rt.min(1.0)),
+        None => Some((s / 2.0 / small.max(f64::MIN_POSITIVE)).min(1.0)),
+    }
+}
+
+/// max |x| / min |x| of a one-signed float range (None when it crosses or touches 0).
+fn span_ratio(r: &CompareRow) -> Option<f64> {
+    let (a, b) = (r.base_min?, r.base_max?);
+    if !(a > 0.0 || b < 0.0) {
+        return None;
+    }
+    let (m, big) = (a.abs().min(b.abs()), a.abs().max(b.abs()));
+    Some(big / m)
+}
+
+/// Op types that clamp their input to a fixed range (`Clip(0, 6)`, ReLU6, Hardtanh).
+fn is_clamp(op: &str) -> bool {
+    let o = op.to_ascii_lowercase();
+    matches!(
+        o.as_str(),
+        "clip" | "relu6" | "hardtanh" | "clamp" | "clip_by_value"
+    ) || o.ends_with("relu6")
+        || o.ends_with("hardtanh")
+        || o.ends_with(".clamp")
+}
+
+/// A clipped row whose clipping cannot matter: the next op (the following row with statistics)
+/// clamps to a range inside this row's representable range, so every value cut here would be cut
+/// there anyway (the `Add → Clip(0, 6)` of hardswish); or a ReLU follows and only negatives are cut.
+fn harmless_clip(cf: &CompareFile, i: usize, d: &RowDiagnosis) -> Option<String> {
+    let (lo, hi) = (d.rep_min?, d.rep_max?);
+    let next =
+        (i + 1..cf.table.rows.len().min(i + 3)).find(|&j| cf.table.rows[j].base_min.is_some())?;
+    let n = &cf.table.rows[next];
+    let op = n.op_short();
+    let (nmin, nmax) = (n.base_min?, n.base_max?);
+    let eps = d.tolerance.max(1e-12);
+    if is_clamp(op) && nmin >= lo - eps && nmax <= hi + eps {
+        return Some(format!(
+            "the next op `{}` ({op}) clamps to [{}, {}], inside the representable range [{}, {}], so what is cut here is cut there anyway",
+            name_of(n, next),
+            fmt(nmin),
+            fmt(nmax),
+            fmt(lo),
+            fmt(hi)
+        ));
+    }
+    let relu = matches!(op.to_ascii_lowercase().as_str(), "relu" | "relu_") || op.ends_with("ReLU");
+    if relu && d.clip_high <= d.tolerance && lo <= 0.0 {
+        return Some(format!(
+            "only negative values are cut, and the next op `{}` ({op}) sets them to 0 anyway",
+            name_of(n, next)
+        ));
+    }
+    None
 }
 
 /// Compute the row diagnoses of a table (stored with it for the UI).
@@ -492,10 +619,77 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
             .as_ref()
             .map(|d| d.to_string())
             .unwrap_or_default();
+        // The cut in steps, and whether the quantized side sits at the bound it cuts (the clip is hit).
+        let cut_steps = if s > 0.0 {
+            d.clip_low.max(d.clip_high) / s
+        } else {
+            0.0
+        };
+        let at_bound = match (d.rep_min, d.rep_max) {
+            (Some(lo), Some(hi)) => {
+                (d.clip_low > d.tolerance && r.analy_min.is_some_and(|a| a <= lo + s))
+                    || (d.clip_high > d.tolerance && r.analy_max.is_some_and(|a| a >= hi - s))
+            }
+            _ => false,
+        };
+        let is16 = r.quant_dtype == Some(DType::QInt16);
         match d.cause {
-            Cause::Truncation if d.clip_fraction >= 0.01 || sensitive || cos_bad => {
-                let severe =
-                    d.clip_fraction >= 0.1 || r.cosine.is_some_and(|c| c < 0.99) || sensitive;
+            Cause::Collapsed => {
+                // Only the first row of a run of collapsed rows is an origin; later ones inherit it.
+                let prev_collapsed = (0..i)
+                    .rev()
+                    .find(|&j| {
+                        cf.table.rows[j].cosine.is_some() || cf.diag[j].cause == Cause::Collapsed
+                    })
+                    .is_some_and(|j| cf.diag[j].cause == Cause::Collapsed);
+                if prev_collapsed {
+                    continue;
+                }
+                let after: Vec<usize> = (i + 1..cf.table.rows.len())
+                    .take_while(|&j| {
+                        cf.diag[j].cause == Cause::Collapsed || cf.table.rows[j].cosine.is_none()
+                    })
+                    .filter(|&j| cf.diag[j].cause == Cause::Collapsed)
+                    .collect();
+                let mut evidence = ev.clone();
+                evidence.extend(after.iter().map(|&j| row_ev(cf, j)));
+                let mut layers = vec![name.clone()];
+                layers.extend(after.iter().map(|&j| name_of(&cf.table.rows[j], j)));
+                out.push(Finding {
+                    kind: kind::COLLAPSED_OUTPUT.into(),
+                    severity: Severity::Error,
+                    layers,
+                    message: format!(
+                        "`{name}` ({}, {}): {}{}{}",
+                        row_ref(r, i),
+                        r.op_short(),
+                        explain(r),
+                        if after.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" The next {} collapsed row(s) follow from it.", after.len())
+                        },
+                        sens_sentence(si)
+                    ),
+                    fix: format!(
+                        "Start here: this is where the quantized model stops carrying information. Check `{name}`'s scale against its float range ({} · qscale must cover it and half a step must be well below its typical magnitude), and its input rows. A sigmoid or other lookup table fed values outside its calibrated range also outputs a constant.",
+                        if is16 { "32767" } else { "127" }
+                    ),
+                    evidence,
+                    score: 95.0,
+                    rank_reason: "the output collapses to a constant here (the first such row)".into(),
+                });
+            }
+            Cause::Truncation
+                if d.clip_fraction >= 0.01
+                    || sensitive
+                    || cos_bad
+                    || (at_bound && cut_steps >= 4.0) =>
+            {
+                let severe = d.clip_fraction >= 0.1
+                    || r.cosine.is_some_and(|c| c < 0.99)
+                    || sensitive
+                    || (at_bound && cut_steps >= 32.0);
                 let need = r
                     .base_min
                     .unwrap_or(0.0)
@@ -503,38 +697,83 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                     .max(r.base_max.unwrap_or(0.0).abs());
                 let int16_scale = need / 32767.0;
                 let fix = format!(
-                    "Give `{name}` a scale that covers the range: qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}, step {}). Find out why calibration chose {}: the calibration data may not reach this range (use more, or more representative, batches), or the observer cuts outliers (try MinMax or a higher percentile); if the range is physical, fix the scale. If the larger scale makes the step too coarse, use int16 for this layer.",
+                    "Give `{name}` a scale that covers the range: qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}, step {}). Find out why calibration chose {}: the calibration data may not reach this range (use more, or more representative, batches), or the observer cuts outliers (try MinMax or a higher percentile); if the range is physical, fix the scale.{}",
                     fmt(need),
                     fmt(need / 127.0),
                     fmt(int16_scale),
                     fmt(int16_scale),
-                    fmt(s)
+                    fmt(s),
+                    if is16 {
+                        " The layer is already int16: if the covering scale's step is too coarse for the small values, fix the scale to the physical range or split the tensor into groups with their own scales."
+                    } else {
+                        " If the larger scale makes the step too coarse, use int16 for this layer."
+                    }
+                );
+                let bound_note = if at_bound {
+                    format!(
+                        " The quantized {} sits exactly at the representable bound: values are being cut, {:.0} steps deep.",
+                        if d.clip_low >= d.clip_high { "minimum" } else { "maximum" },
+                        cut_steps
+                    )
+                } else {
+                    String::new()
+                };
+                let harmless = harmless_clip(cf, i, d);
+                let reason = format!(
+                    "clips {:.1}% of its range ({:.0} steps){}",
+                    d.clip_fraction * 100.0,
+                    cut_steps,
+                    r.cosine
+                        .map(|c| format!(", Cosine {}", fmt(c)))
+                        .unwrap_or_default()
                 );
                 out.push(Finding {
                     kind: kind::TRUNCATION.into(),
-                    severity: if severe {
+                    severity: if harmless.is_some() {
+                        Severity::Info
+                    } else if severe {
                         Severity::Error
                     } else {
                         Severity::Warning
                     },
                     layers: vec![name.clone()],
                     message: format!(
-                        "`{name}` ({}, {}): {}{}",
+                        "`{name}` ({}, {}): {}{bound_note}{}{}",
                         row_ref(r, i),
                         r.op_short(),
                         explain(r),
+                        harmless
+                            .as_ref()
+                            .map(|h| format!(" Harmless here: {h}."))
+                            .unwrap_or_default(),
                         sens_sentence(si)
                     ),
-                    fix,
+                    fix: if harmless.is_some() {
+                        "Nothing to do for accuracy: the next op clips these values anyway. (A scale that covered only what the next op keeps would even give a finer step.)".into()
+                    } else {
+                        fix
+                    },
                     evidence: ev.clone(),
-                    score: 50.0
-                        + d.clip_fraction * 100.0
-                        + sens_score(si)
-                        + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0,
+                    score: if harmless.is_some() {
+                        1.0
+                    } else {
+                        50.0 + d.clip_fraction * 100.0
+                            + sens_score(si)
+                            + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0
+                            + if at_bound { cut_steps.min(100.0) / 4.0 } else { 0.0 }
+                    },
+                    rank_reason: match harmless {
+                        Some(h) => format!("harmless: {h}"),
+                        None => reason,
+                    },
                 });
             }
-            Cause::Rounding if sensitive || cos_bad || r.sqnr.is_some_and(|q| q < 30.0) => {
-                let is16 = r.quant_dtype == Some(DType::QInt16);
+            Cause::Rounding
+                if sensitive
+                    || cos_bad
+                    || r.sqnr.is_some_and(|q| q < 30.0)
+                    || relative_rounding(r).is_some_and(|x| x >= 0.01) =>
+            {
                 let ratio = match (r.base_min, r.base_max) {
                     (Some(a), Some(b)) if a > 0.0 || b < 0.0 => {
                         let (m, big) = (a.abs().min(b.abs()), a.abs().max(b.abs()));
@@ -558,9 +797,16 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                         fmt(s)
                     )
                 };
+                let rel = relative_rounding(r);
                 out.push(Finding {
                     kind: kind::ROUNDING.into(),
-                    severity: Severity::Warning,
+                    severity: if (rel.is_some_and(|x| x >= 0.25) && r.rtol.is_some())
+                        || (sensitive && r.cosine.is_some_and(|c| c < 0.99))
+                    {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
                     layers: vec![name.clone()],
                     message: format!(
                         "`{name}` ({}, {}, {dtype}): {}{}",
@@ -571,7 +817,23 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                     ),
                     fix,
                     evidence: ev.clone(),
-                    score: 20.0 + sens_score(si) + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0,
+                    score: 20.0
+                        + sens_score(si)
+                        + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0
+                        + rel.map(|x| (x * 200.0).min(40.0)).unwrap_or(0.0),
+                    rank_reason: match rel {
+                        Some(x) if x >= 0.01 => format!(
+                            "half a step is {:.1}% of its smallest value (one-signed, {}× span)",
+                            x * 100.0,
+                            fmt(span_ratio(r).unwrap_or(0.0))
+                        ),
+                        _ => format!(
+                            "rounding{}",
+                            r.cosine
+                                .map(|c| format!(", Cosine {}", fmt(c)))
+                                .unwrap_or_default()
+                        ),
+                    },
                 });
             }
             _ => {}
@@ -635,6 +897,7 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                         ),
                         evidence: ev.clone(),
                         score: 30.0 + sens_score(si),
+                        rank_reason: String::new(),
                     });
                 }
             }
@@ -648,10 +911,12 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
 pub struct FixedScale {
     pub name: String,
     /// The magnitude the scale covers: the physical bound, or the observed range rounded up.
+    #[serde(with = "crate::engine::num")]
     pub bound: f64,
     /// True when the observed range looks physically bounded (a round power of ten or 2^k, π…).
     pub physical: bool,
     /// bound / 32768 (qint16), the suggestion.
+    #[serde(with = "crate::engine::num")]
     pub scale_int16: f64,
 }
 
@@ -769,6 +1034,7 @@ fn inherited(cf: &CompareFile) -> Vec<Finding> {
                 ),
                 evidence,
                 score: 10.0 + names.len() as f64,
+                rank_reason: String::new(),
             }
         })
         .collect()
@@ -847,6 +1113,7 @@ fn shared_ranges(cf: &CompareFile) -> Vec<Finding> {
             ),
             evidence: idx.iter().map(|&i| row_ev(cf, i)).collect(),
             score: 40.0 + if clipped.is_empty() { 0.0 } else { 20.0 },
+            rank_reason: String::new(),
         });
     }
     out
@@ -887,6 +1154,7 @@ fn dtype_intent(cf: &CompareFile, intent: Intent) -> Vec<Finding> {
         fix: "Besides the setter, look for a qconfig set by hand on these modules (or a template such as a fixed-scale or GEMM template) that overrides the setter: earlier setters in the tuple win. Re-run prepare and check 'Each layer out qconfig' in model_check_result.txt.".into(),
         evidence: idx.iter().map(|&i| row_ev(cf, i)).collect(),
         score: 60.0,
+        rank_reason: String::new(),
     }]
 }
 
@@ -972,6 +1240,7 @@ fn advisor_rules(cf: &CompareFile) -> Vec<Finding> {
                 fix: fix.into(),
                 evidence: v.iter().map(|(i, _)| row_ev(cf, *i)).collect(),
                 score: 5.0,
+                rank_reason: String::new(),
             }
         })
         .collect()
@@ -1062,6 +1331,7 @@ fn advisor_files(files: &[FileReport], compares: &[CompareFile], out: &mut Vec<F
                         fix: "Follow the advice in each row; load compare_per_layer_out.txt as well and QuantLens explains each layer's range and error in detail.".into(),
                         evidence,
                         score: 4.0,
+                        rank_reason: String::new(),
                     },
                 });
             }
@@ -1141,6 +1411,7 @@ fn sensitivity_findings(t: &SensitivityTable, compares: &[CompareFile]) -> Vec<F
             .map(|&i| Evidence { table: t.doc.id.clone(), row: i, line: t.rows[i].line, file: None })
             .collect(),
         score: 15.0,
+        rank_reason: String::new(),
     });
     // Tail health: real tables list every op; a short table is a top-N excerpt and says nothing.
     if t.rows.len() >= 20 {
@@ -1182,6 +1453,7 @@ fn sensitivity_findings(t: &SensitivityTable, compares: &[CompareFile]) -> Vec<F
                     .map(|&i| Evidence { table: t.doc.id.clone(), row: i, line: t.rows[i].line, file: None })
                     .collect(),
                 score: 25.0,
+                rank_reason: String::new(),
             });
         }
     }

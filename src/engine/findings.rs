@@ -45,6 +45,8 @@ pub mod kind {
     pub const SENSITIVITY_TAIL_NOT_ZERO: &str = "sensitivity_tail_not_zero";
     /// The most sensitive ops of a sensitivity table, with their comparison rows.
     pub const SENSITIVE_OPS: &str = "sensitive_ops";
+    /// The quantized output is a constant (all zero) while the float output varies: the collapse point.
+    pub const COLLAPSED_OUTPUT: &str = "collapsed_output";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -97,8 +99,12 @@ pub struct Finding {
     /// Rows that show the problem.
     pub evidence: Vec<Evidence>,
     /// Importance within a severity (sensitivity rank, size of the error): orders the top ten.
-    #[serde(default)]
+    #[serde(default, with = "crate::engine::num")]
     pub score: f64,
+    /// Why the finding stands where it does in the ranking (sensitivity rank, measured clipping, a
+    /// harmless clip…), in a few words.
+    #[serde(default)]
+    pub rank_reason: String,
 }
 
 /// The stable public JSON shape of a finding (CLI `--json`): exactly these keys.

@@ -34,6 +34,7 @@ const BLOCK: usize = 256;
 /// `fake_quantize_per_tensor_affine` with zero point 0 (round half to even).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QuantSpec {
+    #[serde(with = "crate::engine::num")]
     pub scale: f64,
     pub qmin: i64,
     pub qmax: i64,
@@ -60,12 +61,16 @@ impl QuantSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ErrorSplit {
     /// Σ over clipped elements of (clamp − b)²: values beyond the representable range.
+    #[serde(with = "crate::engine::num")]
     pub clip: f64,
     /// Σ over the other elements of (q(b) − b)²: what quantizing the float tensor itself costs.
+    #[serde(with = "crate::engine::num")]
     pub round: f64,
     /// The rest, Σ(b−a)² − clip − round (floored at 0): error that arrived from upstream layers.
+    #[serde(with = "crate::engine::num")]
     pub inherited: f64,
     /// Share of elements clipped.
+    #[serde(with = "crate::engine::num")]
     pub clipped_fraction: f64,
 }
 
@@ -73,22 +78,39 @@ pub struct ErrorSplit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairMetrics {
     pub numel: u64,
+    #[serde(with = "crate::engine::num")]
     pub cosine: f64,
+    #[serde(with = "crate::engine::num")]
     pub mse: f64,
+    #[serde(with = "crate::engine::num")]
     pub l1: f64,
+    #[serde(with = "crate::engine::num")]
     pub kl: f64,
+    #[serde(with = "crate::engine::num")]
     pub sqnr_db: f64,
+    #[serde(with = "crate::engine::num")]
     pub atol: f64,
+    #[serde(with = "crate::engine::num")]
     pub rtol: f64,
+    #[serde(with = "crate::engine::num")]
     pub base_min: f64,
+    #[serde(with = "crate::engine::num")]
     pub base_max: f64,
+    #[serde(with = "crate::engine::num")]
     pub base_mean: f64,
+    #[serde(with = "crate::engine::num")]
     pub base_var: f64,
+    #[serde(with = "crate::engine::num")]
     pub analy_min: f64,
+    #[serde(with = "crate::engine::num")]
     pub analy_max: f64,
+    #[serde(with = "crate::engine::num")]
     pub analy_mean: f64,
+    #[serde(with = "crate::engine::num")]
     pub analy_var: f64,
+    #[serde(with = "crate::engine::num")]
     pub max_atol_diff: f64,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub max_qscale_diff: Option<f64>,
     pub error_split: Option<ErrorSplit>,
     /// NaN or ±inf elements on the baseline / analysis side.
@@ -123,9 +145,13 @@ pub struct ChannelWhatIf {
     pub dtype: String,
     pub axis: usize,
     pub channels: usize,
+    #[serde(with = "crate::engine::num")]
     pub per_channel_mse: f64,
+    #[serde(with = "crate::engine::num")]
     pub per_channel_sqnr_db: f64,
+    #[serde(with = "crate::engine::num")]
     pub per_tensor_mse: f64,
+    #[serde(with = "crate::engine::num")]
     pub per_tensor_sqnr_db: f64,
 }
 
@@ -140,21 +166,29 @@ pub struct GroupWhatIf {
 /// Mean squared error of quantizing the float tensor itself, per dtype (min-max symmetric scale).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LocalError {
+    #[serde(with = "crate::engine::num")]
     pub int8_mse: f64,
+    #[serde(with = "crate::engine::num")]
     pub int16_mse: f64,
     /// 10·log10(Σb² / Σe²) at int8 and int16.
+    #[serde(with = "crate::engine::num")]
     pub int8_sqnr_db: f64,
+    #[serde(with = "crate::engine::num")]
     pub int16_sqnr_db: f64,
 }
 
 /// Value histograms of both sides over one common range, and the error histogram over [−Atol, Atol].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histograms {
+    #[serde(with = "crate::engine::num")]
     pub lo: f64,
+    #[serde(with = "crate::engine::num")]
     pub hi: f64,
     pub float: Vec<u64>,
     pub quant: Vec<u64>,
+    #[serde(with = "crate::engine::num")]
     pub err_lo: f64,
+    #[serde(with = "crate::engine::num")]
     pub err_hi: f64,
     pub err: Vec<u64>,
 }

@@ -3,7 +3,6 @@
 
 use super::findings::{kind, Evidence, Finding, Severity};
 use super::metrics::{Accumulator, PairMetrics, QuantSpec};
-use super::quant::QDType;
 use super::tensor::{ByteSource, ElemReader, ElemType, TensorEntry};
 use serde::{Deserialize, Serialize};
 
@@ -257,55 +256,6 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
             m.local = Some(local);
         }
     }
-    // Group-split what-if on small float tensors (the whole tensor is read; bounded by the limit).
-    if fe.numel() >= 2 && fe.numel() <= GROUPS_MAX_ELEMS {
-        let mut x = Vec::with_capacity(fe.numel() as usize);
-        let mut fr = ElemReader::new(fsrc, fe);
-        while fr
-            .next_chunk(&mut bf, CHUNK_ELEMS)
-            .map_err(|e| format!("float side: {e}"))?
-            > 0
-        {
-            x.extend_from_slice(&bf);
-        }
-        let shape: Vec<usize> = fe.shape.iter().map(|&d| d as usize).collect();
-        for dt in [QDType::Int8, QDType::Int16] {
-            // Fortran-order dumps would need the axis mirrored: only C order here.
-            if !fe.fortran {
-                for axis in (0..shape.len().min(2)).filter(|&a| shape[a] > 1) {
-                    if let Ok((mse, sqnr_db)) =
-                        super::quant::per_channel_minmax_error(&x, &shape, axis, dt)
-                    {
-                        let amax = x
-                            .iter()
-                            .filter(|v| v.is_finite())
-                            .fold(0f32, |m, v| m.max(v.abs()));
-                        let t = super::quant::quant_error(
-                            &x,
-                            super::quant::symmetric_scale(amax as f64, dt),
-                            dt,
-                        );
-                        m.channels.push(super::metrics::ChannelWhatIf {
-                            dtype: dt.name().to_string(),
-                            axis,
-                            channels: shape[axis],
-                            per_channel_mse: mse,
-                            per_channel_sqnr_db: sqnr_db,
-                            per_tensor_mse: t.mse,
-                            per_tensor_sqnr_db: t.sqnr_db,
-                        });
-                    }
-                }
-            }
-            for k in [1, 2, 4] {
-                m.groups.push(super::metrics::GroupWhatIf {
-                    dtype: dt.name().to_string(),
-                    k,
-                    split: super::quant::best_split(&x, k, dt),
-                });
-            }
-        }
-    }
     Ok(m)
 }
 
@@ -369,6 +319,13 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
         fix,
         evidence: ev,
         score: 50.0 + (1.0 - m.cosine.clamp(0.0, 1.0)) * 100.0,
+        rank_reason: format!(
+            "measured from the dumps: clipping {:.0}%, rounding {:.0}%, inherited {:.0}% of the error energy; Cosine {:.4}",
+            pct(sp.clip),
+            pct(sp.round),
+            pct(sp.inherited),
+            m.cosine
+        ),
     }]
 }
 
@@ -395,39 +352,258 @@ pub enum Side {
     Quant,
 }
 
-/// Guess a file's side from its path: `float`, `fp32`, `baseline`… vs `quant`, `qdq`, `int8`, `calib`…
-/// (the quantized words win when both appear, e.g. `float_vs_quant/quant/x.npy`).
-pub fn guess_side(path: &str) -> Option<Side> {
-    let p = path.to_ascii_lowercase();
-    let words: Vec<&str> = p
-        .split(|c: char| !c.is_ascii_alphanumeric())
+/// How sure a side guess is: from the file's own name, from a folder on its path, or a choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideBasis {
+    /// The user chose it.
+    Chosen,
+    /// The file name says it (`float.npz`, `model_int8.npz`).
+    FileName,
+    /// Only a folder on the path says it (`ort_int8/…`).
+    Folder,
+    /// Picked because it pairs the most tensors.
+    Pairing,
+}
+
+const QUANT_WORDS: &[&str] = &[
+    "quant",
+    "qdq",
+    "int8",
+    "int16",
+    "int4",
+    "uint8",
+    "calib",
+    "qat",
+    "analysis",
+    "analy",
+    "fakequant",
+    "fq",
+    "quantized",
+    "w8a8",
+    "a8w8",
+    "w8a16",
+    "i8",
+    "i16",
+];
+const FLOAT_WORDS: &[&str] = &[
+    "float", "fp32", "fp16", "f32", "baseline", "base", "ref", "orig", "original", "gt", "fp",
+];
+
+/// The side one path component names, if it names exactly one.
+fn side_of_component(c: &str) -> Option<Side> {
+    let c = c.to_ascii_lowercase();
+    let words: Vec<&str> = c
+        .split(|ch: char| !ch.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    let has = |list: &[&str]| {
-        words
-            .iter()
-            .rev()
-            .find_map(|w| list.iter().find(|k| w.starts_with(*k)).map(|_| *w))
+    let any = |list: &[&str]| {
+        words.iter().any(|w| {
+            list.iter()
+                .any(|k| w == k || (k.len() >= 4 && w.starts_with(k)))
+        })
     };
-    let quant = has(&[
-        "quant",
-        "qdq",
-        "int8",
-        "int16",
-        "calib",
-        "qat",
-        "analysis",
-        "analy",
-        "fakequant",
-        "fq",
-    ]);
-    let float = has(&[
-        "float", "fp32", "fp16", "baseline", "base", "ref", "orig", "gt",
-    ]);
-    match (float, quant) {
-        (_, Some(_)) => Some(Side::Quant),
-        (Some(_), None) => Some(Side::Float),
+    match (any(FLOAT_WORDS), any(QUANT_WORDS)) {
+        (true, false) => Some(Side::Float),
+        (false, true) => Some(Side::Quant),
+        // `float_vs_quant`: a comparison folder, not a side.
         _ => None,
+    }
+}
+
+/// Guess a file's side from its path: the file name decides first (`ort_int8/float.npz` is the float
+/// side), then the nearest folder that names one side.
+pub fn guess_side_with_basis(path: &str) -> Option<(Side, SideBasis)> {
+    let mut parts = path.rsplit(['/', '\\']);
+    let file = parts.next().unwrap_or(path);
+    let stem = file.rsplit_once('.').map(|(s, _)| s).unwrap_or(file);
+    if let Some(s) = side_of_component(stem) {
+        return Some((s, SideBasis::FileName));
+    }
+    parts
+        .find_map(side_of_component)
+        .map(|s| (s, SideBasis::Folder))
+}
+
+/// [`guess_side_with_basis`] without the basis.
+pub fn guess_side(path: &str) -> Option<Side> {
+    guess_side_with_basis(path).map(|(s, _)| s)
+}
+
+/// How many tensors pair by name (exact or without QDQ suffixes) between two name lists; one tensor
+/// on each side always pairs.
+pub fn count_pairs(float: &[&str], quant: &[&str]) -> usize {
+    use std::collections::HashMap;
+    let mut exact: HashMap<&str, usize> = HashMap::new();
+    for q in quant {
+        *exact.entry(q).or_default() += 1;
+    }
+    let mut pending = Vec::new();
+    let mut n = 0;
+    for f in float {
+        match exact.get_mut(f) {
+            Some(c) if *c > 0 => {
+                *c -= 1;
+                n += 1;
+            }
+            _ => pending.push(*f),
+        }
+    }
+    let mut norm: HashMap<String, usize> = HashMap::new();
+    for (q, c) in &exact {
+        if *c > 0 {
+            *norm.entry(normalize(q)).or_default() += c;
+        }
+    }
+    for f in pending {
+        if let Some(c) = norm.get_mut(&normalize(f)) {
+            if *c > 0 {
+                *c -= 1;
+                n += 1;
+            }
+        }
+    }
+    if n == 0 && float.len() == 1 && quant.len() == 1 {
+        return 1;
+    }
+    n
+}
+
+/// One tensor file as side assignment sees it.
+pub struct SideInput<'a> {
+    pub path: &'a str,
+    pub names: Vec<&'a str>,
+    /// The user's choice, which is never changed.
+    pub chosen: Option<Side>,
+}
+
+/// Sides for a set of tensor files, with how each was decided, and a plain message when the
+/// result cannot pair anything (everything on one side, or no name in common).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SideAssignment {
+    pub sides: Vec<Option<(Side, SideBasis)>>,
+    pub pairs: usize,
+    pub message: Option<String>,
+}
+
+/// Decide the side of every file: the user's choice stands; otherwise the assignment that pairs
+/// the most tensors wins, ties going to the one that agrees best with the names (file names count
+/// twice as much as folders). Up to 12 undecided files every assignment is tried; beyond, each
+/// file's guess is kept and single flips are tried.
+pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
+    let guesses: Vec<Option<(Side, SideBasis)>> = files
+        .iter()
+        .map(|f| match f.chosen {
+            Some(s) => Some((s, SideBasis::Chosen)),
+            None => guess_side_with_basis(f.path),
+        })
+        .collect();
+    let free: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].chosen.is_none())
+        .collect();
+    let score = |sides: &[Option<Side>]| -> (usize, i64) {
+        let (mut fl, mut ql) = (Vec::new(), Vec::new());
+        for (f, s) in files.iter().zip(sides) {
+            match s {
+                Some(Side::Float) => fl.extend(f.names.iter().copied()),
+                Some(Side::Quant) => ql.extend(f.names.iter().copied()),
+                None => {}
+            }
+        }
+        let agree: i64 = guesses
+            .iter()
+            .zip(sides)
+            .map(|(g, s)| match (g, s) {
+                (Some((gs, b)), Some(s)) => {
+                    let w = match b {
+                        SideBasis::FileName | SideBasis::Chosen => 2,
+                        _ => 1,
+                    };
+                    if gs == s {
+                        w
+                    } else {
+                        -w
+                    }
+                }
+                _ => 0,
+            })
+            .sum();
+        (count_pairs(&fl, &ql), agree)
+    };
+    let base: Vec<Option<Side>> = guesses.iter().map(|g| g.map(|(s, _)| s)).collect();
+    let mut best = (base.clone(), score(&base));
+    let consider = |cand: Vec<Option<Side>>, best: &mut (Vec<Option<Side>>, (usize, i64))| {
+        let sc = score(&cand);
+        if sc > best.1 {
+            *best = (cand, sc);
+        }
+    };
+    if free.len() <= 12 && files.len() >= 2 {
+        for mask in 0u32..(1 << free.len()) {
+            let mut cand = base.clone();
+            for (bit, &i) in free.iter().enumerate() {
+                cand[i] = Some(if mask >> bit & 1 == 1 {
+                    Side::Quant
+                } else {
+                    Side::Float
+                });
+            }
+            consider(cand, &mut best);
+        }
+    } else {
+        for &i in &free {
+            for s in [Side::Float, Side::Quant] {
+                let mut cand = best.0.clone();
+                cand[i] = Some(s);
+                consider(cand, &mut best);
+            }
+        }
+    }
+    let (sides, (pairs, _)) = best;
+    // A side that no name gave and no pair needs stays open for the user.
+    let out: Vec<Option<(Side, SideBasis)>> = sides
+        .iter()
+        .zip(&guesses)
+        .map(|(s, g)| match (s, g) {
+            (Some(s), Some((gs, b))) if s == gs => Some((*s, *b)),
+            (Some(s), _) if pairs > 0 => Some((*s, SideBasis::Pairing)),
+            _ => g.map(|(gs, b)| (gs, b)),
+        })
+        .collect();
+    let n_float = out
+        .iter()
+        .filter(|s| matches!(s, Some((Side::Float, _))))
+        .count();
+    let n_quant = out
+        .iter()
+        .filter(|s| matches!(s, Some((Side::Quant, _))))
+        .count();
+    let undecided = out.iter().filter(|s| s.is_none()).count();
+    let message = if files.is_empty() || pairs > 0 {
+        None
+    } else if files.len() == 1 {
+        Some("Only one tensor file: drop the other side's file too (float and quantized dumps are compared by tensor name).".into())
+    } else if undecided > 0 {
+        Some(format!(
+            "{} of {} tensor files have no side yet (no float/fp32/baseline or quant/qdq/int8 in their names): choose each file's side below.",
+            undecided,
+            files.len()
+        ))
+    } else if n_float == 0 || n_quant == 0 {
+        Some(format!(
+            "All {} tensor files landed on the {} side, so nothing can be compared: set the other side's file(s) below.",
+            files.len(),
+            if n_float == 0 { "quantized" } else { "float" }
+        ))
+    } else {
+        Some(format!(
+            "No tensor name is shared between the {n_float} float and {n_quant} quantized file(s), whatever their sides: pair tensors by hand below, or check that the dumps come from the same model."
+        ))
+    };
+    SideAssignment {
+        sides: out,
+        pairs,
+        message,
     }
 }
 
@@ -442,7 +618,11 @@ pub struct PairResult {
     pub quant_tensor: String,
     pub shape: Vec<u64>,
     pub matched_by: String,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub scale: Option<f64>,
+    /// Where the scale comes from (`typed`, `scales.json`, a comparison report, the file itself).
+    #[serde(default)]
+    pub scale_source: Option<String>,
     pub metrics: Option<PairMetrics>,
     /// Why the pair was not compared (shape mismatch, missing scale, truncated file…).
     pub error: Option<String>,
@@ -457,25 +637,53 @@ pub struct TensorComparison {
     pub pairs: Vec<PairResult>,
     pub unpaired_float: Vec<String>,
     pub unpaired_quant: Vec<String>,
+    /// Each tensor file's side and how it was decided (indices into `Analysis::files`).
+    #[serde(default)]
+    pub sides: Vec<(usize, Option<(Side, SideBasis)>)>,
+    /// Why nothing could be compared, in plain words (everything on one side, no shared name…).
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
-/// Pair the tensors of the float-side and quant-side files and compare every pair, streaming.
-/// `files[i]` lists file i's tensors and its side; `sources[i]` reads its bytes; `scales` by pair
-/// name (or `*`). `progress(pair index, pairs)` is called before each pair.
+/// A scale for a pair and where it came from (`typed`, `scales.json`, `compare_per_layer_out`…).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleChoice {
+    #[serde(with = "crate::engine::num")]
+    pub scale: f64,
+    pub dtype: Option<super::quant::QDType>,
+    pub source: String,
+}
+
+/// One tensor file of a batch compare: a key that stays the same while the file does (name and
+/// size), its tensors and its side.
+pub struct CompareInput {
+    pub key: String,
+    pub entries: Vec<TensorEntry>,
+    pub side: Option<Side>,
+}
+
+/// Results already computed, by pair, file keys and scale: changing one scale or one side only
+/// computes the pairs that changed.
+pub type CompareCache = std::collections::HashMap<String, Result<PairMetrics, String>>;
+
+/// Pair the tensors of the float-side and quant-side files and compare every pair not in `cache`,
+/// streaming. `scales(pair name, quant tensor name)` gives a pair's scale. `progress` is called
+/// per slice with the bytes done and the bytes of the pairs to compute.
 pub fn compare_files(
-    files: &[(Vec<TensorEntry>, Option<Side>)],
+    files: &[CompareInput],
     sources: &mut [Box<dyn ByteSource + '_>],
-    scales: &std::collections::HashMap<String, f64>,
+    scales: &dyn Fn(&str, &str) -> Option<ScaleChoice>,
     manual: &[(String, String)],
+    cache: &mut CompareCache,
     progress: CompareProgress,
 ) -> TensorComparison {
     let side_list = |want: Side| -> Vec<Located> {
         files
             .iter()
             .enumerate()
-            .filter(|(_, (_, s))| *s == Some(want))
-            .flat_map(|(i, (entries, _))| {
-                entries.iter().map(move |e| Located {
+            .filter(|(_, f)| f.side == Some(want))
+            .flat_map(|(i, f)| {
+                f.entries.iter().map(move |e| Located {
                     file: i,
                     entry: e.clone(),
                 })
@@ -516,44 +724,73 @@ pub fn compare_files(
         p.float.entry.numel() * p.float.entry.elem.size_bytes() as u64
             + p.quant.entry.numel() * p.quant.entry.elem.size_bytes() as u64
     };
-    let total: u64 = pairing.pairs.iter().map(bytes).sum();
+    let key = |p: &Pair, sc: &Option<ScaleChoice>| {
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}",
+            files[p.float.file].key,
+            p.float.entry.name,
+            files[p.quant.file].key,
+            p.quant.entry.name,
+            sc.as_ref().map(|s| (s.scale.to_bits(), s.dtype))
+        )
+    };
+    let chosen: Vec<Option<ScaleChoice>> = pairing
+        .pairs
+        .iter()
+        .map(|p| scales(&p.name, &p.quant.entry.name))
+        .collect();
+    let total: u64 = pairing
+        .pairs
+        .iter()
+        .zip(&chosen)
+        .filter(|(p, sc)| !cache.contains_key(&key(p, sc)))
+        .map(|(p, _)| bytes(p))
+        .sum();
     let mut done = 0u64;
     let mut out = TensorComparison {
         pairs: Vec::with_capacity(pairing.pairs.len()),
         unpaired_float: pairing.unpaired_float.clone(),
         unpaired_quant: pairing.unpaired_quant.clone(),
+        ..Default::default()
     };
-    for p in pairing.pairs.iter() {
-        let scale = scales
-            .get(&p.name)
-            .or_else(|| scales.get(&p.quant.entry.name))
-            .or_else(|| scales.get("*"))
-            .copied()
-            .or(p.quant.entry.scale);
+    for (p, sc) in pairing.pairs.iter().zip(chosen) {
+        let scale = sc.as_ref().map(|s| s.scale).or(p.quant.entry.scale);
         let (fi, qi) = (p.float.file, p.quant.file);
-        let result = if fi == qi {
-            Err("both tensors are in the same file: assign the file to one side".to_string())
-        } else {
-            // Two distinct sources borrowed at once.
-            let (a, b) = if fi < qi {
-                let (l, r) = sources.split_at_mut(qi);
-                (&mut l[fi], &mut r[0])
-            } else {
-                let (l, r) = sources.split_at_mut(fi);
-                (&mut r[0], &mut l[qi])
-            };
-            let label = p.name.clone();
-            compare_pair(
-                a.as_mut(),
-                &p.float.entry,
-                b.as_mut(),
-                &p.quant.entry,
-                scale,
-                None,
-                &mut |d| progress(done + d, total, &label),
-            )
+        let k = key(p, &sc);
+        let result = match cache.get(&k) {
+            Some(r) => r.clone(),
+            None => {
+                let r = if fi == qi {
+                    Err(
+                        "both tensors are in the same file: assign the file to one side"
+                            .to_string(),
+                    )
+                } else {
+                    // Two distinct sources borrowed at once.
+                    let (a, b) = if fi < qi {
+                        let (l, r) = sources.split_at_mut(qi);
+                        (&mut l[fi], &mut r[0])
+                    } else {
+                        let (l, r) = sources.split_at_mut(fi);
+                        (&mut r[0], &mut l[qi])
+                    };
+                    let label = p.name.clone();
+                    let dtype = sc.as_ref().and_then(|s| s.dtype).map(|d| d.name());
+                    compare_pair(
+                        a.as_mut(),
+                        &p.float.entry,
+                        b.as_mut(),
+                        &p.quant.entry,
+                        scale,
+                        dtype,
+                        &mut |d| progress(done + d, total, &label),
+                    )
+                };
+                done += bytes(p);
+                cache.insert(k, r.clone());
+                r
+            }
         };
-        done += bytes(p);
         let (metrics, error) = match result {
             Ok(m) => (Some(m), None),
             Err(e) => (None, Some(e)),
@@ -567,6 +804,9 @@ pub fn compare_files(
             shape: p.float.entry.shape.clone(),
             matched_by: p.matched_by.clone(),
             scale,
+            scale_source: sc
+                .map(|s| s.source)
+                .or_else(|| p.quant.entry.scale.map(|_| "the file".to_string())),
             metrics,
             error,
         });
@@ -594,5 +834,10 @@ mod side_tests {
         assert_eq!(guess_side("model_fp32.npz"), Some(Side::Float));
         assert_eq!(guess_side("calib_model/op.npy"), Some(Side::Quant));
         assert_eq!(guess_side("x.npy"), None);
+        // The file name decides before the folder.
+        assert_eq!(guess_side("ort_int8/float.npz"), Some(Side::Float));
+        assert_eq!(guess_side("ort_int8/quant.npz"), Some(Side::Quant));
+        assert_eq!(guess_side("ort_int8/model.npz"), Some(Side::Quant));
+        assert_eq!(guess_side("float_vs_quant/a.npz"), None);
     }
 }

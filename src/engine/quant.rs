@@ -171,6 +171,7 @@ where
 /// Streaming histogram of |x| over [0, amax] (amax from a first pass), for the observers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AbsHistogram {
+    #[serde(with = "crate::engine::num")]
     pub amax: f64,
     pub bins: Vec<u64>,
     pub count: u64,
@@ -370,12 +371,18 @@ pub fn kl_threshold(h: &AbsHistogram, levels: usize) -> f64 {
 /// The error of quantizing `x` per tensor with `scale` on grid `dt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantError {
+    #[serde(with = "crate::engine::num")]
     pub scale: f64,
+    #[serde(with = "crate::engine::num")]
     pub mse: f64,
+    #[serde(with = "crate::engine::num")]
     pub sqnr_db: f64,
+    #[serde(with = "crate::engine::num")]
     pub max_abs: f64,
     /// Largest |q(x) − x| / |x| over nonzero x.
+    #[serde(with = "crate::engine::num")]
     pub max_rel: f64,
+    #[serde(with = "crate::engine::num")]
     pub clipped_fraction: f64,
 }
 
@@ -464,8 +471,11 @@ pub fn per_channel_minmax_error(
 pub struct GroupSplit {
     /// Element indices where a new group starts (after the first).
     pub cuts: Vec<usize>,
+    #[serde(default, with = "crate::engine::num::vec")]
     pub scales: Vec<f64>,
+    #[serde(with = "crate::engine::num")]
     pub mse: f64,
+    #[serde(with = "crate::engine::num")]
     pub max_rel: f64,
     /// What the cut positions minimise: `relative` (mean squared relative error, when no value is 0)
     /// or `absolute` (MSE).
@@ -529,9 +539,14 @@ pub fn best_split(x: &[f32], k: usize, dt: QDType) -> GroupSplit {
             }
         }
     }
+    // At most k groups: a further cut can cost more than it saves (values on the coarser grid can be
+    // exact and off the finer one), so k groups are never reported worse than fewer.
+    let best_g = (1..=k)
+        .min_by(|&x, &y| dp[x][m - 1].total_cmp(&dp[y][m - 1]).then(x.cmp(&y)))
+        .unwrap_or(1);
     let mut bounds = vec![m - 1];
     let mut b = m - 1;
-    for g in (1..=k).rev() {
+    for g in (1..=best_g).rev() {
         b = prev[g][b];
         bounds.push(b);
     }
@@ -602,27 +617,62 @@ mod tests {
 }
 
 /// A what-if estimated from a report row's statistics alone (no tensor): rounding noise step²/12
-/// against the signal power mean² + var, and how far the float range passes the representable one.
+/// against the signal power mean² + var, plus what clipping can cost. The row cannot say how many
+/// values lie beyond the representable range, so a clipping scale gets an interval: from only the
+/// extreme values clipped (`sqnr_db_best`) to as many as the variance allows beyond the bound
+/// (Cantelli: P(X ≥ hi) ≤ var / (var + (hi − mean)²), each costing at most the overshoot²).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsEstimate {
     pub dtype: QDType,
+    #[serde(with = "crate::engine::num")]
     pub scale: f64,
+    #[serde(with = "crate::engine::num")]
     pub step: f64,
-    /// Estimated SQNR from rounding alone (dB).
+    /// The estimate when nothing is clipped; the best case of the interval when something is.
+    #[serde(with = "crate::engine::num")]
     pub sqnr_db: f64,
+    /// The worst case (as many values clipped as mean and variance allow); equal to `sqnr_db`
+    /// when the scale covers the range.
+    #[serde(with = "crate::engine::num")]
+    pub sqnr_db_worst: f64,
     /// How far the float range passes the representable range (0 when covered).
+    #[serde(with = "crate::engine::num")]
     pub overshoot: f64,
     /// The overshoot is more than half a step, i.e. more than ordinary rounding at the edge.
     pub clips: bool,
 }
 
-/// Estimate the error of quantizing a tensor known only by min/max/mean/var with `scale` on `dt`
-/// (`scale` None: the min-max symmetric scale of the range).
+impl StatsEstimate {
+    /// `≈ 31.8 dB`, or `3.6 – 35.4 dB` when clipping leaves the value open.
+    pub fn text(&self) -> String {
+        if self.clips && (self.sqnr_db - self.sqnr_db_worst).abs() >= 0.05 {
+            format!("{:.1} – {:.1} dB", self.sqnr_db_worst, self.sqnr_db)
+        } else {
+            format!("≈ {:.1} dB", self.sqnr_db)
+        }
+    }
+}
+
+/// Estimate the error of quantizing a tensor known only by min/max/mean/var (and its element count
+/// when known) with `scale` on `dt` (`scale` None: the min-max symmetric scale of the range).
 pub fn estimate_from_stats(
     min: f64,
     max: f64,
     mean: f64,
     var: f64,
+    dt: QDType,
+    scale: Option<f64>,
+) -> Result<StatsEstimate, String> {
+    estimate_from_stats_n(min, max, mean, var, None, dt, scale)
+}
+
+/// [`estimate_from_stats`] with the element count (the shape), which bounds the best case better.
+pub fn estimate_from_stats_n(
+    min: f64,
+    max: f64,
+    mean: f64,
+    var: f64,
+    numel: Option<u64>,
     dt: QDType,
     scale: Option<f64>,
 ) -> Result<StatsEstimate, String> {
@@ -639,18 +689,45 @@ pub fn estimate_from_stats(
     let (qmin, qmax) = dt.range();
     let (lo, hi) = (qmin as f64 * s, qmax as f64 * s);
     let noise = s * s / 12.0;
-    let power = mean * mean + var.max(0.0);
-    let overshoot = (lo - min).max(0.0).max((max - hi).max(0.0));
+    let var = var.max(0.0);
+    let power = mean * mean + var;
+    let over_hi = (max - hi).max(0.0);
+    let over_lo = (lo - min).max(0.0);
+    let overshoot = over_hi.max(over_lo);
+    let clips = overshoot > s / 2.0;
+    // Clipping energy per element: at least the two extremes (when the count is known), at most
+    // the Cantelli bound on the mass beyond each side times its largest overshoot².
+    let tail = |d: f64| {
+        if d <= 0.0 {
+            1.0
+        } else {
+            var / (var + d * d)
+        }
+    };
+    let (clip_best, clip_worst) = if clips {
+        let best = numel
+            .filter(|&n| n > 0)
+            .map(|n| (over_hi * over_hi + over_lo * over_lo) / n as f64)
+            .unwrap_or(0.0);
+        let worst = tail(hi - mean) * over_hi * over_hi + tail(mean - lo) * over_lo * over_lo;
+        (best, worst.max(best))
+    } else {
+        (0.0, 0.0)
+    };
+    let db = |e: f64| {
+        if power > 0.0 {
+            10.0 * (power / e).log10()
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
     Ok(StatsEstimate {
         dtype: dt,
         scale: s,
         step: s,
-        sqnr_db: if power > 0.0 {
-            10.0 * (power / noise).log10()
-        } else {
-            f64::NEG_INFINITY
-        },
+        sqnr_db: db(noise + clip_best),
+        sqnr_db_worst: db(noise + clip_worst),
         overshoot,
-        clips: overshoot > s / 2.0,
+        clips,
     })
 }

@@ -15,6 +15,7 @@ pub struct SetterRequest {
     pub sensitive_type: String,
     /// Rows whose current dtype is this one are switched (qint8 → int16).
     pub origin_dtype: DType,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub ratio: Option<f64>,
     pub topk: Option<usize>,
 }
@@ -25,9 +26,11 @@ pub struct Pick {
     pub name: String,
     pub sensitive_type: String,
     pub op_type: String,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub metric: Option<f64>,
     pub flops: Option<u64>,
     /// Share of the model's flops, in percent (6-column tables).
+    #[serde(default, with = "crate::engine::num::opt")]
     pub flops_share: Option<f64>,
     /// Table label and row the pick comes from.
     pub table: String,
@@ -257,17 +260,22 @@ pub fn snippet(
 pub struct ParetoPoint {
     pub topk: usize,
     /// The ratio that gives this topk on the largest table (ceil(len · ratio) = topk).
+    #[serde(with = "crate::engine::num")]
     pub ratio: f64,
     pub ops: usize,
     /// Share of the tables' distinct ops switched to int16.
+    #[serde(with = "crate::engine::num")]
     pub op_share: f64,
     /// Share of the model's flops switched (6-column tables; 0 when unknown).
+    #[serde(with = "crate::engine::num")]
     pub flops_share: f64,
     /// Share of the model's activation bytes (int8) that become int16, i.e. the extra activation
     /// memory as a share of the int8 total (from the comparison table's shapes; 0 when unknown).
+    #[serde(with = "crate::engine::num")]
     pub act_bytes_share: f64,
     /// Estimated remaining error: the single-op errors of the ops left in int8, as a share of all
     /// (an estimate: single-op errors do not add exactly).
+    #[serde(with = "crate::engine::num")]
     pub remaining_error: f64,
 }
 
@@ -440,6 +448,7 @@ pub fn model_explorer_json(t: &SensitivityTable) -> serde_json::Value {
 pub struct MergedOp {
     pub name: String,
     /// Σ over tables of weight × (this op's error / the table's top error).
+    #[serde(with = "crate::engine::num")]
     pub score: f64,
     /// (table label, rank from 1, value) in each table that lists the op.
     pub per_table: Vec<(String, usize, Option<f64>)>,

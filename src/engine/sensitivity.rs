@@ -15,9 +15,11 @@ pub struct SensRow {
     /// `activation`, `weight` (or `both` in some templates).
     pub sensitive_type: String,
     pub op_type: String,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub value: Option<f64>,
     pub quant_dtype: Option<DType>,
     pub flops: Option<u64>,
+    #[serde(default, with = "crate::engine::num::opt")]
     pub flops_pct: Option<f64>,
 }
 

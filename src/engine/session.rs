@@ -48,6 +48,8 @@ pub enum Document {
     Tables {
         tables: Vec<DocTable>,
     },
+    /// Scales by tensor name (a `scales.json`, an ONNX QDQ model): used for tensor pairs.
+    Scales(super::scales::ScaleSet),
     /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
     Tensors {
         entries: Vec<super::tensor::TensorEntry>,
@@ -76,7 +78,7 @@ impl FileReport {
             Some(Document::Compare(c)) => vec![&c.doc],
             Some(Document::Sensitivity(s)) => vec![&s.doc],
             Some(Document::Tables { tables }) => tables.iter().collect(),
-            Some(Document::Tensors { .. }) | None => Vec::new(),
+            Some(Document::Tensors { .. }) | Some(Document::Scales(_)) | None => Vec::new(),
         }
     }
 
@@ -84,6 +86,7 @@ impl FileReport {
     pub fn row_count(&self) -> usize {
         match &self.document {
             Some(Document::Compare(c)) => c.rows.len(),
+            Some(Document::Scales(s)) => s.entries.len(),
             _ => self.tables().iter().map(|t| t.rows.len()).sum(),
         }
     }
@@ -161,12 +164,7 @@ impl Analysis {
                 );
             }
         }
-        out.sort_by(|a, b| {
-            a.finding
-                .severity
-                .cmp(&b.finding.severity)
-                .then(b.finding.score.total_cmp(&a.finding.score))
-        });
+        super::triage::triage(&mut out, &self.files);
         self.findings = out;
     }
 
@@ -175,12 +173,46 @@ impl Analysis {
         self.recompute();
     }
 
-    /// The `n` findings that matter most across all files (errors first, then by importance;
-    /// summaries of whole tables such as `sensitive_ops` are left to their own view).
+    /// The `n` findings that matter most across all files, in the triage's order (measured impact:
+    /// a loaded sensitivity table's top ops first; harmless clips last).
     pub fn top(&self, n: usize) -> Vec<usize> {
-        (0..self.findings.len())
-            .filter(|&i| self.findings[i].finding.kind != super::findings::kind::SENSITIVE_OPS)
-            .take(n)
+        (0..self.findings.len().min(n)).collect()
+    }
+
+    /// A name for each file that tells it apart from the others: the file name, with as many of its
+    /// folders as it takes (`run_a/model_check_result.txt` beside `run_b/model_check_result.txt`).
+    pub fn display_names(&self) -> Vec<String> {
+        let parts: Vec<Vec<&str>> = self
+            .files
+            .iter()
+            .map(|f| {
+                f.name
+                    .split(['/', '\\'])
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .collect();
+        let tail = |p: &Vec<&str>, k: usize| p[p.len().saturating_sub(k)..].join("/");
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut k = 1;
+                while k < p.len()
+                    && parts
+                        .iter()
+                        .enumerate()
+                        .any(|(j, q)| j != i && tail(q, k) == tail(p, k))
+                {
+                    k += 1;
+                }
+                // Keep the distinguishing folder, drop the ones in between: `run_a/…/compare.txt`.
+                if k > 2 {
+                    format!("{}/…/{}", p[p.len() - k], p[p.len() - 1])
+                } else {
+                    tail(p, k)
+                }
+            })
             .collect()
     }
 
@@ -199,22 +231,67 @@ impl Analysis {
         out
     }
 
-    /// Scales known from loaded comparison reports, by layer name (the first call's qscale): they
+    /// Scales known from loaded files, by tensor / layer name: scale sources (`scales.json`, an ONNX
+    /// QDQ model) first, then comparison reports (the first call's qscale, with its dtype). They
     /// enable the error split for tensor pairs of the same name without typing anything.
-    pub fn report_scales(&self) -> std::collections::HashMap<String, f64> {
+    pub fn known_scales(&self) -> std::collections::HashMap<String, super::pairs::ScaleChoice> {
+        use super::pairs::ScaleChoice;
+        use super::quant::QDType;
+        let mut reports: std::collections::HashMap<String, (ScaleChoice, f64)> =
+            std::collections::HashMap::new();
         let mut out = std::collections::HashMap::new();
         for f in &self.files {
+            if let Some(Document::Scales(set)) = &f.document {
+                let short = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
+                for e in &set.entries {
+                    if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
+                        out.entry(e.name.clone()).or_insert(ScaleChoice {
+                            scale: e.scale,
+                            dtype: e.dtype,
+                            source: short.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        for f in &self.files {
             if let Some(t) = f.compare() {
+                let short = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
                 for r in &t.rows {
-                    if let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) {
-                        if !r.mod_name.is_empty()
-                            && r.quant_dtype.as_ref().is_some_and(|d| d.qrange().is_some())
-                        {
-                            out.entry(r.mod_name.clone()).or_insert(s);
+                    let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) else {
+                        continue;
+                    };
+                    let dtype = r
+                        .quant_dtype
+                        .as_ref()
+                        .and_then(|d| QDType::parse(&d.to_string()));
+                    if !r.mod_name.is_empty() && dtype.is_some() {
+                        // The first call's qscale; the .csv prints it in full where the .txt keeps
+                        // seven decimals, so the more precise one wins.
+                        let e = reports.entry(r.mod_name.clone()).or_insert((
+                            ScaleChoice {
+                                scale: s,
+                                dtype,
+                                source: short.to_string(),
+                            },
+                            r.qscale_abs_err,
+                        ));
+                        if r.qscale_abs_err < e.1 && e.0.source != short {
+                            *e = (
+                                ScaleChoice {
+                                    scale: s,
+                                    dtype,
+                                    source: short.to_string(),
+                                },
+                                r.qscale_abs_err,
+                            );
                         }
                     }
                 }
             }
+        }
+        for (k, (c, _)) in reports {
+            out.entry(k).or_insert(c);
         }
         out
     }
@@ -249,13 +326,15 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
         document: None,
         notes: Vec::new(),
     };
-    let head = match read_head(&mut source, SNIFF_BYTES) {
+    let raw_head = match read_head(&mut source, SNIFF_BYTES) {
         Ok(h) => h,
         Err(e) => {
             report.error = Some(format!("could not read the file: {e}"));
             return report;
         }
     };
+    // UTF-16 (PowerShell's `>`) and byte-order marks are decoded here: parsers see UTF-8 only.
+    let (encoding, head) = super::textenc::decode_head(&raw_head);
     let format = match detect(name, &head, size_bytes.max(head.len() as u64)) {
         Detection::Supported(f) => f,
         Detection::Rejected(why) => {
@@ -265,7 +344,16 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
     };
     report.format = Some(format);
     report.format_label = Some(format.label().to_string());
-    let reader = BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head).chain(source));
+    if encoding != super::textenc::Encoding::Utf8 {
+        report.notes.push(Note {
+            line: None,
+            text: format!("Read as {} text.", encoding.label()),
+        });
+    }
+    let reader = BufReader::with_capacity(
+        256 * 1024,
+        super::textenc::Utf8Reader::new(std::io::Cursor::new(raw_head).chain(source), encoding),
+    );
     let parsed: Result<(Document, Vec<Note>), String> = match format {
         Format::ModelCheck => model_check::parse_reader(reader)
             .map(|mc| {
@@ -291,8 +379,19 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
                 (Document::Sensitivity(s), notes)
             })
             .map_err(|e| format!("not a readable sensitivity table: {e}")),
-        Format::Tensors => {
-            Err("tensor dumps are read with random access (read_tensor_source)".into())
+        Format::Tensors => Err("a tensor dump (.npy / .npz / .pt / .safetensors), not a text report: compare dumps with `quantlens compare FLOAT QUANT`, give them to `quantlens report` with the rest, or drop them in the app".into()),
+        Format::OnnxScales => Err("an ONNX model: its QDQ scales are read by `quantlens report` and the app, beside the dumps they belong to".into()),
+        Format::ScalesJson => {
+            let mut text = String::new();
+            match reader.take(64 << 20).read_to_string(&mut text) {
+                Ok(_) => super::scales::read_scales_json(&text)
+                    .map(|set| {
+                        let notes = set.notes.iter().map(|n| Note { line: None, text: n.clone() }).collect();
+                        (Document::Scales(set), notes)
+                    })
+                    .map_err(|e| format!("not a readable scales.json: {e}")),
+                Err(e) => Err(format!("could not read the file: {e}")),
+            }
         }
         Format::Advisor | Format::Statistic | Format::Badcase | Format::Similarity => {
             super::tabdoc::parse_tables(reader).map(|(mut tables, notes)| {
@@ -317,7 +416,7 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
     match parsed {
         Ok((doc, notes)) => {
             report.document = Some(doc);
-            report.notes = notes;
+            report.notes.extend(notes);
         }
         Err(e) => report.error = Some(e),
     }
@@ -326,7 +425,8 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
 
 /// True when the first bytes are a tensor container QuantLens reads (npy, zip/npz, safetensors).
 pub fn is_tensor_file(head: &[u8], size: u64) -> bool {
-    head.starts_with(b"\x93NUMPY")
+    super::scales::looks_like_onnx(head)
+        || head.starts_with(b"\x93NUMPY")
         || head.starts_with(b"PK\x03\x04")
         || (head.first() == Some(&0x80) && head.get(1).is_some_and(|v| (2..=5).contains(v)))
         || super::tensor::safetensors::looks_like(head, size)
@@ -433,5 +533,284 @@ impl Analysis {
             self.tensors = other.tensors;
         }
         self.recompute();
+    }
+}
+
+// --- The live session: documents plus the byte sources of tensor files -----------------------------
+
+/// A `Read` over a [`ByteSource`] from its start, for text reports given as random-access sources.
+pub struct SourceReader<'a> {
+    src: &'a mut dyn super::tensor::ByteSource,
+    pos: u64,
+}
+
+impl<'a> SourceReader<'a> {
+    pub fn new(src: &'a mut dyn super::tensor::ByteSource) -> SourceReader<'a> {
+        SourceReader { src, pos: 0 }
+    }
+}
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.src.size().saturating_sub(self.pos);
+        let n = (out.len() as u64).min(left).min(1 << 22) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.src.read_at(self.pos, &mut out[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// What the user set for the tensor comparison: sides chosen, scales typed, pairs made by hand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TensorSettings {
+    /// File name → side chosen (None: back to the guess).
+    pub sides: std::collections::HashMap<String, super::pairs::Side>,
+    /// Pair or tensor name (`*` for all) → scale, with an optional dtype.
+    pub scales: std::collections::HashMap<String, (f64, Option<super::quant::QDType>)>,
+    pub manual: Vec<(String, String)>,
+}
+
+/// The session a front end keeps: the analysis (files, findings, pairs), the byte sources of tensor
+/// files (to compare again and to answer what-ifs), the user's settings and the comparisons already
+/// computed. The web worker owns one; the CLI makes one per command.
+#[derive(Default)]
+pub struct Session {
+    pub analysis: Analysis,
+    sources: Vec<Option<Box<dyn super::tensor::ByteSource>>>,
+    pub settings: TensorSettings,
+    cache: super::pairs::CompareCache,
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session::default()
+    }
+
+    /// Remove an earlier copy of a file (same name and size): dropping it again replaces it.
+    fn replace(&mut self, name: &str, size_bytes: u64) {
+        if let Some(old) = self
+            .analysis
+            .files
+            .iter()
+            .position(|f| f.name == name && f.size_bytes == size_bytes)
+        {
+            self.analysis.files.remove(old);
+            self.sources.remove(old);
+        }
+    }
+
+    /// Open one file of any supported kind from a random-access source: tensor dumps are listed
+    /// (their bytes stay in the source), reports are parsed while streaming. Call [`Session::update`]
+    /// once a batch is in.
+    pub fn open(&mut self, name: &str, mut src: Box<dyn super::tensor::ByteSource>) {
+        let size = src.size();
+        self.replace(name, size);
+        let mut head = vec![0u8; size.min(16) as usize];
+        let is_tensor = src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size);
+        if is_tensor && super::scales::looks_like_onnx(&head) {
+            let mut report = FileReport {
+                name: name.to_string(),
+                size_bytes: size,
+                format: Some(Format::OnnxScales),
+                format_label: Some(Format::OnnxScales.label().to_string()),
+                error: None,
+                document: None,
+                notes: Vec::new(),
+            };
+            match super::scales::read_onnx_scales(src.as_mut()) {
+                Ok(set) => {
+                    report.notes = set
+                        .notes
+                        .iter()
+                        .map(|n| Note {
+                            line: None,
+                            text: n.clone(),
+                        })
+                        .collect();
+                    report.document = Some(Document::Scales(set));
+                }
+                Err(e) => {
+                    report.format = None;
+                    report.format_label = None;
+                    report.error = Some(format!("not a readable ONNX QDQ model: {e}"));
+                }
+            }
+            self.analysis.files.push(report);
+            self.sources.push(None);
+        } else if is_tensor {
+            let report = read_tensor_source(name, src.as_mut());
+            let keep = report.error.is_none();
+            self.analysis.files.push(report);
+            self.sources.push(keep.then_some(src));
+        } else {
+            let report = read_source(name, size, SourceReader::new(src.as_mut()));
+            self.analysis.files.push(report);
+            self.sources.push(None);
+        }
+    }
+
+    /// Add a report already read (a stream the caller parsed with [`read_source`]).
+    pub fn add_report(&mut self, report: FileReport) {
+        self.replace(&report.name.clone(), report.size_bytes);
+        self.analysis.files.push(report);
+        self.sources.push(None);
+    }
+
+    pub fn set_intent(&mut self, intent: Intent) {
+        self.analysis.intent = intent;
+        self.analysis.recompute();
+    }
+
+    /// Forget everything.
+    pub fn clear(&mut self) {
+        *self = Session::default();
+    }
+
+    /// The scale of a pair: typed > the pair's name in a scale source or comparison report > `*`.
+    fn scale_for(
+        settings: &TensorSettings,
+        known: &std::collections::HashMap<String, super::pairs::ScaleChoice>,
+        pair: &str,
+        quant_tensor: &str,
+    ) -> Option<super::pairs::ScaleChoice> {
+        use super::pairs::ScaleChoice;
+        let typed = |n: &str| {
+            settings.scales.get(n).map(|(s, d)| ScaleChoice {
+                scale: *s,
+                dtype: *d,
+                source: "typed".into(),
+            })
+        };
+        let from_files = |n: &str| known.get(n).cloned();
+        typed(pair)
+            .or_else(|| typed(quant_tensor))
+            .or_else(|| from_files(pair))
+            .or_else(|| from_files(quant_tensor))
+            .or_else(|| from_files(&super::pairs::normalize(quant_tensor)))
+            .or_else(|| typed("*"))
+    }
+
+    /// Assign sides, pair and compare the tensor files (only pairs not computed before), then
+    /// diagnose everything again. `progress(done_bytes, total_bytes, pair)` while comparing.
+    pub fn update(&mut self, progress: super::pairs::CompareProgress) {
+        use super::pairs::{assign_sides, compare_files, CompareInput, SideInput};
+        let tensor_files: Vec<usize> = (0..self.analysis.files.len())
+            .filter(|&i| {
+                self.sources[i].is_some()
+                    && matches!(
+                        self.analysis.files[i].document,
+                        Some(Document::Tensors { .. })
+                    )
+            })
+            .collect();
+        if tensor_files.is_empty() {
+            self.analysis.tensors = Default::default();
+            self.analysis.recompute();
+            return;
+        }
+        let assignment = {
+            let inputs: Vec<SideInput> = tensor_files
+                .iter()
+                .map(|&i| {
+                    let f = &self.analysis.files[i];
+                    let names = match &f.document {
+                        Some(Document::Tensors { entries, .. }) => {
+                            entries.iter().map(|e| e.name.as_str()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    SideInput {
+                        path: &f.name,
+                        names,
+                        chosen: self.settings.sides.get(&f.name).copied(),
+                    }
+                })
+                .collect();
+            assign_sides(&inputs)
+        };
+        for (k, &i) in tensor_files.iter().enumerate() {
+            if let Some(Document::Tensors { side, .. }) = self.analysis.files[i].document.as_mut() {
+                *side = assignment.sides[k].map(|(s, _)| s);
+            }
+        }
+        let inputs: Vec<CompareInput> = tensor_files
+            .iter()
+            .map(|&i| {
+                let f = &self.analysis.files[i];
+                let (entries, side) = match &f.document {
+                    Some(Document::Tensors { entries, side }) => (entries.clone(), *side),
+                    _ => (Vec::new(), None),
+                };
+                CompareInput {
+                    key: format!("{}\u{1f}{}", f.name, f.size_bytes),
+                    entries,
+                    side,
+                }
+            })
+            .collect();
+        // Borrow the sources of the tensor files, in the same order, for the comparison.
+        let mut taken: Vec<Box<dyn super::tensor::ByteSource>> = tensor_files
+            .iter()
+            .filter_map(|&i| self.sources[i].take())
+            .collect();
+        let known = self.analysis.known_scales();
+        let settings = self.settings.clone();
+        let scale_of = move |p: &str, q: &str| Session::scale_for(&settings, &known, p, q);
+        let settings_manual = self.settings.manual.clone();
+        let mut cache = std::mem::take(&mut self.cache);
+        let mut cmp = compare_files(
+            &inputs,
+            &mut taken,
+            &scale_of,
+            &settings_manual,
+            &mut cache,
+            progress,
+        );
+        self.cache = cache;
+        for (&i, src) in tensor_files.iter().zip(taken) {
+            self.sources[i] = Some(src);
+        }
+        for p in &mut cmp.pairs {
+            p.float_file = tensor_files[p.float_file];
+            p.quant_file = tensor_files[p.quant_file];
+        }
+        cmp.sides = tensor_files
+            .iter()
+            .zip(&assignment.sides)
+            .map(|(&i, s)| (i, *s))
+            .collect();
+        cmp.message = assignment.message;
+        self.analysis.tensors = cmp;
+        self.analysis.recompute();
+    }
+
+    /// The what-if of pair `index`'s float tensor (observers' scales, `typed` scales, groups and
+    /// channels for small tensors), computed now, for this pair only.
+    pub fn whatif(
+        &mut self,
+        index: usize,
+        typed: &[(super::quant::QDType, f64)],
+    ) -> Result<super::whatif::PairWhatIf, String> {
+        let p = self
+            .analysis
+            .tensors
+            .pairs
+            .get(index)
+            .ok_or("no such pair")?;
+        let entry = match &self.analysis.files[p.float_file].document {
+            Some(Document::Tensors { entries, .. }) => entries
+                .iter()
+                .find(|e| e.name == p.float_tensor)
+                .cloned()
+                .ok_or("the float tensor is gone")?,
+            _ => return Err("the float file is gone".into()),
+        };
+        let src = self.sources[p.float_file]
+            .as_mut()
+            .ok_or("the float file cannot be read again (drop it again)")?;
+        super::whatif::pair_whatif(src.as_mut(), &entry, typed)
     }
 }

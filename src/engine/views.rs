@@ -280,7 +280,9 @@ pub struct Bar {
     pub label: String,
     /// `float`, `quantized`, `representable`.
     pub kind: String,
+    #[serde(with = "crate::engine::num")]
     pub lo: f64,
+    #[serde(with = "crate::engine::num")]
     pub hi: f64,
     pub lo_label: String,
     pub hi_label: String,
@@ -294,6 +296,7 @@ pub struct RangePicture {
     /// Clipped stretches (fractions) of the float range.
     pub clipped: Vec<(f64, f64)>,
     /// Where 0 falls on the axis.
+    #[serde(default, with = "crate::engine::num::opt")]
     pub zero: Option<f64>,
     pub axis_min_label: String,
     pub axis_max_label: String,
@@ -482,4 +485,33 @@ pub fn local_error_ranking(t: &super::pairs::TensorComparison) -> Vec<(usize, f6
             .then_with(|| t.pairs[a.0].name.cmp(&t.pairs[b.0].name))
     });
     out
+}
+
+/// A metric as shown in a cell, with what a non-finite value means (a tooltip): SQNR ∞ is "no
+/// error at all" (the two tensors are identical), a NaN variance is "one element", and so on.
+pub fn metric_text(key: &str, v: f64) -> (String, Option<&'static str>) {
+    if v.is_finite() {
+        return (fmt_num(v), None);
+    }
+    let meaning = match (key, v.is_nan()) {
+        ("sqnr" | "sqnr_db", false) if v > 0.0 => {
+            "∞: the quantized values equal the float ones exactly (no error)"
+        }
+        ("base_var" | "analy_var" | "var", true) => {
+            "NaN: the variance of a single element is undefined (n − 1 = 0)"
+        }
+        ("cosine", true) => "NaN: an empty tensor has no cosine",
+        ("kl", true) => "NaN: KL is not computed for this tensor (empty, or not read in order)",
+        ("max_qscale_diff", false) => "∞: the scale is 0",
+        (_, true) => "NaN: not defined for this tensor (empty, one element, or NaN values)",
+        (_, false) => "infinite: the data holds infinite values",
+    };
+    let text = if v.is_nan() {
+        "NaN".to_string()
+    } else if v > 0.0 {
+        "∞".to_string()
+    } else {
+        "−∞".to_string()
+    };
+    (text, Some(meaning))
 }

@@ -19,7 +19,9 @@ export function files_from_data_transfer(dt) {
   const out = [];
   const walk = async (entry) => {
     if (entry.isFile) {
-      out.push(await new Promise((res, rej) => entry.file(res, rej)));
+      // Keep the path inside the dropped folder (`ort_int8/float.npz`): sides and runs are told by it.
+      const f = await new Promise((res, rej) => entry.file(res, rej));
+      out.push([f, (entry.fullPath || f.name).replace(/^\//, "")]);
     } else if (entry.isDirectory) {
       const reader = entry.createReader();
       for (;;) {
@@ -58,13 +60,6 @@ impl Item {
             blob: f.into(),
         }
     }
-
-    pub fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        let _ = Reflect::set(&o, &"name".into(), &self.name.clone().into());
-        let _ = Reflect::set(&o, &"blob".into(), &self.blob);
-        o.into()
-    }
 }
 
 pub fn items_from_list(list: Option<FileList>) -> Vec<Item> {
@@ -87,8 +82,19 @@ pub async fn items_from_drop(dt: DataTransfer) -> Result<Vec<Item>, String> {
         .map_err(|_| "unexpected drop data".to_string())?;
     Ok(arr
         .iter()
-        .filter_map(|v| v.dyn_into::<File>().ok())
-        .map(Item::from_file)
+        .filter_map(|v| match v.dyn_into::<File>() {
+            Ok(f) => Some(Item::from_file(f)),
+            // [file, path inside the dropped folder]
+            Err(v) => {
+                let pair: Array = v.dyn_into().ok()?;
+                let f: File = pair.get(0).dyn_into().ok()?;
+                let path = pair.get(1).as_string().unwrap_or_else(|| f.name());
+                Some(Item {
+                    name: path,
+                    blob: f.into(),
+                })
+            }
+        })
         .collect())
 }
 

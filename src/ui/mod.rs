@@ -10,8 +10,9 @@ mod sens;
 mod tensors;
 mod views;
 
-use crate::engine::session::{Analysis, Document, Intent, RowKey};
-use crate::protocol::FromWorker;
+use crate::engine::session::{Analysis, Document, Intent, RowKey, TensorSettings};
+use crate::engine::whatif::PairWhatIf;
+use crate::protocol::{Envelope, FromWorker, ToWorker};
 use files::Item;
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -55,6 +56,8 @@ pub enum Tab {
 #[derive(Clone, PartialEq)]
 struct Progress {
     file_name: String,
+    /// `reading`, `comparing`, or empty before the worker answers.
+    stage: String,
     done_bytes: u64,
     total_bytes: u64,
     started_ms: f64,
@@ -70,10 +73,14 @@ struct State {
     /// Selected comparison row (layer view).
     row: Option<usize>,
     busy: Option<Progress>,
+    /// The newest job sent, and the newest whose result is shown.
     job: u32,
+    done_job: u32,
     banner: Option<String>,
     /// Worker time of the last job (read + parse), in milliseconds.
     last_parse_ms: Option<f64>,
+    /// What-if results by pair index (cleared when the session changes).
+    whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
 }
 
 impl Default for State {
@@ -86,21 +93,22 @@ impl Default for State {
             row: None,
             busy: None,
             job: 0,
+            done_job: 0,
             banner: None,
             last_parse_ms: None,
+            whatif: Shared(Rc::new(HashMap::new())),
         }
     }
 }
 
 enum Action {
-    Started { job: u32, files: usize },
+    Started { job: u32, what: String },
     Worker(FromWorker),
     Cancelled,
     Clear,
     Select(Option<usize>),
     SelectRow(Option<usize>),
     OpenRow(usize, usize),
-    SetIntent(Intent),
     OpenFinding(usize),
     SetTab(Tab),
     Banner(Option<String>),
@@ -116,11 +124,12 @@ impl Reducible for State {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut s = (*self).clone();
         match action {
-            Action::Started { job, files } => {
+            Action::Started { job, what } => {
                 s.job = job;
                 s.banner = None;
                 s.busy = Some(Progress {
-                    file_name: format!("{files} file(s)"),
+                    file_name: what,
+                    stage: String::new(),
                     done_bytes: 0,
                     total_bytes: 0,
                     started_ms: now_ms(),
@@ -130,6 +139,7 @@ impl Reducible for State {
             Action::Worker(FromWorker::Ready) => {}
             Action::Worker(FromWorker::Progress {
                 job,
+                stage,
                 file_name,
                 done_bytes,
                 total_bytes,
@@ -138,48 +148,62 @@ impl Reducible for State {
                 if job == s.job {
                     if let Some(p) = s.busy.as_mut() {
                         p.file_name = file_name;
+                        p.stage = stage;
                         p.done_bytes = done_bytes;
                         p.total_bytes = total_bytes;
                         p.now_ms = now_ms();
                     }
                 }
             }
+            Action::Worker(FromWorker::WhatIf { pair, result, .. }) => {
+                let mut w = (*s.whatif.0).clone();
+                w.insert(pair, result);
+                s.whatif = Shared(Rc::new(w));
+            }
             Action::Worker(FromWorker::Done {
                 job,
                 analysis,
                 elapsed_ms,
             }) => {
-                if job != s.job {
+                // An older job's answer is still the session as it was then: keep only the newest.
+                if job < s.done_job {
                     return self;
+                }
+                s.done_job = job;
+                if job == s.job {
+                    s.busy = None;
                 }
                 // Exposed for the benchmark (scripts/bench.sh) and curious users.
                 s.last_parse_ms = Some(elapsed_ms);
-                s.busy = None;
+                let before: std::collections::HashSet<(String, u64)> = s
+                    .analysis
+                    .files
+                    .iter()
+                    .map(|f| (f.name.clone(), f.size_bytes))
+                    .collect();
                 let rejected: Vec<String> = analysis
                     .files
                     .iter()
+                    .filter(|f| !before.contains(&(f.name.clone(), f.size_bytes)))
                     .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
                     .collect();
-                let first_new = s.analysis.files.len();
-                let mut merged = (*s.analysis.0).clone();
-                // The engine diagnoses the whole session again (reports are joined across files).
-                merged.merge(analysis);
-                s.evidence = Shared(Rc::new(merged.evidence_index()));
-                // Open the first newly read file with tables, if the user is on the overview.
-                let opened = merged
-                    .files
-                    .iter()
-                    .enumerate()
-                    .skip(first_new.min(merged.files.len()))
-                    .find(|(_, f)| f.error.is_none())
-                    .map(|(i, _)| i);
-                s.analysis = Shared(Rc::new(merged));
-                s.selected = None;
-                if opened.is_some() {
+                let files_changed = analysis.files.len() != s.analysis.files.len()
+                    || analysis
+                        .files
+                        .iter()
+                        .zip(&s.analysis.files)
+                        .any(|(a, b)| a.name != b.name || a.size_bytes != b.size_bytes);
+                // The worker diagnosed everything; the index from rows to findings is only a lookup.
+                s.evidence = Shared(Rc::new(analysis.evidence_index()));
+                s.analysis = Shared(Rc::new(analysis));
+                s.whatif = Shared(Rc::new(HashMap::new()));
+                if files_changed {
+                    s.selected = None;
                     s.tab = Tab::Overview;
                 }
-                s.banner =
-                    (!rejected.is_empty()).then(|| format!("Not read — {}", rejected.join(" · ")));
+                if !rejected.is_empty() {
+                    s.banner = Some(format!("Not read — {}", rejected.join(" · ")));
+                }
             }
             Action::Worker(FromWorker::Failed { job, message }) => {
                 if job == s.job || job == u32::MAX {
@@ -193,9 +217,10 @@ impl Reducible for State {
                 s.banner = Some("Cancelled. Nothing from that run was kept.".into());
             }
             Action::Clear => {
-                let job = s.job;
+                let (job, done_job) = (s.job, s.done_job);
                 s = State::default();
                 s.job = job;
+                s.done_job = done_job;
             }
             Action::Select(sel) => {
                 s.selected = sel;
@@ -211,13 +236,6 @@ impl Reducible for State {
                 s.tab = Tab::File(file);
                 s.selected = None;
                 s.row = Some(row);
-            }
-            Action::SetIntent(intent) => {
-                let mut a = (*s.analysis.0).clone();
-                a.set_intent(intent);
-                s.evidence = Shared(Rc::new(a.evidence_index()));
-                s.analysis = Shared(Rc::new(a));
-                s.selected = None;
             }
             Action::OpenFinding(i) => {
                 if let Some(f) = s.analysis.findings.get(i) {
@@ -242,6 +260,16 @@ impl Reducible for State {
         }
         Rc::new(s)
     }
+}
+
+/// What the worker's session holds, as the UI knows it: enough to rebuild it in a fresh worker.
+#[derive(Default)]
+struct Ledger {
+    files: Vec<Item>,
+    intent: Intent,
+    settings: TensorSettings,
+    /// The Open job still running and its file names (dropped from `files` if it is cancelled).
+    in_flight: Option<(u32, Vec<String>)>,
 }
 
 /// The first comparison row a finding cites in `file`, if any.
@@ -325,31 +353,14 @@ pub fn App() -> Html {
     let file_input = use_node_ref();
     let folder_input = use_node_ref();
 
-    // Blob handles of every file given (no bytes are held), so tensor pairs can be compared again
-    // when the user changes a side or a scale.
-    let items_by_name = use_mut_ref(HashMap::<String, Item>::new);
-    let overrides = use_mut_ref(|| {
-        (
-            HashMap::<String, crate::engine::pairs::Side>::new(),
-            HashMap::<String, f64>::new(),
-            Vec::<(String, String)>::new(),
-        )
-    });
-    // Scales known from loaded comparison reports, by name: used unless the user typed one.
-    let report_scales = use_mut_ref(HashMap::<String, f64>::new);
-    *report_scales.borrow_mut() = state.analysis.report_scales();
-    let submit: Rc<dyn Fn(Vec<Item>)> = {
+    // What the session holds, kept here so a fresh worker can take it back after a cancel: the
+    // files (Blob handles only, no bytes), the intent and the tensor settings.
+    let ledger = use_mut_ref(Ledger::default);
+    // Send one command (and the Blobs of an Open) to the worker, starting it if needed.
+    let send: Rc<dyn Fn(ToWorker, Vec<Item>, String)> = {
         let worker = worker.clone();
-        let next_job = next_job.clone();
         let dispatch = state.dispatcher();
-        let items_by_name = items_by_name.clone();
-        let overrides = overrides.clone();
-        let report_scales = report_scales.clone();
-        Rc::new(move |items: Vec<Item>| {
-            if items.is_empty() {
-                dispatch.dispatch(Action::Banner(Some("No files in what was dropped.".into())));
-                return;
-            }
+        Rc::new(move |cmd: ToWorker, items: Vec<Item>, what: String| {
             if worker.borrow().is_none() {
                 match spawn_worker(dispatch.clone()) {
                     Ok(w) => *worker.borrow_mut() = Some(w),
@@ -359,57 +370,74 @@ pub fn App() -> Html {
                     }
                 }
             }
-            let job = {
-                let mut j = next_job.borrow_mut();
-                *j += 1;
-                *j
-            };
-            let arr = js_sys::Array::new();
-            let (sides, typed, manual) = &*overrides.borrow();
-            let mut scales = report_scales.borrow().clone();
-            scales.extend(typed.iter().map(|(k, v)| (k.clone(), *v)));
+            let job = cmd.job();
+            let blobs = js_sys::Array::new();
             for it in &items {
-                items_by_name
-                    .borrow_mut()
-                    .insert(it.name.clone(), it.clone());
-                let o = it.to_js();
-                if let Some(side) = sides.get(&it.name) {
-                    let v = if *side == crate::engine::pairs::Side::Float {
-                        "float"
-                    } else {
-                        "quant"
-                    };
-                    let _ = js_sys::Reflect::set(&o, &"side".into(), &v.into());
-                }
-                arr.push(&o);
+                blobs.push(&it.blob);
             }
-            let sc = js_sys::Object::new();
-            for (k, v) in &scales {
-                let _ = js_sys::Reflect::set(&sc, &k.as_str().into(), &JsValue::from(*v));
-            }
-            let mp = js_sys::Array::new();
-            for (f, q) in manual {
-                mp.push(&js_sys::Array::of2(&f.as_str().into(), &q.as_str().into()));
-            }
-            let msg = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&msg, &"job".into(), &JsValue::from(job));
-            let _ = js_sys::Reflect::set(&msg, &"items".into(), &arr);
-            let _ = js_sys::Reflect::set(&msg, &"scales".into(), &sc);
-            let _ = js_sys::Reflect::set(&msg, &"pairs".into(), &mp);
-            dispatch.dispatch(Action::Started {
-                job,
-                files: items.len(),
-            });
-            if let Some(w) = worker.borrow().as_ref() {
-                if let Err(e) = w.post(msg.into()) {
+            let env = Envelope { cmd, blobs };
+            let msg = match serde_wasm_bindgen::to_value(&env) {
+                Ok(m) => m,
+                Err(e) => {
                     dispatch.dispatch(Action::Banner(Some(format!(
-                        "cannot send files to the worker: {e:?}"
+                        "cannot encode the command: {e}"
+                    ))));
+                    return;
+                }
+            };
+            if !what.is_empty() {
+                dispatch.dispatch(Action::Started { job, what });
+            }
+            if let Some(w) = worker.borrow().as_ref() {
+                if let Err(e) = w.post(msg) {
+                    dispatch.dispatch(Action::Banner(Some(format!(
+                        "cannot send to the worker: {e:?}"
                     ))));
                 }
             }
         })
     };
-
+    let new_job = {
+        let next_job = next_job.clone();
+        Rc::new(move || {
+            let mut j = next_job.borrow_mut();
+            *j += 1;
+            *j
+        })
+    };
+    let submit: Rc<dyn Fn(Vec<Item>)> = {
+        let send = send.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        let dispatch = state.dispatcher();
+        Rc::new(move |items: Vec<Item>| {
+            if items.is_empty() {
+                dispatch.dispatch(Action::Banner(Some("No files in what was dropped.".into())));
+                return;
+            }
+            let job = new_job();
+            {
+                let mut l = ledger.borrow_mut();
+                for it in &items {
+                    l.files.retain(|f| f.name != it.name);
+                    l.files.push(it.clone());
+                }
+                l.in_flight = Some((job, items.iter().map(|i| i.name.clone()).collect()));
+            }
+            let names = items.iter().map(|i| i.name.clone()).collect();
+            let what = if items.len() == 1 {
+                items[0].name.clone()
+            } else {
+                format!("{} files", items.len())
+            };
+            send(ToWorker::Open { job, names }, items, what);
+        })
+    };
+    // A command that changes the session without files (intent, sides, scales, pairs).
+    let command: Rc<dyn Fn(ToWorker, &str)> = {
+        let send = send.clone();
+        Rc::new(move |cmd: ToWorker, what: &str| send(cmd, Vec::new(), what.to_string()))
+    };
     let load_example = {
         let submit = submit.clone();
         let dispatch = state.dispatcher();
@@ -450,15 +478,41 @@ pub fn App() -> Html {
     let cancel = {
         let worker = worker.clone();
         let dispatch = state.dispatcher();
+        let ledger = ledger.clone();
+        let send = send.clone();
+        let new_job = new_job.clone();
         Callback::from(move |_: MouseEvent| {
-            // A running job cannot be interrupted from outside: stop the worker and start a fresh one.
+            // A running job cannot be interrupted from outside: stop the worker, start a fresh one
+            // and give it back the session as it was before the cancelled job.
             if let Some(w) = worker.borrow_mut().take() {
                 w.worker.terminate();
             }
-            if let Ok(w) = spawn_worker(dispatch.clone()) {
-                *worker.borrow_mut() = Some(w);
+            match spawn_worker(dispatch.clone()) {
+                Ok(w) => *worker.borrow_mut() = Some(w),
+                Err(e) => dispatch.dispatch(Action::Banner(Some(e))),
             }
             dispatch.dispatch(Action::Cancelled);
+            let (items, intent, settings) = {
+                let mut l = ledger.borrow_mut();
+                if let Some((_, names)) = l.in_flight.take() {
+                    l.files.retain(|f| !names.contains(&f.name));
+                }
+                (l.files.clone(), l.intent, l.settings.clone())
+            };
+            if !items.is_empty() {
+                let job = new_job();
+                let names = items.iter().map(|i| i.name.clone()).collect();
+                send(
+                    ToWorker::Restore {
+                        job,
+                        names,
+                        intent,
+                        settings,
+                    },
+                    items,
+                    String::new(),
+                );
+            }
         })
     };
 
@@ -535,47 +589,59 @@ pub fn App() -> Html {
         Callback::from(move |(f, r)| d.dispatch(Action::OpenRow(f, r)))
     };
     let on_tensor_edit = {
-        let submit = submit.clone();
-        let overrides = overrides.clone();
-        let items_by_name = items_by_name.clone();
-        let analysis = state.analysis.clone();
+        let command = command.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
         Callback::from(move |edit: tensors::TensorEdit| {
-            {
-                let mut o = overrides.borrow_mut();
-                match edit {
-                    tensors::TensorEdit::Side(name, Some(side)) => {
-                        o.0.insert(name, side);
-                    }
-                    tensors::TensorEdit::Side(name, None) => {
-                        o.0.remove(&name);
-                    }
-                    tensors::TensorEdit::Scale(name, v) => {
-                        o.1.insert(name, v);
-                    }
-                    tensors::TensorEdit::Pair(f, q) => {
-                        o.2.push((f, q));
-                    }
+            let job = new_job();
+            let mut l = ledger.borrow_mut();
+            let (cmd, what) = match edit {
+                tensors::TensorEdit::Side(file, side) => {
+                    match side {
+                        Some(s) => l.settings.sides.insert(file.clone(), s),
+                        None => l.settings.sides.remove(&file),
+                    };
+                    (ToWorker::SetSide { job, file, side }, "setting a side")
                 }
-            }
-            // Compare again: every tensor file of the session, with the sides and scales chosen.
-            let items: Vec<Item> = analysis
-                .files
-                .iter()
-                .filter(|f| matches!(f.document, Some(Document::Tensors { .. })))
-                .filter_map(|f| items_by_name.borrow().get(&f.name).cloned())
-                .collect();
-            if !items.is_empty() {
-                submit(items);
-            }
+                tensors::TensorEdit::Scale(name, scale, dtype) => {
+                    l.settings.scales.insert(name.clone(), (scale, dtype));
+                    (
+                        ToWorker::SetScale {
+                            job,
+                            name,
+                            scale,
+                            dtype,
+                        },
+                        "comparing with the new scale",
+                    )
+                }
+                tensors::TensorEdit::Pair(float, quant) => {
+                    l.settings.manual.push((float.clone(), quant.clone()));
+                    (ToWorker::Pair { job, float, quant }, "pairing")
+                }
+                tensors::TensorEdit::WhatIf(pair, typed) => {
+                    (ToWorker::WhatIf { job, pair, typed }, "")
+                }
+            };
+            drop(l);
+            command(cmd, what);
         })
     };
     let on_intent = {
-        let d = state.dispatcher();
+        let command = command.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
         Callback::from(move |e: Event| {
             if let Some(sel) = e.target_dyn_into::<web_sys::HtmlSelectElement>() {
-                d.dispatch(Action::SetIntent(
-                    Intent::parse(&sel.value()).unwrap_or_default(),
-                ));
+                let intent = Intent::parse(&sel.value()).unwrap_or_default();
+                ledger.borrow_mut().intent = intent;
+                command(
+                    ToWorker::SetIntent {
+                        job: new_job(),
+                        intent,
+                    },
+                    "diagnosing again",
+                );
             }
         })
     };
@@ -588,7 +654,14 @@ pub fn App() -> Html {
     };
     let clear = {
         let d = state.dispatcher();
-        Callback::from(move |_: MouseEvent| d.dispatch(Action::Clear))
+        let command = command.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        Callback::from(move |_: MouseEvent| {
+            *ledger.borrow_mut() = Ledger::default();
+            d.dispatch(Action::Clear);
+            command(ToWorker::Clear { job: new_job() }, "");
+        })
     };
     let dismiss = {
         let d = state.dispatcher();
@@ -605,7 +678,14 @@ pub fn App() -> Html {
         let rate = rich::human_bytes((p.done_bytes as f64 / secs) as u64);
         html! {
             <div class="progress" role="status">
-                <span>{ format!("Reading {} — {} of {} ({rate}/s)", p.file_name, rich::human_bytes(p.done_bytes), rich::human_bytes(p.total_bytes)) }</span>
+                <span>{ {
+                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", _ => "Working on" };
+                    if p.total_bytes > 0 {
+                        format!("{verb} {} — {} of {} ({rate}/s)", p.file_name, rich::human_bytes(p.done_bytes), rich::human_bytes(p.total_bytes))
+                    } else {
+                        format!("{verb} {}…", p.file_name)
+                    }
+                } }</span>
                 <progress max="100" value={format!("{pct:.1}")}></progress>
                 <button onclick={cancel.clone()}>{ "Cancel" }</button>
             </div>
@@ -667,7 +747,7 @@ pub fn App() -> Html {
                 html! { <recommend::RecommendView analysis={a.clone()} on_open={on_open.clone()} /> }
             }
             Tab::Tensors => html! {
-                <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected}
+                <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected} whatif={s.whatif.clone()}
                     on_select={on_select.clone()} on_edit={on_tensor_edit} on_open_row={on_open_row.clone()} />
             },
             Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {

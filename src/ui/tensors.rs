@@ -4,19 +4,23 @@
 use super::rich::{breakable, human_bytes};
 use super::Shared;
 use crate::engine::pairs::Side;
+use crate::engine::quant::QDType;
 use crate::engine::session::{Analysis, Document, RowKey};
-use crate::engine::views::fmt_num;
+use crate::engine::views::{fmt_num, metric_text};
+use crate::engine::whatif::PairWhatIf;
 use std::collections::HashMap;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-/// What the user changed: a file's side, or a pair's scale (`*` for all pairs).
+/// What the user changed or asked: a file's side, a pair's real scale (`*` for all pairs), a pair
+/// made by hand, or a what-if for one pair (with typed scales to predict).
 #[derive(Clone, PartialEq)]
 pub enum TensorEdit {
     Side(String, Option<Side>),
-    Scale(String, f64),
+    Scale(String, f64, Option<QDType>),
     /// Pair a float tensor with a quantized one by hand.
     Pair(String, String),
+    WhatIf(usize, Vec<(QDType, f64)>),
 }
 
 #[derive(Properties, PartialEq)]
@@ -28,6 +32,8 @@ pub struct TensorsProps {
     pub on_edit: Callback<TensorEdit>,
     /// Open a comparison-report row: (file, row).
     pub on_open_row: Callback<(usize, usize)>,
+    /// What-if answers by pair index.
+    pub whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
 }
 
 fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>) -> Html {
@@ -35,7 +41,7 @@ fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>
         if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
             if let Ok(v) = i.value().trim().parse::<f64>() {
                 if v > 0.0 && v.is_finite() {
-                    on_edit.emit(TensorEdit::Scale(name.clone(), v));
+                    on_edit.emit(TensorEdit::Scale(name.clone(), v, None));
                 }
             }
         }
@@ -47,10 +53,35 @@ fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>
     }
 }
 
-/// Histograms of one pair (float and quantized overlaid, then the error) and its range picture.
+fn split_bar(clip: f64, round: f64, inherited: f64, title: String) -> Html {
+    let total = clip + round + inherited;
+    let pct = |x: f64| if total > 0.0 { x / total * 100.0 } else { 0.0 };
+    html! {
+        <div class="split-bar" {title}>
+            <span class="seg clip" style={format!("width:{:.2}%", pct(clip))}></span>
+            <span class="seg round" style={format!("width:{:.2}%", pct(round))}></span>
+            <span class="seg inherited" style={format!("width:{:.2}%", pct(inherited))}></span>
+        </div>
+    }
+}
+
+fn pct_text(x: f64, total: f64) -> String {
+    if total > 0.0 {
+        format!("{:.1}%", x / total * 100.0)
+    } else {
+        "0%".into()
+    }
+}
+
+/// Histograms of one pair (float and quantized overlaid, then the error), its range picture, the
+/// measured error split, and the what-if: the float side re-quantized with each observer's scale
+/// (or a typed one), its *predicted* split beside the measured one.
 fn pair_detail(
+    index: usize,
     pr: &crate::engine::pairs::PairResult,
     a: &Analysis,
+    whatif: Option<&Result<PairWhatIf, String>>,
+    typed: &UseStateHandle<String>,
     on_open_row: &Callback<(usize, usize)>,
     on_edit: &Callback<TensorEdit>,
 ) -> Html {
@@ -69,6 +100,108 @@ fn pair_detail(
         .map(|q| (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale));
     let picture =
         crate::engine::views::pair_range_picture(m, rep).map(|pic| super::layers::range_svg(&pic));
+    let measured = m.error_split.map(|sp| {
+        let total = sp.clip + sp.round + sp.inherited;
+        html! {
+            <tr class="measured">
+                <th>{ format!("measured, {} (scale {}{})", m.quant.map(|q| if q.qmax > 255 { "int16" } else if q.qmin == 0 { "uint8" } else { "int8" }).unwrap_or(""),
+                    fmt_num(pr.scale.unwrap_or(f64::NAN)), pr.scale_source.as_ref().map(|s| format!(", from {s}")).unwrap_or_default()) }</th>
+                <td>{ split_bar(sp.clip, sp.round, sp.inherited, String::new()) }</td>
+                <td class="num">{ pct_text(sp.clip, total) }</td><td class="num">{ pct_text(sp.round, total) }</td><td class="num">{ pct_text(sp.inherited, total) }</td>
+                <td class="num">{ metric_text("sqnr", m.sqnr_db).0 }</td><td class="num">{ format!("{:.3}%", sp.clipped_fraction * 100.0) }</td>
+            </tr>
+        }
+    });
+    let predicted = match whatif {
+        None => {
+            html! { <p class="muted small" id="whatif-wait">{ "Computing the what-if for this tensor…" }</p> }
+        }
+        Some(Err(e)) => {
+            html! { <p class="error-text small">{ format!("What-if not available: {e}") }</p> }
+        }
+        Some(Ok(w)) => {
+            let row = |p: &crate::engine::whatif::Predicted| {
+                let total = p.clip + p.round;
+                let (db, title) = metric_text("sqnr", p.sqnr_db);
+                let (cb, name, s, dt) = (on_edit.clone(), pr.name.clone(), p.scale, p.dtype);
+                html! {
+                    <tr data-obs={format!("{} {}", p.dtype.name(), p.label)}>
+                        <th>{ format!("{} {}: scale {}", p.dtype.name(), p.label, fmt_num(p.scale)) }</th>
+                        <td>{ split_bar(p.clip, p.round, 0.0, format!("predicted: clip {} · round {}", pct_text(p.clip, total), pct_text(p.round, total))) }</td>
+                        <td class="num">{ pct_text(p.clip, total) }</td><td class="num">{ pct_text(p.round, total) }</td><td class="num">{ "0%" }</td>
+                        <td class="num" title={title.unwrap_or_default()}>{ db }</td><td class="num">{ format!("{:.3}%", p.clipped_fraction * 100.0) }</td>
+                        <td><button class="link small" title="Tell QuantLens this is the quantized tensor's real scale (compares the pair again)"
+                            onclick={Callback::from(move |_| cb.emit(TensorEdit::Scale(name.clone(), s, Some(dt))))}>{ "is the real scale" }</button></td>
+                    </tr>
+                }
+            };
+            let on_typed = {
+                let (cb, typed) = (on_edit.clone(), typed.clone());
+                Callback::from(move |e: Event| {
+                    if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
+                        typed.set(i.value());
+                        let mut parts = i
+                            .value()
+                            .split_whitespace()
+                            .map(str::to_string)
+                            .collect::<Vec<_>>();
+                        let dt = parts
+                            .iter()
+                            .find_map(|p| QDType::parse(p))
+                            .unwrap_or(QDType::Int8);
+                        parts.retain(|p| QDType::parse(p).is_none());
+                        if let Some(v) = parts
+                            .first()
+                            .and_then(|p| p.parse::<f64>().ok())
+                            .filter(|v| *v > 0.0 && v.is_finite())
+                        {
+                            cb.emit(TensorEdit::WhatIf(index, vec![(dt, v)]));
+                        }
+                    }
+                })
+            };
+            html! {
+                <>
+                <table class="whatif-table small">
+                    <caption>{ "Error split of the float tensor quantized with each scale (predicted: the float side re-quantized exactly as the toolchain would — symmetric, round half to even — so nothing is inherited), beside the measured split of the real quantized tensor" }</caption>
+                    <tr><th></th><th>{ "split" }</th><th>{ "clip" }</th><th>{ "round" }</th><th>{ "inherited" }</th><th>{ "SQNR dB" }</th><th>{ "clipped elements" }</th><th></th></tr>
+                    { measured.clone().unwrap_or_default() }
+                    { for w.observers.iter().map(row) }
+                    { for w.typed.iter().map(row) }
+                </table>
+                <p class="small">{ "Predict another scale: " }
+                    <input class="scale whatif-scale" type="text" placeholder="e.g. 0.05 int8" value={(**typed).clone()} onchange={on_typed} aria-label="what-if scale" /></p>
+                if !w.groups.is_empty() {
+                    <table class="groups small">
+                        <caption>{ "What-if: the float tensor split into contiguous groups, each with its own min-max scale (flattened order; cuts chosen to minimise the error; at most this many groups, fewer when a cut does not pay)" }</caption>
+                        <tr><th>{ "dtype" }</th><th>{ "groups" }</th><th>{ "MSE" }</th><th>{ "max relative error" }</th><th>{ "cut before element" }</th><th>{ "scales" }</th></tr>
+                        { for w.groups.iter().map(|g| html! {
+                            <tr data-groups={format!("{} {}", g.dtype, g.k)}>
+                                <td>{ g.dtype.clone() }</td><td>{ if g.split.scales.len() < g.k { format!("{} (best: {})", g.k, g.split.scales.len()) } else { g.k.to_string() } }</td><td>{ fmt_num(g.split.mse) }</td><td>{ fmt_num(g.split.max_rel) }</td>
+                                <td>{ if g.split.cuts.is_empty() { "—".to_string() } else { g.split.cuts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ") } }</td>
+                                <td>{ g.split.scales.iter().map(|s| fmt_num(*s)).collect::<Vec<_>>().join(", ") }</td>
+                            </tr>
+                        }) }
+                    </table>
+                }
+                if !w.channels.is_empty() {
+                    <table class="groups channels small">
+                        <caption>{ "What-if: one min-max scale per channel instead of one for the tensor (the float tensor quantized by itself)" }</caption>
+                        <tr><th>{ "dtype" }</th><th>{ "axis" }</th><th>{ "channels" }</th><th>{ "SQNR per channel" }</th><th>{ "SQNR per tensor" }</th><th>{ "MSE per channel" }</th><th>{ "MSE per tensor" }</th></tr>
+                        { for w.channels.iter().map(|c| html! {
+                            <tr data-channels={format!("{} {}", c.dtype, c.axis)}>
+                                <td>{ c.dtype.clone() }</td><td>{ c.axis }</td><td>{ c.channels }</td>
+                                <td>{ format!("{} dB", metric_text("sqnr", c.per_channel_sqnr_db).0) }</td><td>{ format!("{} dB", metric_text("sqnr", c.per_tensor_sqnr_db).0) }</td>
+                                <td>{ fmt_num(c.per_channel_mse) }</td><td>{ fmt_num(c.per_tensor_mse) }</td>
+                            </tr>
+                        }) }
+                    </table>
+                }
+                { for w.notes.iter().map(|n| html! { <p class="muted small whatif-note">{ n.clone() }</p> }) }
+                </>
+            }
+        }
+    };
     html! {
         <div class="pair-detail" data-detail={pr.name.clone()}>
             <h3>{ breakable(&pr.name) }</h3>
@@ -94,54 +227,16 @@ fn pair_detail(
                         <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.err, "herr") }</svg>
                     </div>
                 </div>
+            } else {
+                <p class="muted small">{ format!("Histograms are drawn for tensors up to {} elements; this one has {}.", crate::engine::pairs::HIST_MAX_ELEMS, m.numel) }</p>
             }
             { picture.unwrap_or_default() }
-            if !m.observer_scales.is_empty() {
-                <div class="observers">
-                    <p class="small">{ "Try an observer's scale for this tensor (compares again, with the error split):" }</p>
-                    { for m.observer_scales.iter().map(|(dt, o, s)| {
-                        let (cb, name, s) = (on_edit.clone(), pr.name.clone(), *s);
-                        let active = pr.scale.is_some_and(|c| (c - s).abs() <= 1e-12 * s);
-                        html! {
-                            <button class={classes!("obs", active.then_some("active"))} data-obs={format!("{dt} {o}")}
-                                onclick={Callback::from(move |_| cb.emit(TensorEdit::Scale(name.clone(), s)))}>
-                                { format!("{dt} {o}: {}", fmt_num(s)) }
-                            </button>
-                        }
-                    }) }
-                </div>
+            if measured.is_none() {
+                <p class="muted small">{ "Enter the quantized side's scale (or drop a scales.json, the ONNX QDQ model, or compare_per_layer_out) to see the measured error split and the representable range." }</p>
             }
-            if !m.groups.is_empty() {
-                <table class="groups small">
-                    <caption>{ "What-if: the float tensor split into contiguous groups, each with its own min-max scale (flattened order; cuts chosen to minimise the error)" }</caption>
-                    <tr><th>{ "dtype" }</th><th>{ "groups" }</th><th>{ "MSE" }</th><th>{ "max relative error" }</th><th>{ "cut before element" }</th><th>{ "scales" }</th></tr>
-                    { for m.groups.iter().map(|g| html! {
-                        <tr data-groups={format!("{} {}", g.dtype, g.k)}>
-                            <td>{ g.dtype.clone() }</td><td>{ g.k }</td><td>{ fmt_num(g.split.mse) }</td><td>{ fmt_num(g.split.max_rel) }</td>
-                            <td>{ if g.split.cuts.is_empty() { "—".to_string() } else { g.split.cuts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ") } }</td>
-                            <td>{ g.split.scales.iter().map(|s| fmt_num(*s)).collect::<Vec<_>>().join(", ") }</td>
-                        </tr>
-                    }) }
-                </table>
-            }
-            if !m.channels.is_empty() {
-                <table class="groups channels small">
-                    <caption>{ "What-if: one min-max scale per channel instead of one for the tensor (the float tensor quantized by itself)" }</caption>
-                    <tr><th>{ "dtype" }</th><th>{ "axis" }</th><th>{ "channels" }</th><th>{ "SQNR per channel" }</th><th>{ "SQNR per tensor" }</th><th>{ "MSE per channel" }</th><th>{ "MSE per tensor" }</th></tr>
-                    { for m.channels.iter().map(|c| html! {
-                        <tr data-channels={format!("{} {}", c.dtype, c.axis)}>
-                            <td>{ c.dtype.clone() }</td><td>{ c.axis }</td><td>{ c.channels }</td>
-                            <td>{ format!("{:.1} dB", c.per_channel_sqnr_db) }</td><td>{ format!("{:.1} dB", c.per_tensor_sqnr_db) }</td>
-                            <td>{ fmt_num(c.per_channel_mse) }</td><td>{ fmt_num(c.per_tensor_mse) }</td>
-                        </tr>
-                    }) }
-                </table>
-            }
+            { predicted }
             if let Some(l) = &m.local {
-                <p class="small">{ format!("Local error of the float tensor quantized by itself (min-max): int8 SQNR {:.1} dB, int16 {:.1} dB. This is the layer's own error, not its sensitivity.", l.int8_sqnr_db, l.int16_sqnr_db) }</p>
-            }
-            if rep.is_none() {
-                <p class="muted small">{ "Enter the quantized side's scale to see the representable range and the error split." }</p>
+                <p class="small">{ format!("Local error of the float tensor quantized by itself (min-max): int8 SQNR {} dB, int16 {} dB. This is the layer's own error, not its sensitivity.", metric_text("sqnr", l.int8_sqnr_db).0, metric_text("sqnr", l.int16_sqnr_db).0) }</p>
             }
         </div>
     }
@@ -150,6 +245,20 @@ fn pair_detail(
 #[component]
 pub fn TensorsView(p: &TensorsProps) -> Html {
     let selected_pair = use_state(|| None::<usize>);
+    let typed = use_state(String::new);
+    // The what-if of the pair in view is computed when it is opened (and after each new session).
+    {
+        let on_edit = p.on_edit.clone();
+        let asked = p.whatif.contains_key(&selected_pair.unwrap_or(usize::MAX));
+        let has_metrics = selected_pair
+            .and_then(|i| p.analysis.tensors.pairs.get(i))
+            .is_some_and(|pr| pr.metrics.is_some());
+        use_effect_with((*selected_pair, p.whatif.clone()), move |(sel, _)| {
+            if let (Some(i), false, true) = (*sel, asked, has_metrics) {
+                on_edit.emit(TensorEdit::WhatIf(i, Vec::new()));
+            }
+        });
+    }
     let pick_f = use_state(String::new);
     let pick_q = use_state(String::new);
     let a = &p.analysis;
@@ -161,7 +270,22 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             Some(Document::Tensors { entries, side }) => Some((i, f, entries, *side)),
             _ => None,
         });
-    let file_rows = files.map(|(_, f, entries, side)| {
+    let basis_of = |fi: usize| {
+        a.tensors
+            .sides
+            .iter()
+            .find(|(i, _)| *i == fi)
+            .and_then(|(_, s)| s.map(|(_, b)| b))
+    };
+    let file_rows = files.map(|(fi, f, entries, side)| {
+        use crate::engine::pairs::SideBasis;
+        let basis = match basis_of(fi) {
+            Some(SideBasis::Chosen) => "chosen by you",
+            Some(SideBasis::FileName) => "from the file name",
+            Some(SideBasis::Folder) => "from the folder name",
+            Some(SideBasis::Pairing) => "pairs the most tensors",
+            None => "",
+        };
         let on_edit = p.on_edit.clone();
         let name = f.name.clone();
         let onchange = Callback::from(move |e: Event| {
@@ -184,6 +308,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                         <option value="float" selected={side == Some(Side::Float)}>{ "float (baseline)" }</option>
                         <option value="quant" selected={side == Some(Side::Quant)}>{ "quantized" }</option>
                     </select>
+                    <span class="muted small side-basis">{ format!(" {basis}") }</span>
                 </td>
             </tr>
         }
@@ -193,7 +318,10 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
     let rows = t.pairs.iter().enumerate().map(|(row, pr)| {
         let chips = p.evidence.get(&(pr.quant_file, "pairs".to_string(), row)).cloned().unwrap_or_default();
         let m = pr.metrics.as_ref();
-        let cell = |v: Option<f64>| html! { <td class="num">{ v.map(fmt_num).unwrap_or_default() }</td> };
+        let cell = |key: &str, v: Option<f64>| {
+            let (text, title) = v.map(|v| metric_text(key, v)).unwrap_or_default();
+            html! { <td class="num" title={title.unwrap_or_default()}>{ text }</td> }
+        };
         let split = m.and_then(|m| m.error_split).map(|sp| {
             let total = sp.clip + sp.round + sp.inherited;
             let pct = |x: f64| if total > 0.0 { x / total * 100.0 } else { 0.0 };
@@ -215,13 +343,13 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 onclick={Callback::from(move |_| sel.set(Some(row)))}>
                 <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>{ breakable(&pr.name) }</td>
                 <td>{ format!("{:?}", pr.shape) }</td>
-                { cell(m.map(|m| m.cosine)) }
-                { cell(m.map(|m| m.sqnr_db)) }
-                { cell(m.map(|m| m.mse)) }
-                { cell(m.map(|m| m.l1)) }
-                { cell(m.map(|m| m.kl)) }
-                { cell(m.map(|m| m.atol)) }
-                { cell(m.and_then(|m| m.max_qscale_diff)) }
+                { cell("cosine", m.map(|m| m.cosine)) }
+                { cell("sqnr", m.map(|m| m.sqnr_db)) }
+                { cell("mse", m.map(|m| m.mse)) }
+                { cell("l1", m.map(|m| m.l1)) }
+                { cell("kl", m.map(|m| m.kl)) }
+                { cell("atol", m.map(|m| m.atol)) }
+                { cell("max_qscale_diff", m.and_then(|m| m.max_qscale_diff)) }
                 <td>{ scale_input(pr.name.clone(), pr.scale, p.on_edit.clone()) }</td>
                 <td class="splitcell">
                     { split.unwrap_or_else(|| html! { <span class="muted small">{ pr.error.clone().unwrap_or_else(|| "enter a scale".into()) }</span> }) }
@@ -248,6 +376,9 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             if unassigned {
                 <p class="banner-inline">{ "Choose the side of each file (float or quantized) to compare them." }</p>
             }
+            if let Some(msg) = &t.message {
+                <p class="banner-inline side-message" role="alert">{ msg.clone() }</p>
+            }
             <p class="legend"><span class="seg clip"></span>{ " clipping " }<span class="seg round"></span>{ " own rounding " }<span class="seg inherited"></span>{ " inherited " }
                 <label class="allscale">{ "Scale for every pair: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
             <div class="scroll-x">
@@ -259,7 +390,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <tbody>{ for rows }</tbody>
                 </table>
             </div>
-            { selected_pair.and_then(|i| t.pairs.get(i)).map(|pr| pair_detail(pr, a, &p.on_open_row, &p.on_edit)).unwrap_or_default() }
+            { selected_pair.and_then(|i| t.pairs.get(i).map(|pr| (i, pr))).map(|(i, pr)| pair_detail(i, pr, a, p.whatif.get(&i), &typed, &p.on_open_row, &p.on_edit)).unwrap_or_default() }
             if !local.is_empty() {
                 <details class="local-ranking">
                     <summary>{ format!("Local error ranking ({} tensors, lowest int8 SQNR first)", local.len()) }</summary>

@@ -146,7 +146,7 @@ pub struct TensorEntry {
     pub fortran: bool,
     pub data: DataRef,
     /// Per-tensor scale of a quantized tensor, when the file says it.
-    #[serde(default)]
+    #[serde(default, with = "crate::engine::num::opt")]
     pub scale: Option<f64>,
     /// Quantization parameters of a quantized tensor (a PyTorch qtensor): the reader dequantizes.
     #[serde(default)]
@@ -156,6 +156,7 @@ pub struct TensorEntry {
 /// `(q − zero_point) · scale`, per tensor (`axis` None, one scale) or per channel along `axis`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantInfo {
+    #[serde(default, with = "crate::engine::num::vec")]
     pub scales: Vec<f64>,
     pub zero_points: Vec<i64>,
     pub axis: Option<usize>,

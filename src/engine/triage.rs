@@ -1,0 +1,114 @@
+//! Triage: order findings by their measured impact, and say why each stands where it does. A loaded
+//! sensitivity table decides first (an op's rank in it is the measured effect of its quantization on
+//! the output); then what dumps measured (the error split); then what the rows show (clipped share,
+//! Cosine). A clip made harmless by the next op (hardswish's `Add → Clip(0, 6)`) goes to the bottom.
+
+use super::findings::{kind, Severity};
+use super::session::{FileFinding, FileReport};
+use std::collections::HashMap;
+
+/// Best (lowest) rank of each op over the loaded sensitivity tables: (rank from 0, table length, label).
+fn sensitivity_ranks(files: &[FileReport]) -> HashMap<String, (usize, usize, String)> {
+    let mut out: HashMap<String, (usize, usize, String)> = HashMap::new();
+    for f in files {
+        let Some(t) = f.sensitivity() else { continue };
+        let n = t.rows.len();
+        for (rank, r) in t.rows.iter().enumerate() {
+            let e = out.entry(r.op_name.clone()).or_insert((rank, n, t.label()));
+            if (rank as f64) / (n as f64) < (e.0 as f64) / (e.1 as f64) {
+                *e = (rank, n, t.label());
+            }
+        }
+    }
+    out
+}
+
+/// Kinds that are about one layer's own rows, so its sensitivity rank measures their impact.
+fn is_layer_kind(k: &str) -> bool {
+    matches!(
+        k,
+        kind::TRUNCATION
+            | kind::ROUNDING
+            | kind::INHERITED
+            | kind::FIXED_SCALE
+            | kind::SHARED_RANGE_MISMATCH
+            | kind::COLLAPSED_OUTPUT
+            | kind::ASYMMETRIC
+            | kind::LARGE_RANGE_INT8
+            | kind::RANGE_TOO_LARGE
+            | kind::SCALE_NOT_COVER
+    )
+}
+
+/// Set each finding's impact (`score`) and `rank_reason`, and sort most important first.
+pub fn triage(findings: &mut [FileFinding], files: &[FileReport]) {
+    let sens = sensitivity_ranks(files);
+    let tables_loaded = !sens.is_empty();
+    for ff in findings.iter_mut() {
+        let f = &mut ff.finding;
+        let base = match f.severity {
+            Severity::Error => 50.0,
+            Severity::Warning => 25.0,
+            Severity::Info => 5.0,
+        };
+        let own = (f.score.clamp(0.0, 200.0)) / 8.0;
+        let own_reason = if f.rank_reason.is_empty() {
+            f.severity.as_str().to_string()
+        } else {
+            f.rank_reason.clone()
+        };
+        let best = f
+            .layers
+            .iter()
+            .filter_map(|l| sens.get(l).map(|x| (l, x)))
+            .min_by(|a, b| {
+                ((a.1 .0 as f64) / (a.1 .1 as f64)).total_cmp(&((b.1 .0 as f64) / (b.1 .1 as f64)))
+            });
+        let (impact, reason) = if f.kind == kind::INHERITED {
+            // Error that arrived from upstream: it points at its origin, which has its own place.
+            (
+                (base + own).min(60.0),
+                format!("arrives from upstream (fix the origin first); {own_reason}"),
+            )
+        } else if f.kind == kind::SENSITIVE_OPS {
+            (
+                101.0,
+                "the sensitivity table's own top ops: start here (the seed's first step)"
+                    .to_string(),
+            )
+        } else if f.rank_reason.starts_with("harmless") {
+            (1.0, own_reason)
+        } else if let (Some((_, (rank, n, label))), true) = (best, is_layer_kind(&f.kind)) {
+            let frac = *rank as f64 / (*n).max(1) as f64;
+            let bonus = match f.severity {
+                Severity::Error => 5.0,
+                Severity::Warning => 2.0,
+                Severity::Info => 0.0,
+            };
+            (
+                100.0 * (1.0 - frac) + bonus,
+                format!(
+                    "#{} of {} in sensitivity {label}; {own_reason}",
+                    rank + 1,
+                    n
+                ),
+            )
+        } else if tables_loaded && is_layer_kind(&f.kind) && f.kind != kind::COLLAPSED_OUTPUT {
+            (
+                (base + own).min(45.0),
+                format!("not in the loaded sensitivity tables; {own_reason}"),
+            )
+        } else {
+            (base + own, own_reason)
+        };
+        f.score = impact;
+        f.rank_reason = reason;
+    }
+    // Stable: equal impact keeps severity, then the analyzers' order.
+    findings.sort_by(|a, b| {
+        b.finding
+            .score
+            .total_cmp(&a.finding.score)
+            .then(a.finding.severity.cmp(&b.finding.severity))
+    });
+}

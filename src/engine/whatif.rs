@@ -1,0 +1,293 @@
+//! What-if quantization of a dumped float tensor, on demand for the pair in view: the float side is
+//! re-quantized exactly as the toolchain would (symmetric, round half to even, clamp to the grid) with
+//! each observer's scale or a scale the user types, and the *predicted* error split (clipping vs own
+//! rounding; nothing is inherited when only this tensor is quantized) is set beside the *measured*
+//! split of the real quantized tensor. Small tensors also get the group-split and per-channel tables.
+
+use super::metrics::{ChannelWhatIf, GroupWhatIf};
+use super::quant::{self, AbsHistogram, Observer, QDType};
+use super::tensor::{ByteSource, ElemReader, TensorEntry};
+use serde::{Deserialize, Serialize};
+
+/// The error of quantizing the float tensor itself with one scale on one grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Predicted {
+    /// Where the scale comes from: `min-max`, `MSE-optimal`, `typed`, `measured`…
+    pub label: String,
+    pub dtype: QDType,
+    #[serde(with = "crate::engine::num")]
+    pub scale: f64,
+    /// Σ(q(b) − b)² over clipped elements and over the others.
+    #[serde(with = "crate::engine::num")]
+    pub clip: f64,
+    #[serde(with = "crate::engine::num")]
+    pub round: f64,
+    #[serde(with = "crate::engine::num")]
+    pub clipped_fraction: f64,
+    #[serde(with = "crate::engine::num")]
+    pub mse: f64,
+    /// 10·log10(Σb² / Σ(q(b) − b)²): ∞ when the grid holds every value exactly.
+    #[serde(with = "crate::engine::num")]
+    pub sqnr_db: f64,
+    #[serde(with = "crate::engine::num")]
+    pub max_abs: f64,
+}
+
+/// Everything the detail of a pair offers beyond the measured metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairWhatIf {
+    /// Each observer's scale at int8 and int16, with its predicted error.
+    pub observers: Vec<Predicted>,
+    /// Extra scales asked for (typed in the detail), with their predicted error.
+    pub typed: Vec<Predicted>,
+    pub groups: Vec<GroupWhatIf>,
+    pub channels: Vec<ChannelWhatIf>,
+    /// Why a table is missing (tensor too large, Fortran order, one element…), in plain words.
+    pub notes: Vec<String>,
+}
+
+/// Elements per slice while streaming the float tensor.
+const CHUNK: usize = 1 << 18;
+
+/// Group-split and per-channel tables are computed up to this many elements (the group split costs
+/// about 700 element operations per element).
+pub const TABLES_MAX_ELEMS: u64 = 1 << 16;
+
+fn stream(
+    src: &mut (impl ByteSource + ?Sized),
+    e: &TensorEntry,
+    f: &mut dyn FnMut(&[f32]),
+) -> Result<(), String> {
+    let mut r = ElemReader::new(src, e);
+    let mut buf = Vec::new();
+    while r.next_chunk(&mut buf, CHUNK).map_err(|e| e.to_string())? > 0 {
+        f(&buf);
+    }
+    Ok(())
+}
+
+/// Predicted errors of several (label, dtype, scale) quantizers of the float tensor, in one pass.
+pub fn predict(
+    src: &mut (impl ByteSource + ?Sized),
+    e: &TensorEntry,
+    quantizers: &[(String, QDType, f64)],
+) -> Result<Vec<Predicted>, String> {
+    for (_, _, s) in quantizers {
+        quant::check_scale(*s)?;
+    }
+    let k = quantizers.len();
+    let (mut clip, mut round, mut nclip, mut maxa) =
+        (vec![0f64; k], vec![0f64; k], vec![0u64; k], vec![0f64; k]);
+    let (mut ss, mut n) = (0f64, 0u64);
+    stream(src, e, &mut |x| {
+        for (j, (_, dt, s)) in quantizers.iter().enumerate() {
+            let (qmin, qmax) = dt.range();
+            let s32 = *s as f32;
+            let inv = 1.0f32 / s32;
+            let (mut c, mut r, mut nc, mut m) = (0f64, 0f64, 0u64, maxa[j]);
+            for &v in x {
+                if !v.is_finite() {
+                    continue;
+                }
+                let t = (v * inv).round_ties_even();
+                let q = t.clamp(qmin as f32, qmax as f32);
+                let err = (q * s32 - v) as f64;
+                if q != t {
+                    c += err * err;
+                    nc += 1;
+                } else {
+                    r += err * err;
+                }
+                m = m.max(err.abs());
+            }
+            clip[j] += c;
+            round[j] += r;
+            nclip[j] += nc;
+            maxa[j] = m;
+        }
+        for &v in x {
+            if v.is_finite() {
+                ss += (v as f64) * (v as f64);
+                n += 1;
+            }
+        }
+    })?;
+    Ok(quantizers
+        .iter()
+        .enumerate()
+        .map(|(j, (label, dt, s))| {
+            let se = clip[j] + round[j];
+            Predicted {
+                label: label.clone(),
+                dtype: *dt,
+                scale: *s,
+                clip: clip[j],
+                round: round[j],
+                clipped_fraction: if n > 0 {
+                    nclip[j] as f64 / n as f64
+                } else {
+                    0.0
+                },
+                mse: if n > 0 { se / n as f64 } else { f64::NAN },
+                sqnr_db: if se == 0.0 {
+                    f64::INFINITY
+                } else {
+                    10.0 * (ss / se).log10()
+                },
+                max_abs: maxa[j],
+            }
+        })
+        .collect())
+}
+
+/// The |x| histogram of the float tensor (two streaming passes: max, then bins).
+pub fn abs_histogram(
+    src: &mut (impl ByteSource + ?Sized),
+    e: &TensorEntry,
+) -> Result<AbsHistogram, String> {
+    let mut amax = 0f32;
+    stream(src, e, &mut |x| amax = amax.max(quant::abs_max(x)))?;
+    let mut h = AbsHistogram::new(amax as f64, 2048);
+    stream(src, e, &mut |x| h.update(x))?;
+    Ok(h)
+}
+
+/// The observers whose scales the detail offers.
+pub fn observers() -> [Observer; 4] {
+    [
+        Observer::MinMax,
+        Observer::Percentile { p: 0.9999 },
+        Observer::Mse,
+        Observer::Kl,
+    ]
+}
+
+/// The what-if of a pair's float tensor: every observer's scale at int8 and int16 with its
+/// predicted error, the `typed` extra scales, and (small tensors) group splits and per-channel scales.
+pub fn pair_whatif(
+    src: &mut (impl ByteSource + ?Sized),
+    e: &TensorEntry,
+    typed: &[(QDType, f64)],
+) -> Result<PairWhatIf, String> {
+    let mut out = PairWhatIf::default();
+    let h = abs_histogram(src, e)?;
+    if h.count == 0 {
+        out.notes
+            .push("The float tensor has no finite value: nothing to quantize.".into());
+        return Ok(out);
+    }
+    let mut qs = Vec::new();
+    for dt in [QDType::Int8, QDType::Int16] {
+        for o in observers() {
+            if let Ok(s) = o.scale(&h, dt) {
+                qs.push((o.label(), dt, s));
+            }
+        }
+    }
+    let n_obs = qs.len();
+    for (dt, s) in typed {
+        qs.push(("typed".to_string(), *dt, *s));
+    }
+    let mut all = predict(src, e, &qs)?;
+    out.typed = all.split_off(n_obs);
+    out.observers = all;
+    let n = e.numel();
+    if n > TABLES_MAX_ELEMS {
+        out.notes.push(format!(
+            "Group-split and per-channel tables are computed for float tensors up to {} elements; this one has {n} (use `quantlens whatif` on the file).",
+            TABLES_MAX_ELEMS
+        ));
+        return Ok(out);
+    }
+    if n < 2 {
+        out.notes
+            .push("One element: there is nothing to split into groups or channels.".into());
+        return Ok(out);
+    }
+    let mut x = Vec::with_capacity(n as usize);
+    stream(src, e, &mut |c| x.extend_from_slice(c))?;
+    let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
+    for dt in [QDType::Int8, QDType::Int16] {
+        if e.fortran {
+            if dt == QDType::Int8 {
+                out.notes.push(
+                    "Per-channel table skipped: the tensor is stored in Fortran order.".into(),
+                );
+            }
+        } else {
+            for axis in (0..shape.len().min(2)).filter(|&a| shape[a] > 1) {
+                if let Ok((mse, sqnr_db)) = quant::per_channel_minmax_error(&x, &shape, axis, dt) {
+                    let amax = quant::abs_max(&x);
+                    let t = quant::quant_error(&x, quant::symmetric_scale(amax as f64, dt), dt);
+                    out.channels.push(ChannelWhatIf {
+                        dtype: dt.name().to_string(),
+                        axis,
+                        channels: shape[axis],
+                        per_channel_mse: mse,
+                        per_channel_sqnr_db: sqnr_db,
+                        per_tensor_mse: t.mse,
+                        per_tensor_sqnr_db: t.sqnr_db,
+                    });
+                }
+            }
+        }
+        for k in [1, 2, 4] {
+            out.groups.push(GroupWhatIf {
+                dtype: dt.name().to_string(),
+                k,
+                split: quant::best_split(&x, k, dt),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::tensor::DataRef;
+
+    fn entry(n: usize) -> TensorEntry {
+        TensorEntry {
+            name: "x".into(),
+            elem: crate::engine::tensor::ElemType::F32,
+            shape: vec![n as u64],
+            big_endian: false,
+            fortran: false,
+            data: DataRef::Raw {
+                offset: 0,
+                len: 4 * n as u64,
+            },
+            scale: None,
+            quant: None,
+        }
+    }
+
+    #[test]
+    fn a_scale_that_clips_is_predicted_as_clipping_not_inherited() {
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.02).collect();
+        let mut bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // Scale 0.05 at int8 covers ±6.35: values beyond are clipped.
+        let p = predict(
+            &mut bytes,
+            &entry(1000),
+            &[
+                ("t".into(), QDType::Int8, 0.05),
+                ("u".into(), QDType::Int16, 0.05),
+            ],
+        )
+        .expect("predict");
+        assert!(p[0].clip > 10.0 * p[0].round, "{:?}", p[0]);
+        assert!((p[0].clipped_fraction - 0.364).abs() < 0.01, "{:?}", p[0]);
+        assert_eq!(p[1].clip, 0.0, "int16 covers the range");
+        // Against a direct computation with the same rounding.
+        let direct: f64 = x
+            .iter()
+            .map(|&v| {
+                let q = (v * (1.0 / 0.05f32)).round_ties_even().clamp(-128.0, 127.0) * 0.05;
+                ((q - v) as f64).powi(2)
+            })
+            .sum();
+        assert!((p[0].clip + p[0].round - direct).abs() <= 1e-9 * direct);
+    }
+}

@@ -1,0 +1,509 @@
+//! Right on real runs: dumps and QuantAnalysis-style reports of PP-OCR's recognizer quantized by ONNX
+//! Runtime at int8 and int16 (`scripts/gen_real_runs.py`, `tests/fixtures/real/`), opened as a user
+//! drops them. Each test pins a defect found when real runs were loaded.
+
+use quantlens::engine::findings::{kind, Severity};
+use quantlens::engine::pairs::{Side, SideBasis};
+use quantlens::engine::quant::QDType;
+use quantlens::engine::session::{read_source, Analysis, Session};
+use quantlens::engine::tensor::FileSource;
+use serde_json::Value;
+use std::path::Path;
+
+const REAL: &str = "tests/fixtures/real";
+
+fn expected() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(format!("{REAL}/expected.json")).expect("expected.json"),
+    )
+    .expect("json")
+}
+
+/// A session with these files (paths under tests/fixtures/real, named as a folder drop names them).
+fn session(rel: &[&str]) -> Session {
+    let mut s = Session::new();
+    for r in rel {
+        let path = Path::new(REAL).join(r);
+        let src = FileSource::open(&path).unwrap_or_else(|e| panic!("{r}: {e}"));
+        s.open(r, Box::new(src));
+    }
+    s.update(&mut |_, _, _| {});
+    s
+}
+
+fn report_files(run: &str) -> Vec<String> {
+    let dir = Path::new(REAL).join(run).join("horizon_quant_analysis");
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| {
+            format!(
+                "{run}/horizon_quant_analysis/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn identical_and_one_element_tensors_cross_every_boundary_intact() {
+    let s = session(&["ort_int8/float.npz", "ort_int8/quant.npz"]);
+    let e = expected();
+    let run = &e["runs"]["ort_int8"];
+    let a = &s.analysis;
+    assert_eq!(
+        a.tensors.pairs.len() as u64,
+        run["paired_activations"].as_u64().expect("n")
+    );
+    let by_name = |n: &str| {
+        a.tensors
+            .pairs
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap_or_else(|| panic!("pair {n}"))
+    };
+    let identical = run["identical_tensors"][0].as_str().expect("name");
+    let one = run["one_element_tensors_natural"][0]
+        .as_str()
+        .expect("name");
+    let m = by_name(identical).metrics.as_ref().expect("metrics");
+    assert_eq!(m.sqnr_db, f64::INFINITY, "identical: no error");
+    let m1 = by_name(one).metrics.as_ref().expect("metrics");
+    assert!(m1.base_var.is_nan(), "one element: variance undefined");
+    // The worker sends the whole session as JSON: it must read back, with ∞ and NaN intact.
+    let text = serde_json::to_string(a).expect("encode");
+    let back: Analysis = serde_json::from_str(&text).expect("the session reads back");
+    let p = back
+        .tensors
+        .pairs
+        .iter()
+        .find(|p| p.name == identical)
+        .expect("pair");
+    assert_eq!(p.metrics.as_ref().expect("m").sqnr_db, f64::INFINITY);
+    let p = back
+        .tensors
+        .pairs
+        .iter()
+        .find(|p| p.name == one)
+        .expect("pair");
+    assert!(p.metrics.as_ref().expect("m").base_var.is_nan());
+}
+
+#[test]
+fn the_file_name_decides_the_side_before_the_folder() {
+    let s = session(&["ort_int8/float.npz", "ort_int8/quant.npz"]);
+    let sides: Vec<_> = s.analysis.tensors.sides.iter().map(|(_, x)| *x).collect();
+    assert_eq!(
+        sides,
+        vec![
+            Some((Side::Float, SideBasis::FileName)),
+            Some((Side::Quant, SideBasis::FileName))
+        ]
+    );
+    assert!(s.analysis.tensors.message.is_none());
+    assert_eq!(s.analysis.tensors.pairs.len(), 384);
+    assert!(s.analysis.tensors.unpaired_float.is_empty());
+}
+
+#[test]
+fn without_names_the_assignment_that_pairs_the_most_tensors_wins() {
+    // Copies named with no side word, in a folder that says "int8": both would be "quantized".
+    let dir = std::env::temp_dir().join(format!("ql-sides-{}", std::process::id()));
+    let run = dir.join("ort_int8");
+    std::fs::create_dir_all(&run).expect("tmp");
+    std::fs::copy(format!("{REAL}/ort_int8/float.npz"), run.join("a.npz")).expect("copy");
+    std::fs::copy(format!("{REAL}/ort_int8/quant.npz"), run.join("b.npz")).expect("copy");
+    let mut s = Session::new();
+    for f in ["a.npz", "b.npz"] {
+        let src = FileSource::open(&run.join(f)).expect("open");
+        s.open(&format!("ort_int8/{f}"), Box::new(src));
+    }
+    s.update(&mut |_, _, _| {});
+    assert_eq!(
+        s.analysis.tensors.pairs.len(),
+        384,
+        "{:?}",
+        s.analysis.tensors.message
+    );
+    assert!(s
+        .analysis
+        .tensors
+        .sides
+        .iter()
+        .any(|(_, x)| matches!(x, Some((_, SideBasis::Pairing)))));
+    // Two files that share no tensor name: said plainly, not left as "0 pairs".
+    let mut s = Session::new();
+    for (name, path) in [
+        ("ort_int8/float.npz", format!("{REAL}/ort_int8/float.npz")),
+        (
+            "cls/ppocr_cls_float.npz",
+            "tests/fixtures/tensors/ppocr_cls_float.npz".to_string(),
+        ),
+    ] {
+        s.open(
+            name,
+            Box::new(FileSource::open(Path::new(&path)).expect("open")),
+        );
+    }
+    s.update(&mut |_, _, _| {});
+    let msg = s.analysis.tensors.message.clone().expect("a message");
+    assert!(
+        msg.contains("float side") || msg.contains("No tensor name"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_what_if_scale_requantizes_the_float_side_and_predicts_clipping() {
+    let e = expected();
+    let t = &e["runs"]["ort_int8"]["named_tensors"]["p2o.Add.5"];
+    let scale = t["scale"].as_f64().expect("scale");
+    let mut s = Session::new();
+    s.settings
+        .scales
+        .insert("p2o.Add.5".into(), (scale, Some(QDType::Int8)));
+    for r in ["ort_int8/float.npz", "ort_int8/quant.npz"] {
+        s.open(
+            r,
+            Box::new(FileSource::open(&Path::new(REAL).join(r)).expect("open")),
+        );
+    }
+    s.update(&mut |_, _, _| {});
+    let i = s
+        .analysis
+        .tensors
+        .pairs
+        .iter()
+        .position(|p| p.name == "p2o.Add.5")
+        .expect("pair");
+    let m = s.analysis.tensors.pairs[i]
+        .metrics
+        .clone()
+        .expect("metrics");
+    let measured = m.error_split.expect("split with the real scale");
+    assert!(measured.clip > measured.round, "{measured:?}");
+    let w = s.whatif(i, &[(QDType::Int8, scale)]).expect("what-if");
+    // The real scale, re-quantizing the float side: exactly the measured clipping energy.
+    let p = &w.typed[0];
+    assert!(
+        (p.clip - measured.clip).abs() <= 1e-6 * measured.clip,
+        "{} vs {}",
+        p.clip,
+        measured.clip
+    );
+    // Min-max covers the range (torch's symmetric min-max cuts the single largest value by at
+    // most half a step): the predicted error is rounding, not clipping, and never "inherited".
+    let mm = w
+        .observers
+        .iter()
+        .find(|o| o.dtype == QDType::Int8 && o.label == "min-max")
+        .expect("min-max");
+    assert!(mm.clip < 0.01 * mm.round, "{mm:?}");
+    assert!(mm.clipped_fraction < 0.01, "{mm:?}");
+    assert!(p.clip > 100.0 * mm.clip);
+    // The MSE-optimal scale of a clipped tensor still clips a little, and says so.
+    let mse = w
+        .observers
+        .iter()
+        .find(|o| o.dtype == QDType::Int8 && o.label == "MSE-optimal")
+        .expect("mse");
+    assert!(mse.clip + mse.round > 0.0);
+    // Asking the what-if compared nothing else: the pair list is as it was.
+    assert_eq!(s.analysis.tensors.pairs[i].scale, Some(scale));
+}
+
+#[test]
+fn triage_puts_the_sensitive_ops_first_and_harmless_clips_last() {
+    let e = expected();
+    for run in ["ort_int8", "ort_int16"] {
+        let files = report_files(run);
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        let s = session(&refs);
+        let a = &s.analysis;
+        // Hardswish `Add → Clip(0, 6)` rows whose representable range holds [0, 6]: what they cut
+        // the Clip cuts anyway. (Where the scale stops short of 6, the cut is real and stays.)
+        let hardswish: Vec<&str> = e["runs"][run]["clipped_detail"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|d| d["hardswish_clip"].is_string() && d["clip_is_next_node"] == true)
+            .filter(|d| {
+                let s = d["scale"].as_f64().unwrap_or(0.0);
+                d["qmax_x_scale"].as_f64().unwrap_or(0.0) >= 6.0 - s
+            })
+            .filter_map(|d| d["mod_name"].as_str())
+            .collect();
+        assert!(hardswish.len() >= 10, "{run}: {hardswish:?}");
+        let top: Vec<&_> = a.top(10).iter().map(|&i| &a.findings[i].finding).collect();
+        for f in &top {
+            assert!(
+                !(f.kind == kind::TRUNCATION
+                    && f.layers.iter().any(|l| hardswish.contains(&l.as_str()))),
+                "{run}: a harmless hardswish clip in the top ten: {:?} ({})",
+                f.layers,
+                f.rank_reason
+            );
+            assert!(
+                !f.rank_reason.is_empty(),
+                "{run}: {:?} has no reason",
+                f.layers
+            );
+        }
+        // Every hardswish Add → Clip(0, 6) clip that is reported is said to be harmless, as info.
+        let mut seen = 0;
+        for ff in &a.findings {
+            let f = &ff.finding;
+            if f.kind == kind::TRUNCATION
+                && f.layers.iter().any(|l| hardswish.contains(&l.as_str()))
+            {
+                seen += 1;
+                assert_eq!(f.severity, Severity::Info, "{run}: {}", f.message);
+                assert!(f.rank_reason.starts_with("harmless"), "{}", f.rank_reason);
+                assert!(f.message.contains("Clip"), "{}", f.message);
+            }
+        }
+        assert!(seen >= 10, "{run}: only {seen} hardswish clips reported");
+        // The most sensitive ops are among the first findings.
+        let named: Vec<&String> = top.iter().flat_map(|f| f.layers.iter()).collect();
+        let top5: Vec<&str> = e["runs"][run]["top5_sensitive"]
+            .as_array()
+            .expect("top5")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let hits = top5
+            .iter()
+            .filter(|n| named.iter().any(|l| l == *n))
+            .count();
+        assert!(
+            hits >= 4,
+            "{run}: {hits} of the 5 most sensitive ops in the top ten: {named:?}"
+        );
+    }
+}
+
+/// One psql row of a compare table with the columns the diagnosis reads.
+fn compare_text(rows: &[[&str; 14]]) -> String {
+    let mut t = String::from("+---+---+---+---+---+---+---+---+---+---+---+---+---+---+---+\n| | mod_name | base_op_type | analy_op_type | shape | quant_dtype | qscale | Cosine | SQNR | Rtol | base_model_min | analy_model_min | base_model_max | analy_model_max | max_qscale_diff |\n|---+---+---+---+---+---+---+---+---+---+---+---+---+---+---|\n");
+    for (i, r) in rows.iter().enumerate() {
+        t.push_str(&format!("| {i} | {} |\n", r.join(" | ")));
+    }
+    t.push_str("+---+---+---+---+---+---+---+---+---+---+---+---+---+---+---+\n");
+    t
+}
+
+fn analyse(name: &str, text: &str) -> Analysis {
+    let mut a = Analysis::default();
+    a.add_file(read_source(name, text.len() as u64, text.as_bytes()));
+    a.recompute();
+    a
+}
+
+#[test]
+fn a_deep_cut_on_an_int16_row_and_dim_t_rounding_are_findings_on_the_row_alone() {
+    // An int16 row whose float minimum passes the representable one by 475 steps, the quantized
+    // minimum sitting at the bound; the cut is under 1% of the range width.
+    let text = compare_text(&[
+        [
+            "model.enc.proj",
+            "torch.nn.Linear",
+            "qat.Linear",
+            "torch.Size([1, 64])",
+            "qint16",
+            "0.0010000",
+            "0.9995000",
+            "30.1",
+            "0.05",
+            "-33.2430000",
+            "-32.7680000",
+            "32.5000000",
+            "32.4990000",
+            "475.0000000",
+        ],
+        // The seed's dim_t (row 1296): qint16, [1, 8659], Rtol 8.5%, max_qscale_diff 0.5.
+        [
+            "model.map_head.sparse_head.decoder.gen_sineembed_for_position0.dim_t_quant",
+            "torch.ao.quantization.stubs.QuantStub",
+            "horizon_plugin_pytorch.nn.qat.stubs.QuantStub",
+            "torch.Size([128])",
+            "qint16",
+            "0.2642754",
+            "0.9999999",
+            "89.0683746",
+            "0.0845878",
+            "1.0000000",
+            "1.0571015",
+            "8659.6435547",
+            "8659.5107422",
+            "0.5025535",
+        ],
+    ]);
+    let a = analyse("compare_per_layer_out.txt", &text);
+    let cut = a
+        .findings
+        .iter()
+        .find(|f| f.finding.kind == kind::TRUNCATION && f.finding.layers == ["model.enc.proj"])
+        .expect("the deep cut is a finding");
+    assert_eq!(cut.finding.severity, Severity::Error);
+    assert!(
+        cut.finding.message.contains("475 steps"),
+        "{}",
+        cut.finding.message
+    );
+    assert!(
+        !cut.finding.fix.contains("use int16 for this layer"),
+        "an int16 row's fix: {}",
+        cut.finding.fix
+    );
+    let dim_t = a
+        .findings
+        .iter()
+        .find(|f| f.finding.kind == kind::ROUNDING)
+        .expect("dim_t rounding is a finding without any sensitivity table");
+    assert!(dim_t.finding.layers[0].ends_with("dim_t_quant"));
+    assert!(dim_t.finding.fix.contains("split"), "{}", dim_t.finding.fix);
+    assert!(
+        !dim_t.finding.fix.contains("Use int16"),
+        "{}",
+        dim_t.finding.fix
+    );
+}
+
+#[test]
+fn an_all_zero_quantized_output_is_the_collapse_point() {
+    let text = compare_text(&[
+        [
+            "head.fc",
+            "torch.nn.Linear",
+            "qat.Linear",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.9990000",
+            "35.0",
+            "0.01",
+            "-3.0000000",
+            "-3.0000000",
+            "3.0000000",
+            "3.0000000",
+            "0.5000000",
+        ],
+        [
+            "head.sigmoid",
+            "torch.nn.Sigmoid",
+            "qat.SegmentLUT",
+            "torch.Size([1, 8])",
+            "torch.float32",
+            "",
+            "0.0000000",
+            "0.0",
+            "1.0",
+            "0.0474259",
+            "0.0000000",
+            "0.9525741",
+            "0.0000000",
+            "",
+        ],
+        [
+            "head.out",
+            "torch.nn.Identity",
+            "qat.Identity",
+            "torch.Size([1, 8])",
+            "torch.float32",
+            "",
+            "0.0000000",
+            "0.0",
+            "1.0",
+            "0.0474259",
+            "0.0000000",
+            "0.9525741",
+            "0.0000000",
+            "",
+        ],
+    ]);
+    let a = analyse("compare_per_layer_out.txt", &text);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.finding.kind == kind::COLLAPSED_OUTPUT)
+        .expect("collapse finding");
+    assert_eq!(f.finding.severity, Severity::Error);
+    assert_eq!(f.finding.layers, ["head.sigmoid", "head.out"]);
+    assert_eq!(a.top(1), vec![0], "the collapse point leads");
+    assert_eq!(a.findings[0].finding.kind, kind::COLLAPSED_OUTPUT);
+}
+
+#[test]
+fn utf16_reports_read_like_utf8_ones() {
+    let text = std::fs::read_to_string(format!(
+        "{REAL}/ort_int8/horizon_quant_analysis/compare_per_layer_out.txt"
+    ))
+    .expect("txt");
+    let mut utf16 = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        utf16.extend_from_slice(&u.to_le_bytes());
+    }
+    let a = read_source("compare_per_layer_out.txt", utf16.len() as u64, &utf16[..]);
+    let b = read_source(
+        "compare_per_layer_out.txt",
+        text.len() as u64,
+        text.as_bytes(),
+    );
+    assert!(a.error.is_none(), "{:?}", a.error);
+    let (ra, rb) = (
+        &a.compare().expect("table").rows,
+        &b.compare().expect("table").rows,
+    );
+    assert_eq!(ra.len(), rb.len());
+    for (x, y) in ra.iter().zip(rb.iter()) {
+        assert_eq!(format!("{x:?}"), format!("{y:?}"));
+    }
+    assert!(a.notes.iter().any(|n| n.text.contains("UTF-16")));
+}
+
+#[test]
+fn two_runs_loaded_together_are_told_apart_and_dump_findings_credit_the_dump() {
+    let mut rel = report_files("ort_int8");
+    rel.extend(report_files("ort_int16"));
+    rel.push("ort_int8/float.npz".into());
+    rel.push("ort_int8/quant.npz".into());
+    let refs: Vec<&str> = rel.iter().map(String::as_str).collect();
+    let mut s = Session::new();
+    s.settings
+        .scales
+        .insert("*".into(), (0.05, Some(QDType::Int8)));
+    for r in &refs {
+        s.open(
+            r,
+            Box::new(FileSource::open(&Path::new(REAL).join(r)).expect("open")),
+        );
+    }
+    s.update(&mut |_, _, _| {});
+    let a = &s.analysis;
+    let names = a.display_names();
+    let txt: Vec<&String> = names
+        .iter()
+        .filter(|n| n.ends_with("compare_per_layer_out.txt"))
+        .collect();
+    assert_eq!(txt.len(), 2);
+    assert_ne!(txt[0], txt[1], "{names:?}");
+    assert!(
+        txt[0].starts_with("ort_int8") && txt[1].starts_with("ort_int16"),
+        "{names:?}"
+    );
+    // Findings measured from the dumps are credited to the quantized dump.
+    let quant = a
+        .files
+        .iter()
+        .position(|f| f.name == "ort_int8/quant.npz")
+        .expect("quant file");
+    let measured: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.message.contains("measured from the dumps"))
+        .collect();
+    assert!(!measured.is_empty());
+    assert!(measured.iter().all(|f| f.file == quant));
+}
