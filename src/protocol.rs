@@ -3,9 +3,11 @@
 //! them untouched) and receives already-diagnosed results ([`FromWorker`]). Nothing is diagnosed on
 //! the UI thread. Non-finite numbers cross intact (`engine::num`).
 
+use crate::engine::compare::CompareRow;
+use crate::engine::diagnose_report::RowDiagnosis;
 use crate::engine::pairs::Side;
 use crate::engine::quant::QDType;
-use crate::engine::session::{Analysis, Intent, TensorSettings};
+use crate::engine::session::{Analysis, Document, FileFinding, Intent, TensorSettings};
 use crate::engine::whatif::PairWhatIf;
 use serde::{Deserialize, Serialize};
 
@@ -86,13 +88,19 @@ pub enum FromWorker {
         done_bytes: u64,
         total_bytes: u64,
     },
-    /// The session after the command: every file, finding and pair, already diagnosed.
+    /// The session after the command: every file, finding and pair, already diagnosed. Big tables
+    /// and long finding lists follow in `parts` [`FromWorker::Part`] messages, so no single message
+    /// takes the UI thread long to read.
     Done {
         job: u32,
         analysis: Analysis,
         #[serde(default)]
         elapsed_ms: f64,
+        #[serde(default)]
+        parts: u32,
     },
+    /// One slice of what a `Done` left out.
+    Part { job: u32, part: Part },
     /// The answer to a what-if.
     WhatIf {
         job: u32,
@@ -101,6 +109,97 @@ pub enum FromWorker {
     },
     /// The command could not run at all (per-file problems are reported inside `Done`).
     Failed { job: u32, message: String },
+}
+
+/// A slice of a big result, sent after its `Done`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Part {
+    /// Rows `start..` of file `file`'s comparison table, with their diagnoses.
+    Rows {
+        file: usize,
+        start: usize,
+        rows: Vec<CompareRow>,
+        diag: Vec<RowDiagnosis>,
+    },
+    /// Findings `start..` (in the triage's order).
+    Findings {
+        start: usize,
+        findings: Vec<FileFinding>,
+    },
+}
+
+/// Rows and findings per message: each message reads in well under 100 ms on the UI thread.
+pub const ROWS_PER_PART: usize = 1500;
+pub const FINDINGS_PER_PART: usize = 600;
+
+/// Split an analysis into what `Done` carries and the parts that follow it.
+pub fn split_for_transfer(mut a: Analysis) -> (Analysis, Vec<Part>) {
+    let mut parts = Vec::new();
+    for (fi, f) in a.files.iter_mut().enumerate() {
+        if let Some(Document::Compare(t)) = f.document.as_mut() {
+            if t.rows.len() > ROWS_PER_PART {
+                let rows = std::mem::take(&mut t.rows);
+                let diag = std::mem::take(&mut t.diag);
+                let mut start = 0;
+                let mut rows = rows.into_iter();
+                let mut diag = diag.into_iter();
+                loop {
+                    let r: Vec<CompareRow> = rows.by_ref().take(ROWS_PER_PART).collect();
+                    if r.is_empty() {
+                        break;
+                    }
+                    let d: Vec<RowDiagnosis> = diag.by_ref().take(r.len()).collect();
+                    let n = r.len();
+                    parts.push(Part::Rows {
+                        file: fi,
+                        start,
+                        rows: r,
+                        diag: d,
+                    });
+                    start += n;
+                }
+            }
+        }
+    }
+    if a.findings.len() > FINDINGS_PER_PART {
+        let rest = a.findings.split_off(FINDINGS_PER_PART);
+        let mut start = FINDINGS_PER_PART;
+        let mut rest = rest.into_iter();
+        loop {
+            let chunk: Vec<FileFinding> = rest.by_ref().take(FINDINGS_PER_PART).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            parts.push(Part::Findings {
+                start,
+                findings: chunk,
+            });
+            start += n;
+        }
+    }
+    (a, parts)
+}
+
+/// Put the parts back into the analysis their `Done` carried.
+pub fn assemble(mut a: Analysis, parts: Vec<Part>) -> Analysis {
+    for p in parts {
+        match p {
+            Part::Rows {
+                file, rows, diag, ..
+            } => {
+                if let Some(Document::Compare(t)) =
+                    a.files.get_mut(file).and_then(|f| f.document.as_mut())
+                {
+                    t.rows.extend(rows);
+                    t.diag.extend(diag);
+                }
+            }
+            Part::Findings { findings, .. } => a.findings.extend(findings),
+        }
+    }
+    a
 }
 
 /// Size of the slices the worker reads from a `File` (the file is never read whole).
@@ -131,5 +230,52 @@ mod tests {
         let s = serde_json::to_string(&c).expect("json");
         assert_eq!(serde_json::from_str::<ToWorker>(&s).expect("back"), c);
         assert_eq!(c.job(), 3);
+    }
+
+    #[test]
+    fn big_results_split_into_parts_and_assemble_to_the_same_analysis() {
+        use crate::engine::session::read_source;
+        let text = std::fs::read_to_string(
+            "tests/fixtures/real/ort_int8/horizon_quant_analysis/compare_per_layer_out.txt",
+        )
+        .expect("fixture");
+        // 10 × the real rows: more than one part of rows, and many findings.
+        let mut lines: Vec<&str> = text.lines().collect();
+        let body: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| {
+                l.starts_with("| ")
+                    && l[2..]
+                        .trim_start()
+                        .starts_with(|c: char| c.is_ascii_digit())
+            })
+            .collect();
+        let at = lines.iter().position(|l| *l == body[0]).expect("body");
+        for _ in 0..12 {
+            lines.splice(at..at, body.iter().copied());
+        }
+        let big = lines.join("\n");
+        let mut a = Analysis::default();
+        a.add_file(read_source("c.txt", big.len() as u64, big.as_bytes()));
+        a.recompute();
+        let before = serde_json::to_string(&a).expect("json");
+        let (light, parts) = split_for_transfer(a);
+        assert!(parts.len() >= 2, "{} parts", parts.len());
+        // What crosses is JSON: each part reads back on its own.
+        let parts: Vec<Part> = parts
+            .iter()
+            .map(|p| serde_json::from_str(&serde_json::to_string(p).expect("enc")).expect("dec"))
+            .collect();
+        let back = assemble(light, parts);
+        let after = serde_json::to_string(&back).expect("json");
+        if let Some(k) = before.bytes().zip(after.bytes()).position(|(x, y)| x != y) {
+            panic!(
+                "differ at {k}: {:?} vs {:?}",
+                &before[k.saturating_sub(80)..(k + 80).min(before.len())],
+                &after[k.saturating_sub(80)..(k + 80).min(after.len())]
+            );
+        }
+        assert_eq!(before.len(), after.len());
     }
 }

@@ -208,14 +208,20 @@ impl Worker {
                 },
             );
         });
+        // Big tables and long finding lists follow in parts: no message takes the UI long to read.
+        let (analysis, parts) = crate::protocol::split_for_transfer(self.session.analysis.clone());
         post(
             &self.scope,
             &FromWorker::Done {
                 job,
-                analysis: self.session.analysis.clone(),
+                analysis,
                 elapsed_ms: js_sys::Date::now() - started,
+                parts: parts.len() as u32,
             },
         );
+        for part in parts {
+            post(&self.scope, &FromWorker::Part { job, part });
+        }
     }
 
     fn handle(&mut self, env: Envelope) {

@@ -120,18 +120,30 @@ fn without_names_the_assignment_that_pairs_the_most_tensors_wins() {
         s.open(&format!("ort_int8/{f}"), Box::new(src));
     }
     s.update(&mut |_, _, _| {});
+    // Either way round pairs every tensor: nothing says which is float, so the user is asked.
+    assert_eq!(s.analysis.tensors.pairs.len(), 0);
+    let msg = s.analysis.tensors.message.clone().expect("asked");
+    assert!(msg.contains("choose each file's side"), "{msg}");
+    // Once one side is chosen, the other follows from the pairing.
+    s.settings
+        .sides
+        .insert("ort_int8/a.npz".into(), Side::Float);
+    s.update(&mut |_, _, _| {});
     assert_eq!(
         s.analysis.tensors.pairs.len(),
         384,
         "{:?}",
         s.analysis.tensors.message
     );
-    assert!(s
-        .analysis
-        .tensors
-        .sides
-        .iter()
-        .any(|(_, x)| matches!(x, Some((_, SideBasis::Pairing)))));
+    assert!(
+        s.analysis
+            .tensors
+            .sides
+            .iter()
+            .any(|(_, x)| *x == Some((Side::Quant, SideBasis::Pairing))),
+        "{:?}",
+        s.analysis.tensors.sides
+    );
     // Two files that share no tensor name: said plainly, not left as "0 pairs".
     let mut s = Session::new();
     for (name, path) in [
@@ -506,4 +518,45 @@ fn two_runs_loaded_together_are_told_apart_and_dump_findings_credit_the_dump() {
         .collect();
     assert!(!measured.is_empty());
     assert!(measured.iter().all(|f| f.file == quant));
+}
+
+#[test]
+fn the_mixed_precision_sweep_has_nothing_to_do_on_int16_and_its_knee_is_the_smallest_ratio() {
+    use quantlens::engine::recommend;
+    for (run, expect_ops) in [("ort_int16", false), ("ort_int8", true)] {
+        let files = report_files(run);
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        let s = session(&refs);
+        let tables: Vec<_> = s
+            .analysis
+            .files
+            .iter()
+            .filter_map(|f| f.sensitivity())
+            .collect();
+        assert_eq!(tables.len(), 1);
+        let (pts, knee) = recommend::pareto(&tables, "activation", &Default::default());
+        if !expect_ops {
+            assert!(
+                pts.iter().all(|p| p.ops == 0),
+                "{run}: all-int16 has nothing to switch"
+            );
+            assert_eq!(knee, None);
+            continue;
+        }
+        let k = knee.expect("a knee");
+        assert!(pts[k].ops > 0);
+        // No smaller ratio reaches the same ops.
+        assert!(
+            k == 0 || pts[k - 1].ops < pts[k].ops,
+            "{:?} vs {:?}",
+            pts[k - 1],
+            pts[k]
+        );
+        assert!(pts[k].ratio < 1.0);
+        // The error left falls as ops are added (the chart's y axis reads it from 100% down).
+        assert_eq!(pts[0].remaining_error, 1.0);
+        assert!(pts
+            .windows(2)
+            .all(|w| w[1].remaining_error <= w[0].remaining_error + 1e-12));
+    }
 }

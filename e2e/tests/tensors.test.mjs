@@ -57,8 +57,17 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
   assert.equal(await page.locator(".pair-detail svg.hist .hfloat rect").count(), 64);
   assert.ok(await page.locator(".pair-detail svg.range-picture .clipped").count() >= 1, "clipping shown");
-  // An observer's scale for the float tensor: min-max covers the range, so clipping disappears.
   assert.match(await page.textContent(".pair-detail"), /Local error of the float tensor/);
+  // The what-if arrives for this pair only: each observer's scale re-quantizes the float side and
+  // its predicted split stands beside the measured one (clipping is never relabelled "inherited").
+  await page.waitForSelector(".pair-detail table.whatif-table tr[data-obs]", { timeout: 20000 });
+  const measured = await page.locator(".pair-detail tr.measured td").allTextContents();
+  assert.match(measured[1], /^9\d\.\d%$/, `measured clip share: ${measured}`);
+  const mm = await page.locator('.pair-detail tr[data-obs="int8 min-max"] td').allTextContents();
+  assert.match(mm[1], /^0\.\d%$/, `min-max covers the range: ${mm}`);
+  assert.equal(mm[3], "0%", "nothing predicted as inherited");
+  const mse = await page.locator('.pair-detail tr[data-obs="int8 MSE-optimal"] td').allTextContents();
+  assert.equal(mse[3], "0%", `MSE-optimal: ${mse}`);
   // The group-split what-if: 1, 2 and 4 groups at int8 and int16, with cut positions.
   assert.equal(await page.locator(".pair-detail table.groups tr[data-groups]").count(), 6);
   const two = await page.locator('.pair-detail tr[data-groups="int8 2"] td').allTextContents();
@@ -66,10 +75,9 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   // Per-channel what-if along the channel axis (axis 0 has one element here: skipped).
   assert.deepEqual(await page.locator(".pair-detail table.channels tr[data-channels]").evaluateAll((rs) => rs.map((r) => r.dataset.channels)),
     ["int8 1", "int16 1"]);
-  await page.click('.pair-detail button[data-obs="int8 min-max"]');
-  await page.waitForSelector('.pair-detail button.obs.active[data-obs="int8 min-max"]', { timeout: 20000 });
-  const title = await row.locator(".split-bar").getAttribute("title");
-  assert.match(title, /clip 0\.0%/, title);
+  // Declaring min-max the real scale compares this pair again: its clipping disappears.
+  await page.click('.pair-detail tr[data-obs="int8 min-max"] button');
+  await page.waitForFunction(() => /clip 0\.0%/.test(document.querySelector('tr[data-pair="Add@0"] .split-bar')?.title || ""), null, { timeout: 20000 });
   await page.screenshot({ path: join(repo, "docs", "screenshot-tensors.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();

@@ -973,33 +973,29 @@ pub fn fixed_scales(files: &[FileReport]) -> Vec<FixedScale> {
 fn inherited(cf: &CompareFile) -> Vec<Finding> {
     let rows = &cf.table.rows;
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    // One pass: the origin of a row is the nearest row before it with its own error (clipped, or a
+    // sharp fall of cosine), else the first bad row; both are carried along as the rows go by.
+    let mut origin: Option<usize> = None;
+    let mut first_bad: Option<usize> = None;
+    let mut prev_cos: Option<f64> = None;
     for (i, d) in cf.diag.iter().enumerate() {
         let notable =
             rows[i].cosine.is_some_and(|c| c < 0.99) || rows[i].sqnr.is_some_and(|q| q < 20.0);
-        if d.cause != Cause::Inherited || !notable {
-            continue;
-        }
-        // The origin: the nearest row before with its own error (clipped, or a sharp fall of cosine).
-        let mut origin = None;
-        let mut prev_cos: Option<f64> = None;
-        let mut first_bad = None;
-        for j in 0..i {
-            let c = rows[j].cosine;
-            if first_bad.is_none() && c.is_some_and(|c| c < 0.99) {
-                first_bad = Some(j);
-            }
-            let fell = matches!((prev_cos, c), (Some(p), Some(c)) if p - c > 0.01);
-            if cf.diag[j].cause == Cause::Truncation
-                || (fell && cf.diag[j].cause != Cause::Inherited)
-            {
-                origin = Some(j);
-            }
-            if c.is_some() {
-                prev_cos = c;
+        if d.cause == Cause::Inherited && notable {
+            if let Some(o) = origin.or(first_bad) {
+                groups.entry(o).or_default().push(i);
             }
         }
-        if let Some(o) = origin.or(first_bad) {
-            groups.entry(o).or_default().push(i);
+        let c = rows[i].cosine;
+        if first_bad.is_none() && c.is_some_and(|c| c < 0.99) {
+            first_bad = Some(i);
+        }
+        let fell = matches!((prev_cos, c), (Some(p), Some(c)) if p - c > 0.01);
+        if d.cause == Cause::Truncation || (fell && d.cause != Cause::Inherited) {
+            origin = Some(i);
+        }
+        if c.is_some() {
+            prev_cos = c;
         }
     }
     groups

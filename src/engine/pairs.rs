@@ -559,7 +559,33 @@ pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
             }
         }
     }
-    let (sides, (pairs, _)) = best;
+    let (mut sides, (pairs, agree)) = best;
+    // Nothing tells the sides apart when flipping every undecided file pairs as many tensors and
+    // agrees as well with the names: then the files the names say nothing sure about stay open.
+    let flipped: Vec<Option<Side>> = sides
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if free.contains(&i) {
+                s.map(|s| match s {
+                    Side::Float => Side::Quant,
+                    Side::Quant => Side::Float,
+                })
+            } else {
+                *s
+            }
+        })
+        .collect();
+    let pairs = if pairs > 0 && score(&flipped) == (pairs, agree) && flipped != sides {
+        for &i in &free {
+            if !matches!(guesses[i], Some((_, SideBasis::FileName))) {
+                sides[i] = None;
+            }
+        }
+        0
+    } else {
+        pairs
+    };
     // A side that no name gave and no pair needs stays open for the user.
     let out: Vec<Option<(Side, SideBasis)>> = sides
         .iter()
@@ -567,6 +593,7 @@ pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
         .map(|(s, g)| match (s, g) {
             (Some(s), Some((gs, b))) if s == gs => Some((*s, *b)),
             (Some(s), _) if pairs > 0 => Some((*s, SideBasis::Pairing)),
+            (None, _) => None,
             _ => g.map(|(gs, b)| (gs, b)),
         })
         .collect();

@@ -410,6 +410,16 @@ pub fn pareto(
         }
         _ => None,
     };
+    // Nothing to switch (an all-int16 run, or no row of the chosen type): no knee to offer.
+    if pts.iter().all(|p| p.ops == 0) {
+        return (pts, None);
+    }
+    // Several ratios pick the same ops: the knee is the smallest of them.
+    let knee = knee.map(|k| {
+        (0..=k)
+            .find(|&i| pts[i].ops == pts[k].ops && pts[i].remaining_error == pts[k].remaining_error)
+            .unwrap_or(k)
+    });
     (pts, knee)
 }
 

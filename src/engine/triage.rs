@@ -72,7 +72,7 @@ pub fn triage(findings: &mut [FileFinding], files: &[FileReport]) {
             )
         } else if f.kind == kind::SENSITIVE_OPS {
             (
-                101.0,
+                110.0,
                 "the sensitivity table's own top ops: start here (the seed's first step)"
                     .to_string(),
             )

@@ -247,6 +247,7 @@ pub fn metric_series(t: &CompareTable) -> Vec<Series> {
             mqd.push((i, x(i), ((m.log10() + 1.0) / 4.0).clamp(0.0, 1.0)));
         }
     }
+    let (cos, sqnr, mqd) = (thin(cos), thin(sqnr), thin(mqd));
     vec![
         Series {
             name: "Cosine".into(),
@@ -267,6 +268,31 @@ pub fn metric_series(t: &CompareTable) -> Vec<Series> {
             y_max_label: "1000".into(),
         },
     ]
+}
+
+/// Points a series plot keeps: a line of 50,000 points is no clearer than one of 2,000, and far
+/// slower to draw.
+pub const SERIES_MAX_POINTS: usize = 2000;
+
+/// Thin a series to at most [`SERIES_MAX_POINTS`]: per bucket of consecutive points, the lowest and
+/// the highest (in x order), so dips such as the collapse point survive.
+fn thin(points: Vec<(usize, f64, f64)>) -> Vec<(usize, f64, f64)> {
+    if points.len() <= SERIES_MAX_POINTS {
+        return points;
+    }
+    let per = points.len().div_ceil(SERIES_MAX_POINTS / 2);
+    let mut out = Vec::with_capacity(SERIES_MAX_POINTS + 2);
+    for b in points.chunks(per) {
+        let lo = b.iter().min_by(|x, y| x.2.total_cmp(&y.2)).copied();
+        let hi = b.iter().max_by(|x, y| x.2.total_cmp(&y.2)).copied();
+        match (lo, hi) {
+            (Some(l), Some(h)) if l.0 <= h.0 => out.extend([l, h]),
+            (Some(l), Some(h)) => out.extend([h, l]),
+            _ => {}
+        }
+    }
+    out.dedup_by_key(|p| p.0);
+    out
 }
 
 /// x fraction of a row in the series plots.

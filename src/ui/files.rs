@@ -1,6 +1,6 @@
 //! Getting files into the app: drag-and-drop (files and folders), pickers, and the bundled example.
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

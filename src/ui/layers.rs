@@ -187,6 +187,33 @@ pub fn LayersView(p: &LayersProps) -> Html {
             </th>
         }
     });
+    // Arrow keys move the selected row through the rows in view order (the grid keeps it in view).
+    let on_key = {
+        let order = order.clone();
+        let on_row = p.on_row.clone();
+        let current = p.row;
+        Callback::from(move |e: KeyboardEvent| {
+            let pos = current.and_then(|r| order.iter().position(|&i| i == r));
+            let next = match (e.key().as_str(), pos) {
+                ("ArrowDown", Some(k)) => Some((k + 1).min(order.len().saturating_sub(1))),
+                ("ArrowUp", Some(k)) => Some(k.saturating_sub(1)),
+                ("PageDown", Some(k)) => Some((k + 20).min(order.len().saturating_sub(1))),
+                ("PageUp", Some(k)) => Some(k.saturating_sub(20)),
+                ("Home", _) => Some(0),
+                ("End", _) => Some(order.len().saturating_sub(1)),
+                ("ArrowDown" | "ArrowUp", None) => Some(0),
+                ("Escape", _) => {
+                    on_row.emit(None);
+                    None
+                }
+                _ => return,
+            };
+            e.prevent_default();
+            if let Some(&i) = next.and_then(|k| order.get(k)) {
+                on_row.emit(Some(i));
+            }
+        })
+    };
     let body_rows = order[first..last].iter().map(|&i| {
         let r = &t.rows[i];
         let d = &t.diag[i];
@@ -194,12 +221,13 @@ pub fn LayersView(p: &LayersProps) -> Html {
         let on_row = p.on_row.clone();
         let sel = p.row == Some(i);
         html! {
-            <tr key={i} class={classes!(sev.map(|s| s.as_str()), sel.then_some("sel"))}
+            <tr key={i} class={classes!("grid-row", sev.map(|s| s.as_str()), sel.then_some("sel"))} aria-selected={if sel { "true" } else { "false" }}
                 onclick={Callback::from(move |_| on_row.emit(Some(i)))} data-row={i.to_string()}>
                 { for cols.iter().map(|(k, _)| {
                     let v = views::cell(r, d, k, i);
                     let numeric = !matches!(*k, "mod_name" | "op" | "quant_dtype" | "cause" | "shape" | "base_op_type" | "analy_op_type");
-                    html! { <td class={classes!(numeric.then_some("num"), (*k == "cause").then(|| format!("cause-{}", d.cause.label().replace(' ', "-"))))} title={v.clone()}>{ v }</td> }
+                    let content = if *k == "mod_name" { super::rich::middle_cut(&v) } else { html! { { v.clone() } } };
+                    html! { <td class={classes!(numeric.then_some("num"), (*k == "cause").then(|| format!("cause-{}", d.cause.label().replace(' ', "-"))))} title={v.clone()}>{ content }</td> }
                 }) }
             </tr>
         }
@@ -313,7 +341,8 @@ pub fn LayersView(p: &LayersProps) -> Html {
                 <span class="count">{ format!("{} of {} rows", order.len(), t.rows.len()) }</span>
             </div>
             <div class="split">
-                <div class="vt" ref={grid} onscroll={on_scroll} style={format!("height:{VIEW_PX}px")}>
+                <div class="vt" ref={grid} onscroll={on_scroll} onkeydown={on_key} tabindex="0" role="grid"
+                    aria-label="layer comparison rows (arrow keys move the selection)" style={format!("height:{VIEW_PX}px")}>
                     <table class="grid">
                         <thead><tr>{ for header }</tr></thead>
                         <tbody>
@@ -346,7 +375,10 @@ fn whatif_panel(
     dtype: &UseStateHandle<String>,
     scale: &UseStateHandle<String>,
 ) -> Html {
-    use crate::engine::quant::{estimate_from_stats, QDType};
+    use crate::engine::quant::{estimate_from_stats_n, QDType};
+    let numel = r.shape.as_ref().map(|s| s.iter().product::<u64>());
+    let estimate_from_stats =
+        |mn, mx, mean, var, dt, s| estimate_from_stats_n(mn, mx, mean, var, numel, dt, s);
     let (Some(mn), Some(mx)) = (r.base_min, r.base_max) else {
         return html! {};
     };
@@ -400,7 +432,7 @@ fn whatif_panel(
             <h4>{ "What-if (estimated from min/max/mean/var)" }</h4>
             <table class="kv">
                 { for rows.iter().map(|(label, est)| match est {
-                    Ok(e) => html! { <tr><th>{ label.clone() }</th><td class="num">{ format!("≈ {:.1} dB", e.sqnr_db) }</td>
+                    Ok(e) => html! { <tr><th>{ label.clone() }</th><td class="num" title={if e.clips { "The row cannot tell how many values lie beyond the range: from only the extremes clipped (best) to as many as the mean and variance allow (worst)" } else { "" }}>{ e.text() }</td>
                         <td class="small">{ if e.clips { format!("clips {}", views::fmt_num(e.overshoot)) } else { "covers the range".into() } }</td></tr> },
                     Err(err) => html! { <tr><th>{ label.clone() }</th><td colspan="2" class="error-text small">{ err.clone() }</td></tr> },
                 }) }
@@ -412,7 +444,7 @@ fn whatif_panel(
                 { " with scale " }
                 <input class="scale" type="text" placeholder="e.g. 0.0030518" value={(**scale).clone()} oninput={on_scale} aria-label="what-if scale" />
             </p>
-            <p class="muted small">{ "Rounding noise step²/12 against mean² + var; clipping from the range. With the tensor dumped, the Tensors view measures the real error." }</p>
+            <p class="muted small">{ "Rounding noise step²/12 against mean² + var. A scale that clips gets an interval: the row tells how far the range passes the bound, not how many values do. The row's measured SQNR also holds error from upstream layers; these estimate this layer's own quantization only. With the tensor dumped, the Tensors view measures the real split." }</p>
         </div>
     }
 }
@@ -488,18 +520,33 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
 
 /// Draw a range picture: float, quantized and representable ranges on one axis, clipped parts red.
 pub(super) fn range_svg(pic: &views::RangePicture) -> Html {
+    // Numbers under a bar never overlap: inside its ends when it is wide enough, outside them when
+    // it is narrow, and the upper one a line lower when even that does not fit.
+    let row_h = 50.0;
     let bars = pic.bars.iter().enumerate().map(|(k, b)| {
-        let y = 18.0 + k as f64 * 42.0;
+        let y = 18.0 + k as f64 * row_h;
+        let w = |t: &str| t.chars().count() as f64 * 6.3;
+        let (lo_x, hi_x) = (b.lo * 400.0, b.hi * 400.0);
+        let (wl, wh) = (w(&b.lo_label), w(&b.hi_label));
+        let (lo_pos, lo_end, hi_pos, hi_end, hi_dy) = if hi_x - lo_x >= wl + wh + 8.0 {
+            (lo_x, false, hi_x, true, 0.0)
+        } else {
+            let (lp, le) = if lo_x >= wl + 3.0 { (lo_x - 3.0, true) } else { (0.0, false) };
+            let (hp, he) = if hi_x + 3.0 + wh <= 404.0 { (hi_x + 3.0, false) } else { (404.0, true) };
+            let lo_right = if le { lp } else { lp + wl };
+            let hi_left = if he { hp - wh } else { hp };
+            (lp, le, hp, he, if hi_left < lo_right + 4.0 { 12.0 } else { 0.0 })
+        };
         html! {
             <g class={classes!("bar", b.kind.clone())}>
                 <text x="0" y={format!("{:.0}", y - 4.0)} class="blabel">{ b.label.clone() }</text>
-                <rect x={format!("{:.1}", b.lo * 400.0)} y={format!("{y:.0}")} width={format!("{:.1}", ((b.hi - b.lo) * 400.0).max(1.0))} height="12" />
-                <text x={format!("{:.1}", b.lo * 400.0)} y={format!("{:.0}", y + 24.0)} class="num">{ b.lo_label.clone() }</text>
-                <text x={format!("{:.1}", b.hi * 400.0)} y={format!("{:.0}", y + 24.0)} class="num end">{ b.hi_label.clone() }</text>
+                <rect x={format!("{:.1}", lo_x)} y={format!("{y:.0}")} width={format!("{:.1}", ((b.hi - b.lo) * 400.0).max(1.0))} height="12" />
+                <text x={format!("{lo_pos:.1}")} y={format!("{:.0}", y + 24.0)} class={classes!("num", lo_end.then_some("end"))}>{ b.lo_label.clone() }</text>
+                <text x={format!("{hi_pos:.1}")} y={format!("{:.0}", y + 24.0 + hi_dy)} class={classes!("num", hi_end.then_some("end"))}>{ b.hi_label.clone() }</text>
             </g>
         }
     });
-    let h = 18.0 + pic.bars.len() as f64 * 42.0;
+    let h = 18.0 + pic.bars.len() as f64 * row_h;
     html! {
         <svg class="range-picture" viewBox={format!("-4 0 408 {h:.0}")} role="img" aria-label="range picture">
             if let Some(z) = pic.zero {

@@ -79,6 +79,8 @@ struct State {
     banner: Option<String>,
     /// Worker time of the last job (read + parse), in milliseconds.
     last_parse_ms: Option<f64>,
+    /// The parts of a big result still arriving.
+    staging: Option<Staging>,
     /// What-if results by pair index (cleared when the session changes).
     whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
 }
@@ -97,6 +99,7 @@ impl Default for State {
             banner: None,
             last_parse_ms: None,
             whatif: Shared(Rc::new(HashMap::new())),
+            staging: None,
         }
     }
 }
@@ -160,10 +163,31 @@ impl Reducible for State {
                 w.insert(pair, result);
                 s.whatif = Shared(Rc::new(w));
             }
+            Action::Worker(FromWorker::Part { job, part }) => {
+                let Some(st) = s.staging.as_mut() else {
+                    return self;
+                };
+                if st.job != job {
+                    return self;
+                }
+                st.parts.borrow_mut().push(part);
+                if st.parts.borrow().len() < st.expected {
+                    return Rc::new(s);
+                }
+                // Every part is in: the whole session, diagnosed by the worker, in one piece.
+                let Some(st) = s.staging.take() else {
+                    return self;
+                };
+                let parts = std::mem::take(&mut *st.parts.borrow_mut());
+                let full = crate::protocol::assemble((*s.analysis.0).clone(), parts);
+                s.evidence = Shared(Rc::new(full.evidence_index()));
+                s.analysis = Shared(Rc::new(full));
+            }
             Action::Worker(FromWorker::Done {
                 job,
                 analysis,
                 elapsed_ms,
+                parts,
             }) => {
                 // An older job's answer is still the session as it was then: keep only the newest.
                 if job < s.done_job {
@@ -193,6 +217,12 @@ impl Reducible for State {
                         .iter()
                         .zip(&s.analysis.files)
                         .any(|(a, b)| a.name != b.name || a.size_bytes != b.size_bytes);
+                // Big results arrive in parts after this message; until then the first part shows.
+                s.staging = (parts > 0).then(|| Staging {
+                    job,
+                    expected: parts as usize,
+                    parts: Rc::new(std::cell::RefCell::new(Vec::new())),
+                });
                 // The worker diagnosed everything; the index from rows to findings is only a lookup.
                 s.evidence = Shared(Rc::new(analysis.evidence_index()));
                 s.analysis = Shared(Rc::new(analysis));
@@ -259,6 +289,21 @@ impl Reducible for State {
             Action::Banner(b) => s.banner = b,
         }
         Rc::new(s)
+    }
+}
+
+/// The parts of a big result that follow its `Done`.
+#[derive(Clone)]
+struct Staging {
+    job: u32,
+    expected: usize,
+    /// Shared, so cloning the state per message does not copy the parts received so far.
+    parts: Rc<std::cell::RefCell<Vec<crate::protocol::Part>>>,
+}
+
+impl PartialEq for Staging {
+    fn eq(&self, other: &Self) -> bool {
+        self.job == other.job && Rc::ptr_eq(&self.parts, &other.parts)
     }
 }
 
@@ -648,7 +693,8 @@ pub fn App() -> Html {
     let tab_btn = |t: Tab, label: String, extra: Option<&'static str>| {
         let d = state.dispatcher();
         html! {
-            <button class={classes!("tab", (s.tab == t).then_some("active"), extra)}
+            <button class={classes!("tab", (s.tab == t).then_some("active"), extra)} role="tab"
+                aria-selected={if s.tab == t { "true" } else { "false" }} title={label.clone()}
                 onclick={Callback::from(move |_| d.dispatch(Action::SetTab(t)))}>{ label }</button>
         }
     };
@@ -693,18 +739,31 @@ pub fn App() -> Html {
     });
 
     let has_files = !a.files.is_empty();
+    let names = a.display_names();
     let file_tabs = a
         .files
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.error.is_none() && !matches!(f.document, Some(Document::Tensors { .. })))
+        .filter(|(_, f)| {
+            f.error.is_none()
+                && !matches!(
+                    f.document,
+                    Some(Document::Tensors { .. }) | Some(Document::Scales(_))
+                )
+        })
         .map(|(i, f)| {
-            let short = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
+            // Two runs loaded together: each tab says which run (folder) it is from.
+            let shown = names.get(i).cloned().unwrap_or_else(|| f.name.clone());
+            let short = shown.rsplit('/').next().unwrap_or(&shown).to_string();
+            let run = shown
+                .split_once('/')
+                .map(|(d, _)| format!(" · {d}"))
+                .unwrap_or_default();
             let label = match &f.document {
-                Some(Document::ModelCheck(_)) => format!("Model check · {short}"),
-                Some(Document::Compare(c)) => format!("Layers · {short} ({})", c.rows.len()),
-                Some(Document::Sensitivity(t)) => format!("Sensitivity · {}", t.label()),
-                _ => short,
+                Some(Document::ModelCheck(_)) => format!("Model check · {short}{run}"),
+                Some(Document::Compare(c)) => format!("Layers · {short} ({}){run}", c.rows.len()),
+                Some(Document::Sensitivity(t)) => format!("Sensitivity · {}{run}", t.label()),
+                _ => shown,
             };
             tab_btn(Tab::File(i), label, None)
         });
@@ -800,7 +859,7 @@ pub fn App() -> Html {
                 <div class="banner" role="alert"><span>{ b.clone() }</span><button class="link" onclick={dismiss}>{ "dismiss" }</button></div>
             }
             if has_files {
-                <nav class="tabs">
+                <nav class="tabs" role="tablist">
                     { tab_btn(Tab::Overview, format!("Overview ({})", a.findings.len()), None) }
                     { for file_tabs }
                     { tensor_tab.unwrap_or_default() }

@@ -51,6 +51,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     let stype = use_state(|| "activation".to_string());
     let pick = use_state(|| None::<usize>);
     let weights = use_state(Vec::<f64>::new);
+    let copied = use_state(|| None::<Result<(), String>>);
     let a = &p.analysis;
     let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
     let names: Vec<String> = a
@@ -69,6 +70,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     if empty {
         return html! { <p>{ "Load *_sensitive_ops.txt tables to get a mixed-precision recommendation." }</p> };
     }
+    let nothing_to_do = pts.iter().all(|pt| pt.ops == 0);
     let sel = (*pick)
         .or(knee)
         .unwrap_or(0)
@@ -113,6 +115,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             }
         })
     };
+    let has_compare = a.files.iter().any(|f| f.compare().is_some());
     let fixed: Vec<usize> = (0..a.findings.len())
         .filter(|&i| a.findings[i].finding.kind == kind::FIXED_SCALE)
         .collect();
@@ -130,7 +133,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 format!(
                     "{:.1},{:.1}",
                     xs(pt) / xmax * 400.0,
-                    (1.0 - pt.remaining_error) * -160.0 + 170.0
+                    170.0 - pt.remaining_error * 160.0
                 )
             })
             .collect::<Vec<_>>()
@@ -139,7 +142,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     let xy = |pt: &recommend::ParetoPoint| {
         (
             pt.op_share / xmax * 400.0,
-            (1.0 - pt.remaining_error) * -160.0 + 170.0,
+            170.0 - pt.remaining_error * 160.0,
         )
     };
     let has_flops = pts.iter().any(|pt| pt.flops_share > 0.0);
@@ -176,10 +179,18 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         .unwrap_or_default();
     let copy = {
         let text = snippet.clone();
+        let copied = copied.clone();
         Callback::from(move |_: MouseEvent| {
-            if let Some(w) = web_sys::window() {
-                let _ = w.navigator().clipboard().write_text(&text);
-            }
+            let Some(w) = web_sys::window() else { return };
+            let promise = w.navigator().clipboard().write_text(&text);
+            let copied = copied.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let r = wasm_bindgen_futures::JsFuture::from(promise).await;
+                copied.set(Some(r.map(|_| ()).map_err(|_| {
+                    "the browser refused the clipboard: select the snippet below and copy it"
+                        .to_string()
+                })));
+            });
         })
     };
     html! {
@@ -216,7 +227,9 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 </svg>
                 <div class="pareto-side">
                     <input id="ratio-slider" type="range" min="0" max={(pts.len().saturating_sub(1)).to_string()} value={sel.to_string()} oninput={on_slide} aria-label="ratio" />
-                    if let Some(pt) = &point {
+                    if nothing_to_do {
+                        <p class="ratio-readout nothing">{ format!("Nothing to do: no {} op in these tables is still qint8, so the setter has nothing to switch to int16 (an all-int16 run, or a table of another type).", *stype) }</p>
+                    } else if let Some(pt) = &point {
                         <p class="ratio-readout">{ format!("ratio {:.4} (top {} rows): {} op(s) in int16 = {:.1}% of ops{}{}; {:.1}% of the single-op error left{}",
                             pt.ratio, pt.topk, pt.ops, pt.op_share * 100.0,
                             if has_flops { format!(", {:.2}% of flops", pt.flops_share * 100.0) } else { String::new() },
@@ -236,8 +249,10 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 </section>
                 <section>
                     <h3>{ format!("Fixed-scale suggestions ({})", fixed.len()) }</h3>
-                    if fixed.is_empty() {
+                    if fixed.is_empty() && !has_compare {
                         <p class="muted small">{ "Load compare_per_layer_out to get fixed-scale suggestions for QuantStubs with physical ranges." }</p>
+                    } else if fixed.is_empty() {
+                        <p class="muted small">{ "None: no QuantStub in the loaded comparison table has a physically bounded input or a clipped range." }</p>
                     }
                     { for fixed.iter().map(|&i| {
                         let f = &a.findings[i].finding;
@@ -266,7 +281,12 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             }
             <h3>{ "Export" }</h3>
             <p class="exports">
-                <button onclick={copy}>{ "Copy Python snippet" }</button>
+                <button onclick={copy} id="copy-snippet">{ "Copy Python snippet" }</button>
+                { match &*copied {
+                    Some(Ok(())) => html! { <span class="copied" role="status">{ "Copied ✓" }</span> },
+                    Some(Err(e)) => html! { <span class="error-text small" role="status">{ e.clone() }</span> },
+                    None => html! {},
+                } }
                 <button id="dl-snippet" onclick={dl("quantlens_int16_setter.py", "text/x-python", snippet.clone())}>{ "Download .py" }</button>
                 <button id="dl-json" onclick={dl("quantlens_recommendation.json", "application/json", json.to_string())}>{ "Download JSON" }</button>
                 <button id="dl-me" onclick={dl("quantlens_model_explorer_node_data.json", "application/json", me)}>{ "Model Explorer node data" }</button>

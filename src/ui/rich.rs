@@ -68,3 +68,20 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+/// A long name cut in the middle, never at its end: the end (`…layers.0.cross_attn.quant_normalizer`)
+/// is what tells layers apart. The head shrinks with an ellipsis; the tail always shows.
+pub fn middle_cut(name: &str) -> Html {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= 28 {
+        return html! { { name.to_string() } };
+    }
+    // Keep the last 24 characters, starting at a dot when one is near.
+    let mut cut = chars.len() - 24;
+    if let Some(k) = (cut.saturating_sub(8)..cut + 6).find(|&k| chars.get(k) == Some(&'.')) {
+        cut = k;
+    }
+    let head: String = chars[..cut].iter().collect();
+    let tail: String = chars[cut..].iter().collect();
+    html! { <span class="middle-cut"><span class="head">{ head }</span><span class="tail">{ tail }</span></span> }
+}

@@ -34,11 +34,12 @@ pub fn FindingCard(p: &FindingCardProps) -> Html {
         return html! {};
     };
     let f = &ff.finding;
+    // The shortest name that tells this file from the others (`ort_int8/…/compare…` beside `ort_int16/…`).
     let file_name = p
         .analysis
-        .files
+        .display_names()
         .get(ff.file)
-        .map(|x| x.name.clone())
+        .cloned()
         .unwrap_or_default();
     let layers_shown = if *expanded {
         f.layers.len()
@@ -65,6 +66,9 @@ pub fn FindingCard(p: &FindingCardProps) -> Html {
                     </button>
                 }
             </header>
+            if !f.rank_reason.is_empty() {
+                <div class="rank-reason muted small">{ format!("Ranked here because: {}", f.rank_reason) }</div>
+            }
             <div class="message">{ rich_text(&f.message) }</div>
             <div class="fix"><strong>{ "Fix: " }</strong>{ rich_text(&f.fix) }</div>
             if !f.layers.is_empty() {
@@ -90,15 +94,21 @@ pub struct OverviewProps {
     pub on_open: Callback<usize>,
 }
 
+/// Findings shown per severity group before "show more": a 50,000-row table can give thousands,
+/// and the page must stay responsive (the DOM grows only as the user asks).
+const PAGE: usize = 40;
+
 #[component]
 pub fn Overview(p: &OverviewProps) -> Html {
     let a = &p.analysis;
     let top = a.top(10);
+    let shown = use_state(|| [PAGE; 3]);
+    let names = a.display_names();
     let file_cards = a.files.iter().enumerate().map(|(fi, f)| {
         let findings = a.findings.iter().filter(|x| x.file == fi).count();
         html! {
             <li class={classes!("file", f.error.as_ref().map(|_| "rejected"))}>
-                <span class="fname">{ breakable(&f.name) }</span>
+                <span class="fname" title={f.name.clone()}>{ breakable(names.get(fi).map(String::as_str).unwrap_or(&f.name)) }</span>
                 <span class="muted small">{ format!(" {} ", human_bytes(f.size_bytes)) }</span>
                 { match (&f.error, &f.format_label) {
                     (Some(e), _) => html! { <span class="error-text">{ format!("Not read: {e}") }</span> },
@@ -116,26 +126,41 @@ pub fn Overview(p: &OverviewProps) -> Html {
             </li>
         }
     });
-    let groups = [Severity::Error, Severity::Warning, Severity::Info].map(|s| {
-        let items: Vec<usize> = a
-            .findings
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.finding.severity == s)
-            .map(|(i, _)| i)
-            .collect();
-        if items.is_empty() {
-            return html! {};
-        }
-        html! {
-            <section class={classes!("sev-group", s.as_str())}>
-                <h3>{ format!("{} ({})", severity_title(s), items.len()) }</h3>
-                { for items.into_iter().map(|i| html! {
-                    <FindingCard analysis={p.analysis.clone()} index={i} on_open={Some(p.on_open.clone())} />
-                }) }
-            </section>
-        }
-    });
+    let groups = [Severity::Error, Severity::Warning, Severity::Info]
+        .into_iter()
+        .enumerate()
+        .map(|(g, s)| {
+            let items: Vec<usize> = a
+                .findings
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.finding.severity == s)
+                .map(|(i, _)| i)
+                .collect();
+            if items.is_empty() {
+                return html! {};
+            }
+            let n = shown[g].min(items.len());
+            let more = {
+                let shown = shown.clone();
+                Callback::from(move |_: MouseEvent| {
+                    let mut v = *shown;
+                    v[g] += PAGE * 4;
+                    shown.set(v);
+                })
+            };
+            html! {
+                <section class={classes!("sev-group", s.as_str())}>
+                    <h3>{ format!("{} ({})", severity_title(s), items.len()) }</h3>
+                    { for items[..n].iter().map(|&i| html! {
+                        <FindingCard analysis={p.analysis.clone()} index={i} on_open={Some(p.on_open.clone())} />
+                    }) }
+                    if n < items.len() {
+                        <button class="show-more" onclick={more}>{ format!("Show {} more ({} not shown)", (PAGE * 4).min(items.len() - n), items.len() - n) }</button>
+                    }
+                </section>
+            }
+        });
     html! {
         <div class="overview">
             <section class="summary">
@@ -161,6 +186,7 @@ pub fn Overview(p: &OverviewProps) -> Html {
                                     <span class="top-layer">{ breakable(f.finding.layers.first().map(String::as_str).unwrap_or("")) }</span>
                                     if f.finding.layers.len() > 1 { <span class="muted small">{ format!(" +{} more", f.finding.layers.len() - 1) }</span> }
                                 </button>
+                                <span class="top-reason muted small">{ f.finding.rank_reason.clone() }</span>
                             </li>
                         }
                     }) }</ol>

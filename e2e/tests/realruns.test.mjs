@@ -1,0 +1,181 @@
+// End-to-end on real runs: PP-OCR's recognizer quantized by ONNX Runtime at int8 and int16
+// (scripts/gen_real_runs.py, tests/fixtures/real/), dropped as a user drops a run folder. Each test
+// pins a defect of the "Right on real runs" issue in the browser, where it was seen.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, readdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { chromium } from "playwright-core";
+import { serve, launch } from "../server.mjs";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const real = join(repo, "tests", "fixtures", "real");
+let browser, server, url;
+before(async () => {
+  ({ server, url } = await serve(join(repo, "dist")));
+  browser = await launch(chromium);
+});
+after(async () => { await browser?.close(); server?.close(); });
+
+async function newPage() {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  return { page, errors };
+}
+
+/** Files of a run folder, named as a folder drop names them (`ort_int8/float.npz`). */
+async function runFiles(run, { dumps = true, reports = true } = {}) {
+  const out = [];
+  if (dumps) for (const f of ["float.npz", "quant.npz", "scales.json"]) out.push([`${run}/${f}`, join(real, run, f)]);
+  if (reports) {
+    for (const f of (await readdir(join(real, run, "horizon_quant_analysis"))).sort()) {
+      out.push([`${run}/horizon_quant_analysis/${f}`, join(real, run, "horizon_quant_analysis", f)]);
+    }
+  }
+  return out;
+}
+
+async function drop(page, files) {
+  const payload = [];
+  for (const [name, path] of files) payload.push([name, (await readFile(path)).toString("base64")]);
+  await page.evaluate((payload) => {
+    const dt = new DataTransfer();
+    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, payload);
+}
+
+test("a real int8 run: identical and one-element tensors, sides from file names, scales.json", async () => {
+  const { page, errors } = await newPage();
+  await drop(page, await runFiles("ort_int8", { reports: false }));
+  await page.waitForSelector(".summary", { timeout: 60000 });
+  assert.equal(await page.$(".banner"), null, "no error banner");
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  assert.match(await page.textContent('.tab:has-text("Tensors")'), /384 pairs/);
+  assert.equal(await page.locator("table.pairs tbody tr").count(), 384);
+  // float.npz is the float side even inside a folder named ort_int8.
+  const sideOf = (name) => page.locator(`select[aria-label="side of ${name}"]`).inputValue();
+  assert.equal(await sideOf("ort_int8/float.npz"), "float");
+  assert.equal(await sideOf("ort_int8/quant.npz"), "quant");
+  // Identical tensors: SQNR ∞ with its meaning; the scales came from scales.json (error split shown).
+  const expected = JSON.parse(await readFile(join(real, "expected.json"), "utf8"));
+  const identical = expected.runs.ort_int8.identical_tensors[0];
+  const cell = page.locator(`tr[data-pair="${identical}"] td`).nth(3);
+  assert.equal(await cell.textContent(), "∞");
+  assert.match(await cell.getAttribute("title"), /no error/);
+  const one = expected.runs.ort_int8.one_element_tensors_natural[0];
+  assert.equal(await page.locator(`tr[data-pair="${one}"]`).count(), 1, "the one-element pair is listed");
+  assert.ok(await page.locator("table.pairs .split-bar").count() > 300, "scales.json gave the scales");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("triage on a real int8 report: sensitive ops lead, hardswish clips are harmless notes", async () => {
+  const { page, errors } = await newPage();
+  await drop(page, await runFiles("ort_int8", { dumps: false }));
+  await page.waitForSelector(".top-ten", { timeout: 60000 });
+  const top = await page.locator(".top-item").allTextContents();
+  assert.match(top[0], /sensitive_ops/, top[0]);
+  for (const t of top) assert.doesNotMatch(t, /harmless/, t);
+  const reasons = await page.locator(".top-item .top-reason").allTextContents();
+  assert.ok(reasons.every((r) => r.length > 0), `${reasons}`);
+  await page.locator(".tab", { hasText: "Mixed precision" }).click();
+  await page.waitForSelector(".ratio-readout");
+  const readout = await page.textContent(".ratio-readout");
+  assert.match(readout, /\(the knee\)/);
+  const ratio = Number(/ratio ([\d.]+)/.exec(readout)[1]);
+  assert.ok(ratio > 0 && ratio < 1, readout);
+  // The error left reads from 100% (top) down: the curve starts at the top of the plot.
+  const first = (await page.getAttribute("svg.pareto polyline.ops", "points")).split(" ")[0].split(",").map(Number);
+  assert.ok(Math.abs(first[1] - 10) < 0.5, `first point ${first}`);
+  const sel = Number(await page.getAttribute("svg.pareto circle.sel", "cy"));
+  const left = Number(/([\d.]+)% of the single-op error left/.exec(readout)[1]);
+  assert.ok(Math.abs(sel - (170 - left * 1.6)) < 0.6, `marker ${sel} vs readout ${left}%`);
+  assert.match(await page.textContent(".recommend-view"), /Fixed-scale suggestions/);
+  assert.doesNotMatch(await page.textContent(".recommend-view"), /Load compare_per_layer_out/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("two runs together: tabs say which run; an all-int16 table has nothing to do", async () => {
+  const { page, errors } = await newPage();
+  await drop(page, [...await runFiles("ort_int16", { dumps: false }), ...await runFiles("ort_int8", { dumps: false })]);
+  await page.waitForSelector(".top-ten", { timeout: 60000 });
+  const tabs = await page.locator(".tab").allTextContents();
+  const layers = tabs.filter((t) => t.startsWith("Layers · compare_per_layer_out.txt"));
+  assert.equal(layers.length, 2, `${tabs}`);
+  assert.notEqual(layers[0], layers[1]);
+  assert.ok(layers.some((t) => t.includes("ort_int16")) && layers.some((t) => t.includes("ort_int8")), `${tabs}`);
+  assert.equal(await page.locator('nav.tabs[role="tablist"] [role="tab"][aria-selected="true"]').count(), 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+  const p2 = await newPage();
+  await drop(p2.page, await runFiles("ort_int16", { dumps: false }));
+  await p2.page.waitForSelector(".top-ten", { timeout: 60000 });
+  await p2.page.locator(".tab", { hasText: "Mixed precision" }).click();
+  assert.match(await p2.page.textContent(".ratio-readout"), /Nothing to do/);
+  assert.deepEqual(p2.errors, []);
+  await p2.page.close();
+});
+
+test("a UTF-16 report (PowerShell's >) is read", async () => {
+  const { page, errors } = await newPage();
+  const text = await readFile(join(real, "ort_int8", "horizon_quant_analysis", "compare_per_layer_out.txt"), "utf8");
+  await page.evaluate((text) => {
+    const bytes = new Uint8Array(2 + text.length * 2);
+    bytes[0] = 0xff; bytes[1] = 0xfe;
+    for (let i = 0; i < text.length; i++) { const c = text.charCodeAt(i); bytes[2 + 2 * i] = c & 255; bytes[3 + 2 * i] = c >> 8; }
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "compare_per_layer_out.txt"));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, text);
+  await page.waitForSelector(".top-ten", { timeout: 60000 });
+  assert.match(await page.textContent(".tabs"), /Layers · compare_per_layer_out\.txt \(384\)/);
+  assert.equal(await page.$(".banner"), null);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a 50,000-row comparison table: findings within a second, no long main-thread task", async () => {
+  const { page, errors } = await newPage();
+  const text = await readFile(join(real, "ort_int8", "horizon_quant_analysis", "compare_per_layer_out.txt"), "utf8");
+  const t = await page.evaluate(async (text) => {
+    // 50,000 rows made from the real ones, each name unique (the layers of a big model).
+    const lines = text.split("\n");
+    const body = lines.filter((l) => /^\| +\d+ \|/.test(l));
+    const head = lines.slice(0, lines.indexOf(body[0]));
+    const out = [...head];
+    for (let i = 0; i < 50000; i++) {
+      const src = body[i % body.length];
+      out.push(src.replace(/^\| +\d+ \| (\S+)/, (_, n) => `| ${i} | blk${Math.floor(i / body.length)}.${n}`));
+    }
+    out.push(lines[lines.length - 2] || "");
+    window.__long = [];
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.duration, e.startTime]); }).observe({ type: "longtask", buffered: false });
+    const dt = new DataTransfer();
+    dt.items.add(new File([out.join("\n") + "\n"], "compare_per_layer_out.txt"));
+    const t0 = performance.now();
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+    await new Promise((res) => {
+      const tick = () => (document.querySelector(".top-ten") ? res() : setTimeout(tick, 5));
+      tick();
+    });
+    const first = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 1500));
+    return { first, t0, long: window.__long.map(([d, s]) => [Math.round(d), Math.round(s - t0)]) };
+  }, text);
+  // Tasks from the drop on (the test's own building of the file, before it, is not the app's).
+  const longest = Math.max(0, ...t.long.filter(([, at]) => at >= 0).map(([d]) => d));
+  console.log(`# 50k rows: first findings ${t.first.toFixed(0)} ms; longest main-thread task ${longest.toFixed(0)} ms (long tasks [ms, at]: ${JSON.stringify(t.long)})`);
+  assert.ok(t.first <= 1000, `first findings after ${t.first} ms`);
+  assert.ok(longest <= 100, `a ${longest} ms main-thread task`);
+  // The overview stays small however many findings there are.
+  assert.ok(await page.locator(".finding").count() <= 130);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
