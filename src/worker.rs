@@ -93,11 +93,18 @@ impl ByteSource for BlobSource {
     }
 }
 
+/// Tensor files up to this size are held in memory once read (see `Worker::open`)…
+const SMALL_FILE_BYTES: u64 = 8 << 20;
+/// …up to this much in all.
+const CACHE_BYTES: u64 = 256 << 20;
+
 /// The worker's state: the session it owns and the reader of Blob slices.
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
     reader: FileReaderSync,
     session: Session,
+    /// Bytes of small tensor files held in memory.
+    cached_bytes: u64,
 }
 
 impl Worker {
@@ -146,7 +153,22 @@ impl Worker {
             let mut head = vec![0u8; size_bytes.min(16) as usize];
             if src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size_bytes) {
                 self.progress(job, "reading", file_index, name, done_before, total_bytes);
-                self.session.open(name, Box::new(src));
+                // A small dump is read once, whole: each synchronous Blob read costs about a
+                // millisecond, and a pair takes several. Big ones stay in the Blob, read in slices.
+                let whole = (size_bytes <= SMALL_FILE_BYTES
+                    && self.cached_bytes + size_bytes <= CACHE_BYTES)
+                    .then(|| {
+                        let mut all = vec![0u8; size_bytes as usize];
+                        src.read_at(0, &mut all).ok().map(|_| all)
+                    })
+                    .flatten();
+                match whole {
+                    Some(all) => {
+                        self.cached_bytes += size_bytes;
+                        self.session.open(name, Box::new(all));
+                    }
+                    None => self.session.open(name, Box::new(src)),
+                }
             } else {
                 let scope = self.scope.clone();
                 let mut last = 0.0f64;
@@ -268,6 +290,7 @@ impl Worker {
                 ..
             } => {
                 self.session.clear();
+                self.cached_bytes = 0;
                 self.session.settings = settings;
                 self.session.analysis.intent = intent;
                 match self.open(job, &names, &env.blobs) {
@@ -277,6 +300,7 @@ impl Worker {
             }
             ToWorker::Clear { .. } => {
                 self.session.clear();
+                self.cached_bytes = 0;
                 self.update_and_send(job, started);
             }
         }
@@ -304,6 +328,7 @@ pub fn start() {
         scope: scope.clone(),
         reader,
         session: Session::new(),
+        cached_bytes: 0,
     }));
     let scope_in = scope.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {

@@ -90,3 +90,51 @@ fn check_exits_2_with_a_clear_message_on_unreadable_input() {
     assert_eq!(code, 2);
     assert!(stderr.contains("is a directory"), "{stderr}");
 }
+
+#[test]
+fn report_json_lists_findings_in_triage_order_with_the_reason_for_each_place() {
+    let (code, stdout, stderr) = quantlens(&[
+        "report",
+        "tests/fixtures/real/ort_int8/horizon_quant_analysis",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let f = v["findings"].as_array().expect("findings");
+    assert!(f.len() > 20);
+    for (i, x) in f.iter().enumerate() {
+        assert_eq!(x["rank"].as_u64(), Some(i as u64 + 1));
+        assert!(!x["rank_reason"].as_str().unwrap_or("").is_empty(), "{x}");
+    }
+    // The sensitivity table's own top ops first; a harmless clip never before a real one.
+    assert_eq!(f[0]["kind"], "sensitive_ops");
+    let first_harmless = f
+        .iter()
+        .position(|x| {
+            x["rank_reason"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("harmless")
+        })
+        .expect("harmless clips are listed");
+    assert!(f[first_harmless..].iter().all(|x| x["severity"] == "info"
+        || x["rank_reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("harmless")
+        || x["kind"] != "truncation"));
+    // Tensor files given to `report` are read, not refused as "not supported yet".
+    let (code, stdout, stderr) = quantlens(&[
+        "report",
+        "tests/fixtures/real/ort_int8/float.npz",
+        "tests/fixtures/real/ort_int8/quant.npz",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("not supported yet"));
+    assert!(
+        stdout.contains("Tensor dump"),
+        "{}",
+        &stdout[..stdout.len().min(400)]
+    );
+}

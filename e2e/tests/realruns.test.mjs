@@ -179,3 +179,64 @@ test("a 50,000-row comparison table: findings within a second, no long main-thre
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+/** The .npy members of an .npz (a zip): [name, bytes], inflated with Node's zlib. */
+async function npzMembers(path) {
+  const { inflateRawSync } = await import("node:zlib");
+  const buf = await readFile(path);
+  const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const method = buf.readUInt16LE(p + 10), csize = buf.readUInt32LE(p + 20);
+    const nlen = buf.readUInt16LE(p + 28), xlen = buf.readUInt16LE(p + 30), clen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.toString("utf8", p + 46, p + 46 + nlen);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const raw = buf.subarray(start, start + csize);
+    out.push([name, method === 8 ? inflateRawSync(raw) : Buffer.from(raw)]);
+    p += 46 + nlen + xlen + clen;
+  }
+  return out;
+}
+
+test("108 real tensor pairs as .npy files compare in under 2 s; a what-if answers in under 0.3 s", async () => {
+  const { page, errors } = await newPage();
+  const fl = await npzMembers(join(real, "ort_int16", "float.npz"));
+  const ql = new Map((await npzMembers(join(real, "ort_int16", "quant.npz"))).map(([n, b]) => [n.replace(/_DequantizeLinear_Output\.npy$/, ".npy"), b]));
+  // The 108 largest activations that exist on both sides, as a user's dump folders hold them.
+  const picked = fl.filter(([n]) => ql.has(n)).sort((a, b) => b[1].length - a[1].length).slice(0, 108);
+  assert.equal(picked.length, 108);
+  const payload = [];
+  let bytes = 0;
+  for (const [n, b] of picked) {
+    const safe = n.replace(/[/\\]/g, "_");
+    payload.push([`dump/float/${safe}`, b.toString("base64")], [`dump/quant/${safe}`, ql.get(n).toString("base64")]);
+    bytes += b.length + ql.get(n).length;
+  }
+  const t = await page.evaluate(async (payload) => {
+    const dt = new DataTransfer();
+    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+    const t0 = performance.now();
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+    await new Promise((res) => { const tick = () => (/\((\d+) pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress") ? res() : setTimeout(tick, 5)); tick(); });
+    return performance.now() - t0;
+  }, payload);
+  const tabText = await page.textContent(".tabs");
+  assert.match(tabText, /Tensors \(108 pairs\)/, tabText);
+  console.log(`# 108 real pairs (${(bytes / 1e6).toFixed(1)} MB of .npy): compared in ${t.toFixed(0)} ms (${(bytes / 1e6 / (t / 1000)).toFixed(1)} MB/s)`);
+  assert.ok(t < 2000, `${t} ms`);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  const w = await page.evaluate(async () => {
+    const row = document.querySelector("table.pairs tbody tr");
+    const t0 = performance.now();
+    row.click();
+    await new Promise((res) => { const tick = () => (document.querySelector(".pair-detail table.whatif-table tr[data-obs]") ? res() : setTimeout(tick, 2)); tick(); });
+    return performance.now() - t0;
+  });
+  console.log(`# what-if of one pair: ${w.toFixed(0)} ms`);
+  assert.ok(w < 300, `${w} ms`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -120,11 +120,23 @@ struct FileJson {
     tables: Vec<TableCount>,
 }
 
+/// A finding of `report --json`: the documented keys, plus its place in the triage and why.
+#[derive(Serialize)]
+struct RankedFindingJson {
+    #[serde(flatten)]
+    finding: FindingJson,
+    /// 1 = matters most (the Overview's order).
+    rank: usize,
+    rank_reason: String,
+    /// The file the finding was made from.
+    file: String,
+}
+
 #[derive(Serialize)]
 struct ReportJson {
     intent: Intent,
     files: Vec<FileJson>,
-    findings: Vec<FindingJson>,
+    findings: Vec<RankedFindingJson>,
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -228,7 +240,17 @@ fn report(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
             findings: analysis
                 .findings
                 .iter()
-                .map(|f| FindingJson::from(&f.finding))
+                .enumerate()
+                .map(|(i, f)| RankedFindingJson {
+                    finding: FindingJson::from(&f.finding),
+                    rank: i + 1,
+                    rank_reason: f.finding.rank_reason.clone(),
+                    file: analysis
+                        .files
+                        .get(f.file)
+                        .map(|x| x.name.clone())
+                        .unwrap_or_default(),
+                })
                 .collect(),
         };
         if let Err(code) = print_json(&out) {

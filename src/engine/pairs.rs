@@ -250,7 +250,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
                 }
                 h.update(&bf, &qf);
             }
-            m.observer_scales = h.observer_scales();
+            // Observer scales are a what-if: computed on demand for the pair in view (whatif.rs).
             let (hist, local) = h.finish();
             m.hist = Some(hist);
             m.local = Some(local);
