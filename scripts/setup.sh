@@ -14,6 +14,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   say "adding rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
+for component in clippy rustfmt; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    say "adding rust component ${component}"
+    rustup component add "${component}"
+  fi
+done
 if ! wasm-bindgen --version 2>/dev/null | grep -qE "^wasm-bindgen ${WASM_BINDGEN_VERSION}( |$)"; then
   say "installing wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (a few minutes, once)"
   # no --locked: the crate's lock file names a version the registry no longer has
@@ -26,7 +32,7 @@ fi
 
 [ "$mode" = "app" ] && exit 0
 
-if ! python3 -c 'import tabulate' 2>/dev/null; then
+if ! python3 -c 'import tabulate, sys; sys.exit(tabulate.__version__ != "0.9.0")' 2>/dev/null; then
   say "installing python package tabulate (fixture generator)"
   python3 -m pip install --quiet 'tabulate==0.9.0'
 fi

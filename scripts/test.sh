@@ -13,11 +13,16 @@ scripts/setup.sh test
 step "fixtures are what scripts/gen_fixtures.py writes"
 python3 scripts/gen_fixtures.py --check
 
-step "layering: the engine uses no web crates"
+step "layering: the engine uses no web crates (tests/layering.rs checks every layer rule)"
 if grep -rnE '\b(yew|web_sys|js_sys|gloo|wasm_bindgen)\b' src/engine; then
   echo "src/engine must stay free of web crates" >&2; exit 1
 fi
-if command -v rustfmt >/dev/null; then cargo fmt --check; fi
+cargo test --locked --test layering
+
+step "format and lints (rustfmt, clippy -D warnings: native and the wasm web build)"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --features web --lib --bins -- -D warnings
 
 step "native tests (engine, CLI)"
 cargo test --locked

@@ -134,7 +134,7 @@ fn bad_inputs_are_errors_not_panics() {
         .is_err());
     assert!(Observer::Fixed { scale: 0.0 }
         .scale(&h, QDType::Int8)
-        .unwrap_err()
+        .expect_err("this input must be refused")
         .contains("positive finite"));
     assert!(Observer::Fixed { scale: f64::NAN }
         .scale(&h, QDType::Int8)
@@ -258,7 +258,8 @@ fn calibration_streams_batches_and_skips_non_finite() {
     assert_eq!(h1.count, 997);
     assert!((s1[0] - 5.0 / 127.5).abs() < 1e-12);
     let nan = [f32::NAN; 4];
-    let e = calibrate(|| std::iter::once(&nan[..]), 256, QDType::Int8).unwrap_err();
+    let e = calibrate(|| std::iter::once(&nan[..]), 256, QDType::Int8)
+        .expect_err("this input must be refused");
     assert!(e.contains("no finite values"), "{e}");
 }
 
@@ -274,10 +275,10 @@ fn per_channel_min_max_error_matches_numpy() {
     );
     assert!((sqnr - 47.536079819820614).abs() < 0.01, "{sqnr}");
     assert!(per_channel_minmax_error(&x, &[2, 2], 2, QDType::Int8)
-        .unwrap_err()
+        .expect_err("this input must be refused")
         .contains("out of range"));
     assert!(per_channel_minmax_error(&x, &[3, 2], 0, QDType::Int8)
-        .unwrap_err()
+        .expect_err("this input must be refused")
         .contains("do not fill"));
 }
 

@@ -116,7 +116,7 @@ fn bad_requests_are_clear_errors() {
         (req("activation", None, Some(0)), "at least 1"),
         (req("bias", Some(0.5), None), "sensitive type"),
     ] {
-        let e = recommend::setter(&t, &q).unwrap_err();
+        let e = recommend::setter(&t, &q).expect_err("this input must be refused");
         assert!(e.contains(want), "{e}");
     }
 }
@@ -295,11 +295,13 @@ fn pareto_sweep_counts_ops_flops_and_activation_bytes() {
 #[test]
 fn unreadable_and_empty_tables_say_why() {
     let header_only = "op_name     sensitive_type    op_type    L1\n----------  ----------------  ---------  ----\n";
-    let e =
-        sensitivity::parse(header_only.as_bytes(), "output_0_L1_sensitive_ops.txt").unwrap_err();
+    let e = sensitivity::parse(header_only.as_bytes(), "output_0_L1_sensitive_ops.txt")
+        .expect_err("this input must be refused");
     assert!(e.to_string().contains("header but no rows"), "{e}");
-    let e = sensitivity::parse(&b"hello\nworld\n"[..], "x.txt").unwrap_err();
+    let e = sensitivity::parse(&b"hello\nworld\n"[..], "x.txt")
+        .expect_err("this input must be refused");
     assert!(e.to_string().contains("no sensitivity table found"), "{e}");
-    let e = sensitivity::parse(&b"op_name \xff\xfe\n"[..], "x.txt").unwrap_err();
+    let e = sensitivity::parse(&b"op_name \xff\xfe\n"[..], "x.txt")
+        .expect_err("this input must be refused");
     assert!(e.to_string().contains("not UTF-8"), "{e}");
 }

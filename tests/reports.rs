@@ -97,6 +97,9 @@ fn s13_current_format_17_columns() {
     .expect("txt");
     assert_eq!(t.doc.headers.len(), 17);
     assert_eq!(t.rows.len(), 9);
+    assert!(t.diag.is_empty(), "parsers never diagnose");
+    let mut t = t;
+    quantlens::engine::diagnose_report::diagnose_compare(&mut t);
     let conv = &t.rows[1];
     assert_eq!(conv.mod_name, "conv");
     assert!(
@@ -468,9 +471,16 @@ fn example_folder_inherited_error_points_to_the_clipped_origin() {
         panic!()
     };
     assert_eq!(c.collapse_row.map(|i| c.rows[i].index), Some(Some(883)));
-    // Top of the overview: errors first, the clipped normalizer before the rest.
-    assert_eq!(a.findings[0].finding.kind, "truncation");
-    assert!(a.findings[0].finding.layers[0].ends_with("quant_normalizer"));
+    // Top of the overview: the sensitivity table's own top ops (the seed's first step), then the
+    // clipped normalizer (#2 in that table) before the rest.
+    assert_eq!(a.findings[0].finding.kind, "sensitive_ops");
+    assert_eq!(a.findings[1].finding.kind, "truncation");
+    assert!(a.findings[1].finding.layers[0].ends_with("quant_normalizer"));
+    assert!(
+        a.findings[1].finding.rank_reason.starts_with("#2 of"),
+        "{}",
+        a.findings[1].finding.rank_reason
+    );
     // Without a stated intent there is no dtype verdict.
     let mut b = a.clone();
     b.set_intent(Intent::Unstated);

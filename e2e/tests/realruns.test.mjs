@@ -240,3 +240,53 @@ test("108 real tensor pairs as .npy files compare in under 2 s; a what-if answer
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("small things: one-line header and tabs, range labels apart, names keep their end, arrow keys, copy feedback", async () => {
+  for (const width of [1280, 1440]) {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForSelector(".dropzone");
+    await drop(page, [...await runFiles("ort_int8", { dumps: false }), ...await runFiles("ort_int16", { dumps: false })]);
+    await page.waitForSelector(".top-ten", { timeout: 60000 });
+    // The header and the tab bar stay one line high.
+    const bar = await page.locator("header.topbar").boundingBox();
+    assert.ok(bar.height < 60, `header ${bar.height}px high at ${width}px`);
+    const tabs = await page.locator("nav.tabs").boundingBox();
+    assert.ok(tabs.height < 48, `tab bar ${tabs.height}px high at ${width}px`);
+    const ys = await page.locator("nav.tabs .tab").evaluateAll((ts) => ts.map((t) => t.getBoundingClientRect().top));
+    assert.equal(new Set(ys.map((y) => Math.round(y))).size, 1, `tabs on one row: ${ys}`);
+    if (width === 1440) {
+      await page.locator(".tab", { hasText: /Layers · compare_per_layer_out.txt \(384\) · ort_int8/ }).click();
+      await page.waitForSelector(".layers-view table.grid");
+      // Names are cut in the middle: the distinguishing end always shows.
+      const tail = await page.locator("table.grid tbody tr.grid-row td .middle-cut .tail").first().textContent().catch(() => null);
+      if (tail !== null) assert.ok(tail.length >= 10, tail);
+      // Arrow keys move the selection through the rows.
+      await page.locator("table.grid tbody tr.grid-row").first().click();
+      const before = await page.getAttribute("tr.sel", "data-row");
+      await page.focus(".vt");
+      await page.keyboard.press("ArrowDown");
+      await page.waitForFunction((b) => document.querySelector("tr.sel")?.dataset.row !== b, before);
+      const after = await page.getAttribute("tr.sel", "data-row");
+      assert.notEqual(after, before);
+      // Range picture: the numbers under each bar do not overlap.
+      for (let k = 0; k < 12; k++) {
+        await page.keyboard.press("ArrowDown");
+        const boxes = await page.locator("svg.range-picture g.bar").evaluateAll((gs) => gs.map((g) => [...g.querySelectorAll("text.num")].map((t) => { const r = t.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; })));
+        for (const [a, b] of boxes) {
+          if (!a || !b) continue;
+          const overlap = a[0] < b[1] && b[0] < a[1] && a[2] < b[3] && b[2] < a[3];
+          assert.ok(!overlap, `labels overlap: ${a} ${b}`);
+        }
+      }
+      // Copy gives feedback (copied, or why not).
+      await page.locator(".tab", { hasText: "Mixed precision" }).first().click();
+      await page.click("#copy-snippet");
+      await page.waitForSelector(".exports .copied, .exports .error-text", { timeout: 5000 });
+    }
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});

@@ -332,6 +332,26 @@ pub fn parse_torch_size(cell: &str) -> Option<Vec<u64>> {
         .collect()
 }
 
+/// A numeric cell: `.7f`/`g`/Python `str(float)` numbers, `inf`, `-inf`, `nan`; empty or `None` → None.
+pub fn parse_num(cell: &str) -> Option<f64> {
+    let t = cell.trim();
+    match t {
+        "" | "None" | "null" | "-" => None,
+        "inf" | "Inf" | "+inf" | "infinity" => Some(f64::INFINITY),
+        "-inf" | "-Inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        "nan" | "NaN" | "-nan" => Some(f64::NAN),
+        _ => t.parse::<f64>().ok(),
+    }
+}
+
+/// A flops cell `13271040(0.07%)` → (13271040, 0.07).
+pub fn parse_flops(cell: &str) -> Option<(u64, f64)> {
+    let t = cell.trim();
+    let (n, rest) = t.split_once('(')?;
+    let pct = rest.strip_suffix("%)")?;
+    Some((n.trim().parse().ok()?, pct.trim().parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,24 +411,4 @@ mod tests {
             Some(3.0517578125e-05)
         );
     }
-}
-
-/// A numeric cell: `.7f`/`g`/Python `str(float)` numbers, `inf`, `-inf`, `nan`; empty or `None` → None.
-pub fn parse_num(cell: &str) -> Option<f64> {
-    let t = cell.trim();
-    match t {
-        "" | "None" | "null" | "-" => None,
-        "inf" | "Inf" | "+inf" | "infinity" => Some(f64::INFINITY),
-        "-inf" | "-Inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        "nan" | "NaN" | "-nan" => Some(f64::NAN),
-        _ => t.parse::<f64>().ok(),
-    }
-}
-
-/// A flops cell `13271040(0.07%)` → (13271040, 0.07).
-pub fn parse_flops(cell: &str) -> Option<(u64, f64)> {
-    let t = cell.trim();
-    let (n, rest) = t.split_once('(')?;
-    let pct = rest.strip_suffix("%)")?;
-    Some((n.trim().parse().ok()?, pct.trim().parse().ok()?))
 }

@@ -106,8 +106,9 @@ pub struct CompareTable {
     #[serde(default)]
     pub extra_columns: Vec<String>,
     pub notes: Vec<Note>,
-    /// Each row's diagnosis (cause, representable range, clipping), in row order.
-    pub diag: Vec<super::diagnose_report::RowDiagnosis>,
+    /// Each row's diagnosis (cause, representable range, clipping), in row order: empty as parsed,
+    /// filled by the analysis.
+    pub diag: Vec<super::cause::RowDiagnosis>,
     /// The row where the error jumps most (see `diagnose_report::collapse_point`).
     pub collapse_row: Option<usize>,
 }
@@ -400,11 +401,6 @@ fn build(
     } else {
         "compare_per_layer_out.txt"
     };
-    let diag = rows
-        .iter()
-        .map(super::diagnose_report::diagnose_row)
-        .collect();
-    let collapse_row = super::diagnose_report::collapse_point(&rows);
     let mut doc = DocTable::from_table("compare", title, t);
     doc.rows = Vec::new();
     CompareTable {
@@ -413,8 +409,9 @@ fn build(
         doc,
         extra_columns,
         notes,
-        diag,
-        collapse_row,
+        // Filled by the analysis (`diagnose_report::diagnose_compare`): parsers never diagnose.
+        diag: Vec::new(),
+        collapse_row: None,
     }
 }
 

@@ -414,7 +414,7 @@ fn low_precision_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
         .map(|t| {
             (
                 t,
-                stats_counts(t, DType::is_low_precision_int, |ty| is_dequant_stub(ty)),
+                stats_counts(t, DType::is_low_precision_int, is_dequant_stub),
             )
         })
         .filter(|(_, c)| !c.is_empty());

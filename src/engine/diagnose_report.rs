@@ -11,79 +11,14 @@
 
 use super::cells::DType;
 use super::compare::{CompareRow, CompareTable};
+use super::document::{FileFinding, FileReport};
 use super::findings::{kind, name_list, plural, Evidence, Finding, Severity};
+use super::intent::Intent;
 use super::sensitivity::SensitivityTable;
-use super::session::{FileFinding, FileReport, Intent};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// Why a row's output differs from the float model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Float or qint32 output, or no dtype: nothing to quantize here.
-    NotQuantized,
-    /// Quantized but no per-tensor scale in the row.
-    NoScale,
-    /// Shapes differ between the models: no metrics.
-    MismatchShape,
-    /// Values beyond the representable range were clipped.
-    Truncation,
-    /// The error is what this layer's own rounding makes (≤ 0.75 steps).
-    Rounding,
-    /// Own rounding plus a little upstream error (0.75–2 steps).
-    Accumulated,
-    /// Far beyond own rounding (≥ 2 steps) with the range covered: it came from upstream.
-    Inherited,
-    /// A fused intermediate row: no metrics (compare the fused op's output row instead).
-    NoMetrics,
-    /// The quantized output is a constant (all zero) while the float output varies.
-    Collapsed,
-}
-
-impl Cause {
-    pub fn label(self) -> &'static str {
-        match self {
-            Cause::NotQuantized => "not quantized",
-            Cause::NoScale => "no scale",
-            Cause::MismatchShape => "shape mismatch",
-            Cause::Truncation => "truncation",
-            Cause::Rounding => "rounding",
-            Cause::Accumulated => "rounding + upstream",
-            Cause::Inherited => "inherited",
-            Cause::NoMetrics => "fused (no metrics)",
-            Cause::Collapsed => "collapsed",
-        }
-    }
-}
-
-/// Everything the detail panel says about one comparison row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RowDiagnosis {
-    pub cause: Cause,
-    /// `[qmin·qscale, qmax·qscale]` for quantized rows.
-    #[serde(default, with = "crate::engine::num::opt")]
-    pub rep_min: Option<f64>,
-    #[serde(default, with = "crate::engine::num::opt")]
-    pub rep_max: Option<f64>,
-    /// How far the float range passes the representable range below / above (≥ 0).
-    #[serde(with = "crate::engine::num")]
-    pub clip_low: f64,
-    #[serde(with = "crate::engine::num")]
-    pub clip_high: f64,
-    /// The clipped part as a fraction of the float range's width.
-    #[serde(with = "crate::engine::num")]
-    pub clip_fraction: f64,
-    /// max_qscale_diff (or Atol/qscale).
-    #[serde(default, with = "crate::engine::num::opt")]
-    pub steps: Option<f64>,
-    /// Margin used for "clipped": one step plus the printed qscale's imprecision times qmax.
-    #[serde(default, with = "crate::engine::num")]
-    pub tolerance: f64,
-    /// Plain-words explanation (filled by [`explain`] only: 10,000 rows need no prose up front).
-    #[serde(skip)]
-    pub explanation: String,
-}
+pub use super::cause::{Cause, RowDiagnosis};
 
 fn fmt(v: f64) -> String {
     if v == 0.0 {
@@ -378,6 +313,15 @@ fn harmless_clip(cf: &CompareFile, i: usize, d: &RowDiagnosis) -> Option<String>
 /// Compute the row diagnoses of a table (stored with it for the UI).
 pub fn diagnose_table(t: &CompareTable) -> Vec<RowDiagnosis> {
     t.rows.iter().map(diagnose_row).collect()
+}
+
+/// Fill a parsed table's row diagnoses and collapse point (parsers never diagnose: the session
+/// calls this once per table).
+pub fn diagnose_compare(t: &mut CompareTable) {
+    if t.diag.len() != t.rows.len() {
+        t.diag = diagnose_table(t);
+        t.collapse_row = collapse_point(&t.rows);
+    }
 }
 
 /// Index of the row where the error jumps most (largest fall of Cosine from one row with metrics to
@@ -961,9 +905,12 @@ pub fn fixed_scales(files: &[FileReport]) -> Vec<FixedScale> {
         .flat_map(|t| {
             t.rows
                 .iter()
-                .zip(t.diag.iter())
                 .enumerate()
-                .filter_map(|(i, (r, d))| fixed_scale_for(r, d, i))
+                .filter_map(|(i, r)| match t.diag.get(i) {
+                    Some(d) => fixed_scale_for(r, d, i),
+                    // A table read but not yet diagnosed (the CLI's recommend): diagnose the row here.
+                    None => fixed_scale_for(r, &diagnose_row(r), i),
+                })
         })
         .filter(|f| seen.insert(f.name.clone()))
         .collect()
@@ -1250,6 +1197,9 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// An advisor rule's rows of one file: layer names, evidence, and the lines to quote.
+type AdvisorGroup = (Vec<String>, Vec<Evidence>, Vec<String>);
+
 /// `abnormal_layer_advisor.txt` rows: cited on the matching computed finding, or reported on their own
 /// when no comparison table is loaded.
 fn advisor_files(files: &[FileReport], compares: &[CompareFile], out: &mut Vec<FileFinding>) {
@@ -1261,8 +1211,7 @@ fn advisor_files(files: &[FileReport], compares: &[CompareFile], out: &mut Vec<F
             let c_name = t.column("mod_name");
             let c_info = t.column("abnormal_info");
             let c_adv = t.column("advice");
-            let mut own: BTreeMap<&'static str, (Vec<String>, Vec<Evidence>, Vec<String>)> =
-                BTreeMap::new();
+            let mut own: BTreeMap<&'static str, AdvisorGroup> = BTreeMap::new();
             for i in 0..t.rows.len() {
                 let info = t.cell(i, c_info);
                 let name = t.cell(i, c_name).to_string();
@@ -1292,7 +1241,7 @@ fn advisor_files(files: &[FileReport], compares: &[CompareFile], out: &mut Vec<F
                 if let Some(existing) = out.iter_mut().find(|x| {
                     x.finding.kind == k
                         && compares.iter().any(|c| c.file == x.file)
-                        && x.finding.layers.iter().any(|l| *l == name)
+                        && x.finding.layers.contains(&name)
                 }) {
                     existing.finding.evidence.push(ev);
                     continue;

@@ -60,3 +60,21 @@ impl Note {
         }
     }
 }
+
+/// What the file says about operator fusion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FusionStatus {
+    NotReported,
+    AllFused,
+    /// Groups are in the `fusable` table (column `group`).
+    Unfused,
+}
+
+/// What the file says about module call counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CallStatus {
+    NotReported,
+    AllOnce,
+    /// Counts are in the `unused`, `shared` and/or `called_times` tables.
+    Listed,
+}

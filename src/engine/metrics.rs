@@ -377,14 +377,14 @@ pub fn kl_layout(shape: &[u64], fortran: bool) -> (u64, u64, u64) {
     (outer.max(1), shape[dim].max(1), inner.max(1))
 }
 
+/// Reads `n` elements of both tensors at a flat position into the two buffers.
+pub type RangeReader<'a> =
+    dyn FnMut(u64, usize, &mut Vec<f32>, &mut Vec<f32>) -> Result<(), String> + 'a;
+
 /// KL over huge tensors with bounded memory: softmax groups are taken in windows of
 /// [`KL_MAX_GROUPS`], reading for each window the contiguous runs that belong to it.
 /// `read(start_elem, n, out_b, out_a)` reads n elements of both tensors at a flat position.
-pub fn kl_windowed(
-    shape: &[u64],
-    fortran: bool,
-    read: &mut dyn FnMut(u64, usize, &mut Vec<f32>, &mut Vec<f32>) -> Result<(), String>,
-) -> Result<f64, String> {
+pub fn kl_windowed(shape: &[u64], fortran: bool, read: &mut RangeReader) -> Result<f64, String> {
     kl_windowed_with(shape, fortran, KL_MAX_GROUPS, read)
 }
 
@@ -393,7 +393,7 @@ pub fn kl_windowed_with(
     shape: &[u64],
     fortran: bool,
     window: u64,
-    read: &mut dyn FnMut(u64, usize, &mut Vec<f32>, &mut Vec<f32>) -> Result<(), String>,
+    read: &mut RangeReader,
 ) -> Result<f64, String> {
     let window = window.max(1);
     let (outer, along, inner) = kl_layout(shape, fortran);
@@ -591,7 +591,9 @@ impl Accumulator {
 
     /// The fused kernel: every sum in f32 lanes over one block, flushed to f64. Branch-free so it
     /// vectorises; `SPLIT` adds the error split (quantize b, classify clipped, accumulate energies).
+    /// Lanes are indexed on purpose: each `k` is one SIMD lane.
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)]
     fn block_impl<const SPLIT: bool>(
         &mut self,
         b: &[f32],

@@ -1,12 +1,15 @@
 //! Pure analysis engine: parsers, findings and the analysis session. No web crates; tested natively.
 
+pub mod cause;
 pub mod cells;
 pub mod compare;
 pub mod detect;
 pub mod diagnose_check;
 pub mod diagnose_report;
 pub mod doc;
+pub mod document;
 pub mod findings;
+pub mod intent;
 pub mod metrics;
 pub mod model_check;
 pub mod num;
@@ -16,6 +19,7 @@ pub mod recommend;
 pub mod scales;
 pub mod sensitivity;
 pub mod session;
+pub mod side;
 pub mod tabdoc;
 pub mod table;
 pub mod tensor;

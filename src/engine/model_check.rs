@@ -11,23 +11,7 @@ use super::table::{is_simple_rule, Feed, PsqlReader, SimpleReader, Table};
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 
-/// What the file says about operator fusion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum FusionStatus {
-    NotReported,
-    AllFused,
-    /// Groups are in the `fusable` table (column `group`).
-    Unfused,
-}
-
-/// What the file says about module call counts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum CallStatus {
-    NotReported,
-    AllOnce,
-    /// Counts are in the `unused`, `shared` and/or `called_times` tables.
-    Listed,
-}
+pub use super::doc::{CallStatus, FusionStatus};
 
 /// A parsed model-check file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

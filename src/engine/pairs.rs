@@ -344,13 +344,7 @@ mod tests {
     }
 }
 
-/// Which side of the comparison a tensor file is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Float,
-    Quant,
-}
+pub use super::side::Side;
 
 /// How sure a side guess is: from the file's own name, from a folder on its path, or a choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

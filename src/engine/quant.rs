@@ -319,8 +319,9 @@ impl Observer {
     }
 }
 
-/// TensorRT's entropy calibration on the |x| histogram: the clip threshold whose quantized
+/// TensorRT's entropy calibration on the |x| histogram (indexing mirrors TensorRT's reference).: the clip threshold whose quantized
 /// distribution (`levels` bins) diverges least (KL) from the clipped reference.
+#[allow(clippy::needless_range_loop)]
 pub fn kl_threshold(h: &AbsHistogram, levels: usize) -> f64 {
     let n = h.bins.len();
     let levels = levels.max(2).min(n);

@@ -1,118 +1,19 @@
 //! The analysis session: detect each file, parse it while streaming, then diagnose all documents
 //! together (reports are joined: sensitivity ⇄ comparison rows, advisor ⇄ computed rules).
 //!
-//! Both front ends (the web worker and the CLI) go through [`analyze_source`] and [`Analysis`]; they
-//! differ only in how bytes arrive (Blob slices vs. `std::fs::File`).
+//! Both front ends (the web worker and the CLI) go through [`Session`], [`read_source`] and
+//! [`Analysis`]; they differ only in how bytes arrive (Blob slices vs. `std::fs::File`).
 
-use super::compare::{self, CompareTable};
+use super::compare;
 use super::detect::{detect, Detection, Format, SNIFF_BYTES};
-use super::doc::{DocTable, Note};
+use super::doc::Note;
+pub use super::document::{Document, FileFinding, FileReport};
 use super::findings::{Finding, Severity};
-use super::model_check::{self, ModelCheck};
-use super::sensitivity::{self, SensitivityTable};
+pub use super::intent::Intent;
+use super::model_check;
+use super::sensitivity;
 use serde::{Deserialize, Serialize};
 use std::io::{BufReader, Read};
-
-/// What the user says this run is meant to be (the seed: "all-int16 first, then all-int8, then mixed").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Intent {
-    /// Not stated: no dtype expectation is checked.
-    #[default]
-    Unstated,
-    AllInt8,
-    AllInt16,
-    Mixed,
-}
-
-impl Intent {
-    pub fn parse(s: &str) -> Option<Intent> {
-        match s.to_ascii_lowercase().as_str() {
-            "int8" | "all-int8" | "all_int8" => Some(Intent::AllInt8),
-            "int16" | "all-int16" | "all_int16" => Some(Intent::AllInt16),
-            "mixed" => Some(Intent::Mixed),
-            "" | "unstated" | "none" => Some(Intent::Unstated),
-            _ => None,
-        }
-    }
-}
-
-/// A parsed document of a supported format.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "format", rename_all = "snake_case")]
-pub enum Document {
-    ModelCheck(ModelCheck),
-    Compare(CompareTable),
-    Sensitivity(SensitivityTable),
-    /// Advisor, statistic, badcase and similarity files: their tables, shown as written.
-    Tables {
-        tables: Vec<DocTable>,
-    },
-    /// Scales by tensor name (a `scales.json`, an ONNX QDQ model): used for tensor pairs.
-    Scales(super::scales::ScaleSet),
-    /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
-    Tensors {
-        entries: Vec<super::tensor::TensorEntry>,
-        side: Option<super::pairs::Side>,
-    },
-}
-
-/// One input file and what became of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileReport {
-    pub name: String,
-    pub size_bytes: u64,
-    pub format: Option<Format>,
-    pub format_label: Option<String>,
-    /// Why the file could not be read, in plain words (None when it was read).
-    pub error: Option<String>,
-    pub document: Option<Document>,
-    pub notes: Vec<Note>,
-}
-
-impl FileReport {
-    /// The parsed tables of this file, in file order (empty when the file was not read).
-    pub fn tables(&self) -> Vec<&DocTable> {
-        match &self.document {
-            Some(Document::ModelCheck(mc)) => mc.tables.iter().collect(),
-            Some(Document::Compare(c)) => vec![&c.doc],
-            Some(Document::Sensitivity(s)) => vec![&s.doc],
-            Some(Document::Tables { tables }) => tables.iter().collect(),
-            Some(Document::Tensors { .. }) | Some(Document::Scales(_)) | None => Vec::new(),
-        }
-    }
-
-    /// Rows read from the file (all tables).
-    pub fn row_count(&self) -> usize {
-        match &self.document {
-            Some(Document::Compare(c)) => c.rows.len(),
-            Some(Document::Scales(s)) => s.entries.len(),
-            _ => self.tables().iter().map(|t| t.rows.len()).sum(),
-        }
-    }
-
-    pub fn compare(&self) -> Option<&CompareTable> {
-        match &self.document {
-            Some(Document::Compare(c)) => Some(c),
-            _ => None,
-        }
-    }
-
-    pub fn sensitivity(&self) -> Option<&SensitivityTable> {
-        match &self.document {
-            Some(Document::Sensitivity(s)) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-/// A finding together with the file it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileFinding {
-    pub file: usize,
-    #[serde(flatten)]
-    pub finding: Finding,
-}
 
 /// Everything the UI and CLI show.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -141,6 +42,11 @@ impl Analysis {
 
     /// Diagnose every document again (after files were added or the intent changed).
     pub fn recompute(&mut self) {
+        for f in &mut self.files {
+            if let Some(Document::Compare(t)) = f.document.as_mut() {
+                super::diagnose_report::diagnose_compare(t);
+            }
+        }
         let mut out = Vec::new();
         for (i, f) in self.files.iter().enumerate() {
             if let Some(Document::ModelCheck(mc)) = &f.document {

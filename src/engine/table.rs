@@ -175,7 +175,7 @@ impl PsqlReader {
     /// cut the body rows itself without allocating a String per cell.
     pub fn body_layout(&self) -> Option<(&[String], &[usize])> {
         (self.stage == PsqlStage::Body)
-            .then(|| (self.table.headers.as_slice(), self.joints.as_slice()))
+            .then_some((self.table.headers.as_slice(), self.joints.as_slice()))
     }
 
     /// Hand over the table read so far (headers, first line) for a caller that reads the body itself.

@@ -3,8 +3,8 @@
 //! the output); then what dumps measured (the error split); then what the rows show (clipped share,
 //! Cosine). A clip made harmless by the next op (hardswish's `Add → Clip(0, 6)`) goes to the bottom.
 
+use super::document::{FileFinding, FileReport};
 use super::findings::{kind, Severity};
-use super::session::{FileFinding, FileReport};
 use std::collections::HashMap;
 
 /// Best (lowest) rank of each op over the loaded sensitivity tables: (rank from 0, table length, label).

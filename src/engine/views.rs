@@ -428,19 +428,6 @@ pub fn sensitivity_bars(t: &SensitivityTable, n: usize) -> Vec<(usize, f64)> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn number_text() {
-        assert_eq!(fmt_num(0.5000000), "0.5");
-        assert_eq!(fmt_num(-99.0), "-99");
-        assert_eq!(fmt_num(3.4028234663852886e38), "3.4028e38");
-        assert_eq!(fmt_num(f64::INFINITY), "inf");
-    }
-}
-
 /// The row under a click at `frac` (0..1) of a series plot of `n` rows.
 pub fn row_at_fraction(n: usize, frac: f64) -> usize {
     if n == 0 {
@@ -540,4 +527,17 @@ pub fn metric_text(key: &str, v: f64) -> (String, Option<&'static str>) {
         "−∞".to_string()
     };
     (text, Some(meaning))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_text() {
+        assert_eq!(fmt_num(0.5000000), "0.5");
+        assert_eq!(fmt_num(-99.0), "-99");
+        assert_eq!(fmt_num(3.4028234663852886e38), "3.4028e38");
+        assert_eq!(fmt_num(f64::INFINITY), "inf");
+    }
 }

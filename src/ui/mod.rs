@@ -292,6 +292,11 @@ impl Reducible for State {
     }
 }
 
+/// Sends a command with the Blobs of its files, and what to say while it runs.
+type SendFn = dyn Fn(ToWorker, Vec<Item>, String);
+/// Sends a command that carries no file.
+type CommandFn = dyn Fn(ToWorker, &str);
+
 /// The parts of a big result that follow its `Done`.
 #[derive(Clone)]
 struct Staging {
@@ -402,7 +407,7 @@ pub fn App() -> Html {
     // files (Blob handles only, no bytes), the intent and the tensor settings.
     let ledger = use_mut_ref(Ledger::default);
     // Send one command (and the Blobs of an Open) to the worker, starting it if needed.
-    let send: Rc<dyn Fn(ToWorker, Vec<Item>, String)> = {
+    let send: Rc<SendFn> = {
         let worker = worker.clone();
         let dispatch = state.dispatcher();
         Rc::new(move |cmd: ToWorker, items: Vec<Item>, what: String| {
@@ -479,7 +484,7 @@ pub fn App() -> Html {
         })
     };
     // A command that changes the session without files (intent, sides, scales, pairs).
-    let command: Rc<dyn Fn(ToWorker, &str)> = {
+    let command: Rc<CommandFn> = {
         let send = send.clone();
         Rc::new(move |cmd: ToWorker, what: &str| send(cmd, Vec::new(), what.to_string()))
     };

@@ -278,7 +278,7 @@ pub fn CheckView(p: &CheckViewProps) -> Html {
             </details>
         }
     });
-    use crate::engine::model_check::{CallStatus, FusionStatus};
+    use crate::engine::doc::{CallStatus, FusionStatus};
     html! {
         <div class="check-view">
             <aside class="flist">

@@ -176,7 +176,7 @@ mod tests {
         );
         let short = npy("<f4", false, "(10,)", &[0u8; 12]);
         assert!(read_header(&mut short.as_slice(), 0, "x")
-            .unwrap_err()
+            .expect_err("this input must be refused")
             .contains("truncated"));
         let rec = npy("[('a', '<f4')]", false, "(2,)", &[0u8; 8]);
         assert!(read_header(&mut rec.as_slice(), 0, "x").is_err());

@@ -1,0 +1,87 @@
+//! The parsed documents every importer produces, one per input file, and a finding with the file it
+//! came from: the shapes the analysis reads and the session keeps.
+
+use super::compare::CompareTable;
+use super::detect::Format;
+use super::doc::{DocTable, Note};
+use super::findings::Finding;
+use super::model_check::ModelCheck;
+use super::sensitivity::SensitivityTable;
+use serde::{Deserialize, Serialize};
+
+/// A parsed document of a supported format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum Document {
+    ModelCheck(ModelCheck),
+    Compare(CompareTable),
+    Sensitivity(SensitivityTable),
+    /// Advisor, statistic, badcase and similarity files: their tables, shown as written.
+    Tables {
+        tables: Vec<DocTable>,
+    },
+    /// Scales by tensor name (a `scales.json`, an ONNX QDQ model): used for tensor pairs.
+    Scales(super::scales::ScaleSet),
+    /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
+    Tensors {
+        entries: Vec<super::tensor::TensorEntry>,
+        side: Option<super::side::Side>,
+    },
+}
+
+/// One input file and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileReport {
+    pub name: String,
+    pub size_bytes: u64,
+    pub format: Option<Format>,
+    pub format_label: Option<String>,
+    /// Why the file could not be read, in plain words (None when it was read).
+    pub error: Option<String>,
+    pub document: Option<Document>,
+    pub notes: Vec<Note>,
+}
+
+impl FileReport {
+    /// The parsed tables of this file, in file order (empty when the file was not read).
+    pub fn tables(&self) -> Vec<&DocTable> {
+        match &self.document {
+            Some(Document::ModelCheck(mc)) => mc.tables.iter().collect(),
+            Some(Document::Compare(c)) => vec![&c.doc],
+            Some(Document::Sensitivity(s)) => vec![&s.doc],
+            Some(Document::Tables { tables }) => tables.iter().collect(),
+            Some(Document::Tensors { .. }) | Some(Document::Scales(_)) | None => Vec::new(),
+        }
+    }
+
+    /// Rows read from the file (all tables).
+    pub fn row_count(&self) -> usize {
+        match &self.document {
+            Some(Document::Compare(c)) => c.rows.len(),
+            Some(Document::Scales(s)) => s.entries.len(),
+            _ => self.tables().iter().map(|t| t.rows.len()).sum(),
+        }
+    }
+
+    pub fn compare(&self) -> Option<&CompareTable> {
+        match &self.document {
+            Some(Document::Compare(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn sensitivity(&self) -> Option<&SensitivityTable> {
+        match &self.document {
+            Some(Document::Sensitivity(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A finding together with the file it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileFinding {
+    pub file: usize,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
