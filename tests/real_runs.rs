@@ -560,3 +560,96 @@ fn the_mixed_precision_sweep_has_nothing_to_do_on_int16_and_its_knee_is_the_smal
             .all(|w| w[1].remaining_error <= w[0].remaining_error + 1e-12));
     }
 }
+
+#[test]
+fn two_runs_keep_their_own_scales_pairs_and_sensitivity_ranks() {
+    let mut rel: Vec<String> = Vec::new();
+    for run in ["ort_int8", "ort_int16"] {
+        rel.extend(report_files(run));
+        for f in ["float.npz", "quant.npz", "scales.json"] {
+            rel.push(format!("{run}/{f}"));
+        }
+    }
+    let refs: Vec<&str> = rel.iter().map(String::as_str).collect();
+    let s = session(&refs);
+    let a = &s.analysis;
+    let e = expected();
+    // Every pair stays within its run and takes that run's scale.
+    assert_eq!(a.tensors.pairs.len(), 768);
+    for p in &a.tensors.pairs {
+        let fr = &a.files[p.float_file].name;
+        let qr = &a.files[p.quant_file].name;
+        assert_eq!(
+            fr.split('/').next(),
+            qr.split('/').next(),
+            "{} pairs across runs",
+            p.name
+        );
+    }
+    let x16 = a
+        .tensors
+        .pairs
+        .iter()
+        .find(|p| p.name == "x" && p.run == "ort_int16")
+        .expect("int16 x");
+    let want = e["runs"]["ort_int16"]["named_tensors"]["x"]["scale"]
+        .as_f64()
+        .expect("scale");
+    let got = x16.scale.expect("scale");
+    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    assert_eq!(x16.scale_source.as_deref(), Some("scales.json"));
+    // Each finding's sensitivity rank comes from its own run's table.
+    let int8_compare = a
+        .files
+        .iter()
+        .position(|f| f.name == "ort_int8/horizon_quant_analysis/compare_per_layer_out.txt")
+        .expect("int8 compare");
+    let mul = a
+        .findings
+        .iter()
+        .find(|f| f.file == int8_compare && f.finding.layers == ["p2o.Mul.195"])
+        .expect("int8 Mul.195 finding");
+    assert!(
+        mul.finding.rank_reason.starts_with("#3 of 384"),
+        "{}",
+        mul.finding.rank_reason
+    );
+}
+
+#[test]
+fn an_int16_txt_takes_the_exact_qscale_of_its_csv() {
+    let s = session(
+        &report_files("ort_int16")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let e = expected();
+    let want = e["runs"]["ort_int16"]["named_tensors"]["x"]["scale"]
+        .as_f64()
+        .expect("scale");
+    let t = s
+        .analysis
+        .files
+        .iter()
+        .filter_map(|f| f.compare())
+        .find(|t| t.source == "txt")
+        .expect("txt");
+    let r = t
+        .rows
+        .iter()
+        .find(|r| r.mod_name == "x_QuantizeLinear")
+        .expect("row");
+    let got = r.qscale.expect("qscale");
+    assert!(
+        (got - want).abs() <= 1e-9,
+        "{got} vs {want}: the .txt's 7 decimals were kept"
+    );
+    // The representable range the diagnosis uses is the exact one.
+    let d = &t.diag[t
+        .rows
+        .iter()
+        .position(|r| r.mod_name == "x_QuantizeLinear")
+        .expect("i")];
+    assert!((d.rep_max.expect("rep") - 32767.0 * want).abs() < 1e-9);
+}

@@ -315,6 +315,31 @@ pub fn diagnose_table(t: &CompareTable) -> Vec<RowDiagnosis> {
     t.rows.iter().map(diagnose_row).collect()
 }
 
+/// The same table as `.txt` (qscale printed to seven decimals: an int16 scale keeps ~3 digits) and as
+/// `.csv` (full precision): take each row's exact qscale from the csv. Returns whether any changed.
+pub fn refine_qscales(txt: &mut CompareTable, csv: &CompareTable) -> bool {
+    if txt.rows.len() != csv.rows.len() {
+        return false;
+    }
+    let mut changed = false;
+    for (t, c) in txt.rows.iter_mut().zip(&csv.rows) {
+        if t.mod_name != c.mod_name || c.qscale_abs_err >= t.qscale_abs_err {
+            continue;
+        }
+        if let (Some(a), Some(b)) = (t.qscale, c.qscale) {
+            if (a - b).abs() <= t.qscale_abs_err * 1.01 && a != b {
+                t.qscale = Some(b);
+                t.qscale_abs_err = c.qscale_abs_err;
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        txt.diag.clear();
+    }
+    changed
+}
+
 /// Fill a parsed table's row diagnoses and collapse point (parsers never diagnose: the session
 /// calls this once per table).
 pub fn diagnose_compare(t: &mut CompareTable) {
@@ -361,9 +386,13 @@ struct SensInfo {
     refs: Vec<(usize, usize, usize, String, f64)>, // (file, row, line, table label, value)
 }
 
-fn sens_index(files: &[FileReport]) -> HashMap<String, SensInfo> {
+/// The sensitivity index of one run: only its own tables (two runs share op names, not ranks).
+fn sens_index(files: &[FileReport], runs: &[String], run: &str) -> HashMap<String, SensInfo> {
     let mut idx: HashMap<String, SensInfo> = HashMap::new();
     for (fi, f) in files.iter().enumerate() {
+        if runs[fi] != run {
+            continue;
+        }
         let Some(t) = f.sensitivity() else { continue };
         let err = |v: f64| {
             if t.metric.eq_ignore_ascii_case("cosine") {
@@ -497,7 +526,7 @@ fn physical_bound(v: f64) -> Option<f64> {
 /// Diagnose all report documents together.
 pub fn diagnose(files: &[FileReport], intent: Intent) -> Vec<FileFinding> {
     let mut out: Vec<FileFinding> = Vec::new();
-    let sens = sens_index(files);
+    let runs = super::document::run_keys(files);
     // A folder holds the same table as .txt and .csv: diagnose one (the txt), show both.
     let mut compares: Vec<CompareFile> = files
         .iter()
@@ -509,10 +538,14 @@ pub fn diagnose(files: &[FileReport], intent: Intent) -> Vec<FileFinding> {
             diag: &table.diag,
         })
         .collect();
-    if compares.iter().any(|c| c.table.source == "txt") {
-        compares.retain(|c| c.table.source == "txt");
-    }
+    let txt_runs: std::collections::HashSet<&str> = compares
+        .iter()
+        .filter(|c| c.table.source == "txt")
+        .map(|c| runs[c.file].as_str())
+        .collect();
+    compares.retain(|c| c.table.source == "txt" || !txt_runs.contains(runs[c.file].as_str()));
     for cf in &compares {
+        let sens = sens_index(files, &runs, &runs[cf.file]);
         let push = |out: &mut Vec<FileFinding>, finding: Finding| {
             out.push(FileFinding {
                 file: cf.file,
@@ -538,7 +571,16 @@ pub fn diagnose(files: &[FileReport], intent: Intent) -> Vec<FileFinding> {
     advisor_files(files, &compares, &mut out);
     for (fi, f) in files.iter().enumerate() {
         if let Some(t) = f.sensitivity() {
-            for finding in sensitivity_findings(t, &compares) {
+            let same_run: Vec<CompareFile> = compares
+                .iter()
+                .filter(|c| runs[c.file] == runs[fi])
+                .map(|c| CompareFile {
+                    file: c.file,
+                    table: c.table,
+                    diag: c.diag,
+                })
+                .collect();
+            for finding in sensitivity_findings(t, &same_run) {
                 out.push(FileFinding { file: fi, finding });
             }
         }

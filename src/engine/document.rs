@@ -85,3 +85,70 @@ pub struct FileFinding {
     #[serde(flatten)]
     pub finding: Finding,
 }
+
+/// The run each file belongs to: the first folder under the folders all files share (`ort_int8` for
+/// `…/ort_int8/quant.npz` beside `…/ort_int16/quant.npz`), or `""` when the files are not in
+/// separate folders. Two runs loaded together are kept apart by it: scales, pairs and sensitivity
+/// ranks are taken within a run.
+pub fn run_keys(files: &[FileReport]) -> Vec<String> {
+    let parts: Vec<Vec<&str>> = files
+        .iter()
+        .map(|f| {
+            f.name
+                .split(['/', '\\'])
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .collect();
+    // Folders every file shares (not the file name itself).
+    let common = parts
+        .iter()
+        .map(|p| p.len().saturating_sub(1))
+        .min()
+        .map(|max| {
+            (0..max)
+                .take_while(|&k| parts.iter().all(|p| p[k] == parts[0][k]))
+                .count()
+        })
+        .unwrap_or(0);
+    parts
+        .iter()
+        .map(|p| {
+            if p.len() >= common + 2 {
+                p[common].to_string()
+            } else {
+                String::new()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str) -> FileReport {
+        FileReport {
+            name: name.into(),
+            size_bytes: 0,
+            format: None,
+            format_label: None,
+            error: None,
+            document: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn runs_are_the_first_folder_below_the_shared_ones() {
+        let files = [
+            f("/data/exp/ort_int8/quant.npz"),
+            f("/data/exp/ort_int8/horizon_quant_analysis/c.txt"),
+            f("/data/exp/ort_int16/quant.npz"),
+        ];
+        assert_eq!(run_keys(&files), ["ort_int8", "ort_int8", "ort_int16"]);
+        assert_eq!(run_keys(&[f("a.txt"), f("b.txt")]), ["", ""]);
+        assert_eq!(run_keys(&[f("x/a.txt"), f("x/b.txt")]), ["", ""]);
+        assert_eq!(run_keys(&[f("x/a.txt")]), [""]);
+    }
+}

@@ -609,6 +609,10 @@ impl Accumulator {
         let mut s_b = [0f32; LANES];
         let mut q_a = [0f32; LANES];
         let mut q_b = [0f32; LANES];
+        // Σa², Σb² unshifted for the norms: recovering them from the shifted sums cancels
+        // catastrophically when the first value is far from the rest (a softmax row: Cosine > 1).
+        let mut aa = [0f32; LANES];
+        let mut bb = [0f32; LANES];
         let mut mx = [0f32; LANES];
         let mut mn_a = [f32::INFINITY; LANES];
         let mut mx_a = [f32::NEG_INFINITY; LANES];
@@ -632,6 +636,8 @@ impl Accumulator {
             s_b[k] += xb;
             q_a[k] += ya * ya;
             q_b[k] += xb * xb;
+            aa[k] += y * y;
+            bb[k] += x * x;
             mx[k] = vmax(mx[k], d.abs());
             mn_a[k] = vmin(mn_a[k], y);
             mx_a[k] = vmax(mx_a[k], y);
@@ -686,12 +692,10 @@ impl Accumulator {
             }
         }
         let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
-        let n = b.len() as f64;
         let (sum_a, sum_b, sq_a, sq_b) = (sum(&s_a), sum(&s_b), sum(&q_a), sum(&q_b));
         self.dot += sum(&dot);
-        // Σa² and Σb² from the shifted sums: Σ(y)² = Σ(y−s)² + 2sΣ(y−s) + ns².
-        self.aa += sq_a + 2.0 * sa as f64 * sum_a + n * (sa as f64) * (sa as f64);
-        self.bb += sq_b + 2.0 * sb as f64 * sum_b + n * (sb as f64) * (sb as f64);
+        self.aa += sum(&aa);
+        self.bb += sum(&bb);
         self.dd += sum(&dd);
         self.abs_d += sum(&ad);
         self.sum_a += sum_a;
@@ -842,6 +846,31 @@ mod tests {
         assert!(one.base_var.is_nan(), "var of one element is nan (n−1 = 0)");
         let e = compare_slices(&[], &[], &[0], None);
         assert!(e.cosine.is_nan() && e.numel == 0);
+    }
+
+    #[test]
+    fn cosine_of_a_softmax_row_is_not_above_one() {
+        // One large value first, thousands of tiny ones (int16 softmax of PP-OCR: Cosine 1.00035).
+        let mut b = vec![0.8723829f32];
+        b.extend((1..6625).map(|i| 1e-7 + (i % 13) as f32 * 3e-6));
+        let a: Vec<f32> = b
+            .iter()
+            .map(|x| (x / 3.0518e-5).round() * 3.0518e-5)
+            .collect();
+        let m = compare_slices(&b, &a, &[1, 1, 6625], None);
+        let (dot, na, nb) = b
+            .iter()
+            .zip(&a)
+            .fold((0f64, 0f64, 0f64), |(d, x, y), (&p, &q)| {
+                (
+                    d + p as f64 * q as f64,
+                    x + (q as f64).powi(2),
+                    y + (p as f64).powi(2),
+                )
+            });
+        let want = dot / (na.sqrt() * nb.sqrt());
+        assert!(m.cosine <= 1.0 + 1e-12, "{}", m.cosine);
+        assert!((m.cosine - want).abs() < 1e-8, "{} vs {want}", m.cosine);
     }
 
     #[test]

@@ -59,14 +59,26 @@ pub struct Pairing {
 
 /// Pair by exact name, then by normalized name; everything else is listed, never dropped.
 pub fn pair(float: &[Located], quant: &[Located]) -> Pairing {
+    pair_within(float, quant, &|_, _| true)
+}
+
+/// [`pair`], preferring for each float tensor a quantized one whose file `same_run(float file,
+/// quant file)` says belongs with it (two runs loaded together share every tensor name).
+pub fn pair_within(
+    float: &[Located],
+    quant: &[Located],
+    same_run: &dyn Fn(usize, usize) -> bool,
+) -> Pairing {
     let mut used_q = vec![false; quant.len()];
     let mut out = Pairing::default();
     let mut pending = Vec::new();
     for f in float {
+        let hit = |i: &usize, q: &&Located| !used_q[*i] && q.entry.name == f.entry.name;
         match quant
             .iter()
             .enumerate()
-            .find(|(i, q)| !used_q[*i] && q.entry.name == f.entry.name)
+            .find(|(i, q)| hit(i, q) && same_run(f.file, q.file))
+            .or_else(|| quant.iter().enumerate().find(|(i, q)| hit(i, q)))
         {
             Some((i, q)) => {
                 used_q[i] = true;
@@ -82,10 +94,12 @@ pub fn pair(float: &[Located], quant: &[Located]) -> Pairing {
     }
     for f in pending {
         let nf = normalize(&f.entry.name);
+        let hit = |i: &usize, q: &&Located| !used_q[*i] && normalize(&q.entry.name) == nf;
         match quant
             .iter()
             .enumerate()
-            .find(|(i, q)| !used_q[*i] && normalize(&q.entry.name) == nf)
+            .find(|(i, q)| hit(i, q) && same_run(f.file, q.file))
+            .or_else(|| quant.iter().enumerate().find(|(i, q)| hit(i, q)))
         {
             Some((i, q)) => {
                 used_q[i] = true;
@@ -631,6 +645,9 @@ pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
 /// One compared pair, for the UI and the findings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairResult {
+    /// The run of the quantized file (empty when only one run is loaded).
+    #[serde(default)]
+    pub run: String,
     pub name: String,
     /// Indices into `Analysis::files`.
     pub float_file: usize,
@@ -679,6 +696,8 @@ pub struct ScaleChoice {
 /// size), its tensors and its side.
 pub struct CompareInput {
     pub key: String,
+    /// The run the file belongs to (`document::run_keys`): pairs and scales stay within a run.
+    pub run: String,
     pub entries: Vec<TensorEntry>,
     pub side: Option<Side>,
 }
@@ -693,7 +712,7 @@ pub type CompareCache = std::collections::HashMap<String, Result<PairMetrics, St
 pub fn compare_files(
     files: &[CompareInput],
     sources: &mut [Box<dyn ByteSource + '_>],
-    scales: &dyn Fn(&str, &str) -> Option<ScaleChoice>,
+    scales: &dyn Fn(&str, &str, &str) -> Option<ScaleChoice>,
     manual: &[(String, String)],
     cache: &mut CompareCache,
     progress: CompareProgress,
@@ -728,7 +747,7 @@ pub fn compare_files(
             });
         }
     }
-    let mut pairing = pair(&fl, &ql);
+    let mut pairing = pair_within(&fl, &ql, &|a, b| files[a].run == files[b].run);
     pairing.pairs.splice(0..0, manual_pairs);
     if pairing.pairs.is_empty() && fl.len() == 1 && ql.len() == 1 {
         pairing = Pairing {
@@ -758,7 +777,7 @@ pub fn compare_files(
     let chosen: Vec<Option<ScaleChoice>> = pairing
         .pairs
         .iter()
-        .map(|p| scales(&p.name, &p.quant.entry.name))
+        .map(|p| scales(&p.name, &p.quant.entry.name, &files[p.quant.file].run))
         .collect();
     let total: u64 = pairing
         .pairs
@@ -817,6 +836,7 @@ pub fn compare_files(
             Err(e) => (None, Some(e)),
         };
         out.pairs.push(PairResult {
+            run: files[qi].run.clone(),
             name: p.name.clone(),
             float_file: fi,
             quant_file: qi,

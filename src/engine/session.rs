@@ -42,6 +42,31 @@ impl Analysis {
 
     /// Diagnose every document again (after files were added or the intent changed).
     pub fn recompute(&mut self) {
+        // A run with its table as .txt and .csv: the txt (the one diagnosed) takes the csv's exact
+        // qscales, so int16 ranges are not off by the txt's rounding.
+        let runs = super::document::run_keys(&self.files);
+        let is = |f: &FileReport, src: &str| f.compare().is_some_and(|t| t.source == src);
+        let pairs: Vec<(usize, usize)> = (0..self.files.len())
+            .filter(|&i| is(&self.files[i], "txt"))
+            .filter_map(|i| {
+                (0..self.files.len())
+                    .find(|&j| is(&self.files[j], "csv") && runs[j] == runs[i])
+                    .map(|j| (i, j))
+            })
+            .collect();
+        for (i, j) in pairs {
+            // Two distinct files borrowed at once: the txt to refine, the csv to read.
+            let (txt, csv) = if i < j {
+                let (l, r) = self.files.split_at_mut(j);
+                (&mut l[i], &r[0])
+            } else {
+                let (l, r) = self.files.split_at_mut(i);
+                (&mut r[0], &l[j])
+            };
+            if let (Some(Document::Compare(t)), Some(c)) = (txt.document.as_mut(), csv.compare()) {
+                super::diagnose_report::refine_qscales(t, c);
+            }
+        }
         for f in &mut self.files {
             if let Some(Document::Compare(t)) = f.document.as_mut() {
                 super::diagnose_report::diagnose_compare(t);
@@ -140,27 +165,31 @@ impl Analysis {
     /// Scales known from loaded files, by tensor / layer name: scale sources (`scales.json`, an ONNX
     /// QDQ model) first, then comparison reports (the first call's qscale, with its dtype). They
     /// enable the error split for tensor pairs of the same name without typing anything.
-    pub fn known_scales(&self) -> std::collections::HashMap<String, super::pairs::ScaleChoice> {
+    pub fn known_scales(
+        &self,
+    ) -> std::collections::HashMap<(String, String), super::pairs::ScaleChoice> {
         use super::pairs::ScaleChoice;
         use super::quant::QDType;
-        let mut reports: std::collections::HashMap<String, (ScaleChoice, f64)> =
+        let runs = super::document::run_keys(&self.files);
+        let mut reports: std::collections::HashMap<(String, String), (ScaleChoice, f64)> =
             std::collections::HashMap::new();
         let mut out = std::collections::HashMap::new();
-        for f in &self.files {
+        for (fi, f) in self.files.iter().enumerate() {
             if let Some(Document::Scales(set)) = &f.document {
                 let short = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
                 for e in &set.entries {
                     if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
-                        out.entry(e.name.clone()).or_insert(ScaleChoice {
-                            scale: e.scale,
-                            dtype: e.dtype,
-                            source: short.to_string(),
-                        });
+                        out.entry((runs[fi].clone(), e.name.clone()))
+                            .or_insert(ScaleChoice {
+                                scale: e.scale,
+                                dtype: e.dtype,
+                                source: short.to_string(),
+                            });
                     }
                 }
             }
         }
-        for f in &self.files {
+        for (fi, f) in self.files.iter().enumerate() {
             if let Some(t) = f.compare() {
                 let short = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
                 for r in &t.rows {
@@ -174,14 +203,16 @@ impl Analysis {
                     if !r.mod_name.is_empty() && dtype.is_some() {
                         // The first call's qscale; the .csv prints it in full where the .txt keeps
                         // seven decimals, so the more precise one wins.
-                        let e = reports.entry(r.mod_name.clone()).or_insert((
-                            ScaleChoice {
-                                scale: s,
-                                dtype,
-                                source: short.to_string(),
-                            },
-                            r.qscale_abs_err,
-                        ));
+                        let e = reports
+                            .entry((runs[fi].clone(), r.mod_name.clone()))
+                            .or_insert((
+                                ScaleChoice {
+                                    scale: s,
+                                    dtype,
+                                    source: short.to_string(),
+                                },
+                                r.qscale_abs_err,
+                            ));
                         if r.qscale_abs_err < e.1 && e.0.source != short {
                             *e = (
                                 ScaleChoice {
@@ -578,9 +609,10 @@ impl Session {
     /// The scale of a pair: typed > the pair's name in a scale source or comparison report > `*`.
     fn scale_for(
         settings: &TensorSettings,
-        known: &std::collections::HashMap<String, super::pairs::ScaleChoice>,
+        known: &std::collections::HashMap<(String, String), super::pairs::ScaleChoice>,
         pair: &str,
         quant_tensor: &str,
+        run: &str,
     ) -> Option<super::pairs::ScaleChoice> {
         use super::pairs::ScaleChoice;
         let typed = |n: &str| {
@@ -590,7 +622,8 @@ impl Session {
                 source: "typed".into(),
             })
         };
-        let from_files = |n: &str| known.get(n).cloned();
+        // Only the quantized file's own run: another run's scales belong to another model.
+        let from_files = |n: &str| known.get(&(run.to_string(), n.to_string())).cloned();
         typed(pair)
             .or_else(|| typed(quant_tensor))
             .or_else(|| from_files(pair))
@@ -642,6 +675,7 @@ impl Session {
                 *side = assignment.sides[k].map(|(s, _)| s);
             }
         }
+        let runs = super::document::run_keys(&self.analysis.files);
         let inputs: Vec<CompareInput> = tensor_files
             .iter()
             .map(|&i| {
@@ -652,6 +686,7 @@ impl Session {
                 };
                 CompareInput {
                     key: format!("{}\u{1f}{}", f.name, f.size_bytes),
+                    run: runs[i].clone(),
                     entries,
                     side,
                 }
@@ -664,7 +699,8 @@ impl Session {
             .collect();
         let known = self.analysis.known_scales();
         let settings = self.settings.clone();
-        let scale_of = move |p: &str, q: &str| Session::scale_for(&settings, &known, p, q);
+        let scale_of =
+            move |p: &str, q: &str, run: &str| Session::scale_for(&settings, &known, p, q, run);
         let settings_manual = self.settings.manual.clone();
         let mut cache = std::mem::take(&mut self.cache);
         let mut cmp = compare_files(

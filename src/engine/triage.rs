@@ -8,9 +8,16 @@ use super::findings::{kind, Severity};
 use std::collections::HashMap;
 
 /// Best (lowest) rank of each op over the loaded sensitivity tables: (rank from 0, table length, label).
-fn sensitivity_ranks(files: &[FileReport]) -> HashMap<String, (usize, usize, String)> {
+fn sensitivity_ranks(
+    files: &[FileReport],
+    runs: &[String],
+    run: &str,
+) -> HashMap<String, (usize, usize, String)> {
     let mut out: HashMap<String, (usize, usize, String)> = HashMap::new();
-    for f in files {
+    for (fi, f) in files.iter().enumerate() {
+        if runs[fi] != run {
+            continue;
+        }
         let Some(t) = f.sensitivity() else { continue };
         let n = t.rows.len();
         for (rank, r) in t.rows.iter().enumerate() {
@@ -42,9 +49,21 @@ fn is_layer_kind(k: &str) -> bool {
 
 /// Set each finding's impact (`score`) and `rank_reason`, and sort most important first.
 pub fn triage(findings: &mut [FileFinding], files: &[FileReport]) {
-    let sens = sensitivity_ranks(files);
-    let tables_loaded = !sens.is_empty();
+    // Ranks come from the sensitivity tables of the finding's own run.
+    let runs = super::document::run_keys(files);
+    let mut by_run: HashMap<String, HashMap<String, (usize, usize, String)>> = HashMap::new();
+    for r in &runs {
+        if !by_run.contains_key(r) {
+            by_run.insert(r.clone(), sensitivity_ranks(files, &runs, r));
+        }
+    }
+    let empty = HashMap::new();
     for ff in findings.iter_mut() {
+        let sens = runs
+            .get(ff.file)
+            .and_then(|r| by_run.get(r))
+            .unwrap_or(&empty);
+        let tables_loaded = !sens.is_empty();
         let f = &mut ff.finding;
         let base = match f.severity {
             Severity::Error => 50.0,
