@@ -314,3 +314,17 @@ fn a_clipping_scale_is_never_estimated_better_than_the_scale_that_covers_the_ran
         now.sqnr_db_worst
     );
 }
+
+#[test]
+fn a_scale_far_too_small_is_never_estimated_better_than_its_mean_allows() {
+    use quant::estimate_from_stats_n;
+    // Mean 2 beyond a bound of ~0: at least (mean − bound)² of error per element, whatever the tails.
+    let e = estimate_from_stats_n(0.5, 5.0, 2.0, 1.0, Some(1000), QDType::Int8, Some(1e-30))
+        .expect("est");
+    let cap = 10.0 * ((2.0f64 * 2.0 + 1.0) / (2.0 * 2.0)).log10();
+    assert!(e.sqnr_db <= cap + 1e-9, "{} dB > {cap} dB", e.sqnr_db);
+    // Torch's symmetric min-max leaves the top value half a step past qmax·scale: not clipping.
+    let mm =
+        estimate_from_stats_n(-1.0, 2.55, 0.3, 0.4, Some(100), QDType::Int8, None).expect("mm");
+    assert!(!mm.clips, "{mm:?}");
+}

@@ -107,10 +107,12 @@ test("two runs together: tabs say which run; an all-int16 table has nothing to d
   await drop(page, [...await runFiles("ort_int16", { dumps: false }), ...await runFiles("ort_int8", { dumps: false })]);
   await page.waitForSelector(".top-ten", { timeout: 60000 });
   const tabs = await page.locator(".tab").allTextContents();
-  const layers = tabs.filter((t) => t.startsWith("Layers · compare_per_layer_out.txt"));
+  const layers = tabs.filter((t) => /^Layers · ort_int(8|16) \(384\)$/.test(t));
   assert.equal(layers.length, 2, `${tabs}`);
   assert.notEqual(layers[0], layers[1]);
-  assert.ok(layers.some((t) => t.includes("ort_int16")) && layers.some((t) => t.includes("ort_int8")), `${tabs}`);
+  // The top ten says which run each finding is from.
+  const runs = await page.locator(".top-item .run-chip").allTextContents();
+  assert.ok(runs.length >= 9 && runs.every((r) => /^ort_int(8|16)$/.test(r)), `${runs}`);
   assert.equal(await page.locator('nav.tabs[role="tablist"] [role="tab"][aria-selected="true"]').count(), 1);
   assert.deepEqual(errors, []);
   await page.close();
@@ -258,7 +260,7 @@ test("small things: one-line header and tabs, range labels apart, names keep the
     const ys = await page.locator("nav.tabs .tab").evaluateAll((ts) => ts.map((t) => t.getBoundingClientRect().top));
     assert.equal(new Set(ys.map((y) => Math.round(y))).size, 1, `tabs on one row: ${ys}`);
     if (width === 1440) {
-      await page.locator(".tab", { hasText: /Layers · compare_per_layer_out.txt \(384\) · ort_int8/ }).click();
+      await page.locator(".tab", { hasText: /^Layers · ort_int8 \(384\)$/ }).click();
       await page.waitForSelector(".layers-view table.grid");
       // Names are cut in the middle: the distinguishing end always shows.
       const tail = await page.locator("table.grid tbody tr.grid-row td .middle-cut .tail").first().textContent().catch(() => null);

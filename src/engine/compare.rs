@@ -80,7 +80,8 @@ impl CompareRow {
     }
 
     pub fn is_quant_stub(&self) -> bool {
-        matches!(self.op_short(), "QuantStub" | "Quantize")
+        // Horizon's QuantStub, and ONNX Runtime's QuantizeLinear of a model input.
+        matches!(self.op_short(), "QuantStub" | "Quantize" | "QuantizeLinear")
     }
 
     /// Largest magnitude seen on either side (the advisor's `dmax`).

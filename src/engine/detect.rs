@@ -127,9 +127,22 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
         return Detection::Supported(Format::Tensors);
     }
     if head.contains(&0) {
-        return Detection::Rejected(
-            "a binary file (it contains NUL bytes), not a text report".into(),
-        );
+        let tensorish = [
+            ".npz",
+            ".npy",
+            ".pt",
+            ".pth",
+            ".safetensors",
+            ".onnx",
+            ".opinfo",
+        ]
+        .iter()
+        .any(|e| lower.ends_with(e));
+        return Detection::Rejected(if tensorish {
+            "named like a tensor dump or model, but its bytes are not one (no NumPy, zip, safetensors or ONNX header): a truncated or renamed file?".into()
+        } else {
+            "a binary file (it contains NUL bytes), not a text report".into()
+        });
     }
     // The head may end inside a multi-byte character: decode only the valid prefix.
     let text = match std::str::from_utf8(head) {

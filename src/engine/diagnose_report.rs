@@ -123,8 +123,14 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
     if let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) {
         d.clip_low = (lo - bmin).max(0.0);
         d.clip_high = (bmax - hi).max(0.0);
-        let width = (bmax - bmin).abs().max(f64::MIN_POSITIVE);
-        d.clip_fraction = ((d.clip_low + d.clip_high) / width).min(1.0);
+        // The clipped share of the range; a single value (no width) is cut by a share of itself.
+        let width = (bmax - bmin).abs();
+        let scale_of_values = if width > 0.0 {
+            width
+        } else {
+            bmin.abs().max(bmax.abs()).max(f64::MIN_POSITIVE)
+        };
+        d.clip_fraction = ((d.clip_low + d.clip_high) / scale_of_values).min(1.0);
     }
     let dtype = r
         .quant_dtype
@@ -937,7 +943,12 @@ pub fn fixed_scale_for(r: &CompareRow, d: &RowDiagnosis, i: usize) -> Option<Fix
 /// Every fixed-scale suggestion in the loaded comparison tables (the .txt when a folder holds both
 /// .txt and .csv), in row order, each name once.
 pub fn fixed_scales(files: &[FileReport]) -> Vec<FixedScale> {
-    let mut tables: Vec<&CompareTable> = files.iter().filter_map(|f| f.compare()).collect();
+    let tables: Vec<&CompareTable> = files.iter().filter_map(|f| f.compare()).collect();
+    fixed_scales_of(tables)
+}
+
+/// [`fixed_scales`] of some comparison tables (one run's).
+pub fn fixed_scales_of(mut tables: Vec<&CompareTable>) -> Vec<FixedScale> {
     if tables.iter().any(|t| t.source == "txt") {
         tables.retain(|t| t.source == "txt");
     }

@@ -111,16 +111,28 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
                 .count()
         })
         .unwrap_or(0);
-    parts
+    // The toolchains' own subfolders are parts of one run, never runs.
+    const OWN: &[&str] = &[
+        "horizon_quant_analysis",
+        "baseline_model",
+        "analysis_model",
+        "op_infos",
+        "float",
+        "quant",
+    ];
+    let firsts: Vec<Option<&str>> = parts
         .iter()
-        .map(|p| {
-            if p.len() >= common + 2 {
-                p[common].to_string()
-            } else {
-                String::new()
-            }
-        })
-        .collect()
+        .map(|p| (p.len() >= common + 2).then(|| p[common]))
+        .map(|f| f.filter(|f| !OWN.contains(f)))
+        .collect();
+    let mut distinct: Vec<&str> = firsts.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // A file beside the folders (a run's own model check), or a single folder: one run.
+    if firsts.iter().any(Option::is_none) || distinct.len() < 2 {
+        return vec![String::new(); files.len()];
+    }
+    firsts.iter().map(|f| f.unwrap_or("").to_string()).collect()
 }
 
 #[cfg(test)]
@@ -150,5 +162,20 @@ mod tests {
         assert_eq!(run_keys(&[f("a.txt"), f("b.txt")]), ["", ""]);
         assert_eq!(run_keys(&[f("x/a.txt"), f("x/b.txt")]), ["", ""]);
         assert_eq!(run_keys(&[f("x/a.txt")]), [""]);
+        // One run with its tool's subfolder, beside a file at its top: one run.
+        assert_eq!(
+            run_keys(&[
+                f("example/model_check_result.txt"),
+                f("example/horizon_quant_analysis/c.txt")
+            ]),
+            ["", ""]
+        );
+        assert_eq!(
+            run_keys(&[
+                f("ort_int8/quant.npz"),
+                f("ort_int8/horizon_quant_analysis/c.txt")
+            ]),
+            ["", ""]
+        );
     }
 }

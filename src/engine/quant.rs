@@ -695,7 +695,9 @@ pub fn estimate_from_stats_n(
     let over_hi = (max - hi).max(0.0);
     let over_lo = (lo - min).max(0.0);
     let overshoot = over_hi.max(over_lo);
-    let clips = overshoot > s / 2.0;
+    // Torch's symmetric min-max puts the largest value exactly half a step past qmax·scale: that
+    // is rounding at the edge, not clipping (a relative margin keeps the tie on the right side).
+    let clips = overshoot > s / 2.0 * (1.0 + 1e-9);
     // Clipping energy per element: at least the two extremes (when the count is known), at most
     // the Cantelli bound on the mass beyond each side times its largest overshoot².
     let tail = |d: f64| {
@@ -706,10 +708,14 @@ pub fn estimate_from_stats_n(
         }
     };
     let (clip_best, clip_worst) = if clips {
-        let best = numel
+        // At least the two extremes are cut; and when the mean itself lies beyond a bound, the
+        // values past it cost at least (mean − bound)² on average (Jensen).
+        let extremes = numel
             .filter(|&n| n > 0)
             .map(|n| (over_hi * over_hi + over_lo * over_lo) / n as f64)
             .unwrap_or(0.0);
+        let by_mean = (mean - hi).max(0.0).powi(2) + (lo - mean).max(0.0).powi(2);
+        let best = extremes.max(by_mean);
         let worst = tail(hi - mean) * over_hi * over_hi + tail(mean - lo) * over_lo * over_lo;
         (best, worst.max(best))
     } else {

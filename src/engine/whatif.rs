@@ -46,6 +46,9 @@ pub struct PairWhatIf {
     pub notes: Vec<String>,
 }
 
+/// The label of the amax / qmax scale (ONNX Runtime's symmetric calibration).
+pub const MAX_OVER_QMAX: &str = "amax/qmax (ONNX Runtime)";
+
 /// Elements per slice while streaming the float tensor.
 const CHUNK: usize = 1 << 18;
 
@@ -183,6 +186,12 @@ pub fn pair_whatif(
                 qs.push((o.label(), dt, s));
             }
         }
+        // ONNX Runtime's (and TensorRT's) symmetric max: amax / qmax, so the largest value lands
+        // exactly on qmax. Torch's min-max divides by (qmax − qmin) / 2 = 127.5 instead.
+        let s = h.amax / dt.range().1 as f64;
+        if quant::check_scale(s).is_ok() {
+            qs.push((MAX_OVER_QMAX.to_string(), dt, s));
+        }
     }
     let n_obs = qs.len();
     for (dt, s) in typed {
@@ -261,6 +270,30 @@ mod tests {
             scale: None,
             quant: None,
         }
+    }
+
+    #[test]
+    fn the_onnx_runtime_max_scale_puts_the_largest_value_on_qmax() {
+        // A Clip(0, 6) output: amax / 127 = 6/127 holds 6 exactly; torch's min-max (÷127.5) does not.
+        let x: Vec<f32> = (0..600).map(|i| i as f32 * 0.01).collect();
+        let mut bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let w = pair_whatif(&mut bytes, &entry(600), &[]).expect("what-if");
+        let ort = w
+            .observers
+            .iter()
+            .find(|p| p.label == MAX_OVER_QMAX && p.dtype == QDType::Int8)
+            .expect("amax/qmax");
+        assert!((ort.scale - 5.99 / 127.0).abs() < 1e-7, "{}", ort.scale);
+        assert_eq!(ort.clip, 0.0);
+        let torch = w
+            .observers
+            .iter()
+            .find(|p| p.label == "min-max" && p.dtype == QDType::Int8)
+            .expect("min-max");
+        assert!(
+            torch.clipped_fraction > 0.0,
+            "÷127.5 cuts the top half step"
+        );
     }
 
     #[test]

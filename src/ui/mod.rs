@@ -695,11 +695,12 @@ pub fn App() -> Html {
             }
         })
     };
-    let tab_btn = |t: Tab, label: String, extra: Option<&'static str>| {
+    let tab_btn = |t: Tab, label: String, title: Option<String>| {
+        let extra: Option<&'static str> = None;
         let d = state.dispatcher();
         html! {
             <button class={classes!("tab", (s.tab == t).then_some("active"), extra)} role="tab"
-                aria-selected={if s.tab == t { "true" } else { "false" }} title={label.clone()}
+                aria-selected={if s.tab == t { "true" } else { "false" }} title={title.unwrap_or_else(|| label.clone())}
                 onclick={Callback::from(move |_| d.dispatch(Action::SetTab(t)))}>{ label }</button>
         }
     };
@@ -745,6 +746,7 @@ pub fn App() -> Html {
 
     let has_files = !a.files.is_empty();
     let names = a.display_names();
+    let runs = crate::engine::document::run_keys(&a.files);
     let file_tabs = a
         .files
         .iter()
@@ -757,20 +759,31 @@ pub fn App() -> Html {
                 )
         })
         .map(|(i, f)| {
-            // Two runs loaded together: each tab says which run (folder) it is from.
+            // Two runs loaded together: each tab names its run first, and stays short (the full
+            // name is the tooltip): `Layers · ort_int8 (384)`, `Layers csv · ort_int8 (384)`.
             let shown = names.get(i).cloned().unwrap_or_else(|| f.name.clone());
             let short = shown.rsplit('/').next().unwrap_or(&shown).to_string();
-            let run = shown
-                .split_once('/')
-                .map(|(d, _)| format!(" · {d}"))
-                .unwrap_or_default();
-            let label = match &f.document {
-                Some(Document::ModelCheck(_)) => format!("Model check · {short}{run}"),
-                Some(Document::Compare(c)) => format!("Layers · {short} ({}){run}", c.rows.len()),
-                Some(Document::Sensitivity(t)) => format!("Sensitivity · {}{run}", t.label()),
+            let run = runs.get(i).cloned().unwrap_or_default();
+            let label = match (&f.document, run.is_empty()) {
+                (Some(Document::ModelCheck(_)), true) => format!("Model check · {short}"),
+                (Some(Document::ModelCheck(_)), false) => format!("Model check · {run}"),
+                (Some(Document::Compare(c)), true) => {
+                    format!("Layers · {short} ({})", c.rows.len())
+                }
+                (Some(Document::Compare(c)), false) => format!(
+                    "Layers{} · {run} ({})",
+                    if c.source == "csv" { " csv" } else { "" },
+                    c.rows.len()
+                ),
+                (Some(Document::Sensitivity(t)), true) => format!("Sensitivity · {}", t.label()),
+                (Some(Document::Sensitivity(t)), false) => format!(
+                    "Sensitivity · {run} · {} {}",
+                    t.output.clone().unwrap_or_default(),
+                    t.metric
+                ),
                 _ => shown,
             };
-            tab_btn(Tab::File(i), label, None)
+            tab_btn(Tab::File(i), label, Some(f.name.clone()))
         });
     let tensor_files = a
         .files
@@ -794,7 +807,7 @@ pub fn App() -> Html {
             <section class="empty">
                 <div class={classes!("dropzone", (*dragging).then_some("over"))}>
                     <h2>{ "Drop your quantization reports here" }</h2>
-                    <p>{ "model_check_result.txt from horizon_plugin_pytorch, or a whole horizon_quant_analysis/ folder (compare_per_layer_out, *_sensitive_ops.txt, abnormal_layer_advisor, statistic, badcase) — files or folders, anywhere on this page." }</p>
+                    <p>{ "model_check_result.txt from horizon_plugin_pytorch, or a whole horizon_quant_analysis/ folder (compare_per_layer_out, *_sensitive_ops.txt, abnormal_layer_advisor, statistic, badcase); float and quantized tensor dumps (.npy, .npz, .safetensors, torch.save .pt) with their scales (scales.json or the ONNX QDQ model) — files or folders, anywhere on this page." }</p>
                     <p class="actions">
                         <button class="primary" onclick={click(&file_input)}>{ "Open files…" }</button>
                         <button onclick={click(&folder_input)}>{ "Open folder…" }</button>

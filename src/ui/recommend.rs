@@ -40,31 +40,82 @@ fn download(name: &str, mime: &str, text: &str) {
     let _ = web_sys::Url::revoke_object_url(&url);
 }
 
-fn quantlens_fixed(
-    files: &[crate::engine::session::FileReport],
-) -> Vec<crate::engine::diagnose_report::FixedScale> {
-    crate::engine::diagnose_report::fixed_scales(files)
-}
-
 #[component]
 pub fn RecommendView(p: &RecommendProps) -> Html {
     let stype = use_state(|| "activation".to_string());
     let pick = use_state(|| None::<usize>);
     let weights = use_state(Vec::<f64>::new);
     let copied = use_state(|| None::<Result<(), String>>);
+    let run_pick = use_state(|| None::<String>);
     let a = &p.analysis;
-    let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
+    // One run at a time: two runs' tables share op names, not a model.
+    let runs = crate::engine::document::run_keys(&a.files);
+    let mut table_runs: Vec<String> = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.sensitivity().is_some())
+        .map(|(i, _)| runs[i].clone())
+        .collect();
+    table_runs.dedup();
+    let run = (*run_pick)
+        .clone()
+        .filter(|r| table_runs.contains(r))
+        .or_else(|| table_runs.first().cloned())
+        .unwrap_or_default();
+    let in_run = |i: usize| runs.get(i).is_some_and(|r| *r == run);
+    let tables: Vec<_> = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| in_run(*i))
+        .filter_map(|(_, f)| f.sensitivity())
+        .collect();
     let names: Vec<String> = a
         .files
         .iter()
-        .filter(|f| f.sensitivity().is_some())
-        .map(|f| f.name.rsplit('/').next().unwrap_or(&f.name).to_string())
+        .enumerate()
+        .filter(|(i, f)| in_run(*i) && f.sensitivity().is_some())
+        .map(|(_, f)| f.name.rsplit('/').next().unwrap_or(&f.name).to_string())
         .collect();
     let empty = tables.is_empty();
-    let sweep = use_memo((p.analysis.clone(), (*stype).clone()), |(a, t)| {
-        let tables: Vec<_> = a.files.iter().filter_map(|f| f.sensitivity()).collect();
-        let compares: Vec<_> = a.files.iter().filter_map(|f| f.compare()).collect();
-        recommend::pareto(&tables, t, &recommend::activation_elems(&compares))
+    let sweep = use_memo(
+        (p.analysis.clone(), (*stype).clone(), run.clone()),
+        |(a, t, run)| {
+            let runs = crate::engine::document::run_keys(&a.files);
+            let tables: Vec<_> = a
+                .files
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| runs[*i] == *run)
+                .filter_map(|(_, f)| f.sensitivity())
+                .collect();
+            let compares: Vec<_> = a
+                .files
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| runs[*i] == *run)
+                .filter_map(|(_, f)| f.compare())
+                .collect();
+            recommend::pareto(&tables, t, &recommend::activation_elems(&compares))
+        },
+    );
+    let run_select = (table_runs.len() > 1).then(|| {
+        let run_pick = run_pick.clone();
+        let pick = pick.clone();
+        let current = run.clone();
+        html! {
+            <label>{ "Run " }
+                <select id="rec-run" onchange={Callback::from(move |e: Event| {
+                    if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
+                        run_pick.set(Some(s.value()));
+                        pick.set(None);
+                    }
+                })}>
+                    { for table_runs.iter().map(|r| html! { <option value={r.clone()} selected={*r == current}>{ r.clone() }</option> }) }
+                </select>
+            </label>
+        }
     });
     let (pts, knee) = (&sweep.0, sweep.1);
     if empty {
@@ -87,7 +138,14 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         Some(_) => recommend::recommend(&tables, &req).unwrap_or_default(),
         None => Default::default(),
     };
-    let fixed_scales = quantlens_fixed(&a.files);
+    let fixed_scales = crate::engine::diagnose_report::fixed_scales_of(
+        a.files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| in_run(*i))
+            .filter_map(|(_, f)| f.compare())
+            .collect(),
+    );
     let snippet = recommend::snippet(&names, &req, &picks, &fixed_scales);
     // Several tables (one per output or metric): one merged ranking, weighted by the user.
     let w: Vec<f64> = (0..tables.len())
@@ -198,6 +256,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             <h2>{ "Mixed precision: which ops go to int16" }</h2>
             <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops and of flops in int16) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables.len()) }</p>
             <p>
+                { run_select.unwrap_or_default() }{ " " }
                 <label>{ "Switch " }
                     <select id="rec-type" onchange={on_type}>
                         <option value="activation" selected={*stype == "activation"}>{ "activations" }</option>
@@ -210,7 +269,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 <svg class="pareto" viewBox="-44 0 464 200" role="img" aria-label="int16 share against remaining error">
                     <line x1="0" y1="170" x2="400" y2="170" class="axis" />
                     <line x1="0" y1="10" x2="0" y2="170" class="axis" />
-                    <text x="200" y="192" class="lbl">{ "share in int16 (ops: blue, flops: orange, activation bytes: green)" }</text>
+                    <text x="200" y="192" class="lbl">{ format!("share in int16 (ops: blue{}{})", if has_flops { ", flops: orange" } else { "" }, if has_bytes { ", activation bytes: green" } else { "" }) }</text>
                     <text x="-22" y="14" class="lbl">{ "100%" }</text>
                     <text x="-12" y="170" class="lbl">{ "0%" }</text>
                     <text x="400" y="182" class="lbl">{ format!("{:.1}%", xmax * 100.0) }</text>

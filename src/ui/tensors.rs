@@ -65,6 +65,22 @@ fn split_bar(clip: f64, round: f64, inherited: f64, title: String) -> Html {
     }
 }
 
+/// `0.05`, `0.05 int16`, `int8 0.05`: a scale (positive, finite) and a dtype (int8 by default).
+fn parse_typed_scale(text: &str) -> Result<(QDType, f64), String> {
+    let mut parts: Vec<&str> = text.split_whitespace().collect();
+    let dt = parts
+        .iter()
+        .find_map(|p| QDType::parse(p))
+        .unwrap_or(QDType::Int8);
+    parts.retain(|p| QDType::parse(p).is_none());
+    match parts.first().map(|p| p.parse::<f64>()) {
+        Some(Ok(v)) if v > 0.0 && v.is_finite() => Ok((dt, v)),
+        Some(Ok(_)) => Err("the scale must be a positive finite number".into()),
+        Some(Err(_)) => Err(format!("'{}' is not a number", parts[0])),
+        None => Err("type a scale, e.g. 0.05 int8".into()),
+    }
+}
+
 fn pct_text(x: f64, total: f64) -> String {
     if total > 0.0 {
         format!("{:.1}%", x / total * 100.0)
@@ -130,38 +146,28 @@ fn pair_detail(
                         <td>{ split_bar(p.clip, p.round, 0.0, format!("predicted: clip {} · round {}", pct_text(p.clip, total), pct_text(p.round, total))) }</td>
                         <td class="num">{ pct_text(p.clip, total) }</td><td class="num">{ pct_text(p.round, total) }</td><td class="num">{ "0%" }</td>
                         <td class="num" title={title.unwrap_or_default()}>{ db }</td><td class="num">{ format!("{:.3}%", p.clipped_fraction * 100.0) }</td>
-                        <td><button class="link small" title="Tell QuantLens this is the quantized tensor's real scale (compares the pair again)"
-                            onclick={Callback::from(move |_| cb.emit(TensorEdit::Scale(name.clone(), s, Some(dt))))}>{ "is the real scale" }</button></td>
+                        <td><button class="link small use-scale" title="Compare the pair again, taking this as the quantized tensor's real scale"
+                            onclick={Callback::from(move |_| cb.emit(TensorEdit::Scale(name.clone(), s, Some(dt))))}>{ "use as real scale" }</button></td>
                     </tr>
                 }
             };
             let on_typed = {
                 let (cb, typed) = (on_edit.clone(), typed.clone());
-                Callback::from(move |e: Event| {
+                Callback::from(move |e: InputEvent| {
                     if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
                         typed.set(i.value());
-                        let mut parts = i
-                            .value()
-                            .split_whitespace()
-                            .map(str::to_string)
-                            .collect::<Vec<_>>();
-                        let dt = parts
-                            .iter()
-                            .find_map(|p| QDType::parse(p))
-                            .unwrap_or(QDType::Int8);
-                        parts.retain(|p| QDType::parse(p).is_none());
-                        if let Some(v) = parts
-                            .first()
-                            .and_then(|p| p.parse::<f64>().ok())
-                            .filter(|v| *v > 0.0 && v.is_finite())
-                        {
+                        if let Ok((dt, v)) = parse_typed_scale(&i.value()) {
                             cb.emit(TensorEdit::WhatIf(index, vec![(dt, v)]));
                         }
                     }
                 })
             };
+            let typed_error = (!typed.trim().is_empty())
+                .then(|| parse_typed_scale(typed))
+                .and_then(|r| r.err());
             html! {
                 <>
+                <div class="scroll-x">
                 <table class="whatif-table small">
                     <caption>{ "Error split of the float tensor quantized with each scale (predicted: the float side re-quantized exactly as the toolchain would — symmetric, round half to even — so nothing is inherited), beside the measured split of the real quantized tensor" }</caption>
                     <tr><th></th><th>{ "split" }</th><th>{ "clip" }</th><th>{ "round" }</th><th>{ "inherited" }</th><th>{ "SQNR dB" }</th><th>{ "clipped elements" }</th><th></th></tr>
@@ -169,8 +175,10 @@ fn pair_detail(
                     { for w.observers.iter().map(row) }
                     { for w.typed.iter().map(row) }
                 </table>
+                </div>
                 <p class="small">{ "Predict another scale: " }
-                    <input class="scale whatif-scale" type="text" placeholder="e.g. 0.05 int8" value={(**typed).clone()} onchange={on_typed} aria-label="what-if scale" /></p>
+                    <input class="scale whatif-scale" type="text" placeholder="e.g. 0.05 int8" value={(**typed).clone()} oninput={on_typed} aria-label="what-if scale" />
+                    if let Some(err) = typed_error { <span class="error-text small whatif-error">{ format!(" {err}") }</span> }</p>
                 if !w.groups.is_empty() {
                     <table class="groups small">
                         <caption>{ "What-if: the float tensor split into contiguous groups, each with its own min-max scale (flattened order; cuts chosen to minimise the error; at most this many groups, fewer when a cut does not pay)" }</caption>
@@ -246,6 +254,21 @@ fn pair_detail(
 pub fn TensorsView(p: &TensorsProps) -> Html {
     let selected_pair = use_state(|| None::<usize>);
     let typed = use_state(String::new);
+    let detail_ref = use_node_ref();
+    // The detail sits below a long table: bring it into view when a pair is opened.
+    {
+        let detail_ref = detail_ref.clone();
+        use_effect_with(*selected_pair, move |sel| {
+            if sel.is_some() {
+                if let Some(el) = detail_ref.cast::<web_sys::Element>() {
+                    let opts = web_sys::ScrollIntoViewOptions::new();
+                    opts.set_behavior(web_sys::ScrollBehavior::Smooth);
+                    opts.set_block(web_sys::ScrollLogicalPosition::Start);
+                    el.scroll_into_view_with_scroll_into_view_options(&opts);
+                }
+            }
+        });
+    }
     // The what-if of the pair in view is computed when it is opened (and after each new session).
     {
         let on_edit = p.on_edit.clone();
@@ -341,7 +364,9 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     chips.iter().filter_map(|&fi| a.findings.get(fi).map(|f| f.finding.severity)).min().map(|s| s.as_str()))}
                 data-pair={pr.name.clone()}
                 onclick={Callback::from(move |_| sel.set(Some(row)))}>
-                <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>{ breakable(&pr.name) }</td>
+                <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>
+                    if !pr.run.is_empty() { <span class="run-chip">{ pr.run.clone() }</span> }
+                    { breakable(&pr.name) }</td>
                 <td>{ format!("{:?}", pr.shape) }</td>
                 { cell("cosine", m.map(|m| m.cosine)) }
                 { cell("sqnr", m.map(|m| m.sqnr_db)) }
@@ -390,7 +415,9 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <tbody>{ for rows }</tbody>
                 </table>
             </div>
-            { selected_pair.and_then(|i| t.pairs.get(i).map(|pr| (i, pr))).map(|(i, pr)| pair_detail(i, pr, a, p.whatif.get(&i), &typed, &p.on_open_row, &p.on_edit)).unwrap_or_default() }
+            <div ref={detail_ref} class="pair-detail-anchor">
+                { selected_pair.and_then(|i| t.pairs.get(i).map(|pr| (i, pr))).map(|(i, pr)| pair_detail(i, pr, a, p.whatif.get(&i), &typed, &p.on_open_row, &p.on_edit)).unwrap_or_default() }
+            </div>
             if !local.is_empty() {
                 <details class="local-ranking">
                     <summary>{ format!("Local error ranking ({} tensors, lowest int8 SQNR first)", local.len()) }</summary>

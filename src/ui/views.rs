@@ -104,6 +104,13 @@ pub fn Overview(p: &OverviewProps) -> Html {
     let top = a.top(10);
     let shown = use_state(|| [PAGE; 3]);
     let names = a.display_names();
+    let runs = crate::engine::document::run_keys(&a.files);
+    // Tensor files loaded but no pair compared: "no problems" would mislead.
+    let nothing_compared = a
+        .files
+        .iter()
+        .any(|f| matches!(f.document, Some(Document::Tensors { .. })))
+        && a.tensors.pairs.iter().all(|p| p.metrics.is_none());
     let file_cards = a.files.iter().enumerate().map(|(fi, f)| {
         let findings = a.findings.iter().filter(|x| x.file == fi).count();
         html! {
@@ -183,6 +190,9 @@ pub fn Overview(p: &OverviewProps) -> Html {
                                 <button class="link top-open" onclick={Callback::from(move |_| open.emit(i))}>
                                     <span class={classes!("sev", f.finding.severity.as_str())}>{ f.finding.severity.as_str() }</span>
                                     <span class="kind">{ f.finding.kind.clone() }</span>
+                                    if runs.get(f.file).is_some_and(|r| !r.is_empty()) {
+                                        <span class="run-chip">{ runs[f.file].clone() }</span>
+                                    }
                                     <span class="top-layer">{ breakable(f.finding.layers.first().map(String::as_str).unwrap_or("")) }</span>
                                     if f.finding.layers.len() > 1 { <span class="muted small">{ format!(" +{} more", f.finding.layers.len() - 1) }</span> }
                                 </button>
@@ -192,7 +202,9 @@ pub fn Overview(p: &OverviewProps) -> Html {
                     }) }</ol>
                 </section>
             }
-            if a.findings.is_empty() && a.files.iter().any(|f| f.error.is_none()) {
+            if a.findings.is_empty() && nothing_compared {
+                <p class="banner-inline">{ a.tensors.message.clone().unwrap_or_else(|| "The tensor files have not been compared yet: open the Tensors tab to set their sides or pair them.".into()) }</p>
+            } else if a.findings.is_empty() && a.files.iter().any(|f| f.error.is_none()) {
                 <p class="ok">{ "No problems found in the files read." }</p>
             }
             { for groups }
