@@ -10,7 +10,7 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str], &str)] = &[
     (
         "vocabulary",
-        &["findings", "num", "intent", "side", "cause"],
+        &["findings", "num", "intent", "side", "cause", "error"],
         "the words every layer shares (findings, severities, row causes, intent, sides, non-finite numbers): they depend on nothing, so anything can use them",
     ),
     (

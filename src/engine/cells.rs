@@ -248,41 +248,9 @@ impl Observer {
     }
 }
 
-/// Split on `sep` outside brackets and quotes.
+/// Split on `sep` outside brackets and quotes (the engine's one splitter, `table::split_outside_brackets`).
 pub fn split_top_level(s: &str, sep: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    for c in s.chars() {
-        if let Some(q) = quote {
-            cur.push(c);
-            if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            '(' | '[' | '{' | '<' => {
-                depth += 1;
-                cur.push(c);
-            }
-            ')' | ']' | '}' | '>' => {
-                depth -= 1;
-                cur.push(c);
-            }
-            c if c == sep && depth == 0 => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur);
-    }
-    out
+    super::table::split_outside_brackets(s, |c| c == sep, true)
 }
 
 /// The first number in a string such as `tensor([3.0518e-05], device='cuda:0')`.

@@ -185,26 +185,12 @@ fn unknown_columns(headers: &[String]) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum CompareError {
-    NoTable,
-    NoRows,
-    Io(String),
-    NotText,
-}
+/// This reader's errors: the engine's one typed parse error.
+pub use super::error::ParseError as CompareError;
 
-impl std::fmt::Display for CompareError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CompareError::NoTable => f.write_str(
-                "no compare table found (expected a header with mod_name, base_op_type, analy_op_type …)",
-            ),
-            CompareError::NoRows => f.write_str("the compare table has a header but no rows"),
-            CompareError::Io(e) => write!(f, "read error: {e}"),
-            CompareError::NotText => f.write_str("the file is not UTF-8 text"),
-        }
-    }
-}
+const NO_TABLE: &str =
+    "no compare table found (expected a header with mod_name, base_op_type, analy_op_type …)";
+const NO_ROWS: &str = "the compare table has a header but no rows";
 
 fn lines<R: BufRead>(mut r: R, mut f: impl FnMut(usize, &str) -> bool) -> Result<(), CompareError> {
     let mut buf = Vec::new();
@@ -346,16 +332,16 @@ pub fn parse_txt<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
         None => match reader.map(PsqlReader::into_header_table) {
             Some(t) if !t.headers.is_empty() => {
                 return Err(if looks_like_header(&t.headers) {
-                    CompareError::NoRows
+                    CompareError::NoRows(NO_ROWS)
                 } else {
-                    CompareError::NoTable
+                    CompareError::NotFound(NO_TABLE)
                 })
             }
-            _ => return Err(CompareError::NoTable),
+            _ => return Err(CompareError::NotFound(NO_TABLE)),
         },
     };
     if rows.is_empty() {
-        return Err(CompareError::NoRows);
+        return Err(CompareError::NoRows(NO_ROWS));
     }
     t.elided_runs += elided;
     t.irregular_rows = irregular;
@@ -461,10 +447,10 @@ pub fn parse_csv<R: BufRead>(r: R) -> Result<CompareTable, CompareError> {
         true
     })?;
     if !looks_like_header(&t.headers) {
-        return Err(CompareError::NoTable);
+        return Err(CompareError::NotFound(NO_TABLE));
     }
     if t.rows.is_empty() {
-        return Err(CompareError::NoRows);
+        return Err(CompareError::NoRows(NO_ROWS));
     }
     // Shapes are written `torch.Size([1* 3])`; show them as torch prints them.
     if let Some(c) = t

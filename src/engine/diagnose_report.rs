@@ -44,17 +44,8 @@ fn qrange(d: &DType) -> Option<(i64, i64)> {
     }
 }
 
-/// Classify one comparison row (numbers only; see [`explain`] for the words).
+/// Classify one comparison row: numbers only (see [`explanation`] for the words).
 pub fn diagnose_row(r: &CompareRow) -> RowDiagnosis {
-    diagnose_row_impl(r, false)
-}
-
-/// The diagnosis of one row in plain words, for the detail panel and the findings.
-pub fn explain(r: &CompareRow) -> String {
-    diagnose_row_impl(r, true).explanation
-}
-
-fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
     let mut d = RowDiagnosis {
         cause: Cause::NotQuantized,
         rep_min: None,
@@ -68,10 +59,6 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
     };
     if r.shape_text == "mismatch shape" {
         d.cause = Cause::MismatchShape;
-        if text {
-            d.explanation =
-                "The two models' outputs have different shapes, so no metric was computed.".into();
-        }
         return d;
     }
     if is_collapsed(r) {
@@ -82,44 +69,22 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
                 d.rep_max = Some(qmax as f64 * s);
             }
         }
-        if text {
-            d.explanation = format!(
-                "Collapsed: the quantized output is the constant {} while the float output spans [{}, {}] (mean {}): the quantized model's output carries no information here (Cosine {}).{}",
-                fmt(r.analy_min.unwrap_or(0.0)),
-                fmt(r.base_min.unwrap_or(0.0)),
-                fmt(r.base_max.unwrap_or(0.0)),
-                fmt(r.base_mean.unwrap_or(0.0)),
-                r.cosine.map(fmt).unwrap_or_else(|| "?".into()),
-                collapse_hint(r)
-            );
-        }
         return d;
     }
     let Some((qmin, qmax)) = r.quant_dtype.as_ref().and_then(qrange) else {
-        if text {
-            d.explanation = format!(
-                "Output dtype {}: not quantized to int8/int16 here, so there is no representable range to check.",
-                r.quant_dtype.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "unknown".into())
-            );
-        }
         return d;
     };
     let Some(s) = r.qscale.filter(|s| *s > 0.0 && s.is_finite()) else {
         d.cause = Cause::NoScale;
-        if text {
-            d.explanation = "Quantized, but the row has no per-tensor scale (per-channel or missing), so the range cannot be checked.".into();
-        }
         return d;
     };
     let (lo, hi) = (qmin as f64 * s, qmax as f64 * s);
     d.rep_min = Some(lo);
     d.rep_max = Some(hi);
-    let steps = r.max_qscale_diff.or_else(|| r.atol.map(|a| a / s));
-    d.steps = steps;
+    d.steps = r.max_qscale_diff.or_else(|| r.atol.map(|a| a / s));
     // One step of margin (the advisor's), plus what the printed qscale cannot tell apart: `.7f`
     // leaves an int16 scale of ~3e-4 with 3 significant digits, i.e. qmax·qscale ± qmax·5e-8.
-    let tol = s + (qmax.max(-qmin) as f64) * r.qscale_abs_err;
-    d.tolerance = tol;
+    d.tolerance = s + (qmax.max(-qmin) as f64) * r.qscale_abs_err;
     if let (Some(bmin), Some(bmax)) = (r.base_min, r.base_max) {
         d.clip_low = (lo - bmin).max(0.0);
         d.clip_high = (bmax - hi).max(0.0);
@@ -132,11 +97,35 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
         };
         d.clip_fraction = ((d.clip_low + d.clip_high) / scale_of_values).min(1.0);
     }
+    d.cause = if d.clip_low > d.tolerance || d.clip_high > d.tolerance {
+        Cause::Truncation
+    } else if r.cosine.is_none() && r.atol.is_none() && r.max_qscale_diff.is_none() {
+        Cause::NoMetrics
+    } else {
+        match d.steps {
+            Some(k) if k >= 2.0 => Cause::Inherited,
+            Some(k) if k > 0.75 => Cause::Accumulated,
+            _ => Cause::Rounding,
+        }
+    };
+    d
+}
+
+/// The diagnosis of one row in plain words (computed on the spot; the findings' messages use it).
+pub fn explain(r: &CompareRow) -> String {
+    explanation(r, &diagnose_row(r))
+}
+
+/// The words for a row and its stored diagnosis: formatting only, nothing is diagnosed again (the
+/// detail panel draws this from the diagnosis the worker sent).
+pub fn explanation(r: &CompareRow, d: &RowDiagnosis) -> String {
     let dtype = r
         .quant_dtype
         .as_ref()
         .map(|d| d.to_string())
         .unwrap_or_default();
+    let s = r.qscale.unwrap_or(f64::NAN);
+    let (lo, hi) = (d.rep_min.unwrap_or(f64::NAN), d.rep_max.unwrap_or(f64::NAN));
     let cover = format!(
         "{dtype} with scale {} represents [{}, {}]",
         fmt(s),
@@ -147,53 +136,52 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
         (Some(a), Some(b)) => format!("the float output spans [{}, {}]", fmt(a), fmt(b)),
         _ => "the float range is not in the row".into(),
     };
-    if d.clip_low > tol || d.clip_high > tol {
-        d.cause = Cause::Truncation;
-        let side = match (d.clip_low > tol, d.clip_high > tol) {
-            (true, true) => format!(
-                "below by {} and above by {}",
-                fmt(d.clip_low),
-                fmt(d.clip_high)
-            ),
-            (true, false) => format!("below by {}", fmt(d.clip_low)),
-            _ => format!("above by {}", fmt(d.clip_high)),
-        };
-        if text {
-            d.explanation = format!(
+    match d.cause {
+        Cause::MismatchShape => {
+            "The two models' outputs have different shapes, so no metric was computed.".into()
+        }
+        Cause::Collapsed => format!(
+            "Collapsed: the quantized output is the constant {} while the float output spans [{}, {}] (mean {}): the quantized model's output carries no information here (Cosine {}).{}",
+            fmt(r.analy_min.unwrap_or(0.0)),
+            fmt(r.base_min.unwrap_or(0.0)),
+            fmt(r.base_max.unwrap_or(0.0)),
+            fmt(r.base_mean.unwrap_or(0.0)),
+            r.cosine.map(fmt).unwrap_or_else(|| "?".into()),
+            collapse_hint(r)
+        ),
+        Cause::NotQuantized => format!(
+            "Output dtype {}: not quantized to int8/int16 here, so there is no representable range to check.",
+            if dtype.is_empty() { "unknown".to_string() } else { dtype.clone() }
+        ),
+        Cause::NoScale => "Quantized, but the row has no per-tensor scale (per-channel or missing), so the range cannot be checked.".into(),
+        Cause::Truncation => {
+            let side = match (d.clip_low > d.tolerance, d.clip_high > d.tolerance) {
+                (true, true) => format!(
+                    "below by {} and above by {}",
+                    fmt(d.clip_low),
+                    fmt(d.clip_high)
+                ),
+                (true, false) => format!("below by {}", fmt(d.clip_low)),
+                _ => format!("above by {}", fmt(d.clip_high)),
+            };
+            format!(
                 "Truncation: {cover}, but {range}: it passes the representable range {side} ({:.1}% of the range is clipped). Clipped values all become the limit, so the error there is as large as the overshoot ({:.1} steps).",
                 d.clip_fraction * 100.0,
                 (d.clip_low.max(d.clip_high)) / s
-            );
+            )
         }
-        return d;
-    }
-    if r.cosine.is_none() && r.atol.is_none() && r.max_qscale_diff.is_none() {
-        d.cause = Cause::NoMetrics;
-        if text {
-            d.explanation = format!("{cover}; {range}, so nothing is clipped. This row is fused into the next op, so its metrics are blank: compare the fused op's output row.");
-        }
-        return d;
-    }
-    match steps {
-        Some(k) if k >= 2.0 => {
-            d.cause = Cause::Inherited;
-            if text {
-                d.explanation = format!(
-                    "Inherited: {cover} and {range}, so nothing is clipped, yet the largest error is {k:.1} steps. This layer's own rounding makes at most half a step: the error arrived from upstream layers."
-                );
-            }
-        }
-        Some(k) if k > 0.75 => {
-            d.cause = Cause::Accumulated;
-            if text {
-                d.explanation = format!(
-                    "{cover} and {range}, so nothing is clipped. The largest error is {k:.2} steps: this layer's rounding (≤ 0.5) plus a little error from upstream."
-                );
-            }
-        }
-        _ => {
-            d.cause = Cause::Rounding;
-            let k = steps
+        Cause::NoMetrics => format!("{cover}; {range}, so nothing is clipped. This row is fused into the next op, so its metrics are blank: compare the fused op's output row."),
+        Cause::Inherited => format!(
+            "Inherited: {cover} and {range}, so nothing is clipped, yet the largest error is {:.1} steps. This layer's own rounding makes at most half a step: the error arrived from upstream layers.",
+            d.steps.unwrap_or(f64::NAN)
+        ),
+        Cause::Accumulated => format!(
+            "{cover} and {range}, so nothing is clipped. The largest error is {:.2} steps: this layer's rounding (≤ 0.5) plus a little error from upstream.",
+            d.steps.unwrap_or(f64::NAN)
+        ),
+        Cause::Rounding => {
+            let k = d
+                .steps
                 .map(|k| format!("{k:.2}"))
                 .unwrap_or_else(|| "≈0.5".into());
             let small = match (r.base_min, r.base_max) {
@@ -208,15 +196,12 @@ fn diagnose_row_impl(r: &CompareRow, text: bool) -> RowDiagnosis {
                 }
                 _ => String::new(),
             };
-            if text {
-                d.explanation = format!(
-                    "Rounding: {cover} and {range}, so nothing is clipped; the largest error is {k} steps, i.e. this layer's own rounding (half a step = {}).{small}",
-                    fmt(s / 2.0)
-                );
-            }
+            format!(
+                "Rounding: {cover} and {range}, so nothing is clipped; the largest error is {k} steps, i.e. this layer's own rounding (half a step = {}).{small}",
+                fmt(s / 2.0)
+            )
         }
     }
-    d
 }
 
 /// The quantized side is one constant (min = max, zero variance) while the float side varies.

@@ -8,6 +8,7 @@ pub mod diagnose_check;
 pub mod diagnose_report;
 pub mod doc;
 pub mod document;
+pub mod error;
 pub mod findings;
 pub mod intent;
 pub mod metrics;

@@ -414,27 +414,10 @@ impl ModelCheckParser {
 }
 
 /// Why a text is not a model-check file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelCheckError {
-    Empty,
-    NotText,
-    NoSections,
-    Io(String),
-}
+/// This reader's errors: the engine's one typed parse error.
+pub use super::error::ParseError as ModelCheckError;
 
-impl std::fmt::Display for ModelCheckError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ModelCheckError::Empty => f.write_str("the file is empty"),
-            ModelCheckError::NotText => f.write_str("the file is not UTF-8 text (binary data?)"),
-            ModelCheckError::NoSections => f.write_str(
-                "no model-check section found (expected headers such as 'Each layer out qconfig:', \
-                 'input dtype statistics:' or 'Fusable modules are listed below:')",
-            ),
-            ModelCheckError::Io(e) => write!(f, "read error: {e}"),
-        }
-    }
-}
+const NO_SECTIONS: &str = "no model-check section found (expected headers such as 'Each layer out qconfig:', 'input dtype statistics:' or 'Fusable modules are listed below:')";
 
 /// Parse from any buffered reader, line by line (the file is never held whole).
 pub fn parse_reader<R: BufRead>(mut r: R) -> Result<ModelCheck, ModelCheckError> {
@@ -461,7 +444,7 @@ pub fn parse_reader<R: BufRead>(mut r: R) -> Result<ModelCheck, ModelCheckError>
     }
     let mc = p.finish();
     if mc.sections.is_empty() {
-        return Err(ModelCheckError::NoSections);
+        return Err(ModelCheckError::NotFound(NO_SECTIONS));
     }
     Ok(mc)
 }

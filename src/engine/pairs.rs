@@ -202,28 +202,10 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         None
     };
     let mut acc = Accumulator::new(&fe.shape, fe.fortran, spec, true);
-    let mut fr = ElemReader::new(fsrc, fe);
-    let mut qr = ElemReader::new(qsrc, qe);
-    let (mut bf, mut qf) = (Vec::new(), Vec::new());
-    loop {
-        let n = fr
-            .next_chunk(&mut bf, CHUNK_ELEMS)
-            .map_err(|e| format!("float side: {e}"))?;
-        let m = qr
-            .next_chunk(&mut qf, CHUNK_ELEMS)
-            .map_err(|e| format!("quantized side: {e}"))?;
-        if n != m {
-            return Err("the two tensors ended at different places (truncated file?)".into());
-        }
-        if n == 0 {
-            break;
-        }
-        if let Some(s) = deq {
-            qf.iter_mut().for_each(|v| *v *= s);
-        }
-        acc.update(&bf, &qf);
-        progress(fr.done_bytes() + qr.done_bytes());
-    }
+    lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, done| {
+        acc.update(b, a);
+        progress(done);
+    })?;
     let mut m = acc.finish();
     // KL of tensors with more softmax groups than the single pass keeps: windowed, bounded memory.
     if super::metrics::kl_layout(&fe.shape, fe.fortran).2 > super::metrics::KL_MAX_GROUPS {
@@ -247,23 +229,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     // Second pass: histograms over the ranges the first pass found (skipped for huge tensors).
     if fe.numel() <= HIST_MAX_ELEMS {
         if let Some(mut h) = super::metrics::HistAccumulator::new(&m) {
-            let mut fr = ElemReader::new(fsrc, fe);
-            let mut qr = ElemReader::new(qsrc, qe);
-            loop {
-                let n = fr
-                    .next_chunk(&mut bf, CHUNK_ELEMS)
-                    .map_err(|e| format!("float side: {e}"))?;
-                let k = qr
-                    .next_chunk(&mut qf, CHUNK_ELEMS)
-                    .map_err(|e| format!("quantized side: {e}"))?;
-                if n == 0 || n != k {
-                    break;
-                }
-                if let Some(s) = deq {
-                    qf.iter_mut().for_each(|v| *v *= s);
-                }
-                h.update(&bf, &qf);
-            }
+            lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, _| h.update(b, a))?;
             // Observer scales are a what-if: computed on demand for the pair in view (whatif.rs).
             let (hist, local) = h.finish();
             m.hist = Some(hist);
@@ -271,6 +237,40 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         }
     }
     Ok(m)
+}
+
+/// Read both tensors of a pair in lockstep, a slice at a time (dequantizing raw integers with
+/// `deq`), calling `f(float slice, quantized slice, bytes read so far)`; the one reading loop of a
+/// pair's passes.
+fn lockstep<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    deq: Option<f32>,
+    f: &mut dyn FnMut(&[f32], &[f32], u64),
+) -> Result<(), String> {
+    let mut fr = ElemReader::new(fsrc, fe);
+    let mut qr = ElemReader::new(qsrc, qe);
+    let (mut bf, mut qf) = (Vec::new(), Vec::new());
+    loop {
+        let n = fr
+            .next_chunk(&mut bf, CHUNK_ELEMS)
+            .map_err(|e| format!("float side: {e}"))?;
+        let m = qr
+            .next_chunk(&mut qf, CHUNK_ELEMS)
+            .map_err(|e| format!("quantized side: {e}"))?;
+        if n != m {
+            return Err("the two tensors ended at different places (truncated file?)".into());
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(s) = deq {
+            qf.iter_mut().for_each(|v| *v *= s);
+        }
+        f(&bf, &qf, fr.done_bytes() + qr.done_bytes());
+    }
 }
 
 /// The group-split what-if runs on float tensors up to this many elements (its cost is about 700

@@ -70,29 +70,12 @@ pub fn looks_like_header(line: &str) -> bool {
     t.len() >= 4 && t[0] == "op_name" && t[1] == "sensitive_type" && t[2] == "op_type"
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum SensitivityError {
-    NoTable,
-    /// The header and rule are there but no op rows follow.
-    Empty,
-    Io(String),
-    NotText,
-}
+/// This reader's errors: the engine's one typed parse error.
+pub use super::error::ParseError as SensitivityError;
 
-impl std::fmt::Display for SensitivityError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SensitivityError::NoTable => f.write_str(
-                "no sensitivity table found (expected a header 'op_name  sensitive_type  op_type  <metric> …' and a dash rule)",
-            ),
-            SensitivityError::Empty => f.write_str(
-                "the sensitivity table has a header but no rows (was the sensitivity run interrupted?)",
-            ),
-            SensitivityError::Io(e) => write!(f, "read error: {e}"),
-            SensitivityError::NotText => f.write_str("the file is not UTF-8 text"),
-        }
-    }
-}
+const NO_TABLE: &str = "no sensitivity table found (expected a header 'op_name  sensitive_type  op_type  <metric> …' and a dash rule)";
+const NO_ROWS: &str =
+    "the sensitivity table has a header but no rows (was the sensitivity run interrupted?)";
 
 pub fn parse<R: BufRead>(mut r: R, file_name: &str) -> Result<SensitivityTable, SensitivityError> {
     let mut reader = SimpleReader::new(&[]);
@@ -121,12 +104,15 @@ pub fn parse<R: BufRead>(mut r: R, file_name: &str) -> Result<SensitivityTable, 
         }
     }
     let (groups, _) = reader.finish();
-    let mut t = groups.into_iter().next().ok_or(SensitivityError::NoTable)?;
+    let mut t = groups
+        .into_iter()
+        .next()
+        .ok_or(SensitivityError::NotFound(NO_TABLE))?;
     if t.headers.len() < 4 {
-        return Err(SensitivityError::NoTable);
+        return Err(SensitivityError::NotFound(NO_TABLE));
     }
     if t.rows.is_empty() {
-        return Err(SensitivityError::Empty);
+        return Err(SensitivityError::NoRows(NO_ROWS));
     }
     let columns = t.headers.len();
     let metric = t.headers[3].clone();

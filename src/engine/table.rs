@@ -322,6 +322,18 @@ fn dash_spans(line: &str) -> Vec<(usize, usize)> {
 
 /// Split on whitespace that is outside `<>`, `[]`, `()`, `{}` and quotes.
 pub fn tokenize(line: &str) -> Vec<String> {
+    split_outside_brackets(line, char::is_whitespace, false)
+}
+
+/// Split on `is_sep` outside brackets (`<[({`) and quotes — the one bracket-aware splitter of the
+/// engine (simple-table tokens, observer arguments). A quote opens inside brackets or at the start of
+/// a part (so `don't` in a bare cell is not a quote). `keep_empty`: keep empty parts between two
+/// separators (argument lists) or drop them (runs of spaces).
+pub fn split_outside_brackets(
+    line: &str,
+    is_sep: impl Fn(char) -> bool,
+    keep_empty: bool,
+) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut cur = String::new();
     let mut depth: i32 = 0;
@@ -335,7 +347,7 @@ pub fn tokenize(line: &str) -> Vec<String> {
             continue;
         }
         match c {
-            '\'' | '"' if depth > 0 || cur.is_empty() => {
+            '\'' | '"' if depth > 0 || cur.trim().is_empty() => {
                 quote = Some(c);
                 cur.push(c);
             }
@@ -347,15 +359,15 @@ pub fn tokenize(line: &str) -> Vec<String> {
                 depth = (depth - 1).max(0);
                 cur.push(c);
             }
-            c if c.is_whitespace() && depth == 0 => {
-                if !cur.is_empty() {
+            c if is_sep(c) && depth == 0 => {
+                if keep_empty || !cur.is_empty() {
                     tokens.push(std::mem::take(&mut cur));
                 }
             }
             c => cur.push(c),
         }
     }
-    if !cur.is_empty() {
+    if !cur.trim().is_empty() {
         tokens.push(cur);
     }
     tokens

@@ -251,6 +251,71 @@ pub fn pair_whatif(
     Ok(out)
 }
 
+/// Elements a [`sweep`] should be given at most: every configuration runs over the whole tensor,
+/// held in memory.
+pub const SWEEP_MAX_ELEMS: u64 = 32 << 20;
+
+/// The group counts a [`sweep`] splits each dtype into.
+pub const SWEEP_GROUPS: [usize; 3] = [1, 2, 4];
+
+/// One (dtype, observer) cell of a [`sweep`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObserverResult {
+    pub dtype: QDType,
+    pub observer: Observer,
+    /// The error of quantizing the tensor with the observer's scale (`scale` holds the scale), or
+    /// why the observer gives no scale.
+    pub result: Result<quant::QuantError, String>,
+}
+
+/// The what-if of a whole float tensor: every dtype with every observer, and the best split of each
+/// dtype into 1, 2 and 4 groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorWhatIf {
+    /// The largest finite |x| (the range of the observers' histogram).
+    #[serde(with = "crate::engine::num")]
+    pub amax: f64,
+    /// Dtype by dtype, the observers in the order given.
+    pub results: Vec<ObserverResult>,
+    /// Dtype by dtype, [`SWEEP_GROUPS`] groups each with its own min-max scale.
+    pub splits: Vec<GroupWhatIf>,
+}
+
+/// Sweep a float tensor (flattened) through `dtypes` × `observers` (scales from one 2048-bin |x|
+/// histogram, errors by [`quant::quant_error`]) and [`quant::best_split`] into 1, 2 and 4 groups
+/// per dtype. Pure; the CLI's `whatif`.
+pub fn sweep(x: &[f32], dtypes: &[QDType], observers: &[Observer]) -> TensorWhatIf {
+    let amax = quant::abs_max(x) as f64;
+    let mut h = AbsHistogram::new(amax, 2048);
+    h.update(x);
+    let results = dtypes
+        .iter()
+        .flat_map(|&dtype| observers.iter().map(move |&observer| (dtype, observer)))
+        .map(|(dtype, observer)| ObserverResult {
+            dtype,
+            observer,
+            result: observer
+                .scale(&h, dtype)
+                .map(|s| quant::quant_error(x, s, dtype)),
+        })
+        .collect();
+    let splits = dtypes
+        .iter()
+        .flat_map(|&dt| {
+            SWEEP_GROUPS.into_iter().map(move |k| GroupWhatIf {
+                dtype: dt.name().to_string(),
+                k,
+                split: quant::best_split(x, k, dt),
+            })
+        })
+        .collect();
+    TensorWhatIf {
+        amax,
+        results,
+        splits,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -492,7 +492,7 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
                 { format!(" {} · qscale {} · shape {}", r.quant_dtype.as_ref().map(|x| x.to_string()).unwrap_or_default(),
                     r.qscale.map(views::fmt_num).unwrap_or_else(|| "—".into()), if r.shape_text.is_empty() { "—" } else { &r.shape_text }) }
             </p>
-            <p class="explain">{ rich_text(&crate::engine::diagnose_report::explain(r)) }</p>
+            <p class="explain">{ rich_text(&crate::engine::diagnose_report::explanation(r, d)) }</p>
             { picture.unwrap_or_default() }
             { whatif_panel(r, &wi_dtype, &wi_scale) }
             <table class="kv">{ for metrics.iter().filter(|(_, v)| v.is_some()).map(|(k, v)| html! {
