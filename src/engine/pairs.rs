@@ -239,6 +239,9 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     Ok(m)
 }
 
+/// Called with a float slice, the aligned quantized slice and the bytes read so far.
+type SliceVisitor<'a> = dyn FnMut(&[f32], &[f32], u64) + 'a;
+
 /// Read both tensors of a pair in lockstep, a slice at a time (dequantizing raw integers with
 /// `deq`), calling `f(float slice, quantized slice, bytes read so far)`; the one reading loop of a
 /// pair's passes.
@@ -248,7 +251,7 @@ fn lockstep<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     qsrc: &mut Q,
     qe: &TensorEntry,
     deq: Option<f32>,
-    f: &mut dyn FnMut(&[f32], &[f32], u64),
+    f: &mut SliceVisitor,
 ) -> Result<(), String> {
     let mut fr = ElemReader::new(fsrc, fe);
     let mut qr = ElemReader::new(qsrc, qe);

@@ -122,18 +122,24 @@ fn print_text(e: &TensorEntry, w: &TensorWhatIf) {
     );
     for r in &w.results {
         let (dtype, observer) = (r.dtype.name(), r.observer.label());
-        match &r.result {
-            Err(err) => println!("  {dtype:<7} {observer:<20} {}", json!(err)),
-            Ok(q) => println!(
-                "  {dtype:<7} {observer:<20} {:>11} {:>9.2} {:>11} {:>10} {:>8.3}%",
-                sci(q.scale),
-                // Non-finite SQNR reads as ∞ and a non-finite clipped share as 0, as they always have.
-                if q.sqnr_db.is_finite() { q.sqnr_db } else { f64::INFINITY },
-                sci(q.mse),
-                sci(q.max_rel),
-                if q.clipped_fraction.is_finite() { q.clipped_fraction } else { 0.0 } * 100.0
-            ),
-        }
+        let q = match &r.result {
+            Ok(q) => q,
+            Err(err) => {
+                println!("  {dtype:<7} {observer:<20} {}", json!(err));
+                continue;
+            }
+        };
+        // A non-finite SQNR reads as ∞ and a non-finite clipped share as 0, as they always have.
+        let sqnr_db = Some(q.sqnr_db).filter(|v| v.is_finite());
+        let clipped = Some(q.clipped_fraction).filter(|v| v.is_finite());
+        println!(
+            "  {dtype:<7} {observer:<20} {:>11} {:>9.2} {:>11} {:>10} {:>8.3}%",
+            sci(q.scale),
+            sqnr_db.unwrap_or(f64::INFINITY),
+            sci(q.mse),
+            sci(q.max_rel),
+            clipped.unwrap_or(0.0) * 100.0
+        );
     }
     println!("  split into groups, each with its own min-max scale (cuts are element indices, flattened):");
     for g in &w.splits {
