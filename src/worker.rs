@@ -10,15 +10,19 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, DedicatedWorkerGlobalScope, FileReaderSync, MessageEvent};
 
+/// Send a typed message to the UI (converted with serde-wasm-bindgen: no JSON text in between).
 fn post(scope: &DedicatedWorkerGlobalScope, msg: &FromWorker) {
-    match serde_json::to_string(msg) {
-        Ok(s) => {
-            let _ = scope.post_message(&JsValue::from_str(&s));
+    match serde_wasm_bindgen::to_value(msg) {
+        Ok(v) => {
+            let _ = scope.post_message(&v);
         }
         Err(e) => {
-            let _ = scope.post_message(&JsValue::from_str(&format!(
-                "{{\"type\":\"failed\",\"job\":0,\"message\":\"cannot encode result: {e}\"}}"
-            )));
+            if let Ok(v) = serde_wasm_bindgen::to_value(&FromWorker::Failed {
+                job: u32::MAX,
+                message: format!("cannot encode a result: {e}"),
+            }) {
+                let _ = scope.post_message(&v);
+            }
         }
     }
 }

@@ -361,10 +361,7 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
     let (ready_in, pending_in, worker_in) = (ready.clone(), pending.clone(), worker.clone());
     let dispatch_err = dispatch.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let Some(text) = ev.data().as_string() else {
-            return;
-        };
-        match serde_json::from_str::<FromWorker>(&text) {
+        match serde_wasm_bindgen::from_value::<FromWorker>(ev.data()) {
             Ok(FromWorker::Ready) => {
                 ready_in.set(true);
                 for msg in pending_in.borrow_mut().drain(..) {
