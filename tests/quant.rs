@@ -328,3 +328,29 @@ fn a_scale_far_too_small_is_never_estimated_better_than_its_mean_allows() {
         estimate_from_stats_n(-1.0, 2.55, 0.3, 0.4, Some(100), QDType::Int8, None).expect("mm");
     assert!(!mm.clips, "{mm:?}");
 }
+
+#[test]
+fn per_channel_error_reads_channels_of_the_logical_shape_in_either_storage_order() {
+    use quant::per_channel_minmax_error_in;
+    // A 3×4 tensor whose channels (axis 0) have very different ranges, stored in C and in Fortran.
+    let rows = [
+        [0.01f32, -0.02, 0.03, 0.015],
+        [1.0, -2.0, 0.5, 1.5],
+        [100.0, 50.0, -75.0, 20.0],
+    ];
+    let c: Vec<f32> = rows.iter().flatten().copied().collect();
+    let f: Vec<f32> = (0..4)
+        .flat_map(|j| rows.iter().map(move |r| r[j]))
+        .collect();
+    for axis in [0, 1] {
+        let a = per_channel_minmax_error_in(&c, &[3, 4], false, axis, QDType::Int8).expect("c");
+        let b = per_channel_minmax_error_in(&f, &[3, 4], true, axis, QDType::Int8).expect("f");
+        assert_eq!(a.0.to_bits(), b.0.to_bits(), "axis {axis}: {a:?} vs {b:?}");
+    }
+    // Per channel along the rows beats one scale for all.
+    let (per_ch, _) = per_channel_minmax_error_in(&c, &[3, 4], false, 0, QDType::Int8).expect("pc");
+    let amax = c.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let one = quant::quant_error(&c, quant::symmetric_scale(amax, QDType::Int8), QDType::Int8);
+    assert!(per_ch < one.mse, "{per_ch} vs {}", one.mse);
+    assert!(per_channel_minmax_error_in(&c, &[5, 4], false, 0, QDType::Int8).is_err());
+}

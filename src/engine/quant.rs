@@ -4,6 +4,7 @@
 //!
 //! Rounding is PyTorch's: `nearbyint(x · (1/scale))` in float32, i.e. round half to even.
 
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, ShapeBuilder, Zip};
 use serde::{Deserialize, Serialize};
 
 /// An integer grid: `[qmin, qmax]`.
@@ -66,6 +67,17 @@ pub fn fake_quant_per_tensor(
         .collect())
 }
 
+/// The tensor `x` of `shape` as an n-d view, in C order or Fortran order.
+fn view<'a>(x: &'a [f32], shape: &[usize], fortran: bool) -> Result<ArrayViewD<'a, f32>, String> {
+    let sh = if fortran {
+        IxDyn(shape).f()
+    } else {
+        IxDyn(shape).into()
+    };
+    ArrayViewD::from_shape(sh, x)
+        .map_err(|_| format!("{} values do not fill shape {shape:?}", x.len()))
+}
+
 /// Fake-quantize per channel along `axis` of `shape` (C order), one scale and zero point per channel.
 pub fn fake_quant_per_channel(
     x: &[f32],
@@ -89,14 +101,18 @@ pub fn fake_quant_per_channel(
     for &s in scales {
         check_scale(s as f64)?;
     }
-    let inner: usize = shape[axis + 1..].iter().product();
-    Ok(x.iter()
+    let v = view(x, shape, false)?;
+    let mut out = ArrayD::<f32>::zeros(IxDyn(shape));
+    for (c, (src, mut dst)) in v
+        .axis_iter(Axis(axis))
+        .zip(out.axis_iter_mut(Axis(axis)))
         .enumerate()
-        .map(|(i, &v)| {
-            let c = (i / inner.max(1)) % dim;
-            fake_quant(v, scales[c], zero_points[c], qmin, qmax)
-        })
-        .collect())
+    {
+        Zip::from(&mut dst)
+            .and(&src)
+            .for_each(|o, &i| *o = fake_quant(i, scales[c], zero_points[c], qmin, qmax));
+    }
+    Ok(out.into_raw_vec_and_offset().0)
 }
 
 pub fn check_scale(s: f64) -> Result<(), String> {
@@ -423,38 +439,43 @@ pub fn quant_error(x: &[f32], scale: f64, dt: QDType) -> QuantError {
     }
 }
 
-/// The error of quantizing `x` (C order, `shape`) per channel along `axis`, each channel with its
-/// own symmetric min-max scale, on grid `dt`: mean squared error and SQNR over the whole tensor.
+/// The error of quantizing `x` (`shape`, C order or `fortran`) per channel along `axis`, each
+/// channel with its own symmetric min-max scale, on grid `dt`: mean squared error and SQNR over the
+/// whole tensor.
 pub fn per_channel_minmax_error(
     x: &[f32],
     shape: &[usize],
     axis: usize,
     dt: QDType,
 ) -> Result<(f64, f64), String> {
+    per_channel_minmax_error_in(x, shape, false, axis, dt)
+}
+
+/// [`per_channel_minmax_error`] for a tensor stored in either order.
+pub fn per_channel_minmax_error_in(
+    x: &[f32],
+    shape: &[usize],
+    fortran: bool,
+    axis: usize,
+    dt: QDType,
+) -> Result<(f64, f64), String> {
     let dim = *shape
         .get(axis)
         .ok_or_else(|| format!("axis {axis} is out of range for shape {shape:?}"))?;
-    if shape.iter().product::<usize>() != x.len() || dim == 0 {
+    if dim == 0 {
         return Err(format!("{} values do not fill shape {shape:?}", x.len()));
     }
-    let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
-    let mut amax = vec![0f32; dim];
-    for (i, &v) in x.iter().enumerate() {
-        let c = (i / inner) % dim;
-        if v.is_finite() {
-            amax[c] = amax[c].max(v.abs());
-        }
-    }
-    let scales: Vec<f32> = amax
-        .iter()
-        .map(|&a| symmetric_scale(a as f64, dt) as f32)
-        .collect();
+    let v = view(x, shape, fortran)?;
     let (qmin, qmax) = dt.range();
-    let q = fake_quant_per_channel(x, shape, axis, &scales, &vec![0; dim], qmin, qmax)?;
     let (mut se, mut ss) = (0f64, 0f64);
-    for (&v, &w) in x.iter().zip(&q) {
-        if v.is_finite() {
-            let e = (w - v) as f64;
+    for ch in v.axis_iter(Axis(axis)) {
+        let amax = ch
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(0f32, |m, v| m.max(v.abs()));
+        let s = symmetric_scale(amax as f64, dt) as f32;
+        for &v in ch.iter().filter(|v| v.is_finite()) {
+            let e = (fake_quant(v, s, 0, qmin, qmax) - v) as f64;
             se += e * e;
             ss += v as f64 * v as f64;
         }
@@ -505,6 +526,15 @@ fn group_cost(x: &[f32], dt: QDType, relative: bool) -> (f64, f64, f64) {
 /// dynamic programming over them), each group quantized with its own min-max scale.
 pub fn best_split(x: &[f32], k: usize, dt: QDType) -> GroupSplit {
     let n = x.len();
+    if n == 0 {
+        return GroupSplit {
+            cuts: Vec::new(),
+            scales: Vec::new(),
+            mse: f64::NAN,
+            max_rel: f64::NAN,
+            objective: "absolute".into(),
+        };
+    }
     let relative = x.iter().all(|&v| v != 0.0 && v.is_finite());
     let cands: Vec<usize> = if n <= 65 {
         (1..n).collect()

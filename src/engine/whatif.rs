@@ -217,15 +217,12 @@ pub fn pair_whatif(
     stream(src, e, &mut |c| x.extend_from_slice(c))?;
     let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
     for dt in [QDType::Int8, QDType::Int16] {
-        if e.fortran {
-            if dt == QDType::Int8 {
-                out.notes.push(
-                    "Per-channel table skipped: the tensor is stored in Fortran order.".into(),
-                );
-            }
-        } else {
+        {
+            // Channels along axis 0 and 1 of the logical shape, whatever the storage order.
             for axis in (0..shape.len().min(2)).filter(|&a| shape[a] > 1) {
-                if let Ok((mse, sqnr_db)) = quant::per_channel_minmax_error(&x, &shape, axis, dt) {
+                if let Ok((mse, sqnr_db)) =
+                    quant::per_channel_minmax_error_in(&x, &shape, e.fortran, axis, dt)
+                {
                     let amax = quant::abs_max(&x);
                     let t = quant::quant_error(&x, quant::symmetric_scale(amax as f64, dt), dt);
                     out.channels.push(ChannelWhatIf {

@@ -10,16 +10,27 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// The dtypes and observers asked for (defaults when none), or why an argument is not one.
-fn parse_args(dtypes: &[String], observers: &[String]) -> Result<(Vec<QDType>, Vec<Observer>), String> {
+fn parse_args(
+    dtypes: &[String],
+    observers: &[String],
+) -> Result<(Vec<QDType>, Vec<Observer>), String> {
     let default_dtypes = ["int8", "int16"].map(String::from);
-    let dtypes = if dtypes.is_empty() { &default_dtypes[..] } else { dtypes };
+    let dtypes = if dtypes.is_empty() {
+        &default_dtypes[..]
+    } else {
+        dtypes
+    };
     let dts = dtypes
         .iter()
         .map(|d| QDType::parse(d).ok_or(format!("unknown dtype '{d}' (int4, int8, int16, uint8)")))
         .collect::<Result<Vec<_>, _>>()?;
     // Parsed from text, as typed: `percentile:99.99` is p = 99.99 / 100.
     let default_observers = ["minmax", "percentile:99.99", "mse", "kl"].map(String::from);
-    let observers = if observers.is_empty() { &default_observers[..] } else { observers };
+    let observers = if observers.is_empty() {
+        &default_observers[..]
+    } else {
+        observers
+    };
     let obs = observers
         .iter()
         .map(|o| match Observer::parse(o) {
