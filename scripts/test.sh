@@ -10,8 +10,16 @@ step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 step "setup"
 scripts/setup.sh test
 
-step "fixtures are what scripts/gen_fixtures.py writes"
+step "fixtures are what their generators write"
 python3 scripts/gen_fixtures.py --check
+# The real-run and scale-source fixtures come from ONNX Runtime on PP-OCR's models: checked where
+# those packages are installed (pip install onnxruntime onnx rapidocr-onnxruntime), skipped elsewhere.
+if python3 -c 'import onnxruntime, onnx, rapidocr_onnxruntime' 2>/dev/null; then
+  python3 scripts/gen_real_runs.py --check
+  python3 scripts/gen_scale_fixtures.py --check
+else
+  echo "skipped: gen_real_runs.py / gen_scale_fixtures.py --check (onnxruntime, onnx, rapidocr-onnxruntime not installed)"
+fi
 
 step "layering: the engine uses no web crates (tests/layering.rs checks every layer rule)"
 if grep -rnE '\b(yew|web_sys|js_sys|gloo|wasm_bindgen)\b' src/engine; then

@@ -1,19 +1,7 @@
 //! The `quantlens` command-line contract: exit codes, human output, and the JSON shape.
 
-use std::process::Command;
-
-fn quantlens(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run quantlens");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::quantlens;
 
 #[test]
 fn check_json_has_exactly_the_documented_finding_keys() {

@@ -8,10 +8,8 @@ use quantlens::engine::{Finding, Severity};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-fn fixture(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+mod common;
+use common::text as fixture;
 
 fn findings_of(name: &str, text: &str) -> Vec<Finding> {
     let (report, findings) = analyze_text(name, text);

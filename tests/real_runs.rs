@@ -19,16 +19,11 @@ fn expected() -> Value {
     .expect("json")
 }
 
+mod common;
+
 /// A session with these files (paths under tests/fixtures/real, named as a folder drop names them).
 fn session(rel: &[&str]) -> Session {
-    let mut s = Session::new();
-    for r in rel {
-        let path = Path::new(REAL).join(r);
-        let src = FileSource::open(&path).unwrap_or_else(|e| panic!("{r}: {e}"));
-        s.open(r, Box::new(src));
-    }
-    s.update(&mut |_, _, _| {});
-    s
+    common::session_in(REAL, rel)
 }
 
 fn report_files(run: &str) -> Vec<String> {

@@ -7,19 +7,11 @@ use quantlens::engine::sensitivity;
 use std::path::Path;
 
 fn table(rel: &str) -> sensitivity::SensitivityTable {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    let text = std::fs::read_to_string(&p).expect("fixture");
-    sensitivity::parse(text.as_bytes(), rel).expect("table")
+    sensitivity::parse(common::text(rel).as_bytes(), rel).expect("table")
 }
 
-/// Run the CLI from the package root.
-fn quantlens(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run quantlens")
-}
+mod common;
+use common::quantlens_output as quantlens;
 
 fn req(t: &str, ratio: Option<f64>, topk: Option<usize>) -> SetterRequest {
     SetterRequest {

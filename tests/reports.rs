@@ -6,15 +6,9 @@ use quantlens::engine::compare;
 use quantlens::engine::diagnose_report::Cause;
 use quantlens::engine::session::{read_source, Analysis, Document, Intent};
 use quantlens::engine::{Finding, Severity};
-use std::path::Path;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(rel: &str) -> String {
-    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+mod common;
+use common::{root, text};
 
 fn analysis(rels: &[&str], intent: Intent) -> Analysis {
     let mut a = Analysis::default();
