@@ -1,7 +1,7 @@
 //! View models the UI draws without computing: comparison-row filtering and sorting, metric series
 //! along layer order, the range picture of a row, and sensitivity bars — all as plain numbers in 0..1.
 
-use super::compare::{CompareRow, CompareTable};
+use super::compare::CompareTable;
 use super::diagnose_report::{Cause, RowDiagnosis};
 use super::sensitivity::SensitivityTable;
 use serde::{Deserialize, Serialize};
@@ -539,5 +539,181 @@ mod tests {
         assert_eq!(fmt_num(-99.0), "-99");
         assert_eq!(fmt_num(3.4028234663852886e38), "3.4028e38");
         assert_eq!(fmt_num(f64::INFINITY), "inf");
+    }
+}
+
+// --- Types the UI draws, from the layers below (the UI names the view model and the vocabulary) ---
+
+pub use super::cells::DType;
+pub use super::compare::CompareRow;
+pub use super::doc::{CallStatus, FusionStatus};
+pub use super::document::run_keys;
+pub use super::pairs::{PairResult, Side, SideBasis, HIST_MAX_ELEMS};
+pub use super::quant::{QDType, StatsEstimate};
+pub use super::recommend::{MergedOp, ParetoPoint, Pick};
+pub use super::session::{Analysis, Document, FileReport, Intent, RowKey, TensorSettings};
+pub use super::whatif::{PairWhatIf, Predicted};
+
+/// A row's diagnosis in words, from the diagnosis the worker stored (nothing is diagnosed again).
+pub fn row_explanation(r: &CompareRow, d: &RowDiagnosis) -> String {
+    super::diagnose_report::explanation(r, d)
+}
+
+/// A what-if estimated from a row's statistics (see `quant::estimate_from_stats_n`).
+pub fn row_estimate(
+    r: &CompareRow,
+    dtype: QDType,
+    scale: Option<f64>,
+) -> Option<Result<StatsEstimate, String>> {
+    let (mn, mx) = (r.base_min?, r.base_max?);
+    let mean = r.base_mean.unwrap_or((mn + mx) / 2.0);
+    let var = r.base_var.unwrap_or(((mx - mn) / 4.0).powi(2));
+    let numel = r.shape.as_ref().map(|s| s.iter().product::<u64>());
+    Some(super::quant::estimate_from_stats_n(
+        mn, mx, mean, var, numel, dtype, scale,
+    ))
+}
+
+// --- The mixed-precision view ------------------------------------------------------------------
+
+/// The runs whose sensitivity tables the mixed-precision view can show, and the one it shows.
+pub fn sensitivity_runs(a: &Analysis, wanted: Option<&str>) -> (Vec<String>, String) {
+    let runs = run_keys(&a.files);
+    let mut out: Vec<String> = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.sensitivity().is_some())
+        .map(|(i, _)| runs[i].clone())
+        .collect();
+    out.dedup();
+    let run = wanted
+        .filter(|w| out.iter().any(|r| r == w))
+        .map(str::to_string)
+        .or_else(|| out.first().cloned())
+        .unwrap_or_default();
+    (out, run)
+}
+
+/// The sweep of the sensitivity setter over one run's tables: every ratio's cost and error left,
+/// and the knee (computed once per run and type; the slider only picks a point).
+pub fn mixed_precision_sweep(
+    a: &Analysis,
+    run: &str,
+    sensitive_type: &str,
+) -> (Vec<ParetoPoint>, Option<usize>) {
+    let runs = run_keys(&a.files);
+    let tables: Vec<_> = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| runs[*i] == run)
+        .filter_map(|(_, f)| f.sensitivity())
+        .collect();
+    let compares: Vec<_> = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| runs[*i] == run)
+        .filter_map(|(_, f)| f.compare())
+        .collect();
+    super::recommend::pareto(
+        &tables,
+        sensitive_type,
+        &super::recommend::activation_elems(&compares),
+    )
+}
+
+/// What the mixed-precision view shows for one point of the sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixedPrecision {
+    /// File names of the run's tables (for the snippet and the weights).
+    pub tables: Vec<String>,
+    /// Labels of the run's tables.
+    pub labels: Vec<String>,
+    pub ratio: Option<f64>,
+    pub logs: Vec<String>,
+    pub picks: Vec<Pick>,
+    pub snippet: String,
+    /// The recommendation as JSON (the download).
+    pub json: String,
+    /// Model Explorer per-node data of the first table.
+    pub model_explorer: String,
+    pub merged: Vec<MergedOp>,
+    /// Fixed-scale suggestions of the run's comparison table.
+    pub fixed_scales: usize,
+    pub has_compare: bool,
+}
+
+/// The setter at point `sel` of the sweep for one run, with the exports and the merged ranking.
+pub fn mixed_precision(
+    a: &Analysis,
+    run: &str,
+    sensitive_type: &str,
+    point: Option<&ParetoPoint>,
+    weights: &[f64],
+) -> MixedPrecision {
+    use super::recommend::{self, SetterRequest};
+    let runs = run_keys(&a.files);
+    let in_run: Vec<usize> = (0..a.files.len()).filter(|&i| runs[i] == run).collect();
+    let tables: Vec<_> = in_run
+        .iter()
+        .filter_map(|&i| a.files[i].sensitivity())
+        .collect();
+    let names: Vec<String> = in_run
+        .iter()
+        .filter(|&&i| a.files[i].sensitivity().is_some())
+        .map(|&i| {
+            let n = &a.files[i].name;
+            n.rsplit('/').next().unwrap_or(n).to_string()
+        })
+        .collect();
+    let ratio = point.map(|pt| pt.ratio).filter(|r| *r > 0.0);
+    let req = SetterRequest {
+        sensitive_type: sensitive_type.to_string(),
+        origin_dtype: DType::QInt8,
+        ratio,
+        topk: None,
+    };
+    let (results, picks) = match ratio {
+        Some(_) => recommend::recommend(&tables, &req).unwrap_or_default(),
+        None => Default::default(),
+    };
+    let fixed = super::diagnose_report::fixed_scales_of(
+        in_run
+            .iter()
+            .filter_map(|&i| a.files[i].compare())
+            .collect(),
+    );
+    let snippet = recommend::snippet(&names, &req, &picks, &fixed);
+    let w: Vec<f64> = (0..tables.len())
+        .map(|i| weights.get(i).copied().unwrap_or(1.0))
+        .collect();
+    let merged = if tables.len() > 1 {
+        recommend::merged_ranking(&tables, &w)
+    } else {
+        Vec::new()
+    };
+    let json = serde_json::json!({
+        "int16": picks.iter().map(|p| serde_json::json!({"name": p.name, "metric": p.metric, "flops_share": p.flops_share})).collect::<Vec<_>>(),
+        "ratio": ratio, "sensitive_type": sensitive_type, "snippet": snippet,
+        "fixed_scales": fixed.iter().map(|f| serde_json::json!({"name": f.name, "bound": f.bound, "physical": f.physical, "scale": f.scale_int16, "dtype": "qint16"})).collect::<Vec<_>>(),
+    })
+    .to_string();
+    MixedPrecision {
+        labels: tables.iter().map(|t| t.label()).collect(),
+        tables: names,
+        ratio,
+        logs: results.iter().map(|r| r.log.clone()).collect(),
+        picks,
+        snippet,
+        json,
+        model_explorer: tables
+            .first()
+            .map(|t| recommend::model_explorer_json(t).to_string())
+            .unwrap_or_default(),
+        merged,
+        fixed_scales: fixed.len(),
+        has_compare: in_run.iter().any(|&i| a.files[i].compare().is_some()),
     }
 }

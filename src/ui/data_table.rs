@@ -3,7 +3,7 @@
 
 use super::rich::breakable;
 use super::Shared;
-use crate::engine::session::{Analysis, RowKey};
+use crate::engine::views::{Analysis, RowKey};
 use std::collections::HashMap;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;

@@ -4,8 +4,8 @@
 
 use super::rich::{breakable, rich_text};
 use super::Shared;
-use crate::engine::session::{Analysis, RowKey};
 use crate::engine::views::{self, RowFilter, COMPARE_COLUMNS, DEFAULT_COLUMNS};
+use crate::engine::views::{Analysis, RowKey};
 use crate::engine::Severity;
 use std::collections::HashMap;
 use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement};
@@ -371,34 +371,33 @@ pub struct RowDetailProps {
 /// What-if for a report row, estimated from its statistics: current scale, int8 and int16 min-max,
 /// and a scale/dtype the user types (updates as they type).
 fn whatif_panel(
-    r: &crate::engine::compare::CompareRow,
+    r: &crate::engine::views::CompareRow,
     dtype: &UseStateHandle<String>,
     scale: &UseStateHandle<String>,
 ) -> Html {
-    use crate::engine::quant::{estimate_from_stats_n, QDType};
-    let numel = r.shape.as_ref().map(|s| s.iter().product::<u64>());
-    let estimate_from_stats =
-        |mn, mx, mean, var, dt, s| estimate_from_stats_n(mn, mx, mean, var, numel, dt, s);
-    let (Some(mn), Some(mx)) = (r.base_min, r.base_max) else {
+    use crate::engine::views::QDType;
+    if r.base_min.is_none() || r.base_max.is_none() {
         return html! {};
+    }
+    // The view model estimates from the row's statistics; `unwrap_or` only covers a row without them.
+    let estimate_from_stats = |dt: QDType, s: Option<f64>| {
+        views::row_estimate(r, dt, s).unwrap_or_else(|| Err("no statistics in the row".into()))
     };
-    let mean = r.base_mean.unwrap_or((mn + mx) / 2.0);
-    let var = r.base_var.unwrap_or(((mx - mn) / 4.0).powi(2));
     let cur_dt = r
         .quant_dtype
         .as_ref()
         .and_then(|d| QDType::parse(&d.to_string()));
-    let mut rows: Vec<(String, Result<crate::engine::quant::StatsEstimate, String>)> = Vec::new();
+    let mut rows: Vec<(String, Result<crate::engine::views::StatsEstimate, String>)> = Vec::new();
     if let (Some(dt), Some(s)) = (cur_dt, r.qscale) {
         rows.push((
             format!("now: {} · scale {}", dt.name(), views::fmt_num(s)),
-            estimate_from_stats(mn, mx, mean, var, dt, Some(s)),
+            estimate_from_stats(dt, Some(s)),
         ));
     }
     for dt in [QDType::Int8, QDType::Int16] {
         rows.push((
             format!("{} · min-max scale", dt.name()),
-            estimate_from_stats(mn, mx, mean, var, dt, None),
+            estimate_from_stats(dt, None),
         ));
     }
     let typed_dt = QDType::parse(dtype).unwrap_or(QDType::Int16);
@@ -408,7 +407,7 @@ fn whatif_panel(
             format!("{} · scale {}", typed_dt.name(), scale.trim()),
             typed
                 .ok_or_else(|| "not a number".to_string())
-                .and_then(|s| estimate_from_stats(mn, mx, mean, var, typed_dt, Some(s))),
+                .and_then(|s| estimate_from_stats(typed_dt, Some(s))),
         ));
     }
     let on_dt = {
@@ -492,7 +491,7 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
                 { format!(" {} · qscale {} · shape {}", r.quant_dtype.as_ref().map(|x| x.to_string()).unwrap_or_default(),
                     r.qscale.map(views::fmt_num).unwrap_or_else(|| "—".into()), if r.shape_text.is_empty() { "—" } else { &r.shape_text }) }
             </p>
-            <p class="explain">{ rich_text(&crate::engine::diagnose_report::explanation(r, d)) }</p>
+            <p class="explain">{ rich_text(&crate::engine::views::row_explanation(r, d)) }</p>
             { picture.unwrap_or_default() }
             { whatif_panel(r, &wi_dtype, &wi_scale) }
             <table class="kv">{ for metrics.iter().filter(|(_, v)| v.is_some()).map(|(k, v)| html! {

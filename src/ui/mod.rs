@@ -10,8 +10,8 @@ mod sens;
 mod tensors;
 mod views;
 
-use crate::engine::session::{Analysis, Document, Intent, RowKey, TensorSettings};
-use crate::engine::whatif::PairWhatIf;
+use crate::engine::views::PairWhatIf;
+use crate::engine::views::{Analysis, Document, Intent, RowKey, TensorSettings};
 use crate::protocol::{Envelope, FromWorker, ToWorker};
 use files::Item;
 use std::collections::HashMap;
@@ -743,7 +743,7 @@ pub fn App() -> Html {
 
     let has_files = !a.files.is_empty();
     let names = a.display_names();
-    let runs = crate::engine::document::run_keys(&a.files);
+    let runs = crate::engine::views::run_keys(&a.files);
     let file_tabs = a
         .files
         .iter()

@@ -3,10 +3,8 @@
 
 use super::rich::{breakable, rich_text};
 use super::Shared;
-use crate::engine::cells::DType;
 use crate::engine::findings::kind;
-use crate::engine::recommend::{self, SetterRequest};
-use crate::engine::session::Analysis;
+use crate::engine::views::{self, Analysis};
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -49,56 +47,10 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     let run_pick = use_state(|| None::<String>);
     let a = &p.analysis;
     // One run at a time: two runs' tables share op names, not a model.
-    let runs = crate::engine::document::run_keys(&a.files);
-    let mut table_runs: Vec<String> = a
-        .files
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.sensitivity().is_some())
-        .map(|(i, _)| runs[i].clone())
-        .collect();
-    table_runs.dedup();
-    let run = (*run_pick)
-        .clone()
-        .filter(|r| table_runs.contains(r))
-        .or_else(|| table_runs.first().cloned())
-        .unwrap_or_default();
-    let in_run = |i: usize| runs.get(i).is_some_and(|r| *r == run);
-    let tables: Vec<_> = a
-        .files
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| in_run(*i))
-        .filter_map(|(_, f)| f.sensitivity())
-        .collect();
-    let names: Vec<String> = a
-        .files
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| in_run(*i) && f.sensitivity().is_some())
-        .map(|(_, f)| f.name.rsplit('/').next().unwrap_or(&f.name).to_string())
-        .collect();
-    let empty = tables.is_empty();
+    let (table_runs, run) = views::sensitivity_runs(a, run_pick.as_deref());
     let sweep = use_memo(
         (p.analysis.clone(), (*stype).clone(), run.clone()),
-        |(a, t, run)| {
-            let runs = crate::engine::document::run_keys(&a.files);
-            let tables: Vec<_> = a
-                .files
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| runs[*i] == *run)
-                .filter_map(|(_, f)| f.sensitivity())
-                .collect();
-            let compares: Vec<_> = a
-                .files
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| runs[*i] == *run)
-                .filter_map(|(_, f)| f.compare())
-                .collect();
-            recommend::pareto(&tables, t, &recommend::activation_elems(&compares))
-        },
+        |(a, t, run)| views::mixed_precision_sweep(a, run, t),
     );
     let run_select = (table_runs.len() > 1).then(|| {
         let run_pick = run_pick.clone();
@@ -118,7 +70,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         }
     });
     let (pts, knee) = (&sweep.0, sweep.1);
-    if empty {
+    if table_runs.is_empty() {
         return html! { <p>{ "Load *_sensitive_ops.txt tables to get a mixed-precision recommendation." }</p> };
     }
     let nothing_to_do = pts.iter().all(|pt| pt.ops == 0);
@@ -127,38 +79,16 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         .unwrap_or(0)
         .min(pts.len().saturating_sub(1));
     let point = pts.get(sel).cloned();
-    let ratio = point.as_ref().map(|pt| pt.ratio).filter(|r| *r > 0.0);
-    let req = SetterRequest {
-        sensitive_type: (*stype).clone(),
-        origin_dtype: DType::QInt8,
-        ratio,
-        topk: None,
-    };
-    let (results, picks) = match ratio {
-        Some(_) => recommend::recommend(&tables, &req).unwrap_or_default(),
-        None => Default::default(),
-    };
-    let fixed_scales = crate::engine::diagnose_report::fixed_scales_of(
-        a.files
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| in_run(*i))
-            .filter_map(|(_, f)| f.compare())
-            .collect(),
-    );
-    let snippet = recommend::snippet(&names, &req, &picks, &fixed_scales);
-    // Several tables (one per output or metric): one merged ranking, weighted by the user.
-    let w: Vec<f64> = (0..tables.len())
+    let mp = views::mixed_precision(a, &run, &stype, point.as_ref(), &weights);
+    let (picks, snippet, merged) = (&mp.picks, mp.snippet.clone(), &mp.merged);
+    let names = &mp.tables;
+    let tables_n = mp.labels.len();
+    let w: Vec<f64> = (0..tables_n)
         .map(|i| weights.get(i).copied().unwrap_or(1.0))
         .collect();
-    let merged = if tables.len() > 1 {
-        recommend::merged_ranking(&tables, &w)
-    } else {
-        Vec::new()
-    };
     let on_weight = |i: usize| {
         let weights = weights.clone();
-        let n = tables.len();
+        let n = tables_n;
         Callback::from(move |e: Event| {
             if let Some(inp) = e.target_dyn_into::<HtmlInputElement>() {
                 let mut v: Vec<f64> = (0..n)
@@ -173,7 +103,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             }
         })
     };
-    let has_compare = a.files.iter().any(|f| f.compare().is_some());
+    let has_compare = mp.has_compare;
     let fixed: Vec<usize> = (0..a.findings.len())
         .filter(|&i| a.findings[i].finding.kind == kind::FIXED_SCALE)
         .collect();
@@ -185,7 +115,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         .map(|pt| pt.op_share.max(pt.flops_share).max(pt.act_bytes_share))
         .fold(0.0, f64::max)
         .max(1e-9);
-    let line = |xs: &dyn Fn(&recommend::ParetoPoint) -> f64| {
+    let line = |xs: &dyn Fn(&views::ParetoPoint) -> f64| {
         pts.iter()
             .map(|pt| {
                 format!(
@@ -197,7 +127,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let xy = |pt: &recommend::ParetoPoint| {
+    let xy = |pt: &views::ParetoPoint| {
         (
             pt.op_share / xmax * 400.0,
             170.0 - pt.remaining_error * 160.0,
@@ -223,18 +153,10 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             }
         })
     };
-    let json = serde_json::json!({
-        "int16": picks.iter().map(|p| serde_json::json!({"name": p.name, "metric": p.metric, "flops_share": p.flops_share})).collect::<Vec<_>>(),
-        "ratio": ratio, "sensitive_type": *stype, "snippet": snippet,
-        "fixed_scales": fixed_scales.iter().map(|f| serde_json::json!({"name": f.name, "bound": f.bound, "physical": f.physical, "scale": f.scale_int16, "dtype": "qint16"})).collect::<Vec<_>>(),
-    });
     let dl = |name: &'static str, mime: &'static str, text: String| {
         Callback::from(move |_: MouseEvent| download(name, mime, &text))
     };
-    let me = tables
-        .first()
-        .map(|t| recommend::model_explorer_json(t).to_string())
-        .unwrap_or_default();
+    let (json, me) = (mp.json.clone(), mp.model_explorer.clone());
     let copy = {
         let text = snippet.clone();
         let copied = copied.clone();
@@ -254,7 +176,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     html! {
         <div class="recommend-view">
             <h2>{ "Mixed precision: which ops go to int16" }</h2>
-            <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops and of flops in int16) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables.len()) }</p>
+            <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops and of flops in int16) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables_n) }</p>
             <p>
                 { run_select.unwrap_or_default() }{ " " }
                 <label>{ "Switch " }
@@ -295,7 +217,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                             if has_bytes { format!(", {:.2}% of activation bytes", pt.act_bytes_share * 100.0) } else { String::new() },
                             pt.remaining_error * 100.0, if Some(sel) == knee { " (the knee)" } else { "" }) }</p>
                     }
-                    { for results.iter().map(|r| html! { <p class="muted small">{ r.log.clone() }</p> }) }
+                    { for mp.logs.iter().map(|l| html! { <p class="muted small">{ l.clone() }</p> }) }
                 </div>
             </div>
             <div class="rec-cols">
@@ -325,10 +247,10 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             </div>
             if !merged.is_empty() {
                 <section class="merged">
-                    <h3>{ format!("Merged ranking over {} tables", tables.len()) }</h3>
+                    <h3>{ format!("Merged ranking over {} tables", tables_n) }</h3>
                     <p class="muted small">{ "Each table's errors are divided by its largest, then summed with these weights (0 leaves a table out). The setter above still takes the top rows of every table, as Horizon's does; this list shows which ops matter across all outputs together." }</p>
-                    <p class="weights">{ for tables.iter().enumerate().map(|(i, t)| html! {
-                        <label class="small">{ format!("{} ", names.get(i).cloned().unwrap_or_else(|| t.label())) }
+                    <p class="weights">{ for mp.labels.iter().enumerate().map(|(i, l)| html! {
+                        <label class="small">{ format!("{} ", names.get(i).cloned().unwrap_or_else(|| l.clone())) }
                             <input class={format!("merge-weight w{i}")} type="number" min="0" step="0.1" value={format!("{}", w[i])} onchange={on_weight(i)} size="4" />
                         </label>
                     }) }</p>

@@ -4,8 +4,8 @@
 use super::data_table::DataTable;
 use super::rich::breakable;
 use super::Shared;
-use crate::engine::session::{Analysis, RowKey};
 use crate::engine::views;
+use crate::engine::views::{Analysis, RowKey};
 use std::collections::HashMap;
 use yew::prelude::*;
 

@@ -3,11 +3,11 @@
 
 use super::rich::{breakable, human_bytes};
 use super::Shared;
-use crate::engine::pairs::Side;
-use crate::engine::quant::QDType;
-use crate::engine::session::{Analysis, Document, RowKey};
+use crate::engine::views::PairWhatIf;
+use crate::engine::views::QDType;
+use crate::engine::views::Side;
 use crate::engine::views::{fmt_num, metric_text};
-use crate::engine::whatif::PairWhatIf;
+use crate::engine::views::{Analysis, Document, RowKey};
 use std::collections::HashMap;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -94,7 +94,7 @@ fn pct_text(x: f64, total: f64) -> String {
 /// (or a typed one), its *predicted* split beside the measured one.
 fn pair_detail(
     index: usize,
-    pr: &crate::engine::pairs::PairResult,
+    pr: &crate::engine::views::PairResult,
     a: &Analysis,
     whatif: Option<&Result<PairWhatIf, String>>,
     typed: &UseStateHandle<String>,
@@ -136,7 +136,7 @@ fn pair_detail(
             html! { <p class="error-text small">{ format!("What-if not available: {e}") }</p> }
         }
         Some(Ok(w)) => {
-            let row = |p: &crate::engine::whatif::Predicted| {
+            let row = |p: &crate::engine::views::Predicted| {
                 let total = p.clip + p.round;
                 let (db, title) = metric_text("sqnr", p.sqnr_db);
                 let (cb, name, s, dt) = (on_edit.clone(), pr.name.clone(), p.scale, p.dtype);
@@ -236,7 +236,7 @@ fn pair_detail(
                     </div>
                 </div>
             } else {
-                <p class="muted small">{ format!("Histograms are drawn for tensors up to {} elements; this one has {}.", crate::engine::pairs::HIST_MAX_ELEMS, m.numel) }</p>
+                <p class="muted small">{ format!("Histograms are drawn for tensors up to {} elements; this one has {}.", crate::engine::views::HIST_MAX_ELEMS, m.numel) }</p>
             }
             { picture.unwrap_or_default() }
             if measured.is_none() {
@@ -301,7 +301,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             .and_then(|(_, s)| s.map(|(_, b)| b))
     };
     let file_rows = files.map(|(fi, f, entries, side)| {
-        use crate::engine::pairs::SideBasis;
+        use crate::engine::views::SideBasis;
         let basis = match basis_of(fi) {
             Some(SideBasis::Chosen) => "chosen by you",
             Some(SideBasis::FileName) => "from the file name",

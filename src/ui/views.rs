@@ -3,7 +3,7 @@
 use super::data_table::DataTable;
 use super::rich::{breakable, human_bytes, rich_text};
 use super::Shared;
-use crate::engine::session::{Analysis, Document, RowKey};
+use crate::engine::views::{Analysis, Document, RowKey};
 use crate::engine::Severity;
 use std::collections::HashMap;
 use yew::prelude::*;
@@ -104,7 +104,7 @@ pub fn Overview(p: &OverviewProps) -> Html {
     let top = a.top(10);
     let shown = use_state(|| [PAGE; 3]);
     let names = a.display_names();
-    let runs = crate::engine::document::run_keys(&a.files);
+    let runs = crate::engine::views::run_keys(&a.files);
     // Tensor files loaded but no pair compared: "no problems" would mislead.
     let nothing_compared = a
         .files
@@ -290,7 +290,7 @@ pub fn CheckView(p: &CheckViewProps) -> Html {
             </details>
         }
     });
-    use crate::engine::doc::{CallStatus, FusionStatus};
+    use crate::engine::views::{CallStatus, FusionStatus};
     html! {
         <div class="check-view">
             <aside class="flist">
