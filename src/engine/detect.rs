@@ -4,6 +4,9 @@
 use super::model_check;
 use serde::{Deserialize, Serialize};
 
+/// Why a bare pickle is not read.
+pub const PICKLE: &str = "a bare pickle (legacy torch.save, or pickle.dump): only torch.save zip archives (.pt/.pth) are read; re-save with torch.save(obj, path) from torch ≥ 1.6";
+
 /// How many bytes of a file detection looks at.
 pub const SNIFF_BYTES: usize = 64 * 1024;
 
@@ -103,28 +106,59 @@ fn report_format(text: &str) -> Option<Format> {
     None
 }
 
+/// The binary container a file's first bytes announce. With [`detect`], the only code that reads
+/// magic bytes: the session routes files by it and the tensor importer picks its reader by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// NumPy `.npy` (`\x93NUMPY`).
+    Npy,
+    /// A zip: NumPy `.npz` or a `torch.save` archive (told apart by its members).
+    Zip,
+    /// A bare pickle (legacy `torch.save`, `pickle.dump`): refused, with why.
+    Pickle,
+    /// safetensors (an 8-byte header length, then JSON).
+    Safetensors,
+    /// An ONNX model (a protobuf `ModelProto`).
+    Onnx,
+}
+
+impl Container {
+    /// Read by random access (tensor dumps, models), not as a text stream.
+    pub fn random_access(self) -> bool {
+        true
+    }
+}
+
+/// The container of a binary file, if its first bytes (16 are enough) name one.
+pub fn container(head: &[u8], size_bytes: u64) -> Option<Container> {
+    if head.starts_with(b"\x93NUMPY") {
+        Some(Container::Npy)
+    } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Some(Container::Zip)
+    } else if head.first() == Some(&0x80) && head.get(1).is_some_and(|v| (2..=5).contains(v)) {
+        Some(Container::Pickle)
+    } else if super::scales::looks_like_onnx(head) {
+        Some(Container::Onnx)
+    } else if super::tensor::safetensors::looks_like(head, size_bytes) {
+        Some(Container::Safetensors)
+    } else {
+        None
+    }
+}
+
 /// Decide what a file is from its first bytes (up to [`SNIFF_BYTES`]) and its name.
 pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
     let lower = name.to_ascii_lowercase();
     if size_bytes == 0 || head.is_empty() {
         return Detection::Rejected("the file is empty".into());
     }
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"\x93NUMPY") {
-        return Detection::Supported(Format::Tensors);
-    }
-    if head.starts_with(b"\x80\x02")
-        || head.starts_with(b"\x80\x04")
-        || head.starts_with(b"\x80\x05")
-    {
-        return Detection::Rejected(
-            "a bare Python pickle (legacy torch.save or pickle.dump): only torch.save zip archives (.pt/.pth) are read; re-save with torch.save(obj, path) from torch ≥ 1.6".into(),
-        );
-    }
-    if super::scales::looks_like_onnx(head) {
-        return Detection::Supported(Format::OnnxScales);
-    }
-    if super::tensor::safetensors::looks_like(head, size_bytes) {
-        return Detection::Supported(Format::Tensors);
+    match container(head, size_bytes) {
+        Some(Container::Npy | Container::Zip | Container::Safetensors) => {
+            return Detection::Supported(Format::Tensors)
+        }
+        Some(Container::Onnx) => return Detection::Supported(Format::OnnxScales),
+        Some(Container::Pickle) => return Detection::Rejected(PICKLE.into()),
+        None => {}
     }
     if head.contains(&0) {
         let tensorish = [

@@ -362,11 +362,7 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
 
 /// True when the first bytes are a tensor container QuantLens reads (npy, zip/npz, safetensors).
 pub fn is_tensor_file(head: &[u8], size: u64) -> bool {
-    super::scales::looks_like_onnx(head)
-        || head.starts_with(b"\x93NUMPY")
-        || head.starts_with(b"PK\x03\x04")
-        || (head.first() == Some(&0x80) && head.get(1).is_some_and(|v| (2..=5).contains(v)))
-        || super::tensor::safetensors::looks_like(head, size)
+    super::detect::container(head, size).is_some_and(|c| c.random_access())
 }
 
 /// List the tensors of a tensor dump read through random access (a Blob, a file).
@@ -547,7 +543,9 @@ impl Session {
         self.replace(name, size);
         let mut head = vec![0u8; size.min(16) as usize];
         let is_tensor = src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size);
-        if is_tensor && super::scales::looks_like_onnx(&head) {
+        if is_tensor
+            && super::detect::container(&head, size) == Some(super::detect::Container::Onnx)
+        {
             let mut report = FileReport {
                 name: name.to_string(),
                 size_bytes: size,

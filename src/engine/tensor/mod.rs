@@ -6,6 +6,7 @@ pub mod npz;
 pub mod safetensors;
 pub mod torch;
 
+use crate::engine::detect::{container, Container};
 use serde::{Deserialize, Serialize};
 use std::io;
 
@@ -476,7 +477,7 @@ pub fn list_tensors_with_notes<S: ByteSource + ?Sized>(
     let mut head = vec![0u8; n as usize];
     src.read_at(0, &mut head)
         .map_err(|e| format!("cannot read: {e}"))?;
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+    if container(&head, src.size()) == Some(Container::Zip) {
         let members = npz::central_directory(src)?;
         if members.iter().any(|m| m.name.ends_with("data.pkl")) {
             return torch::list_with_notes(src);
@@ -499,21 +500,25 @@ fn list_tensors_plain<S: ByteSource + ?Sized>(
         .unwrap_or(name)
         .trim_end_matches(".npy")
         .to_string();
-    if head.starts_with(b"\x93NUMPY") {
-        return npy::read_header(src, 0, &stem).map(|e| vec![e]);
-    }
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        let members = npz::central_directory(src)?;
-        if members.iter().any(|m| m.name.ends_with("data.pkl")) {
-            return torch::list(src);
+    // The container was told by `detect::container`, the one place that reads magic bytes.
+    match container(&head, src.size()) {
+        Some(Container::Npy) => return npy::read_header(src, 0, &stem).map(|e| vec![e]),
+        Some(Container::Zip) => {
+            let members = npz::central_directory(src)?;
+            if members.iter().any(|m| m.name.ends_with("data.pkl")) {
+                return torch::list(src);
+            }
+            return npz::list(src);
         }
-        return npz::list(src);
-    }
-    if head.starts_with(&[0x80]) && head.get(1).is_some_and(|v| (2..=5).contains(v)) {
-        return Err("a bare pickle (legacy torch.save, or pickle.dump): only torch.save zip archives are read".into());
-    }
-    if safetensors::looks_like(&head, src.size()) {
-        return safetensors::list(src);
+        Some(Container::Pickle) => return Err(crate::engine::detect::PICKLE.into()),
+        Some(Container::Safetensors) => return safetensors::list(src),
+        Some(Container::Onnx) => {
+            return Err(
+                "an ONNX model: its scales are read beside the dumps; it holds no activations"
+                    .into(),
+            )
+        }
+        None => {}
     }
     Err(
         "not a tensor file QuantLens reads (.npy, .npz, .safetensors, torch.save .pt/.pth/.opinfo)"
