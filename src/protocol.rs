@@ -1,7 +1,7 @@
 //! The typed boundary between the UI thread and the analysis worker, which owns the session. The UI
-//! sends commands ([`ToWorker`], converted with `serde-wasm-bindgen`; the files' Blobs travel beside
-//! them untouched) and receives already-diagnosed results ([`FromWorker`]). Nothing is diagnosed on
-//! the UI thread. Non-finite numbers cross intact (`engine::num`).
+//! sends commands ([`ToWorker`]; the files' Blobs travel beside them untouched) and receives
+//! already-diagnosed results ([`FromWorker`]), both converted with `serde-wasm-bindgen`. Nothing is
+//! diagnosed on the UI thread. Non-finite numbers cross intact (`engine::num`).
 
 use crate::engine::compare::CompareRow;
 use crate::engine::diagnose_report::RowDiagnosis;
