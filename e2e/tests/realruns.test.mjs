@@ -292,3 +292,19 @@ test("small things: one-line header and tabs, range labels apart, names keep the
     await page.close();
   }
 });
+
+test("the ratio slider answers the keyboard (Home, then ArrowRight moves it)", async () => {
+  const { page, errors } = await newPage();
+  await drop(page, await runFiles("ort_int8", { dumps: false }));
+  await page.waitForSelector(".top-ten", { timeout: 60000 });
+  await page.locator(".tab", { hasText: "Mixed precision" }).click();
+  await page.focus("#ratio-slider");
+  await page.keyboard.press("Home");
+  assert.equal(await page.inputValue("#ratio-slider"), "0");
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+  await page.waitForFunction(() => document.querySelector("#ratio-slider").value === "3", null, { timeout: 5000 });
+  assert.match(await page.textContent(".ratio-readout"), /top \d+ rows/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "ratio-slider");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -45,6 +45,9 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     let weights = use_state(Vec::<f64>::new);
     let copied = use_state(|| None::<Result<(), String>>);
     let run_pick = use_state(|| None::<String>);
+    // The slider keeps keyboard focus across a re-render (Yew may rebuild the input element).
+    let slider_ref = use_node_ref();
+    let keyboard = use_mut_ref(|| false);
     let a = &p.analysis;
     // One run at a time: two runs' tables share op names, not a model.
     let (table_runs, run) = views::sensitivity_runs(a, run_pick.as_deref());
@@ -69,6 +72,16 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             </label>
         }
     });
+    {
+        let (slider_ref, keyboard) = (slider_ref.clone(), keyboard.clone());
+        use_effect_with(*pick, move |_| {
+            if *keyboard.borrow() {
+                if let Some(el) = slider_ref.cast::<web_sys::HtmlElement>() {
+                    let _ = el.focus();
+                }
+            }
+        });
+    }
     let (pts, knee) = (&sweep.0, sweep.1);
     if table_runs.is_empty() {
         return html! { <p>{ "Load *_sensitive_ops.txt tables to get a mixed-precision recommendation." }</p> };
@@ -207,7 +220,9 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                     }
                 </svg>
                 <div class="pareto-side">
-                    <input id="ratio-slider" type="range" min="0" max={(pts.len().saturating_sub(1)).to_string()} value={sel.to_string()} oninput={on_slide} aria-label="ratio" />
+                    <input id="ratio-slider" ref={slider_ref.clone()} type="range" min="0" max={(pts.len().saturating_sub(1)).to_string()} value={sel.to_string()} oninput={on_slide} aria-label="ratio"
+                        onkeydown={{ let k = keyboard.clone(); Callback::from(move |_: KeyboardEvent| *k.borrow_mut() = true) }}
+                        onpointerdown={{ let k = keyboard.clone(); Callback::from(move |_: PointerEvent| *k.borrow_mut() = false) }} />
                     if nothing_to_do {
                         <p class="ratio-readout nothing">{ format!("Nothing to do: no {} op in these tables is still qint8, so the setter has nothing to switch to int16 (an all-int16 run, or a table of another type).", *stype) }</p>
                     } else if let Some(pt) = &point {
