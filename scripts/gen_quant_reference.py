@@ -11,12 +11,17 @@ Run from the repository root: python3 scripts/gen_quant_reference.py (needs torc
 """
 import json
 import os
+import sys
 
 import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "tests", "fixtures", "quant")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_check  # noqa: E402  (`--check`: regenerate elsewhere and compare)
+
+DEFAULT_OUT = os.path.join(ROOT, "tests", "fixtures", "quant")
+OUT = fixture_check.out_dir(DEFAULT_OUT)
 os.makedirs(OUT, exist_ok=True)
 
 real = np.load(os.path.join(ROOT, "tests", "fixtures", "tensors", "ppocr_cls_float.npz"))["Add@0"].astype(np.float32).ravel()
@@ -117,3 +122,4 @@ with open(os.path.join(OUT, "expected.json"), "w") as f:
                                                     "output": "fq_w_per_channel.npy"},
                "minmax_scale": mm, "observers_clip": obs, "torch": torch.__version__}, f, indent=1, sort_keys=True)
 print(len(cases), "fake-quant cases;", sum(os.path.getsize(os.path.join(OUT, n)) for n in os.listdir(OUT)), "bytes")
+fixture_check.finish(DEFAULT_OUT)

@@ -21,13 +21,18 @@ onnxruntime, rapidocr-onnxruntime; scripts/setup.sh installs them).
 """
 import json
 import os
+import sys
 import struct
 import tempfile
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "tests", "fixtures", "tensors")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_check  # noqa: E402  (`--check`: regenerate elsewhere and compare)
+
+DEFAULT_OUT = os.path.join(ROOT, "tests", "fixtures", "tensors")
+OUT = fixture_check.out_dir(DEFAULT_OUT)
 
 
 def metrics(b, a, scale=None, qrange=(-128, 127)):
@@ -419,6 +424,7 @@ def main():
         json.dump(clean(expected), f, indent=1, sort_keys=True, default=str, allow_nan=False)
     for name in sorted(os.listdir(OUT)):
         print(name, os.path.getsize(os.path.join(OUT, name)))
+    fixture_check.finish(DEFAULT_OUT)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,15 @@ Run from the repository root: python3 scripts/gen_torch_fixtures.py (needs torch
 """
 import json
 import os
+import sys
 
 import torch
 
-OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures", "tensors", "torch_real")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_check  # noqa: E402  (`--check`: regenerate elsewhere and compare)
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures", "tensors", "torch_real")
+OUT = fixture_check.out_dir(DEFAULT_OUT)
 os.makedirs(OUT, exist_ok=True)
 g = torch.Generator().manual_seed(20261125)
 x = torch.randn(2, 3, 4, 5, generator=g) * 2.0
@@ -77,3 +82,4 @@ expected = {
 with open(os.path.join(OUT, "expected.json"), "w") as f:
     json.dump(expected, f, indent=1, sort_keys=True)
 print(sorted(os.listdir(OUT)), [os.path.getsize(os.path.join(OUT, n)) for n in sorted(os.listdir(OUT))])
+fixture_check.finish(DEFAULT_OUT)

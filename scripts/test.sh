@@ -12,14 +12,17 @@ scripts/setup.sh test
 
 step "fixtures are what their generators write"
 python3 scripts/gen_fixtures.py --check
-# The real-run and scale-source fixtures come from ONNX Runtime on PP-OCR's models: checked where
-# those packages are installed (pip install onnxruntime onnx rapidocr-onnxruntime), skipped elsewhere.
-if python3 -c 'import onnxruntime, onnx, rapidocr_onnxruntime' 2>/dev/null; then
-  python3 scripts/gen_real_runs.py --check
-  python3 scripts/gen_scale_fixtures.py --check
-else
-  echo "skipped: gen_real_runs.py / gen_scale_fixtures.py --check (onnxruntime, onnx, rapidocr-onnxruntime not installed)"
-fi
+# Every other generator regenerates into a temporary folder and compares (`--check`) where its
+# packages are installed: ONNX Runtime on PP-OCR's models (pip install onnxruntime onnx
+# rapidocr-onnxruntime), torch for the torch references (about 3 GB, so not installed by setup).
+ort_ok=$(python3 -c 'import onnxruntime, onnx, rapidocr_onnxruntime' 2>/dev/null && echo 1 || true)
+torch_ok=$(python3 -c 'import torch' 2>/dev/null && echo 1 || true)
+for gen in gen_real_runs:ort gen_scale_fixtures:ort gen_tensor_fixtures:ort,torch gen_torch_fixtures:torch gen_quant_reference:torch; do
+  name=${gen%%:*}; needs=${gen#*:}; ok=1
+  case $needs in *ort*) [ -n "$ort_ok" ] || ok=;; esac
+  case $needs in *torch*) [ -n "$torch_ok" ] || ok=;; esac
+  if [ -n "$ok" ]; then python3 "scripts/$name.py" --check; else echo "skipped: $name.py --check (needs $needs)"; fi
+done
 
 step "layering: the engine uses no web crates (tests/layering.rs checks every layer rule)"
 if grep -rnE '\b(yew|web_sys|js_sys|gloo|wasm_bindgen)\b' src/engine; then

@@ -1,0 +1,57 @@
+"""`--check` for fixture generators: regenerate into a temporary folder and compare with what is
+committed. Zips (.npz, torch.save archives) are compared member by member (their timestamps are not
+data), JSON by value, everything else byte for byte. Exit status 1 and the differing files on a
+mismatch.
+
+A generator uses it as:  OUT = fixture_check.out_dir(default_out)  at import, and
+fixture_check.finish(default_out) at the end of main().
+"""
+import json
+import os
+import sys
+import tempfile
+import zipfile
+
+CHECK = "--check" in sys.argv
+_TMP = tempfile.mkdtemp(prefix="ql-fixture-check-") if CHECK else None
+
+
+def out_dir(default_out):
+    """Where the generator writes: a temporary folder when checking."""
+    if not CHECK:
+        return default_out
+    d = os.path.join(_TMP, os.path.basename(default_out.rstrip("/")))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def _same(a, b):
+    if zipfile.is_zipfile(a) and zipfile.is_zipfile(b):
+        with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+            na, nb = sorted(za.namelist()), sorted(zb.namelist())
+            if [n.split("/", 1)[-1] for n in na] != [n.split("/", 1)[-1] for n in nb]:
+                return False
+            return all(za.read(x) == zb.read(y) for x, y in zip(na, nb))
+    if a.endswith(".json"):
+        with open(a) as fa, open(b) as fb:
+            return json.load(fa) == json.load(fb)
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
+def finish(default_out):
+    """After generating: in check mode, compare every generated file with the committed one."""
+    if not CHECK:
+        return
+    gen = out_dir(default_out)
+    bad = []
+    for root, _, files in os.walk(gen):
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), gen)
+            committed = os.path.join(default_out, rel)
+            if not os.path.exists(committed) or not _same(os.path.join(root, name), committed):
+                bad.append(rel)
+    if bad:
+        print(f"{default_out}: differs from its generator: {', '.join(sorted(bad))}")
+        sys.exit(1)
+    print(f"{default_out}: every fixture is what its generator writes")
