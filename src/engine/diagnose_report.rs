@@ -132,10 +132,19 @@ pub fn explanation(r: &CompareRow, d: &RowDiagnosis) -> String {
         fmt(lo),
         fmt(hi)
     );
-    let range = match (r.base_min, r.base_max) {
+    let mut range = match (r.base_min, r.base_max) {
         (Some(a), Some(b)) => format!("the float output spans [{}, {}]", fmt(a), fmt(b)),
         _ => "the float range is not in the row".into(),
     };
+    // Past the printed bound, but within the margin: say why that is not clipping.
+    let over = d.clip_low.max(d.clip_high);
+    if d.cause != Cause::Truncation && over > 0.0 && over <= d.tolerance {
+        range.push_str(&format!(
+            " (past the printed bound by {}, within one step plus the printed qscale's precision, ±{})",
+            fmt(over),
+            fmt(d.tolerance)
+        ));
+    }
     match d.cause {
         Cause::MismatchShape => {
             "The two models' outputs have different shapes, so no metric was computed.".into()
@@ -343,21 +352,32 @@ pub fn diagnose_compare(t: &mut CompareTable) {
 /// Index of the row where the error jumps most (largest fall of Cosine from one row with metrics to
 /// the next), if the fall is over 0.01.
 pub fn collapse_point(rows: &[CompareRow]) -> Option<usize> {
-    let mut prev: Option<f64> = None;
-    let mut best: Option<(usize, f64)> = None;
-    for (i, r) in rows.iter().enumerate() {
-        let Some(c) = r.cosine.filter(|c| c.is_finite()) else {
+    let cos: Vec<(usize, f64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.cosine.filter(|c| c.is_finite()).map(|c| (i, c)))
+        .collect();
+    // A fall counts when it lasts: the next rows (three with metrics) stay below its midpoint. A
+    // dip that recovers at once (hardswish's `Add` before its `Clip`) is not where the model
+    // collapses. When no fall lasts, the largest one is taken.
+    let mut lasting: Option<(usize, f64)> = None;
+    let mut any: Option<(usize, f64)> = None;
+    for w in 1..cos.len() {
+        let (p, (i, c)) = (cos[w - 1].1, cos[w]);
+        let drop = p - c;
+        if drop <= 0.01 {
             continue;
-        };
-        if let Some(p) = prev {
-            let drop = p - c;
-            if drop > 0.01 && best.is_none_or(|(_, b)| drop > b) {
-                best = Some((i, drop));
-            }
         }
-        prev = Some(c);
+        if any.is_none_or(|(_, b)| drop > b) {
+            any = Some((i, drop));
+        }
+        let mid = p - drop / 2.0;
+        let lasts = cos[w + 1..].iter().take(3).all(|&(_, n)| n < mid);
+        if lasts && lasting.is_none_or(|(_, b)| drop > b) {
+            lasting = Some((i, drop));
+        }
     }
-    best.map(|(i, _)| i)
+    lasting.or(any).map(|(i, _)| i)
 }
 
 // --- Joining files --------------------------------------------------------------------------------
@@ -663,10 +683,18 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                     || cos_bad
                     || (at_bound && cut_steps >= 4.0) =>
             {
+                // Cut depth in int8-sized steps (1/255 of the representable width): an int16 step is
+                // 256× finer, so 3,000 int16 steps are a smaller cut than 32 int8 ones.
+                let grid = r
+                    .quant_dtype
+                    .as_ref()
+                    .and_then(qrange)
+                    .map(|(lo, hi)| (hi - lo) as f64 / 255.0)
+                    .unwrap_or(1.0);
                 let severe = d.clip_fraction >= 0.1
                     || r.cosine.is_some_and(|c| c < 0.99)
                     || sensitive
-                    || (at_bound && cut_steps >= 32.0);
+                    || (at_bound && cut_steps / grid >= 32.0);
                 let need = r
                     .base_min
                     .unwrap_or(0.0)
@@ -737,7 +765,11 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                         50.0 + d.clip_fraction * 100.0
                             + sens_score(si)
                             + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0
-                            + if at_bound { cut_steps.min(100.0) / 4.0 } else { 0.0 }
+                            + if at_bound {
+                                (cut_steps / grid).min(100.0) / 4.0
+                            } else {
+                                0.0
+                            }
                     },
                     rank_reason: match harmless {
                         Some(h) => format!("harmless: {h}"),
@@ -874,7 +906,11 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                         ),
                         evidence: ev.clone(),
                         score: 30.0 + sens_score(si),
-                        rank_reason: String::new(),
+                        rank_reason: if physical {
+                            "a model input with a physical range and a calibrated scale".into()
+                        } else {
+                            "a model input whose calibrated scale clips it".into()
+                        },
                     });
                 }
             }
@@ -1094,7 +1130,11 @@ fn shared_ranges(cf: &CompareFile) -> Vec<Finding> {
             ),
             evidence: idx.iter().map(|&i| row_ev(cf, i)).collect(),
             score: 40.0 + if clipped.is_empty() { 0.0 } else { 20.0 },
-            rank_reason: String::new(),
+            rank_reason: format!(
+                "one module, {} calls, ranges one scale cannot serve{}",
+                idx.len(),
+                if clipped.is_empty() { "" } else { "; a call is clipped" }
+            ),
         });
     }
     out

@@ -727,10 +727,11 @@ impl Accumulator {
         let nan = f64::NAN;
         let eps = 1e-8f64;
         let (na, nb) = (self.aa.sqrt(), self.bb.sqrt());
+        // Rounding can put |cos| a hair past 1 (one element: a·b / (|a|·|b|)): clamp it.
         let cosine = if self.n == 0 {
             nan
         } else {
-            self.dot / (na.max(eps) * nb.max(eps))
+            (self.dot / (na.max(eps) * nb.max(eps))).clamp(-1.0, 1.0)
         };
         let sqnr_db = if self.n == 0 {
             nan

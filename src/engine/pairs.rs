@@ -312,7 +312,13 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
     let (k, sev, fix) = if sp.clip >= sp.round && sp.clip >= sp.inherited {
         (
             kind::TRUNCATION,
-            Severity::Error,
+            // Clipping dominates, but its weight is the error it makes: an error when the output
+            // suffers (Cosine < 0.99 or SQNR < 20 dB), a warning when it stays close.
+            if m.cosine < 0.99 || m.sqnr_db < 20.0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
             format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): use a scale whose qmax·scale reaches the range, better calibration data or method, or int16.", m.base_min, m.base_max),
         )
     } else if sp.round >= sp.inherited {

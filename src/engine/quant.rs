@@ -719,9 +719,11 @@ pub fn estimate_from_stats_n(
     };
     let (qmin, qmax) = dt.range();
     let (lo, hi) = (qmin as f64 * s, qmax as f64 * s);
-    let noise = s * s / 12.0;
     let var = var.max(0.0);
     let power = mean * mean + var;
+    // step²/12 holds while the step is small against the values; a step far larger rounds every
+    // value to 0, and the error is then the signal itself (0 dB), never more.
+    let noise = (s * s / 12.0).min(power);
     let over_hi = (max - hi).max(0.0);
     let over_lo = (lo - min).max(0.0);
     let overshoot = over_hi.max(over_lo);

@@ -124,7 +124,7 @@ impl Analysis {
             })
             .collect();
         let tail = |p: &Vec<&str>, k: usize| p[p.len().saturating_sub(k)..].join("/");
-        parts
+        let mut names: Vec<String> = parts
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -144,7 +144,17 @@ impl Analysis {
                     tail(p, k)
                 }
             })
-            .collect()
+            .collect();
+        // Same full name twice (two files picked from different folders): number them.
+        for i in 0..names.len() {
+            let same: Vec<usize> = (0..names.len()).filter(|&j| names[j] == names[i]).collect();
+            if same.len() > 1 {
+                for (n, &j) in same.iter().enumerate() {
+                    names[j] = format!("{} ({})", names[j], n + 1);
+                }
+            }
+        }
+        names
     }
 
     /// Where an op stands in every loaded sensitivity table: (file, table label, rank from 1, value).

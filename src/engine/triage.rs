@@ -72,7 +72,11 @@ pub fn triage(findings: &mut [FileFinding], files: &[FileReport]) {
         };
         let own = (f.score.clamp(0.0, 200.0)) / 8.0;
         let own_reason = if f.rank_reason.is_empty() {
-            f.severity.as_str().to_string()
+            format!(
+                "{} by its rule ({})",
+                f.severity.as_str(),
+                f.kind.replace('_', " ")
+            )
         } else {
             f.rank_reason.clone()
         };

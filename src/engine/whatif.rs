@@ -183,7 +183,13 @@ pub fn pair_whatif(
     for dt in [QDType::Int8, QDType::Int16] {
         for o in observers() {
             if let Ok(s) = o.scale(&h, dt) {
-                qs.push((o.label(), dt, s));
+                // Torch's min-max divides by (qmax − qmin) / 2: say so beside ONNX Runtime's.
+                let label = if o == Observer::MinMax {
+                    "min-max (torch, amax/127.5)".to_string()
+                } else {
+                    o.label()
+                };
+                qs.push((label, dt, s));
             }
         }
         // ONNX Runtime's (and TensorRT's) symmetric max: amax / qmax, so the largest value lands
@@ -350,7 +356,7 @@ mod tests {
         let torch = w
             .observers
             .iter()
-            .find(|p| p.label == "min-max" && p.dtype == QDType::Int8)
+            .find(|p| p.label.starts_with("min-max") && p.dtype == QDType::Int8)
             .expect("min-max");
         assert!(
             torch.clipped_fraction > 0.0,

@@ -488,7 +488,14 @@ pub fn App() -> Html {
     let load_example = {
         let submit = submit.clone();
         let dispatch = state.dispatcher();
+        let (command, ledger, new_job) = (command.clone(), ledger.clone(), new_job.clone());
         Callback::from(move |_: ()| {
+            // The example is shown on its own, not mixed into files already loaded.
+            if !ledger.borrow().files.is_empty() {
+                *ledger.borrow_mut() = Ledger::default();
+                dispatch.dispatch(Action::Clear);
+                command(ToWorker::Clear { job: new_job() }, "");
+            }
             let submit = submit.clone();
             let dispatch = dispatch.clone();
             wasm_bindgen_futures::spawn_local(async move {
@@ -773,11 +780,9 @@ pub fn App() -> Html {
                     c.rows.len()
                 ),
                 (Some(Document::Sensitivity(t)), true) => format!("Sensitivity · {}", t.label()),
-                (Some(Document::Sensitivity(t)), false) => format!(
-                    "Sensitivity · {run} · {} {}",
-                    t.output.clone().unwrap_or_default(),
-                    t.metric
-                ),
+                (Some(Document::Sensitivity(t)), false) => {
+                    format!("Sensitivity · {run} · {}", t.metric)
+                }
                 _ => shown,
             };
             tab_btn(Tab::File(i), label, Some(f.name.clone()))

@@ -117,8 +117,10 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         })
     };
     let has_compare = mp.has_compare;
+    let runs_of = views::run_keys(&a.files);
     let fixed: Vec<usize> = (0..a.findings.len())
         .filter(|&i| a.findings[i].finding.kind == kind::FIXED_SCALE)
+        .filter(|&i| runs_of.get(a.findings[i].file).is_some_and(|r| *r == run))
         .collect();
 
     // The chart: op share (blue) and flops share (orange) against the remaining error; the x axis
@@ -189,7 +191,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     html! {
         <div class="recommend-view">
             <h2>{ "Mixed precision: which ops go to int16" }</h2>
-            <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops and of flops in int16) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables_n) }</p>
+            <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops in int16{}) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables_n, if pts.iter().any(|pt| pt.flops_share > 0.0) { ", and of flops" } else { "" }) }</p>
             <p>
                 { run_select.unwrap_or_default() }{ " " }
                 <label>{ "Switch " }

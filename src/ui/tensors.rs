@@ -139,15 +139,13 @@ fn pair_detail(
             let row = |p: &crate::engine::views::Predicted| {
                 let total = p.clip + p.round;
                 let (db, title) = metric_text("sqnr", p.sqnr_db);
-                let (cb, name, s, dt) = (on_edit.clone(), pr.name.clone(), p.scale, p.dtype);
                 html! {
                     <tr data-obs={format!("{} {}", p.dtype.name(), p.label)}>
-                        <th>{ format!("{} {}: scale {}", p.dtype.name(), p.label, fmt_num(p.scale)) }</th>
+                        <th title={format!("scale {}", p.scale)}>{ format!("{} {}", p.dtype.name(), p.label) }<br/><span class="muted">{ format!("scale {:.6e}", p.scale) }</span></th>
                         <td>{ split_bar(p.clip, p.round, 0.0, format!("predicted: clip {} · round {}", pct_text(p.clip, total), pct_text(p.round, total))) }</td>
                         <td class="num">{ pct_text(p.clip, total) }</td><td class="num">{ pct_text(p.round, total) }</td><td class="num">{ "0%" }</td>
                         <td class="num" title={title.unwrap_or_default()}>{ db }</td><td class="num">{ format!("{:.3}%", p.clipped_fraction * 100.0) }</td>
-                        <td><button class="link small use-scale" title="Compare the pair again, taking this as the quantized tensor's real scale"
-                            onclick={Callback::from(move |_| cb.emit(TensorEdit::Scale(name.clone(), s, Some(dt))))}>{ "use as real scale" }</button></td>
+
                     </tr>
                 }
             };
@@ -167,10 +165,10 @@ fn pair_detail(
                 .and_then(|r| r.err());
             html! {
                 <>
+                <p class="small whatif-caption">{ "Each scale's predicted split: the float tensor re-quantized as the toolchain would (symmetric, round half to even), so nothing is inherited — beside the measured split of the real quantized tensor. To compare the pair with another real scale, type it in the pair's row." }</p>
                 <div class="scroll-x">
                 <table class="whatif-table small">
-                    <caption>{ "Error split of the float tensor quantized with each scale (predicted: the float side re-quantized exactly as the toolchain would — symmetric, round half to even — so nothing is inherited), beside the measured split of the real quantized tensor" }</caption>
-                    <tr><th></th><th>{ "split" }</th><th>{ "clip" }</th><th>{ "round" }</th><th>{ "inherited" }</th><th>{ "SQNR dB" }</th><th>{ "clipped elements" }</th><th></th></tr>
+                    <tr><th></th><th>{ "split" }</th><th>{ "clip" }</th><th>{ "round" }</th><th>{ "inherited" }</th><th>{ "SQNR dB" }</th><th>{ "clipped" }</th></tr>
                     { measured.clone().unwrap_or_default() }
                     { for w.observers.iter().map(row) }
                     { for w.typed.iter().map(row) }
@@ -405,7 +403,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 <p class="banner-inline side-message" role="alert">{ msg.clone() }</p>
             }
             <p class="legend"><span class="seg clip"></span>{ " clipping " }<span class="seg round"></span>{ " own rounding " }<span class="seg inherited"></span>{ " inherited " }
-                <label class="allscale">{ "Scale for every pair: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
+                <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
             <div class="scroll-x">
                 <table class="pairs">
                     <thead><tr>
