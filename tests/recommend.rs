@@ -297,3 +297,27 @@ fn unreadable_and_empty_tables_say_why() {
         .expect_err("this input must be refused");
     assert!(e.to_string().contains("not UTF-8"), "{e}");
 }
+
+#[test]
+fn each_sweep_point_picks_what_the_setter_picks_for_tables_of_different_lengths() {
+    // qa-small's tables differ in length (one has 515 rows): the sweep's op count at a ratio must be
+    // the setter's own list at that ratio.
+    let dir = "tests/fixtures/horizon/qa-small";
+    let mut tables = Vec::new();
+    for e in std::fs::read_dir(common::path(dir)).expect("dir").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with("_sensitive_ops.txt") {
+            tables.push(table(&format!("{dir}/{name}")));
+        }
+    }
+    assert!(tables.len() >= 2);
+    let refs: Vec<_> = tables.iter().collect();
+    let (pts, _) = recommend::pareto(&refs, "activation", &Default::default());
+    for pt in pts.iter().filter(|p| p.ratio > 0.0) {
+        let (_, picks) = recommend::recommend(&refs, &req("activation", Some(pt.ratio), None)).expect("setter");
+        let mut names: Vec<&str> = picks.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(pt.ops, names.len(), "ratio {}: sweep {} ops, setter {:?}", pt.ratio, pt.ops, names);
+    }
+}

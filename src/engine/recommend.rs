@@ -357,8 +357,16 @@ pub fn pareto(
         let mut picked: std::collections::HashSet<(&str, &str)> = Default::default();
         let mut ops: std::collections::HashSet<&str> = Default::default();
         let (mut removed, mut flops, mut elems) = (0.0, 0.0, 0u64);
+        // The setter takes ceil(len · ratio) rows of *each* table: a shorter table gives fewer
+        // rows at the same ratio (taking k rows of every table disagreed with the setter's list).
+        let ratio = nice_ratio(k, n);
         for t in tables {
-            for r in t.rows.iter().take(k) {
+            let take = if k == 0 {
+                0
+            } else {
+                ((t.rows.len() as f64) * ratio).ceil() as usize
+            };
+            for r in t.rows.iter().take(take) {
                 if !type_matches(sensitive_type, &r.sensitive_type)
                     || (t.columns >= 5 && r.quant_dtype != Some(DType::QInt8))
                 {
