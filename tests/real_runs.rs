@@ -656,15 +656,172 @@ fn the_collapse_point_is_a_fall_that_lasts_not_a_dip_that_recovers() {
     // A hardswish Add dips (0.92) and its Clip recovers at once (0.997); later the model falls for
     // good (0.95 → 0.6 and stays).
     let text = compare_text(&[
-        ["a.conv", "Conv", "Conv", "torch.Size([1, 8])", "qint8", "0.0500000", "0.9990000", "35.0", "0.01", "-3.0", "-3.0", "3.0", "3.0", "0.5"],
-        ["a.add", "Add", "Add", "torch.Size([1, 8])", "qint8", "0.0500000", "0.9200000", "11.0", "0.2", "-3.0", "-3.0", "6.3", "6.3", "0.5"],
-        ["a.clip", "Clip", "Clip", "torch.Size([1, 8])", "qint8", "0.0500000", "0.9970000", "25.0", "0.01", "0.0", "0.0", "6.0", "6.0", "0.5"],
-        ["b.conv", "Conv", "Conv", "torch.Size([1, 8])", "qint8", "0.0500000", "0.9500000", "15.0", "0.1", "-3.0", "-3.0", "3.0", "3.0", "3.0"],
-        ["b.mul", "Mul", "Mul", "torch.Size([1, 8])", "qint8", "0.0500000", "0.6000000", "3.0", "0.5", "-3.0", "-3.0", "3.0", "3.0", "9.0"],
-        ["b.out", "Add", "Add", "torch.Size([1, 8])", "qint8", "0.0500000", "0.5800000", "3.0", "0.5", "-3.0", "-3.0", "3.0", "3.0", "9.0"],
-        ["c.out", "Add", "Add", "torch.Size([1, 8])", "qint8", "0.0500000", "0.5500000", "3.0", "0.5", "-3.0", "-3.0", "3.0", "3.0", "9.0"],
+        [
+            "a.conv",
+            "Conv",
+            "Conv",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.9990000",
+            "35.0",
+            "0.01",
+            "-3.0",
+            "-3.0",
+            "3.0",
+            "3.0",
+            "0.5",
+        ],
+        [
+            "a.add",
+            "Add",
+            "Add",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.9200000",
+            "11.0",
+            "0.2",
+            "-3.0",
+            "-3.0",
+            "6.3",
+            "6.3",
+            "0.5",
+        ],
+        [
+            "a.clip",
+            "Clip",
+            "Clip",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.9970000",
+            "25.0",
+            "0.01",
+            "0.0",
+            "0.0",
+            "6.0",
+            "6.0",
+            "0.5",
+        ],
+        [
+            "b.conv",
+            "Conv",
+            "Conv",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.9500000",
+            "15.0",
+            "0.1",
+            "-3.0",
+            "-3.0",
+            "3.0",
+            "3.0",
+            "3.0",
+        ],
+        [
+            "b.mul",
+            "Mul",
+            "Mul",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.6000000",
+            "3.0",
+            "0.5",
+            "-3.0",
+            "-3.0",
+            "3.0",
+            "3.0",
+            "9.0",
+        ],
+        [
+            "b.out",
+            "Add",
+            "Add",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.5800000",
+            "3.0",
+            "0.5",
+            "-3.0",
+            "-3.0",
+            "3.0",
+            "3.0",
+            "9.0",
+        ],
+        [
+            "c.out",
+            "Add",
+            "Add",
+            "torch.Size([1, 8])",
+            "qint8",
+            "0.0500000",
+            "0.5500000",
+            "3.0",
+            "0.5",
+            "-3.0",
+            "-3.0",
+            "3.0",
+            "3.0",
+            "9.0",
+        ],
     ]);
     let a = analyse("compare_per_layer_out.txt", &text);
     let t = a.files[0].compare().expect("table");
-    assert_eq!(t.collapse_row.map(|i| t.rows[i].mod_name.as_str()), Some("b.mul"));
+    assert_eq!(
+        t.collapse_row.map(|i| t.rows[i].mod_name.as_str()),
+        Some("b.mul")
+    );
+}
+
+#[test]
+fn csv_exports_keep_infinite_and_nan_values_as_numpy_reads_them() {
+    use quantlens::engine::views;
+    let s = session(&[
+        "ort_int8/float.npz",
+        "ort_int8/quant.npz",
+        "ort_int8/scales.json",
+    ]);
+    let e = expected();
+    let csv = views::pairs_csv(&s.analysis.tensors);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).expect("column");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 384);
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    let find = |name: &str| rows.iter().find(|r| r[0] == name).expect("row");
+    let identical = e["runs"]["ort_int8"]["identical_tensors"][0]
+        .as_str()
+        .expect("name");
+    assert_eq!(find(identical)[col("sqnr_db")], "inf");
+    let one = e["runs"]["ort_int8"]["one_element_tensors_natural"][0]
+        .as_str()
+        .expect("name");
+    assert_eq!(find(one)[col("base_var")], "nan");
+    // numpy's float() reads them: "inf" and "nan" parse as f64 too.
+    assert_eq!("inf".parse::<f64>().ok(), Some(f64::INFINITY));
+    // The comparison table as shown: the same rule.
+    let r = session(
+        &report_files("ort_int8")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let t = r
+        .analysis
+        .files
+        .iter()
+        .find_map(|f| f.compare())
+        .expect("table");
+    let text = views::rows_csv(
+        t,
+        &[0, 1, 2],
+        &["index", "mod_name", "cosine", "sqnr", "cause"],
+    );
+    assert_eq!(text.lines().count(), 4);
+    assert!(text.starts_with("#,mod_name,Cosine,SQNR,cause\n"), "{text}");
 }

@@ -314,10 +314,18 @@ fn each_sweep_point_picks_what_the_setter_picks_for_tables_of_different_lengths(
     let refs: Vec<_> = tables.iter().collect();
     let (pts, _) = recommend::pareto(&refs, "activation", &Default::default());
     for pt in pts.iter().filter(|p| p.ratio > 0.0) {
-        let (_, picks) = recommend::recommend(&refs, &req("activation", Some(pt.ratio), None)).expect("setter");
+        let (_, picks) =
+            recommend::recommend(&refs, &req("activation", Some(pt.ratio), None)).expect("setter");
         let mut names: Vec<&str> = picks.iter().map(|p| p.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(pt.ops, names.len(), "ratio {}: sweep {} ops, setter {:?}", pt.ratio, pt.ops, names);
+        assert_eq!(
+            pt.ops,
+            names.len(),
+            "ratio {}: sweep {} ops, setter {:?}",
+            pt.ratio,
+            pt.ops,
+            names
+        );
     }
 }

@@ -71,6 +71,13 @@ test("a real int8 run: identical and one-element tensors, sides from file names,
   const one = expected.runs.ort_int8.one_element_tensors_natural[0];
   assert.equal(await page.locator(`tr[data-pair="${one}"]`).count(), 1, "the one-element pair is listed");
   assert.ok(await page.locator("table.pairs .split-bar").count() > 300, "scales.json gave the scales");
+  // The CSV export keeps ∞ and NaN as numpy reads them.
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click("button.csv-pairs")]);
+  const csv = await readFile(await dl.path(), "utf8");
+  const header = csv.split("\n")[0].split(",");
+  const rowOf = (n) => csv.split("\n").find((l) => l.startsWith(n + ",")).split(",");
+  assert.equal(rowOf(identical)[header.indexOf("sqnr_db")], "inf");
+  assert.equal(rowOf(one)[header.indexOf("base_var")], "nan");
   assert.deepEqual(errors, []);
   await page.close();
 });

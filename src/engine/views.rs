@@ -717,3 +717,108 @@ pub fn mixed_precision(
         has_compare: in_run.iter().any(|&i| a.files[i].compare().is_some()),
     }
 }
+
+// --- CSV exports (non-finite numbers written as numpy and pandas read them: inf, -inf, nan) -------
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_num(v: f64) -> String {
+    match super::num::non_finite_text(v) {
+        Some(t) => t.to_string(),
+        None => format!("{v}"),
+    }
+}
+
+/// The tensor pairs as CSV: every metric, the scale and the error split, one row per pair.
+pub fn pairs_csv(t: &super::pairs::TensorComparison) -> String {
+    let mut out = String::from(
+        "name,run,shape,cosine,mse,l1,kl,sqnr_db,atol,rtol,base_min,base_max,base_mean,base_var,analy_min,analy_max,analy_mean,analy_var,max_qscale_diff,scale,scale_source,split_clip,split_round,split_inherited,clipped_fraction,error\n",
+    );
+    for p in &t.pairs {
+        let shape = p
+            .shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
+        let mut cells = vec![csv_field(&p.name), csv_field(&p.run), shape];
+        match &p.metrics {
+            Some(m) => {
+                cells.extend(
+                    [
+                        m.cosine,
+                        m.mse,
+                        m.l1,
+                        m.kl,
+                        m.sqnr_db,
+                        m.atol,
+                        m.rtol,
+                        m.base_min,
+                        m.base_max,
+                        m.base_mean,
+                        m.base_var,
+                        m.analy_min,
+                        m.analy_max,
+                        m.analy_mean,
+                        m.analy_var,
+                    ]
+                    .iter()
+                    .map(|&v| csv_num(v)),
+                );
+                cells.push(m.max_qscale_diff.map(csv_num).unwrap_or_default());
+            }
+            None => cells.extend(std::iter::repeat_n(String::new(), 16)),
+        }
+        cells.push(p.scale.map(csv_num).unwrap_or_default());
+        cells.push(csv_field(p.scale_source.as_deref().unwrap_or("")));
+        match p.metrics.as_ref().and_then(|m| m.error_split) {
+            Some(sp) => cells.extend(
+                [sp.clip, sp.round, sp.inherited, sp.clipped_fraction]
+                    .iter()
+                    .map(|&v| csv_num(v)),
+            ),
+            None => cells.extend(std::iter::repeat_n(String::new(), 4)),
+        }
+        cells.push(csv_field(p.error.as_deref().unwrap_or("")));
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Rows of a comparison table as shown (these rows, these columns), as CSV.
+pub fn rows_csv(t: &CompareTable, rows: &[usize], columns: &[&str]) -> String {
+    let header: Vec<String> = columns
+        .iter()
+        .map(|k| {
+            COMPARE_COLUMNS
+                .iter()
+                .find(|(c, _)| c == k)
+                .map(|(_, l)| l.to_string())
+                .unwrap_or_else(|| k.to_string())
+        })
+        .map(|h| csv_field(&h))
+        .collect();
+    let mut out = header.join(",") + "\n";
+    for &i in rows {
+        let (Some(r), Some(d)) = (t.rows.get(i), t.diag.get(i)) else {
+            continue;
+        };
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|k| match num(r, k) {
+                Some(v) => csv_num(v),
+                None => csv_field(&cell(r, d, k, i)),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}

@@ -339,6 +339,16 @@ pub fn LayersView(p: &LayersProps) -> Html {
                 }
                 <details class="columns"><summary>{ "Columns" }</summary><div class="colgrid">{ for column_chooser }</div></details>
                 <span class="count">{ format!("{} of {} rows", order.len(), t.rows.len()) }</span>
+                <button class="csv-rows" title="The rows as shown (filters, sort and columns), as CSV" onclick={{
+                    let (a, file, order) = (p.analysis.clone(), p.file, order.clone());
+                    let cols: Vec<String> = cols.iter().map(|(k, _)| k.to_string()).collect();
+                    Callback::from(move |_: MouseEvent| {
+                        if let Some(t) = a.files.get(file).and_then(|f| f.compare()) {
+                            let keys: Vec<&str> = cols.iter().map(String::as_str).collect();
+                            super::rich::download("quantlens_layers.csv", "text/csv", &views::rows_csv(t, &order, &keys));
+                        }
+                    })
+                }}>{ "Download CSV" }</button>
             </div>
             <div class="split">
                 <div class="vt" ref={grid} onscroll={on_scroll} onkeydown={on_key} tabindex="0" role="grid"

@@ -5,7 +5,6 @@ use super::rich::{breakable, rich_text};
 use super::Shared;
 use crate::engine::findings::kind;
 use crate::engine::views::{self, Analysis};
-use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -13,29 +12,6 @@ use yew::prelude::*;
 pub struct RecommendProps {
     pub analysis: Shared<Analysis>,
     pub on_open: Callback<usize>,
-}
-
-/// Save text as a file through a local object URL (nothing leaves the machine).
-fn download(name: &str, mime: &str, text: &str) {
-    let parts = js_sys::Array::of1(&text.into());
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
-        if let Ok(a) = doc.create_element("a") {
-            let _ = a.set_attribute("href", &url);
-            let _ = a.set_attribute("download", name);
-            if let Ok(a) = a.dyn_into::<web_sys::HtmlElement>() {
-                a.click();
-            }
-        }
-    }
-    let _ = web_sys::Url::revoke_object_url(&url);
 }
 
 #[component]
@@ -169,7 +145,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         })
     };
     let dl = |name: &'static str, mime: &'static str, text: String| {
-        Callback::from(move |_: MouseEvent| download(name, mime, &text))
+        Callback::from(move |_: MouseEvent| super::rich::download(name, mime, &text))
     };
     let (json, me) = (mp.json.clone(), mp.model_explorer.clone());
     let copy = {

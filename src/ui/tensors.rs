@@ -403,6 +403,10 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 <p class="banner-inline side-message" role="alert">{ msg.clone() }</p>
             }
             <p class="legend"><span class="seg clip"></span>{ " clipping " }<span class="seg round"></span>{ " own rounding " }<span class="seg inherited"></span>{ " inherited " }
+                <button class="csv-pairs" onclick={{
+                    let a = p.analysis.clone();
+                    Callback::from(move |_: MouseEvent| super::rich::download("quantlens_pairs.csv", "text/csv", &crate::engine::views::pairs_csv(&a.tensors)))
+                }}>{ "Download CSV" }</button>
                 <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
             <div class="scroll-x">
                 <table class="pairs">
