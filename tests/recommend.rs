@@ -227,9 +227,24 @@ fn cli_recommend_puts_fixed_scales_in_the_snippet() {
     assert!(snippet.contains("\"model.view_transformation.transformer.layers.0.quant\": get_default_qconfig(activation_qkwargs={\"observer\": FixedScaleObserver, \"scale\": 100 / 32768, \"dtype\": qint16}),  # physical bound"), "{snippet}");
     assert!(snippet
         .contains("calib_qconfig_setter = (\n    ModuleNameQconfigSetter(module_name_qconfig),\n"));
-    // The snippet is valid Python.
+    // The snippet is valid Python, and every name it uses is imported or defined in it (a copied
+    // snippet must not stop at a NameError).
+    let check = r#"
+import ast, builtins, sys
+tree = ast.parse(sys.stdin.read())
+defined = set(dir(builtins))
+for n in ast.walk(tree):
+    if isinstance(n, (ast.Import, ast.ImportFrom)):
+        defined.update((a.asname or a.name).split(".")[0] for a in n.names)
+    elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+        defined.add(n.id)
+used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+missing = sorted(used - defined)
+if missing:
+    sys.exit("undefined names: " + ", ".join(missing))
+"#;
     let mut py = std::process::Command::new("python3")
-        .args(["-c", "import ast, sys; ast.parse(sys.stdin.read())"])
+        .args(["-c", check])
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("python3");

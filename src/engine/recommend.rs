@@ -197,7 +197,9 @@ pub fn snippet(
         "ModuleNameQconfigSetter(module_name_qconfig),\n    "
     };
     if !fixed.is_empty() {
-        s.push_str("from horizon_plugin_pytorch.dtype import qint16\nfrom horizon_plugin_pytorch.quantization.observer_v2 import FixedScaleObserver\n# get_default_qconfig and ModuleNameQconfigSetter: import them from where your plugin version has them.\n");
+        // Import paths as the plugin's docs and sources show them (check them against your
+        // version): a wrong path fails loudly at import, where a missing import fails later.
+        s.push_str("from horizon_plugin_pytorch.dtype import qint16\nfrom horizon_plugin_pytorch.quantization import get_default_qconfig\nfrom horizon_plugin_pytorch.quantization.observer_v2 import FixedScaleObserver\nfrom horizon_plugin_pytorch.quantization.qconfig_template import ModuleNameQconfigSetter\n");
     }
     let mut dict_block = String::new();
     if !fixed.is_empty() {
@@ -215,8 +217,14 @@ pub fn snippet(
     if req.sensitive_type == "activation" {
         s.push_str("from horizon_plugin_pytorch.quantization.qconfig_template import (\n    default_calibration_qconfig_setter,\n    sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter,\n)\n\n");
         s.push_str(&format!(
-            "# QuantLens: the top rows ({arg}) of each sensitivity table go to int16 activations:\n# {} op(s), {flops} flops ({pct:.2}% of the model).\n",
-            picks.len()
+            "# QuantLens: the top rows ({arg}) of each sensitivity table go to int16 activations:\n# {} op(s){}.\n",
+            picks.len(),
+            // Only tables with a flops column say how much of the model that is.
+            if picks.iter().any(|p| p.flops.is_some()) {
+                format!(", {flops} flops ({pct:.2}% of the model)")
+            } else {
+                String::new()
+            }
         ));
         s.push_str(&dict_block);
         s.push_str(&format!("sensitive_tables = [\n{files}\n]\n"));
