@@ -78,6 +78,11 @@ test("a real int8 run: identical and one-element tensors, sides from file names,
   const rowOf = (n) => csv.split("\n").find((l) => l.startsWith(n + ",")).split(",");
   assert.equal(rowOf(identical)[header.indexOf("sqnr_db")], "inf");
   assert.equal(rowOf(one)[header.indexOf("base_var")], "nan");
+  // The pairs table sorts: SQNR worst first.
+  await page.click('th[data-sort="sqnr"]');
+  const sq = (await page.locator("table.pairs tbody tr td:nth-child(4)").allTextContents()).slice(0, 20)
+    .map((t) => (t === "∞" ? Infinity : Number(t)));
+  assert.deepEqual(sq, [...sq].sort((x, y) => x - y), `${sq}`);
   assert.deepEqual(errors, []);
   await page.close();
 });

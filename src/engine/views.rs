@@ -822,3 +822,55 @@ pub fn rows_csv(t: &CompareTable, rows: &[usize], columns: &[&str]) -> String {
     }
     out
 }
+
+/// The order of the tensor pairs for a sort key (`name`, `cosine`, `sqnr`, `mse`, `l1`, `kl`,
+/// `atol`, `max_qscale_diff`, `clip`: the clipping share of the split), missing values last.
+pub fn sort_pairs(t: &super::pairs::TensorComparison, key: &str, descending: bool) -> Vec<usize> {
+    let value = |i: usize| -> Option<f64> {
+        let m = t.pairs[i].metrics.as_ref()?;
+        Some(match key {
+            "cosine" => m.cosine,
+            "sqnr" => m.sqnr_db,
+            "mse" => m.mse,
+            "l1" => m.l1,
+            "kl" => m.kl,
+            "atol" => m.atol,
+            "max_qscale_diff" => m.max_qscale_diff?,
+            "clip" => {
+                let sp = m.error_split?;
+                let total = sp.clip + sp.round + sp.inherited;
+                if total > 0.0 {
+                    sp.clip / total
+                } else {
+                    0.0
+                }
+            }
+            _ => return None,
+        })
+    };
+    let mut idx: Vec<usize> = (0..t.pairs.len()).collect();
+    if key == "none" {
+        return idx;
+    }
+    if key == "name" {
+        idx.sort_by(|&a, &b| t.pairs[a].name.cmp(&t.pairs[b].name));
+        if descending {
+            idx.reverse();
+        }
+        return idx;
+    }
+    idx.sort_by(|&a, &b| match (value(a), value(b)) {
+        (Some(x), Some(y)) => {
+            let o = x.total_cmp(&y);
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(&b),
+    });
+    idx
+}

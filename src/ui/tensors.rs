@@ -252,6 +252,29 @@ fn pair_detail(
 pub fn TensorsView(p: &TensorsProps) -> Html {
     let selected_pair = use_state(|| None::<usize>);
     let typed = use_state(String::new);
+    // Sort key and direction of the pairs table (file order until a header is clicked).
+    let sort = use_state(|| (String::from("none"), false));
+    let sort_th = |key: &'static str, label: &'static str| {
+        let sort = sort.clone();
+        let active = sort.0 == key;
+        let arrow = if active {
+            if sort.1 {
+                " ▼"
+            } else {
+                " ▲"
+            }
+        } else {
+            ""
+        };
+        html! {
+            <th class="sortable" title="click to sort (worst first)" data-sort={key}
+                onclick={Callback::from(move |_| {
+                    // First click: worst first (low Cosine/SQNR; high errors and clipping).
+                    let desc = if sort.0 == key { !sort.1 } else { !matches!(key, "name" | "cosine" | "sqnr") };
+                    sort.set((key.to_string(), desc));
+                })}>{ format!("{label}{arrow}") }</th>
+        }
+    };
     let detail_ref = use_node_ref();
     // The detail sits below a long table: bring it into view when a pair is opened.
     {
@@ -336,7 +359,8 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
     });
     let t = &a.tensors;
     let local = crate::engine::views::local_error_ranking(t);
-    let rows = t.pairs.iter().enumerate().map(|(row, pr)| {
+    let order = crate::engine::views::sort_pairs(t, &sort.0, sort.1);
+    let rows = order.iter().map(|&row| (row, &t.pairs[row])).map(|(row, pr)| {
         let chips = p.evidence.get(&(pr.quant_file, "pairs".to_string(), row)).cloned().unwrap_or_default();
         let m = pr.metrics.as_ref();
         let cell = |key: &str, v: Option<f64>| {
@@ -411,8 +435,8 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             <div class="scroll-x">
                 <table class="pairs">
                     <thead><tr>
-                        <th>{ "name" }</th><th>{ "shape" }</th><th>{ "Cosine" }</th><th>{ "SQNR dB" }</th><th>{ "MSE" }</th><th>{ "L1" }</th>
-                        <th>{ "KL" }</th><th>{ "Atol" }</th><th>{ "max_qscale_diff" }</th><th>{ "scale" }</th><th>{ "error split" }</th><th>{ "findings" }</th>
+                        { sort_th("name", "name") }<th>{ "shape" }</th>{ sort_th("cosine", "Cosine") }{ sort_th("sqnr", "SQNR dB") }{ sort_th("mse", "MSE") }{ sort_th("l1", "L1") }
+                        { sort_th("kl", "KL") }{ sort_th("atol", "Atol") }{ sort_th("max_qscale_diff", "max_qscale_diff") }<th>{ "scale" }</th>{ sort_th("clip", "error split") }<th>{ "findings" }</th>
                     </tr></thead>
                     <tbody>{ for rows }</tbody>
                 </table>
