@@ -320,3 +320,30 @@ test("the ratio slider answers the keyboard (Home, then ArrowRight moves it)", a
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("cancelling a long load keeps what was loaded before it", async () => {
+  const { page, errors } = await newPage();
+  await drop(page, await runFiles("ort_int8", { dumps: false }));
+  await page.waitForSelector(".top-ten", { timeout: 60000 });
+  const before = await page.locator(".tab").allTextContents();
+  // ~120 MB of model-check rows, built in the page.
+  await page.evaluate(() => {
+    const row = "| model.backbone.stage1.0.conv1 | <class 'horizon_plugin_pytorch.nn.qat.conv2d.Conv2d'> | ['qint8'] | ['qint8'] | -1 | MinMaxObserver |\n";
+    const head = "Each layer out qconfig:\n+---+---+---+---+---+---+\n| Module Name | Module Type | Input dtype | out dtype | ch_axis | observer |\n|---+---+---+---+---+---|\n";
+    const parts = [head];
+    for (let i = 0; i < 90; i++) parts.push(row.repeat(10000));
+    const dt = new DataTransfer();
+    dt.items.add(new File(parts, "huge_model_check_result.txt"));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  });
+  await page.waitForSelector(".progress", { timeout: 10000 });
+  await page.click(".progress button");
+  await page.waitForSelector(".banner", { timeout: 10000 });
+  // The fresh worker takes the session back: the run's tabs are there again, the huge file is not.
+  await page.waitForFunction((n) => document.querySelectorAll(".tab").length === n, before.length, { timeout: 30000 });
+  const after = await page.locator(".tab").allTextContents();
+  assert.deepEqual(after.map((t) => t.replace(/\(\d+\)/, "")), before.map((t) => t.replace(/\(\d+\)/, "")));
+  assert.doesNotMatch(await page.textContent("ul.files"), /huge_model_check_result/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -338,6 +338,8 @@ fn first_compare_row(a: &Analysis, finding: usize, file: usize) -> Option<usize>
 struct WorkerHandle {
     worker: Worker,
     ready: Rc<std::cell::Cell<bool>>,
+    /// The worker stopped (a trap, out of memory): the next command starts a fresh one.
+    dead: Rc<std::cell::Cell<bool>>,
     pending: Rc<std::cell::RefCell<Vec<JsValue>>>,
     _onmessage: Closure<dyn FnMut(MessageEvent)>,
 }
@@ -375,10 +377,16 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
         }
     });
     worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    let dead = Rc::new(std::cell::Cell::new(false));
+    let dead_in = dead.clone();
     let onerror = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |ev: web_sys::ErrorEvent| {
+        dead_in.set(true);
         dispatch_err.dispatch(Action::Worker(FromWorker::Failed {
             job: u32::MAX,
-            message: format!("the analysis worker stopped: {}", ev.message()),
+            message: format!(
+                "the analysis worker stopped ({}); the next action starts a fresh one with the files read before",
+                ev.message()
+            ),
         }));
     });
     worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
@@ -386,6 +394,7 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
     Ok(WorkerHandle {
         worker,
         ready,
+        dead,
         pending,
         _onmessage: onmessage,
     })
@@ -403,11 +412,60 @@ pub fn App() -> Html {
     // What the session holds, kept here so a fresh worker can take it back after a cancel: the
     // files (Blob handles only, no bytes), the intent and the tensor settings.
     let ledger = use_mut_ref(Ledger::default);
+    // The newest job whose result arrived: an Open at or before it is no longer in flight.
+    let done_job = use_mut_ref(|| 0u32);
+    *done_job.borrow_mut() = state.done_job;
     // Send one command (and the Blobs of an Open) to the worker, starting it if needed.
     let send: Rc<SendFn> = {
         let worker = worker.clone();
         let dispatch = state.dispatcher();
+        let ledger = ledger.clone();
+        let next_job = next_job.clone();
+        let done_job = done_job.clone();
         Rc::new(move |cmd: ToWorker, items: Vec<Item>, what: String| {
+            // A worker that stopped is replaced, and takes back the session as it was before the
+            // job that stopped it (that job's files are left out, or they would stop it again).
+            let was_dead = worker.borrow().as_ref().is_some_and(|w| w.dead.get());
+            if was_dead {
+                if let Some(w) = worker.borrow_mut().take() {
+                    w.worker.terminate();
+                }
+                let (files, intent, settings) = {
+                    let mut l = ledger.borrow_mut();
+                    if let Some((job, names)) = l.in_flight.take() {
+                        if job > *done_job.borrow() {
+                            l.files.retain(|f| !names.contains(&f.name));
+                        }
+                    }
+                    (l.files.clone(), l.intent, l.settings.clone())
+                };
+                if let Ok(w) = spawn_worker(dispatch.clone()) {
+                    if !files.is_empty() {
+                        let job = {
+                            let mut j = next_job.borrow_mut();
+                            *j += 1;
+                            *j
+                        };
+                        let blobs = js_sys::Array::new();
+                        for it in &files {
+                            blobs.push(&it.blob);
+                        }
+                        let restore = Envelope {
+                            cmd: ToWorker::Restore {
+                                job,
+                                names: files.iter().map(|f| f.name.clone()).collect(),
+                                intent,
+                                settings,
+                            },
+                            blobs,
+                        };
+                        if let Ok(m) = serde_wasm_bindgen::to_value(&restore) {
+                            let _ = w.post(m);
+                        }
+                    }
+                    *worker.borrow_mut() = Some(w);
+                }
+            }
             if worker.borrow().is_none() {
                 match spawn_worker(dispatch.clone()) {
                     Ok(w) => *worker.borrow_mut() = Some(w),
@@ -530,6 +588,7 @@ pub fn App() -> Html {
     }
 
     let cancel = {
+        let done_job = done_job.clone();
         let worker = worker.clone();
         let dispatch = state.dispatcher();
         let ledger = ledger.clone();
@@ -548,8 +607,11 @@ pub fn App() -> Html {
             dispatch.dispatch(Action::Cancelled);
             let (items, intent, settings) = {
                 let mut l = ledger.borrow_mut();
-                if let Some((_, names)) = l.in_flight.take() {
-                    l.files.retain(|f| !names.contains(&f.name));
+                if let Some((job, names)) = l.in_flight.take() {
+                    // Only a batch still running is dropped; one whose result arrived stays.
+                    if job > *done_job.borrow() {
+                        l.files.retain(|f| !names.contains(&f.name));
+                    }
                 }
                 (l.files.clone(), l.intent, l.settings.clone())
             };
