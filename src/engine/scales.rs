@@ -22,6 +22,8 @@
 //! or a huge allocation. Two passes: the first collects the Q/DQ nodes, the second the tensors they
 //! name.
 
+use crate::engine::error::ParseError;
+
 use super::quant::QDType;
 use super::tensor::{f16_to_f32, ByteSource};
 use serde::{Deserialize, Serialize};
@@ -359,7 +361,7 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
 
     /// Load the window at `at`, at least `need` bytes (≤ [`WINDOW`]): a few KiB after a jump (the
     /// header after a skipped weight), the whole window when reading on.
-    fn fill(&mut self, at: u64, need: u64) -> Result<(), String> {
+    fn fill(&mut self, at: u64, need: u64) -> Result<(), ParseError> {
         let (at, n) = if self.size <= WHOLE_FILE {
             (0, self.size as usize)
         } else {
@@ -371,28 +373,30 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
         self.win_at = at;
         if let Err(e) = self.src.read_at(at, &mut self.win) {
             self.win.clear();
-            return Err(format!("cannot read the file at byte {at}: {e}"));
+            return Err(ParseError::from(format!(
+                "cannot read the file at byte {at}: {e}"
+            )));
         }
         Ok(())
     }
 
-    fn byte(&mut self, at: u64) -> Result<u8, String> {
+    fn byte(&mut self, at: u64) -> Result<u8, ParseError> {
         if at < self.win_at || at - self.win_at >= self.win.len() as u64 {
             if at >= self.size {
-                return Err(format!(
+                return Err(ParseError::from(format!(
                     "the ONNX file is truncated: it ends before byte {at}"
-                ));
+                )));
             }
             self.fill(at, 1)?;
         }
         self.win
             .get((at - self.win_at) as usize)
             .copied()
-            .ok_or_else(|| format!("cannot read the file at byte {at}"))
+            .ok_or_else(|| ParseError::from(format!("cannot read the file at byte {at}")))
     }
 
     /// `len` bytes at `at`; callers bound `len`.
-    fn bytes(&mut self, at: u64, len: u64) -> Result<Vec<u8>, String> {
+    fn bytes(&mut self, at: u64, len: u64) -> Result<Vec<u8>, ParseError> {
         let end = at
             .checked_add(len)
             .filter(|&e| e <= self.size)
@@ -413,15 +417,15 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
         self.win
             .get(s..s + len as usize)
             .map(<[u8]>::to_vec)
-            .ok_or_else(|| format!("cannot read the file at byte {at}"))
+            .ok_or_else(|| ParseError::from(format!("cannot read the file at byte {at}")))
     }
 
-    fn varint(&mut self, m: &mut Msg, field_at: u64) -> Result<u64, String> {
+    fn varint(&mut self, m: &mut Msg, field_at: u64) -> Result<u64, ParseError> {
         let start = m.pos;
         let mut v = 0u64;
         for i in 0..10u32 {
             if m.pos >= m.end {
-                return Err(ends_inside(m, field_at));
+                return Err(ParseError::from(ends_inside(m, field_at)));
             }
             let b = self.byte(m.pos)?;
             m.pos += 1;
@@ -433,14 +437,14 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
                 return Ok(v);
             }
         }
-        Err(format!(
+        Err(ParseError::from(format!(
             "corrupt ONNX file: a malformed number at byte {start}"
-        ))
+        )))
     }
 
-    fn fixed(&mut self, m: &mut Msg, field_at: u64, n: u64) -> Result<u64, String> {
+    fn fixed(&mut self, m: &mut Msg, field_at: u64, n: u64) -> Result<u64, ParseError> {
         if m.end - m.pos < n {
-            return Err(ends_inside(m, field_at));
+            return Err(ParseError::from(ends_inside(m, field_at)));
         }
         let mut v = 0u64;
         for i in 0..n {
@@ -451,7 +455,7 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
     }
 
     /// The next field of `m`, or None at its end.
-    fn next(&mut self, m: &mut Msg) -> Result<Option<Field>, String> {
+    fn next(&mut self, m: &mut Msg) -> Result<Option<Field>, ParseError> {
         if m.pos >= m.end {
             return Ok(None);
         }
@@ -459,9 +463,9 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
         let tag = self.varint(m, at)?;
         let num = tag >> 3;
         if num == 0 {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "corrupt ONNX file: field number 0 at byte {at} (not an ONNX model?)"
-            ));
+            )));
         }
         let val = match tag & 7 {
             0 => Val::Int(self.varint(m, at)?),
@@ -470,45 +474,45 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
             2 => {
                 let len = self.varint(m, at)?;
                 if len > m.end - m.pos {
-                    return Err(too_long(m, at, len));
+                    return Err(ParseError::from(too_long(m, at, len)));
                 }
                 let v = Val::Len(m.pos, len);
                 m.pos += len;
                 v
             }
             w => {
-                return Err(format!(
+                return Err(ParseError::from(format!(
                     "corrupt ONNX file: unknown field type {w} at byte {at} (not an ONNX model?)"
-                ))
+                )))
             }
         };
         Ok(Some(Field { num, val }))
     }
 
-    fn name(&mut self, at: u64, len: u64) -> Result<String, String> {
+    fn name(&mut self, at: u64, len: u64) -> Result<String, ParseError> {
         if len > MAX_NAME {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "corrupt ONNX file: a name of {len} bytes at byte {at} (names longer than {MAX_NAME} bytes are refused)"
-            ));
+            )));
         }
         Ok(String::from_utf8_lossy(&self.bytes(at, len)?).into_owned())
     }
 
     /// A short identifier (operator, domain, attribute name); longer ones are returned empty.
-    fn short(&mut self, val: Val) -> Result<String, String> {
+    fn short(&mut self, val: Val) -> Result<String, ParseError> {
         match val {
             Val::Len(at, len) if len <= 128 => self.name(at, len),
             _ => Ok(String::new()),
         }
     }
 
-    fn charge(&mut self, n: usize) -> Result<(), String> {
+    fn charge(&mut self, n: usize) -> Result<(), ParseError> {
         self.stored = self.stored.saturating_add(n);
         if self.stored > MAX_STORED {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "the model's quantization nodes and scales take more than {} MiB: not read (a broken or hostile file?)",
                 MAX_STORED >> 20
-            ));
+            )));
         }
         Ok(())
     }
@@ -521,14 +525,14 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
         width: u64,
         out: &mut Vec<u64>,
         used: &mut u64,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ParseError> {
         let room = MAX_VALUES.saturating_sub(*used);
         match val {
             Val::Len(at, len) if width > 0 => {
                 if len % width != 0 {
-                    return Err(format!(
+                    return Err(ParseError::from(format!(
                         "corrupt ONNX file: the packed list at byte {at} ({len} bytes) is not whole {width}-byte values"
-                    ));
+                    )));
                 }
                 if len / width > room {
                     return Ok(false);
@@ -641,11 +645,11 @@ impl Tensor {
             + self.u64s.len())
     }
 
-    fn numel(&self) -> Result<u64, String> {
+    fn numel(&self) -> Result<u64, ParseError> {
         if self.too_big {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "it holds more than {MAX_VALUES} values or {MAX_DIMS} dimensions"
-            ));
+            )));
         }
         let mut n = 1u64;
         for &d in &self.dims {
@@ -722,7 +726,7 @@ struct Walk {
 
 impl<S: ByteSource + ?Sized> Wire<'_, S> {
     /// The graphs (ModelProto field 7) of the model.
-    fn model(&mut self) -> Result<Vec<(u64, u64)>, String> {
+    fn model(&mut self) -> Result<Vec<(u64, u64)>, ParseError> {
         let mut m = Msg {
             pos: 0,
             end: self.size,
@@ -739,11 +743,11 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         Ok(graphs)
     }
 
-    fn graph(&mut self, w: &mut Walk, at: u64, len: u64, depth: usize) -> Result<(), String> {
+    fn graph(&mut self, w: &mut Walk, at: u64, len: u64, depth: usize) -> Result<(), ParseError> {
         if depth > MAX_GRAPH_DEPTH {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "the ONNX model nests subgraphs (If/Loop/Scan bodies) more than {MAX_GRAPH_DEPTH} levels deep: not read (a broken or hostile file?)"
-            ));
+            )));
         }
         let mut m = Msg::of(at, len);
         while let Some(f) = self.next(&mut m)? {
@@ -756,12 +760,12 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         Ok(())
     }
 
-    fn node(&mut self, w: &mut Walk, at: u64, len: u64, depth: usize) -> Result<(), String> {
+    fn node(&mut self, w: &mut Walk, at: u64, len: u64, depth: usize) -> Result<(), ParseError> {
         w.nodes += 1;
         if w.nodes > MAX_NODES {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "the ONNX model has more than {MAX_NODES} nodes: not read (a broken or hostile file?)"
-            ));
+            )));
         }
         // First look: the operator, and whether there are attributes (maybe subgraphs).
         let (mut op, mut domain, mut attrs) = (String::new(), String::new(), false);
@@ -855,7 +859,7 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         len: u64,
         depth: usize,
         keep: Option<&mut Attrs>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ParseError> {
         let mut name = String::new();
         let (mut f32v, mut int, mut t) = (None, None, None);
         let mut floats = Vec::new();
@@ -893,7 +897,7 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         Ok(())
     }
 
-    fn initializer(&mut self, w: &mut Walk, at: u64, len: u64) -> Result<(), String> {
+    fn initializer(&mut self, w: &mut Walk, at: u64, len: u64) -> Result<(), ParseError> {
         let mut m = Msg::of(at, len);
         let mut name = None;
         while let Some(f) = self.next(&mut m)? {
@@ -919,7 +923,7 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
     }
 
     /// A TensorProto's data type alone.
-    fn tensor_type(&mut self, at: u64, len: u64) -> Result<u64, String> {
+    fn tensor_type(&mut self, at: u64, len: u64) -> Result<u64, ParseError> {
         let mut m = Msg::of(at, len);
         let mut dt = 0;
         while let Some(f) = self.next(&mut m)? {
@@ -931,7 +935,7 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
     }
 
     /// A TensorProto: type, shape, and where its values are (small typed lists are read).
-    fn tensor(&mut self, at: u64, len: u64) -> Result<Tensor, String> {
+    fn tensor(&mut self, at: u64, len: u64) -> Result<Tensor, ParseError> {
         let mut t = Tensor::default();
         let mut used = 0u64;
         let mut dims = Vec::new();
@@ -998,25 +1002,26 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         n: u64,
         width: u64,
         half: bool,
-    ) -> Result<Option<Vec<u8>>, String> {
+    ) -> Result<Option<Vec<u8>>, ParseError> {
         let Some((at, len)) = t.raw else {
             return Ok(None);
         };
         let want = if half { n.div_ceil(2) } else { n * width };
         if len != want {
-            return Err(format!(
-                "its raw data holds {len} bytes, its shape needs {want}"
-            ));
+            return Err(format!("its raw data holds {len} bytes, its shape needs {want}").into());
         }
         self.bytes(at, len).map(Some)
     }
 
     /// A scale tensor's values.
-    fn floats(&mut self, t: &Tensor) -> Result<Vec<f64>, String> {
+    fn floats(&mut self, t: &Tensor) -> Result<Vec<f64>, ParseError> {
         let n = t.numel()?;
-        let typed = |v: &[u64]| -> Result<(), String> {
+        let typed = |v: &[u64]| -> Result<(), ParseError> {
             if v.len() as u64 != n {
-                return Err(format!("it holds {} values, its shape needs {n}", v.len()));
+                return Err(ParseError::from(format!(
+                    "it holds {} values, its shape needs {n}",
+                    v.len()
+                )));
             }
             Ok(())
         };
@@ -1065,16 +1070,24 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
                     t.f64s.iter().map(|&b| f64::from_bits(b)).collect()
                 }
             },
-            dt => return Err(format!("it holds {} values, not floats", type_name(dt))),
+            dt => {
+                return Err(ParseError::from(format!(
+                    "it holds {} values, not floats",
+                    type_name(dt)
+                )))
+            }
         })
     }
 
     /// A zero-point tensor's values.
-    fn ints(&mut self, t: &Tensor) -> Result<Vec<i64>, String> {
+    fn ints(&mut self, t: &Tensor) -> Result<Vec<i64>, ParseError> {
         let n = t.numel()?;
-        let check = |v: &[u64]| -> Result<(), String> {
+        let check = |v: &[u64]| -> Result<(), ParseError> {
             if v.len() as u64 != n {
-                return Err(format!("it holds {} values, its shape needs {n}", v.len()));
+                return Err(ParseError::from(format!(
+                    "it holds {} values, its shape needs {n}",
+                    v.len()
+                )));
             }
             Ok(())
         };
@@ -1085,7 +1098,12 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
             6 | 12 => 4,
             7 | 13 => 8,
             21 | 22 => 0,
-            _ => return Err(format!("it holds {} values, not integers", type_name(dt))),
+            _ => {
+                return Err(ParseError::from(format!(
+                    "it holds {} values, not integers",
+                    type_name(dt)
+                )))
+            }
         };
         if width == 0 {
             // 4-bit: two values a byte, low nibble first (int32_data holds the bytes).
@@ -1093,11 +1111,11 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
                 Some(b) => b,
                 None => {
                     if t.i32s.len() as u64 != n.div_ceil(2) {
-                        return Err(format!(
+                        return Err(ParseError::from(format!(
                             "it holds {} bytes of 4-bit values, its shape needs {}",
                             t.i32s.len(),
                             n.div_ceil(2)
-                        ));
+                        )));
                     }
                     t.i32s.iter().map(|&v| v as u8).collect()
                 }
@@ -1308,7 +1326,7 @@ impl Notes {
 const NOT_ONNX: &str = "not an ONNX model: QuantLens reads scales from QDQ-quantized .onnx models and from scales.json files";
 
 /// Read the scales and zero points of a QDQ-quantized ONNX model.
-pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet, String> {
+pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet, ParseError> {
     let size = src.size();
     if size == 0 {
         return Err("the file is empty".into());
@@ -1338,14 +1356,14 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
         wire.graph(&mut w, at, len, 0)?;
     }
     if w.qdq.is_empty() {
-        return Err(if w.qlinear > 0 {
+        return Err(ParseError::from(if w.qlinear > 0 {
             format!(
                 "the ONNX model is in QOperator format ({} QLinear… nodes) without QuantizeLinear/DequantizeLinear pairs: QuantLens reads the scales of QDQ models (quantize_static with quant_format=QuantFormat.QDQ)",
                 w.qlinear
             )
         } else {
             "the ONNX model has no QuantizeLinear or DequantizeLinear nodes: it is not a QDQ-quantized model".into()
-        });
+        }));
     }
     // Pass 2: the tensors the Q/DQ nodes name.
     for n in &w.qdq {
@@ -1467,7 +1485,7 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
             external.join(", ")
         );
         if c.entries.is_empty() {
-            return Err(format!("the model's {msg}"));
+            return Err(ParseError::from(format!("the model's {msg}")));
         }
         notes.push(format!("{external_nodes} Q/DQ nodes skipped: their {msg}"));
     }
@@ -1478,7 +1496,9 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
             .first()
             .cloned()
             .unwrap_or_else(|| "no node could be read".into());
-        return Err(format!("no scale of the model could be read: {why}"));
+        return Err(ParseError::from(format!(
+            "no scale of the model could be read: {why}"
+        )));
     }
     if !odd_types.is_empty() {
         notes.push(format!(
@@ -1550,51 +1570,51 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn json_scale(name: &str, v: &Value) -> Result<f64, String> {
+fn json_scale(name: &str, v: &Value) -> Result<f64, ParseError> {
     let s = match v {
         Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
         other => {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "`{name}`: the scale must be a number, not {}",
                 json_kind(other)
-            ))
+            )))
         }
     };
     if !(s.is_finite() && s > 0.0) {
-        return Err(format!(
+        return Err(ParseError::from(format!(
             "`{name}`: the scale must be a positive finite number, not {s}"
-        ));
+        )));
     }
     Ok(s)
 }
 
-fn json_zp(name: &str, v: &Value, dtype: Option<QDType>) -> Result<i64, String> {
+fn json_zp(name: &str, v: &Value, dtype: Option<QDType>) -> Result<i64, ParseError> {
     let z = match v {
         Value::Number(n) => match n.as_i64() {
             Some(z) => z,
             None => match n.as_f64() {
                 Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i64,
                 _ => {
-                    return Err(format!(
+                    return Err(ParseError::from(format!(
                         "`{name}`: the zero point must be an integer, not {n}"
-                    ))
+                    )))
                 }
             },
         },
         other => {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "`{name}`: the zero point must be an integer, not {}",
                 json_kind(other)
-            ))
+            )))
         }
     };
     if let Some(dt) = dtype {
         let (lo, hi) = dt.range();
         if z < lo || z > hi {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "`{name}`: the zero point {z} is outside {}'s range [{lo}, {hi}]",
                 dt.name()
-            ));
+            )));
         }
     }
     Ok(z)
@@ -1604,14 +1624,14 @@ fn json_zp(name: &str, v: &Value, dtype: Option<QDType>) -> Result<i64, String> 
 /// "int8"}}` (per-channel: `"scale": [...]`, `"zero_point": [...]` or one for all, `"axis"`, 0 when
 /// absent), or either inside a top-level `{"scales": {...}}`. Scales must be positive and finite,
 /// zero points integers inside the dtype's range; an error names the entry.
-pub fn read_scales_json(text: &str) -> Result<ScaleSet, String> {
+pub fn read_scales_json(text: &str) -> Result<ScaleSet, ParseError> {
     let v: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("not valid JSON: {e}"))?;
     let Value::Object(top) = v else {
-        return Err(format!(
+        return Err(ParseError::from(format!(
             "a scales file must be a JSON object mapping tensor names to scales, like {{\"conv1\": 0.0123}}; this one holds {}",
             json_kind(&v)
-        ));
+        )));
     };
     let obj = match top.get("scales") {
         Some(Value::Object(inner)) => inner,
@@ -1648,31 +1668,31 @@ pub fn read_scales_json(text: &str) -> Result<ScaleSet, String> {
                         format!("`{name}`: unknown dtype \"{s}\" (QuantLens knows int4, int8, int16 and uint8)")
                     })?),
                     Some(other) => {
-                        return Err(format!(
+                        return Err(ParseError::from(format!(
                             "`{name}`: the dtype must be a string like \"int8\", not {}",
                             json_kind(other)
-                        ))
+                        )))
                     }
                 };
                 let axis = match o.get("axis") {
                     None | Some(Value::Null) => None,
                     Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
                     Some(other) => {
-                        return Err(format!(
+                        return Err(ParseError::from(format!(
                             "`{name}`: the axis must be an integer, not {}",
                             json_kind(other)
-                        ))
+                        )))
                     }
                 };
                 match o.get("scale") {
                     None => {
-                        return Err(format!(
+                        return Err(ParseError::from(format!(
                             "`{name}`: an object without a \"scale\" (write {{\"scale\": 0.0123}})"
-                        ))
+                        )))
                     }
                     Some(Value::Array(list)) => {
                         if list.is_empty() {
-                            return Err(format!("`{name}`: an empty list of scales"));
+                            return Err(ParseError::from(format!("`{name}`: an empty list of scales")));
                         }
                         let mut scales = Vec::with_capacity(list.len());
                         for (i, s) in list.iter().enumerate() {
@@ -1682,11 +1702,11 @@ pub fn read_scales_json(text: &str) -> Result<ScaleSet, String> {
                             None | Some(Value::Null) => vec![0; scales.len()],
                             Some(Value::Array(z)) => {
                                 if z.len() != scales.len() {
-                                    return Err(format!(
+                                    return Err(ParseError::from(format!(
                                         "`{name}`: {} zero points for {} scales",
                                         z.len(),
                                         scales.len()
-                                    ));
+                                    )));
                                 }
                                 let mut zps = Vec::with_capacity(z.len());
                                 for (i, v) in z.iter().enumerate() {
@@ -1722,15 +1742,15 @@ pub fn read_scales_json(text: &str) -> Result<ScaleSet, String> {
                 }
             }
             Value::Array(_) => {
-                return Err(format!(
+                return Err(ParseError::from(format!(
                     "`{name}`: a list, not a scale (per-channel scales are written {{\"scale\": [...], \"axis\": 0}}; a [min, max] range is not a scale)"
-                ))
+                )))
             }
             other => {
-                return Err(format!(
+                return Err(ParseError::from(format!(
                     "`{name}`: expected a scale (a number) or an object with a \"scale\", not {}",
                     json_kind(other)
-                ))
+                )))
             }
         };
         entries.push(e);

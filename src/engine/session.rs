@@ -365,7 +365,7 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
             report.document = Some(doc);
             report.notes.extend(notes);
         }
-        Err(e) => report.error = Some(e),
+        Err(e) => report.error = Some(e.to_string()),
     }
     report
 }
@@ -403,7 +403,7 @@ pub fn read_tensor_source(name: &str, src: &mut dyn super::tensor::ByteSource) -
             }
             report.document = Some(Document::Tensors { entries, side });
         }
-        Err(e) => report.error = Some(e),
+        Err(e) => report.error = Some(e.to_string()),
     }
     report
 }

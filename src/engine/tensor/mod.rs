@@ -1,6 +1,8 @@
 //! Tensor dump formats (detected by content, each importer its own module) behind one random-access
 //! byte source, and streaming element readers that decode any supported dtype to f32 in slices.
 
+use crate::engine::error::ParseError;
+
 pub mod npy;
 pub mod npz;
 pub mod safetensors;
@@ -464,7 +466,7 @@ pub fn read_all<S: ByteSource + ?Sized>(src: &mut S, entry: &TensorEntry) -> io:
 pub fn list_tensors<S: ByteSource + ?Sized>(
     name: &str,
     src: &mut S,
-) -> Result<Vec<TensorEntry>, String> {
+) -> Result<Vec<TensorEntry>, ParseError> {
     list_tensors_with_notes(name, src).map(|(e, _)| e)
 }
 
@@ -472,7 +474,7 @@ pub fn list_tensors<S: ByteSource + ?Sized>(
 pub fn list_tensors_with_notes<S: ByteSource + ?Sized>(
     name: &str,
     src: &mut S,
-) -> Result<(Vec<TensorEntry>, Vec<String>), String> {
+) -> Result<(Vec<TensorEntry>, Vec<String>), ParseError> {
     let n = src.size().min(16);
     let mut head = vec![0u8; n as usize];
     src.read_at(0, &mut head)
@@ -489,7 +491,7 @@ pub fn list_tensors_with_notes<S: ByteSource + ?Sized>(
 fn list_tensors_plain<S: ByteSource + ?Sized>(
     name: &str,
     src: &mut S,
-) -> Result<Vec<TensorEntry>, String> {
+) -> Result<Vec<TensorEntry>, ParseError> {
     let n = src.size().min(16);
     let mut head = vec![0u8; n as usize];
     src.read_at(0, &mut head)

@@ -1,9 +1,11 @@
 //! NumPy `.npy`: magic, version, a Python-dict header (`descr`, `fortran_order`, `shape`), raw data.
 
+use crate::engine::error::ParseError;
+
 use super::{ByteSource, DataRef, ElemType, TensorEntry};
 
 /// `'<f4'` → (type, big endian).
-pub fn parse_descr(d: &str) -> Result<(ElemType, bool), String> {
+pub fn parse_descr(d: &str) -> Result<(ElemType, bool), ParseError> {
     let d = d.trim();
     let (order, code) = match d.chars().next() {
         Some(c @ ('<' | '>' | '|' | '=')) => (c, &d[1..]),
@@ -24,7 +26,7 @@ pub fn parse_descr(d: &str) -> Result<(ElemType, bool), String> {
         "u8" | "Q" | "L" => ElemType::U64,
         "b1" | "?" => ElemType::Bool,
         "V2" => ElemType::BF16, // ml_dtypes bfloat16 is saved as a 2-byte void
-        other => return Err(format!("unsupported npy dtype '{other}'")),
+        other => return Err(ParseError::from(format!("unsupported npy dtype '{other}'"))),
     };
     Ok((t, big))
 }
@@ -52,7 +54,7 @@ pub fn read_header<S: ByteSource + ?Sized>(
     src: &mut S,
     offset: u64,
     name: &str,
-) -> Result<TensorEntry, String> {
+) -> Result<TensorEntry, ParseError> {
     let mut pre = [0u8; 12];
     let avail = src.size().saturating_sub(offset).min(12) as usize;
     if avail < 10 {
@@ -68,16 +70,16 @@ pub fn read_header<S: ByteSource + ?Sized>(
     let need = e.numel() * e.elem.size_bytes() as u64;
     let have = src.size().saturating_sub(offset + (hstart + hlen) as u64);
     if have < need {
-        return Err(format!(
+        return Err(ParseError::from(format!(
             "the .npy data is truncated: the header says {} elements ({need} bytes) but only {have} bytes follow",
             e.numel()
-        ));
+        )));
     }
     Ok(e)
 }
 
 /// (header length, header start) from the magic + version + length preamble.
-pub fn parse_preamble(pre: &[u8]) -> Result<(usize, usize), String> {
+pub fn parse_preamble(pre: &[u8]) -> Result<(usize, usize), ParseError> {
     if !pre.starts_with(b"\x93NUMPY") || pre.len() < 10 {
         return Err("not an .npy file (no \\x93NUMPY magic)".into());
     }
@@ -87,7 +89,7 @@ pub fn parse_preamble(pre: &[u8]) -> Result<(usize, usize), String> {
             u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
             12,
         )),
-        v => Err(format!("unsupported .npy version {v}")),
+        v => Err(ParseError::from(format!("unsupported .npy version {v}"))),
     }
 }
 
@@ -96,7 +98,7 @@ pub fn entry_from_header(
     header: &[u8],
     name: &str,
     data_offset: u64,
-) -> Result<TensorEntry, String> {
+) -> Result<TensorEntry, ParseError> {
     if header.len() > 1 << 20 {
         return Err("the .npy header is implausibly large".into());
     }

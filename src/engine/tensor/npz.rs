@@ -2,6 +2,8 @@
 //! Reads the central directory (zip64 included) and each member's npy header; elements are then
 //! streamed from the member (inflated on the fly when deflated).
 
+use crate::engine::error::ParseError;
+
 use super::{npy, ByteSource, DataRef, TensorEntry};
 
 fn u16_at(b: &[u8], i: usize) -> u16 {
@@ -25,22 +27,28 @@ pub struct Member {
 }
 
 /// Where a member's data starts (after its local header).
-pub fn data_start<S: ByteSource + ?Sized>(src: &mut S, m: &Member) -> Result<u64, String> {
+pub fn data_start<S: ByteSource + ?Sized>(src: &mut S, m: &Member) -> Result<u64, ParseError> {
     let mut lh = [0u8; 30];
     src.read_at(m.local_offset, &mut lh)
         .map_err(|e| format!("{}: {e}", m.name))?;
     if !lh.starts_with(b"PK\x03\x04") {
-        return Err(format!("{}: corrupt local header", m.name));
+        return Err(ParseError::from(format!(
+            "{}: corrupt local header",
+            m.name
+        )));
     }
     let data = m.local_offset + 30 + u16_at(&lh, 26) as u64 + u16_at(&lh, 28) as u64;
     if data + m.comp_len > src.size() {
-        return Err(format!("{}: the member is truncated", m.name));
+        return Err(ParseError::from(format!(
+            "{}: the member is truncated",
+            m.name
+        )));
     }
     Ok(data)
 }
 
 /// The members listed in a zip's central directory.
-pub fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Member>, String> {
+pub fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Member>, ParseError> {
     let size = src.size();
     let tail_len = size.min(65_557) as usize;
     let mut tail = vec![0u8; tail_len];
@@ -126,7 +134,7 @@ pub fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Memb
 }
 
 /// The `.npy` members of an `.npz`, named without the `.npy` suffix (as `np.load` names them).
-pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, String> {
+pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, ParseError> {
     let members = central_directory(src)?;
     let mut out = Vec::new();
     for m in members {
@@ -138,11 +146,11 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
         src.read_at(m.local_offset, &mut lh)
             .map_err(|e| format!("{name}: {e}"))?;
         if !lh.starts_with(b"PK\x03\x04") {
-            return Err(format!("{name}: corrupt local header"));
+            return Err(ParseError::from(format!("{name}: corrupt local header")));
         }
         let data = m.local_offset + 30 + u16_at(&lh, 26) as u64 + u16_at(&lh, 28) as u64;
         if data + m.comp_len > src.size() {
-            return Err(format!("{name}: the member is truncated"));
+            return Err(ParseError::from(format!("{name}: the member is truncated")));
         }
         match m.method {
             0 => {
@@ -150,9 +158,9 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
                     npy::read_header(src, data, &name).map_err(|e| format!("{name}: {e}"))?;
                 if let DataRef::Raw { offset, len } = e.data {
                     if offset + len > data + m.comp_len {
-                        return Err(format!(
+                        return Err(ParseError::from(format!(
                             "{name}: the member is shorter than its header says"
-                        ));
+                        )));
                     }
                 }
                 e.name = name;
@@ -169,7 +177,9 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
                 inf.read(src, hstart + hlen, &mut head)
                     .map_err(|e| format!("{name}: {e}"))?;
                 if head.len() < hstart + hlen {
-                    return Err(format!("{name}: the compressed npy header is truncated"));
+                    return Err(ParseError::from(format!(
+                        "{name}: the compressed npy header is truncated"
+                    )));
                 }
                 let mut e = npy::entry_from_header(&head[hstart..hstart + hlen], &name, 0)
                     .map_err(|e| format!("{name}: {e}"))?;
@@ -181,9 +191,9 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
                 out.push(e);
             }
             other => {
-                return Err(format!(
+                return Err(ParseError::from(format!(
                 "{name}: zip compression method {other} is not supported (stored and deflate are)"
-            ))
+            )))
             }
         }
     }

@@ -1,6 +1,8 @@
 //! safetensors: an 8-byte little-endian header length, a JSON header `{name: {dtype, shape,
 //! data_offsets}}`, then the data (little-endian, C order).
 
+use crate::engine::error::ParseError;
+
 use super::{ByteSource, DataRef, ElemType, TensorEntry};
 
 /// Plausible safetensors start: a header length that fits in the file, followed by `{`.
@@ -14,7 +16,7 @@ pub fn looks_like(head: &[u8], size: u64) -> bool {
     n >= 2 && n + 8 <= size && head[8] == b'{'
 }
 
-fn dtype(s: &str) -> Result<ElemType, String> {
+fn dtype(s: &str) -> Result<ElemType, ParseError> {
     Ok(match s {
         "F16" => ElemType::F16,
         "BF16" => ElemType::BF16,
@@ -29,11 +31,15 @@ fn dtype(s: &str) -> Result<ElemType, String> {
         "U32" => ElemType::U32,
         "U64" => ElemType::U64,
         "BOOL" => ElemType::Bool,
-        other => return Err(format!("unsupported safetensors dtype {other}")),
+        other => {
+            return Err(ParseError::from(format!(
+                "unsupported safetensors dtype {other}"
+            )))
+        }
     })
 }
 
-pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, String> {
+pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, ParseError> {
     let mut a = [0u8; 8];
     src.read_at(0, &mut a).map_err(|e| e.to_string())?;
     let n = u64::from_le_bytes(a);
@@ -77,9 +83,9 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Str
         );
         let numel: u64 = shape.iter().product();
         if e < s || e - s != numel * elem.size_bytes() as u64 || base + e > src.size() {
-            return Err(format!(
+            return Err(ParseError::from(format!(
                 "{name}: data_offsets do not match the shape or the file size"
-            ));
+            )));
         }
         out.push(TensorEntry {
             name: name.clone(),

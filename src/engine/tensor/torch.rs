@@ -4,6 +4,8 @@
 //! `QTensor`…) stays inert data, and tensors are found by walking dicts, lists, tuples and object
 //! states, named by their path (`layer1.weight`, `output`, `input.0`).
 
+use crate::engine::error::ParseError;
+
 use super::npz::{central_directory, data_start, Member};
 use super::{ByteSource, DataRef, ElemType, QuantInfo, TensorEntry};
 use std::collections::HashMap;
@@ -30,21 +32,21 @@ enum Obj {
 const MAX_PICKLE_BYTES: u64 = 256 << 20;
 const MAX_STACK: usize = 1 << 20;
 
-fn err<T>(m: &str) -> Result<T, String> {
-    Err(format!("pickle: {m}"))
+fn err<T>(m: &str) -> Result<T, ParseError> {
+    Err(ParseError::from(format!("pickle: {m}")))
 }
 
 /// Run the pickle opcodes into a value, executing nothing.
-fn unpickle(p: &[u8]) -> Result<Obj, String> {
+fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
     let mut stack: Vec<Obj> = Vec::new();
     let mut memo: HashMap<u64, Obj> = HashMap::new();
     let mut i = 0usize;
-    let take = |i: &mut usize, n: usize| -> Result<&[u8], String> {
+    let take = |i: &mut usize, n: usize| -> Result<&[u8], ParseError> {
         let s = p.get(*i..*i + n).ok_or("pickle: truncated")?;
         *i += n;
         Ok(s)
     };
-    let line = |i: &mut usize| -> Result<String, String> {
+    let line = |i: &mut usize| -> Result<String, ParseError> {
         let rest = p.get(*i..).ok_or("pickle: truncated")?;
         let n = rest
             .iter()
@@ -54,7 +56,7 @@ fn unpickle(p: &[u8]) -> Result<Obj, String> {
         *i += n + 1;
         Ok(s)
     };
-    fn pop_mark(stack: &mut Vec<Obj>) -> Result<Vec<Obj>, String> {
+    fn pop_mark(stack: &mut Vec<Obj>) -> Result<Vec<Obj>, ParseError> {
         let k = stack
             .iter()
             .rposition(|o| *o == Obj::Mark)
@@ -63,12 +65,12 @@ fn unpickle(p: &[u8]) -> Result<Obj, String> {
         stack.pop();
         Ok(items)
     }
-    fn pop(stack: &mut Vec<Obj>) -> Result<Obj, String> {
+    fn pop(stack: &mut Vec<Obj>) -> Result<Obj, ParseError> {
         stack
             .pop()
-            .ok_or_else(|| "pickle: stack underflow".to_string())
+            .ok_or_else(|| ParseError::from("pickle: stack underflow"))
     }
-    fn set_items(target: &mut Obj, items: Vec<Obj>) -> Result<(), String> {
+    fn set_items(target: &mut Obj, items: Vec<Obj>) -> Result<(), ParseError> {
         let mut it = items.into_iter();
         let mut pairs = Vec::new();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -637,14 +639,14 @@ fn walk(ctx: &mut Ctx, o: &Obj, name: &str, depth: usize) {
 }
 
 /// List the tensors of a `torch.save` zip archive.
-pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, String> {
+pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, ParseError> {
     list_with_notes(src).map(|(e, _)| e)
 }
 
 /// The tensors, and a note for each tensor that could not be taken (non-contiguous view, …).
 pub fn list_with_notes<S: ByteSource + ?Sized>(
     src: &mut S,
-) -> Result<(Vec<TensorEntry>, Vec<String>), String> {
+) -> Result<(Vec<TensorEntry>, Vec<String>), ParseError> {
     let members: Vec<Member> = central_directory(src)?;
     let pkl = members
         .iter()
@@ -714,7 +716,7 @@ pub fn list_with_notes<S: ByteSource + ?Sized>(
         } else {
             ctx.errors.join("; ")
         };
-        return Err(why);
+        return Err(why.into());
     }
     Ok((out, ctx.errors))
 }
