@@ -20,6 +20,7 @@ pub mod recommend;
 pub mod scales;
 pub mod sensitivity;
 pub mod session;
+pub mod share;
 pub mod side;
 pub mod tabdoc;
 pub mod table;

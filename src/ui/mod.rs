@@ -10,6 +10,7 @@ mod sens;
 mod tensors;
 mod views;
 
+use crate::engine::share::{TabRef, ViewState};
 use crate::engine::views::PairWhatIf;
 use crate::engine::views::{Analysis, Document, Intent, RowKey, TensorSettings};
 use crate::protocol::{Envelope, FromWorker, ToWorker};
@@ -83,6 +84,8 @@ struct State {
     staging: Option<Staging>,
     /// What-if results by pair index (cleared when the session changes).
     whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
+    /// The view a link (or back/forward) asked for, waiting until its files are loaded.
+    pending_view: Option<ViewState>,
 }
 
 impl Default for State {
@@ -100,12 +103,16 @@ impl Default for State {
             last_parse_ms: None,
             whatif: Shared(Rc::new(HashMap::new())),
             staging: None,
+            pending_view: None,
         }
     }
 }
 
 enum Action {
-    Started { job: u32, what: String },
+    Started {
+        job: u32,
+        what: String,
+    },
     Worker(FromWorker),
     Cancelled,
     Clear,
@@ -115,6 +122,8 @@ enum Action {
     OpenFinding(usize),
     SetTab(Tab),
     Banner(Option<String>),
+    /// Open the view a URL fragment names (now, or once its files are loaded).
+    ApplyView(ViewState),
 }
 
 fn now_ms() -> f64 {
@@ -287,9 +296,86 @@ impl Reducible for State {
                 s.row = None;
             }
             Action::Banner(b) => s.banner = b,
+            Action::ApplyView(v) => s.pending_view = Some(v),
         }
+        apply_pending_view(&mut s);
         Rc::new(s)
     }
+}
+
+/// The view the state shows, as a link carries it.
+fn view_state(s: &State) -> ViewState {
+    let (tab, file) = match s.tab {
+        Tab::Overview => (TabRef::Overview, None),
+        Tab::Tensors => (TabRef::Tensors, None),
+        Tab::Recommend => (TabRef::Recommend, None),
+        Tab::File(i) => (
+            TabRef::File,
+            s.analysis.files.get(i).map(|f| f.name.clone()),
+        ),
+    };
+    ViewState {
+        tab,
+        file,
+        finding: s.selected,
+        row: s.row,
+        ..ViewState::default()
+    }
+}
+
+/// Opens the pending view once nothing is loading and its files are in; says what is missing.
+fn apply_pending_view(s: &mut State) {
+    let Some(v) = s.pending_view.as_ref() else {
+        return;
+    };
+    if s.busy.is_some() || s.staging.is_some() {
+        return;
+    }
+    if s.analysis.files.is_empty() && *v != ViewState::default() {
+        let what = v.file.as_deref().unwrap_or("its files");
+        s.banner = Some(format!(
+            "This link opens a view of {what}: drop the same files to see it."
+        ));
+        return;
+    }
+    let Some(v) = s.pending_view.take() else {
+        return;
+    };
+    let tab = match v.tab {
+        TabRef::Overview => Tab::Overview,
+        TabRef::Tensors => Tab::Tensors,
+        TabRef::Recommend => Tab::Recommend,
+        TabRef::File => {
+            let name = v.file.clone().unwrap_or_default();
+            match s.analysis.files.iter().position(|f| f.name == name) {
+                Some(i) => Tab::File(i),
+                None => {
+                    s.banner = Some(format!(
+                        "This link opens a view of {name}, which is not among the loaded files."
+                    ));
+                    return;
+                }
+            }
+        }
+    };
+    if s.banner
+        .as_deref()
+        .is_some_and(|b| b.starts_with("This link opens"))
+    {
+        s.banner = None;
+    }
+    let rows = match tab {
+        Tab::File(i) => s
+            .analysis
+            .files
+            .get(i)
+            .and_then(|f| f.compare())
+            .map_or(0, |c| c.rows.len()),
+        _ => 0,
+    };
+    s.tab = tab;
+    s.selected = v.finding.filter(|&i| i < s.analysis.findings.len());
+    s.row = v.row.filter(|&r| r < rows);
 }
 
 /// Sends a command with the Blobs of its files, and what to say while it runs.
@@ -583,6 +669,54 @@ pub fn App() -> Html {
                 .any(|kv| kv == "example" || kv.starts_with("example="))
             {
                 load_example.emit(());
+            }
+        });
+    }
+
+    // The view lives in the URL fragment (never sent to a server): read it on load and on
+    // back/forward, and write each view change as a new history entry.
+    {
+        let dispatch = state.dispatcher();
+        use_effect_with((), move |_| {
+            let read = move || {
+                let hash = web_sys::window()
+                    .and_then(|w| w.location().hash().ok())
+                    .unwrap_or_default();
+                match crate::engine::share::decode(&hash) {
+                    Ok(v) => dispatch.dispatch(Action::ApplyView(v.unwrap_or_default())),
+                    Err(e) => dispatch.dispatch(Action::Banner(Some(e.to_string()))),
+                }
+            };
+            read();
+            let on_pop = Closure::<dyn Fn(web_sys::Event)>::new(move |_| read());
+            if let Some(w) = web_sys::window() {
+                let _ =
+                    w.add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
+            }
+            // The app lives as long as the page.
+            on_pop.forget();
+        });
+    }
+    {
+        let view = view_state(&state);
+        let waiting = state.pending_view.is_some();
+        use_effect_with((view, waiting), move |(view, waiting)| {
+            if *waiting {
+                return;
+            }
+            let Some(w) = web_sys::window() else {
+                return;
+            };
+            let hash = w.location().hash().unwrap_or_default();
+            let want = crate::engine::share::encode(view);
+            let current = crate::engine::share::decode(&hash).ok().flatten();
+            // The default view needs no fragment; a damaged one stays until the view changes.
+            let same = current.as_ref() == Some(view)
+                || (current.is_none() && *view == ViewState::default());
+            if !same {
+                if let Ok(h) = w.history() {
+                    let _ = h.push_state_with_url(&JsValue::NULL, "", Some(&format!("#{want}")));
+                }
             }
         });
     }

@@ -1,0 +1,104 @@
+// End-to-end: the view lives in the URL fragment. A link opens the same view once its files are
+// dropped, back/forward move between views, and a newer, damaged or hostile fragment gets a clear
+// message and runs nothing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { deflateRawSync } from "node:zlib";
+import { chromium } from "playwright-core";
+import { serve, launch } from "../server.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..");
+let browser, server, url;
+
+before(async () => {
+  ({ server, url } = await serve(join(repo, "dist")));
+  browser = await launch(chromium);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function newPage(context) {
+  const page = await (context ?? browser).newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("dialog", (d) => { errors.push(`dialog: ${d.message()}`); d.dismiss(); });
+  return { page, errors };
+}
+
+// A fragment made here with Node's zlib, independent of the app's encoder.
+const fragment = (json) => "#s=" + deflateRawSync(Buffer.from(json)).toString("base64url");
+const activeTab = (page) => page.getAttribute("button.tab.active", "title");
+
+test("a link opens the same view after the files are dropped; back and forward move between views", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.click("#load-example");
+  await page.waitForSelector(".finding", { timeout: 30000 });
+  assert.equal(new URL(page.url()).hash, "", "the default view needs no fragment");
+
+  // Open the shared-module finding: its file's view, with the finding selected.
+  await page.click('.finding[data-kind="shared_module"] button.evidence');
+  await page.waitForSelector(".check-view tr.hl");
+  const file = await activeTab(page);
+  const link = page.url();
+  assert.match(new URL(link).hash, /^#s=[A-Za-z0-9_-]+$/);
+  const selected = await page.textContent(".flist-item.selected");
+
+  // Another view, then back and forward.
+  await page.click('button.tab[title^="Overview"]');
+  await page.waitForFunction((l) => location.href !== l, link);
+  await page.goBack();
+  await page.waitForFunction((f) => document.querySelector("button.tab.active")?.title === f, file);
+  assert.equal(await page.textContent(".flist-item.selected"), selected);
+  await page.goForward();
+  await page.waitForFunction(() => document.querySelector("button.tab.active")?.title.startsWith("Overview"));
+
+  // A fresh browser context (a colleague): the link says which files it needs, then opens the view.
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const { page: other, errors: otherErrors } = await newPage(ctx);
+  await other.goto(link);
+  await other.waitForSelector(".banner");
+  assert.match(await other.textContent(".banner"), new RegExp(`This link opens a view of ${file.replace(/[.]/g, "[.]")}: drop the same files`));
+  await other.click("#load-example");
+  await other.waitForFunction((f) => document.querySelector("button.tab.active")?.title === f, file, { timeout: 30000 });
+  await other.waitForSelector(".check-view tr.hl");
+  assert.equal(await other.textContent(".flist-item.selected"), selected);
+  assert.equal(await other.$(".banner"), null, "the waiting note goes once the view opens");
+  // A reload keeps the fragment and, once the files are back, the view.
+  await other.reload();
+  await other.click("#load-example");
+  await other.waitForFunction((f) => document.querySelector("button.tab.active")?.title === f, file, { timeout: 30000 });
+  assert.deepEqual(otherErrors, []);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a newer, damaged or hostile fragment gets a clear message and nothing runs", async () => {
+  const cases = [
+    [fragment('{"v":99,"tab":"tensors"}'), /newer QuantLens \(view state version 99/],
+    ["#s=%%%not-base64", /damaged \(not base64url\)/],
+    [fragment("<img src=x onerror=alert(1)>"), /damaged \(not JSON\)/],
+    [fragment('{"v":1,"tab":"file","file":"<img src=x onerror=alert(1)>"}'), /This link opens a view of <img src=x onerror=alert\(1\)>: drop the same files/],
+    ["#s=" + "A".repeat(9000), /more than the 8192/],
+  ];
+  for (const [hash, want] of cases) {
+    const { page, errors } = await newPage();
+    await page.goto(url + hash);
+    await page.waitForSelector(".banner");
+    assert.match(await page.textContent(".banner"), want, hash.slice(0, 60));
+    assert.equal(await page.$("img[src=x]"), null, "markup in a fragment is text, never rendered");
+    // The app still works: the example loads.
+    await page.click("#load-example");
+    await page.waitForSelector(".finding", { timeout: 30000 });
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});

@@ -1,0 +1,196 @@
+//! View model: the view a link carries in its URL fragment (versioned JSON, deflated, base64url).
+//!
+//! The fragment never reaches a server. Links written by older versions keep opening; a newer,
+//! damaged or hostile fragment is refused with a sentence saying which, and nothing in it is ever
+//! run or rendered as markup: it only names a tab, a file by name and row/finding positions.
+
+use serde::{Deserialize, Serialize};
+
+/// The state version this build writes; it reads every version from 1 to this one.
+pub const SHARE_VERSION: u32 = 1;
+/// The longest fragment accepted, in bytes: far above any view state, so a longer one is hostile.
+pub const FRAGMENT_CAP_BYTES: usize = 8 * 1024;
+/// The most bytes a fragment may inflate to (a deflate bomb stops here).
+const INFLATED_CAP_BYTES: usize = 64 * 1024;
+/// The key of the view state in the fragment: `#s=…`.
+pub const FRAGMENT_KEY: &str = "s";
+
+/// Which view is open.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TabRef {
+    #[default]
+    Overview,
+    /// A file's view; the file is named in [`ViewState::file`].
+    File,
+    Tensors,
+    Recommend,
+}
+
+/// The view a link opens: the tab, the file (by name, so it survives another load order) and the
+/// selected finding and row. Unknown fields are ignored, missing ones take their defaults.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ViewState {
+    pub v: u32,
+    #[serde(default)]
+    pub tab: TabRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Index of the selected finding in the findings list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<usize>,
+    /// Index of the selected row of the file's table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        ViewState {
+            v: SHARE_VERSION,
+            tab: TabRef::Overview,
+            file: None,
+            finding: None,
+            row: None,
+        }
+    }
+}
+
+/// Why a fragment could not be read, as the sentence the user reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareError {
+    /// Longer than [`FRAGMENT_CAP_BYTES`].
+    TooLong(usize),
+    /// Not base64url, not deflate, too large inflated, or not the state's JSON.
+    Damaged(&'static str),
+    /// Written by a newer QuantLens.
+    Newer(u32),
+}
+
+impl std::fmt::Display for ShareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShareError::TooLong(n) => write!(
+                f,
+                "the link's view state is {n} bytes long, more than the {FRAGMENT_CAP_BYTES} a view needs: it was not read"
+            ),
+            ShareError::Damaged(why) => {
+                write!(f, "the link's view state is damaged ({why}): it was not read")
+            }
+            ShareError::Newer(v) => write!(
+                f,
+                "the link was written by a newer QuantLens (view state version {v}; this one reads up to {SHARE_VERSION}): open it with the newer version"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShareError {}
+
+/// The fragment (without `#`) that opens `state`.
+pub fn encode(state: &ViewState) -> String {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
+    format!("{FRAGMENT_KEY}={}", base64url_encode(&packed))
+}
+
+/// The view state in a fragment (with or without `#`); `Ok(None)` when it holds none.
+pub fn decode(fragment: &str) -> Result<Option<ViewState>, ShareError> {
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    if fragment.len() > FRAGMENT_CAP_BYTES {
+        return Err(ShareError::TooLong(fragment.len()));
+    }
+    let Some(value) = fragment
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(FRAGMENT_KEY)?.strip_prefix('='))
+    else {
+        return Ok(None);
+    };
+    let packed = base64url_decode(value).ok_or(ShareError::Damaged("not base64url"))?;
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, INFLATED_CAP_BYTES)
+        .map_err(|e| match e.status {
+            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                ShareError::Damaged("it inflates past 64 KiB")
+            }
+            _ => ShareError::Damaged("not deflate data"),
+        })?;
+    let probe: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|_| ShareError::Damaged("not JSON"))?;
+    let v = probe
+        .get("v")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(ShareError::Damaged("no version"))?;
+    if v > u64::from(SHARE_VERSION) {
+        return Err(ShareError::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
+    }
+    if v == 0 {
+        return Err(ShareError::Damaged("version 0"));
+    }
+    serde_json::from_value(probe)
+        .map(Some)
+        .map_err(|_| ShareError::Damaged("fields of the wrong type"))
+}
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64url without padding (RFC 4648 §5).
+fn base64url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Inverse of [`base64url_encode`]; `None` on any character outside the alphabet or a bad length.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            let d = ALPHABET.iter().position(|&a| a == c)? as u32;
+            n |= d << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len() - 1]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_rfc4648_vectors() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64url_encode(raw.as_bytes()), enc);
+            assert_eq!(base64url_decode(enc).as_deref(), Some(raw.as_bytes()));
+        }
+        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64url_decode("-_8"), Some(vec![0xfb, 0xff]));
+        assert_eq!(base64url_decode("Zm9vY"), None);
+        assert_eq!(base64url_decode("Zm+v"), None);
+    }
+}
