@@ -1,7 +1,7 @@
 //! The view-state codec of links: round trip, versions, size cap, garbage and hostile fragments.
 
 use quantlens::engine::share::{
-    decode, encode, ShareError, TabRef, ViewState, FRAGMENT_CAP_BYTES, SHARE_VERSION,
+    decode, encode, GridState, ShareError, TabRef, ViewState, FRAGMENT_CAP_BYTES, SHARE_VERSION,
 };
 
 fn b64url(bytes: &[u8]) -> String {
@@ -35,6 +35,15 @@ fn every_view_round_trips() {
             file: Some("runs/ort_int8/compare_per_layer_out.txt".into()),
             finding: Some(3),
             row: Some(49_999),
+            grid: GridState {
+                text: "backbone.conv".into(),
+                dtype: "qint16".into(),
+                cause: "truncation".into(),
+                kind: "low_sqnr".into(),
+                sort: Some(("sqnr".into(), true)),
+                columns: Some(vec!["name".into(), "sqnr".into()]),
+                all_rows: true,
+            },
             ..ViewState::default()
         },
         ViewState {
@@ -121,6 +130,10 @@ fn garbage_is_refused_with_a_reason() {
         (fragment_of_json(r#"{"v":1,"row":"x"}"#), "wrong type"),
         (fragment_of_json(r#"{"v":1,"tab":"nowhere"}"#), "wrong type"),
         (fragment_of_json(r#"{"v":1,"row":-1}"#), "wrong type"),
+        (
+            fragment_of_json(r#"{"v":1,"grid":{"sort":"sqnr"}}"#),
+            "wrong type",
+        ),
     ];
     for (f, why) in cases {
         let e = decode(&f).expect_err(&f);

@@ -81,6 +81,41 @@ test("a link opens the same view after the files are dropped; back and forward m
   await page.close();
 });
 
+test("the layer grid's filter and sort travel with the link; typing rewrites the entry instead of adding one", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.click("#load-example");
+  await page.waitForSelector(".finding", { timeout: 30000 });
+  await page.click('button.tab[title$="compare_per_layer_out.txt"]');
+  await page.waitForSelector("#tbl-layers input.search, input.search");
+  const entries = await page.evaluate(() => history.length);
+  await page.type("input.search", "decoder", { delay: 30 });
+  await page.click("th.sortable:has-text('Cosine')");
+  await page.waitForFunction(() => document.querySelector("th.sortable")?.closest("tr")?.textContent.includes("▲") || document.body.textContent.includes("Cosine ▲") || document.body.textContent.includes("Cosine ▼"));
+  const arrow = await page.evaluate(() => [...document.querySelectorAll("th.sortable")].map((t) => t.textContent).find((t) => t.startsWith("Cosine")));
+  assert.match(arrow ?? "", /[▲▼]/);
+  // Typing seven letters and sorting add at most one entry each, not one per keystroke.
+  assert.ok((await page.evaluate(() => history.length)) - entries <= 2);
+  const link = page.url();
+  const rowsHere = await page.$$eval(".grid .row, tr", (r) => r.length);
+  const filterOff = await page.evaluate(() => document.querySelector("input.search").placeholder);
+  assert.match(filterOff, /Filter \d+ rows/);
+
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const { page: other, errors: otherErrors } = await newPage(ctx);
+  await other.goto(link);
+  await other.click("#load-example");
+  await other.waitForSelector("input.search", { timeout: 30000 });
+  assert.equal(await other.inputValue("input.search"), "decoder");
+  const otherArrow = await other.evaluate(() => [...document.querySelectorAll("th.sortable")].map((t) => t.textContent).find((t) => t.startsWith("Cosine")));
+  assert.equal(otherArrow, arrow);
+  assert.equal(await other.$$eval(".grid .row, tr", (r) => r.length), rowsHere);
+  assert.deepEqual(otherErrors, []);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a newer, damaged or hostile fragment gets a clear message and nothing runs", async () => {
   const cases = [
     [fragment('{"v":99,"tab":"tensors"}'), /newer QuantLens \(view state version 99/],

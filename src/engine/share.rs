@@ -42,6 +42,39 @@ pub struct ViewState {
     /// Index of the selected row of the file's table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<usize>,
+    /// The layer grid's filters, sort and columns (a file view only).
+    #[serde(default, skip_serializing_if = "GridState::is_default")]
+    pub grid: GridState,
+}
+
+/// How the layer grid is filtered, sorted and which columns it shows; empty means "as opened".
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct GridState {
+    /// Name or type filter text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dtype: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cause: String,
+    /// Finding kind whose rows are shown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Sort column key and whether it descends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<(String, bool)>,
+    /// Visible column keys, in order; `None` for the default set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Show every row, not only the selected finding's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_rows: bool,
+}
+
+impl GridState {
+    pub fn is_default(&self) -> bool {
+        *self == GridState::default()
+    }
 }
 
 impl Default for ViewState {
@@ -52,6 +85,7 @@ impl Default for ViewState {
             file: None,
             finding: None,
             row: None,
+            grid: GridState::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::rich::{breakable, rich_text};
 use super::Shared;
+use crate::engine::share::GridState;
 use crate::engine::views::{self, RowFilter, COMPARE_COLUMNS, DEFAULT_COLUMNS};
 use crate::engine::views::{Analysis, RowKey};
 use crate::engine::Severity;
@@ -23,6 +24,9 @@ pub struct LayersProps {
     pub on_select: Callback<Option<usize>>,
     pub row: Option<usize>,
     pub on_row: Callback<Option<usize>>,
+    /// Filters, sort and columns to open with (from a link); changes are reported to `on_grid`.
+    pub grid: GridState,
+    pub on_grid: Callback<GridState>,
 }
 
 fn worst(p: &LayersProps, row: usize) -> Option<Severity> {
@@ -34,18 +38,43 @@ fn worst(p: &LayersProps, row: usize) -> Option<Severity> {
 
 #[component]
 pub fn LayersView(p: &LayersProps) -> Html {
-    let text = use_state(String::new);
-    let dtype = use_state(String::new);
-    let cause = use_state(String::new);
-    let kind = use_state(String::new);
-    let sort = use_state(|| ("index".to_string(), false));
-    let columns = use_state(|| {
+    let text = use_state(|| p.grid.text.clone());
+    let dtype = use_state(|| p.grid.dtype.clone());
+    let cause = use_state(|| p.grid.cause.clone());
+    let kind = use_state(|| p.grid.kind.clone());
+    let sort = use_state(|| {
+        p.grid
+            .sort
+            .clone()
+            .unwrap_or_else(|| ("index".to_string(), false))
+    });
+    let default_columns = || {
         DEFAULT_COLUMNS
             .iter()
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
-    });
-    let only_finding = use_state(|| true);
+    };
+    let columns = use_state(|| p.grid.columns.clone().unwrap_or_else(default_columns));
+    let only_finding = use_state(|| !p.grid.all_rows);
+    // Report the grid's state (for the link), only what differs from how a grid opens.
+    {
+        let now = GridState {
+            text: (*text).clone(),
+            dtype: (*dtype).clone(),
+            cause: (*cause).clone(),
+            kind: (*kind).clone(),
+            sort: (sort.0 != "index" || sort.1).then(|| (*sort).clone()),
+            columns: (*columns != default_columns()).then(|| (*columns).clone()),
+            all_rows: !*only_finding,
+        };
+        let on_grid = p.on_grid.clone();
+        let was = p.grid.clone();
+        use_effect_with(now, move |now| {
+            if *now != was {
+                on_grid.emit(now.clone());
+            }
+        });
+    }
     let scroll_top = use_state(|| 0.0f64);
     let grid = use_node_ref();
 

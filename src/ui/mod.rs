@@ -10,7 +10,7 @@ mod sens;
 mod tensors;
 mod views;
 
-use crate::engine::share::{TabRef, ViewState};
+use crate::engine::share::{GridState, TabRef, ViewState};
 use crate::engine::views::PairWhatIf;
 use crate::engine::views::{Analysis, Document, Intent, RowKey, TensorSettings};
 use crate::protocol::{Envelope, FromWorker, ToWorker};
@@ -86,6 +86,10 @@ struct State {
     whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
     /// The view a link (or back/forward) asked for, waiting until its files are loaded.
     pending_view: Option<ViewState>,
+    /// The layer grid's filters, sort and columns, as the grid reports them.
+    grid: GridState,
+    /// Bumped when a link or back/forward opens a view: the views remount with its state.
+    view_gen: u32,
 }
 
 impl Default for State {
@@ -104,6 +108,8 @@ impl Default for State {
             whatif: Shared(Rc::new(HashMap::new())),
             staging: None,
             pending_view: None,
+            grid: GridState::default(),
+            view_gen: 0,
         }
     }
 }
@@ -124,6 +130,8 @@ enum Action {
     Banner(Option<String>),
     /// Open the view a URL fragment names (now, or once its files are loaded).
     ApplyView(ViewState),
+    /// The layer grid's filters, sort or columns changed.
+    Grid(GridState),
 }
 
 fn now_ms() -> f64 {
@@ -297,6 +305,7 @@ impl Reducible for State {
             }
             Action::Banner(b) => s.banner = b,
             Action::ApplyView(v) => s.pending_view = Some(v),
+            Action::Grid(g) => s.grid = g,
         }
         apply_pending_view(&mut s);
         Rc::new(s)
@@ -314,11 +323,17 @@ fn view_state(s: &State) -> ViewState {
             s.analysis.files.get(i).map(|f| f.name.clone()),
         ),
     };
+    let grid = if tab == TabRef::File {
+        s.grid.clone()
+    } else {
+        GridState::default()
+    };
     ViewState {
         tab,
         file,
         finding: s.selected,
         row: s.row,
+        grid,
         ..ViewState::default()
     }
 }
@@ -376,6 +391,8 @@ fn apply_pending_view(s: &mut State) {
     s.tab = tab;
     s.selected = v.finding.filter(|&i| i < s.analysis.findings.len());
     s.row = v.row.filter(|&r| r < rows);
+    s.grid = v.grid;
+    s.view_gen = s.view_gen.wrapping_add(1);
 }
 
 /// Sends a command with the Blobs of its files, and what to say while it runs.
@@ -714,8 +731,20 @@ pub fn App() -> Html {
             let same = current.as_ref() == Some(view)
                 || (current.is_none() && *view == ViewState::default());
             if !same {
+                // A new view is a history entry; typing in a filter only rewrites the current one.
+                let only_grid = current.as_ref().is_some_and(|c| {
+                    ViewState {
+                        grid: view.grid.clone(),
+                        ..c.clone()
+                    } == *view
+                });
                 if let Ok(h) = w.history() {
-                    let _ = h.push_state_with_url(&JsValue::NULL, "", Some(&format!("#{want}")));
+                    let url = format!("#{want}");
+                    let _ = if only_grid {
+                        h.replace_state_with_url(&JsValue::NULL, "", Some(&url))
+                    } else {
+                        h.push_state_with_url(&JsValue::NULL, "", Some(&url))
+                    };
                 }
             }
         });
@@ -833,6 +862,10 @@ pub fn App() -> Html {
     let on_row = {
         let d = state.dispatcher();
         Callback::from(move |r| d.dispatch(Action::SelectRow(r)))
+    };
+    let on_grid = {
+        let d = state.dispatcher();
+        Callback::from(move |g| d.dispatch(Action::Grid(g)))
     };
     let on_open_row = {
         let d = state.dispatcher();
@@ -1027,8 +1060,9 @@ pub fn App() -> Html {
             },
             Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {
                 Some(Document::Compare(_)) => html! {
-                    <layers::LayersView analysis={a.clone()} evidence={s.evidence.clone()} file={i}
-                        selected={s.selected} on_select={on_select} row={s.row} on_row={on_row} />
+                    <layers::LayersView key={s.view_gen} analysis={a.clone()} evidence={s.evidence.clone()} file={i}
+                        selected={s.selected} on_select={on_select} row={s.row} on_row={on_row}
+                        grid={s.grid.clone()} on_grid={on_grid} />
                 },
                 Some(Document::Sensitivity(_)) => html! {
                     <sens::SensitivityView analysis={a.clone()} evidence={s.evidence.clone()} file={i}
