@@ -1,7 +1,8 @@
 //! The view-state codec of links: round trip, versions, size cap, garbage and hostile fragments.
 
 use quantlens::engine::share::{
-    decode, encode, GridState, ShareError, TabRef, ViewState, FRAGMENT_CAP_BYTES, SHARE_VERSION,
+    decode, encode, GridState, MixState, ShareError, TabRef, ViewState, FRAGMENT_CAP_BYTES,
+    SHARE_VERSION,
 };
 
 fn b64url(bytes: &[u8]) -> String {
@@ -52,6 +53,11 @@ fn every_view_round_trips() {
         },
         ViewState {
             tab: TabRef::Recommend,
+            mix: MixState {
+                run: Some("ort_int16".into()),
+                sensitive_type: "both".into(),
+                step: Some(17),
+            },
             ..ViewState::default()
         },
         ViewState {

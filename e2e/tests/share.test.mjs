@@ -116,6 +116,35 @@ test("the layer grid's filter and sort travel with the link; typing rewrites the
   await page.close();
 });
 
+test("the mixed-precision ratio and sensitive type travel with the link; sliding rewrites the entry", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.click("#load-example");
+  await page.waitForSelector(".finding", { timeout: 30000 });
+  await page.locator(".tab", { hasText: "Mixed precision" }).click();
+  await page.waitForSelector(".recommend-view");
+  const entries = await page.evaluate(() => history.length);
+  await page.selectOption("#rec-type", "both");
+  for (const v of ["3", "2", "1"]) await page.locator("#ratio-slider").fill(v);
+  assert.ok((await page.evaluate(() => history.length)) - entries <= 1, "settings rewrite the entry");
+  const readout = await page.textContent(".ratio-readout");
+  assert.doesNotMatch(readout, /the knee/);
+  const link = page.url();
+
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const { page: other, errors: otherErrors } = await newPage(ctx);
+  await other.goto(link);
+  await other.click("#load-example");
+  await other.waitForSelector(".recommend-view", { timeout: 30000 });
+  assert.equal(await other.inputValue("#rec-type"), "both");
+  assert.equal(await other.inputValue("#ratio-slider"), "1");
+  assert.equal(await other.textContent(".ratio-readout"), readout);
+  assert.deepEqual(otherErrors, []);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a newer, damaged or hostile fragment gets a clear message and nothing runs", async () => {
   const cases = [
     [fragment('{"v":99,"tab":"tensors"}'), /newer QuantLens \(view state version 99/],

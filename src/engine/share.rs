@@ -45,6 +45,29 @@ pub struct ViewState {
     /// The layer grid's filters, sort and columns (a file view only).
     #[serde(default, skip_serializing_if = "GridState::is_default")]
     pub grid: GridState,
+    /// The mixed-precision view's choices (that view only).
+    #[serde(default, skip_serializing_if = "MixState::is_default")]
+    pub mix: MixState,
+}
+
+/// The mixed-precision view's choices: the run, the sensitive type and the picked ratio step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct MixState {
+    /// The run whose tables are swept, when several are loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// `activation`, `weight` or `both`; empty for the default (`activation`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sensitive_type: String,
+    /// Index of the picked step of the ratio sweep; `None` for the knee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+}
+
+impl MixState {
+    pub fn is_default(&self) -> bool {
+        *self == MixState::default()
+    }
 }
 
 /// How the layer grid is filtered, sorted and which columns it shows; empty means "as opened".
@@ -86,6 +109,7 @@ impl Default for ViewState {
             finding: None,
             row: None,
             grid: GridState::default(),
+            mix: MixState::default(),
         }
     }
 }

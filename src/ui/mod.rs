@@ -10,7 +10,7 @@ mod sens;
 mod tensors;
 mod views;
 
-use crate::engine::share::{GridState, TabRef, ViewState};
+use crate::engine::share::{GridState, MixState, TabRef, ViewState};
 use crate::engine::views::PairWhatIf;
 use crate::engine::views::{Analysis, Document, Intent, RowKey, TensorSettings};
 use crate::protocol::{Envelope, FromWorker, ToWorker};
@@ -88,6 +88,8 @@ struct State {
     pending_view: Option<ViewState>,
     /// The layer grid's filters, sort and columns, as the grid reports them.
     grid: GridState,
+    /// The mixed-precision view's choices, as the view reports them.
+    mix: MixState,
     /// Bumped when a link or back/forward opens a view: the views remount with its state.
     view_gen: u32,
 }
@@ -109,6 +111,7 @@ impl Default for State {
             staging: None,
             pending_view: None,
             grid: GridState::default(),
+            mix: MixState::default(),
             view_gen: 0,
         }
     }
@@ -132,6 +135,8 @@ enum Action {
     ApplyView(ViewState),
     /// The layer grid's filters, sort or columns changed.
     Grid(GridState),
+    /// The mixed-precision view's choices changed.
+    Mix(MixState),
 }
 
 fn now_ms() -> f64 {
@@ -306,6 +311,7 @@ impl Reducible for State {
             Action::Banner(b) => s.banner = b,
             Action::ApplyView(v) => s.pending_view = Some(v),
             Action::Grid(g) => s.grid = g,
+            Action::Mix(m) => s.mix = m,
         }
         apply_pending_view(&mut s);
         Rc::new(s)
@@ -328,12 +334,18 @@ fn view_state(s: &State) -> ViewState {
     } else {
         GridState::default()
     };
+    let mix = if tab == TabRef::Recommend {
+        s.mix.clone()
+    } else {
+        MixState::default()
+    };
     ViewState {
         tab,
         file,
         finding: s.selected,
         row: s.row,
         grid,
+        mix,
         ..ViewState::default()
     }
 }
@@ -392,6 +404,7 @@ fn apply_pending_view(s: &mut State) {
     s.selected = v.finding.filter(|&i| i < s.analysis.findings.len());
     s.row = v.row.filter(|&r| r < rows);
     s.grid = v.grid;
+    s.mix = v.mix;
     s.view_gen = s.view_gen.wrapping_add(1);
 }
 
@@ -731,10 +744,12 @@ pub fn App() -> Html {
             let same = current.as_ref() == Some(view)
                 || (current.is_none() && *view == ViewState::default());
             if !same {
-                // A new view is a history entry; typing in a filter only rewrites the current one.
+                // A new view is a history entry; typing in a filter or moving the ratio slider only
+                // rewrites the current one.
                 let only_grid = current.as_ref().is_some_and(|c| {
                     ViewState {
                         grid: view.grid.clone(),
+                        mix: view.mix.clone(),
                         ..c.clone()
                     } == *view
                 });
@@ -862,6 +877,10 @@ pub fn App() -> Html {
     let on_row = {
         let d = state.dispatcher();
         Callback::from(move |r| d.dispatch(Action::SelectRow(r)))
+    };
+    let on_mix = {
+        let d = state.dispatcher();
+        Callback::from(move |m| d.dispatch(Action::Mix(m)))
     };
     let on_grid = {
         let d = state.dispatcher();
@@ -1052,7 +1071,8 @@ pub fn App() -> Html {
         match s.tab {
             Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
             Tab::Recommend => {
-                html! { <recommend::RecommendView analysis={a.clone()} on_open={on_open.clone()} /> }
+                html! { <recommend::RecommendView key={s.view_gen} analysis={a.clone()} on_open={on_open.clone()}
+                mix={s.mix.clone()} on_mix={on_mix} /> }
             }
             Tab::Tensors => html! {
                 <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected} whatif={s.whatif.clone()}

@@ -4,6 +4,7 @@
 use super::rich::{breakable, rich_text};
 use super::Shared;
 use crate::engine::findings::kind;
+use crate::engine::share::MixState;
 use crate::engine::views::{self, Analysis};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -12,15 +13,38 @@ use yew::prelude::*;
 pub struct RecommendProps {
     pub analysis: Shared<Analysis>,
     pub on_open: Callback<usize>,
+    /// The choices to open with (from a link); changes are reported to `on_mix`.
+    pub mix: MixState,
+    pub on_mix: Callback<MixState>,
 }
 
 #[component]
 pub fn RecommendView(p: &RecommendProps) -> Html {
-    let stype = use_state(|| "activation".to_string());
-    let pick = use_state(|| None::<usize>);
+    let stype = use_state(|| {
+        Some(p.mix.sensitive_type.clone())
+            .filter(|t| matches!(t.as_str(), "activation" | "weight" | "both"))
+            .unwrap_or_else(|| "activation".to_string())
+    });
+    let pick = use_state(|| p.mix.step);
     let weights = use_state(Vec::<f64>::new);
     let copied = use_state(|| None::<Result<(), String>>);
-    let run_pick = use_state(|| None::<String>);
+    let run_pick = use_state(|| p.mix.run.clone());
+    // Report the choices (for the link).
+    {
+        let now = MixState {
+            run: (*run_pick).clone(),
+            sensitive_type: Some((*stype).clone())
+                .filter(|t| t != "activation")
+                .unwrap_or_default(),
+            step: *pick,
+        };
+        let (on_mix, was) = (p.on_mix.clone(), p.mix.clone());
+        use_effect_with(now, move |now| {
+            if *now != was {
+                on_mix.emit(now.clone());
+            }
+        });
+    }
     // The slider keeps keyboard focus across a re-render (Yew may rebuild the input element).
     let slider_ref = use_node_ref();
     let keyboard = use_mut_ref(|| false);
