@@ -130,7 +130,7 @@ pub enum Part {
 }
 
 /// Rows and findings per message: each message reads in well under 100 ms on the UI thread.
-pub const ROWS_PER_PART: usize = 1500;
+pub const ROWS_PER_PART: usize = 1000;
 pub const FINDINGS_PER_PART: usize = 600;
 
 /// Split an analysis into what `Done` carries and the parts that follow it.

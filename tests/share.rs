@@ -1,8 +1,8 @@
 //! The view-state codec of links: round trip, versions, size cap, garbage and hostile fragments.
 
 use quantlens::engine::share::{
-    decode, encode, GridState, MixState, ShareError, TabRef, ViewState, FRAGMENT_CAP_BYTES,
-    SHARE_VERSION,
+    decode, encode, GridState, MixState, PairsState, ShareError, TabRef, ViewState,
+    FRAGMENT_CAP_BYTES, SHARE_VERSION,
 };
 
 fn b64url(bytes: &[u8]) -> String {
@@ -49,6 +49,11 @@ fn every_view_round_trips() {
         },
         ViewState {
             tab: TabRef::Tensors,
+            pairs: PairsState {
+                pair: Some(41),
+                name: "backbone.stage2.conv1.output".into(),
+                sort: Some(("sqnr".into(), false)),
+            },
             ..ViewState::default()
         },
         ViewState {
@@ -176,4 +181,17 @@ fn a_typical_view_is_short() {
     };
     let n = encode(&s).len();
     assert!(n < 160, "{n} bytes");
+}
+
+#[test]
+fn a_pair_is_found_by_name_when_the_list_changed() {
+    let p = PairsState {
+        pair: Some(1),
+        name: "b".into(),
+        sort: None,
+    };
+    assert_eq!(p.resolve(["a", "b", "c"].into_iter()), Some(1));
+    assert_eq!(p.resolve(["b", "a", "c"].into_iter()), Some(0));
+    assert_eq!(p.resolve(["a", "c"].into_iter()), None);
+    assert_eq!(PairsState::default().resolve(["a"].into_iter()), None);
 }

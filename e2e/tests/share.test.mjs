@@ -3,6 +3,7 @@
 // message and runs nothing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { deflateRawSync } from "node:zlib";
@@ -139,6 +140,46 @@ test("the mixed-precision ratio and sensitive type travel with the link; sliding
   assert.equal(await other.inputValue("#rec-type"), "both");
   assert.equal(await other.inputValue("#ratio-slider"), "1");
   assert.equal(await other.textContent(".ratio-readout"), readout);
+  assert.deepEqual(otherErrors, []);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+async function dropDumps(page) {
+  const payload = [];
+  for (const n of ["ppocr_cls_float.npz", "ppocr_cls_qdq.npz"]) {
+    payload.push([n, (await readFile(join(repo, "tests/fixtures/tensors", n))).toString("base64")]);
+  }
+  await page.evaluate((payload) => {
+    const dt = new DataTransfer();
+    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, payload);
+}
+
+test("the open tensor pair and the pairs sort travel with the link", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await dropDumps(page);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  await page.click('th[data-sort="sqnr"]');
+  const order = await page.$$eval("table.pairs tbody tr", (r) => r.map((x) => x.dataset.pair));
+  await page.locator('tr[data-pair="Add@0"]').click();
+  await page.waitForSelector('.pair-detail[data-detail="Add@0"]');
+  const link = page.url();
+
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const { page: other, errors: otherErrors } = await newPage(ctx);
+  await other.goto(link);
+  await other.waitForSelector(".banner");
+  assert.match(await other.textContent(".banner"), /This link opens the Tensors view: drop the same files/);
+  await dropDumps(other);
+  await other.waitForSelector('.pair-detail[data-detail="Add@0"]', { timeout: 20000 });
+  assert.deepEqual(await other.$$eval("table.pairs tbody tr", (r) => r.map((x) => x.dataset.pair)), order);
+  assert.match(await other.textContent('th[data-sort="sqnr"]'), /[▲▼]/);
   assert.deepEqual(otherErrors, []);
   await ctx.close();
   assert.deepEqual(errors, []);

@@ -48,6 +48,39 @@ pub struct ViewState {
     /// The mixed-precision view's choices (that view only).
     #[serde(default, skip_serializing_if = "MixState::is_default")]
     pub mix: MixState,
+    /// The Tensors view's open pair and sort (that view only).
+    #[serde(default, skip_serializing_if = "PairsState::is_default")]
+    pub pairs: PairsState,
+}
+
+/// The Tensors view's open pair (by position, checked against its name) and the table's sort.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct PairsState {
+    /// Position of the open pair in the pairs list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<usize>,
+    /// Its tensor name: when the list differs, the pair is found by name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Sort column key and whether it descends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<(String, bool)>,
+}
+
+impl PairsState {
+    pub fn is_default(&self) -> bool {
+        *self == PairsState::default()
+    }
+
+    /// The open pair's position among `names`: its own when the name still matches, else the
+    /// first pair of that name.
+    pub fn resolve<'a>(&self, names: impl Iterator<Item = &'a str> + Clone) -> Option<usize> {
+        let at = self.pair?;
+        if names.clone().nth(at) == Some(self.name.as_str()) {
+            return Some(at);
+        }
+        names.into_iter().position(|n| n == self.name)
+    }
 }
 
 /// The mixed-precision view's choices: the run, the sensitive type and the picked ratio step.
@@ -110,6 +143,7 @@ impl Default for ViewState {
             row: None,
             grid: GridState::default(),
             mix: MixState::default(),
+            pairs: PairsState::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ mod sens;
 mod tensors;
 mod views;
 
-use crate::engine::share::{GridState, MixState, TabRef, ViewState};
+use crate::engine::share::{GridState, MixState, PairsState, TabRef, ViewState};
 use crate::engine::views::PairWhatIf;
 use crate::engine::views::{Analysis, Document, Intent, RowKey, TensorSettings};
 use crate::protocol::{Envelope, FromWorker, ToWorker};
@@ -90,6 +90,8 @@ struct State {
     grid: GridState,
     /// The mixed-precision view's choices, as the view reports them.
     mix: MixState,
+    /// The Tensors view's open pair and sort, as the view reports them.
+    pairs: PairsState,
     /// Bumped when a link or back/forward opens a view: the views remount with its state.
     view_gen: u32,
 }
@@ -112,6 +114,7 @@ impl Default for State {
             pending_view: None,
             grid: GridState::default(),
             mix: MixState::default(),
+            pairs: PairsState::default(),
             view_gen: 0,
         }
     }
@@ -137,6 +140,8 @@ enum Action {
     Grid(GridState),
     /// The mixed-precision view's choices changed.
     Mix(MixState),
+    /// The Tensors view's open pair or sort changed.
+    Pairs(PairsState),
 }
 
 fn now_ms() -> f64 {
@@ -194,7 +199,8 @@ impl Reducible for State {
                 }
                 st.parts.borrow_mut().push(part);
                 if st.parts.borrow().len() < st.expected {
-                    return Rc::new(s);
+                    // The parts sit in a shared cell: nothing to draw until the last one.
+                    return self;
                 }
                 // Every part is in: the whole session, diagnosed by the worker, in one piece.
                 let Some(st) = s.staging.take() else {
@@ -312,6 +318,7 @@ impl Reducible for State {
             Action::ApplyView(v) => s.pending_view = Some(v),
             Action::Grid(g) => s.grid = g,
             Action::Mix(m) => s.mix = m,
+            Action::Pairs(p) => s.pairs = p,
         }
         apply_pending_view(&mut s);
         Rc::new(s)
@@ -339,6 +346,11 @@ fn view_state(s: &State) -> ViewState {
     } else {
         MixState::default()
     };
+    let pairs = if tab == TabRef::Tensors {
+        s.pairs.clone()
+    } else {
+        PairsState::default()
+    };
     ViewState {
         tab,
         file,
@@ -346,6 +358,7 @@ fn view_state(s: &State) -> ViewState {
         row: s.row,
         grid,
         mix,
+        pairs,
         ..ViewState::default()
     }
 }
@@ -359,9 +372,14 @@ fn apply_pending_view(s: &mut State) {
         return;
     }
     if s.analysis.files.is_empty() && *v != ViewState::default() {
-        let what = v.file.as_deref().unwrap_or("its files");
+        let what = match (&v.tab, v.file.as_deref()) {
+            (TabRef::File, Some(f)) => format!("a view of {f}"),
+            (TabRef::Tensors, _) => "the Tensors view".to_string(),
+            (TabRef::Recommend, _) => "the Mixed precision view".to_string(),
+            _ => "a view of its files".to_string(),
+        };
         s.banner = Some(format!(
-            "This link opens a view of {what}: drop the same files to see it."
+            "This link opens {what}: drop the same files to see it."
         ));
         return;
     }
@@ -405,6 +423,7 @@ fn apply_pending_view(s: &mut State) {
     s.row = v.row.filter(|&r| r < rows);
     s.grid = v.grid;
     s.mix = v.mix;
+    s.pairs = v.pairs;
     s.view_gen = s.view_gen.wrapping_add(1);
 }
 
@@ -750,6 +769,11 @@ pub fn App() -> Html {
                     ViewState {
                         grid: view.grid.clone(),
                         mix: view.mix.clone(),
+                        pairs: PairsState {
+                            pair: c.pairs.pair,
+                            name: c.pairs.name.clone(),
+                            sort: view.pairs.sort.clone(),
+                        },
                         ..c.clone()
                     } == *view
                 });
@@ -877,6 +901,10 @@ pub fn App() -> Html {
     let on_row = {
         let d = state.dispatcher();
         Callback::from(move |r| d.dispatch(Action::SelectRow(r)))
+    };
+    let on_pairs = {
+        let d = state.dispatcher();
+        Callback::from(move |p| d.dispatch(Action::Pairs(p)))
     };
     let on_mix = {
         let d = state.dispatcher();
@@ -1075,7 +1103,7 @@ pub fn App() -> Html {
                 mix={s.mix.clone()} on_mix={on_mix} /> }
             }
             Tab::Tensors => html! {
-                <tensors::TensorsView analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected} whatif={s.whatif.clone()}
+                <tensors::TensorsView key={s.view_gen} pairs={s.pairs.clone()} on_pairs={on_pairs} analysis={a.clone()} evidence={s.evidence.clone()} selected={s.selected} whatif={s.whatif.clone()}
                     on_select={on_select.clone()} on_edit={on_tensor_edit} on_open_row={on_open_row.clone()} />
             },
             Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {

@@ -3,6 +3,7 @@
 
 use super::rich::{breakable, human_bytes};
 use super::Shared;
+use crate::engine::share::PairsState;
 use crate::engine::views::PairWhatIf;
 use crate::engine::views::QDType;
 use crate::engine::views::Side;
@@ -34,6 +35,9 @@ pub struct TensorsProps {
     pub on_open_row: Callback<(usize, usize)>,
     /// What-if answers by pair index.
     pub whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
+    /// The pair and sort to open with (from a link); changes are reported to `on_pairs`.
+    pub pairs: PairsState,
+    pub on_pairs: Callback<PairsState>,
 }
 
 fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>) -> Html {
@@ -250,10 +254,35 @@ fn pair_detail(
 
 #[component]
 pub fn TensorsView(p: &TensorsProps) -> Html {
-    let selected_pair = use_state(|| None::<usize>);
+    let selected_pair = use_state(|| {
+        p.pairs
+            .resolve(p.analysis.tensors.pairs.iter().map(|x| x.name.as_str()))
+    });
     let typed = use_state(String::new);
     // Sort key and direction of the pairs table (file order until a header is clicked).
-    let sort = use_state(|| (String::from("none"), false));
+    let sort = use_state(|| {
+        p.pairs
+            .sort
+            .clone()
+            .unwrap_or_else(|| (String::from("none"), false))
+    });
+    // Report the open pair and the sort (for the link).
+    {
+        let now = PairsState {
+            pair: *selected_pair,
+            name: selected_pair
+                .and_then(|i| p.analysis.tensors.pairs.get(i))
+                .map(|x| x.name.clone())
+                .unwrap_or_default(),
+            sort: (sort.0 != "none").then(|| (*sort).clone()),
+        };
+        let (on_pairs, was) = (p.on_pairs.clone(), p.pairs.clone());
+        use_effect_with(now, move |now| {
+            if *now != was {
+                on_pairs.emit(now.clone());
+            }
+        });
+    }
     let sort_th = |key: &'static str, label: &'static str| {
         let sort = sort.clone();
         let active = sort.0 == key;
