@@ -186,6 +186,33 @@ test("the open tensor pair and the pairs sort travel with the link", async () =>
   await page.close();
 });
 
+test("copy name puts a layer's and a tensor pair's full name on the clipboard, and says so", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(url).origin });
+  const { page, errors } = await newPage(ctx);
+  await page.goto(url);
+  await page.click("#load-example");
+  await page.waitForSelector(".finding", { timeout: 30000 });
+  await page.click('button.tab[title$="compare_per_layer_out.txt"]');
+  await page.locator("[data-row]").nth(3).click();
+  await page.waitForSelector("h3.rowname .copy-name button");
+  const shown = (await page.textContent("h3.rowname")).replace("copy name", "").replace(/\u200b/g, "").trim();
+  await page.click("h3.rowname .copy-name button");
+  await page.waitForSelector("h3.rowname .copied");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown);
+
+  await page.goto(url);
+  await dropDumps(page);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  await page.locator('tr[data-pair="Add@0"]').click();
+  await page.click('.pair-detail[data-detail="Add@0"] .copy-name button');
+  await page.waitForSelector(".pair-detail .copied");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "Add@0");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test("a newer, damaged or hostile fragment gets a clear message and nothing runs", async () => {
   const cases = [
     [fragment('{"v":99,"tab":"tensors"}'), /newer QuantLens \(view state version 99/],

@@ -523,7 +523,8 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
     let sens = p.analysis.sensitivity_of(&r.mod_name);
     html! {
         <aside class="detail">
-            <h3 class="rowname">{ breakable(if r.mod_name.is_empty() { r.op_short() } else { &r.mod_name }) }</h3>
+            <h3 class="rowname">{ breakable(if r.mod_name.is_empty() { r.op_short() } else { &r.mod_name }) }
+                <super::rich::CopyName name={if r.mod_name.is_empty() { r.op_short().to_string() } else { r.mod_name.clone() }} /></h3>
             <p class="muted small">{ format!("row {} · line {} · {} → {}", r.index.unwrap_or(i as u64), r.line, r.base_op_type, r.analy_op_type) }</p>
             <p>
                 <span class={classes!("cause-badge", format!("cause-{}", d.cause.label().replace(' ', "-")))}>{ d.cause.label() }</span>

@@ -108,3 +108,41 @@ pub fn download(name: &str, mime: &str, text: &str) {
     }
     let _ = web_sys::Url::revoke_object_url(&url);
 }
+
+#[derive(Properties, PartialEq)]
+pub struct CopyNameProps {
+    pub name: String,
+}
+
+/// A "copy name" button with its feedback: "copied", or why the browser refused.
+#[component]
+pub fn CopyName(p: &CopyNameProps) -> Html {
+    let state = use_state(|| None::<bool>);
+    {
+        // A new name starts without feedback.
+        let state = state.clone();
+        use_effect_with(p.name.clone(), move |_| state.set(None));
+    }
+    let onclick = {
+        let (name, state) = (p.name.clone(), state.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some(w) = web_sys::window() else { return };
+            let promise = w.navigator().clipboard().write_text(&name);
+            let state = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+                state.set(Some(ok));
+            });
+        })
+    };
+    html! {
+        <span class="copy-name">
+            <button class="link copy" title="copy the full name" {onclick}>{ "copy name" }</button>
+            { match *state {
+                Some(true) => html! { <span class="copied" role="status">{ "copied" }</span> },
+                Some(false) => html! { <span class="copy-error" role="status">{ "the browser refused the clipboard: select the name and copy it" }</span> },
+                None => html! {},
+            } }
+        </span>
+    }
+}

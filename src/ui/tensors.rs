@@ -214,7 +214,7 @@ fn pair_detail(
     };
     html! {
         <div class="pair-detail" data-detail={pr.name.clone()}>
-            <h3>{ breakable(&pr.name) }</h3>
+            <h3>{ breakable(&pr.name) }<super::rich::CopyName name={pr.name.clone()} /></h3>
             <p class="muted small">{ format!("{} ↔ {} · paired {}", pr.float_tensor, pr.quant_tensor, pr.matched_by) }</p>
             if let Some((file, rows)) = a.compare_rows_of(&pr.name) {
                 <p class="small">
