@@ -135,6 +135,17 @@ pub struct RowFilter {
     pub rows: Option<Vec<usize>>,
 }
 
+/// Order two optional numbers, ascending or `descending`; a missing number sorts last either way.
+fn numbers_first(x: Option<f64>, y: Option<f64>, descending: bool) -> Ordering {
+    match (x, y) {
+        (Some(x), Some(y)) if descending => y.total_cmp(&x),
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
 /// Row indices that pass `f`, ordered by `sort_key` (stable; missing values last).
 pub fn filter_sort(
     t: &CompareTable,
@@ -176,19 +187,11 @@ pub fn filter_sort(
     }
     idx.sort_by(|&a, &b| {
         let o = if is_num {
-            match (num(&t.rows[a], sort_key), num(&t.rows[b], sort_key)) {
-                (Some(x), Some(y)) => {
-                    let o = x.total_cmp(&y);
-                    if descending {
-                        o.reverse()
-                    } else {
-                        o
-                    }
-                }
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            }
+            numbers_first(
+                num(&t.rows[a], sort_key),
+                num(&t.rows[b], sort_key),
+                descending,
+            )
         } else {
             let o = cell(&t.rows[a], &t.diag[a], sort_key, a)
                 .cmp(&cell(&t.rows[b], &t.diag[b], sort_key, b));
@@ -859,18 +862,6 @@ pub fn sort_pairs(t: &super::pairs::TensorComparison, key: &str, descending: boo
         }
         return idx;
     }
-    idx.sort_by(|&a, &b| match (value(a), value(b)) {
-        (Some(x), Some(y)) => {
-            let o = x.total_cmp(&y);
-            if descending {
-                o.reverse()
-            } else {
-                o
-            }
-        }
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => a.cmp(&b),
-    });
+    idx.sort_by(|&a, &b| numbers_first(value(a), value(b), descending).then(a.cmp(&b)));
     idx
 }
