@@ -12,6 +12,8 @@ const TYPES = {
   ".txt": "text/plain; charset=utf-8",
   ".json": "application/json",
   ".png": "image/png",
+  ".svg": "image/svg+xml",
+  ".webmanifest": "application/manifest+json",
 };
 
 export async function serve(root, port = 0) {
