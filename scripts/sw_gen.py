@@ -16,6 +16,16 @@ import urllib.parse
 here = os.path.dirname(os.path.abspath(__file__))
 staging = os.environ.get("TRUNK_STAGING_DIR") or (sys.argv[1] if len(sys.argv) > 1 else "dist")
 
+DEV_SW = """// QuantLens service worker for a development build (trunk serve): caches nothing, removes itself.
+"use strict";
+self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", (event) => event.waitUntil((async () => {
+  const prefix = "quantlens " + self.registration.scope + " ";
+  for (const name of await caches.keys()) if (name.startsWith(prefix)) await caches.delete(name);
+  await self.registration.unregister();
+})()));
+"""
+
 files = []
 for root, dirs, names in os.walk(staging):
     dirs.sort()
@@ -36,6 +46,14 @@ for rel, data in files:
     version.update(rel.encode() + b"\0" + sha.encode() + b"\n")
     listing.append([urllib.parse.quote(rel), sha])
 version = version.hexdigest()[:16]
+
+# `trunk serve` injects its live-reload script: a development build. Its sw.js caches nothing and
+# removes itself (and any cache an earlier build of this site left), so every rebuild shows at once.
+index_html = dict(files)["index.html"].decode("utf-8", "replace")
+if ".well-known/trunk/ws" in index_html:
+    open(os.path.join(staging, "sw.js"), "w", encoding="utf-8").write(DEV_SW)
+    print("sw_gen.py: development build (trunk serve): sw.js caches nothing and unregisters itself")
+    sys.exit(0)
 
 template = open(os.path.join(here, "sw_template.js"), encoding="utf-8").read()
 body = "[\n" + "".join("  %s,\n" % json.dumps(entry) for entry in listing) + "]"
