@@ -9,7 +9,7 @@ functions, so edges are anti-aliased without supersampling and the SVG draws the
   icon-512.png           512×512, the same
   icon-maskable-512.png  512×512, full bleed, the lens inside the 80% safe zone
 
-`--check` writes nothing and fails when a committed icon differs from what this script writes.
+`--check` writes nothing and fails when a committed icon's pixels differ from what this script draws.
 Colours are www/styles.css's --accent (the tile) and its white panels (the lens).
 """
 import math
@@ -87,6 +87,23 @@ def png(w, h, raw):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
+def pixels(data):
+    """A PNG's header and decompressed image data (zlib versions may compress the same pixels
+    differently); any other file as it is."""
+    if not data.startswith(b"\x89PNG"):
+        return data
+    pos, ihdr, idat = 8, b"", b""
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            ihdr = body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    return ihdr, zlib.decompress(idat)
+
+
 def svg():
     hex_ = lambda c: "#%02x%02x%02x" % c
     pts, sw = STAIRS
@@ -116,7 +133,7 @@ def main():
     for name, data in files.items():
         path = os.path.join(OUT, name)
         if check:
-            if not os.path.exists(path) or open(path, "rb").read() != data:
+            if not os.path.exists(path) or pixels(open(path, "rb").read()) != pixels(data):
                 bad.append(name)
         else:
             os.makedirs(OUT, exist_ok=True)
