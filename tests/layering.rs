@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "text+numeric",
-        &["cells", "table", "textenc", "doc", "metrics", "quant"],
+        &["cells", "table", "textenc", "doc", "metrics", "quant", "encode"],
         "table readers, cell decoders, text encodings; metric kernels, fake quantization, observers: reusable by every importer and analysis, knowing nothing of files or findings",
     ),
     (
@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "view",
-        &["views", "share"],
+        &["views", "share", "bundle"],
         "what the UI draws, already computed, and the view a link carries in its fragment",
     ),
 ];
@@ -47,7 +47,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
 /// types the UI draws) and the vocabulary. Parsers, analyses and the session are the worker's: the UI
 /// renders what the protocol brings.
 const UI_MAY_USE: &[&str] = &[
-    "views", "share", "findings", "num", "intent", "side", "cause", "error",
+    "views", "share", "bundle", "findings", "num", "intent", "side", "cause", "error",
 ];
 
 fn layer_of(m: &str) -> Option<usize> {

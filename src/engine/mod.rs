@@ -1,5 +1,6 @@
 //! Pure analysis engine: parsers, findings and the analysis session. No web crates; tested natively.
 
+pub mod bundle;
 pub mod cause;
 pub mod cells;
 pub mod compare;
@@ -8,6 +9,7 @@ pub mod diagnose_check;
 pub mod diagnose_report;
 pub mod doc;
 pub mod document;
+pub mod encode;
 pub mod error;
 pub mod findings;
 pub mod intent;

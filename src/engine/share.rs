@@ -4,6 +4,7 @@
 //! damaged or hostile fragment is refused with a sentence saying which, and nothing in it is ever
 //! run or rendered as markup: it only names a tab, a file by name and row/finding positions.
 
+use super::encode::{base64url_decode, base64url_encode};
 use serde::{Deserialize, Serialize};
 
 /// The state version this build writes; it reads every version from 1 to this one.
@@ -221,68 +222,4 @@ pub fn decode(fragment: &str) -> Result<Option<ViewState>, ShareError> {
     serde_json::from_value(probe)
         .map(Some)
         .map_err(|_| ShareError::Damaged("fields of the wrong type"))
-}
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Base64url without padding (RFC 4648 §5).
-fn base64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Inverse of [`base64url_encode`]; `None` on any character outside the alphabet or a bad length.
-fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    if text.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.as_bytes().chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            let d = ALPHABET.iter().position(|&a| a == c)? as u32;
-            n |= d << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..chunk.len() - 1]);
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64url_matches_rfc4648_vectors() {
-        for (raw, enc) in [
-            ("", ""),
-            ("f", "Zg"),
-            ("fo", "Zm8"),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg"),
-            ("fooba", "Zm9vYmE"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64url_encode(raw.as_bytes()), enc);
-            assert_eq!(base64url_decode(enc).as_deref(), Some(raw.as_bytes()));
-        }
-        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
-        assert_eq!(base64url_decode("-_8"), Some(vec![0xfb, 0xff]));
-        assert_eq!(base64url_decode("Zm9vY"), None);
-        assert_eq!(base64url_decode("Zm+v"), None);
-    }
 }

@@ -1,6 +1,7 @@
 //! `quantlens`: the command-line front end over the same engine the browser app uses.
 
 mod bench;
+mod bundle;
 mod check;
 mod compare;
 mod out;
@@ -47,6 +48,26 @@ enum Command {
         /// Print JSON: {"findings": [...], "files": [{name, format, error, tables: [{id, title, rows}]}]}.
         #[arg(long)]
         json: bool,
+        /// Also write one self-contained HTML file (the app and these files; opens offline from
+        /// file://, every view, no request of any kind).
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+        /// The QuantLens web build to embed (default: $QUANTLENS_APP, else this checkout's dist/).
+        #[arg(long, value_name = "DIR")]
+        app: Option<PathBuf>,
+    },
+    /// Write a static site: the app and the given report/dump folders with an index. Served by any
+    /// static host, its index.html opens the analysis with the data loaded (a CI job's report link).
+    Bundle {
+        /// Folders and/or files (folders keep their name: `run42/compare_per_layer_out.txt`).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The folder to write (new, empty, or an earlier bundle to replace).
+        #[arg(long, value_name = "SITE")]
+        out: PathBuf,
+        /// The QuantLens web build to copy (default: $QUANTLENS_APP, else this checkout's dist/).
+        #[arg(long, value_name = "DIR")]
+        app: Option<PathBuf>,
     },
     /// Compare raw tensor dumps: FLOAT and QUANT are files (.npy, .npz, .safetensors) or folders.
     /// Tensors are paired by name (exact, then without ONNX Runtime QDQ suffixes).
@@ -124,7 +145,28 @@ fn main() -> ExitCode {
             paths,
             expect,
             json,
-        } => report::run(&paths, expect.as_deref(), json),
+            html,
+            app,
+        } => {
+            let code = report::run(&paths, expect.as_deref(), json);
+            match html {
+                Some(out) if code == ExitCode::SUCCESS => {
+                    match bundle::write_html(&paths, &out, app.as_deref()) {
+                        Ok(bytes) => {
+                            eprintln!(
+                                "wrote {} ({:.1} MB): open it in a browser, offline",
+                                out.display(),
+                                bytes as f64 / 1e6
+                            );
+                            code
+                        }
+                        Err(e) => out::fail(e),
+                    }
+                }
+                _ => code,
+            }
+        }
+        Command::Bundle { paths, out, app } => bundle::run_bundle(&paths, &out, app.as_deref()),
         Command::Bench { elems, calib } => {
             if calib {
                 bench::calib(elems)

@@ -48,7 +48,7 @@ struct ReportJson {
 
 /// Whether a file found inside a folder is worth opening: a report the detector accepts, or a
 /// tensor file (pickles, html and the like are skipped quietly).
-fn wanted(path: &Path, src: &mut FileSource) -> bool {
+pub(crate) fn wanted(path: &Path, src: &mut FileSource) -> bool {
     let n = src.size().min(detect::SNIFF_BYTES as u64) as usize;
     let mut head = vec![0u8; n];
     if src.read_at(0, &mut head).is_err() {
