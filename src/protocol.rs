@@ -48,6 +48,20 @@ pub enum ToWorker {
     },
     /// Forget every file.
     Clear { job: u32 },
+    /// Write the single-file HTML report: the app's files and the data files travel as Blobs
+    /// beside the command, in this order: app JS, app wasm, worker JS, worker wasm, CSS, then one
+    /// per `snippet_paths`, then one per `names`.
+    ExportHtml {
+        job: u32,
+        snippet_paths: Vec<String>,
+        names: Vec<String>,
+        /// The view it opens (a fragment without `#`).
+        fragment: String,
+        title: String,
+        about: String,
+        /// The name to save it under (echoed in the answer).
+        file_name: String,
+    },
     /// A fresh worker (after a cancel) takes the session back: the files (Blobs beside the
     /// command), the intent and the tensor settings, in one job.
     Restore {
@@ -68,6 +82,7 @@ impl ToWorker {
             | ToWorker::Pair { job, .. }
             | ToWorker::WhatIf { job, .. }
             | ToWorker::Clear { job }
+            | ToWorker::ExportHtml { job, .. }
             | ToWorker::Restore { job, .. } => *job,
         }
     }
@@ -106,6 +121,12 @@ pub enum FromWorker {
         job: u32,
         pair: usize,
         result: Result<PairWhatIf, String>,
+    },
+    /// The single-file HTML report, or why it could not be written.
+    Exported {
+        job: u32,
+        file_name: String,
+        result: Result<String, String>,
     },
     /// The command could not run at all (per-file problems are reported inside `Done`).
     Failed { job: u32, message: String },

@@ -250,6 +250,70 @@ impl Worker {
         }
     }
 
+    /// Read one Blob whole (an app asset or a file to embed).
+    fn read_all(&self, blob: &Blob) -> Result<Vec<u8>, String> {
+        let ab = self
+            .reader
+            .read_as_array_buffer(blob)
+            .map_err(|e| format!("the browser could not read a file: {e:?}"))?;
+        Ok(Uint8Array::new(&ab).to_vec())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn export_html(
+        &self,
+        job: u32,
+        snippet_paths: &[String],
+        names: &[String],
+        blobs: &Array,
+        fragment: &str,
+        title: &str,
+        about: &str,
+    ) -> Result<String, String> {
+        use crate::engine::bundle::{report_html, AppAssets, REPORT_DATA_CAP_BYTES};
+        let blobs: Vec<Blob> = blobs.iter().filter_map(|b| b.dyn_into().ok()).collect();
+        if blobs.len() != 5 + snippet_paths.len() + names.len() {
+            return Err("the app's files did not all arrive".into());
+        }
+        let data_bytes: u64 = blobs[5 + snippet_paths.len()..]
+            .iter()
+            .map(|b| b.size() as u64)
+            .sum();
+        if data_bytes > REPORT_DATA_CAP_BYTES {
+            return Err(format!(
+                "the loaded files hold {} MiB; one HTML report embeds at most {} MiB: share a bundled site instead (quantlens bundle)",
+                data_bytes >> 20,
+                REPORT_DATA_CAP_BYTES >> 20
+            ));
+        }
+        let text = |b: &Blob| -> Result<String, String> {
+            String::from_utf8(self.read_all(b)?).map_err(|_| "an app file is not UTF-8".to_string())
+        };
+        let mut assets = AppAssets {
+            app_js: text(&blobs[0])?,
+            app_wasm: self.read_all(&blobs[1])?,
+            worker_js: text(&blobs[2])?,
+            worker_wasm: self.read_all(&blobs[3])?,
+            css: text(&blobs[4])?,
+            snippets: Vec::new(),
+        };
+        for (path, b) in snippet_paths.iter().zip(&blobs[5..]) {
+            assets.snippets.push((path.clone(), text(b)?));
+        }
+        let mut files = Vec::new();
+        let mut done_bytes = 0u64;
+        for (i, (name, b)) in names
+            .iter()
+            .zip(&blobs[5 + snippet_paths.len()..])
+            .enumerate()
+        {
+            self.progress(job, "packing", i, name, done_bytes, data_bytes);
+            done_bytes += b.size() as u64;
+            files.push((name.clone(), self.read_all(b)?));
+        }
+        report_html(&assets, &files, fragment, title, about)
+    }
+
     fn handle(&mut self, env: Envelope) {
         let started = js_sys::Date::now();
         let job = env.cmd.job();
@@ -306,6 +370,33 @@ impl Worker {
                 self.session.clear();
                 self.cached_bytes = 0;
                 self.update_and_send(job, started);
+            }
+            ToWorker::ExportHtml {
+                snippet_paths,
+                names,
+                fragment,
+                title,
+                about,
+                file_name,
+                ..
+            } => {
+                let result = self.export_html(
+                    job,
+                    &snippet_paths,
+                    &names,
+                    &env.blobs,
+                    &fragment,
+                    &title,
+                    &about,
+                );
+                post(
+                    &self.scope,
+                    &FromWorker::Exported {
+                        job,
+                        file_name,
+                        result,
+                    },
+                );
             }
         }
     }

@@ -7,6 +7,7 @@ mod layers;
 mod recommend;
 mod rich;
 mod sens;
+mod sources;
 mod tensors;
 mod views;
 
@@ -94,6 +95,10 @@ struct State {
     pairs: PairsState,
     /// Bumped when a link or back/forward opens a view: the views remount with its state.
     view_gen: u32,
+    /// This page is an HTML report (read-only): what it says about itself.
+    report: Option<String>,
+    /// A link names files on another origin: the URL, until the user answers.
+    confirm_src: Option<String>,
 }
 
 impl Default for State {
@@ -116,6 +121,8 @@ impl Default for State {
             mix: MixState::default(),
             pairs: PairsState::default(),
             view_gen: 0,
+            report: None,
+            confirm_src: None,
         }
     }
 }
@@ -142,6 +149,15 @@ enum Action {
     Mix(MixState),
     /// The Tensors view's open pair or sort changed.
     Pairs(PairsState),
+    /// An HTML report was written (or why not).
+    Exported {
+        job: u32,
+        message: Option<String>,
+    },
+    /// This page is an HTML report: what it says about itself.
+    Report(String),
+    /// A link names files on another origin: ask before loading them (None: answered).
+    ConfirmSrc(Option<String>),
 }
 
 fn now_ms() -> f64 {
@@ -167,6 +183,8 @@ impl Reducible for State {
                 });
             }
             Action::Worker(FromWorker::Ready) => {}
+            // Saved where it arrives (spawn_worker); only its outcome reaches the reducer.
+            Action::Worker(FromWorker::Exported { .. }) => {}
             Action::Worker(FromWorker::Progress {
                 job,
                 stage,
@@ -269,16 +287,25 @@ impl Reducible for State {
                     s.banner = Some(format!("The analysis failed: {message}"));
                 }
             }
+            Action::Exported { job, message } => {
+                if job == s.job {
+                    s.busy = None;
+                }
+                s.banner = message;
+            }
+            Action::Report(about) => s.report = Some(about),
+            Action::ConfirmSrc(url) => s.confirm_src = url,
             Action::Cancelled => {
                 s.busy = None;
                 s.job += 1;
                 s.banner = Some("Cancelled. Nothing from that run was kept.".into());
             }
             Action::Clear => {
-                let (job, done_job) = (s.job, s.done_job);
+                let (job, done_job, report) = (s.job, s.done_job, s.report.take());
                 s = State::default();
                 s.job = job;
                 s.done_job = done_job;
+                s.report = report;
             }
             Action::Select(sel) => {
                 s.selected = sel;
@@ -491,8 +518,18 @@ impl WorkerHandle {
 }
 
 fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, String> {
-    let worker =
-        Worker::new("./worker_loader.js").map_err(|e| format!("cannot start the worker: {e:?}"))?;
+    // An HTML report carries its worker inside it: a Blob URL and the compiled wasm, posted first.
+    let boot = sources::report_worker();
+    let url = boot
+        .as_ref()
+        .map(|(u, _)| u.clone())
+        .unwrap_or_else(|| "./worker_loader.js".into());
+    let worker = Worker::new(&url).map_err(|e| format!("cannot start the worker: {e:?}"))?;
+    if let Some((_, module)) = &boot {
+        worker
+            .post_message(module)
+            .map_err(|e| format!("cannot start the worker: {e:?}"))?;
+    }
     let ready = Rc::new(std::cell::Cell::new(false));
     let pending: Rc<std::cell::RefCell<Vec<JsValue>>> = Rc::default();
     let (ready_in, pending_in, worker_in) = (ready.clone(), pending.clone(), worker.clone());
@@ -504,6 +541,20 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
                 for msg in pending_in.borrow_mut().drain(..) {
                     let _ = worker_in.post_message(&msg);
                 }
+            }
+            Ok(FromWorker::Exported {
+                job,
+                file_name,
+                result,
+            }) => {
+                let message = match result {
+                    Ok(html) => {
+                        sources::save_text(&html, &file_name, "text/html");
+                        None
+                    }
+                    Err(e) => Some(format!("The report could not be written: {e}")),
+                };
+                dispatch.dispatch(Action::Exported { job, message });
             }
             Ok(msg) => dispatch.dispatch(Action::Worker(msg)),
             Err(e) => dispatch.dispatch(Action::Banner(Some(format!(
@@ -700,14 +751,163 @@ pub fn App() -> Html {
         })
     };
 
-    // Start the worker early (its wasm loads while the user reads the page) and honour `?example`.
+    // Files a link or a bundled site names: downloaded (from this origin, or another one the user
+    // confirmed and the deployment's CSP allows) with progress, then read like dropped files.
+    let download_gen = use_mut_ref(|| 0u32);
+    let load_src: Rc<dyn Fn(String)> = {
+        let submit = submit.clone();
+        let dispatch = state.dispatcher();
+        let new_job = new_job.clone();
+        let download_gen = download_gen.clone();
+        Rc::new(move |url: String| {
+            let job = new_job();
+            let gen = *download_gen.borrow();
+            dispatch.dispatch(Action::Started {
+                job,
+                what: url.clone(),
+            });
+            let d = dispatch.clone();
+            let progress: Rc<dyn Fn(String, u64, u64)> = Rc::new(move |name, done, total| {
+                d.dispatch(Action::Worker(FromWorker::Progress {
+                    job,
+                    stage: "downloading".into(),
+                    file_index: 0,
+                    file_name: name,
+                    done_bytes: done,
+                    total_bytes: total,
+                }))
+            });
+            let (submit, dispatch, download_gen) =
+                (submit.clone(), dispatch.clone(), download_gen.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let loaded = sources::load(&url, progress).await;
+                if *download_gen.borrow() != gen {
+                    return; // cancelled
+                }
+                match loaded {
+                    Ok(l) => {
+                        submit(l.items);
+                        if !l.notes.is_empty() {
+                            dispatch.dispatch(Action::Banner(Some(l.notes.join(" · "))));
+                        }
+                    }
+                    Err(e) => {
+                        dispatch.dispatch(Action::Worker(FromWorker::Failed { job, message: e }))
+                    }
+                }
+            });
+        })
+    };
+    let export_report = {
+        let send = send.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        let dispatch = state.dispatcher();
+        Callback::from(move |_: MouseEvent| {
+            let files = ledger.borrow().files.clone();
+            let job = new_job();
+            dispatch.dispatch(Action::Started {
+                job,
+                what: "the HTML report".into(),
+            });
+            let (send, dispatch) = (send.clone(), dispatch.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let (main, snippets) = match sources::app_assets().await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        dispatch.dispatch(Action::Exported {
+                            job,
+                            message: Some(format!("The report could not be written: {e}")),
+                        });
+                        return;
+                    }
+                };
+                let mut items: Vec<Item> = main
+                    .into_iter()
+                    .map(|blob| Item {
+                        name: String::new(),
+                        blob,
+                    })
+                    .collect();
+                let snippet_paths = snippets.iter().map(|(p, _)| p.clone()).collect();
+                items.extend(snippets.into_iter().map(|(name, blob)| Item { name, blob }));
+                let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+                items.extend(files);
+                let hash = web_sys::window()
+                    .and_then(|w| w.location().hash().ok())
+                    .unwrap_or_default();
+                let fragment = hash
+                    .trim_start_matches('#')
+                    .split('&')
+                    .filter(|kv| !kv.starts_with("src="))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let run = names
+                    .first()
+                    .map(|n| n.split('/').next().unwrap_or(n).to_string())
+                    .unwrap_or_default();
+                let stem: String = run
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let about = format!(
+                    "{} file{} · exported {} from QuantLens",
+                    names.len(),
+                    if names.len() == 1 { "" } else { "s" },
+                    String::from(js_sys::Date::new_0().to_iso_string())
+                        .get(..16)
+                        .unwrap_or("")
+                        .replace('T', " ")
+                );
+                send(
+                    ToWorker::ExportHtml {
+                        job,
+                        snippet_paths,
+                        names,
+                        fragment,
+                        title: format!("QuantLens report — {run}"),
+                        about,
+                        file_name: format!("quantlens-report-{stem}.html"),
+                    },
+                    items,
+                    "the HTML report".into(),
+                );
+            });
+        })
+    };
+
+    // Start the worker early (its wasm loads while the user reads the page) and honour `?example`,
+    // an HTML report's own files, and a source a bundled site or a link names.
     {
         let worker = worker.clone();
         let dispatch = state.dispatcher();
         let load_example = load_example.clone();
+        let submit = submit.clone();
+        let load_src = load_src.clone();
         use_effect_with((), move |_| {
             if let Ok(w) = spawn_worker(dispatch.clone()) {
                 *worker.borrow_mut() = Some(w);
+            }
+            if let Some((items, about)) = sources::report_files() {
+                dispatch.dispatch(Action::Report(about));
+                if !items.is_empty() {
+                    submit(items);
+                }
+                return;
+            }
+            if let Some(src) = sources::start_src() {
+                match sources::resolve(&src, None) {
+                    Ok((abs, true)) => load_src(abs),
+                    Ok((abs, false)) => dispatch.dispatch(Action::ConfirmSrc(Some(abs))),
+                    Err(e) => dispatch.dispatch(Action::Banner(Some(e))),
+                }
+                return;
             }
             let search = web_sys::window()
                 .and_then(|w| w.location().search().ok())
@@ -790,6 +990,7 @@ pub fn App() -> Html {
     }
 
     let cancel = {
+        let download_gen = download_gen.clone();
         let done_job = done_job.clone();
         let worker = worker.clone();
         let dispatch = state.dispatcher();
@@ -797,6 +998,7 @@ pub fn App() -> Html {
         let send = send.clone();
         let new_job = new_job.clone();
         Callback::from(move |_: MouseEvent| {
+            *download_gen.borrow_mut() += 1;
             // A running job cannot be interrupted from outside: stop the worker, start a fresh one
             // and give it back the session as it was before the cancelled job.
             if let Some(w) = worker.borrow_mut().take() {
@@ -995,9 +1197,25 @@ pub fn App() -> Html {
             command(ToWorker::Clear { job: new_job() }, "");
         })
     };
+    let s_confirm = state.confirm_src.clone();
     let dismiss = {
         let d = state.dispatcher();
         Callback::from(move |_: MouseEvent| d.dispatch(Action::Banner(None)))
+    };
+    let confirm_yes = {
+        let d = state.dispatcher();
+        let url = s_confirm.clone();
+        let load_src = load_src.clone();
+        Callback::from(move |_: MouseEvent| {
+            d.dispatch(Action::ConfirmSrc(None));
+            if let Some(u) = url.clone() {
+                load_src(u);
+            }
+        })
+    };
+    let confirm_no = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(Action::ConfirmSrc(None)))
     };
     let example_btn = {
         let load_example = load_example.clone();
@@ -1011,7 +1229,7 @@ pub fn App() -> Html {
         html! {
             <div class="progress" role="status">
                 <span>{ {
-                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", _ => "Working on" };
+                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", _ => "Working on" };
                     if p.total_bytes > 0 {
                         format!("{verb} {} — {} of {} ({rate}/s)", p.file_name, rich::human_bytes(p.done_bytes), rich::human_bytes(p.total_bytes))
                     } else {
@@ -1089,7 +1307,7 @@ pub fn App() -> Html {
                     <p class="actions">
                         <button class="primary" onclick={click(&file_input)}>{ "Open files…" }</button>
                         <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
-                        <button id="load-example" onclick={example_btn.clone()}>{ "Load example" }</button>
+                        if s.report.is_none() { <button id="load-example" onclick={example_btn.clone()}>{ "Load example" }</button> }
                     </p>
                     <p class="muted small">{ "Formats are recognised by content, so renamed files work. The example is derived from Horizon's accuracy-tuning case (a BEV model): a full-size model check (2,304 layer calls) and a QuantAnalysis folder with the case's own rows." }</p>
                 </div>
@@ -1147,11 +1365,27 @@ pub fn App() -> Html {
                 </label>
                 <button onclick={click(&file_input)}>{ "Open files…" }</button>
                 <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
-                <button onclick={example_btn}>{ "Load example" }</button>
-                if has_files { <button onclick={clear}>{ "Clear" }</button> }
+                if s.report.is_none() { <button onclick={example_btn}>{ "Load example" }</button> }
+                if has_files && s.report.is_none() { <button onclick={clear}>{ "Clear" }</button> }
+                if has_files {
+                    <button id="export-report" onclick={export_report}
+                        title="Save one HTML file with the app and the loaded files: it opens offline, from disk, in this view">{ "Export report" }</button>
+                }
                 <input ref={file_input} type="file" multiple=true class="hidden" onchange={on_pick.clone()} aria-label="Open files" />
                 <input ref={folder_input} type="file" webkitdirectory=true class="hidden" onchange={on_pick} aria-label="Open folder" />
             </header>
+            if let Some(about) = &s.report {
+                <div class="report-ribbon" role="note">
+                    { format!("A QuantLens report: its files are inside this page ({about}). Nothing is fetched; what you drop stays here too.") }
+                </div>
+            }
+            if let Some(url) = &s.confirm_src {
+                <div class="banner confirm" role="alertdialog" aria-label="Load files from another site?">
+                    <span>{ format!("This link loads files from another site: {url}. They are downloaded into this page and analysed here; nothing is sent. Load them?") }</span>
+                    <button class="primary" id="confirm-src" onclick={confirm_yes}>{ "Load" }</button>
+                    <button onclick={confirm_no}>{ "Don't load" }</button>
+                </div>
+            }
             { progress.unwrap_or_default() }
             if let Some(b) = &s.banner {
                 <div class="banner" role="alert"><span>{ b.clone() }</span><button class="link" onclick={dismiss}>{ "dismiss" }</button></div>

@@ -181,7 +181,8 @@ pub async fn fetch_with_progress(
     url: &str,
     on_progress: impl Fn(u64, u64) + 'static,
 ) -> Result<Blob, String> {
-    let cb = Closure::<dyn Fn(f64, f64)>::new(move |d: f64, t: f64| on_progress(d as u64, t as u64));
+    let cb =
+        Closure::<dyn Fn(f64, f64)>::new(move |d: f64, t: f64| on_progress(d as u64, t as u64));
     let promise = fetch_blob(url, cb.as_ref().unchecked_ref()).map_err(js_error)?;
     let out = JsFuture::from(promise).await;
     drop(cb);
@@ -200,7 +201,11 @@ pub async fn fetch_with_progress(
 /// The file name a URL names (its last path segment, decoded).
 fn url_name(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
-    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or(path);
+    let last = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path);
     js_sys::decode_uri_component(last)
         .ok()
         .and_then(|s| s.as_string())
