@@ -16,7 +16,8 @@ const TYPES = {
   ".webmanifest": "application/manifest+json",
 };
 
-export async function serve(root, port = 0) {
+// `cors`: answer any origin (a CI artifact host a deployment allows links to load from).
+export async function serve(root, port = 0, { cors = false } = {}) {
   const base = resolve(root);
   const server = createServer(async (req, res) => {
     try {
@@ -25,7 +26,9 @@ export async function serve(root, port = 0) {
       if (!file.startsWith(base)) throw new Error("outside root");
       if ((await stat(file).catch(() => null))?.isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] || "application/octet-stream" });
+      const headers = { "content-type": TYPES[extname(file)] || "application/octet-stream" };
+      if (cors) headers["access-control-allow-origin"] = "*";
+      res.writeHead(200, headers);
       res.end(body);
     } catch {
       res.writeHead(404, { "content-type": "text/plain" });

@@ -3,6 +3,10 @@
 
 The page's Content-Security-Policy forbids inline scripts; Trunk's bootstrap is one. This adds the
 SHA-256 of every inline <script> to `script-src`, so the CSP stays strict ('self' + these hashes).
+
+A deployment that wants links (`?src=`) to load report files from other origins names them at build
+time: QUANTLENS_ALLOW_ORIGINS="https://ci.example.com https://artifacts.example.com" trunk build …
+adds exactly those origins to `connect-src` (the app still asks the user before each such load).
 """
 import base64
 import hashlib
@@ -21,5 +25,14 @@ hashes = " ".join(
 new, n = re.subn(r"script-src 'self'", "script-src 'self' " + hashes, html, count=1)
 if n != 1:
     sys.exit("csp_hash.py: no script-src 'self' in the CSP of " + path)
+origins = os.environ.get("QUANTLENS_ALLOW_ORIGINS", "").split()
+for o in origins:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?", o):
+        sys.exit("csp_hash.py: QUANTLENS_ALLOW_ORIGINS takes origins like https://host[:port], not " + o)
+if origins:
+    new, n = re.subn(r"connect-src 'self'", "connect-src 'self' " + " ".join(origins), new, count=1)
+    if n != 1:
+        sys.exit("csp_hash.py: no connect-src 'self' in the CSP of " + path)
+    print("csp_hash.py: links may load files from " + " ".join(origins))
 open(path, "w", encoding="utf-8").write(new)
 print("csp_hash.py: allowed %d inline script(s)" % len(scripts))

@@ -4,7 +4,7 @@
 // file:// with every request blocked, in the view it was exported in.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile, mkdir, stat } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile, stat, cp } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -117,6 +117,32 @@ test("?src= loads one file from the page's origin; another origin asks first and
   await p2.waitForSelector(".banner:not(.confirm)", { timeout: 20000 });
   assert.match(await p2.textContent(".banner"), /could not load http:\/\/127\.0\.0\.2:9\/run42\/index\.json: .*Content-Security-Policy/);
   await p2.close();
+});
+
+test("a deployment that names another origin at build time loads a report folder from it, after the user confirms", async () => {
+  // The app as built with QUANTLENS_ALLOW_ORIGINS naming the artifact host (the CSP names it).
+  const app = join(tmp, "allowed");
+  await cp(join(repo, "dist"), app, { recursive: true });
+  const { server: data, url: dataUrl } = await serve(join(site, "data"), 0, { cors: true });
+  try {
+    const origin = new URL(dataUrl).origin;
+    execFileSync("python3", [join(repo, "scripts", "csp_hash.py"), app], { env: { ...process.env, QUANTLENS_ALLOW_ORIGINS: origin }, stdio: "ignore" });
+    const { server: s, url: u } = await serve(app);
+    try {
+      const { page, errors } = await newPage();
+      await page.goto(u + "?src=" + encodeURIComponent(dataUrl + "index.json"));
+      await page.waitForSelector(".banner.confirm");
+      await page.click("#confirm-src");
+      await page.waitForSelector(".finding", { timeout: 60000 });
+      await page.waitForSelector('button.tab[title$="compare_per_layer_out.txt"]');
+      assert.deepEqual(errors, []);
+      await page.close();
+    } finally {
+      s.close();
+    }
+  } finally {
+    data.close();
+  }
 });
 
 test("a bundle index that points outside its folder is refused with the reason; the rest of the app goes on", async () => {
