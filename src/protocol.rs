@@ -48,6 +48,13 @@ pub enum ToWorker {
     },
     /// Forget every file.
     Clear { job: u32 },
+    /// SHA-256 of files (their Blobs beside the command), for a digest link or to check dropped
+    /// files against one. `purpose` is echoed back.
+    Fingerprint {
+        job: u32,
+        names: Vec<String>,
+        purpose: String,
+    },
     /// Write the single-file HTML report: the app's files and the data files travel as Blobs
     /// beside the command, in this order: app JS, app wasm, worker JS, worker wasm, CSS, then one
     /// per `snippet_paths`, then one per `names`.
@@ -83,6 +90,7 @@ impl ToWorker {
             | ToWorker::WhatIf { job, .. }
             | ToWorker::Clear { job }
             | ToWorker::ExportHtml { job, .. }
+            | ToWorker::Fingerprint { job, .. }
             | ToWorker::Restore { job, .. } => *job,
         }
     }
@@ -121,6 +129,12 @@ pub enum FromWorker {
         job: u32,
         pair: usize,
         result: Result<PairWhatIf, String>,
+    },
+    /// Each file's (name, bytes, SHA-256 hex), in the order asked.
+    Fingerprints {
+        job: u32,
+        purpose: String,
+        files: Vec<(String, u64, String)>,
     },
     /// The single-file HTML report, or why it could not be written.
     Exported {

@@ -250,6 +250,65 @@ impl Worker {
         }
     }
 
+    /// SHA-256 of each Blob, streamed in slices (never whole), with progress.
+    fn fingerprint(
+        &self,
+        job: u32,
+        names: &[String],
+        blobs: &Array,
+    ) -> Result<Vec<(String, u64, String)>, String> {
+        let blobs: Vec<Blob> = blobs.iter().filter_map(|b| b.dyn_into().ok()).collect();
+        if blobs.len() != names.len() {
+            return Err(format!("{} names for {} files", names.len(), blobs.len()));
+        }
+        let total: u64 = blobs.iter().map(|b| b.size() as u64).sum();
+        let mut before = 0u64;
+        let mut out = Vec::new();
+        for (i, (name, blob)) in names.iter().zip(blobs).enumerate() {
+            let size_bytes = blob.size() as u64;
+            let scope = self.scope.clone();
+            let mut last = 0.0f64;
+            let mut on_slice = |pos: u64| {
+                let now = js_sys::Date::now();
+                if now - last > 100.0 {
+                    last = now;
+                    post(
+                        &scope,
+                        &FromWorker::Progress {
+                            job,
+                            stage: "hashing".into(),
+                            file_index: i,
+                            file_name: name.clone(),
+                            done_bytes: before + pos,
+                            total_bytes: total,
+                        },
+                    );
+                }
+            };
+            let mut r = BlobReader {
+                blob,
+                reader: self.reader.clone(),
+                size_bytes,
+                pos: 0,
+                buf: Vec::new(),
+                buf_pos: 0,
+                on_slice: &mut on_slice,
+            };
+            let mut hash = crate::engine::encode::Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = r.read(&mut buf).map_err(|e| format!("{name}: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+            }
+            before += size_bytes;
+            out.push((name.clone(), size_bytes, hash.hex()));
+        }
+        Ok(out)
+    }
+
     /// Read one Blob whole (an app asset or a file to embed).
     fn read_all(&self, blob: &Blob) -> Result<Vec<u8>, String> {
         let ab = self
@@ -370,6 +429,19 @@ impl Worker {
                 self.session.clear();
                 self.cached_bytes = 0;
                 self.update_and_send(job, started);
+            }
+            ToWorker::Fingerprint { names, purpose, .. } => {
+                match self.fingerprint(job, &names, &env.blobs) {
+                    Ok(files) => post(
+                        &self.scope,
+                        &FromWorker::Fingerprints {
+                            job,
+                            purpose,
+                            files,
+                        },
+                    ),
+                    Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
+                }
             }
             ToWorker::ExportHtml {
                 snippet_paths,

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod detect;
 pub mod diagnose_check;
 pub mod diagnose_report;
+pub mod digest;
 pub mod doc;
 pub mod document;
 pub mod encode;

@@ -2,6 +2,7 @@
 //! computed and does no analysis of its own.
 
 mod data_table;
+mod digest;
 mod files;
 mod layers;
 mod recommend;
@@ -99,6 +100,10 @@ struct State {
     report: Option<String>,
     /// A link names files on another origin: the URL, until the user answers.
     confirm_src: Option<String>,
+    /// The digest a link carried (shown read-only until its files are dropped, then checked).
+    digest: Option<Rc<crate::engine::digest::Digest>>,
+    /// A digest link just made: (URL, findings in it, findings left out).
+    digest_link: Option<(String, usize, usize)>,
 }
 
 impl Default for State {
@@ -123,6 +128,8 @@ impl Default for State {
             view_gen: 0,
             report: None,
             confirm_src: None,
+            digest: None,
+            digest_link: None,
         }
     }
 }
@@ -158,6 +165,9 @@ enum Action {
     Report(String),
     /// A link names files on another origin: ask before loading them (None: answered).
     ConfirmSrc(Option<String>),
+    /// A link's digest (None: forget it).
+    Digest(Option<Rc<crate::engine::digest::Digest>>),
+    CloseDigestLink,
 }
 
 fn now_ms() -> f64 {
@@ -294,6 +304,36 @@ impl Reducible for State {
                 s.banner = message;
             }
             Action::Report(about) => s.report = Some(about),
+            Action::Digest(d) => s.digest = d,
+            Action::CloseDigestLink => s.digest_link = None,
+            Action::Worker(FromWorker::Fingerprints {
+                job,
+                purpose,
+                files,
+            }) => {
+                if job == s.job {
+                    s.busy = None;
+                }
+                if purpose == "link" {
+                    let sha = |name: &str| {
+                        files
+                            .iter()
+                            .find(|(n, _, _)| n == name)
+                            .map(|(_, _, h)| h.clone())
+                    };
+                    let d = crate::engine::digest::digest(&s.analysis, &sha, 24);
+                    let base = web_sys::window()
+                        .and_then(|w| w.location().href().ok())
+                        .unwrap_or_default();
+                    let base = base.split('#').next().unwrap_or("").to_string();
+                    let view = crate::engine::share::encode(&view_state(&s));
+                    let url = format!("{base}#{}&{view}", crate::engine::digest::encode_digest(&d));
+                    s.digest_link = Some((url, d.findings.len(), d.omitted));
+                } else if let Some(d) = &s.digest {
+                    let checks = crate::engine::digest::check_files(d, &files);
+                    s.banner = Some(crate::engine::digest::check_sentence(&checks));
+                }
+            }
             Action::ConfirmSrc(url) => s.confirm_src = url,
             Action::Cancelled => {
                 s.busy = None;
@@ -549,7 +589,7 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
             }) => {
                 let message = match result {
                     Ok(html) => {
-                        sources::save_text(&html, &file_name, "text/html");
+                        rich::download(&file_name, "text/html", &html);
                         None
                     }
                     Err(e) => Some(format!("The report could not be written: {e}")),
@@ -935,6 +975,13 @@ pub fn App() -> Html {
                     Ok(v) => dispatch.dispatch(Action::ApplyView(v.unwrap_or_default())),
                     Err(e) => dispatch.dispatch(Action::Banner(Some(e.to_string()))),
                 }
+                match crate::engine::digest::decode_digest(&hash) {
+                    Ok(Some(d)) => dispatch.dispatch(Action::Digest(Some(Rc::new(d)))),
+                    Ok(None) => {}
+                    Err(e) => dispatch.dispatch(Action::Banner(Some(format!(
+                        "The findings in this link cannot be shown: {e}"
+                    )))),
+                }
             };
             read();
             let on_pop = Closure::<dyn Fn(web_sys::Event)>::new(move |_| read());
@@ -988,6 +1035,63 @@ pub fn App() -> Html {
             }
         });
     }
+
+    // A digest link's files dropped: check they are the link's (size and SHA-256), once per set.
+    let checked = use_mut_ref(Vec::<(String, u64)>::new);
+    {
+        let send = send.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        let loaded: Vec<(String, u64)> = state
+            .analysis
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.size_bytes))
+            .collect();
+        let has_digest = state.digest.is_some();
+        let busy = state.busy.is_some();
+        use_effect_with(
+            (loaded, has_digest, busy),
+            move |(loaded, has_digest, busy)| {
+                if *has_digest && !*busy && !loaded.is_empty() && *checked.borrow() != *loaded {
+                    *checked.borrow_mut() = loaded.clone();
+                    let items = ledger.borrow().files.clone();
+                    let names = items.iter().map(|i| i.name.clone()).collect();
+                    send(
+                        ToWorker::Fingerprint {
+                            job: new_job(),
+                            names,
+                            purpose: "check".into(),
+                        },
+                        items,
+                        "checking the files against the link".into(),
+                    );
+                }
+            },
+        );
+    }
+    let make_digest_link = {
+        let send = send.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        Callback::from(move |_: MouseEvent| {
+            let items = ledger.borrow().files.clone();
+            let names = items.iter().map(|i| i.name.clone()).collect();
+            send(
+                ToWorker::Fingerprint {
+                    job: new_job(),
+                    names,
+                    purpose: "link".into(),
+                },
+                items,
+                "the digest link".into(),
+            );
+        })
+    };
+    let close_digest_link = {
+        let d = state.dispatcher();
+        Callback::from(move |_: ()| d.dispatch(Action::CloseDigestLink))
+    };
 
     let cancel = {
         let download_gen = download_gen.clone();
@@ -1229,7 +1333,7 @@ pub fn App() -> Html {
         html! {
             <div class="progress" role="status">
                 <span>{ {
-                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", _ => "Working on" };
+                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", "hashing" => "Hashing", _ => "Working on" };
                     if p.total_bytes > 0 {
                         format!("{verb} {} — {} of {} ({rate}/s)", p.file_name, rich::human_bytes(p.done_bytes), rich::human_bytes(p.total_bytes))
                     } else {
@@ -1300,6 +1404,8 @@ pub fn App() -> Html {
     });
     let body = if !has_files {
         html! {
+            <>
+            if let Some(d) = &s.digest { <digest::DigestView digest={d.clone()} /> }
             <section class="empty">
                 <div class={classes!("dropzone", (*dragging).then_some("over"))}>
                     <h2>{ "Drop your quantization reports here" }</h2>
@@ -1312,6 +1418,7 @@ pub fn App() -> Html {
                     <p class="muted small">{ "Formats are recognised by content, so renamed files work. The example is derived from Horizon's accuracy-tuning case (a BEV model): a full-size model check (2,304 layer calls) and a QuantAnalysis folder with the case's own rows." }</p>
                 </div>
             </section>
+            </>
         }
     } else {
         match s.tab {
@@ -1368,6 +1475,8 @@ pub fn App() -> Html {
                 if s.report.is_none() { <button onclick={example_btn}>{ "Load example" }</button> }
                 if has_files && s.report.is_none() { <button onclick={clear}>{ "Clear" }</button> }
                 if has_files {
+                    <button id="digest-link" onclick={make_digest_link}
+                        title="A link that carries the findings that matter and the rows they cite, without the files (under 8 KiB): the colleague sees them read-only and can drop the files to check they are the same">{ "Link with findings" }</button>
                     <button id="export-report" onclick={export_report}
                         title="Save one HTML file with the app and the loaded files: it opens offline, from disk, in this view">{ "Export report" }</button>
                 }
@@ -1385,6 +1494,9 @@ pub fn App() -> Html {
                     <button class="primary" id="confirm-src" onclick={confirm_yes}>{ "Load" }</button>
                     <button onclick={confirm_no}>{ "Don't load" }</button>
                 </div>
+            }
+            if let Some((url, n, omitted)) = &s.digest_link {
+                <digest::DigestLink url={url.clone()} findings={*n} omitted={*omitted} on_close={close_digest_link} />
             }
             { progress.unwrap_or_default() }
             if let Some(b) = &s.banner {

@@ -39,17 +39,6 @@ export function report_info() {
 export function worker_boot() {
   return globalThis.__quantlens_worker;
 }
-export function download_blob(blob, name) {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  a.rel = "noopener";
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 30000);
-}
 // The app's own files, for the HTML report: unpacked from this report if it is one, else fetched
 // from the page's origin (the same files the page loaded).
 export function collect_assets() {
@@ -96,7 +85,6 @@ extern "C" {
     fn blob_head_text(blob: &Blob, n: u32) -> Promise;
     fn report_info() -> JsValue;
     fn worker_boot() -> JsValue;
-    fn download_blob(blob: &Blob, name: &str);
     fn collect_assets() -> Promise;
 }
 
@@ -292,14 +280,4 @@ pub async fn app_assets() -> Result<(Vec<Blob>, Vec<(String, Blob)>), String> {
         })
         .collect();
     Ok((blobs, snippets))
-}
-
-/// Save `text` as a file named `name`.
-pub fn save_text(text: &str, name: &str, mime: &str) {
-    let parts = Array::of1(&JsValue::from_str(text));
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    if let Ok(blob) = Blob::new_with_str_sequence_and_options(&parts, &opts) {
-        download_blob(&blob, name);
-    }
 }

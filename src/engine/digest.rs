@@ -1,0 +1,370 @@
+//! A link that carries its findings without the files: the findings that matter and the rows they cite, compressed into the fragment under a stated cap, with each file's size and SHA-256 to check a later drop against.
+
+use super::encode::{base64url_decode, base64url_encode};
+use super::findings::Severity;
+use super::session::{Analysis, Intent};
+use super::share::ShareError;
+use super::views::{cell, COMPARE_COLUMNS};
+use serde::{Deserialize, Serialize};
+
+/// The `v` this version writes; older ones keep opening.
+pub const DIGEST_VERSION: u32 = 1;
+/// The fragment key of a digest (`#d=…`).
+pub const DIGEST_KEY: &str = "d";
+/// Most characters of the `d=…` part of a link: with the view state beside it the whole fragment
+/// stays under 8 KiB, which chat clients and browsers keep whole.
+pub const DIGEST_CAP_BYTES: usize = 7 * 1024;
+const INFLATED_CAP_BYTES: usize = 256 * 1024;
+/// Rows cited per finding, layers named per finding, characters per cell.
+const ROWS_PER_FINDING: usize = 3;
+const LAYERS_PER_FINDING: usize = 6;
+const CELL_CHARS: usize = 60;
+/// The comparison columns a cited row carries: what the finding is judged on.
+const DIGEST_COMPARE_KEYS: &[&str] = &[
+    "index",
+    "mod_name",
+    "quant_dtype",
+    "qscale",
+    "cause",
+    "cosine",
+    "sqnr",
+    "atol",
+    "max_qscale_diff",
+    "base_min",
+    "base_max",
+    "analy_min",
+    "analy_max",
+];
+
+/// One file the digest was made from: what a later drop is checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestFile {
+    pub name: String,
+    pub bytes: u64,
+    /// SHA-256 (hex) of the whole file; empty when it was not computed.
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub format: String,
+}
+
+/// A cited row: its table, file and position, and its cells by header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestRow {
+    pub file: String,
+    pub table: String,
+    /// 0-based row in the table; `line` is the line in the file (1-based).
+    pub row: usize,
+    pub line: usize,
+    pub cells: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestFinding {
+    pub kind: String,
+    pub severity: Severity,
+    pub layers: Vec<String>,
+    /// Layers concerned beyond the ones named.
+    #[serde(default)]
+    pub more_layers: usize,
+    pub message: String,
+    pub fix: String,
+    #[serde(default)]
+    pub rank_reason: String,
+    pub file: String,
+    pub rows: Vec<DigestRow>,
+}
+
+/// What a digest link carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Digest {
+    pub v: u32,
+    pub intent: Intent,
+    pub files: Vec<DigestFile>,
+    /// In the Overview's order (most important first).
+    pub findings: Vec<DigestFinding>,
+    /// Findings of the analysis left out (the cap, or beyond the ones that matter).
+    pub omitted: usize,
+    /// Findings by severity in the whole analysis: errors, warnings, notes.
+    pub counts: [usize; 3],
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The digest of an analysis: every file (with its SHA-256 where `sha256` gives one) and as many of
+/// the first `max_findings` findings, with their cited rows, as fit in [`DIGEST_CAP_BYTES`] once
+/// encoded.
+pub fn digest(
+    analysis: &Analysis,
+    sha256: &dyn Fn(&str) -> Option<String>,
+    max_findings: usize,
+) -> Digest {
+    let files = analysis
+        .files
+        .iter()
+        .map(|f| DigestFile {
+            name: f.name.clone(),
+            bytes: f.size_bytes,
+            sha256: sha256(&f.name).unwrap_or_default(),
+            format: f.format_label.clone().unwrap_or_default(),
+        })
+        .collect();
+    let name_of = |i: usize| {
+        analysis
+            .files
+            .get(i)
+            .map(|f| f.name.clone())
+            .unwrap_or_default()
+    };
+    let findings: Vec<DigestFinding> = analysis
+        .findings
+        .iter()
+        .take(max_findings)
+        .map(|ff| {
+            let f = &ff.finding;
+            // Rows of the finding's own file first (a comparison finding shows its comparison row).
+            let mut evidence: Vec<_> = f.evidence.iter().collect();
+            evidence.sort_by_key(|e| e.file.unwrap_or(ff.file) != ff.file);
+            let rows = evidence
+                .into_iter()
+                .filter_map(|e| {
+                    let fi = e.file.unwrap_or(ff.file);
+                    if let Some(c) = analysis
+                        .files
+                        .get(fi)?
+                        .compare()
+                        .filter(|_| e.table == "compare")
+                    {
+                        let (r, dg) = (c.rows.get(e.row)?, c.diag.get(e.row)?);
+                        return Some(DigestRow {
+                            file: name_of(fi),
+                            table: c.doc.title.clone(),
+                            row: e.row,
+                            line: e.line,
+                            cells: COMPARE_COLUMNS
+                                .iter()
+                                .filter(|(k, _)| DIGEST_COMPARE_KEYS.contains(k))
+                                .map(|(k, label)| {
+                                    (label.to_string(), clip(&cell(r, dg, k, e.row), CELL_CHARS))
+                                })
+                                .filter(|(_, v)| !v.is_empty())
+                                .collect(),
+                        });
+                    }
+                    let table = analysis
+                        .files
+                        .get(fi)?
+                        .tables()
+                        .into_iter()
+                        .find(|t| t.id == e.table)?;
+                    let row = table.rows.get(e.row)?;
+                    Some(DigestRow {
+                        file: name_of(fi),
+                        table: table.title.clone(),
+                        row: e.row,
+                        line: row.line,
+                        cells: table
+                            .headers
+                            .iter()
+                            .zip(&row.cells)
+                            .filter(|(_, c)| !c.trim().is_empty())
+                            .map(|(h, c)| (clip(h, CELL_CHARS), clip(c, CELL_CHARS)))
+                            .collect(),
+                    })
+                })
+                .take(ROWS_PER_FINDING)
+                .collect();
+            DigestFinding {
+                kind: f.kind.clone(),
+                severity: f.severity,
+                layers: f
+                    .layers
+                    .iter()
+                    .take(LAYERS_PER_FINDING)
+                    .map(|l| clip(l, 160))
+                    .collect(),
+                more_layers: f.layers.len().saturating_sub(LAYERS_PER_FINDING),
+                message: clip(&f.message, 600),
+                fix: clip(&f.fix, 600),
+                rank_reason: clip(&f.rank_reason, 160),
+                file: name_of(ff.file),
+                rows,
+            }
+        })
+        .collect();
+    let mut d = Digest {
+        v: DIGEST_VERSION,
+        intent: analysis.intent,
+        files,
+        omitted: analysis.findings.len() - findings.len(),
+        findings,
+        counts: [
+            analysis.count(Severity::Error),
+            analysis.count(Severity::Warning),
+            analysis.count(Severity::Info),
+        ],
+    };
+    // Fit the cap: first fewer rows per finding beyond the first few, then fewer findings.
+    while encode_digest(&d).len() > DIGEST_CAP_BYTES {
+        if let Some(f) = d
+            .findings
+            .iter_mut()
+            .skip(3)
+            .rev()
+            .find(|f| f.rows.len() > 1)
+        {
+            f.rows.truncate(1);
+            continue;
+        }
+        if d.findings.pop().is_some() {
+            d.omitted += 1;
+        } else {
+            d.files.truncate(d.files.len().saturating_sub(1));
+            if d.files.is_empty() {
+                break;
+            }
+        }
+    }
+    d
+}
+
+/// `d=…` for a fragment.
+pub fn encode_digest(d: &Digest) -> String {
+    let json = serde_json::to_vec(d).unwrap_or_default();
+    let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
+    format!("{DIGEST_KEY}={}", base64url_encode(&packed))
+}
+
+/// The digest in a fragment (with or without `#`, beside other keys); `Ok(None)` when it has none.
+pub fn decode_digest(fragment: &str) -> Result<Option<Digest>, ShareError> {
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    let Some(value) = fragment
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(DIGEST_KEY)?.strip_prefix('='))
+    else {
+        return Ok(None);
+    };
+    if value.len() > 2 * DIGEST_CAP_BYTES {
+        return Err(ShareError::TooLong(value.len()));
+    }
+    let packed = base64url_decode(value).ok_or(ShareError::Damaged("not base64url"))?;
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, INFLATED_CAP_BYTES)
+        .map_err(|e| match e.status {
+            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                ShareError::Damaged("it inflates past 256 KiB")
+            }
+            _ => ShareError::Damaged("not deflate data"),
+        })?;
+    let probe: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|_| ShareError::Damaged("not JSON"))?;
+    let v = probe
+        .get("v")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(ShareError::Damaged("no version"))?;
+    if v > u64::from(DIGEST_VERSION) {
+        return Err(ShareError::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
+    }
+    if v == 0 {
+        return Err(ShareError::Damaged("version 0"));
+    }
+    serde_json::from_value(probe)
+        .map(Some)
+        .map_err(|_| ShareError::Damaged("fields of the wrong type"))
+}
+
+/// How a loaded file compares with the digest's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FileCheck {
+    /// Same size and SHA-256.
+    Same,
+    /// Same size; the digest has no hash to compare (or it was not computed here).
+    SameSize,
+    /// Different: (bytes here, bytes in the link, hashes differ).
+    Different { here_bytes: u64, link_bytes: u64 },
+    /// In the digest, not loaded.
+    Missing,
+}
+
+/// Each digest file checked against the loaded ones (`(name, bytes, sha256)`), matched by name,
+/// else by the last path segment (a folder dropped under another name).
+pub fn check_files(d: &Digest, loaded: &[(String, u64, String)]) -> Vec<(String, FileCheck)> {
+    let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    d.files
+        .iter()
+        .map(|f| {
+            let here = loaded
+                .iter()
+                .find(|(n, _, _)| *n == f.name)
+                .or_else(|| loaded.iter().find(|(n, _, _)| last(n) == last(&f.name)));
+            let check = match here {
+                None => FileCheck::Missing,
+                Some((_, bytes, sha)) => {
+                    if *bytes != f.bytes
+                        || (!f.sha256.is_empty() && !sha.is_empty() && *sha != f.sha256)
+                    {
+                        FileCheck::Different {
+                            here_bytes: *bytes,
+                            link_bytes: f.bytes,
+                        }
+                    } else if f.sha256.is_empty() || sha.is_empty() {
+                        FileCheck::SameSize
+                    } else {
+                        FileCheck::Same
+                    }
+                }
+            };
+            (f.name.clone(), check)
+        })
+        .collect()
+}
+
+/// One sentence on the check, for the banner.
+pub fn check_sentence(checks: &[(String, FileCheck)]) -> String {
+    let same = checks.iter().filter(|(_, c)| *c == FileCheck::Same).count();
+    let size_only = checks
+        .iter()
+        .filter(|(_, c)| *c == FileCheck::SameSize)
+        .count();
+    let mut parts = Vec::new();
+    for (name, c) in checks {
+        match c {
+            FileCheck::Different {
+                here_bytes,
+                link_bytes,
+            } if here_bytes == link_bytes => parts.push(format!(
+                "{name} differs from the link's (same size, different SHA-256)"
+            )),
+            FileCheck::Different {
+                here_bytes,
+                link_bytes,
+            } => parts.push(format!(
+                "{name} differs from the link's ({here_bytes} bytes here, {link_bytes} in the link)"
+            )),
+            FileCheck::Missing => parts.push(format!("{name} is not loaded")),
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        let how = if size_only == 0 {
+            "size and SHA-256"
+        } else {
+            "size; some without a hash to compare"
+        };
+        return format!(
+            "These are the link's files: {} of {} match ({how}).",
+            same + size_only,
+            checks.len()
+        );
+    }
+    format!(
+        "Not the link's files: {}. What you see is computed from the files loaded here.",
+        parts.join("; ")
+    )
+}
