@@ -5,7 +5,11 @@
 //! run or rendered as markup: it only names a tab, a file by name and row/finding positions.
 
 use super::encode::{base64url_decode, base64url_encode};
+use super::intent::Intent;
+use super::quant::QDType;
+use super::side::Side;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The state version this build writes; it reads every version from 1 to this one.
 pub const SHARE_VERSION: u32 = 1;
@@ -30,7 +34,7 @@ pub enum TabRef {
 
 /// The view a link opens: the tab, the file (by name, so it survives another load order) and the
 /// selected finding and row. Unknown fields are ignored, missing ones take their defaults.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ViewState {
     pub v: u32,
     #[serde(default)]
@@ -52,6 +56,42 @@ pub struct ViewState {
     /// The Tensors view's open pair and sort (that view only).
     #[serde(default, skip_serializing_if = "PairsState::is_default")]
     pub pairs: PairsState,
+    /// What the user set about the run: its intent, the sides, scales and pairs chosen by hand
+    /// (every view: they change the analysis itself).
+    #[serde(default, skip_serializing_if = "RunState::is_default")]
+    pub run: RunState,
+}
+
+/// The run as the user set it: intent, tensor-file sides, typed scales, hand-made pairs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunState {
+    #[serde(default, skip_serializing_if = "is_unstated")]
+    pub intent: Intent,
+    /// File name → side chosen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sides: BTreeMap<String, Side>,
+    /// Pair or tensor name (`*` for all) → scale (positive, finite) and dtype.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scales: BTreeMap<String, (f64, Option<QDType>)>,
+    /// (float, quantized) tensors paired by hand, in the order they were paired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<(String, String)>,
+}
+
+fn is_unstated(i: &Intent) -> bool {
+    *i == Intent::Unstated
+}
+
+impl RunState {
+    pub fn is_default(&self) -> bool {
+        *self == RunState::default()
+    }
+
+    /// Only usable settings: scales that are positive and finite (a link is untrusted input).
+    pub fn sanitized(mut self) -> RunState {
+        self.scales.retain(|_, (s, _)| s.is_finite() && *s > 0.0);
+        self
+    }
 }
 
 /// The Tensors view's open pair (by position, checked against its name) and the table's sort.
@@ -145,6 +185,7 @@ impl Default for ViewState {
             grid: GridState::default(),
             mix: MixState::default(),
             pairs: PairsState::default(),
+            run: RunState::default(),
         }
     }
 }

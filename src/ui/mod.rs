@@ -104,6 +104,10 @@ struct State {
     digest: Option<Rc<crate::engine::digest::Digest>>,
     /// A digest link just made: (URL, findings in it, findings left out).
     digest_link: Option<(String, usize, usize)>,
+    /// The sides, scales and pairs the user set (mirrors the worker's session; part of the link).
+    settings: TensorSettings,
+    /// A link's run settings (intent, sides, scales, pairs), waiting to be sent to the worker.
+    link_run: Option<crate::engine::share::RunState>,
 }
 
 impl Default for State {
@@ -130,6 +134,8 @@ impl Default for State {
             confirm_src: None,
             digest: None,
             digest_link: None,
+            settings: TensorSettings::default(),
+            link_run: None,
         }
     }
 }
@@ -165,6 +171,10 @@ enum Action {
     Report(String),
     /// A link names files on another origin: ask before loading them (None: answered).
     ConfirmSrc(Option<String>),
+    /// The tensor settings changed (a side, scale or pair set by the user).
+    Settings(TensorSettings),
+    /// A link's run settings were sent to the worker.
+    LinkRunApplied,
     /// A link's digest (None: forget it).
     Digest(Option<Rc<crate::engine::digest::Digest>>),
     CloseDigestLink,
@@ -305,6 +315,8 @@ impl Reducible for State {
             }
             Action::Report(about) => s.report = Some(about),
             Action::Digest(d) => s.digest = d,
+            Action::Settings(t) => s.settings = t,
+            Action::LinkRunApplied => s.link_run = None,
             Action::CloseDigestLink => s.digest_link = None,
             Action::Worker(FromWorker::Fingerprints {
                 job,
@@ -418,7 +430,25 @@ fn view_state(s: &State) -> ViewState {
     } else {
         PairsState::default()
     };
+    let run = crate::engine::share::RunState {
+        intent: s.analysis.intent,
+        sides: s
+            .settings
+            .sides
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        scales: s
+            .settings
+            .scales
+            .iter()
+            .filter(|(_, (v, _))| v.is_finite() && *v > 0.0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        pairs: s.settings.manual.clone(),
+    };
     ViewState {
+        run,
         tab,
         file,
         finding: s.selected,
@@ -453,6 +483,7 @@ fn apply_pending_view(s: &mut State) {
     let Some(v) = s.pending_view.take() else {
         return;
     };
+    s.link_run = Some(v.run.clone().sanitized());
     let tab = match v.tab {
         TabRef::Overview => Tab::Overview,
         TabRef::Tensors => Tab::Tensors,
@@ -1225,6 +1256,7 @@ pub fn App() -> Html {
         Callback::from(move |(f, r)| d.dispatch(Action::OpenRow(f, r)))
     };
     let on_tensor_edit = {
+        let dispatch = state.dispatcher();
         let command = command.clone();
         let ledger = ledger.clone();
         let new_job = new_job.clone();
@@ -1259,10 +1291,79 @@ pub fn App() -> Html {
                     (ToWorker::WhatIf { job, pair, typed }, "")
                 }
             };
+            let settings = l.settings.clone();
             drop(l);
+            dispatch.dispatch(Action::Settings(settings));
             command(cmd, what);
         })
     };
+    // A link's run settings: sent to the worker once its files are loaded, as the user's own edits.
+    {
+        let (command, ledger, new_job) = (command.clone(), ledger.clone(), new_job.clone());
+        let on_edit = on_tensor_edit.clone();
+        let dispatch = state.dispatcher();
+        let ready =
+            !state.analysis.files.is_empty() && state.busy.is_none() && state.staging.is_none();
+        use_effect_with((state.link_run.clone(), ready), move |(run, ready)| {
+            let Some(run) = run.clone().filter(|_| *ready) else {
+                return;
+            };
+            dispatch.dispatch(Action::LinkRunApplied);
+            let (intent, settings) = {
+                let l = ledger.borrow();
+                (l.intent, l.settings.clone())
+            };
+            if run.intent != intent {
+                ledger.borrow_mut().intent = run.intent;
+                command(
+                    ToWorker::SetIntent {
+                        job: new_job(),
+                        intent: run.intent,
+                    },
+                    "diagnosing again",
+                );
+            }
+            for (file, side) in &run.sides {
+                if settings.sides.get(file) != Some(side) {
+                    on_edit.emit(tensors::TensorEdit::Side(file.clone(), Some(*side)));
+                }
+            }
+            for file in settings
+                .sides
+                .keys()
+                .filter(|f| !run.sides.contains_key(*f))
+            {
+                on_edit.emit(tensors::TensorEdit::Side(file.clone(), None));
+            }
+            for (f, q) in &run.pairs {
+                if !settings.manual.contains(&(f.clone(), q.clone())) {
+                    on_edit.emit(tensors::TensorEdit::Pair(f.clone(), q.clone()));
+                }
+            }
+            for (name, (scale, dtype)) in &run.scales {
+                if settings.scales.get(name) != Some(&(*scale, *dtype)) {
+                    on_edit.emit(tensors::TensorEdit::Scale(name.clone(), *scale, *dtype));
+                }
+            }
+            for name in settings
+                .scales
+                .keys()
+                .filter(|n| !run.scales.contains_key(*n))
+            {
+                ledger.borrow_mut().settings.scales.remove(name);
+                command(
+                    ToWorker::SetScale {
+                        job: new_job(),
+                        name: name.clone(),
+                        scale: 0.0,
+                        dtype: None,
+                    },
+                    "comparing with the scale removed",
+                );
+            }
+            dispatch.dispatch(Action::Settings(ledger.borrow().settings.clone()));
+        });
+    }
     let on_intent = {
         let command = command.clone();
         let ledger = ledger.clone();
