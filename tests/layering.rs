@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "view",
-        &["views", "share"],
+        &["views", "share", "export"],
         "what the UI draws, already computed, and the view a link carries in its fragment",
     ),
 ];

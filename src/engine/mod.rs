@@ -9,6 +9,7 @@ pub mod diagnose_report;
 pub mod doc;
 pub mod document;
 pub mod error;
+pub mod export;
 pub mod findings;
 pub mod intent;
 pub mod metrics;
