@@ -255,9 +255,14 @@ pub fn file_stem(title: &str) -> String {
 }
 
 /// A meaningful file name for an export of `source` (a file name or a view's title): its last path
-/// component without the extension, then the part exported (`int16`, `range_picture_row_12`), then
+/// component without the extension, then the part exported (`int16`, `range_picture.row_12`), then
 /// `filtered` when rows are left out, then the extension — `compare_per_layer_out.filtered.csv`.
 pub fn export_name(source: &str, part: Option<&str>, filtered: bool, ext: &str) -> String {
+    format!("{}.{ext}", export_stem(source, part, filtered))
+}
+
+/// [`export_name`] without the extension (a figure is saved as `.svg` and as `.png`).
+pub fn export_stem(source: &str, part: Option<&str>, filtered: bool) -> String {
     let base = source.rsplit(['/', '\\']).next().unwrap_or(source);
     let base = match base.rsplit_once('.') {
         Some((stem, e)) if !stem.is_empty() && e.len() <= 12 && !e.contains(' ') => stem,
@@ -271,5 +276,5 @@ pub fn export_name(source: &str, part: Option<&str>, filtered: bool, ext: &str) 
     if filtered {
         name.push_str(".filtered");
     }
-    format!("{name}.{ext}")
+    name
 }

@@ -724,7 +724,7 @@ pub fn mixed_precision(
 // --- Exports: every table as shown, as CSV or JSON (written by `export`) -------------------------
 
 use super::export::Cell;
-pub use super::export::{export_name, Cell as ExportCell, ExportTable};
+pub use super::export::{export_name, export_stem, Cell as ExportCell, ExportTable};
 
 /// The tensor pairs in this order: every metric, the scale, the error split and the findings' kinds
 /// (`findings(pair)`), one row per pair.
@@ -1000,18 +1000,43 @@ pub fn local_ranking_export(
     out
 }
 
-/// A pair's what-if table: each scale's predicted split (the observers, then the typed scales).
-pub fn whatif_export(w: &PairWhatIf) -> ExportTable {
+/// A pair's what-if table as shown: the measured split of the real quantized tensor (when its scale
+/// is known), then each scale's predicted split (the observers, then the typed scales).
+pub fn whatif_export(pr: &PairResult, w: &PairWhatIf) -> ExportTable {
     let mut out = ExportTable::new([
         "dtype",
         "scale_from",
         "scale",
         "clip",
         "round",
+        "inherited",
         "mse",
         "sqnr_db",
         "clipped_fraction",
     ]);
+    if let Some(m) = &pr.metrics {
+        if let Some(sp) = m.error_split {
+            let dtype = m.quant.map(|q| match (q.qmin, q.qmax) {
+                (_, hi) if hi > 255 => "int16",
+                (0, _) => "uint8",
+                _ => "int8",
+            });
+            out.push(vec![
+                dtype.map(Cell::text).unwrap_or(Cell::Empty),
+                Cell::Text(match &pr.scale_source {
+                    Some(s) => format!("measured (scale from {s})"),
+                    None => "measured".into(),
+                }),
+                Cell::opt(pr.scale),
+                Cell::Num(sp.clip),
+                Cell::Num(sp.round),
+                Cell::Num(sp.inherited),
+                Cell::Num(m.mse),
+                Cell::Num(m.sqnr_db),
+                Cell::Num(sp.clipped_fraction),
+            ]);
+        }
+    }
     for p in w.observers.iter().chain(&w.typed) {
         out.push(vec![
             Cell::Text(p.dtype.name().to_string()),
@@ -1019,6 +1044,7 @@ pub fn whatif_export(w: &PairWhatIf) -> ExportTable {
             Cell::Num(p.scale),
             Cell::Num(p.clip),
             Cell::Num(p.round),
+            Cell::Num(0.0),
             Cell::Num(p.mse),
             Cell::Num(p.sqnr_db),
             Cell::Num(p.clipped_fraction),

@@ -2,6 +2,7 @@
 //! computed and does no analysis of its own.
 
 mod data_table;
+mod export;
 mod files;
 mod layers;
 mod recommend;
