@@ -208,3 +208,28 @@ fn file_names_say_what_they_hold() {
     );
     assert_eq!(export_name("", None, false, "png"), "quantlens.png");
 }
+
+#[test]
+fn sensitivity_ops_export_and_their_bars_as_a_standalone_svg() {
+    let text = common::text("tests/fixtures/seed/output_0_L1_sensitive_ops_int8.txt");
+    let (report, _) = analyze_text("output_0_L1_sensitive_ops.txt", &text);
+    let t = report.sensitivity().expect("a sensitivity table");
+    let n = 5.min(t.rows.len());
+    let e = views::sensitivity_export(t, 5);
+    assert_eq!(e.rows.len(), n);
+    let v: Value = serde_json::from_str(&e.json()).expect("json");
+    for (k, row) in v.as_array().expect("array").iter().enumerate() {
+        assert_eq!(row["rank"].as_u64(), Some(k as u64 + 1));
+        assert_eq!(row["op_name"], t.rows[k].op_name.as_str());
+        assert_eq!(row[t.metric.as_str()].as_f64(), t.rows[k].value);
+    }
+    let (svg, w, h) = views::sensitivity_svg(t, 5);
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert!(w > 0.0 && h > 0.0);
+    assert_eq!(svg.matches("<g>").count(), n);
+    assert_eq!(svg.matches("<g>").count(), svg.matches("</g>").count());
+    assert!(!svg.contains(" & "), "text is escaped");
+}

@@ -1053,6 +1053,112 @@ pub fn whatif_export(pr: &PairResult, w: &PairWhatIf) -> ExportTable {
     out
 }
 
+/// A pair's group-split what-if table as shown (cuts and scales joined by `; `).
+pub fn groups_export(w: &PairWhatIf) -> ExportTable {
+    let mut out = ExportTable::new([
+        "dtype",
+        "groups",
+        "groups_used",
+        "mse",
+        "max_relative_error",
+        "cut_before_element",
+        "scales",
+    ]);
+    for g in &w.groups {
+        let join = |v: Vec<String>| v.join("; ");
+        out.push(vec![
+            Cell::Text(g.dtype.clone()),
+            Cell::from(g.k),
+            Cell::from(g.split.scales.len()),
+            Cell::Num(g.split.mse),
+            Cell::Num(g.split.max_rel),
+            Cell::text(&join(g.split.cuts.iter().map(|c| c.to_string()).collect())),
+            Cell::text(&join(
+                g.split
+                    .scales
+                    .iter()
+                    .map(|&v| super::export::csv_number(v))
+                    .collect(),
+            )),
+        ]);
+    }
+    out
+}
+
+/// A pair's per-channel what-if table as shown.
+pub fn channels_export(w: &PairWhatIf) -> ExportTable {
+    let mut out = ExportTable::new([
+        "dtype",
+        "axis",
+        "channels",
+        "sqnr_db_per_channel",
+        "sqnr_db_per_tensor",
+        "mse_per_channel",
+        "mse_per_tensor",
+    ]);
+    for c in &w.channels {
+        out.push(vec![
+            Cell::Text(c.dtype.clone()),
+            Cell::from(c.axis),
+            Cell::from(c.channels),
+            Cell::Num(c.per_channel_sqnr_db),
+            Cell::Num(c.per_tensor_sqnr_db),
+            Cell::Num(c.per_channel_mse),
+            Cell::Num(c.per_tensor_mse),
+        ]);
+    }
+    out
+}
+
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The sensitivity bar chart (its first `n` rows) as a standalone SVG file, styles inline: the view
+/// draws these bars in HTML, so the picture is written here. Returns (SVG text, width, height).
+pub fn sensitivity_svg(t: &SensitivityTable, n: usize) -> (String, f64, f64) {
+    let bars = sensitivity_bars(t, n);
+    let (w, row) = (760.0, 20.0);
+    let h = 28.0 + bars.len() as f64 * row + 6.0;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" style=\"background-color:#ffffff\">\n<text x=\"4\" y=\"16\" style=\"font:12px sans-serif;fill:#5c6370\">{}</text>\n",
+        xml_text(&format!(
+            "{} · {} ({})",
+            t.output.as_deref().unwrap_or("?"),
+            t.metric,
+            if t.ascending() {
+                "smaller is more sensitive"
+            } else {
+                "larger is more sensitive"
+            }
+        ))
+    );
+    for (k, (i, frac)) in bars.iter().enumerate() {
+        let r = &t.rows[*i];
+        let y = 28.0 + k as f64 * row;
+        let name: String = if r.op_name.chars().count() > 52 {
+            let tail: Vec<char> = r.op_name.chars().rev().take(51).collect();
+            std::iter::once('…').chain(tail.into_iter().rev()).collect()
+        } else {
+            r.op_name.clone()
+        };
+        out.push_str(&format!(
+            "<g><text x=\"4\" y=\"{ty:.0}\" style=\"font:11px monospace;fill:#5c6370\">{rank}</text><text x=\"30\" y=\"{ty:.0}\" style=\"font:11px monospace;fill:#1f2328\">{name}</text><rect x=\"400\" y=\"{ry:.0}\" width=\"260\" height=\"12\" style=\"fill:#eef1f6\"/><rect x=\"400\" y=\"{ry:.0}\" width=\"{bw:.1}\" height=\"12\" style=\"fill:#3b7dd8\"/><text x=\"668\" y=\"{ty:.0}\" style=\"font:11px sans-serif;fill:#1f2328\">{value}</text></g>\n",
+            ty = y + 11.0,
+            ry = y + 1.0,
+            rank = i + 1,
+            name = xml_text(&name),
+            bw = (frac * 260.0).max(0.0),
+            value = xml_text(&r.value.map(fmt_num).unwrap_or_default()),
+        ));
+    }
+    out.push_str("</svg>\n");
+    (out, w, h)
+}
+
 /// The order of the tensor pairs for a sort key (`name`, `cosine`, `sqnr`, `mse`, `l1`, `kl`,
 /// `atol`, `max_qscale_diff`, `clip`: the clipping share of the split), missing values last.
 pub fn sort_pairs(t: &super::pairs::TensorComparison, key: &str, descending: bool) -> Vec<usize> {

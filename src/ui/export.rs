@@ -87,6 +87,38 @@ pub fn figure(stem: String, svg: Html) -> Html {
     html! { <div class="figure" data-figure={stem}>{ svg }{ figure_buttons() }</div> }
 }
 
+/// "SVG" and "PNG" buttons for a picture the engine writes as a standalone SVG (`build` gives the
+/// text and its size when clicked): for figures the view draws in HTML.
+pub fn svg_text_buttons(
+    stem: String,
+    build: impl Fn() -> Option<(String, f64, f64)> + 'static,
+) -> Html {
+    let build = Rc::new(build);
+    let save = |png: bool| {
+        let (build, stem) = (build.clone(), stem.clone());
+        Callback::from(move |e: MouseEvent| {
+            e.stop_propagation();
+            let Some((text, w, h)) = build() else { return };
+            if png {
+                let name = format!("{stem}.png");
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(err) = svg_to_png(&text, w, h, &name).await {
+                        web_sys::console::error_2(&"PNG export failed".into(), &err);
+                    }
+                });
+            } else if let Ok(blob) = text_blob(&text, "image/svg+xml") {
+                download_blob(&format!("{stem}.svg"), &blob);
+            }
+        })
+    };
+    html! {
+        <span class="fig-export">
+            <button class="link export-svg" title="Save this picture as SVG" onclick={save(false)}>{ "SVG" }</button>
+            <button class="link export-png" title="Save this picture as PNG (2×)" onclick={save(true)}>{ "PNG" }</button>
+        </span>
+    }
+}
+
 fn save_figure(e: &MouseEvent, png: bool) {
     e.stop_propagation();
     let Some(button) = e.target_dyn_into::<Element>() else {

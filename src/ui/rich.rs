@@ -112,7 +112,7 @@ pub fn download(name: &str, mime: &str, text: &str) {
 #[derive(Properties, PartialEq)]
 pub struct CopyNameProps {
     pub name: String,
-    /// A small "⧉" button (in grid rows and lists) instead of the words.
+    /// A small "copy" button (in grid rows and lists) instead of the words.
     #[prop_or_default]
     pub compact: bool,
 }
@@ -142,7 +142,7 @@ pub fn CopyName(p: &CopyNameProps) -> Html {
     };
     html! {
         <span class={classes!("copy-name", p.compact.then_some("compact"))}>
-            <button class="link copy" title={format!("copy the full name: {}", p.name)} aria-label="copy name" {onclick}>{ if p.compact { "⧉" } else { "copy name" } }</button>
+            <button class="link copy" title={format!("copy the full name: {}", p.name)} aria-label="copy name" {onclick}>{ if p.compact { "copy" } else { "copy name" } }</button>
             { match *state {
                 Some(true) => html! { <span class="copied" role="status">{ if p.compact { "✓" } else { "copied" } }</span> },
                 Some(false) => html! { <span class="copy-error" role="status" title="select the name and copy it">{ if p.compact { "refused" } else { "the browser refused the clipboard: select the name and copy it" } }</span> },

@@ -73,6 +73,11 @@ pub fn SensitivityView(p: &SensProps) -> Html {
                 super::export::table_export("sens", &p.analysis.files[p.file].name, Some("ops"), t.rows.len() > BARS, move || {
                     a.files.get(file).and_then(|f| f.sensitivity()).map(|t| views::sensitivity_export(t, BARS))
                 })
+            } }{ {
+                let (a, file) = (p.analysis.clone(), p.file);
+                super::export::svg_text_buttons(views::export_stem(&p.analysis.files[p.file].name, Some("bars"), false), move || {
+                    a.files.get(file).and_then(|f| f.sensitivity()).map(|t| views::sensitivity_svg(t, BARS))
+                })
             } }</p>
             <div class="sbars">{ for bars }</div>
             <details class="table-section" id="tbl-sensitivity" open={p.selected.is_some()}>

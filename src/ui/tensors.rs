@@ -186,6 +186,10 @@ fn pair_detail(
                     <input class="scale whatif-scale" type="text" placeholder="e.g. 0.05 int8" value={(**typed).clone()} oninput={on_typed} aria-label="what-if scale" />
                     if let Some(err) = typed_error { <span class="error-text small whatif-error">{ format!(" {err}") }</span> }</p>
                 if !w.groups.is_empty() {
+                    <p class="small">{ {
+                        let w = w.clone();
+                        super::export::table_export("groups", &pr.name, Some("groups"), false, move || Some(crate::engine::views::groups_export(&w)))
+                    } }</p>
                     <table class="groups small">
                         <caption>{ "What-if: the float tensor split into contiguous groups, each with its own min-max scale (flattened order; cuts chosen to minimise the error; at most this many groups, fewer when a cut does not pay)" }</caption>
                         <tr><th>{ "dtype" }</th><th>{ "groups" }</th><th>{ "MSE" }</th><th>{ "max relative error" }</th><th>{ "cut before element" }</th><th>{ "scales" }</th></tr>
@@ -199,6 +203,10 @@ fn pair_detail(
                     </table>
                 }
                 if !w.channels.is_empty() {
+                    <p class="small">{ {
+                        let w = w.clone();
+                        super::export::table_export("channels", &pr.name, Some("channels"), false, move || Some(crate::engine::views::channels_export(&w)))
+                    } }</p>
                     <table class="groups channels small">
                         <caption>{ "What-if: one min-max scale per channel instead of one for the tensor (the float tensor quantized by itself)" }</caption>
                         <tr><th>{ "dtype" }</th><th>{ "axis" }</th><th>{ "channels" }</th><th>{ "SQNR per channel" }</th><th>{ "SQNR per tensor" }</th><th>{ "MSE per channel" }</th><th>{ "MSE per tensor" }</th></tr>
