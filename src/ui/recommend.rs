@@ -256,8 +256,9 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                         } }</p>
                     }
                     <ol class="int16-list">{ for picks.iter().map(|pk| html! {
-                        <li><code>{ breakable(&pk.name) }</code><super::rich::CopyName name={pk.name.clone()} compact=true /><span class="muted small">{ format!(" {} {}{}", pk.sensitive_type,
-                            pk.metric.map(|m| m.to_string()).unwrap_or_default(), pk.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()) }</span></li>
+                        <li><code>{ breakable(&pk.name) }</code><span class="muted small">{ format!(" {} {}{}", pk.sensitive_type,
+                            pk.metric.map(|m| m.to_string()).unwrap_or_default(), pk.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()) }</span>
+                            <super::rich::CopyName name={pk.name.clone()} compact=true /></li>
                     }) }</ol>
                 </section>
                 <section>
@@ -293,8 +294,8 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                             move || Some(views::merged_export(&merged, &labels, 20)))
                     } }</p>
                     <ol class="merged-list">{ for merged.iter().take(20).map(|m| html! {
-                        <li><code>{ breakable(&m.name) }</code><super::rich::CopyName name={m.name.clone()} compact=true /><span class="muted small">{ format!(" score {:.3}; {}", m.score,
-                            m.per_table.iter().map(|(l, r, _)| format!("#{r} in {l}")).collect::<Vec<_>>().join(", ")) }</span></li>
+                        <li><code>{ breakable(&m.name) }</code><span class="muted small">{ format!(" score {:.3}; {}", m.score,
+                            m.per_table.iter().map(|(l, r, _)| format!("#{r} in {l}")).collect::<Vec<_>>().join(", ")) }</span><super::rich::CopyName name={m.name.clone()} compact=true /></li>
                     }) }</ol>
                 </section>
             }

@@ -142,7 +142,7 @@ pub fn CopyName(p: &CopyNameProps) -> Html {
     };
     html! {
         <span class={classes!("copy-name", p.compact.then_some("compact"))}>
-            <button class="link copy" title={format!("copy the full name: {}", p.name)} aria-label="copy name" {onclick}>{ if p.compact { "copy" } else { "copy name" } }</button>
+            <button class={if p.compact { "copy mini" } else { "link copy" }} title={format!("copy the full name: {}", p.name)} aria-label="copy name" {onclick}>{ if p.compact { "copy" } else { "copy name" } }</button>
             { match *state {
                 Some(true) => html! { <span class="copied" role="status">{ if p.compact { "✓" } else { "copied" } }</span> },
                 Some(false) => html! { <span class="copy-error" role="status" title="select the name and copy it">{ if p.compact { "refused" } else { "the browser refused the clipboard: select the name and copy it" } }</span> },
