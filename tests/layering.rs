@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "view",
-        &["views", "share", "bundle", "digest"],
+        &["views", "share", "bundle", "digest", "export"],
         "what the UI draws, already computed, and the view a link carries in its fragment",
     ),
 ];
@@ -47,7 +47,8 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
 /// types the UI draws) and the vocabulary. Parsers, analyses and the session are the worker's: the UI
 /// renders what the protocol brings.
 const UI_MAY_USE: &[&str] = &[
-    "views", "share", "bundle", "digest", "findings", "num", "intent", "side", "cause", "error",
+    "views", "share", "bundle", "digest", "export", "findings", "num", "intent", "side", "cause",
+    "error",
 ];
 
 fn layer_of(m: &str) -> Option<usize> {

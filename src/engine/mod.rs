@@ -12,6 +12,7 @@ pub mod doc;
 pub mod document;
 pub mod encode;
 pub mod error;
+pub mod export;
 pub mod findings;
 pub mod intent;
 pub mod metrics;

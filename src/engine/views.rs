@@ -721,36 +721,60 @@ pub fn mixed_precision(
     }
 }
 
-// --- CSV exports (non-finite numbers written as numpy and pandas read them: inf, -inf, nan) -------
+// --- Exports: every table as shown, as CSV or JSON (written by `export`) -------------------------
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use super::export::Cell;
+pub use super::export::{export_name, export_stem, Cell as ExportCell, ExportTable};
 
-fn csv_num(v: f64) -> String {
-    match super::num::non_finite_text(v) {
-        Some(t) => t.to_string(),
-        None => format!("{v}"),
-    }
-}
-
-/// The tensor pairs as CSV: every metric, the scale and the error split, one row per pair.
-pub fn pairs_csv(t: &super::pairs::TensorComparison) -> String {
-    let mut out = String::from(
-        "name,run,shape,cosine,mse,l1,kl,sqnr_db,atol,rtol,base_min,base_max,base_mean,base_var,analy_min,analy_max,analy_mean,analy_var,max_qscale_diff,scale,scale_source,split_clip,split_round,split_inherited,clipped_fraction,error\n",
-    );
-    for p in &t.pairs {
+/// The tensor pairs in this order: every metric, the scale, the error split and the findings' kinds
+/// (`findings(pair)`), one row per pair.
+pub fn pairs_export(
+    t: &super::pairs::TensorComparison,
+    order: &[usize],
+    findings: &dyn Fn(usize) -> Vec<String>,
+) -> ExportTable {
+    let mut out = ExportTable::new([
+        "name",
+        "run",
+        "shape",
+        "cosine",
+        "mse",
+        "l1",
+        "kl",
+        "sqnr_db",
+        "atol",
+        "rtol",
+        "base_min",
+        "base_max",
+        "base_mean",
+        "base_var",
+        "analy_min",
+        "analy_max",
+        "analy_mean",
+        "analy_var",
+        "max_qscale_diff",
+        "scale",
+        "scale_source",
+        "split_clip",
+        "split_round",
+        "split_inherited",
+        "clipped_fraction",
+        "error",
+        "findings",
+    ]);
+    for &i in order {
+        let Some(p) = t.pairs.get(i) else { continue };
         let shape = p
             .shape
             .iter()
             .map(|d| d.to_string())
             .collect::<Vec<_>>()
             .join("x");
-        let mut cells = vec![csv_field(&p.name), csv_field(&p.run), shape];
+        let mut cells = vec![
+            Cell::Text(p.name.clone()),
+            Cell::Text(p.run.clone()),
+            Cell::Text(shape),
+        ];
         match &p.metrics {
             Some(m) => {
                 cells.extend(
@@ -771,59 +795,368 @@ pub fn pairs_csv(t: &super::pairs::TensorComparison) -> String {
                         m.analy_mean,
                         m.analy_var,
                     ]
-                    .iter()
-                    .map(|&v| csv_num(v)),
+                    .map(Cell::Num),
                 );
-                cells.push(m.max_qscale_diff.map(csv_num).unwrap_or_default());
+                cells.push(Cell::opt(m.max_qscale_diff));
             }
-            None => cells.extend(std::iter::repeat_n(String::new(), 16)),
+            None => cells.extend(std::iter::repeat_n(Cell::Empty, 16)),
         }
-        cells.push(p.scale.map(csv_num).unwrap_or_default());
-        cells.push(csv_field(p.scale_source.as_deref().unwrap_or("")));
+        cells.push(Cell::opt(p.scale));
+        cells.push(Cell::Text(p.scale_source.clone().unwrap_or_default()));
         match p.metrics.as_ref().and_then(|m| m.error_split) {
-            Some(sp) => cells.extend(
-                [sp.clip, sp.round, sp.inherited, sp.clipped_fraction]
-                    .iter()
-                    .map(|&v| csv_num(v)),
-            ),
-            None => cells.extend(std::iter::repeat_n(String::new(), 4)),
+            Some(sp) => {
+                cells.extend([sp.clip, sp.round, sp.inherited, sp.clipped_fraction].map(Cell::Num))
+            }
+            None => cells.extend(std::iter::repeat_n(Cell::Empty, 4)),
         }
-        cells.push(csv_field(p.error.as_deref().unwrap_or("")));
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        cells.push(Cell::Text(p.error.clone().unwrap_or_default()));
+        cells.push(Cell::Text(findings(i).join("; ")));
+        out.push(
+            cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Text(s) if s.is_empty() => Cell::Empty,
+                    c => c,
+                })
+                .collect(),
+        );
     }
     out
 }
 
-/// Rows of a comparison table as shown (these rows, these columns), as CSV.
-pub fn rows_csv(t: &CompareTable, rows: &[usize], columns: &[&str]) -> String {
-    let header: Vec<String> = columns
-        .iter()
-        .map(|k| {
-            COMPARE_COLUMNS
-                .iter()
-                .find(|(c, _)| c == k)
-                .map(|(_, l)| l.to_string())
-                .unwrap_or_else(|| k.to_string())
-        })
-        .map(|h| csv_field(&h))
-        .collect();
-    let mut out = header.join(",") + "\n";
+/// The tensor pairs as CSV, in file order (see [`pairs_export`]).
+pub fn pairs_csv(t: &super::pairs::TensorComparison) -> String {
+    let order: Vec<usize> = (0..t.pairs.len()).collect();
+    pairs_export(t, &order, &|_| Vec::new()).csv()
+}
+
+/// Rows of a comparison table as shown (these rows in this order, these columns, headed as shown).
+pub fn rows_export(t: &CompareTable, rows: &[usize], columns: &[&str]) -> ExportTable {
+    let header = columns.iter().map(|k| {
+        COMPARE_COLUMNS
+            .iter()
+            .find(|(c, _)| c == k)
+            .map(|(_, l)| l.to_string())
+            .or_else(|| {
+                k.strip_prefix("x:")
+                    .and_then(|j| j.parse::<usize>().ok())
+                    .and_then(|j| t.extra_columns.get(j).cloned())
+            })
+            .unwrap_or_else(|| k.to_string())
+    });
+    let mut out = ExportTable::new(header);
     for &i in rows {
         let (Some(r), Some(d)) = (t.rows.get(i), t.diag.get(i)) else {
             continue;
         };
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|k| match num(r, k) {
-                Some(v) => csv_num(v),
-                None => csv_field(&cell(r, d, k, i)),
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        out.push(
+            columns
+                .iter()
+                .map(|k| match num(r, k) {
+                    Some(v) => Cell::Num(v),
+                    None if matches!(*k, "mod_name" | "op" | "quant_dtype" | "cause" | "shape") => {
+                        match cell(r, d, k, i) {
+                            s if s.is_empty() => Cell::Empty,
+                            s => Cell::Text(s),
+                        }
+                    }
+                    None => Cell::text(&cell(r, d, k, i)),
+                })
+                .collect(),
+        );
     }
     out
+}
+
+/// Rows of a comparison table as shown, as CSV (see [`rows_export`]).
+pub fn rows_csv(t: &CompareTable, rows: &[usize], columns: &[&str]) -> String {
+    rows_export(t, rows, columns).csv()
+}
+
+/// Rows of a parsed table as shown: the file's line, the cells under the file's own headers
+/// (numbers as printed), and the kinds of the findings that cite the row (`findings(row)`).
+pub fn doc_rows_export(
+    t: &super::doc::DocTable,
+    rows: &[usize],
+    findings: &dyn Fn(usize) -> Vec<String>,
+) -> ExportTable {
+    let headers = t.headers.iter().map(|h| {
+        if h.is_empty() {
+            "#".to_string()
+        } else {
+            h.clone()
+        }
+    });
+    let mut out = ExportTable::new(
+        std::iter::once("line".to_string())
+            .chain(headers)
+            .chain(std::iter::once("findings".to_string())),
+    );
+    for &i in rows {
+        let Some(r) = t.rows.get(i) else { continue };
+        let mut cells = vec![Cell::from(r.line)];
+        cells.extend((0..t.headers.len()).map(|j| Cell::text(r.cells.get(j).map_or("", |s| s))));
+        cells.push(Cell::text(&findings(i).join("; ")));
+        out.push(cells);
+    }
+    out
+}
+
+/// The ops of a sensitivity table's bar chart (its first `n` rows), rank first.
+pub fn sensitivity_export(t: &SensitivityTable, n: usize) -> ExportTable {
+    let mut out = ExportTable::new([
+        "rank",
+        "op_name",
+        "op_type",
+        "sensitive_type",
+        "quant_dtype",
+        t.metric.as_str(),
+        "flops",
+    ]);
+    for (i, r) in t.rows.iter().enumerate().take(n) {
+        out.push(vec![
+            Cell::from(i + 1),
+            Cell::Text(r.op_name.clone()),
+            Cell::Text(r.op_type.clone()),
+            Cell::Text(r.sensitive_type.clone()),
+            r.quant_dtype
+                .as_ref()
+                .map(|d| Cell::Text(d.to_string()))
+                .unwrap_or(Cell::Empty),
+            Cell::opt(r.value),
+            Cell::opt(r.flops.map(|f| f as f64)),
+        ]);
+    }
+    out
+}
+
+/// The ops the sensitivity setter sets to int16, in its order.
+pub fn picks_export(picks: &[Pick]) -> ExportTable {
+    let mut out = ExportTable::new([
+        "rank",
+        "name",
+        "op_type",
+        "sensitive_type",
+        "metric",
+        "flops_share_pct",
+        "table",
+    ]);
+    for (i, p) in picks.iter().enumerate() {
+        out.push(vec![
+            Cell::from(i + 1),
+            Cell::Text(p.name.clone()),
+            Cell::Text(p.op_type.clone()),
+            Cell::Text(p.sensitive_type.clone()),
+            Cell::opt(p.metric),
+            Cell::opt(p.flops_share),
+            Cell::Text(p.table.clone()),
+        ]);
+    }
+    out
+}
+
+/// The first `n` ops of the merged ranking: score, and rank in each table (`labels`).
+pub fn merged_export(merged: &[MergedOp], labels: &[String], n: usize) -> ExportTable {
+    let mut out = ExportTable::new(
+        ["rank", "name", "score"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(labels.iter().map(|l| format!("rank in {l}"))),
+    );
+    for (i, m) in merged.iter().enumerate().take(n) {
+        let mut cells = vec![
+            Cell::from(i + 1),
+            Cell::Text(m.name.clone()),
+            Cell::Num(m.score),
+        ];
+        cells.extend(labels.iter().map(|l| {
+            m.per_table
+                .iter()
+                .find(|(t, _, _)| t == l)
+                .map(|(_, r, _)| Cell::from(*r))
+                .unwrap_or(Cell::Empty)
+        }));
+        out.push(cells);
+    }
+    out
+}
+
+/// The local error ranking as shown (its first `n` entries).
+pub fn local_ranking_export(
+    t: &super::pairs::TensorComparison,
+    ranking: &[(usize, f64, f64)],
+    n: usize,
+) -> ExportTable {
+    let mut out = ExportTable::new(["rank", "name", "int8_sqnr_db", "int16_sqnr_db"]);
+    for (k, &(i, s8, s16)) in ranking.iter().enumerate().take(n) {
+        let Some(p) = t.pairs.get(i) else { continue };
+        out.push(vec![
+            Cell::from(k + 1),
+            Cell::Text(p.name.clone()),
+            Cell::Num(s8),
+            Cell::Num(s16),
+        ]);
+    }
+    out
+}
+
+/// A pair's what-if table as shown: the measured split of the real quantized tensor (when its scale
+/// is known), then each scale's predicted split (the observers, then the typed scales).
+pub fn whatif_export(pr: &PairResult, w: &PairWhatIf) -> ExportTable {
+    let mut out = ExportTable::new([
+        "dtype",
+        "scale_from",
+        "scale",
+        "clip",
+        "round",
+        "inherited",
+        "mse",
+        "sqnr_db",
+        "clipped_fraction",
+    ]);
+    if let Some(m) = &pr.metrics {
+        if let Some(sp) = m.error_split {
+            let dtype = m.quant.map(|q| match (q.qmin, q.qmax) {
+                (_, hi) if hi > 255 => "int16",
+                (0, _) => "uint8",
+                _ => "int8",
+            });
+            out.push(vec![
+                dtype.map(Cell::text).unwrap_or(Cell::Empty),
+                Cell::Text(match &pr.scale_source {
+                    Some(s) => format!("measured (scale from {s})"),
+                    None => "measured".into(),
+                }),
+                Cell::opt(pr.scale),
+                Cell::Num(sp.clip),
+                Cell::Num(sp.round),
+                Cell::Num(sp.inherited),
+                Cell::Num(m.mse),
+                Cell::Num(m.sqnr_db),
+                Cell::Num(sp.clipped_fraction),
+            ]);
+        }
+    }
+    for p in w.observers.iter().chain(&w.typed) {
+        out.push(vec![
+            Cell::Text(p.dtype.name().to_string()),
+            Cell::Text(p.label.clone()),
+            Cell::Num(p.scale),
+            Cell::Num(p.clip),
+            Cell::Num(p.round),
+            Cell::Num(0.0),
+            Cell::Num(p.mse),
+            Cell::Num(p.sqnr_db),
+            Cell::Num(p.clipped_fraction),
+        ]);
+    }
+    out
+}
+
+/// A pair's group-split what-if table as shown (cuts and scales joined by `; `).
+pub fn groups_export(w: &PairWhatIf) -> ExportTable {
+    let mut out = ExportTable::new([
+        "dtype",
+        "groups",
+        "groups_used",
+        "mse",
+        "max_relative_error",
+        "cut_before_element",
+        "scales",
+    ]);
+    for g in &w.groups {
+        let join = |v: Vec<String>| v.join("; ");
+        out.push(vec![
+            Cell::Text(g.dtype.clone()),
+            Cell::from(g.k),
+            Cell::from(g.split.scales.len()),
+            Cell::Num(g.split.mse),
+            Cell::Num(g.split.max_rel),
+            Cell::text(&join(g.split.cuts.iter().map(|c| c.to_string()).collect())),
+            Cell::text(&join(
+                g.split
+                    .scales
+                    .iter()
+                    .map(|&v| super::export::csv_number(v))
+                    .collect(),
+            )),
+        ]);
+    }
+    out
+}
+
+/// A pair's per-channel what-if table as shown.
+pub fn channels_export(w: &PairWhatIf) -> ExportTable {
+    let mut out = ExportTable::new([
+        "dtype",
+        "axis",
+        "channels",
+        "sqnr_db_per_channel",
+        "sqnr_db_per_tensor",
+        "mse_per_channel",
+        "mse_per_tensor",
+    ]);
+    for c in &w.channels {
+        out.push(vec![
+            Cell::Text(c.dtype.clone()),
+            Cell::from(c.axis),
+            Cell::from(c.channels),
+            Cell::Num(c.per_channel_sqnr_db),
+            Cell::Num(c.per_tensor_sqnr_db),
+            Cell::Num(c.per_channel_mse),
+            Cell::Num(c.per_tensor_mse),
+        ]);
+    }
+    out
+}
+
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The sensitivity bar chart (its first `n` rows) as a standalone SVG file, styles inline: the view
+/// draws these bars in HTML, so the picture is written here. Returns (SVG text, width, height).
+pub fn sensitivity_svg(t: &SensitivityTable, n: usize) -> (String, f64, f64) {
+    let bars = sensitivity_bars(t, n);
+    let (w, row) = (760.0, 20.0);
+    let h = 28.0 + bars.len() as f64 * row + 6.0;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" style=\"background-color:#ffffff\">\n<text x=\"4\" y=\"16\" style=\"font:12px sans-serif;fill:#5c6370\">{}</text>\n",
+        xml_text(&format!(
+            "{} · {} ({})",
+            t.output.as_deref().unwrap_or("?"),
+            t.metric,
+            if t.ascending() {
+                "smaller is more sensitive"
+            } else {
+                "larger is more sensitive"
+            }
+        ))
+    );
+    for (k, (i, frac)) in bars.iter().enumerate() {
+        let r = &t.rows[*i];
+        let y = 28.0 + k as f64 * row;
+        let name: String = if r.op_name.chars().count() > 52 {
+            let tail: Vec<char> = r.op_name.chars().rev().take(51).collect();
+            std::iter::once('…').chain(tail.into_iter().rev()).collect()
+        } else {
+            r.op_name.clone()
+        };
+        out.push_str(&format!(
+            "<g><text x=\"4\" y=\"{ty:.0}\" style=\"font:11px monospace;fill:#5c6370\">{rank}</text><text x=\"30\" y=\"{ty:.0}\" style=\"font:11px monospace;fill:#1f2328\">{name}</text><rect x=\"400\" y=\"{ry:.0}\" width=\"260\" height=\"12\" style=\"fill:#eef1f6\"/><rect x=\"400\" y=\"{ry:.0}\" width=\"{bw:.1}\" height=\"12\" style=\"fill:#3b7dd8\"/><text x=\"668\" y=\"{ty:.0}\" style=\"font:11px sans-serif;fill:#1f2328\">{value}</text></g>\n",
+            ty = y + 11.0,
+            ry = y + 1.0,
+            rank = i + 1,
+            name = xml_text(&name),
+            bw = (frac * 260.0).max(0.0),
+            value = xml_text(&r.value.map(fmt_num).unwrap_or_default()),
+        ));
+    }
+    out.push_str("</svg>\n");
+    (out, w, h)
 }
 
 /// The order of the tensor pairs for a sort key (`name`, `cosine`, `sqnr`, `mse`, `l1`, `kl`,

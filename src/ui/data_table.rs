@@ -120,6 +120,17 @@ pub fn DataTable(p: &DataTableProps) -> Html {
                         { format!(" only the {} row(s) of the selected finding", selected_rows.len()) }
                     </label>
                 }
+                { {
+                    let (a, ev, file, ti, rows) = (p.analysis.clone(), p.evidence.clone(), p.file, p.table_index, visible.clone());
+                    super::export::table_export("table", &p.analysis.files[p.file].name, Some(&t.id), visible.len() != t.rows.len(), move || {
+                        let t = a.files.get(file).and_then(|f| f.tables().get(ti).copied())?;
+                        let kinds = |r: usize| -> Vec<String> {
+                            ev.get(&(file, t.id.clone(), r)).map(|ids| ids.iter()
+                                .filter_map(|&fi| a.findings.get(fi).map(|f| f.finding.kind.clone())).collect()).unwrap_or_default()
+                        };
+                        Some(crate::engine::views::doc_rows_export(t, &rows, &kinds))
+                    })
+                } }
                 <span class="count">
                     { if visible.is_empty() { "no rows match".to_string() }
                       else { format!("rows {}–{} of {}", start + 1, start + shown.len(), visible.len()) } }

@@ -255,8 +255,11 @@ pub fn LayersView(p: &LayersProps) -> Html {
                 { for cols.iter().map(|(k, _)| {
                     let v = views::cell(r, d, k, i);
                     let numeric = !matches!(*k, "mod_name" | "op" | "quant_dtype" | "cause" | "shape" | "base_op_type" | "analy_op_type");
-                    let content = if *k == "mod_name" { super::rich::middle_cut(&v) } else { html! { { v.clone() } } };
-                    html! { <td class={classes!(numeric.then_some("num"), (*k == "cause").then(|| format!("cause-{}", d.cause.label().replace(' ', "-"))))} title={v.clone()}>{ content }</td> }
+                    let content = if *k == "mod_name" {
+                        // The name's copy button shows on the hovered and the selected row.
+                        html! { <>{ super::rich::middle_cut(&v) }<super::rich::CopyName name={v.clone()} compact=true /></> }
+                    } else { html! { { v.clone() } } };
+                    html! { <td class={classes!(numeric.then_some("num"), (*k == "mod_name").then_some("namecell"), (*k == "cause").then(|| format!("cause-{}", d.cause.label().replace(' ', "-"))))} title={v.clone()}>{ content }</td> }
                 }) }
             </tr>
         }
@@ -310,8 +313,9 @@ pub fn LayersView(p: &LayersProps) -> Html {
             .join(" ");
         let on_row = p.on_row.clone();
         let n = t.rows.len();
+        let stem = views::export_stem(&p.analysis.files[p.file].name, Some(&s.name), false);
         html! {
-            <div class="chart">
+            <div class="chart" data-figure={stem}>
                 <span class="chart-name">{ s.name.clone() }</span>
                 <svg viewBox="0 0 1000 60" preserveAspectRatio="none" class="series"
                     onclick={Callback::from(move |e: MouseEvent| {
@@ -332,6 +336,7 @@ pub fn LayersView(p: &LayersProps) -> Html {
                 </svg>
                 <span class="axis-lo">{ s.y_min_label.clone() }</span>
                 <span class="axis-hi">{ s.y_max_label.clone() }</span>
+                { super::export::figure_buttons() }
             </div>
         }
     });
@@ -368,16 +373,15 @@ pub fn LayersView(p: &LayersProps) -> Html {
                 }
                 <details class="columns"><summary>{ "Columns" }</summary><div class="colgrid">{ for column_chooser }</div></details>
                 <span class="count">{ format!("{} of {} rows", order.len(), t.rows.len()) }</span>
-                <button class="csv-rows" title="The rows as shown (filters, sort and columns), as CSV" onclick={{
+                { {
                     let (a, file, order) = (p.analysis.clone(), p.file, order.clone());
-                    let cols: Vec<String> = cols.iter().map(|(k, _)| k.to_string()).collect();
-                    Callback::from(move |_: MouseEvent| {
-                        if let Some(t) = a.files.get(file).and_then(|f| f.compare()) {
-                            let keys: Vec<&str> = cols.iter().map(String::as_str).collect();
-                            super::rich::download("quantlens_layers.csv", "text/csv", &views::rows_csv(t, &order, &keys));
-                        }
+                    let keys: Vec<String> = cols.iter().map(|(k, _)| k.to_string()).collect();
+                    super::export::table_export("rows", &p.analysis.files[p.file].name, None, order.len() != t.rows.len(), move || {
+                        let t = a.files.get(file).and_then(|f| f.compare())?;
+                        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                        Some(views::rows_export(t, &order, &keys))
                     })
-                }}>{ "Download CSV" }</button>
+                } }
             </div>
             <div class="split">
                 <div class="vt" ref={grid} onscroll={on_scroll} onkeydown={on_key} tabindex="0" role="grid"
@@ -500,7 +504,13 @@ pub fn RowDetail(p: &RowDetailProps) -> Html {
     };
     let r = &t.rows[i];
     let d = &t.diag[i];
-    let picture = views::range_picture(r, d).map(|pic| range_svg(&pic));
+    let picture = views::range_picture(r, d).map(|pic| {
+        let part = format!("range_picture.row_{}", r.index.unwrap_or(i as u64));
+        super::export::figure(
+            views::export_stem(&p.analysis.files[p.file].name, Some(&part), false),
+            range_svg(&pic),
+        )
+    });
     let metrics = [
         ("Cosine", r.cosine),
         ("SQNR (dB)", r.sqnr),

@@ -3,6 +3,7 @@
 
 mod data_table;
 mod digest;
+mod export;
 mod files;
 mod layers;
 mod recommend;

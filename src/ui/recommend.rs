@@ -117,6 +117,12 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
         })
     };
     let has_compare = mp.has_compare;
+    // Exports are named after the run: `ort_int8_mixed_precision.int16.csv`.
+    let mix_source = if run.is_empty() {
+        "mixed_precision".to_string()
+    } else {
+        format!("{}_mixed_precision", run.replace(['/', '\\'], "_"))
+    };
     let runs_of = views::run_keys(&a.files);
     let fixed: Vec<usize> = (0..a.findings.len())
         .filter(|&i| a.findings[i].finding.kind == kind::FIXED_SCALE)
@@ -203,6 +209,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                 </label>
             </p>
             <div class="pareto-wrap">
+                <div class="figure" data-figure={views::export_stem(&mix_source, Some("pareto"), false)}>
                 <svg class="pareto" viewBox="-44 0 464 200" role="img" aria-label="int16 share against remaining error">
                     <line x1="0" y1="170" x2="400" y2="170" class="axis" />
                     <line x1="0" y1="10" x2="0" y2="170" class="axis" />
@@ -221,6 +228,8 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                         <circle cx={format!("{:.1}", xy(pt).0)} cy={format!("{:.1}", xy(pt).1)} r="4" class="sel" />
                     }
                 </svg>
+                { super::export::figure_buttons() }
+                </div>
                 <div class="pareto-side">
                     <input id="ratio-slider" ref={slider_ref.clone()} type="range" min="0" max={(pts.len().saturating_sub(1)).to_string()} value={sel.to_string()} oninput={on_slide} aria-label="ratio"
                         onkeydown={{ let k = keyboard.clone(); Callback::from(move |_: KeyboardEvent| *k.borrow_mut() = true) }}
@@ -240,9 +249,16 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             <div class="rec-cols">
                 <section>
                     <h3>{ format!("int16 ({})", picks.len()) }</h3>
+                    if !picks.is_empty() {
+                        <p>{ {
+                            let picks = picks.clone();
+                            super::export::table_export("int16", &mix_source, Some("int16"), false, move || Some(views::picks_export(&picks)))
+                        } }</p>
+                    }
                     <ol class="int16-list">{ for picks.iter().map(|pk| html! {
                         <li><code>{ breakable(&pk.name) }</code><span class="muted small">{ format!(" {} {}{}", pk.sensitive_type,
-                            pk.metric.map(|m| m.to_string()).unwrap_or_default(), pk.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()) }</span></li>
+                            pk.metric.map(|m| m.to_string()).unwrap_or_default(), pk.flops_share.map(|f| format!(", {f:.2}% flops")).unwrap_or_default()) }</span>
+                            <super::rich::CopyName name={pk.name.clone()} compact=true /></li>
                     }) }</ol>
                 </section>
                 <section>
@@ -257,6 +273,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                         let open = p.on_open.clone();
                         html! { <div class="fixed-item">
                             <button class="link" onclick={Callback::from(move |_| open.emit(i))}><code>{ breakable(f.layers.first().map(String::as_str).unwrap_or("")) }</code></button>
+                            <super::rich::CopyName name={f.layers.first().cloned().unwrap_or_default()} compact=true />
                             <div class="small">{ rich_text(&f.fix) }</div>
                         </div> }
                     }) }
@@ -271,9 +288,14 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                             <input class={format!("merge-weight w{i}")} type="number" min="0" step="0.1" value={format!("{}", w[i])} onchange={on_weight(i)} size="4" />
                         </label>
                     }) }</p>
+                    <p>{ {
+                        let (merged, labels) = (merged.clone(), mp.labels.clone());
+                        super::export::table_export("merged", &mix_source, Some("merged_ranking"), merged.len() > 20,
+                            move || Some(views::merged_export(&merged, &labels, 20)))
+                    } }</p>
                     <ol class="merged-list">{ for merged.iter().take(20).map(|m| html! {
                         <li><code>{ breakable(&m.name) }</code><span class="muted small">{ format!(" score {:.3}; {}", m.score,
-                            m.per_table.iter().map(|(l, r, _)| format!("#{r} in {l}")).collect::<Vec<_>>().join(", ")) }</span></li>
+                            m.per_table.iter().map(|(l, r, _)| format!("#{r} in {l}")).collect::<Vec<_>>().join(", ")) }</span><super::rich::CopyName name={m.name.clone()} compact=true /></li>
                     }) }</ol>
                 </section>
             }

@@ -112,6 +112,9 @@ pub fn download(name: &str, mime: &str, text: &str) {
 #[derive(Properties, PartialEq)]
 pub struct CopyNameProps {
     pub name: String,
+    /// A small "copy" button (in grid rows and lists) instead of the words.
+    #[prop_or_default]
+    pub compact: bool,
 }
 
 /// A "copy name" button with its feedback: "copied", or why the browser refused.
@@ -125,7 +128,9 @@ pub fn CopyName(p: &CopyNameProps) -> Html {
     }
     let onclick = {
         let (name, state) = (p.name.clone(), state.clone());
-        Callback::from(move |_: MouseEvent| {
+        Callback::from(move |e: MouseEvent| {
+            // A row under the button is not selected by copying its name.
+            e.stop_propagation();
             let Some(w) = web_sys::window() else { return };
             let promise = w.navigator().clipboard().write_text(&name);
             let state = state.clone();
@@ -136,11 +141,11 @@ pub fn CopyName(p: &CopyNameProps) -> Html {
         })
     };
     html! {
-        <span class="copy-name">
-            <button class="link copy" title="copy the full name" {onclick}>{ "copy name" }</button>
+        <span class={classes!("copy-name", p.compact.then_some("compact"))}>
+            <button class={if p.compact { "copy mini" } else { "link copy" }} title={format!("copy the full name: {}", p.name)} aria-label="copy name" {onclick}>{ if p.compact { "copy" } else { "copy name" } }</button>
             { match *state {
-                Some(true) => html! { <span class="copied" role="status">{ "copied" }</span> },
-                Some(false) => html! { <span class="copy-error" role="status">{ "the browser refused the clipboard: select the name and copy it" }</span> },
+                Some(true) => html! { <span class="copied" role="status">{ if p.compact { "✓" } else { "copied" } }</span> },
+                Some(false) => html! { <span class="copy-error" role="status" title="select the name and copy it">{ if p.compact { "refused" } else { "the browser refused the clipboard: select the name and copy it" } }</span> },
                 None => html! {},
             } }
         </span>

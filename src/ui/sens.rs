@@ -39,7 +39,7 @@ pub fn SensitivityView(p: &SensProps) -> Html {
         html! {
             <div class="sbar" data-op={r.op_name.clone()}>
                 <span class="srank">{ i + 1 }</span>
-                <span class="sname" title={r.op_name.clone()}>{ breakable(&r.op_name) }</span>
+                <span class="sname" title={r.op_name.clone()}>{ breakable(&r.op_name) }<super::rich::CopyName name={r.op_name.clone()} compact=true /></span>
                 <span class="stype muted small">{ format!("{} · {}{}", r.op_type.rsplit('.').next().unwrap_or(&r.op_type), r.sensitive_type,
                     r.quant_dtype.as_ref().map(|d| format!(" · {d}")).unwrap_or_default()) }</span>
                 <span class="strack"><span class="sfill" style={format!("width:{:.1}%", frac * 100.0)}></span></span>
@@ -68,6 +68,17 @@ pub fn SensitivityView(p: &SensProps) -> Html {
             <h2>{ breakable(&p.analysis.files[p.file].name) }</h2>
             <p class="muted">{ format!("Output {} · metric {} ({dir}) · {} ops · {} columns. Each value is the output error when only that op is quantized.",
                 t.output.as_deref().unwrap_or("?"), t.metric, t.rows.len(), t.columns) }</p>
+            <p>{ {
+                let (a, file) = (p.analysis.clone(), p.file);
+                super::export::table_export("sens", &p.analysis.files[p.file].name, Some("ops"), t.rows.len() > BARS, move || {
+                    a.files.get(file).and_then(|f| f.sensitivity()).map(|t| views::sensitivity_export(t, BARS))
+                })
+            } }{ {
+                let (a, file) = (p.analysis.clone(), p.file);
+                super::export::svg_text_buttons(views::export_stem(&p.analysis.files[p.file].name, Some("bars"), false), move || {
+                    a.files.get(file).and_then(|f| f.sensitivity()).map(|t| views::sensitivity_svg(t, BARS))
+                })
+            } }</p>
             <div class="sbars">{ for bars }</div>
             <details class="table-section" id="tbl-sensitivity" open={p.selected.is_some()}>
                 <summary><span class="ttitle">{ "Full table" }</span><span class="muted small">{ format!(" {} row(s)", t.rows.len()) }</span></summary>

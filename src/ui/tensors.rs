@@ -118,8 +118,9 @@ fn pair_detail(
     let rep = m
         .quant
         .map(|q| (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale));
-    let picture =
-        crate::engine::views::pair_range_picture(m, rep).map(|pic| super::layers::range_svg(&pic));
+    let stem = |part: &str| crate::engine::views::export_stem(&pr.name, Some(part), false);
+    let picture = crate::engine::views::pair_range_picture(m, rep)
+        .map(|pic| super::export::figure(stem("range_picture"), super::layers::range_svg(&pic)));
     let measured = m.error_split.map(|sp| {
         let total = sp.clip + sp.round + sp.inherited;
         html! {
@@ -169,7 +170,10 @@ fn pair_detail(
                 .and_then(|r| r.err());
             html! {
                 <>
-                <p class="small whatif-caption">{ "Each scale's predicted split: the float tensor re-quantized as the toolchain would (symmetric, round half to even), so nothing is inherited — beside the measured split of the real quantized tensor. To compare the pair with another real scale, type it in the pair's row." }</p>
+                <p class="small whatif-caption">{ {
+                    let (pr, w) = (pr.clone(), w.clone());
+                    super::export::table_export("whatif", &pr.name.clone(), Some("whatif"), false, move || Some(crate::engine::views::whatif_export(&pr, &w)))
+                } }{ " Each scale's predicted split: the float tensor re-quantized as the toolchain would (symmetric, round half to even), so nothing is inherited — beside the measured split of the real quantized tensor. To compare the pair with another real scale, type it in the pair's row." }</p>
                 <div class="scroll-x">
                 <table class="whatif-table small">
                     <tr><th></th><th>{ "split" }</th><th>{ "clip" }</th><th>{ "round" }</th><th>{ "inherited" }</th><th>{ "SQNR dB" }</th><th>{ "clipped" }</th></tr>
@@ -182,6 +186,10 @@ fn pair_detail(
                     <input class="scale whatif-scale" type="text" placeholder="e.g. 0.05 int8" value={(**typed).clone()} oninput={on_typed} aria-label="what-if scale" />
                     if let Some(err) = typed_error { <span class="error-text small whatif-error">{ format!(" {err}") }</span> }</p>
                 if !w.groups.is_empty() {
+                    <p class="small">{ {
+                        let w = w.clone();
+                        super::export::table_export("groups", &pr.name, Some("groups"), false, move || Some(crate::engine::views::groups_export(&w)))
+                    } }</p>
                     <table class="groups small">
                         <caption>{ "What-if: the float tensor split into contiguous groups, each with its own min-max scale (flattened order; cuts chosen to minimise the error; at most this many groups, fewer when a cut does not pay)" }</caption>
                         <tr><th>{ "dtype" }</th><th>{ "groups" }</th><th>{ "MSE" }</th><th>{ "max relative error" }</th><th>{ "cut before element" }</th><th>{ "scales" }</th></tr>
@@ -195,6 +203,10 @@ fn pair_detail(
                     </table>
                 }
                 if !w.channels.is_empty() {
+                    <p class="small">{ {
+                        let w = w.clone();
+                        super::export::table_export("channels", &pr.name, Some("channels"), false, move || Some(crate::engine::views::channels_export(&w)))
+                    } }</p>
                     <table class="groups channels small">
                         <caption>{ "What-if: one min-max scale per channel instead of one for the tensor (the float tensor quantized by itself)" }</caption>
                         <tr><th>{ "dtype" }</th><th>{ "axis" }</th><th>{ "channels" }</th><th>{ "SQNR per channel" }</th><th>{ "SQNR per tensor" }</th><th>{ "MSE per channel" }</th><th>{ "MSE per tensor" }</th></tr>
@@ -230,11 +242,11 @@ fn pair_detail(
                 <div class="hists">
                     <div>
                         <p class="small">{ format!("values: float (blue) and quantized (green), {} to {}", fmt_num(h.lo), fmt_num(h.hi)) }</p>
-                        <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.float, "hfloat") }{ bars(&h.quant, "hquant") }</svg>
+                        { super::export::figure(stem("histogram"), html! { <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.float, "hfloat") }{ bars(&h.quant, "hquant") }</svg> }) }
                     </div>
                     <div>
                         <p class="small">{ format!("error b − a, {} to {}", fmt_num(h.err_lo), fmt_num(h.err_hi)) }</p>
-                        <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.err, "herr") }</svg>
+                        { super::export::figure(stem("error_histogram"), html! { <svg class="hist" viewBox="0 0 400 60" preserveAspectRatio="none">{ bars(&h.err, "herr") }</svg> }) }
                     </div>
                 </div>
             } else {
@@ -456,10 +468,18 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 <p class="banner-inline side-message" role="alert">{ msg.clone() }</p>
             }
             <p class="legend"><span class="seg clip"></span>{ " clipping " }<span class="seg round"></span>{ " own rounding " }<span class="seg inherited"></span>{ " inherited " }
-                <button class="csv-pairs" onclick={{
-                    let a = p.analysis.clone();
-                    Callback::from(move |_: MouseEvent| super::rich::download("quantlens_pairs.csv", "text/csv", &crate::engine::views::pairs_csv(&a.tensors)))
-                }}>{ "Download CSV" }</button>
+                { {
+                    let (a, ev, order) = (p.analysis.clone(), p.evidence.clone(), order.clone());
+                    super::export::table_export("pairs", "tensor_pairs", None, false, move || {
+                        let t = &a.tensors;
+                        let kinds = |i: usize| -> Vec<String> {
+                            let Some(pr) = t.pairs.get(i) else { return Vec::new() };
+                            ev.get(&(pr.quant_file, "pairs".to_string(), i)).map(|ids| ids.iter()
+                                .filter_map(|&fi| a.findings.get(fi).map(|f| f.finding.kind.clone())).collect()).unwrap_or_default()
+                        };
+                        Some(crate::engine::views::pairs_export(t, &order, &kinds))
+                    })
+                } }
                 <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
             <div class="scroll-x">
                 <table class="pairs">
@@ -477,10 +497,16 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 <details class="local-ranking">
                     <summary>{ format!("Local error ranking ({} tensors, lowest int8 SQNR first)", local.len()) }</summary>
                     <p class="muted small">{ "Each float tensor quantized by itself with a min-max scale: the layer's own clipping + rounding error. This is local error, not sensitivity: on PP-OCR's classifier it agreed with measured single-op sensitivity only loosely (Spearman 0.53; 2 of the top 10 in common). Use the toolchain's sensitivity tables to choose int16 ops." }</p>
+                    <p>{ {
+                        let (a, local) = (p.analysis.clone(), local.clone());
+                        super::export::table_export("local", "tensor_pairs", Some("local_error_ranking"), local.len() > 30,
+                            move || Some(crate::engine::views::local_ranking_export(&a.tensors, &local, 30)))
+                    } }</p>
                     <ol>{ for local.iter().take(30).map(|&(i, s8, s16)| {
                         let sel = selected_pair.clone();
                         html! { <li data-local={t.pairs[i].name.clone()}>
                             <button class="link" onclick={Callback::from(move |_| sel.set(Some(i)))}>{ breakable(&t.pairs[i].name) }</button>
+                            <super::rich::CopyName name={t.pairs[i].name.clone()} compact=true />
                             <span class="muted small">{ format!(" int8 {s8:.1} dB · int16 {s16:.1} dB") }</span>
                         </li> }
                     }) }</ol>

@@ -75,7 +75,7 @@ pub fn FindingCard(p: &FindingCardProps) -> Html {
                 <details class="layers">
                     <summary>{ format!("{} layer(s)", f.layers.len()) }</summary>
                     <ul>
-                        { for f.layers.iter().take(layers_shown).map(|l| html! { <li><code>{ breakable(l) }</code></li> }) }
+                        { for f.layers.iter().take(layers_shown).map(|l| html! { <li><code>{ breakable(l) }</code><super::rich::CopyName name={l.clone()} compact=true /></li> }) }
                     </ul>
                     if f.layers.len() > 6 {
                         <button class="link" onclick={toggle}>
