@@ -234,3 +234,35 @@ test("a newer, damaged or hostile fragment gets a clear message and nothing runs
     await page.close();
   }
 });
+
+test("the run's intent and a typed scale travel with the link and are applied once the files are back", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await dropDumps(page);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.selectOption("#intent", "int16");
+  await page.waitForFunction(() => location.hash.length > 3);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  const row = page.locator('tr[data-pair="Add@0"]');
+  await row.locator("input.scale").fill("0.05");
+  await row.locator("input.scale").press("Enter");
+  await row.locator(".split-bar").waitFor({ timeout: 20000 });
+  const split = await row.locator(".split-bar").getAttribute("title");
+  await page.waitForTimeout(200);
+  const link = page.url();
+
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const { page: other, errors: otherErrors } = await newPage(ctx);
+  await other.goto(link);
+  await other.waitForSelector(".dropzone");
+  await dropDumps(other);
+  const orow = other.locator('tr[data-pair="Add@0"]');
+  await orow.locator(".split-bar").waitFor({ timeout: 30000 });
+  assert.equal(await orow.locator(".split-bar").getAttribute("title"), split);
+  assert.equal(await other.inputValue("#intent"), "int16");
+  assert.deepEqual(otherErrors, []);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
