@@ -195,3 +195,36 @@ fn a_pair_is_found_by_name_when_the_list_changed() {
     assert_eq!(p.resolve(["a", "c"].into_iter()), None);
     assert_eq!(PairsState::default().resolve(["a"].into_iter()), None);
 }
+
+#[test]
+fn the_runs_settings_round_trip_and_bad_scales_are_dropped() {
+    use quantlens::engine::intent::Intent;
+    use quantlens::engine::quant::QDType;
+    use quantlens::engine::share::RunState;
+    use quantlens::engine::side::Side;
+    let mut run = RunState {
+        intent: Intent::AllInt16,
+        ..RunState::default()
+    };
+    run.sides.insert("ort_int8/quant.npz".into(), Side::Quant);
+    run.scales
+        .insert("Add@0".into(), (0.05, Some(QDType::Int8)));
+    run.scales.insert("*".into(), (1.5e-3, None));
+    run.pairs
+        .push(("conv1_out".into(), "conv1_out_QuantizeLinear".into()));
+    let state = ViewState {
+        tab: TabRef::Tensors,
+        run: run.clone(),
+        ..ViewState::default()
+    };
+    let f = encode(&state);
+    assert_eq!(decode(&f).expect("decodes"), Some(state));
+    // A hand-written link with a zero, negative or huge-exponent scale: those scales are dropped.
+    let f = fragment_of_json(
+        r#"{"v":2,"run":{"intent":"all_int8","scales":{"a":[0.0,null],"b":[-1.0,null],"c":[0.25,"int16"]}}}"#,
+    );
+    let got = decode(&f).expect("decodes").expect("state");
+    assert_eq!(got.run.intent, Intent::AllInt8);
+    assert_eq!(got.run.scales.len(), 1);
+    assert_eq!(got.run.scales["c"], (0.25, Some(QDType::Int16)));
+}

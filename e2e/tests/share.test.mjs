@@ -266,3 +266,15 @@ test("the run's intent and a typed scale travel with the link and are applied on
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("a link written by an older QuantLens (view state version 1) still opens its view", async () => {
+  const { page, errors } = await newPage();
+  // Version 1 had no `run`; the file is named as the example names it.
+  await page.goto(url + fragment('{"v":1,"tab":"file","file":"example/horizon_quant_analysis/compare_per_layer_out.txt","grid":{"text":"decoder"}}'));
+  await page.waitForSelector(".banner");
+  await page.click("#load-example");
+  await page.waitForFunction(() => document.querySelector("button.tab.active")?.title === "example/horizon_quant_analysis/compare_per_layer_out.txt", null, { timeout: 30000 });
+  assert.equal(await page.inputValue("input.search"), "decoder");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The state version this build writes; it reads every version from 1 to this one.
-pub const SHARE_VERSION: u32 = 1;
+///
+/// 1: tab, file, finding, row, grid, mix, pairs. 2: adds `run` (intent, sides, scales, pairs set by
+/// hand). A version-1 link reads as a version-2 state with the run as the files give it.
+pub const SHARE_VERSION: u32 = 2;
 /// The longest fragment accepted, in bytes: far above any view state, so a longer one is hostile.
 pub const FRAGMENT_CAP_BYTES: usize = 8 * 1024;
 /// The most bytes a fragment may inflate to (a deflate bomb stops here).
@@ -260,7 +263,10 @@ pub fn decode(fragment: &str) -> Result<Option<ViewState>, ShareError> {
     if v == 0 {
         return Err(ShareError::Damaged("version 0"));
     }
-    serde_json::from_value(probe)
-        .map(Some)
-        .map_err(|_| ShareError::Damaged("fields of the wrong type"))
+    let mut state: ViewState = serde_json::from_value(probe)
+        .map_err(|_| ShareError::Damaged("fields of the wrong type"))?;
+    // Older versions are subsets of this one: the state read is this version's.
+    state.v = SHARE_VERSION;
+    state.run = state.run.sanitized();
+    Ok(Some(state))
 }
