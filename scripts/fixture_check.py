@@ -26,6 +26,9 @@ def out_dir(default_out):
 
 
 def _same(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        if fa.read() == fb.read():
+            return True
     if zipfile.is_zipfile(a) and zipfile.is_zipfile(b):
         with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
             na, nb = sorted(za.namelist()), sorted(zb.namelist())

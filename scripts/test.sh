@@ -12,6 +12,7 @@ scripts/setup.sh test
 
 step "fixtures are what their generators write"
 python3 scripts/gen_fixtures.py --check
+python3 scripts/gen_zip_fixtures.py --check
 python3 scripts/gen_icons.py --check
 # Every other generator regenerates into a temporary folder and compares (`--check`) where its
 # packages are installed: ONNX Runtime on PP-OCR's models (pip install onnxruntime onnx

@@ -145,6 +145,28 @@ test("a deployment that names another origin at build time loads a report folder
   }
 });
 
+test("?src= to a zipped report folder opens it as the folder; a zip bomb beside it is refused", async () => {
+  const app = join(tmp, "withzip");
+  await cp(join(repo, "dist"), app, { recursive: true });
+  await cp(join(repo, "tests", "fixtures", "zip", "reports.zip"), join(app, "reports.zip"));
+  const { server: s, url: u } = await serve(app);
+  try {
+    const { page, errors } = await newPage();
+    await page.goto(u + "?src=reports.zip");
+    await page.waitForSelector('button.tab[title="run42/model_check_result.txt"]', { timeout: 30000 });
+    assert.ok(await page.$('button.tab[title="run42/horizon_quant_analysis/abnormal_layer_advisor.txt"]'));
+    assert.deepEqual(errors, []);
+    // A bomb dropped next: its message, and the zip's files stay.
+    const bomb = await readFile(join(repo, "tests", "fixtures", "zip", "bomb.zip"));
+    await page.setInputFiles('input[aria-label="Open files"]', [{ name: "bomb.zip", mimeType: "application/zip", buffer: bomb }]);
+    await page.waitForFunction(() => document.querySelector(".banner")?.textContent.includes("inflates past"), null, { timeout: 30000 });
+    assert.ok(await page.$('button.tab[title="run42/model_check_result.txt"]'));
+    await page.close();
+  } finally {
+    s.close();
+  }
+});
+
 test("a bundle index that points outside its folder is refused with the reason; the rest of the app goes on", async () => {
   const evil = join(tmp, "evil");
   quantlens("bundle", join(repo, "www", "examples", "model_check_result.txt"), "--out", evil, "--app", join(repo, "dist"));

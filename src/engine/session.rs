@@ -371,6 +371,35 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
 }
 
 /// True when the first bytes are a tensor container QuantLens reads (npy, zip/npz, safetensors).
+/// Most bytes a zip of files is unpacked to (in memory).
+pub const ARCHIVE_CAP_BYTES: u64 = 1 << 30;
+
+/// The file members of a zip that is an archive of files rather than an `.npz` (all `.npy`) or a
+/// `torch.save` archive (a `data.pkl`); `None` for those or an unreadable zip (the tensor reader
+/// then says why). Folders and macOS metadata are left out.
+fn archive_members(
+    src: &mut dyn super::tensor::ByteSource,
+) -> Option<Vec<super::tensor::npz::Member>> {
+    let members = super::tensor::npz::central_directory(src).ok()?;
+    let is_tensor_zip = members
+        .iter()
+        .any(|m| m.name.ends_with(".npy") || m.name == "data.pkl" || m.name.ends_with("/data.pkl"));
+    if is_tensor_zip || members.is_empty() {
+        return None;
+    }
+    Some(
+        members
+            .into_iter()
+            .filter(|m| {
+                !m.name.ends_with('/')
+                    && !m.name.starts_with("__MACOSX/")
+                    && !m.name.rsplit('/').next().unwrap_or("").starts_with("._")
+                    && !m.name.ends_with(".DS_Store")
+            })
+            .collect(),
+    )
+}
+
 pub fn is_tensor_file(head: &[u8], size: u64) -> bool {
     super::detect::container(head, size).is_some_and(|c| c.random_access())
 }
@@ -548,11 +577,27 @@ impl Session {
     /// Open one file of any supported kind from a random-access source: tensor dumps are listed
     /// (their bytes stay in the source), reports are parsed while streaming. Call [`Session::update`]
     /// once a batch is in.
-    pub fn open(&mut self, name: &str, mut src: Box<dyn super::tensor::ByteSource>) {
+    pub fn open(&mut self, name: &str, src: Box<dyn super::tensor::ByteSource>) {
+        self.open_at_depth(name, src, 0);
+    }
+
+    fn open_at_depth(
+        &mut self,
+        name: &str,
+        mut src: Box<dyn super::tensor::ByteSource>,
+        depth: u8,
+    ) {
         let size = src.size();
         self.replace(name, size);
         let mut head = vec![0u8; size.min(16) as usize];
         let is_tensor = src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size);
+        let is_zip = super::detect::container(&head, size) == Some(super::detect::Container::Zip);
+        if is_zip {
+            if let Some(members) = archive_members(src.as_mut()) {
+                self.open_archive(name, src.as_mut(), members, depth);
+                return;
+            }
+        }
         if is_tensor
             && super::detect::container(&head, size) == Some(super::detect::Container::Onnx)
         {
@@ -594,6 +639,83 @@ impl Session {
             let report = read_source(name, size, SourceReader::new(src.as_mut()));
             self.analysis.files.push(report);
             self.sources.push(None);
+        }
+    }
+
+    /// A zip of files (a report folder zipped, a run with its dumps): each member is opened as if the
+    /// folder had been dropped, named `run42/…` (the zip's own top folder, else its name without
+    /// `.zip`). Members are read into memory, within [`ARCHIVE_CAP_BYTES`] in all; a zip inside it
+    /// is not opened again (extract it).
+    fn open_archive(
+        &mut self,
+        name: &str,
+        src: &mut dyn super::tensor::ByteSource,
+        members: Vec<super::tensor::npz::Member>,
+        depth: u8,
+    ) {
+        let zip_bytes = src.size();
+        let fail = |why: String| FileReport {
+            name: name.to_string(),
+            size_bytes: zip_bytes,
+            format: None,
+            format_label: None,
+            error: Some(why),
+            document: None,
+            notes: Vec::new(),
+        };
+        if members.is_empty() {
+            let r = fail("a zip with no files in it".into());
+            self.analysis.files.push(r);
+            self.sources.push(None);
+            return;
+        }
+        if depth > 0 {
+            let r = fail("a zip inside a zip: extract the outer one and drop the folder".into());
+            self.analysis.files.push(r);
+            self.sources.push(None);
+            return;
+        }
+        let total: u64 = members.iter().map(|m| m.raw_len).sum();
+        if total > ARCHIVE_CAP_BYTES || members.len() > 10_000 {
+            let r = fail(format!(
+                "a zip of {} files holding {} MiB uncompressed: more than QuantLens opens from a zip ({} MiB, 10,000 files); extract it and drop the folder",
+                members.len(),
+                total >> 20,
+                ARCHIVE_CAP_BYTES >> 20
+            ));
+            self.analysis.files.push(r);
+            self.sources.push(None);
+            return;
+        }
+        let dir = name
+            .rsplit_once('/')
+            .map(|(d, _)| format!("{d}/"))
+            .unwrap_or_default();
+        let top = |m: &str| m.split_once('/').map(|(t, _)| t.to_string());
+        let first = members.first().and_then(|m| top(&m.name));
+        let shared_top = first.is_some() && members.iter().all(|m| top(&m.name) == first);
+        let stem = name
+            .rsplit('/')
+            .next()
+            .unwrap_or(name)
+            .trim_end_matches(".zip")
+            .trim_end_matches(".ZIP");
+        for m in &members {
+            let inner = if shared_top {
+                format!("{dir}{}", m.name)
+            } else {
+                format!("{dir}{stem}/{}", m.name)
+            };
+            match super::tensor::npz::read_member(src, m, ARCHIVE_CAP_BYTES) {
+                Ok(bytes) => self.open_at_depth(&inner, Box::new(bytes), depth + 1),
+                Err(e) => {
+                    let mut r = fail(format!("in the zip {name}: {e}"));
+                    r.name = inner;
+                    r.size_bytes = m.raw_len;
+                    self.analysis.files.push(r);
+                    self.sources.push(None);
+                }
+            }
         }
     }
 

@@ -18,12 +18,64 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// A zip member: its name, compression method, compressed length and local header offset.
+/// A zip member: its name, compression method, compressed and uncompressed lengths and local
+/// header offset.
 pub struct Member {
     pub name: String,
     pub method: u16,
     pub comp_len: u64,
+    /// Uncompressed length as the directory claims it (checked when the member is read).
+    pub raw_len: u64,
     pub local_offset: u64,
+}
+
+/// A member's bytes, whole: stored or deflated, at most `cap_bytes` once inflated (a member that
+/// claims more, or inflates past its claim, is refused: a zip bomb stops there).
+pub fn read_member<S: ByteSource + ?Sized>(
+    src: &mut S,
+    m: &Member,
+    cap_bytes: u64,
+) -> Result<Vec<u8>, ParseError> {
+    if m.raw_len > cap_bytes {
+        return Err(ParseError::from(format!(
+            "{}: {} MiB uncompressed, over the {} MiB a member may have here",
+            m.name,
+            m.raw_len >> 20,
+            cap_bytes >> 20
+        )));
+    }
+    let start = data_start(src, m)?;
+    if m.comp_len > cap_bytes {
+        return Err(ParseError::from(format!("{}: too large", m.name)));
+    }
+    let mut packed = vec![0u8; m.comp_len as usize];
+    src.read_at(start, &mut packed)
+        .map_err(|e| format!("{}: {e}", m.name))?;
+    let bytes = match m.method {
+        0 => packed,
+        8 => miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, m.raw_len as usize)
+            .map_err(|_| {
+                format!(
+                    "{}: the deflated data is corrupt or inflates past the {} bytes the directory claims",
+                    m.name, m.raw_len
+                )
+            })?,
+        other => {
+            return Err(ParseError::from(format!(
+                "{}: compression method {other} (only stored and deflate are read)",
+                m.name
+            )))
+        }
+    };
+    if bytes.len() as u64 != m.raw_len {
+        return Err(ParseError::from(format!(
+            "{}: {} bytes, the directory claims {}",
+            m.name,
+            bytes.len(),
+            m.raw_len
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Where a member's data starts (after its local header).
@@ -121,11 +173,11 @@ pub fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Memb
             }
             e += 4 + len;
         }
-        let _ = raw_len;
         out.push(Member {
             name,
             method,
             comp_len,
+            raw_len,
             local_offset,
         });
         i = name_end + extra_len + comment_len;
