@@ -1511,7 +1511,7 @@ pub fn App() -> Html {
             <section class="empty">
                 <div class={classes!("dropzone", (*dragging).then_some("over"))}>
                     <h2>{ "Drop your quantization reports here" }</h2>
-                    <p>{ "model_check_result.txt from horizon_plugin_pytorch, or a whole horizon_quant_analysis/ folder (compare_per_layer_out, *_sensitive_ops.txt, abnormal_layer_advisor, statistic, badcase); float and quantized tensor dumps (.npy, .npz, .safetensors, torch.save .pt) with their scales (scales.json or the ONNX QDQ model) — files or folders, anywhere on this page." }</p>
+                    <p>{ "model_check_result.txt from horizon_plugin_pytorch, or a whole horizon_quant_analysis/ folder (compare_per_layer_out, *_sensitive_ops.txt, abnormal_layer_advisor, statistic, badcase); float and quantized tensor dumps (.npy, .npz, .safetensors, torch.save .pt) with their scales (scales.json or the ONNX QDQ model) — files, folders or a .zip of them, anywhere on this page." }</p>
                     <p class="actions">
                         <button class="primary" onclick={click(&file_input)}>{ "Open files…" }</button>
                         <button onclick={click(&folder_input)}>{ "Open folder…" }</button>
