@@ -157,7 +157,7 @@ test("the layer grid, a model-check table, the sensitivity ops and the int16 lis
   const matched = Number(tcount.match(/rows \d+–\d+ of (\d+)/)?.[1] ?? 0);
   assert.ok(matched < all, `${tcount} (of ${all})`);
   assert.ok(matched > 0, tcount);
-  const shownCells = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => [...r.cells].slice(0, -1).map((c) => c.textContent.replace(/\u200b/g, ""))));
+  const shownCells = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => [...r.cells].slice(0, -1).map((c) => { const k = c.cloneNode(true); k.querySelectorAll(".copy-name").forEach((x) => x.remove()); return k.textContent.replace(/\u200b/g, ""); })));
   const [dl] = await Promise.all([page.waitForEvent("download"), table.locator(".json-table").click()]);
   assert.match(dl.suggestedFilename(), /^model_check_result\.layers\.filtered\.json$/);
   const trows = JSON.parse(await readFile(await dl.path(), "utf8"));
@@ -294,6 +294,14 @@ test("copy name on grid rows, findings' layer lists, sensitivity rows and the in
   await pick.locator(".copy-name button").click();
   await pick.locator(".copied").waitFor();
   assert.equal(await clip(), (await pick.locator("code").textContent()).replace(/\u200b/g, ""));
+
+  // A name cell of a parsed table (the model check's per-layer table).
+  await page.click('button.tab[title$="model_check_result.txt"]');
+  const cell = page.locator(".data-table td:has(.copy-name)").first();
+  await cell.locator(".copy-name button").click();
+  await cell.locator(".copied").waitFor();
+  const text = await cell.evaluate((c) => { const k = c.cloneNode(true); k.querySelectorAll(".copy-name").forEach((x) => x.remove()); return k.textContent.replace(/\u200b/g, ""); });
+  assert.equal(await clip(), text);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

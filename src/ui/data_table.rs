@@ -1,7 +1,7 @@
 //! A parsed table shown in full: search, pages, rows cited by the selected finding highlighted, and
 //! on every cited row the chips of the findings that cite it (click a chip to select that finding).
 
-use super::rich::breakable;
+use super::rich::{breakable, CopyName};
 use super::Shared;
 use crate::engine::views::{Analysis, RowKey};
 use std::collections::HashMap;
@@ -82,6 +82,15 @@ pub fn DataTable(p: &DataTableProps) -> Html {
             page.set(next);
         })
     };
+    // Columns that hold layer, module or op names: each such cell gets "copy".
+    let name_columns: Vec<bool> = t
+        .headers
+        .iter()
+        .map(|h| {
+            let h = h.to_lowercase();
+            h.contains("name") || h.contains("module") || h == "layer" || h == "op"
+        })
+        .collect();
     let row_html = |r: usize| {
         let row = &t.rows[r];
         let chips = cited_by(r).cloned().unwrap_or_default();
@@ -101,9 +110,11 @@ pub fn DataTable(p: &DataTableProps) -> Html {
         html! {
             <tr key={r} class={classes!(is_sel.then_some("hl"), (!chips.is_empty()).then_some("cited"))} data-line={row.line.to_string()}>
                 <td class="ln" title={format!("line {} of the file", row.line)}>{ row.line }</td>
-                { for row.cells.iter().map(|c| {
+                { for row.cells.iter().enumerate().map(|(j, c)| {
                     let num = !c.is_empty() && c.parse::<f64>().is_ok();
-                    html! { <td class={classes!(num.then_some("num"))}>{ breakable(c) }</td> }
+                    let copy = !num && c.len() > 2 && name_columns.get(j).copied().unwrap_or(false);
+                    html! { <td class={classes!(num.then_some("num"))}>{ breakable(c) }
+                        if copy { <CopyName name={c.clone()} compact=true /> }</td> }
                 }) }
                 <td class="chips">{ for chip_html }</td>
             </tr>
