@@ -228,3 +228,29 @@ fn the_runs_settings_round_trip_and_bad_scales_are_dropped() {
     assert_eq!(got.run.scales.len(), 1);
     assert_eq!(got.run.scales["c"], (0.25, Some(QDType::Int16)));
 }
+
+#[test]
+fn a_links_file_is_found_under_another_folder_or_alone() {
+    use quantlens::engine::share::resolve_file;
+    let loaded = [
+        "examples/model_check_result.txt",
+        "examples/horizon_quant_analysis/compare_per_layer_out.txt",
+        "compare_per_layer_out.csv",
+    ];
+    let r = |w: &str| resolve_file(w, loaded.iter().copied());
+    assert_eq!(r("examples/model_check_result.txt"), Some(0));
+    assert_eq!(
+        r("example/horizon_quant_analysis/compare_per_layer_out.txt"),
+        Some(1)
+    );
+    assert_eq!(r("compare_per_layer_out.txt"), Some(1));
+    assert_eq!(r("run42/compare_per_layer_out.csv"), Some(2));
+    assert_eq!(r("other.txt"), None);
+    // Two runs: the file name alone is ambiguous, the folder decides.
+    let two = ["ort_int8/quant.npz", "ort_int16/quant.npz"];
+    assert_eq!(resolve_file("quant.npz", two.iter().copied()), None);
+    assert_eq!(
+        resolve_file("x/ort_int16/quant.npz", two.iter().copied()),
+        Some(1)
+    );
+}

@@ -278,3 +278,63 @@ test("a link written by an older QuantLens (view state version 1) still opens it
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("a link survives a drag that is cancelled, and finds its file when the files come without their folder", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.click("#load-example");
+  await page.waitForSelector(".finding", { timeout: 30000 });
+  await page.click('button.tab[title$="compare_per_layer_out.txt"]');
+  await page.waitForSelector("input.search");
+  await page.type("input.search", "decoder", { delay: 10 });
+  await page.waitForFunction(() => location.hash.length > 3);
+  const link = page.url();
+
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const { page: other, errors: otherErrors } = await newPage(ctx);
+  await other.goto(link);
+  await other.waitForSelector(".dropzone");
+  // A drag over the page, then cancelled: the address keeps the link.
+  await other.evaluate(() => {
+    const dt = new DataTransfer();
+    document.querySelector(".app").dispatchEvent(new DragEvent("dragover", { bubbles: true, cancelable: true, dataTransfer: dt }));
+    document.querySelector(".app").dispatchEvent(new DragEvent("dragleave", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  });
+  await other.waitForTimeout(300);
+  assert.equal(other.url(), link);
+  // The same files picked one by one (no folder in their names): the view opens.
+  const dir = join(repo, "www", "examples");
+  await other.setInputFiles('input[aria-label="Open files"]', [
+    join(dir, "model_check_result.txt"),
+    join(dir, "horizon_quant_analysis", "compare_per_layer_out.txt"),
+    join(dir, "horizon_quant_analysis", "output_0_L1_sensitive_ops.txt"),
+    join(dir, "horizon_quant_analysis", "abnormal_layer_advisor.txt"),
+  ]);
+  await other.waitForFunction(() => document.querySelector("button.tab.active")?.title === "compare_per_layer_out.txt", null, { timeout: 30000 });
+  assert.equal(await other.inputValue("input.search"), "decoder");
+  assert.deepEqual(otherErrors, []);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("back and forward restore the run's intent in the select", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.click("#load-example");
+  await page.waitForSelector(".finding", { timeout: 30000 });
+  await page.selectOption("#intent", "int8");
+  await page.waitForFunction(() => location.hash.length > 3);
+  await page.click('button.tab[title$="compare_per_layer_out.txt"]');
+  await page.waitForSelector("input.search");
+  await page.goBack(); // Overview, still all-int8
+  await page.goBack(); // before the intent
+  await page.waitForFunction(() => document.querySelector("#intent").value === "unstated", null, { timeout: 20000 });
+  await page.goForward();
+  await page.waitForFunction(() => document.querySelector("#intent").value === "int8", null, { timeout: 20000 });
+  await page.goForward();
+  await page.waitForFunction(() => document.querySelector("button.tab.active")?.title.endsWith("compare_per_layer_out.txt"), null, { timeout: 20000 });
+  assert.equal(await page.inputValue("#intent"), "int8");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

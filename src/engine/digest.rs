@@ -368,3 +368,19 @@ pub fn check_sentence(checks: &[(String, FileCheck)]) -> String {
         parts.join("; ")
     )
 }
+
+/// Why a digest could not be read, as the sentence the user reads (the view-state wording of
+/// [`ShareError`]'s `Display` does not fit a digest).
+pub fn describe_error(e: &ShareError) -> String {
+    match e {
+        ShareError::TooLong(n) => format!(
+            "the findings part of the link is {n} characters long, more than a digest is ({DIGEST_CAP_BYTES} at most): it was not read"
+        ),
+        ShareError::Damaged(why) => {
+            format!("the findings part of the link is damaged ({why}): it was not read")
+        }
+        ShareError::Newer(v) => format!(
+            "the findings were written by a newer QuantLens (digest version {v}; this one reads up to {DIGEST_VERSION}): open the link with the newer version"
+        ),
+    }
+}

@@ -270,3 +270,26 @@ pub fn decode(fragment: &str) -> Result<Option<ViewState>, ShareError> {
     state.run = state.run.sanitized();
     Ok(Some(state))
 }
+
+/// The loaded file a link's file name means: the same name, else the one that shares the longest
+/// tail of path components with it (at least the file name, and only if no other file shares as
+/// much), so a link made from a folder drop (`example/x/compare.txt`) finds the file dropped alone
+/// (`compare.txt`) or from another folder (`examples/x/compare.txt`).
+pub fn resolve_file<'a>(want: &str, names: impl Iterator<Item = &'a str>) -> Option<usize> {
+    let names: Vec<&str> = names.collect();
+    if let Some(i) = names.iter().position(|n| *n == want) {
+        return Some(i);
+    }
+    let tail = |a: &str, b: &str| {
+        a.rsplit('/')
+            .zip(b.rsplit('/'))
+            .take_while(|(x, y)| x == y)
+            .count()
+    };
+    let scores: Vec<usize> = names.iter().map(|n| tail(n, want)).collect();
+    let best = *scores.iter().max()?;
+    if best == 0 || scores.iter().filter(|&&s| s == best).count() != 1 {
+        return None;
+    }
+    scores.iter().position(|&s| s == best)
+}

@@ -491,7 +491,10 @@ fn apply_pending_view(s: &mut State) {
         TabRef::Recommend => Tab::Recommend,
         TabRef::File => {
             let name = v.file.clone().unwrap_or_default();
-            match s.analysis.files.iter().position(|f| f.name == name) {
+            match crate::engine::share::resolve_file(
+                &name,
+                s.analysis.files.iter().map(|f| f.name.as_str()),
+            ) {
                 Some(i) => Tab::File(i),
                 None => {
                     s.banner = Some(format!(
@@ -666,6 +669,23 @@ pub fn App() -> Html {
     let dragging = use_state(|| false);
     let file_input = use_node_ref();
     let folder_input = use_node_ref();
+    let intent_select = use_node_ref();
+    // The select shows the session's intent, also when back/forward or a link changes it (an
+    // option's `selected` attribute does not move a select the user has already changed).
+    {
+        let intent_select = intent_select.clone();
+        let intent = state.analysis.intent;
+        use_effect_with(intent, move |intent| {
+            if let Some(sel) = intent_select.cast::<web_sys::HtmlSelectElement>() {
+                sel.set_value(match intent {
+                    Intent::Unstated => "unstated",
+                    Intent::AllInt16 => "int16",
+                    Intent::AllInt8 => "int8",
+                    Intent::Mixed => "mixed",
+                });
+            }
+        });
+    }
 
     // What the session holds, kept here so a fresh worker can take it back after a cancel: the
     // files (Blob handles only, no bytes), the intent and the tensor settings.
@@ -914,14 +934,18 @@ pub fn App() -> Html {
                     .filter(|kv| !kv.starts_with("src="))
                     .collect::<Vec<_>>()
                     .join("&");
-                let run = names
-                    .first()
-                    .map(|n| n.split('/').next().unwrap_or(n).to_string())
-                    .unwrap_or_default();
+                // Named after the run folder(s) the files are in (none for files without a folder).
+                let mut runs: Vec<&str> = names
+                    .iter()
+                    .filter_map(|n| n.split_once('/').map(|(top, _)| top))
+                    .collect();
+                runs.sort_unstable();
+                runs.dedup();
+                let run = runs.iter().take(3).copied().collect::<Vec<_>>().join("+");
                 let stem: String = run
                     .chars()
                     .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        if c.is_ascii_alphanumeric() || "-_+".contains(c) {
                             c
                         } else {
                             '_'
@@ -943,9 +967,17 @@ pub fn App() -> Html {
                         snippet_paths,
                         names,
                         fragment,
-                        title: format!("QuantLens report — {run}"),
+                        title: if run.is_empty() {
+                            "QuantLens report".to_string()
+                        } else {
+                            format!("QuantLens report — {run}")
+                        },
                         about,
-                        file_name: format!("quantlens-report-{stem}.html"),
+                        file_name: if stem.is_empty() {
+                            "quantlens-report.html".to_string()
+                        } else {
+                            format!("quantlens-report-{stem}.html")
+                        },
                     },
                     items,
                     "the HTML report".into(),
@@ -976,7 +1008,18 @@ pub fn App() -> Html {
             if let Some(src) = sources::start_src() {
                 match sources::resolve(&src, None) {
                     Ok((abs, true)) => load_src(abs),
-                    Ok((abs, false)) => dispatch.dispatch(Action::ConfirmSrc(Some(abs))),
+                    Ok((abs, false)) => {
+                        let origin = web_sys::Url::new(&abs)
+                            .map(|u| u.origin())
+                            .unwrap_or_default();
+                        if sources::csp_allows(&origin) {
+                            dispatch.dispatch(Action::ConfirmSrc(Some(abs)))
+                        } else {
+                            dispatch.dispatch(Action::Banner(Some(format!(
+                                "This link names files on {origin} ({abs}), and this deployment of QuantLens loads files only from its own site (its Content-Security-Policy). Download them and drop them here, or ask for {origin} to be allowed when QuantLens is built (QUANTLENS_ALLOW_ORIGINS)."
+                            ))))
+                        }
+                    }
                     Err(e) => dispatch.dispatch(Action::Banner(Some(e))),
                 }
                 return;
@@ -1027,7 +1070,8 @@ pub fn App() -> Html {
     }
     {
         let view = view_state(&state);
-        let waiting = state.pending_view.is_some();
+        // Without files there is nothing to show but a link's view: leave the address alone.
+        let waiting = state.pending_view.is_some() || state.analysis.files.is_empty();
         use_effect_with((view, waiting), move |(view, waiting)| {
             if *waiting {
                 return;
@@ -1324,16 +1368,28 @@ pub fn App() -> Html {
                     "diagnosing again",
                 );
             }
-            for (file, side) in &run.sides {
+            // A side is set on the loaded file the link's name means (another folder, or alone).
+            let loaded: Vec<String> = ledger
+                .borrow()
+                .files
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            let sides: std::collections::BTreeMap<String, crate::engine::side::Side> = run
+                .sides
+                .iter()
+                .filter_map(|(f, s)| {
+                    let i =
+                        crate::engine::share::resolve_file(f, loaded.iter().map(String::as_str))?;
+                    Some((loaded[i].clone(), *s))
+                })
+                .collect();
+            for (file, side) in &sides {
                 if settings.sides.get(file) != Some(side) {
                     on_edit.emit(tensors::TensorEdit::Side(file.clone(), Some(*side)));
                 }
             }
-            for file in settings
-                .sides
-                .keys()
-                .filter(|f| !run.sides.contains_key(*f))
-            {
+            for file in settings.sides.keys().filter(|f| !sides.contains_key(*f)) {
                 on_edit.emit(tensors::TensorEdit::Side(file.clone(), None));
             }
             for (f, q) in &run.pairs {
@@ -1565,7 +1621,7 @@ pub fn App() -> Html {
                 <span class="spacer"></span>
                 <label class="intent" title="What this run is meant to be. With all-int16 or all-int8 stated, rows still in the other dtype are reported (dtype_not_applied).">
                     { "This run is " }
-                    <select id="intent" onchange={on_intent}>
+                    <select id="intent" ref={intent_select} onchange={on_intent}>
                         <option value="unstated" selected={a.intent == Intent::Unstated}>{ "(not stated)" }</option>
                         <option value="int16" selected={a.intent == Intent::AllInt16}>{ "all-int16" }</option>
                         <option value="int8" selected={a.intent == Intent::AllInt8}>{ "all-int8" }</option>

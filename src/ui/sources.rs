@@ -164,6 +164,32 @@ pub fn resolve(url: &str, base: Option<&str>) -> Result<(String, bool), String> 
     Ok((u.href(), u.origin() == own))
 }
 
+/// Whether this page's Content-Security-Policy lets it fetch from `origin` (`connect-src`, else
+/// `default-src`; a page without a CSP meta allows it). Asked before offering to load from another
+/// site, so the user is not asked about a load the browser would refuse.
+pub fn csp_allows(origin: &str) -> bool {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return false;
+    };
+    let Ok(Some(meta)) = doc.query_selector("meta[http-equiv=\"Content-Security-Policy\"]") else {
+        return true;
+    };
+    let policy = meta.get_attribute("content").unwrap_or_default();
+    let directive = |name: &str| {
+        policy
+            .split(';')
+            .map(str::trim)
+            .find_map(|d| d.strip_prefix(name).map(|r| r.trim().to_string()))
+    };
+    let Some(sources) = directive("connect-src").or_else(|| directive("default-src")) else {
+        return true;
+    };
+    let scheme = origin.split(':').next().unwrap_or("");
+    sources
+        .split_whitespace()
+        .any(|t| t == "*" || t.trim_end_matches('/') == origin || t == format!("{scheme}:"))
+}
+
 /// Download one URL into a Blob, reporting (bytes done, bytes total or 0).
 pub async fn fetch_with_progress(
     url: &str,

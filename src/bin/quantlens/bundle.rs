@@ -62,14 +62,30 @@ pub fn load_assets(dir: &Path) -> Result<AppAssets, String> {
 /// file by its name. Inside folders only what the engine reads is kept (reports, dumps, scales).
 pub fn named_files(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> {
     let mut out: Vec<(String, PathBuf)> = Vec::new();
+    let mut bases: Vec<PathBuf> = Vec::new();
     for p in paths {
         let base = p
             .canonicalize()
             .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        let label = base
-            .file_name()
+        if !bases.contains(&base) {
+            bases.push(base); // the same path given twice is read once
+        }
+    }
+    let name_of = |b: &Path| {
+        b.file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "files".into());
+            .unwrap_or_else(|| "files".into())
+    };
+    for base in &bases {
+        // Two folders of the same name (a/run, b/run) keep their parent's name too.
+        let clash = bases
+            .iter()
+            .any(|o| o != base && name_of(o) == name_of(base));
+        let label = match (clash, base.parent().and_then(|p| p.file_name())) {
+            (true, Some(parent)) => format!("{}/{}", parent.to_string_lossy(), name_of(base)),
+            _ => name_of(base),
+        };
+        let base = base.clone();
         if base.is_dir() {
             let mut files = Vec::new();
             crate::collect(&base, &mut files)?;
@@ -94,7 +110,7 @@ pub fn named_files(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> 
     for (name, _) in &out {
         if !seen.insert(name.clone()) {
             return Err(format!(
-                "two files would both be named {name}: give their folders instead"
+                "two of the given files would both be named {name}: rename one, or give the folders that hold them"
             ));
         }
     }
