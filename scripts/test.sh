@@ -19,7 +19,7 @@ python3 scripts/gen_icons.py --check
 # rapidocr-onnxruntime), torch for the torch references (about 3 GB, so not installed by setup).
 ort_ok=$(python3 -c 'import onnxruntime, onnx, rapidocr_onnxruntime' 2>/dev/null && echo 1 || true)
 torch_ok=$(python3 -c 'import torch' 2>/dev/null && echo 1 || true)
-for gen in gen_real_runs:ort gen_scale_fixtures:ort gen_tensor_fixtures:ort,torch gen_torch_fixtures:torch gen_quant_reference:torch; do
+for gen in gen_real_runs:ort gen_scale_fixtures:ort gen_model_reference:ort gen_tensor_fixtures:ort,torch gen_torch_fixtures:torch gen_quant_reference:torch; do
   name=${gen%%:*}; needs=${gen#*:}; ok=1
   case $needs in *ort*) [ -n "$ort_ok" ] || ok=;; esac
   case $needs in *torch*) [ -n "$torch_ok" ] || ok=;; esac
@@ -35,10 +35,14 @@ cargo test --locked --test layering
 step "format and lints (rustfmt, clippy -D warnings: native and the wasm web build)"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --features model --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --features web --lib --bins -- -D warnings
 
 step "native tests (engine, CLI)"
 cargo test --locked
+
+step "model runner (tract) against ONNX Runtime on PP-OCR's classifier"
+cargo test --locked --features model --test model_runner
 
 step "wasm tests (engine on wasm32 + simd128, under Node)"
 cargo test --locked --target wasm32-unknown-unknown --no-default-features --test wasm_engine

@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "analysis",
-        &["diagnose_check", "diagnose_report", "triage", "pairs", "whatif", "recommend"],
+        &["diagnose_check", "diagnose_report", "triage", "pairs", "whatif", "recommend", "model"],
         "pure functions of documents and intent; never the session, so the CLI, the worker and the tests call the same code",
     ),
     (

@@ -16,6 +16,8 @@ pub mod export;
 pub mod findings;
 pub mod intent;
 pub mod metrics;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod model_check;
 pub mod num;
 pub mod pairs;

@@ -4,6 +4,8 @@ mod bench;
 mod bundle;
 mod check;
 mod compare;
+#[cfg(feature = "model")]
+mod model;
 mod out;
 mod recommend;
 mod report;
@@ -117,6 +119,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run an ONNX model in float and fake-quantized (every activation, calibrated on the inputs),
+    /// and write the per-layer comparison (compare_per_layer_out.txt) for that assignment.
+    Simulate {
+        model: PathBuf,
+        /// Sample inputs: .npz with a tensor per model input (by name), or .npy for one input.
+        #[arg(long = "input", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, default_value = "int8", value_parser = ["int8", "int16"])]
+        dtype: String,
+        /// minmax, percentile[:P], mse or kl.
+        #[arg(long, default_value = "minmax")]
+        observer: String,
+        /// Tensors to keep at int16 (ONNX tensor names; repeatable).
+        #[arg(long = "int16")]
+        int16: Vec<String>,
+        /// Write compare_per_layer_out.txt here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// True single-op sensitivity of an ONNX model: each activation quantized alone, the rest in
+    /// float, L1 / Cosine / SQNR at every output; writes Horizon's *_sensitive_ops.txt tables.
+    Sensitivity {
+        model: PathBuf,
+        #[arg(long = "input", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, default_value = "int8", value_parser = ["int8", "int16"])]
+        dtype: String,
+        #[arg(long, default_value = "minmax")]
+        observer: String,
+        /// Write output_<name>_<metric>_sensitive_ops.txt tables here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON: {"tables": [{"output", "metric", "ops": [{"name", "op_type", "value"}]}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time the comparison kernels on generated arrays (scripts/bench.sh compares them with numpy).
     #[command(hide = true)]
     Bench {
@@ -167,6 +207,29 @@ fn main() -> ExitCode {
             }
         }
         Command::Bundle { paths, out, app } => bundle::run_bundle(&paths, &out, app.as_deref()),
+        #[cfg(feature = "model")]
+        Command::Simulate {
+            model,
+            inputs,
+            dtype,
+            observer,
+            int16,
+            out,
+            json,
+        } => model::run_simulate(&model, &inputs, &dtype, &observer, &int16, out.as_deref(), json),
+        #[cfg(feature = "model")]
+        Command::Sensitivity {
+            model,
+            inputs,
+            dtype,
+            observer,
+            out,
+            json,
+        } => model::run_sensitivity(&model, &inputs, &dtype, &observer, out.as_deref(), json),
+        #[cfg(not(feature = "model"))]
+        Command::Simulate { .. } | Command::Sensitivity { .. } => out::fail(
+            "this quantlens was built without the model runner: cargo run --release --features model --bin quantlens -- …",
+        ),
         Command::Bench { elems, calib } => {
             if calib {
                 bench::calib(elems)

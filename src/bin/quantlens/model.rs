@@ -1,0 +1,272 @@
+//! `quantlens simulate` and `quantlens sensitivity`: an ONNX model run in float and fake-quantized (tract), written as Horizon's comparison and sensitivity tables.
+
+use crate::out::{fail, print_json};
+use quantlens::engine::model::{
+    assignment_for, compare_table_txt, declared_inputs, sensitivity, sensitivity_table_txt,
+    simulate, tensor, Model, SENSITIVITY_METRICS,
+};
+use quantlens::engine::quant::{Observer, QDType};
+use quantlens::engine::tensor::{list_tensors, read_all, FileSource};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The model, its samples (one per input file) and both calibrations.
+struct Loaded {
+    model: Model,
+    samples: Vec<Vec<quantlens::engine::model::Tensor>>,
+}
+
+/// Read one sample file: an `.npz` with a tensor per model input (by name), or a `.npy` for a
+/// model with one input.
+fn read_sample(
+    path: &Path,
+    inputs: &[quantlens::engine::model::DeclaredInput],
+) -> Result<Vec<quantlens::engine::model::Values>, String> {
+    let mut src =
+        FileSource::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let entries = list_tensors(&path.display().to_string(), &mut src)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (name, _) in inputs {
+        let entry = if entries.len() == 1 && inputs.len() == 1 {
+            &entries[0]
+        } else {
+            entries.iter().find(|e| e.name == *name).ok_or_else(|| {
+                format!(
+                    "{} has no tensor named {name} (it has: {}); name each model input",
+                    path.display(),
+                    entries
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?
+        };
+        if entry.fortran {
+            return Err(format!(
+                "{}: {} is in Fortran order; save it in C order",
+                path.display(),
+                entry.name
+            ));
+        }
+        let data = read_all(&mut src, entry).map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push((entry.shape.iter().map(|&d| d as usize).collect(), data));
+    }
+    Ok(out)
+}
+
+fn load(model_path: &Path, input_paths: &[PathBuf]) -> Result<Loaded, String> {
+    let bytes = std::fs::read(model_path)
+        .map_err(|e| format!("cannot read {}: {e}", model_path.display()))?;
+    let declared = declared_inputs(&bytes)?;
+    if input_paths.is_empty() {
+        return Err(format!(
+            "give sample inputs (--input FILE.npz or .npy): the model's inputs are {} — random inputs mis-rank layers",
+            declared
+                .iter()
+                .map(|(n, d)| format!(
+                    "{n} [{}]",
+                    d.iter().map(|x| x.map(|v| v.to_string()).unwrap_or("?".into())).collect::<Vec<_>>().join(", ")
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut raw = Vec::new();
+    for p in input_paths {
+        raw.push(read_sample(p, &declared)?);
+    }
+    // The shape is fixed from the first sample (every sample must agree).
+    let shapes: Vec<Vec<usize>> = raw[0].iter().map(|(s, _)| s.clone()).collect();
+    for (i, ((name, want), got)) in declared.iter().zip(&shapes).enumerate() {
+        let fits =
+            want.len() == got.len() && want.iter().zip(got).all(|(w, g)| w.is_none_or(|w| w == *g));
+        if !fits {
+            return Err(format!(
+                "input {i} ({name}) of {} has shape {got:?}; the model declares {want:?}",
+                input_paths[0].display()
+            ));
+        }
+    }
+    let model = Model::load(&bytes, &shapes)?;
+    let mut samples = Vec::new();
+    for (p, s) in input_paths.iter().zip(raw) {
+        let mut ts = Vec::new();
+        for ((shape, data), want) in s.into_iter().zip(&shapes) {
+            if shape != *want {
+                return Err(format!(
+                    "{}: shape {shape:?}, the first sample's is {want:?}",
+                    p.display()
+                ));
+            }
+            ts.push(tensor(&shape, data)?);
+        }
+        samples.push(ts);
+    }
+    Ok(Loaded { model, samples })
+}
+
+fn observer(s: &str) -> Result<Observer, String> {
+    Observer::parse(s)
+        .filter(|o| !matches!(o, Observer::Fixed { .. }))
+        .ok_or_else(|| format!("unknown observer {s:?}: minmax, percentile[:P], mse or kl"))
+}
+
+#[derive(Serialize)]
+struct SimJson {
+    name: String,
+    op_type: String,
+    quant_dtype: String,
+    scale: Option<f64>,
+    #[serde(flatten)]
+    metrics: quantlens::engine::metrics::PairMetrics,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn run_simulate(
+    model_path: &Path,
+    inputs: &[PathBuf],
+    dtype: &str,
+    obs: &str,
+    int16: &[String],
+    out: Option<&Path>,
+    json: bool,
+) -> ExitCode {
+    let r = (|| -> Result<Option<String>, String> {
+        let dt = QDType::parse(dtype).ok_or("--dtype is int8 or int16")?;
+        let o = observer(obs)?;
+        let l = load(model_path, inputs)?;
+        let s8 = l.model.calibrate(&l.samples, &o, QDType::Int8)?;
+        let s16 = l.model.calibrate(&l.samples, &o, QDType::Int16)?;
+        let a = assignment_for(&l.model, &s8, &s16, dt, int16);
+        let rows = simulate(&l.model, &l.samples, &a)?;
+        let txt = compare_table_txt(&rows);
+        if let Some(dir) = out {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let p = dir.join("compare_per_layer_out.txt");
+            std::fs::write(&p, &txt).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        if json {
+            let v: Vec<SimJson> = rows
+                .into_iter()
+                .map(|r| SimJson {
+                    name: r.tensor.name,
+                    op_type: r.tensor.op_type,
+                    quant_dtype: r
+                        .assignment
+                        .map(|a| a.dtype.name().to_string())
+                        .unwrap_or("float32".into()),
+                    scale: r.assignment.map(|a| a.scale),
+                    metrics: r.metrics,
+                })
+                .collect();
+            return Ok(Some(
+                serde_json::to_string_pretty(&serde_json::json!({ "rows": v }))
+                    .map_err(|e| e.to_string())?,
+            ));
+        }
+        Ok(if out.is_none() { Some(txt) } else { None })
+    })();
+    match r {
+        Ok(Some(s)) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Serialize)]
+struct OpJson {
+    name: String,
+    op_type: String,
+    value: f64,
+}
+
+#[derive(Serialize)]
+struct TableJson {
+    output: String,
+    metric: String,
+    ops: Vec<OpJson>,
+}
+
+pub fn run_sensitivity(
+    model_path: &Path,
+    inputs: &[PathBuf],
+    dtype: &str,
+    obs: &str,
+    out: Option<&Path>,
+    json: bool,
+) -> ExitCode {
+    let r = (|| -> Result<(), String> {
+        let dt = QDType::parse(dtype).ok_or("--dtype is int8 or int16")?;
+        let o = observer(obs)?;
+        let l = load(model_path, inputs)?;
+        let scales = l.model.calibrate(&l.samples, &o, dt)?;
+        let a = assignment_for(&l.model, &scales, &scales, dt, &[]);
+        let total = a.len();
+        let rows = sensitivity(&l.model, &l.samples, &a, &mut |done, _| {
+            if !json && (done % 20 == 0 || done == total) {
+                eprint!("\rsensitivity: {done}/{total} tensors");
+            }
+            true
+        })?;
+        if !json {
+            eprintln!();
+        }
+        let mut tables = Vec::new();
+        for o in 0..l.model.outputs.len() {
+            for (m, metric) in SENSITIVITY_METRICS.iter().enumerate() {
+                let (name, txt) = sensitivity_table_txt(&l.model, &rows, o, m);
+                if let Some(dir) = out {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    std::fs::write(dir.join(&name), &txt)
+                        .map_err(|e| format!("cannot write {name}: {e}"))?;
+                    eprintln!("wrote {}", dir.join(&name).display());
+                }
+                let mut ops: Vec<OpJson> = rows
+                    .iter()
+                    .map(|r| OpJson {
+                        name: r.tensor.name.clone(),
+                        op_type: r.tensor.op_type.clone(),
+                        value: r.values[o][m],
+                    })
+                    .collect();
+                ops.sort_by(|x, y| {
+                    let c = x
+                        .value
+                        .partial_cmp(&y.value)
+                        .unwrap_or(std::cmp::Ordering::Equal);
+                    if m == 0 {
+                        c.reverse()
+                    } else {
+                        c
+                    }
+                });
+                if !json && out.is_none() && m == 0 {
+                    println!("{name}\n{txt}");
+                }
+                tables.push(TableJson {
+                    output: l.model.outputs[o].clone(),
+                    metric: metric.to_string(),
+                    ops,
+                });
+            }
+        }
+        if json {
+            print_json(&serde_json::json!({ "tables": tables }))
+                .map_err(|_| "cannot print".to_string())?;
+        }
+        Ok(())
+    })();
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
