@@ -37,6 +37,7 @@ cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --features model --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --features web --lib --bins -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --features model-web --lib --bin model_worker -- -D warnings
 
 step "native tests (engine, CLI)"
 cargo test --locked

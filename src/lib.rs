@@ -4,6 +4,8 @@
 pub mod engine;
 pub mod protocol;
 
+#[cfg(feature = "model-web")]
+pub mod model_worker;
 #[cfg(feature = "web")]
 pub mod ui;
 #[cfg(feature = "web")]

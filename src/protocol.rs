@@ -240,6 +240,55 @@ pub fn assemble(mut a: Analysis, parts: Vec<Part>) -> Analysis {
 /// Size of the slices the worker reads from a `File` (the file is never read whole).
 pub const SLICE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// UI → the model runner's worker (its own wasm, loaded only when a model is run). The model's
+/// Blob and the sample files' Blobs travel beside the command, in that order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToModel {
+    Run {
+        job: u32,
+        model: String,
+        inputs: Vec<String>,
+        dtype: QDType,
+        /// `minmax`, `percentile[:P]`, `mse` or `kl`.
+        observer: String,
+        /// The folder the written reports are named under (`<model>_run/`).
+        folder: String,
+    },
+}
+
+/// Model runner's worker → UI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromModel {
+    Ready,
+    Progress {
+        job: u32,
+        stage: String,
+        done: u64,
+        total: u64,
+    },
+    /// The reports written (name, text), opened then like dropped files; notes on samples left out.
+    Done {
+        job: u32,
+        files: Vec<(String, String)>,
+        notes: Vec<String>,
+    },
+    Failed {
+        job: u32,
+        message: String,
+    },
+}
+
+/// A [`ToModel`] command with its Blobs.
+#[cfg(any(feature = "web", feature = "model-web"))]
+#[derive(Serialize, Deserialize)]
+pub struct ModelEnvelope {
+    pub cmd: ToModel,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub blobs: js_sys::Array,
+}
+
 /// The message as it crosses `postMessage`: the command, and the Blobs of an `Open`, which
 /// `serde-wasm-bindgen` passes through as they are (no bytes are copied).
 #[cfg(feature = "web")]

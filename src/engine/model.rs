@@ -736,3 +736,110 @@ pub fn sensitivity_table_txt(
         .collect();
     (format!("output_{out_name}_{mname}_sensitive_ops.txt"), out)
 }
+
+/// The samples among dropped tensor files: each file that holds every model input (by name, or
+/// its only tensor for a one-input model) with the declared shape is one sample; the others are
+/// left out with the reason. Gives (samples, notes).
+pub fn samples_from_files(
+    declared: &[DeclaredInput],
+    files: &mut [(String, Vec<u8>)],
+) -> (Vec<Vec<Values>>, Vec<String>) {
+    let mut samples = Vec::new();
+    let mut notes = Vec::new();
+    for (name, bytes) in files.iter_mut() {
+        let entries = match super::tensor::list_tensors(name, bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                notes.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let mut sample = Vec::new();
+        for (input, want) in declared {
+            let entry = if entries.len() == 1 && declared.len() == 1 {
+                Some(&entries[0])
+            } else {
+                entries.iter().find(|e| e.name == *input)
+            };
+            let Some(entry) = entry else {
+                notes.push(format!("{name}: no tensor named {input}"));
+                break;
+            };
+            let shape: Vec<usize> = entry.shape.iter().map(|&d| d as usize).collect();
+            let fits = want.len() == shape.len()
+                && want
+                    .iter()
+                    .zip(&shape)
+                    .all(|(w, g)| w.is_none_or(|w| w == *g));
+            if !fits || entry.fortran {
+                notes.push(format!(
+                    "{name}: {input} has shape {shape:?}{}; the model declares {want:?}",
+                    if entry.fortran {
+                        " in Fortran order"
+                    } else {
+                        ""
+                    }
+                ));
+                break;
+            }
+            match super::tensor::read_all(bytes, entry) {
+                Ok(v) => sample.push((shape, v)),
+                Err(e) => {
+                    notes.push(format!("{name}: {e}"));
+                    break;
+                }
+            }
+        }
+        if sample.len() == declared.len() {
+            samples.push(sample);
+        }
+    }
+    (samples, notes)
+}
+
+/// A whole QuantAnalysis-style report of a model: calibrated on the samples, the all-`dtype`
+/// comparison table and the sensitivity tables (L1, Cosine, SQNR per output), as (file name, text).
+/// `progress(stage, done, total)` returns `false` to stop.
+pub fn run_report(
+    bytes: &[u8],
+    samples: &[Vec<Values>],
+    dtype: QDType,
+    observer: &Observer,
+    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
+) -> Result<Vec<(String, String)>, String> {
+    let Some(first) = samples.first() else {
+        return Err("no sample input matches the model's inputs".into());
+    };
+    let shapes: Vec<Vec<usize>> = first.iter().map(|(s, _)| s.clone()).collect();
+    let model = Model::load(bytes, &shapes)?;
+    let tensors: Vec<Vec<Tensor>> = samples
+        .iter()
+        .map(|s| {
+            s.iter()
+                .map(|(shape, v)| tensor(shape, v.clone()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()?;
+    progress("calibrating", 0, 1);
+    let s8 = model.calibrate(&tensors, observer, QDType::Int8)?;
+    let s16 = model.calibrate(&tensors, observer, QDType::Int16)?;
+    let scales = if dtype == QDType::Int16 { &s16 } else { &s8 };
+    let a = assignment_for(&model, scales, &s16, dtype, &[]);
+    if !progress("simulating", 0, 1) {
+        return Err("cancelled".into());
+    }
+    let rows = simulate(&model, &tensors, &a)?;
+    let mut files = vec![(
+        "compare_per_layer_out.txt".to_string(),
+        compare_table_txt(&rows),
+    )];
+    let sens = sensitivity(&model, &tensors, &a, &mut |d, t| {
+        progress("sensitivity", d, t)
+    })?;
+    for o in 0..model.outputs.len() {
+        for m in 0..SENSITIVITY_METRICS.len() {
+            files.push(sensitivity_table_txt(&model, &sens, o, m));
+        }
+    }
+    Ok(files)
+}

@@ -276,6 +276,7 @@ impl Reducible for State {
                     .files
                     .iter()
                     .filter(|f| !before.contains(&(f.name.clone(), f.size_bytes)))
+                    .filter(|f| !is_float_model(f))
                     .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
                     .collect();
                 let files_changed = analysis.files.len() != s.analysis.files.len()
@@ -527,6 +528,45 @@ fn apply_pending_view(s: &mut State) {
     s.mix = v.mix;
     s.pairs = v.pairs;
     s.view_gen = s.view_gen.wrapping_add(1);
+}
+
+/// A float ONNX model (no Q/DQ nodes): not a scale source, but a model the runner can run.
+fn is_float_model(f: &crate::engine::views::FileReport) -> bool {
+    f.error
+        .as_deref()
+        .is_some_and(|e| e.contains("no QuantizeLinear or DequantizeLinear nodes"))
+}
+
+/// Start the model runner's worker (its own wasm, fetched only now) and run `model` on `inputs`:
+/// progress and the reports it writes come back through `on_msg`.
+fn spawn_model_worker(on_msg: Rc<dyn Fn(crate::protocol::FromModel)>) -> Result<Worker, String> {
+    let worker = Worker::new("./model_worker_loader.js")
+        .map_err(|e| format!("cannot start the model runner: {e:?}"))?;
+    let on = on_msg.clone();
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        match serde_wasm_bindgen::from_value::<crate::protocol::FromModel>(ev.data()) {
+            Ok(m) => on(m),
+            Err(e) => on(crate::protocol::FromModel::Failed {
+                job: u32::MAX,
+                message: format!("unexpected message from the model runner: {e}"),
+            }),
+        }
+    });
+    worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    let on = on_msg;
+    let onerror = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |ev: web_sys::ErrorEvent| {
+        on(crate::protocol::FromModel::Failed {
+            job: u32::MAX,
+            message: format!(
+                "the model runner stopped ({}): the model may need more memory than the browser gives",
+                ev.message()
+            ),
+        })
+    });
+    worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+    onerror.forget();
+    Ok(worker)
 }
 
 /// Sends a command with the Blobs of its files, and what to say while it runs.
@@ -1071,7 +1111,12 @@ pub fn App() -> Html {
     {
         let view = view_state(&state);
         // Without files there is nothing to show but a link's view: leave the address alone.
-        let waiting = state.pending_view.is_some() || state.analysis.files.is_empty();
+        // Nor while a link's view or run settings are being applied (back/forward): the intent
+        // arrives with the worker's answer, and an entry written in between would cut history.
+        let waiting = state.pending_view.is_some()
+            || state.analysis.files.is_empty()
+            || state.link_run.is_some()
+            || state.busy.is_some();
         use_effect_with((view, waiting), move |(view, waiting)| {
             if *waiting {
                 return;
@@ -1111,6 +1156,126 @@ pub fn App() -> Html {
             }
         });
     }
+
+    // The model runner: a float ONNX model with sample inputs among the loaded files.
+    let model_worker = use_mut_ref(|| None::<Worker>);
+    let run_model: Callback<(String, crate::engine::views::QDType)> = {
+        let model_worker = model_worker.clone();
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        let submit = submit.clone();
+        let dispatch = state.dispatcher();
+        Callback::from(
+            move |(model, dtype): (String, crate::engine::views::QDType)| {
+                let files = ledger.borrow().files.clone();
+                let Some(model_item) = files.iter().find(|f| f.name == model).cloned() else {
+                    return;
+                };
+                let inputs: Vec<Item> = files
+                    .into_iter()
+                    .filter(|f| {
+                        let n = f.name.to_ascii_lowercase();
+                        (n.ends_with(".npz") || n.ends_with(".npy")) && f.blob.size() <= 512e6
+                    })
+                    .collect();
+                let job = new_job();
+                dispatch.dispatch(Action::Started {
+                    job,
+                    what: model.clone(),
+                });
+                let stem = model
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&model)
+                    .trim_end_matches(".onnx")
+                    .to_string();
+                let folder = format!("{stem}_{}_run", dtype.name());
+                let blobs = js_sys::Array::new();
+                blobs.push(&model_item.blob);
+                for i in &inputs {
+                    blobs.push(&i.blob);
+                }
+                let env = crate::protocol::ModelEnvelope {
+                    cmd: crate::protocol::ToModel::Run {
+                        job,
+                        model: model.clone(),
+                        inputs: inputs.iter().map(|i| i.name.clone()).collect(),
+                        dtype,
+                        observer: "minmax".into(),
+                        folder,
+                    },
+                    blobs,
+                };
+                let Ok(msg) = serde_wasm_bindgen::to_value(&env) else {
+                    return;
+                };
+                let (d, submit_in, mw) = (dispatch.clone(), submit.clone(), model_worker.clone());
+                let model_name = model.clone();
+                let msg_cell = Rc::new(std::cell::RefCell::new(Some(msg)));
+                let on: Rc<dyn Fn(crate::protocol::FromModel)> = Rc::new(move |m| {
+                    use crate::protocol::FromModel;
+                    match m {
+                        FromModel::Ready => {
+                            if let (Some(w), Some(msg)) =
+                                (mw.borrow().as_ref(), msg_cell.borrow_mut().take())
+                            {
+                                let _ = w.post_message(&msg);
+                            }
+                        }
+                        FromModel::Progress {
+                            stage, done, total, ..
+                        } => d.dispatch(Action::Worker(FromWorker::Progress {
+                            job,
+                            stage,
+                            file_index: 0,
+                            file_name: model_name.clone(),
+                            done_bytes: done,
+                            total_bytes: total,
+                        })),
+                        FromModel::Done { files, notes, .. } => {
+                            if let Some(w) = mw.borrow_mut().take() {
+                                w.terminate();
+                            }
+                            let items: Vec<Item> = files
+                                .iter()
+                                .filter_map(|(name, text)| {
+                                    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+                                    web_sys::Blob::new_with_str_sequence(&parts)
+                                        .ok()
+                                        .map(|blob| Item {
+                                            name: name.clone(),
+                                            blob,
+                                        })
+                                })
+                                .collect();
+                            submit_in(items);
+                            if !notes.is_empty() {
+                                d.dispatch(Action::Banner(Some(format!(
+                                    "Inputs left out: {}",
+                                    notes.join(" · ")
+                                ))));
+                            }
+                        }
+                        FromModel::Failed { message, .. } => {
+                            if let Some(w) = mw.borrow_mut().take() {
+                                w.terminate();
+                            }
+                            d.dispatch(Action::Worker(FromWorker::Failed { job, message }));
+                        }
+                    }
+                });
+                if let Some(w) = model_worker.borrow_mut().take() {
+                    w.terminate();
+                }
+                match spawn_model_worker(on) {
+                    Ok(w) => *model_worker.borrow_mut() = Some(w),
+                    Err(e) => {
+                        dispatch.dispatch(Action::Worker(FromWorker::Failed { job, message: e }))
+                    }
+                }
+            },
+        )
+    };
 
     // A digest link's files dropped: check they are the link's (size and SHA-256), once per set.
     let checked = use_mut_ref(Vec::<(String, u64)>::new);
@@ -1170,6 +1335,7 @@ pub fn App() -> Html {
     };
 
     let cancel = {
+        let model_worker = model_worker.clone();
         let download_gen = download_gen.clone();
         let done_job = done_job.clone();
         let worker = worker.clone();
@@ -1179,6 +1345,9 @@ pub fn App() -> Html {
         let new_job = new_job.clone();
         Callback::from(move |_: MouseEvent| {
             *download_gen.borrow_mut() += 1;
+            if let Some(w) = model_worker.borrow_mut().take() {
+                w.terminate();
+            }
             // A running job cannot be interrupted from outside: stop the worker, start a fresh one
             // and give it back the session as it was before the cancelled job.
             if let Some(w) = worker.borrow_mut().take() {
@@ -1492,7 +1661,14 @@ pub fn App() -> Html {
             <div class="progress" role="status">
                 <span>{ {
                     let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", "hashing" => "Hashing", _ => "Working on" };
-                    if p.total_bytes > 0 {
+                    if matches!(p.stage.as_str(), "calibrating" | "simulating" | "sensitivity") {
+                        let what = match p.stage.as_str() {
+                            "calibrating" => "calibrating every activation on the inputs".to_string(),
+                            "simulating" => "simulating the quantized model".to_string(),
+                            _ => format!("true sensitivity: {} of {} activations", p.done_bytes, p.total_bytes),
+                        };
+                        format!("Running {} — {what}", p.file_name)
+                    } else if p.total_bytes > 0 {
                         format!("{verb} {} — {} of {} ({rate}/s)", p.file_name, rich::human_bytes(p.done_bytes), rich::human_bytes(p.total_bytes))
                     } else {
                         format!("{verb} {}…", p.file_name)
@@ -1667,6 +1843,28 @@ pub fn App() -> Html {
                     { tensor_tab.unwrap_or_default() }
                     { rec_tab.unwrap_or_default() }
                 </nav>
+            }
+            if s.report.is_none() && s.busy.is_none() {
+                { for a.files.iter().filter(|f| is_float_model(f)).map(|f| {
+                    let samples = a.files.iter().filter(|x| {
+                        let n = x.name.to_ascii_lowercase();
+                        n.ends_with(".npz") || n.ends_with(".npy")
+                    }).count();
+                    let (r8, r16) = (run_model.clone(), run_model.clone());
+                    let (n8, n16) = (f.name.clone(), f.name.clone());
+                    html! {
+                        <div class="model-run" role="region" aria-label="Run the model">
+                            <span>{ format!(
+                                "{} is a float ONNX model. QuantLens can run it here: calibrate every activation on the sample inputs loaded ({samples} .npz/.npy file(s); random inputs would mis-rank layers), simulate the quantized model (Horizon's layer comparison) and measure each activation's true sensitivity (the model's output with that one activation quantized).",
+                                f.name
+                            ) }</span>
+                            <button class="primary" id="run-model-int8" disabled={samples == 0}
+                                onclick={Callback::from(move |_: MouseEvent| r8.emit((n8.clone(), crate::engine::views::QDType::Int8)))}>{ "Run at int8" }</button>
+                            <button id="run-model-int16" disabled={samples == 0}
+                                onclick={Callback::from(move |_: MouseEvent| r16.emit((n16.clone(), crate::engine::views::QDType::Int16)))}>{ "Run at int16" }</button>
+                        </div>
+                    }
+                }) }
             }
             <main>{ body }</main>
             if let Some(ms) = s.last_parse_ms {

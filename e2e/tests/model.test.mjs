@@ -1,0 +1,99 @@
+// End-to-end: a float ONNX model and sample inputs dropped → the model runner (its own worker and
+// wasm, fetched only then) calibrates, simulates and measures true sensitivity; the comparison
+// table, the sensitivity view and the mixed-precision view open on its reports. Cancel works, and a
+// model without matching inputs gets a message naming the input.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { chromium } from "playwright-core";
+import { serve, launch } from "../server.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..");
+const fx = join(repo, "tests", "fixtures", "model");
+let browser, server, url;
+
+before(async () => {
+  ({ server, url } = await serve(join(repo, "dist")));
+  browser = await launch(chromium);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function newPage() {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+  return { page, errors, requests };
+}
+
+async function pick(page, names) {
+  await page.setInputFiles('input[aria-label="Open files"]', await Promise.all(names.map(async (n) => ({
+    name: n, mimeType: "application/octet-stream", buffer: await readFile(join(fx, n)),
+  }))));
+}
+
+test("a float model with samples runs in the page: comparison, sensitivity and mixed precision from its own reports", async () => {
+  const { page, errors, requests } = await newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await pick(page, ["ppocr_cls.onnx", "cls_sample0.npz", "cls_sample1.npz"]);
+  await page.waitForSelector(".model-run", { timeout: 30000 });
+  assert.ok(!requests.some((r) => r.includes("model_worker")), "the model runner is not fetched before it is needed");
+  assert.match(await page.textContent(".model-run"), /ppocr_cls\.onnx is a float ONNX model.*\(2 \.npz\/\.npy file/);
+  await page.click("#run-model-int8");
+  await page.waitForSelector('button.tab[title="ppocr_cls_int8_run/compare_per_layer_out.txt"]', { timeout: 120000 });
+  assert.ok(requests.some((r) => r.endsWith("model_worker_bg.wasm")));
+  const tabs = await page.$$eval("button.tab", (b) => b.map((x) => x.title));
+  for (const m of ["L1", "Cosine", "SQNR"]) {
+    assert.ok(tabs.includes(`ppocr_cls_int8_run/output_save_infer_model_scale_0_tmp_1_${m}_sensitive_ops.txt`), tabs.join(" | "));
+  }
+  // The comparison table: every activation, read by the same parser as QuantAnalysis's files.
+  await page.click('button.tab[title="ppocr_cls_int8_run/compare_per_layer_out.txt"]');
+  await page.waitForSelector(".layers-view");
+  assert.match(await page.textContent(".layers-view .count"), /235/);
+  // Sensitivity and mixed precision work on the model's own tables.
+  await page.click('button.tab[title$="_L1_sensitive_ops.txt"]');
+  await page.waitForSelector(".sbar");
+  await page.locator(".tab", { hasText: "Mixed precision" }).click();
+  await page.waitForSelector(".int16-list li", { timeout: 20000 });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("cancel stops a model run; inputs that do not fit the model are named", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await pick(page, ["ppocr_cls.onnx", "cls_sample0.npz"]);
+  await page.waitForSelector("#run-model-int8", { timeout: 30000 });
+  await page.click("#run-model-int8");
+  await page.waitForSelector(".progress button", { timeout: 10000 });
+  await page.click(".progress button");
+  await page.waitForSelector(".banner");
+  assert.match(await page.textContent(".banner"), /Cancelled/);
+  assert.equal(await page.$('button.tab[title$="compare_per_layer_out.txt"]'), null);
+
+  // A sample whose tensor has another shape: the message names the input and both shapes.
+  const { page: p2 } = await newPage();
+  await p2.goto(url);
+  await p2.waitForSelector(".dropzone");
+  await p2.setInputFiles('input[aria-label="Open files"]', [
+    { name: "ppocr_cls.onnx", mimeType: "application/octet-stream", buffer: await readFile(join(fx, "ppocr_cls.onnx")) },
+    { name: "wrong.npz", mimeType: "application/octet-stream", buffer: await readFile(join(repo, "tests", "fixtures", "tensors", "ppocr_cls_float.npz")) },
+  ]);
+  await p2.click("#run-model-int8", { timeout: 30000 });
+  await p2.waitForSelector(".banner", { timeout: 60000 });
+  assert.match(await p2.textContent(".banner"), /no sample input for ppocr_cls\.onnx: drop \.npz files with a tensor per input \(x \[/);
+  assert.deepEqual(errors, []);
+  await p2.close();
+  await page.close();
+});

@@ -1,0 +1,132 @@
+//! The model runner's web worker: reads the dropped model and sample files, runs calibration, the simulated comparison and true sensitivity (engine::model, tract), posts progress and the reports written.
+
+use crate::engine::model::{declared_inputs, run_report, samples_from_files};
+use crate::engine::quant::Observer;
+use crate::protocol::{FromModel, ModelEnvelope, ToModel};
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Blob, DedicatedWorkerGlobalScope, FileReaderSync, MessageEvent};
+
+fn post(scope: &DedicatedWorkerGlobalScope, msg: &FromModel) {
+    if let Ok(v) = serde_wasm_bindgen::to_value(msg) {
+        let _ = scope.post_message(&v);
+    }
+}
+
+fn read(reader: &FileReaderSync, blob: &Blob) -> Result<Vec<u8>, String> {
+    let ab = reader
+        .read_as_array_buffer(blob)
+        .map_err(|e| format!("the browser could not read a file: {e:?}"))?;
+    Ok(Uint8Array::new(&ab).to_vec())
+}
+
+fn run(
+    scope: &DedicatedWorkerGlobalScope,
+    reader: &FileReaderSync,
+    env: ModelEnvelope,
+) -> Result<FromModel, String> {
+    let ToModel::Run {
+        job,
+        model,
+        inputs,
+        dtype,
+        observer,
+        folder,
+    } = env.cmd;
+    let blobs: Vec<Blob> = env.blobs.iter().filter_map(|b| b.dyn_into().ok()).collect();
+    if blobs.len() != 1 + inputs.len() {
+        return Err("the model and its inputs did not all arrive".into());
+    }
+    let obs = Observer::parse(&observer).ok_or_else(|| format!("unknown observer {observer:?}"))?;
+    let bytes = read(reader, &blobs[0])?;
+    let declared = declared_inputs(&bytes).map_err(|e| format!("{model}: {e}"))?;
+    let mut files = Vec::new();
+    for (name, b) in inputs.iter().zip(&blobs[1..]) {
+        files.push((name.clone(), read(reader, b)?));
+    }
+    let (samples, notes) = samples_from_files(&declared, &mut files);
+    if samples.is_empty() {
+        let wants: Vec<String> = declared
+            .iter()
+            .map(|(n, d)| {
+                let dims: Vec<String> = d
+                    .iter()
+                    .map(|x| x.map(|v| v.to_string()).unwrap_or_else(|| "?".into()))
+                    .collect();
+                format!("{n} [{}]", dims.join(", "))
+            })
+            .collect();
+        return Err(format!(
+            "no sample input for {model}: drop .npz files with a tensor per input ({}) or .npy for a one-input model{}",
+            wants.join(", "),
+            if notes.is_empty() { String::new() } else { format!(" — {}", notes.join("; ")) }
+        ));
+    }
+    let mut last = 0.0f64;
+    let reports = run_report(&bytes, &samples, dtype, &obs, &mut |stage, done, total| {
+        let now = js_sys::Date::now();
+        if now - last > 100.0 || done == total {
+            last = now;
+            post(
+                scope,
+                &FromModel::Progress {
+                    job,
+                    stage: stage.to_string(),
+                    done: done as u64,
+                    total: total as u64,
+                },
+            );
+        }
+        true
+    })
+    .map_err(|e| format!("{model}: {e}"))?;
+    Ok(FromModel::Done {
+        job,
+        files: reports
+            .into_iter()
+            .map(|(n, t)| (format!("{folder}/{n}"), t))
+            .collect(),
+        notes,
+    })
+}
+
+/// Install the message handler and say `Ready`.
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("QuantLens model worker panicked: {info}").into());
+    }));
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let Ok(reader) = FileReaderSync::new() else {
+        post(
+            &scope,
+            &FromModel::Failed {
+                job: u32::MAX,
+                message: "FileReaderSync unavailable".into(),
+            },
+        );
+        return;
+    };
+    let scope_in = scope.clone();
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        match serde_wasm_bindgen::from_value::<ModelEnvelope>(ev.data()) {
+            Ok(env) => {
+                let ToModel::Run { job, .. } = env.cmd;
+                match run(&scope_in, &reader, env) {
+                    Ok(done) => post(&scope_in, &done),
+                    Err(message) => post(&scope_in, &FromModel::Failed { job, message }),
+                }
+            }
+            Err(e) => post(
+                &scope_in,
+                &FromModel::Failed {
+                    job: u32::MAX,
+                    message: format!("a command the model worker does not understand: {e}"),
+                },
+            ),
+        }
+    });
+    scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    post(&scope, &FromModel::Ready);
+}
