@@ -178,6 +178,15 @@ fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
     let (f, _) = quantlens::engine::analyze_text(&name, &txt);
     let t = f.sensitivity().expect("sensitivity table");
     assert_eq!(t.rows.len(), sens.len());
+    assert!(t.measured_by_quantlens(), "the runner's own table says so");
+    let (f, _) = quantlens::engine::analyze_text(
+        "output_0_L1_sensitive_ops.txt",
+        &common::text("www/examples/horizon_quant_analysis/output_0_L1_sensitive_ops.txt"),
+    );
+    assert!(!f
+        .sensitivity()
+        .expect("toolchain table")
+        .measured_by_quantlens());
 }
 
 #[test]

@@ -77,6 +77,7 @@ function inspectSvg(page, text) {
       name: root.localName, ns: root.namespaceURI,
       width: Number(root.getAttribute("width")), height: Number(root.getAttribute("height")),
       polylines: count("polyline"), rects: count("rect"), texts: count("text"), circles: count("circle"),
+      title: root.querySelector(":scope > title")?.textContent ?? null,
       styled: [...root.querySelectorAll("rect, polyline, text")].every((e) => /fill:/.test(e.getAttribute("style") ?? "")),
       firstFill: root.querySelector("rect")?.getAttribute("style")?.match(/(?:^|;)fill:([^;]+)/)?.[1] ?? null,
     };
@@ -127,6 +128,7 @@ test("the layer grid, a model-check table, the sensitivity ops and the int16 lis
   assert.equal(s.name, "svg");
   assert.equal(s.ns, "http://www.w3.org/2000/svg");
   assert.equal(s.polylines, 1);
+  assert.match(s.title ?? "", /^Cosine along layer order \(\d+ rows\), example\/horizon_quant_analysis\/compare_per_layer_out\.txt$/, "the file says what it shows");
   assert.match(svg.bytes.toString("utf8"), /stroke:\s*rgb\(/, "the stylesheet's stroke is inlined");
 
   // A row's range picture as SVG and PNG (2× its drawn size).

@@ -63,6 +63,7 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   // Sensitivity and mixed precision work on the model's own tables.
   await page.click('button.tab[title$="_L1_sensitive_ops.txt"]');
   await page.waitForSelector(".sbar");
+  assert.match(await page.textContent(".sens-view .provenance"), /True single-op sensitivity measured in this page/);
   await page.locator(".tab", { hasText: "Mixed precision" }).click();
   await page.waitForSelector(".int16-list li", { timeout: 20000 });
   assert.deepEqual(errors, []);

@@ -42,6 +42,16 @@ impl SensitivityTable {
         metric_ascending(&self.metric)
     }
 
+    /// Written by QuantLens's own model runner (`engine::model`, op types `<class 'onnx.…'>`):
+    /// true sensitivity measured in this page rather than read from the toolchain's report.
+    pub fn measured_by_quantlens(&self) -> bool {
+        !self.rows.is_empty()
+            && self
+                .rows
+                .iter()
+                .all(|r| r.op_type.starts_with("onnx.") || r.op_type.starts_with("<class 'onnx."))
+    }
+
     /// Display label: `pred_boxes · L1`.
     pub fn label(&self) -> String {
         match &self.output {

@@ -134,7 +134,12 @@ fn save_figure(e: &MouseEvent, png: bool) {
     let Ok(Some(svg)) = host.query_selector("svg") else {
         return;
     };
-    let Some((text, w, h)) = standalone_svg(&svg) else {
+    // What the picture shows, for the file's <title>: the figure's caption if it has one.
+    let caption = host
+        .get_attribute("data-caption")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("QuantLens: {}", stem.replace(['_', '.'], " ")));
+    let Some((text, w, h)) = standalone_svg(&svg, &caption) else {
         return;
     };
     if png {
@@ -194,7 +199,7 @@ fn inline_style(win: &web_sys::Window, from: &Element, to: &Element, root: bool)
 
 /// The SVG as a standalone file: a deep copy with every element's computed style inline, the SVG
 /// namespace declared, and the size it is drawn at. Returns (text, width, height) in CSS pixels.
-fn standalone_svg(svg: &Element) -> Option<(String, f64, f64)> {
+fn standalone_svg(svg: &Element, caption: &str) -> Option<(String, f64, f64)> {
     let win = web_sys::window()?;
     let rect = svg.get_bounding_client_rect();
     let (w, h) = (
@@ -221,6 +226,14 @@ fn standalone_svg(svg: &Element) -> Option<(String, f64, f64)> {
         "xmlns",
         "http://www.w3.org/2000/svg",
     );
+    // A <title>, so the file alone says what it shows.
+    if let Some(doc) = win.document() {
+        if let Ok(title) = doc.create_element_ns(Some("http://www.w3.org/2000/svg"), "title") {
+            title.set_text_content(Some(caption));
+            let first = copy.first_child();
+            let _ = copy.insert_before(&title, first.as_ref());
+        }
+    }
     let _ = copy.set_attribute("width", &format!("{w}"));
     let _ = copy.set_attribute("height", &format!("{h}"));
     let text = web_sys::XmlSerializer::new()

@@ -315,7 +315,8 @@ pub fn LayersView(p: &LayersProps) -> Html {
         let n = t.rows.len();
         let stem = views::export_stem(&p.analysis.files[p.file].name, Some(&s.name), false);
         html! {
-            <div class="chart" data-figure={stem}>
+            <div class="chart" data-figure={stem}
+                data-caption={format!("{} along layer order ({} rows), {}", s.name, n, p.analysis.files[p.file].name)}>
                 <span class="chart-name">{ s.name.clone() }</span>
                 <svg viewBox="0 0 1000 60" preserveAspectRatio="none" class="series"
                     onclick={Callback::from(move |e: MouseEvent| {

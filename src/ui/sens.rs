@@ -68,6 +68,9 @@ pub fn SensitivityView(p: &SensProps) -> Html {
             <h2>{ breakable(&p.analysis.files[p.file].name) }</h2>
             <p class="muted">{ format!("Output {} · metric {} ({dir}) · {} ops · {} columns. Each value is the output error when only that op is quantized.",
                 t.output.as_deref().unwrap_or("?"), t.metric, t.rows.len(), t.columns) }</p>
+            if t.measured_by_quantlens() {
+                <p class="provenance">{ "True single-op sensitivity measured in this page by QuantLens's model runner: each activation quantized alone, the rest of the model in float, compared at the model's output. Rankings here are by this measurement, not by local error." }</p>
+            }
             <p>{ {
                 let (a, file) = (p.analysis.clone(), p.file);
                 super::export::table_export("sens", &p.analysis.files[p.file].name, Some("ops"), t.rows.len() > BARS, move || {
