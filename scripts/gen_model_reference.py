@@ -14,7 +14,9 @@ alone):
   and SQNR of the model output against the float output, over both samples together (§3.4);
 - the all-int8 simulation: fake quantization after every tensor at once; each tensor's Cosine and L1
   against its float value.
-Writes tests/fixtures/model/{ppocr_cls.onnx, cls_sample0.npz, cls_sample1.npz, expected.json};
+Also a tiny model with a custom-domain op the runner cannot run (`unsupported_op.onnx`, with
+`unsupported_x.npz`). Writes tests/fixtures/model/{ppocr_cls.onnx, cls_sample0.npz, cls_sample1.npz,
+expected.json, unsupported_op.onnx, unsupported_x.npz};
 `--check` regenerates into a temporary folder and compares.
 """
 import json
@@ -205,6 +207,18 @@ def main():
 
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(finite(expected), f, indent=1, sort_keys=True)
+    # A model the runner cannot run: a custom-domain op (its message must name the op and node).
+    xi = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    yo = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"]),
+                           helper.make_node("GridWarpMagic", ["r"], ["y"], domain="com.example.custom")],
+                          "unsupported", [xi], [yo])
+    um = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.example.custom", 1)],
+                           producer_name="gen_model_reference.py")
+    um.ir_version = 8
+    with open(os.path.join(OUT, "unsupported_op.onnx"), "wb") as f:
+        f.write(um.SerializeToString())
+    np.savez(os.path.join(OUT, "unsupported_x.npz"), x=np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4))
     print(f"{len(tensors)} tensors; output {out_name}")
     fixture_check.finish(DEFAULT)
 

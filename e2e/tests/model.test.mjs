@@ -70,7 +70,7 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   await page.close();
 });
 
-test("cancel stops a model run; inputs that do not fit the model are named", async () => {
+test("cancel stops a model run; inputs that do not fit the model and unsupported ops are named", async () => {
   const { page, errors } = await newPage();
   await page.goto(url);
   await page.waitForSelector(".dropzone");
@@ -94,6 +94,16 @@ test("cancel stops a model run; inputs that do not fit the model are named", asy
   await p2.click("#run-model-int8", { timeout: 30000 });
   await p2.waitForSelector(".banner", { timeout: 60000 });
   assert.match(await p2.textContent(".banner"), /no sample input for ppocr_cls\.onnx: drop \.npz files with a tensor per input \(x \[/);
+
+  // An op the runner does not have: the message names it and its node.
+  const { page: p3 } = await newPage();
+  await p3.goto(url);
+  await p3.waitForSelector(".dropzone");
+  await pick(p3, ["unsupported_op.onnx", "unsupported_x.npz"]);
+  await p3.click("#run-model-int8", { timeout: 30000 });
+  await p3.waitForFunction(() => document.querySelector(".banner")?.textContent.includes("GridWarpMagic"), null, { timeout: 60000 });
+  assert.match(await p3.textContent(".banner"), /the op GridWarpMagic \(node "y"\) is not supported by the model runner/);
+  await p3.close();
   assert.deepEqual(errors, []);
   await p2.close();
   await page.close();

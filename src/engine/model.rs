@@ -269,16 +269,25 @@ fn onnx_op_name(node_name: &str, tract_op: &str) -> String {
     }
 }
 
-/// A tract error in one line, naming the op when it is an unsupported one.
+/// A tract error in one line, naming the op (and the node) when it is an unsupported one.
 fn describe(e: &TractError) -> String {
     let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
     let all = chain.join(": ");
-    if let Some(op) = chain.iter().find_map(|c| {
-        c.strip_prefix("Unimplemented(")
-            .and_then(|r| r.split(')').next())
-            .map(str::to_string)
-    }) {
-        return format!("the op {op} is not supported by the model runner (tract)");
+    if let Some(i) = all.find("Unimplemented(") {
+        let op = all[i + "Unimplemented(".len()..]
+            .split(')')
+            .next()
+            .unwrap_or("?");
+        // `Translating node #2 "y" Unimplemented(…)`: the node's name is the quoted one.
+        let node = all[..i]
+            .rsplit('"')
+            .nth(1)
+            .filter(|n| !n.is_empty())
+            .map(|n| format!(" (node {n:?})"))
+            .unwrap_or_default();
+        return format!(
+            "the op {op}{node} is not supported by the model runner (tract 0.23.9): export the model without it, or run QuantAnalysis on the training server"
+        );
     }
     all
 }
