@@ -198,6 +198,12 @@ fn a_wrong_input_shape_and_garbage_say_what_is_wrong() {
         .err()
         .expect("refused");
     assert!(e.starts_with("not a model QuantLens can run"), "{e}");
+    let bytes = common::bytes("tests/fixtures/model/unsupported_op.onnx");
+    let e = Model::load(&bytes, &[vec![1, 4]]).err().expect("refused");
+    assert!(
+        e.contains("the op GridWarpMagic (node \"y\") is not supported by the model runner"),
+        "{e}"
+    );
 }
 
 #[test]
