@@ -1,9 +1,9 @@
 //! A link that carries its findings without the files: the findings that matter and the rows they cite, compressed into the fragment under a stated cap, with each file's size and SHA-256 to check a later drop against.
 
-use super::encode::{base64url_decode, base64url_encode};
+use super::encode::base64url_encode;
 use super::findings::Severity;
 use super::session::{Analysis, Intent};
-use super::share::ShareError;
+use super::share::{unpack_versioned, ShareError};
 use super::views::{cell, COMPARE_COLUMNS};
 use serde::{Deserialize, Serialize};
 
@@ -254,26 +254,7 @@ pub fn decode_digest(fragment: &str) -> Result<Option<Digest>, ShareError> {
     if value.len() > 2 * DIGEST_CAP_BYTES {
         return Err(ShareError::TooLong(value.len()));
     }
-    let packed = base64url_decode(value).ok_or(ShareError::Damaged("not base64url"))?;
-    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, INFLATED_CAP_BYTES)
-        .map_err(|e| match e.status {
-            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-                ShareError::Damaged("it inflates past 256 KiB")
-            }
-            _ => ShareError::Damaged("not deflate data"),
-        })?;
-    let probe: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|_| ShareError::Damaged("not JSON"))?;
-    let v = probe
-        .get("v")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or(ShareError::Damaged("no version"))?;
-    if v > u64::from(DIGEST_VERSION) {
-        return Err(ShareError::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
-    }
-    if v == 0 {
-        return Err(ShareError::Damaged("version 0"));
-    }
+    let probe = unpack_versioned(value, INFLATED_CAP_BYTES, DIGEST_VERSION)?;
     serde_json::from_value(probe)
         .map(Some)
         .map_err(|_| ShareError::Damaged("fields of the wrong type"))

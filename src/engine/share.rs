@@ -224,6 +224,37 @@ impl std::fmt::Display for ShareError {
 
 impl std::error::Error for ShareError {}
 
+/// A fragment value as JSON: base64url, inflated within `cap_bytes`, with a `v` from 1 to `newest`;
+/// each refusal says why. Shared by view links and digests.
+pub fn unpack_versioned(
+    value: &str,
+    cap_bytes: usize,
+    newest: u32,
+) -> Result<serde_json::Value, ShareError> {
+    let packed = base64url_decode(value).ok_or(ShareError::Damaged("not base64url"))?;
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, cap_bytes).map_err(
+        |e| match e.status {
+            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                ShareError::Damaged("it inflates past its size limit")
+            }
+            _ => ShareError::Damaged("not deflate data"),
+        },
+    )?;
+    let probe: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|_| ShareError::Damaged("not JSON"))?;
+    let v = probe
+        .get("v")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(ShareError::Damaged("no version"))?;
+    if v > u64::from(newest) {
+        return Err(ShareError::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
+    }
+    if v == 0 {
+        return Err(ShareError::Damaged("version 0"));
+    }
+    Ok(probe)
+}
+
 /// The fragment (without `#`) that opens `state`.
 pub fn encode(state: &ViewState) -> String {
     let json = serde_json::to_vec(state).unwrap_or_default();
@@ -243,26 +274,7 @@ pub fn decode(fragment: &str) -> Result<Option<ViewState>, ShareError> {
     else {
         return Ok(None);
     };
-    let packed = base64url_decode(value).ok_or(ShareError::Damaged("not base64url"))?;
-    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, INFLATED_CAP_BYTES)
-        .map_err(|e| match e.status {
-            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-                ShareError::Damaged("it inflates past 64 KiB")
-            }
-            _ => ShareError::Damaged("not deflate data"),
-        })?;
-    let probe: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|_| ShareError::Damaged("not JSON"))?;
-    let v = probe
-        .get("v")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or(ShareError::Damaged("no version"))?;
-    if v > u64::from(SHARE_VERSION) {
-        return Err(ShareError::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
-    }
-    if v == 0 {
-        return Err(ShareError::Damaged("version 0"));
-    }
+    let probe = unpack_versioned(value, INFLATED_CAP_BYTES, SHARE_VERSION)?;
     let mut state: ViewState = serde_json::from_value(probe)
         .map_err(|_| ShareError::Damaged("fields of the wrong type"))?;
     // Older versions are subsets of this one: the state read is this version's.
