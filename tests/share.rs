@@ -167,7 +167,10 @@ fn oversized_and_bomb_fragments_are_refused() {
     );
     assert!(bomb.len() < FRAGMENT_CAP_BYTES, "{}", bomb.len());
     let e = decode(&bomb).expect_err("bomb");
-    assert!(e.to_string().contains("inflates past its size limit"), "{e}");
+    assert!(
+        e.to_string().contains("inflates past its size limit"),
+        "{e}"
+    );
 }
 
 #[test]
