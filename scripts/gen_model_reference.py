@@ -12,8 +12,12 @@ alone):
   tensor alone (Mul by the float32 inverse of the scale as PyTorch's fake_quantize does, Round (half to
   even), Clip [-128, 127], Mul), everything else float; L1, Cosine
   and SQNR of the model output against the float output, over both samples together (§3.4);
-- the all-int8 simulation: fake quantization after every tensor at once; each tensor's Cosine and L1
-  against its float value.
+- weights (the constant operand of Conv (axis 0), ConvTranspose (axis 1) and MatMul (last axis)):
+  fake-quantized per output channel, int8, symmetric (amax_c / 127.5, round half to even, clip
+  [-128, 127]) in numpy, and set as the op's operand; the "weight" sensitivity rows quantize one op's
+  weight alone, as Horizon's QuantAnalysis does (`sensitive_type="weight"`);
+- the all-int8 simulation: fake quantization after every tensor and of every weight at once; each
+  tensor's Cosine and L1 against its float value.
 Also a tiny model with a custom-domain op the runner cannot run (`unsupported_op.onnx`, with
 `unsupported_x.npz`). Writes tests/fixtures/model/{ppocr_cls.onnx, cls_sample0.npz, cls_sample1.npz,
 expected.json, unsupported_op.onnx, unsupported_x.npz};
@@ -79,6 +83,43 @@ def main():
         for o in n.output:
             if o and o not in inits and types.get(o) == TensorProto.FLOAT and o not in tensors:
                 tensors.append(o)
+
+    # Weights: constant operands (Constant nodes or initializers) of Conv, ConvTranspose, MatMul.
+    const_val = {t.name: numpy_helper.to_array(t) for t in base.graph.initializer}
+    for n in base.graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    const_val[n.output[0]] = numpy_helper.to_array(a.t)
+    weights = {}  # output tensor -> (node index, slot, quantized weight, axis)
+
+    def fq_weight(w, axis):
+        w = w.astype(np.float32)
+        moved = np.moveaxis(w, axis, 0)
+        amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
+        s = np.maximum(amax / 127.5, np.finfo(np.float32).eps).astype(np.float32)
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        s = s.reshape(shape)
+        return (np.round(w * (np.float32(1.0) / s)).clip(-128, 127) * s).astype(np.float32)
+
+    for k, n in enumerate(base.graph.node):
+        axis = {"Conv": 0, "ConvTranspose": 1}.get(n.op_type)
+        if n.op_type == "MatMul" and len(n.input) > 1 and n.input[1] in const_val:
+            axis = const_val[n.input[1]].ndim - 1
+        if axis is None or len(n.input) < 2 or n.input[1] not in const_val:
+            continue
+        w = const_val[n.input[1]]
+        if w.dtype != np.float32 or w.ndim < 2:
+            continue
+        weights[n.output[0]] = (k, 1, fq_weight(w, axis), axis)
+
+    def set_weight(m, t, k):
+        """The op writing `t` reads its fake-quantized weight (a new initializer)."""
+        idx, slot, q, _ = weights[t]
+        name = f"{t}__wq{k}"
+        m.graph.initializer.append(numpy_helper.from_array(q, name))
+        m.graph.node[idx].input[slot] = name
 
     def session(m):
         so = ort.SessionOptions()
@@ -159,10 +200,24 @@ def main():
             sess = session(m)
             outs = [sess.run(None, {inp: s})[0] for s in samples]
         sens[t] = metrics([f[out_name] for f in floats], outs)
+    sens_w = {}
+    for k, t in enumerate(tensors):
+        if t not in weights:
+            continue
+        m = onnx.ModelProto()
+        m.CopyFrom(base)
+        set_weight(m, t, k)
+        sess = session(m)
+        outs = [sess.run(None, {inp: s})[0] for s in samples]
+        sens_w[t] = metrics([f[out_name] for f in floats], outs)
 
     # All-int8 simulation: every tensor fake-quantized at once.
     m = onnx.ModelProto()
     m.CopyFrom(base)
+    # Weights first (node indices are those of the base graph), then the activations' fake quant.
+    for k, t in enumerate(tensors):
+        if t in weights:
+            set_weight(m, t, k)
     fq_of = {}
     for k, t in enumerate(tensors):
         if t != inp:
@@ -193,6 +248,8 @@ def main():
         "tensors": tensors,
         "scales": scale,
         "sensitivity": sens,
+        "sensitivity_weight": sens_w,
+        "weight_axis": {t: w[3] for t, w in weights.items()},
         "simulate": sim,
     }
     def finite(v):
@@ -219,7 +276,7 @@ def main():
     with open(os.path.join(OUT, "unsupported_op.onnx"), "wb") as f:
         f.write(um.SerializeToString())
     np.savez(os.path.join(OUT, "unsupported_x.npz"), x=np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4))
-    print(f"{len(tensors)} tensors; output {out_name}")
+    print(f"{len(tensors)} tensors, {len(weights)} weights; output {out_name}")
     fixture_check.finish(DEFAULT)
 
 

@@ -7,7 +7,8 @@
 mod common;
 
 use quantlens::engine::model::{
-    assignment_for, compare_table_txt, sensitivity, sensitivity_table_txt, simulate, tensor, Model,
+    assignment_for, compare_table_txt, sensitivity, sensitivity_table_txt, simulate, tensor,
+    Assignment, Model, Sensitive,
 };
 use quantlens::engine::quant::{Observer, QDType};
 use quantlens::engine::tensor::{list_tensors, read_all};
@@ -135,16 +136,36 @@ fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
         &diffs[..3]
     );
 
-    // True sensitivity of every tensor.
+    // True sensitivity of every activation and every weight (Horizon's two row kinds).
     let sens = sensitivity(&model, &samples, &a, &mut |_, _| true).expect("sensitivity");
-    let s_of: HashMap<&str, [f64; 3]> = sens
+    let s_of: HashMap<(&str, Sensitive), [f64; 3]> = sens
         .iter()
-        .map(|r| (r.tensor.name.as_str(), r.values[0]))
+        .map(|r| ((r.tensor.name.as_str(), r.kind), r.values[0]))
         .collect();
-    let ours: Vec<f64> = common_names.iter().map(|n| s_of[n][0]).collect();
-    let theirs: Vec<f64> = common_names
+    let weights: Vec<&str> = expected["sensitivity_weight"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        sens.iter().filter(|r| r.kind == Sensitive::Weight).count(),
+        weights.len(),
+        "the ops with a weight are those ORT's reference quantizes"
+    );
+    let keys: Vec<(&str, Sensitive, &str)> = common_names
         .iter()
-        .map(|n| expected["sensitivity"][n]["L1"].as_f64().unwrap())
+        .map(|n| (*n, Sensitive::Activation, "sensitivity"))
+        .chain(
+            weights
+                .iter()
+                .map(|n| (*n, Sensitive::Weight, "sensitivity_weight")),
+        )
+        .collect();
+    let ours: Vec<f64> = keys.iter().map(|(n, k, _)| s_of[&(*n, *k)][0]).collect();
+    let theirs: Vec<f64> = keys
+        .iter()
+        .map(|(n, _, table)| expected[table][n]["L1"].as_f64().unwrap())
         .collect();
     let rho = spearman(&ours, &theirs);
     let top = |v: &[f64]| {
@@ -156,11 +177,49 @@ fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
     let (to, tt) = (top(&ours), top(&theirs));
     let overlap = to.iter().filter(|i| tt.contains(i)).count();
     eprintln!(
-        "sensitivity L1 vs ORT: Spearman {rho:.5}, top-20 overlap {overlap}/20, {} tensors",
-        ours.len()
+        "sensitivity L1 vs ORT: Spearman {rho:.5}, top-20 overlap {overlap}/20, {} rows ({} weights)",
+        ours.len(),
+        weights.len()
     );
     assert!(rho >= 0.99, "Spearman {rho}");
     assert!(overlap >= 18, "top-20 overlap {overlap}");
+
+    // Downstream-only re-runs give the numbers of whole runs with that one tensor quantized.
+    let mut plain = Model::load(
+        &common::bytes("tests/fixtures/model/ppocr_cls.onnx"),
+        &[vec![1, 3, 48, 192]],
+    )
+    .expect("model");
+    plain.quantize_weights = false;
+    let act_rows = sensitivity(&plain, &samples, &a, &mut |_, _| true).expect("sensitivity");
+    assert_eq!(
+        act_rows.len(),
+        a.len(),
+        "no weight rows when weights stay float"
+    );
+    for r in act_rows.iter().step_by(23) {
+        let one: HashMap<usize, Assignment> = [(r.tensor.node, r.assignment)].into();
+        let mut l1 = 0f64;
+        let mut n = 0usize;
+        for s in &samples {
+            let f = plain.run_float(s).expect("float");
+            let q = plain.run_quantized(s, &one).expect("quantized");
+            l1 += f[0]
+                .1
+                .iter()
+                .zip(&q[0].1)
+                .map(|(x, y)| (*x as f64 - *y as f64).abs())
+                .sum::<f64>();
+            n += f[0].1.len();
+        }
+        let full = l1 / n as f64;
+        assert!(
+            (r.values[0][0] - full).abs() <= 1e-12 + 1e-9 * full,
+            "{}: downstream-only L1 {} vs whole run {full}",
+            r.tensor.name,
+            r.values[0][0]
+        );
+    }
 
     // The tables read back as the formats they imitate.
     let txt = compare_table_txt(&rows);
@@ -229,7 +288,8 @@ fn the_cli_writes_horizon_tables_and_json() {
     assert_eq!(tables.len(), 3, "one output, three metrics");
     assert_eq!(tables[0]["metric"], "L1");
     let ops = tables[0]["ops"].as_array().unwrap();
-    assert_eq!(ops.len(), 235);
+    let kinds = |k: &str| ops.iter().filter(|o| o["sensitive_type"] == k).count();
+    assert_eq!((kinds("activation"), kinds("weight")), (235, 54));
     let vals: Vec<f64> = ops
         .iter()
         .map(|o| o["value"].as_f64().unwrap_or(f64::NAN))

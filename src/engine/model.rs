@@ -45,7 +45,23 @@ pub struct Model {
     pub inputs: Vec<(String, Vec<usize>)>,
     /// Output names, in the model's order.
     pub outputs: Vec<String>,
+    /// Quantize the weights of the quantized ops (int8, per output channel, symmetric), as
+    /// Horizon's default qconfig does; `false` keeps every weight in float.
+    pub quantize_weights: bool,
+    /// The plan's nodes in evaluation order (constants are values, not steps).
+    order: Vec<usize>,
+    /// `flush[step]`: the nodes whose last reader is that step, dropped once its inputs are
+    /// gathered, so a run holds only the live values (what the rest of the plan still reads).
+    flush: Vec<Vec<usize>>,
+    /// Per node with a weight (Conv, ConvTranspose, MatMul/Gemm with a constant operand): the input
+    /// slot and the fake-quantized weight (int8, per output channel).
+    weights: HashMap<usize, Vec<(usize, TValue)>>,
+    /// Output outlets of the plan.
+    output_outlets: Vec<OutletId>,
 }
+
+/// A run's state: tract's, stepped node by node by QuantLens.
+type State = SimpleState<TypedFact, Box<dyn TypedOp>>;
 
 fn err(e: impl std::fmt::Display) -> String {
     let s = e.to_string();
@@ -70,6 +86,56 @@ pub fn declared_inputs(bytes: &[u8]) -> Result<Vec<DeclaredInput>, String> {
         out.push((name, dims));
     }
     Ok(out)
+}
+
+/// The output-channel axis of a node's weight input `slot` (`None`: the node has no weight there).
+fn weight_axis(model: &TypedModel, node: &TypedNode, slot: usize) -> Option<usize> {
+    let rank = model.outlet_fact(node.inputs[slot]).ok()?.rank();
+    if let Some(conv) = node.op_as::<tract_core::ops::cnn::Conv>() {
+        return (slot == 1).then_some(match conv.kernel_fmt {
+            tract_core::ops::cnn::KernelFormat::HWIO => rank - 1,
+            _ => 0,
+        });
+    }
+    if node.op_is::<tract_core::ops::cnn::Deconv>() {
+        // ONNX ConvTranspose: (C_in, C_out / group, kH, kW); PyTorch's per-channel axis is 1.
+        return (slot == 1 && rank > 1).then_some(1);
+    }
+    if let Some(es) = node.op_as::<tract_core::ops::einsum::EinSum>() {
+        // The weight's axis that reaches the output and no other operand: its output channels.
+        let axes: Vec<usize> = es
+            .axes
+            .iter_all_axes()
+            .filter(|a| {
+                a.inputs.get(slot).is_some_and(|p| p.len() == 1)
+                    && a.outputs.first().is_some_and(|p| !p.is_empty())
+                    && a.inputs
+                        .iter()
+                        .enumerate()
+                        .all(|(i, p)| i == slot || p.is_empty())
+            })
+            .map(|a| a.inputs[slot][0])
+            .collect();
+        return match axes.as_slice() {
+            [axis] => Some(*axis),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// A weight fake-quantized per output channel (`axis`), symmetric, round half to even.
+fn quantize_weight(w: &Tensor, axis: usize, dtype: QDType) -> Result<Tensor, String> {
+    let mut a = w.clone().into_plain_array::<f32>().map_err(err)?;
+    let (qmin, qmax) = dtype.range();
+    for mut lane in a.axis_iter_mut(ndarray::Axis(axis)) {
+        let amax = lane
+            .iter()
+            .fold(0f32, |m, x| if x.is_finite() { m.max(x.abs()) } else { m });
+        let s = symmetric_scale(amax as f64, dtype) as f32;
+        lane.mapv_inplace(|x| fake_quant(x, s, 0, qmin, qmax));
+    }
+    Ok(a.into_tensor())
 }
 
 impl Model {
@@ -133,6 +199,27 @@ impl Model {
                 op_type,
             });
         }
+        // Weights: constant f32 operands of Conv / ConvTranspose / MatMul / Gemm.
+        let mut weights: HashMap<usize, Vec<(usize, TValue)>> = HashMap::new();
+        for node in typed.nodes() {
+            for (slot, inlet) in node.inputs.iter().enumerate() {
+                let src = typed.node(inlet.node);
+                let Some(k) = src.op_as::<tract_core::ops::konst::Const>() else {
+                    continue;
+                };
+                if k.val().datum_type() != f32::datum_type() || k.val().rank() < 2 {
+                    continue;
+                }
+                if let Some(axis) = weight_axis(&typed, node, slot) {
+                    let q = quantize_weight(k.val(), axis, QDType::Int8)
+                        .map_err(|e| format!("weight of {}: {e}", node.name))?;
+                    weights
+                        .entry(node.id)
+                        .or_default()
+                        .push((slot, q.into_tvalue()));
+                }
+            }
+        }
         let outs = typed.output_outlets().map_err(err)?.to_vec();
         let outputs = outs
             .iter()
@@ -144,60 +231,140 @@ impl Model {
             })
             .collect();
         let plan = SimplePlan::new(typed).map_err(err)?;
+        let order = plan.order_without_consts().to_vec();
+        let step_of: HashMap<usize, usize> =
+            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let model = plan.model();
+        let mut flush = vec![Vec::new(); order.len()];
+        for (i, &n) in order.iter().enumerate() {
+            if outs.iter().any(|o| o.node == n) {
+                continue;
+            }
+            let last = model
+                .node(n)
+                .outputs
+                .iter()
+                .flat_map(|o| o.successors.iter())
+                .filter_map(|s| step_of.get(&s.node))
+                .max()
+                .copied();
+            match last {
+                Some(l) if l > i => flush[l].push(n),
+                _ if i + 1 < order.len() => flush[i + 1].push(n),
+                _ => {}
+            }
+        }
         Ok(Model {
             plan,
             tensors,
             inputs,
             outputs,
+            quantize_weights: true,
+            order,
+            flush,
+            weights,
+            output_outlets: outs,
         })
     }
 
-    /// Run once. `replace(node, values)` may fake-quantize a node's output in place (it returns
-    /// whether it did); `record(node, values)` sees every output after that. Gives the outputs.
-    fn run(
-        &self,
-        inputs: &[Tensor],
-        replace: &mut dyn FnMut(usize, &mut [f32]) -> bool,
-        record: Recorder<'_>,
-    ) -> Result<Vec<Values>, String> {
-        let mut state = SimpleState::new(&self.plan).map_err(err)?;
+    /// How many ops have a quantizable weight.
+    pub fn weight_count(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// A state with the sample's inputs set (and the constants), ready to step.
+    fn start(&self, inputs: &[Tensor]) -> Result<State, String> {
+        let mut st = SimpleState::new(&self.plan).map_err(err)?;
         let inputs: TVec<TValue> = inputs.iter().cloned().map(|t| t.into_tvalue()).collect();
-        let outs = state
-            .run_plan_with_eval(inputs, |ctx, st, node, inp| {
-                let mut out = tract_core::plan::eval(ctx, st, node, inp)?;
-                if let Some(first) = out.first() {
-                    if first.datum_type() == f32::datum_type() {
-                        let mut t = first.clone().into_tensor();
-                        let changed = {
-                            let mut view = t.try_as_plain_ram_mut()?;
-                            replace(node.id, view.as_slice_mut::<f32>()?)
-                        };
-                        record(node.id, t.shape(), t.try_as_plain_ram()?.as_slice::<f32>()?);
-                        if changed {
-                            out[0] = t.into_tvalue();
-                        }
-                    }
+        st.set_inputs(inputs).map_err(err)?;
+        Ok(st)
+    }
+
+    /// Step `step` of the plan: gather the node's inputs (its weights fake-quantized when
+    /// `quant_weights`), drop the values no later step reads, compute. Gives the inputs used when
+    /// `keep` (held, they cannot be overwritten in place by the op).
+    fn step(
+        &self,
+        st: &mut State,
+        step: usize,
+        quant_weights: bool,
+        keep: bool,
+    ) -> Result<Option<TVec<TValue>>, String> {
+        let node = self.order[step];
+        let mut inputs = st.prepare_inputs(node).map_err(err)?;
+        if quant_weights {
+            if let Some(ws) = self.weights.get(&node) {
+                for (slot, w) in ws {
+                    inputs[*slot] = w.clone();
                 }
-                Ok::<_, TractError>(out)
-            })
+            }
+        }
+        for f in &self.flush[step] {
+            st.turn_state.values[*f] = None;
+        }
+        let kept = keep.then(|| inputs.clone());
+        st.compute_one_with_inputs(node, inputs)
             .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
-        outs.iter()
-            .map(|t| {
-                let t = t.cast_to::<f32>().map_err(err)?;
-                let v = t
+        Ok(kept)
+    }
+
+    /// The model's outputs once every step has run.
+    fn outputs_of(&self, st: &State) -> Result<Vec<Values>, String> {
+        self.output_outlets
+            .iter()
+            .map(|o| {
+                let v = st.turn_state.values[o.node]
+                    .as_ref()
+                    .and_then(|vs| vs.get(o.slot))
+                    .ok_or("an output was not computed")?;
+                let t = v.cast_to::<f32>().map_err(err)?;
+                let data = t
                     .try_as_plain_ram()
                     .map_err(err)?
                     .as_slice::<f32>()
                     .map_err(err)?
                     .to_vec();
-                Ok((t.shape().to_vec(), v))
+                Ok((t.shape().to_vec(), data))
             })
             .collect()
     }
 
+    /// Run once: `act(node)` fake-quantizes a node's output (and, with `quantize_weights`, its
+    /// weights); `record(node, shape, values)` sees each output after that. Gives the outputs.
+    fn run(
+        &self,
+        inputs: &[Tensor],
+        act: &dyn Fn(usize) -> Option<Assignment>,
+        record: Recorder<'_>,
+    ) -> Result<Vec<Values>, String> {
+        let mut st = self.start(inputs)?;
+        for step in 0..self.order.len() {
+            let node = self.order[step];
+            let a = act(node);
+            self.step(&mut st, step, a.is_some() && self.quantize_weights, false)?;
+            if let Some(a) = a {
+                quantize_output(&mut st, node, a)?;
+            }
+            if let Some((shape, v)) = f32_output(&st, node) {
+                record(node, shape, v);
+            }
+        }
+        self.outputs_of(&st)
+    }
+
+    /// The outputs with the activations of `assignment` fake-quantized (and their ops' weights,
+    /// with `quantize_weights`): a whole quantized run.
+    pub fn run_quantized(
+        &self,
+        inputs: &[Tensor],
+        assignment: &HashMap<usize, Assignment>,
+    ) -> Result<Vec<Values>, String> {
+        self.run(inputs, &|n| assignment.get(&n).copied(), &mut |_, _, _| {})
+    }
+
     /// The float outputs for `inputs`.
     pub fn run_float(&self, inputs: &[Tensor]) -> Result<Vec<Values>, String> {
-        self.run(inputs, &mut |_, _| false, &mut |_, _, _| {})
+        self.run(inputs, &|_| None, &mut |_, _, _| {})
     }
 
     /// Scales of every activation: |x| max over the samples (pass 1), then, for the histogram
@@ -216,7 +383,7 @@ impl Model {
             .collect();
         let mut amax = vec![0f32; self.tensors.len()];
         for s in samples {
-            self.run(s, &mut |_, _| false, &mut |node, _, v| {
+            self.run(s, &|_| None, &mut |node, _, v| {
                 if let Some(&i) = watched.get(&node) {
                     amax[i] = amax[i].max(super::quant::abs_max(v));
                 }
@@ -234,7 +401,7 @@ impl Model {
             .map(|&a| AbsHistogram::new(a as f64, HIST_BINS))
             .collect();
         for s in samples {
-            self.run(s, &mut |_, _| false, &mut |node, _, v| {
+            self.run(s, &|_| None, &mut |node, _, v| {
                 if let Some(&i) = watched.get(&node) {
                     hists[i].update(v);
                 }
@@ -252,6 +419,36 @@ impl Model {
         }
         Ok(scales)
     }
+}
+
+/// A node's first output when it is f32: (shape, values).
+fn f32_output(st: &State, node: usize) -> Option<(&[usize], &[f32])> {
+    let v = st.turn_state.values[node].as_ref()?.first()?;
+    if v.datum_type() != f32::datum_type() {
+        return None;
+    }
+    let data = v.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?;
+    Some((v.shape(), data))
+}
+
+/// Fake-quantize a node's (f32) first output in the state, in place when no one else holds it.
+fn quantize_output(st: &mut State, node: usize, a: Assignment) -> Result<(), String> {
+    let Some(mut vs) = st.turn_state.values[node].take() else {
+        return Ok(());
+    };
+    if vs
+        .first()
+        .is_some_and(|v| v.datum_type() == f32::datum_type())
+    {
+        let mut t = vs.remove(0).into_tensor();
+        {
+            let mut view = t.try_as_plain_ram_mut().map_err(err)?;
+            quantize_in_place(view.as_slice_mut::<f32>().map_err(err)?, a);
+        }
+        vs.insert(0, t.into_tvalue());
+    }
+    st.turn_state.values[node] = Some(vs);
+    Ok(())
 }
 
 /// The ONNX op type of a node: tract names unnamed nodes `OpType@index` (and expansions
@@ -317,54 +514,52 @@ pub struct SimRow {
     pub metrics: PairMetrics,
 }
 
-/// Run every sample in float and with `assignment` (tensors not in it stay float), compare each
-/// tensor: the per-layer comparison of a whole quantized model.
+/// Run every sample in float and with `assignment` (tensors not in it stay float; the weights of
+/// the ops in it quantized per channel unless `quantize_weights` is off), compare each tensor:
+/// the per-layer comparison of a whole quantized model. The float and the quantized run step
+/// side by side, so only the live values of both are held, whatever the model's size.
 pub fn simulate(
     model: &Model,
     samples: &[Vec<Tensor>],
     assignment: &HashMap<usize, Assignment>,
 ) -> Result<Vec<SimRow>, String> {
+    let watched: std::collections::HashSet<usize> = model.tensors.iter().map(|t| t.node).collect();
     let mut accs: HashMap<usize, (Vec<usize>, Accumulator)> = HashMap::new();
     for s in samples {
-        let mut float: HashMap<usize, Values> = HashMap::new();
-        let watched: std::collections::HashSet<usize> =
-            model.tensors.iter().map(|t| t.node).collect();
-        model.run(s, &mut |_, _| false, &mut |node, shape, v| {
-            if watched.contains(&node) {
-                float.insert(node, (shape.to_vec(), v.to_vec()));
+        let mut f = model.start(s)?;
+        let mut q = model.start(s)?;
+        for step in 0..model.order.len() {
+            let node = model.order[step];
+            let a = assignment.get(&node).copied();
+            model.step(&mut f, step, false, false)?;
+            model.step(&mut q, step, a.is_some() && model.quantize_weights, false)?;
+            if let Some(a) = a {
+                quantize_output(&mut q, node, a)?;
             }
-        })?;
-        model.run(
-            s,
-            &mut |node, v| match assignment.get(&node) {
-                Some(a) => {
-                    quantize_in_place(v, *a);
-                    true
+            if !watched.contains(&node) {
+                continue;
+            }
+            let (Some((fs, fv)), Some((qs, qv))) = (f32_output(&f, node), f32_output(&q, node))
+            else {
+                continue;
+            };
+            if fs != qs {
+                continue;
+            }
+            let spec = a.map(|a| {
+                let (qmin, qmax) = a.dtype.range();
+                QuantSpec {
+                    scale: a.scale,
+                    qmin,
+                    qmax,
                 }
-                None => false,
-            },
-            &mut |node, shape, v| {
-                let Some((fs, fv)) = float.get(&node) else {
-                    return;
-                };
-                if fs != shape {
-                    return;
-                }
-                let q = assignment.get(&node).map(|a| {
-                    let (qmin, qmax) = a.dtype.range();
-                    QuantSpec {
-                        scale: a.scale,
-                        qmin,
-                        qmax,
-                    }
-                });
-                let entry = accs.entry(node).or_insert_with(|| {
-                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-                    (shape.to_vec(), Accumulator::new(&sh, false, q, true))
-                });
-                entry.1.update(fv, v);
-            },
-        )?;
+            });
+            let entry = accs.entry(node).or_insert_with(|| {
+                let sh: Vec<u64> = fs.iter().map(|&d| d as u64).collect();
+                (fs.to_vec(), Accumulator::new(&sh, false, spec, true))
+            });
+            entry.1.update(fv, qv);
+        }
     }
     Ok(model
         .tensors
@@ -384,11 +579,30 @@ pub fn simulate(
 /// The metrics a sensitivity table can rank by.
 pub const SENSITIVITY_METRICS: &[&str] = &["L1", "Cosine", "SQNR"];
 
-/// One tensor's sensitivity: at each model output, each metric of the output with only this
-/// tensor quantized against the float output (accumulated over the samples).
+/// What a sensitivity row quantized alone: an activation (the op's output) or the op's weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sensitive {
+    Activation,
+    Weight,
+}
+
+impl Sensitive {
+    /// The `sensitive_type` cell Horizon writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitive::Activation => "activation",
+            Sensitive::Weight => "weight",
+        }
+    }
+}
+
+/// One row of true sensitivity: at each model output, each metric of the output with only this
+/// activation (or this op's weight) quantized against the float output, over the samples.
 #[derive(Debug, Clone)]
 pub struct SensRow {
     pub tensor: ModelTensor,
+    pub kind: Sensitive,
+    /// The activation's assignment (for a weight row: int8, per channel; `scale` is NaN).
     pub assignment: Assignment,
     /// `[output][metric]` in [`SENSITIVITY_METRICS`] order.
     pub values: Vec<[f64; 3]>,
@@ -398,63 +612,108 @@ fn metric_values(m: &PairMetrics) -> [f64; 3] {
     [m.l1, m.cosine, m.sqnr_db]
 }
 
-/// True single-tensor sensitivity: each tensor of `assignment` quantized alone, the rest of the
-/// model in float, compared at every output. `progress(done, total)` after each tensor; return
-/// `false` from it to stop (cancel).
+/// True single-op sensitivity: each activation of `assignment` quantized alone, and each of
+/// those ops' weights alone (when `quantize_weights`), the rest of the model in float, compared
+/// at every output. Only the plan downstream of the quantized op is re-run: the float run steps
+/// once through the plan, and at each quantized op a branch shares the float run's live values,
+/// recomputes that op, quantizes it and runs the rest of the plan. Memory: the float run's live
+/// values plus one branch's. `progress(done, total)` after each row and sample; `false` stops.
 pub fn sensitivity(
     model: &Model,
     samples: &[Vec<Tensor>],
     assignment: &HashMap<usize, Assignment>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<SensRow>, String> {
-    let floats: Vec<Vec<Values>> = samples
-        .iter()
-        .map(|s| model.run_float(s))
-        .collect::<Result<_, _>>()?;
-    let targets: Vec<&ModelTensor> = model
-        .tensors
-        .iter()
-        .filter(|t| assignment.contains_key(&t.node))
-        .collect();
-    let mut rows = Vec::new();
-    for (k, t) in targets.iter().enumerate() {
-        let a = assignment[&t.node];
-        let mut accs: Vec<Option<Accumulator>> = (0..model.outputs.len()).map(|_| None).collect();
-        for (s, float) in samples.iter().zip(&floats) {
-            let outs = model.run(
-                s,
-                &mut |node, v| {
-                    if node == t.node {
-                        quantize_in_place(v, a);
-                        true
-                    } else {
-                        false
-                    }
+    // The rows, in plan order: the op's weight row (if any) then its activation row.
+    let mut rows: Vec<SensRow> = Vec::new();
+    let mut row_of: HashMap<(usize, bool), usize> = HashMap::new();
+    for t in &model.tensors {
+        let Some(&a) = assignment.get(&t.node) else {
+            continue;
+        };
+        if model.quantize_weights && model.weights.contains_key(&t.node) {
+            row_of.insert((t.node, true), rows.len());
+            rows.push(SensRow {
+                tensor: t.clone(),
+                kind: Sensitive::Weight,
+                assignment: Assignment {
+                    scale: f64::NAN,
+                    dtype: QDType::Int8,
                 },
-                &mut |_, _, _| {},
-            )?;
-            for (o, ((shape, qv), (_, fv))) in outs.iter().zip(float).enumerate() {
-                let acc = accs[o].get_or_insert_with(|| {
-                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-                    Accumulator::new(&sh, false, None, false)
-                });
-                acc.update(fv, qv);
+                values: Vec::new(),
+            });
+        }
+        row_of.insert((t.node, false), rows.len());
+        rows.push(SensRow {
+            tensor: t.clone(),
+            kind: Sensitive::Activation,
+            assignment: a,
+            values: Vec::new(),
+        });
+    }
+    let total = rows.len() * samples.len();
+    let mut accs: Vec<Vec<Option<Accumulator>>> = rows
+        .iter()
+        .map(|_| (0..model.outputs.len()).map(|_| None).collect())
+        .collect();
+    let mut done = 0;
+    for s in samples {
+        let float = model.run_float(s)?;
+        let mut f = model.start(s)?;
+        // One branch state, reused: each branch replaces its values.
+        let mut b = SimpleState::new(&model.plan).map_err(err)?;
+        for step in 0..model.order.len() {
+            let node = model.order[step];
+            let has_rows =
+                row_of.contains_key(&(node, true)) || row_of.contains_key(&(node, false));
+            let wanted = row_of.contains_key(&(node, true));
+            let inputs = model.step(&mut f, step, false, wanted)?;
+            if !has_rows {
+                continue;
+            }
+            for weight in [true, false] {
+                let Some(&r) = row_of.get(&(node, weight)) else {
+                    continue;
+                };
+                // The branch: the float run's values (shared, not copied), this op re-done.
+                b.turn_state.values = f.turn_state.values.clone();
+                if weight {
+                    let mut inputs = inputs.clone().ok_or("the op's inputs were not kept")?;
+                    for (slot, w) in &model.weights[&node] {
+                        inputs[*slot] = w.clone();
+                    }
+                    b.compute_one_with_inputs(node, inputs)
+                        .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
+                } else {
+                    quantize_output(&mut b, node, rows[r].assignment)?;
+                }
+                for later in step + 1..model.order.len() {
+                    model.step(&mut b, later, false, false)?;
+                }
+                let outs = model.outputs_of(&b)?;
+                b.turn_state.values = Vec::new();
+                for (o, ((shape, qv), (_, fv))) in outs.iter().zip(&float).enumerate() {
+                    let acc = accs[r][o].get_or_insert_with(|| {
+                        let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                        Accumulator::new(&sh, false, None, false)
+                    });
+                    acc.update(fv, qv);
+                }
+                done += 1;
+                if !progress(done, total) {
+                    return Err("cancelled".into());
+                }
             }
         }
-        rows.push(SensRow {
-            tensor: (*t).clone(),
-            assignment: a,
-            values: accs
-                .into_iter()
-                .map(|a| {
-                    a.map(|a| metric_values(&a.finish()))
-                        .unwrap_or([f64::NAN; 3])
-                })
-                .collect(),
-        });
-        if !progress(k + 1, targets.len()) {
-            return Err("cancelled".into());
-        }
+    }
+    for (row, acc) in rows.iter_mut().zip(accs) {
+        row.values = acc
+            .into_iter()
+            .map(|a| {
+                a.map(|a| metric_values(&a.finish()))
+                    .unwrap_or([f64::NAN; 3])
+            })
+            .collect();
     }
     Ok(rows)
 }
@@ -697,7 +956,7 @@ pub fn sensitivity_table_txt(
         .map(|r| {
             [
                 r.tensor.name.clone(),
-                "activation".into(),
+                r.kind.as_str().into(),
                 format!("<class 'onnx.{}'>", r.tensor.op_type),
                 g(key(r)),
                 dtype_name(Some(r.assignment)).into(),
