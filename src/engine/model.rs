@@ -1,8 +1,10 @@
 //! Run an ONNX model (tract): every float activation recorded, calibrated with the engine's observers, fake-quantized on demand; the per-layer comparison and true single-tensor sensitivity written in Horizon's table formats.
 //!
-//! The model is decluttered (not optimized), so node and tensor names stay those of the ONNX file,
-//! and run through tract's plan with an evaluation hook that can read (calibrate) or replace
-//! (fake-quantize) any node's output without editing the graph. Fake quantization is the engine's
+//! Each of the ONNX file's own tensors gets a tap (an opaque pass-through op) before tract
+//! optimizes the graph, so the tensors stay real and named while everything between them runs as
+//! fast as tract runs it; QuantLens steps the plan node by node and reads (calibrates) or replaces
+//! (fake-quantizes) each tap's value. Weights are quantized in a second plan built from the same
+//! graph with its weights fake-quantized (int8, per output channel). Fake quantization is the engine's
 //! own (`quant::fake_quant`: symmetric, round half to even), so it agrees with the error split, the
 //! what-if and PyTorch's `fake_quantize_per_tensor_affine`.
 
@@ -12,6 +14,7 @@ use std::collections::HashMap;
 pub use tract_onnx::prelude::Tensor;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
+use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
 use tract_onnx::tract_core::plan::{SimplePlan, SimpleState};
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
@@ -29,6 +32,7 @@ const HIST_BINS: usize = 2048;
 /// One tensor QuantLens can quantize: a node's first output, in plan order.
 #[derive(Debug, Clone)]
 pub struct ModelTensor {
+    /// The tensor's id (assignments and scales are keyed by it).
     pub node: usize,
     /// The ONNX value name (the tensor name), or the node's name when the value has none.
     pub name: String,
@@ -36,28 +40,245 @@ pub struct ModelTensor {
     pub op_type: String,
 }
 
+/// QuantLens's pass-through op after every activation. The optimizer cannot see through it, so
+/// the tensor stays real (a BatchNorm is not folded into its Conv past it) and the runner finds
+/// the tensor by its id; everything between two taps is optimized as tract would.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct Tap(usize);
+
+impl Op for Tap {
+    fn name(&self) -> StaticName {
+        "QuantLensTap".into()
+    }
+    fn as_typed(&self) -> Option<&dyn TypedOp> {
+        Some(self)
+    }
+}
+
+impl EvalOp for Tap {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        Ok(inputs)
+    }
+    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
+        Ok(Some(inputs))
+    }
+}
+
+impl TypedOp for Tap {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(inputs[0].clone()))
+    }
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+}
+
+/// One optimized plan and how QuantLens steps it.
+struct Runner {
+    plan: Arc<TypedSimplePlan>,
+    /// Nodes in evaluation order (constants are values, not steps).
+    order: Vec<usize>,
+    /// `flush[step]`: the nodes whose last reader is that step, dropped once its inputs are
+    /// gathered, so a run holds only the live values (what the rest of the plan still reads).
+    flush: Vec<Vec<usize>>,
+    /// The tap node of each tensor (`None`: folded into a constant by the optimizer).
+    tap: Vec<Option<usize>>,
+    /// The tensor of each tap node.
+    tap_id: HashMap<usize, usize>,
+    outputs: Vec<OutletId>,
+}
+
+impl Runner {
+    /// Optimize `typed` and plan it. `keep[k]`: tensor ids whose values must stay live until
+    /// tensor `k`'s tap has run (a weight row recomputes `k` from them).
+    fn new(
+        typed: TypedModel,
+        n_tensors: usize,
+        keep: &HashMap<usize, Vec<usize>>,
+    ) -> Result<Runner, String> {
+        let optimized = typed
+            .into_optimized()
+            .map_err(|e| format!("the model cannot be optimized: {}", describe(&e)))?;
+        let plan = SimplePlan::new(optimized).map_err(err)?;
+        let order = plan.order_without_consts().to_vec();
+        let model = plan.model();
+        let mut tap = vec![None; n_tensors];
+        let mut tap_id = HashMap::new();
+        for n in &order {
+            if let Some(t) = model.node(*n).op_as::<Tap>() {
+                tap[t.0] = Some(*n);
+                tap_id.insert(*n, t.0);
+            }
+        }
+        let step_of: HashMap<usize, usize> =
+            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let outputs = model.output_outlets().map_err(err)?.to_vec();
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for (i, &n) in order.iter().enumerate() {
+            let l = model
+                .node(n)
+                .outputs
+                .iter()
+                .flat_map(|o| o.successors.iter())
+                .filter_map(|s| step_of.get(&s.node))
+                .max()
+                .copied()
+                .unwrap_or(i);
+            last.insert(n, l.max(i));
+        }
+        for (k, ids) in keep {
+            // Read after tap `k`'s step: flushed at the step after it.
+            let Some(reader) = tap[*k].and_then(|n| step_of.get(&n).map(|s| s + 1)) else {
+                continue;
+            };
+            for id in ids {
+                if let Some(n) = tap[*id] {
+                    let l = last.entry(n).or_insert(reader);
+                    *l = (*l).max(reader);
+                }
+            }
+        }
+        let mut flush = vec![Vec::new(); order.len()];
+        for (i, &n) in order.iter().enumerate() {
+            if outputs.iter().any(|o| o.node == n) {
+                continue;
+            }
+            let l = last[&n].max(i + 1);
+            if l < order.len() {
+                flush[l].push(n);
+            }
+        }
+        Ok(Runner {
+            plan,
+            order,
+            flush,
+            tap,
+            tap_id,
+            outputs,
+        })
+    }
+
+    /// A state with the sample's inputs set (and the constants), ready to step.
+    fn start(&self, inputs: &[Tensor]) -> Result<State, String> {
+        let mut st = SimpleState::new(&self.plan).map_err(err)?;
+        let inputs: TVec<TValue> = inputs.iter().cloned().map(|t| t.into_tvalue()).collect();
+        st.set_inputs(inputs).map_err(err)?;
+        Ok(st)
+    }
+
+    /// Step `step`: gather the node's inputs, drop the values no later step reads, compute.
+    fn step(&self, st: &mut State, step: usize) -> Result<(), String> {
+        let node = self.order[step];
+        let inputs = st.prepare_inputs(node).map_err(err)?;
+        for f in &self.flush[step] {
+            st.turn_state.values[*f] = None;
+        }
+        st.compute_one_with_inputs(node, inputs)
+            .map_err(|e| format!("running the model failed: {}", describe(&e)))
+    }
+
+    /// The model's outputs once every step has run.
+    fn outputs_of(&self, st: &State) -> Result<Vec<Values>, String> {
+        self.outputs
+            .iter()
+            .map(|o| {
+                let v = st.turn_state.values[o.node]
+                    .as_ref()
+                    .and_then(|vs| vs.get(o.slot))
+                    .ok_or("an output was not computed")?;
+                let t = v.cast_to::<f32>().map_err(err)?;
+                let data = t
+                    .try_as_plain_ram()
+                    .map_err(err)?
+                    .as_slice::<f32>()
+                    .map_err(err)?
+                    .to_vec();
+                Ok((t.shape().to_vec(), data))
+            })
+            .collect()
+    }
+
+    /// Run once: `act(id)` fake-quantizes a tensor; `record(id, shape, values)` sees each tensor
+    /// after that. Gives the outputs.
+    fn run(
+        &self,
+        inputs: &[Tensor],
+        act: &dyn Fn(usize) -> Option<Assignment>,
+        record: Recorder<'_>,
+    ) -> Result<Vec<Values>, String> {
+        let mut st = self.start(inputs)?;
+        for step in 0..self.order.len() {
+            self.step(&mut st, step)?;
+            let node = self.order[step];
+            let Some(&id) = self.tap_id.get(&node) else {
+                continue;
+            };
+            if let Some(a) = act(id) {
+                quantize_output(&mut st, node, a)?;
+            }
+            if let Some((shape, v)) = f32_output(&st, node) {
+                record(id, shape, v);
+            }
+        }
+        self.outputs_of(&st)
+    }
+
+    /// The nodes that compute tensor `k` from other tensors (its tap included), in plan order,
+    /// and the tensors they read.
+    fn segment(&self, k: usize) -> (Vec<usize>, Vec<usize>) {
+        let model = self.plan.model();
+        let Some(tap) = self.tap[k] else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut seen = std::collections::HashSet::from([tap]);
+        let mut stack = vec![tap];
+        let mut reads = Vec::new();
+        while let Some(n) = stack.pop() {
+            for i in &model.node(n).inputs {
+                if !seen.insert(i.node) {
+                    continue;
+                }
+                if let Some(&id) = self.tap_id.get(&i.node) {
+                    reads.push(id);
+                } else if !model.node(i.node).op_is::<tract_core::ops::konst::Const>() {
+                    stack.push(i.node);
+                }
+            }
+        }
+        let mut nodes: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|n| seen.contains(n) && self.tap_id.get(n).is_none_or(|id| *id == k))
+            .filter(|n| !model.node(*n).op_is::<tract_core::ops::konst::Const>())
+            .collect();
+        nodes.dedup();
+        (nodes, reads)
+    }
+}
+
 /// A loaded model, its input shapes fixed, ready to run.
 pub struct Model {
-    plan: Arc<TypedSimplePlan>,
+    /// The plan with float weights.
+    float: Runner,
+    /// The plan with every weight fake-quantized (int8, per output channel); `None` when the
+    /// model has no weight.
+    quant: Option<Runner>,
+    /// Per tensor computed with a weight: the quantized plan's nodes that compute it and the
+    /// tensors they read (a weight row re-does them).
+    weight_segments: HashMap<usize, (Vec<usize>, Vec<usize>)>,
     /// Quantizable activations (f32 outputs of every node but constants), in plan order.
     pub tensors: Vec<ModelTensor>,
     /// (name, shape) of each input, in the model's order.
     pub inputs: Vec<(String, Vec<usize>)>,
     /// Output names, in the model's order.
     pub outputs: Vec<String>,
-    /// Quantize the weights of the quantized ops (int8, per output channel, symmetric), as
-    /// Horizon's default qconfig does; `false` keeps every weight in float.
+    /// Quantize the weights of the ops (int8, per output channel, symmetric), as Horizon's
+    /// default qconfig does; `false` keeps every weight in float.
     pub quantize_weights: bool,
-    /// The plan's nodes in evaluation order (constants are values, not steps).
-    order: Vec<usize>,
-    /// `flush[step]`: the nodes whose last reader is that step, dropped once its inputs are
-    /// gathered, so a run holds only the live values (what the rest of the plan still reads).
-    flush: Vec<Vec<usize>>,
-    /// Per node with a weight (Conv, ConvTranspose, MatMul/Gemm with a constant operand): the input
-    /// slot and the fake-quantized weight (int8, per output channel).
-    weights: HashMap<usize, Vec<(usize, TValue)>>,
-    /// Output outlets of the plan.
-    output_outlets: Vec<OutletId>,
 }
 
 /// A run's state: tract's, stepped node by node by QuantLens.
@@ -140,7 +361,7 @@ fn quantize_weight(w: &Tensor, axis: usize, dtype: QDType) -> Result<Tensor, Str
 
 impl Model {
     /// Load an ONNX model from bytes with each input's shape fixed (`shapes[i]` for input `i`), so
-    /// shapes are known before the graph is simplified. Unsupported ops and shapes fail here with
+    /// shapes are known before the graph is optimized. Unsupported ops and shapes fail here with
     /// the op or input named.
     pub fn load(bytes: &[u8], shapes: &[Vec<usize>]) -> Result<Model, String> {
         let mut model = tract_onnx::onnx()
@@ -162,12 +383,13 @@ impl Model {
                 .map_err(|e| format!("input {name}: {}", err(e)))?;
             inputs.push((name, shape.clone()));
         }
-        // Typed but not decluttered: decluttering folds and renames nodes (a BatchNorm into its
-        // Conv), and only ~5% of the ONNX value names would survive it.
-        let typed = model
+        // Typed, then a tap after each of the ONNX file's own tensors before optimizing (the
+        // optimizer folds and renames nodes: only ~5% of the value names would survive it).
+        let mut typed = model
             .into_typed()
             .map_err(|e| format!("the model cannot be analysed: {}", describe(&e)))?;
         let mut tensors = Vec::new();
+        let mut producer = Vec::new();
         for &n in typed.eval_order().map_err(err)?.iter() {
             let node = typed.node(n);
             let op_type = node.op().name().to_string();
@@ -175,7 +397,7 @@ impl Model {
                 continue;
             }
             let fact = &node.outputs[0].fact;
-            if fact.datum_type != f32::datum_type() {
+            if fact.datum_type != f32::datum_type() || fact.konst.is_some() {
                 continue;
             }
             // Only the ONNX file's own tensors (their value names are outlet labels); the nodes
@@ -194,13 +416,15 @@ impl Model {
                 onnx_op_name(&node.name, &op_type)
             };
             tensors.push(ModelTensor {
-                node: n,
+                node: tensors.len(),
                 name: label,
                 op_type,
             });
+            producer.push(n);
         }
         // Weights: constant f32 operands of Conv / ConvTranspose / MatMul / Gemm.
-        let mut weights: HashMap<usize, Vec<(usize, TValue)>> = HashMap::new();
+        let mut weights: Vec<(usize, Tensor)> = Vec::new();
+        let mut weighted: std::collections::HashSet<usize> = Default::default();
         for node in typed.nodes() {
             for (slot, inlet) in node.inputs.iter().enumerate() {
                 let src = typed.node(inlet.node);
@@ -213,158 +437,119 @@ impl Model {
                 if let Some(axis) = weight_axis(&typed, node, slot) {
                     let q = quantize_weight(k.val(), axis, QDType::Int8)
                         .map_err(|e| format!("weight of {}: {e}", node.name))?;
-                    weights
-                        .entry(node.id)
-                        .or_default()
-                        .push((slot, q.into_tvalue()));
+                    weights.push((inlet.node, q));
+                    weighted.insert(node.id);
                 }
             }
         }
-        let outs = typed.output_outlets().map_err(err)?.to_vec();
-        let outputs = outs
-            .iter()
-            .map(|o| {
-                typed
-                    .outlet_label(*o)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| typed.node(o.node).name.clone())
-            })
-            .collect();
-        let plan = SimplePlan::new(typed).map_err(err)?;
-        let order = plan.order_without_consts().to_vec();
-        let step_of: HashMap<usize, usize> =
-            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-        let model = plan.model();
-        let mut flush = vec![Vec::new(); order.len()];
-        for (i, &n) in order.iter().enumerate() {
-            if outs.iter().any(|o| o.node == n) {
-                continue;
+        // The taps: each consumer (and a model output) reads the tap instead.
+        let mut outs = typed.output_outlets().map_err(err)?.to_vec();
+        for (id, &n) in producer.iter().enumerate() {
+            let outlet = OutletId::new(n, 0);
+            let readers: Vec<InletId> = typed.node(n).outputs[0].successors.to_vec();
+            let tap = typed
+                .wire_node(format!("quantlens.tap.{id}"), Tap(id), &[outlet])
+                .map_err(err)?[0];
+            for r in readers {
+                typed.add_edge(tap, r).map_err(err)?;
             }
-            let last = model
-                .node(n)
-                .outputs
-                .iter()
-                .flat_map(|o| o.successors.iter())
-                .filter_map(|s| step_of.get(&s.node))
-                .max()
-                .copied();
-            match last {
-                Some(l) if l > i => flush[l].push(n),
-                _ if i + 1 < order.len() => flush[i + 1].push(n),
-                _ => {}
+            for o in outs.iter_mut().filter(|o| **o == outlet) {
+                *o = tap;
             }
         }
+        typed.select_output_outlets(&outs).map_err(err)?;
+        let outputs = producer_names(&typed, &outs, &tensors);
+        // Tensors computed with a weight: the ones whose producer (or what tract expanded the ONNX
+        // op into) reads a weight.
+        let mut with_weight = Vec::new();
+        for (id, &n) in producer.iter().enumerate() {
+            let mut stack = vec![n];
+            let mut seen = std::collections::HashSet::new();
+            let mut found = false;
+            while let Some(x) = stack.pop() {
+                if !seen.insert(x) {
+                    continue;
+                }
+                found |= weighted.contains(&x);
+                for i in &typed.node(x).inputs {
+                    if !typed.node(i.node).op_is::<Tap>() {
+                        stack.push(i.node);
+                    }
+                }
+            }
+            if found {
+                with_weight.push(id);
+            }
+        }
+        let n_tensors = tensors.len();
+        let (quant, weight_segments) = if weights.is_empty() {
+            (None, HashMap::new())
+        } else {
+            let mut q = typed.clone();
+            for (node, w) in weights {
+                // The op and its fact: the optimizer folds constants from the fact.
+                let w = Arc::new(w);
+                q.node_mut(node).op =
+                    Box::new(tract_core::ops::konst::Const::new(w.clone()).map_err(err)?);
+                q.set_outlet_fact(OutletId::new(node, 0), TypedFact::try_from(w).map_err(err)?)
+                    .map_err(err)?;
+            }
+            let runner = Runner::new(q, n_tensors, &HashMap::new())?;
+            let segs: HashMap<usize, (Vec<usize>, Vec<usize>)> = with_weight
+                .iter()
+                .map(|&id| (id, runner.segment(id)))
+                .filter(|(_, (nodes, _))| !nodes.is_empty())
+                .collect();
+            (Some(runner), segs)
+        };
+        let keep: HashMap<usize, Vec<usize>> = weight_segments
+            .iter()
+            .map(|(k, (_, reads))| (*k, reads.clone()))
+            .collect();
+        let float = Runner::new(typed, n_tensors, &keep)?;
+        // A tensor the optimizer turned into a constant is not an activation.
+        let tensors = tensors
+            .into_iter()
+            .filter(|t| float.tap[t.node].is_some())
+            .collect();
         Ok(Model {
-            plan,
+            float,
+            quant,
+            weight_segments,
             tensors,
             inputs,
             outputs,
             quantize_weights: true,
-            order,
-            flush,
-            weights,
-            output_outlets: outs,
         })
     }
 
-    /// How many ops have a quantizable weight.
+    /// How many tensors are computed with a (quantizable) weight.
     pub fn weight_count(&self) -> usize {
-        self.weights.len()
+        self.weight_segments.len()
     }
 
-    /// A state with the sample's inputs set (and the constants), ready to step.
-    fn start(&self, inputs: &[Tensor]) -> Result<State, String> {
-        let mut st = SimpleState::new(&self.plan).map_err(err)?;
-        let inputs: TVec<TValue> = inputs.iter().cloned().map(|t| t.into_tvalue()).collect();
-        st.set_inputs(inputs).map_err(err)?;
-        Ok(st)
-    }
-
-    /// Step `step` of the plan: gather the node's inputs (its weights fake-quantized when
-    /// `quant_weights`), drop the values no later step reads, compute. Gives the inputs used when
-    /// `keep` (held, they cannot be overwritten in place by the op).
-    fn step(
-        &self,
-        st: &mut State,
-        step: usize,
-        quant_weights: bool,
-        keep: bool,
-    ) -> Result<Option<TVec<TValue>>, String> {
-        let node = self.order[step];
-        let mut inputs = st.prepare_inputs(node).map_err(err)?;
-        if quant_weights {
-            if let Some(ws) = self.weights.get(&node) {
-                for (slot, w) in ws {
-                    inputs[*slot] = w.clone();
-                }
-            }
+    /// The runner a quantized run uses: weights quantized unless `quantize_weights` is off.
+    fn quantized_runner(&self) -> &Runner {
+        match (&self.quant, self.quantize_weights) {
+            (Some(q), true) => q,
+            _ => &self.float,
         }
-        for f in &self.flush[step] {
-            st.turn_state.values[*f] = None;
-        }
-        let kept = keep.then(|| inputs.clone());
-        st.compute_one_with_inputs(node, inputs)
-            .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
-        Ok(kept)
     }
 
-    /// The model's outputs once every step has run.
-    fn outputs_of(&self, st: &State) -> Result<Vec<Values>, String> {
-        self.output_outlets
-            .iter()
-            .map(|o| {
-                let v = st.turn_state.values[o.node]
-                    .as_ref()
-                    .and_then(|vs| vs.get(o.slot))
-                    .ok_or("an output was not computed")?;
-                let t = v.cast_to::<f32>().map_err(err)?;
-                let data = t
-                    .try_as_plain_ram()
-                    .map_err(err)?
-                    .as_slice::<f32>()
-                    .map_err(err)?
-                    .to_vec();
-                Ok((t.shape().to_vec(), data))
-            })
-            .collect()
-    }
-
-    /// Run once: `act(node)` fake-quantizes a node's output (and, with `quantize_weights`, its
-    /// weights); `record(node, shape, values)` sees each output after that. Gives the outputs.
-    fn run(
-        &self,
-        inputs: &[Tensor],
-        act: &dyn Fn(usize) -> Option<Assignment>,
-        record: Recorder<'_>,
-    ) -> Result<Vec<Values>, String> {
-        let mut st = self.start(inputs)?;
-        for step in 0..self.order.len() {
-            let node = self.order[step];
-            let a = act(node);
-            self.step(&mut st, step, a.is_some() && self.quantize_weights, false)?;
-            if let Some(a) = a {
-                quantize_output(&mut st, node, a)?;
-            }
-            if let Some((shape, v)) = f32_output(&st, node) {
-                record(node, shape, v);
-            }
-        }
-        self.outputs_of(&st)
-    }
-
-    /// The outputs with the activations of `assignment` fake-quantized (and their ops' weights,
-    /// with `quantize_weights`): a whole quantized run.
+    /// The outputs with the activations of `assignment` fake-quantized (and every weight, with
+    /// `quantize_weights`): a whole quantized run.
     pub fn run_quantized(
         &self,
         inputs: &[Tensor],
         assignment: &HashMap<usize, Assignment>,
     ) -> Result<Vec<Values>, String> {
-        self.run(inputs, &|n| assignment.get(&n).copied(), &mut |_, _, _| {})
+        self.quantized_runner()
+            .run(inputs, &|n| assignment.get(&n).copied(), &mut |_, _, _| {})
     }
 
     /// The float outputs for `inputs`.
     pub fn run_float(&self, inputs: &[Tensor]) -> Result<Vec<Values>, String> {
-        self.run(inputs, &|_| None, &mut |_, _, _| {})
+        self.float.run(inputs, &|_| None, &mut |_, _, _| {})
     }
 
     /// Scales of every activation: |x| max over the samples (pass 1), then, for the histogram
@@ -375,24 +560,17 @@ impl Model {
         observer: &Observer,
         dtype: QDType,
     ) -> Result<HashMap<usize, f64>, String> {
-        let watched: HashMap<usize, usize> = self
-            .tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.node, i))
-            .collect();
-        let mut amax = vec![0f32; self.tensors.len()];
+        let n = self.float.tap.len();
+        let mut amax = vec![0f32; n];
         for s in samples {
-            self.run(s, &|_| None, &mut |node, _, v| {
-                if let Some(&i) = watched.get(&node) {
-                    amax[i] = amax[i].max(super::quant::abs_max(v));
-                }
+            self.float.run(s, &|_| None, &mut |id, _, v| {
+                amax[id] = amax[id].max(super::quant::abs_max(v));
             })?;
         }
         let mut scales = HashMap::new();
         if matches!(observer, Observer::MinMax) {
-            for (t, a) in self.tensors.iter().zip(&amax) {
-                scales.insert(t.node, symmetric_scale(*a as f64, dtype));
+            for t in &self.tensors {
+                scales.insert(t.node, symmetric_scale(amax[t.node] as f64, dtype));
             }
             return Ok(scales);
         }
@@ -401,13 +579,12 @@ impl Model {
             .map(|&a| AbsHistogram::new(a as f64, HIST_BINS))
             .collect();
         for s in samples {
-            self.run(s, &|_| None, &mut |node, _, v| {
-                if let Some(&i) = watched.get(&node) {
-                    hists[i].update(v);
-                }
+            self.float.run(s, &|_| None, &mut |id, _, v| {
+                hists[id].update(v);
             })?;
         }
-        for (t, h) in self.tensors.iter().zip(&hists) {
+        for t in &self.tensors {
+            let h = &hists[t.node];
             let s = if h.count == 0 {
                 symmetric_scale(0.0, dtype)
             } else {
@@ -419,6 +596,19 @@ impl Model {
         }
         Ok(scales)
     }
+}
+
+/// The model's output names: the ONNX value names of the tensors behind the output taps.
+fn producer_names(typed: &TypedModel, outs: &[OutletId], tensors: &[ModelTensor]) -> Vec<String> {
+    outs.iter()
+        .map(|o| match typed.node(o.node).op_as::<Tap>() {
+            Some(t) => tensors[t.0].name.clone(),
+            None => typed
+                .outlet_label(*o)
+                .map(str::to_string)
+                .unwrap_or_else(|| typed.node(o.node).name.clone()),
+        })
+        .collect()
 }
 
 /// A node's first output when it is f32: (shape, values).
@@ -514,36 +704,53 @@ pub struct SimRow {
     pub metrics: PairMetrics,
 }
 
-/// Run every sample in float and with `assignment` (tensors not in it stay float; the weights of
-/// the ops in it quantized per channel unless `quantize_weights` is off), compare each tensor:
-/// the per-layer comparison of a whole quantized model. The float and the quantized run step
-/// side by side, so only the live values of both are held, whatever the model's size.
+/// Run every sample in float and with `assignment` (tensors not in it stay float; every weight
+/// quantized per channel unless `quantize_weights` is off), compare each tensor: the per-layer
+/// comparison of a whole quantized model. The float and the quantized run step side by side, so
+/// only the live values of both are held, whatever the model's size.
 pub fn simulate(
     model: &Model,
     samples: &[Vec<Tensor>],
     assignment: &HashMap<usize, Assignment>,
 ) -> Result<Vec<SimRow>, String> {
-    let watched: std::collections::HashSet<usize> = model.tensors.iter().map(|t| t.node).collect();
+    let (fr, qr) = (&model.float, model.quantized_runner());
     let mut accs: HashMap<usize, (Vec<usize>, Accumulator)> = HashMap::new();
     for s in samples {
-        let mut f = model.start(s)?;
-        let mut q = model.start(s)?;
-        for step in 0..model.order.len() {
-            let node = model.order[step];
-            let a = assignment.get(&node).copied();
-            model.step(&mut f, step, false, false)?;
-            model.step(&mut q, step, a.is_some() && model.quantize_weights, false)?;
-            if let Some(a) = a {
-                quantize_output(&mut q, node, a)?;
-            }
-            if !watched.contains(&node) {
+        let mut f = fr.start(s)?;
+        let mut q = qr.start(s)?;
+        let mut qstep = 0;
+        // Quantized tensors computed ahead of the float run's (the plans' orders may differ).
+        let mut ahead: HashMap<usize, TValue> = HashMap::new();
+        for step in 0..fr.order.len() {
+            fr.step(&mut f, step)?;
+            let Some(&id) = fr.tap_id.get(&fr.order[step]) else {
                 continue;
+            };
+            let a = assignment.get(&id).copied();
+            while !ahead.contains_key(&id) && qstep < qr.order.len() {
+                qr.step(&mut q, qstep)?;
+                let node = qr.order[qstep];
+                qstep += 1;
+                if let Some(&qid) = qr.tap_id.get(&node) {
+                    if let Some(qa) = assignment.get(&qid) {
+                        quantize_output(&mut q, node, *qa)?;
+                    }
+                    if let Some(v) = q.turn_state.values[node].as_ref().and_then(|v| v.first()) {
+                        ahead.insert(qid, v.clone());
+                    }
+                }
             }
-            let (Some((fs, fv)), Some((qs, qv))) = (f32_output(&f, node), f32_output(&q, node))
+            let (Some(qv), Some((fs, fv))) = (ahead.remove(&id), f32_output(&f, fr.order[step]))
             else {
                 continue;
             };
-            if fs != qs {
+            let Ok(qd) = qv
+                .try_as_plain_ram()
+                .and_then(|r| r.as_slice::<f32>().map(|s| s.to_vec()))
+            else {
+                continue;
+            };
+            if fs != qv.shape() {
                 continue;
             }
             let spec = a.map(|a| {
@@ -554,11 +761,11 @@ pub fn simulate(
                     qmax,
                 }
             });
-            let entry = accs.entry(node).or_insert_with(|| {
+            let entry = accs.entry(id).or_insert_with(|| {
                 let sh: Vec<u64> = fs.iter().map(|&d| d as u64).collect();
                 (fs.to_vec(), Accumulator::new(&sh, false, spec, true))
             });
-            entry.1.update(fv, qv);
+            entry.1.update(fv, &qd);
         }
     }
     Ok(model
@@ -614,16 +821,22 @@ fn metric_values(m: &PairMetrics) -> [f64; 3] {
 
 /// True single-op sensitivity: each activation of `assignment` quantized alone, and each of
 /// those ops' weights alone (when `quantize_weights`), the rest of the model in float, compared
-/// at every output. Only the plan downstream of the quantized op is re-run: the float run steps
-/// once through the plan, and at each quantized op a branch shares the float run's live values,
-/// recomputes that op, quantizes it and runs the rest of the plan. Memory: the float run's live
-/// values plus one branch's. `progress(done, total)` after each row and sample; `false` stops.
+/// at every output. Only the plan after the quantized op is re-run: the float run steps once
+/// through the plan, and at each quantized op a branch shares the float run's live values (no
+/// copy), replaces that op's output (fake-quantized, or recomputed by the weight-quantized plan
+/// from the same inputs) and runs the rest. Memory: the float run's live values plus one
+/// branch's. `progress(done, total)` after each row and sample; `false` stops.
 pub fn sensitivity(
     model: &Model,
     samples: &[Vec<Tensor>],
     assignment: &HashMap<usize, Assignment>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<SensRow>, String> {
+    let fr = &model.float;
+    let weights = match &model.quant {
+        Some(q) if model.quantize_weights => Some(q),
+        _ => None,
+    };
     // The rows, in plan order: the op's weight row (if any) then its activation row.
     let mut rows: Vec<SensRow> = Vec::new();
     let mut row_of: HashMap<(usize, bool), usize> = HashMap::new();
@@ -631,7 +844,7 @@ pub fn sensitivity(
         let Some(&a) = assignment.get(&t.node) else {
             continue;
         };
-        if model.quantize_weights && model.weights.contains_key(&t.node) {
+        if weights.is_some() && model.weight_segments.contains_key(&t.node) {
             row_of.insert((t.node, true), rows.len());
             rows.push(SensRow {
                 tensor: t.clone(),
@@ -659,38 +872,55 @@ pub fn sensitivity(
     let mut done = 0;
     for s in samples {
         let float = model.run_float(s)?;
-        let mut f = model.start(s)?;
-        // One branch state, reused: each branch replaces its values.
-        let mut b = SimpleState::new(&model.plan).map_err(err)?;
-        for step in 0..model.order.len() {
-            let node = model.order[step];
-            let has_rows =
-                row_of.contains_key(&(node, true)) || row_of.contains_key(&(node, false));
-            let wanted = row_of.contains_key(&(node, true));
-            let inputs = model.step(&mut f, step, false, wanted)?;
-            if !has_rows {
+        let mut f = fr.start(s)?;
+        // One branch state, reused (each branch replaces its values), and one state of the
+        // weight-quantized plan for the weight rows.
+        let mut b = SimpleState::new(&fr.plan).map_err(err)?;
+        let mut bq = match weights {
+            Some(q) => Some(q.start(s)?),
+            None => None,
+        };
+        for step in 0..fr.order.len() {
+            fr.step(&mut f, step)?;
+            let node = fr.order[step];
+            let Some(&id) = fr.tap_id.get(&node) else {
                 continue;
-            }
+            };
             for weight in [true, false] {
-                let Some(&r) = row_of.get(&(node, weight)) else {
+                let Some(&r) = row_of.get(&(id, weight)) else {
                     continue;
                 };
-                // The branch: the float run's values (shared, not copied), this op re-done.
                 b.turn_state.values = f.turn_state.values.clone();
                 if weight {
-                    let mut inputs = inputs.clone().ok_or("the op's inputs were not kept")?;
-                    for (slot, w) in &model.weights[&node] {
-                        inputs[*slot] = w.clone();
+                    let (Some(q), Some(bq)) = (weights, bq.as_mut()) else {
+                        continue;
+                    };
+                    let (nodes, reads) = &model.weight_segments[&id];
+                    for i in reads {
+                        let (Some(fnode), Some(qnode)) = (fr.tap[*i], q.tap[*i]) else {
+                            continue;
+                        };
+                        bq.turn_state.values[qnode] = f.turn_state.values[fnode].clone();
                     }
-                    b.compute_one_with_inputs(node, inputs)
-                        .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
+                    for n in nodes {
+                        bq.compute_one(*n)
+                            .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
+                    }
+                    let v = q.tap[id].and_then(|n| bq.turn_state.values[n].clone());
+                    for n in nodes
+                        .iter()
+                        .chain(reads.iter().filter_map(|i| q.tap[*i].as_ref()))
+                    {
+                        bq.turn_state.values[*n] = None;
+                    }
+                    b.turn_state.values[node] = v;
                 } else {
                     quantize_output(&mut b, node, rows[r].assignment)?;
                 }
-                for later in step + 1..model.order.len() {
-                    model.step(&mut b, later, false, false)?;
+                for later in step + 1..fr.order.len() {
+                    fr.step(&mut b, later)?;
                 }
-                let outs = model.outputs_of(&b)?;
+                let outs = fr.outputs_of(&b)?;
                 b.turn_state.values = Vec::new();
                 for (o, ((shape, qv), (_, fv))) in outs.iter().zip(&float).enumerate() {
                     let acc = accs[r][o].get_or_insert_with(|| {
