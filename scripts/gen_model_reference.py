@@ -23,6 +23,7 @@ Also a tiny model with a custom-domain op the runner cannot run (`unsupported_op
 expected.json, unsupported_op.onnx, unsupported_x.npz};
 `--check` regenerates into a temporary folder and compares.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -38,31 +39,8 @@ DEFAULT = os.path.join(ROOT, "tests", "fixtures", "model")
 OUT = fixture_check.out_dir(DEFAULT)
 
 
-def main():
-    import onnx
-    import onnxruntime as ort
-    import rapidocr_onnxruntime
-    from onnx import TensorProto, helper, numpy_helper
-
-    src = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_ppocr_mobile_v2.0_cls_infer.onnx")
-    model_path = os.path.join(OUT, "ppocr_cls.onnx")
-    shutil.copyfile(src, model_path)
-    rng = np.random.default_rng(20261201)
-
-    def image():
-        img = np.full((48, 192), 230.0)
-        for _ in range(14):
-            x, y = rng.integers(4, 180), rng.integers(8, 36)
-            img[y:y + rng.integers(4, 14), x:x + rng.integers(2, 10)] = rng.uniform(10, 80)
-        img += rng.normal(0, 6, img.shape)
-        x = np.clip(img, 0, 255) / 255.0
-        x = (x - 0.5) / 0.5
-        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
-
-    samples = [image(), image()]
-    for i, s in enumerate(samples):
-        np.savez(os.path.join(OUT, f"cls_sample{i}.npz"), x=s)
-
+def reference(model_path, samples, ort, onnx, TensorProto, helper, numpy_helper):
+    """Every number the Rust test checks, for one model and its samples (see the module doc)."""
     base = onnx.load(model_path)
     inp = base.graph.input[0].name
     out_name = base.graph.output[0].name
@@ -262,8 +240,60 @@ def main():
             return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
         return v
 
+    return finite(expected)
+
+
+def main():
+    import onnx
+    import onnxruntime as ort
+    import rapidocr_onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    src = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    model_path = os.path.join(OUT, "ppocr_cls.onnx")
+    shutil.copyfile(src, model_path)
+    rng = np.random.default_rng(20261201)
+
+    def image():
+        img = np.full((48, 192), 230.0)
+        for _ in range(14):
+            x, y = rng.integers(4, 180), rng.integers(8, 36)
+            img[y:y + rng.integers(4, 14), x:x + rng.integers(2, 10)] = rng.uniform(10, 80)
+        img += rng.normal(0, 6, img.shape)
+        x = np.clip(img, 0, 255) / 255.0
+        x = (x - 0.5) / 0.5
+        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
+
+    samples = [image(), image()]
+    for i, s in enumerate(samples):
+        np.savez(os.path.join(OUT, f"cls_sample{i}.npz"), x=s)
+
+    expected = reference(model_path, samples, ort, onnx, TensorProto, helper, numpy_helper)
     with open(os.path.join(OUT, "expected.json"), "w") as f:
-        json.dump(finite(expected), f, indent=1, sort_keys=True)
+        json.dump(expected, f, indent=1, sort_keys=True)
+
+    # The recognizer (PP-OCRv4 rec, 10.8 MB): not copied; the test reads it from the installed
+    # package and checks its SHA-256 against the one recorded here.
+    rec_src = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_PP-OCRv4_rec_infer.onnx")
+
+    def line():
+        img = np.full((48, 320), 225.0)
+        for _ in range(26):
+            x, y = rng.integers(4, 310), rng.integers(8, 36)
+            img[y:y + rng.integers(4, 16), x:x + rng.integers(2, 8)] = rng.uniform(10, 90)
+        img += rng.normal(0, 6, img.shape)
+        x = (np.clip(img, 0, 255) / 255.0 - 0.5) / 0.5
+        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
+
+    rec_samples = [line(), line()]
+    for i, s in enumerate(rec_samples):
+        np.savez(os.path.join(OUT, f"rec_sample{i}.npz"), x=s)
+    rec = reference(rec_src, rec_samples, ort, onnx, TensorProto, helper, numpy_helper)
+    with open(rec_src, "rb") as f:
+        rec["model_sha256"] = hashlib.sha256(f.read()).hexdigest()
+    rec["model"] = "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx (rapidocr-onnxruntime 1.4.4)"
+    with open(os.path.join(OUT, "expected_rec.json"), "w") as f:
+        json.dump(rec, f, indent=1, sort_keys=True)
     # A model the runner cannot run: a custom-domain op (its message must name the op and node).
     xi = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     yo = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
@@ -276,7 +306,8 @@ def main():
     with open(os.path.join(OUT, "unsupported_op.onnx"), "wb") as f:
         f.write(um.SerializeToString())
     np.savez(os.path.join(OUT, "unsupported_x.npz"), x=np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4))
-    print(f"{len(tensors)} tensors, {len(weights)} weights; output {out_name}")
+    for e in (expected, rec):
+        print(f"{len(e['tensors'])} tensors, {len(e['weight_axis'])} weights; output {e['output']}")
     fixture_check.finish(DEFAULT)
 
 

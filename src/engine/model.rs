@@ -1152,6 +1152,104 @@ fn g(v: f64) -> String {
     }
 }
 
+/// The rows most sensitive first at `output` by `metric` (L1 descending; Cosine and SQNR
+/// ascending): the order of the table Horizon writes.
+pub fn ranked(rows: &[SensRow], output: usize, metric: usize) -> Vec<&SensRow> {
+    let key = |r: &SensRow| r.values.get(output).map(|v| v[metric]).unwrap_or(f64::NAN);
+    let mut order: Vec<&SensRow> = rows.iter().collect();
+    order.sort_by(|a, b| {
+        let (x, y) = (key(a), key(b));
+        let c = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+        if metric == 0 {
+            c.reverse()
+        } else {
+            c
+        }
+    });
+    order
+}
+
+/// The simulated mixed-precision sweep: at each ratio of Horizon's sensitivity setter over the
+/// ranking (rows most sensitive first), the activation rows among the top `ceil(len · ratio)`
+/// go to int16 (with their int16 scale), every other tensor stays int8, and the whole model runs
+/// on every sample; each output against the float one. The points are those of the Pareto
+/// view's grid nearest a ladder of ratios (0 to 100%). `progress(done, total)`; `false` stops.
+pub fn sweep(
+    model: &Model,
+    samples: &[Vec<Tensor>],
+    scales8: &HashMap<usize, f64>,
+    scales16: &HashMap<usize, f64>,
+    ranking: &[&SensRow],
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<super::sweep::SweepPoint>, String> {
+    let n = ranking.len();
+    let grid: Vec<usize> = if n <= 200 {
+        (0..=n).collect()
+    } else {
+        (0..=200).map(|i| i * n / 200).collect()
+    };
+    let mut ks: Vec<usize> = [
+        0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0,
+    ]
+    .iter()
+    .filter_map(|r: &f64| {
+        let want = (n as f64 * r).ceil() as usize;
+        grid.iter().copied().find(|&k| k >= want)
+    })
+    .collect();
+    ks.dedup();
+    let floats: Vec<Vec<Values>> = samples
+        .iter()
+        .map(|s| model.run_float(s))
+        .collect::<Result<_, _>>()?;
+    let mut points = Vec::new();
+    for (i, &k) in ks.iter().enumerate() {
+        let ratio = super::recommend::nice_ratio(k, n);
+        let int16: Vec<String> = ranking[..k]
+            .iter()
+            .filter(|r| r.kind == Sensitive::Activation)
+            .map(|r| r.tensor.name.clone())
+            .collect();
+        let a = assignment_for(model, scales8, scales16, QDType::Int8, &int16);
+        let mut accs: Vec<Option<Accumulator>> = (0..model.outputs.len()).map(|_| None).collect();
+        for (s, float) in samples.iter().zip(&floats) {
+            let outs = model.run_quantized(s, &a)?;
+            for (o, ((shape, qv), (_, fv))) in outs.iter().zip(float).enumerate() {
+                let acc = accs[o].get_or_insert_with(|| {
+                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                    Accumulator::new(&sh, false, None, false)
+                });
+                acc.update(fv, qv);
+            }
+        }
+        let outputs = accs
+            .into_iter()
+            .zip(&model.outputs)
+            .map(|(acc, name)| {
+                let [l1, cosine, sqnr_db] = acc
+                    .map(|a| metric_values(&a.finish()))
+                    .unwrap_or([f64::NAN; 3]);
+                super::sweep::OutputError {
+                    name: name.clone(),
+                    l1,
+                    cosine,
+                    sqnr_db,
+                }
+            })
+            .collect();
+        points.push(super::sweep::SweepPoint {
+            topk: k,
+            ratio,
+            int16,
+            outputs,
+        });
+        if !progress(i + 1, ks.len()) {
+            return Err("cancelled".into());
+        }
+    }
+    Ok(points)
+}
+
 /// `output_<out>_<metric>_sensitive_ops.txt` as `SensitivityTable.dump` writes it (a `tabulate`
 /// simple table: op_name, sensitive_type, op_type, metric, quant_dtype, flops), most sensitive
 /// first (L1 descending; Cosine and SQNR ascending). Gives (file name, text).
@@ -1162,17 +1260,8 @@ pub fn sensitivity_table_txt(
     metric: usize,
 ) -> (String, String) {
     let mname = SENSITIVITY_METRICS[metric];
-    let mut order: Vec<&SensRow> = rows.iter().collect();
+    let order = ranked(rows, output, metric);
     let key = |r: &SensRow| r.values.get(output).map(|v| v[metric]).unwrap_or(f64::NAN);
-    order.sort_by(|a, b| {
-        let (x, y) = (key(a), key(b));
-        let c = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-        if metric == 0 {
-            c.reverse()
-        } else {
-            c
-        }
-    });
     let headers = [
         "op_name",
         "sensitive_type",
@@ -1295,6 +1384,39 @@ pub fn samples_from_files(
     (samples, notes)
 }
 
+/// The sweep as the file the app reads (`simulated_mixed_precision.json`).
+pub fn sweep_json(
+    model: &Model,
+    table: &str,
+    table_rows: usize,
+    samples: usize,
+    points: Vec<super::sweep::SweepPoint>,
+) -> (String, String) {
+    let set = super::sweep::SweepSet {
+        format: super::sweep::SIGNATURE.into(),
+        version: 1,
+        model: model
+            .inputs
+            .first()
+            .map(|_| String::new())
+            .unwrap_or_default(),
+        table: table.to_string(),
+        table_rows,
+        base_dtype: "qint8".into(),
+        weights: if model.quantize_weights && model.weight_count() > 0 {
+            "int8 per channel".into()
+        } else {
+            "float".into()
+        },
+        samples,
+        points,
+    };
+    (
+        super::sweep::FILE_NAME.to_string(),
+        serde_json::to_string_pretty(&set).unwrap_or_default(),
+    )
+}
+
 /// A whole QuantAnalysis-style report of a model: calibrated on the samples, the all-`dtype`
 /// comparison table and the sensitivity tables (L1, Cosine, SQNR per output), as (file name, text).
 /// `progress(stage, done, total)` returns `false` to stop.
@@ -1338,6 +1460,22 @@ pub fn run_report(
         for m in 0..SENSITIVITY_METRICS.len() {
             files.push(sensitivity_table_txt(&model, &sens, o, m));
         }
+    }
+    if dtype != QDType::Int16 {
+        // The setter's ratios verified by simulating each as a whole (ranked by output 0's L1,
+        // Horizon's default table).
+        let table = sensitivity_table_txt(&model, &sens, 0, 0).0;
+        let order = ranked(&sens, 0, 0);
+        let points = sweep(&model, &tensors, &s8, &s16, &order, &mut |d, t| {
+            progress("verifying mixed precision", d, t)
+        })?;
+        files.push(sweep_json(
+            &model,
+            &table,
+            order.len(),
+            tensors.len(),
+            points,
+        ));
     }
     Ok(files)
 }
