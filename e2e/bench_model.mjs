@@ -11,7 +11,7 @@
 //  4. The wasm heap of the 640×640 detector's sensitivity run (the worker's memory never shrinks).
 // Usage: node e2e/bench_model.mjs  (after `trunk build --release`; models from
 // `pip install rapidocr-onnxruntime`, or QUANTLENS_OCR_MODELS=dir). BENCH_MODEL_ORT640=1 also runs
-// onnxruntime-web's sensitivity at 640×640 (several minutes).
+// onnxruntime-web's sensitivity at 640×640 (several minutes); BENCH_MODEL_ONLY=cls,det96 runs only those.
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -21,8 +21,9 @@ import { serve, launch } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..");
-const WARMUP = 3;
-const RUNS = 9;
+// Warm-up and timed forward runs per model (fewer at 640×640, where one run takes seconds).
+const WARMUP = { cls: 10, det96: 10, det640: 2 };
+const RUNS = { cls: 15, det96: 15, det640: 5 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const MiB = 1024 * 1024;
 
@@ -37,7 +38,7 @@ const CASES = [
   { key: "cls", label: "PP-OCR cls 1×3×48×192", file: "ch_ppocr_mobile_v2.0_cls_infer.onnx", shape: [1, 3, 48, 192], sens: true, ortSens: true },
   { key: "det96", label: "PP-OCRv4 det 96×96", file: "ch_PP-OCRv4_det_infer.onnx", shape: [1, 3, 96, 96], sens: true, ortSens: true, fullRun: true },
   { key: "det640", label: "PP-OCRv4 det 640×640", file: "ch_PP-OCRv4_det_infer.onnx", shape: [1, 3, 640, 640], sens: true, ortSens: process.env.BENCH_MODEL_ORT640 === "1" },
-];
+].filter((c) => !process.env.BENCH_MODEL_ONLY || process.env.BENCH_MODEL_ONLY.split(",").includes(c.key));
 
 // A deterministic input: a smooth image-like pattern plus noise, in [-1, 1] like the PP-OCR
 // preprocessing's output.
@@ -121,7 +122,7 @@ let failures = [];
 for (const c of CASES) {
   const r = await page.evaluate(([c, warmup, runs]) => window.inWorker(
     { type: "bench", job: 1, shape: c.shape, warmup, runs, sensitivity: c.sens, full_run: !!c.fullRun },
-    [`${c.key}.onnx`, `${c.key}.f32`]), [{ key: c.key, shape: c.shape, sens: c.sens, fullRun: c.fullRun }, WARMUP, RUNS]);
+    [`${c.key}.onnx`, `${c.key}.f32`]), [{ key: c.key, shape: c.shape, sens: c.sens, fullRun: c.fullRun }, WARMUP[c.key], RUNS[c.key]]);
   if (r.type !== "bench") {
     failures.push(`${c.label}: the model worker ${r.type === "died" ? "died" : "failed"} after ${(r.ms / 1000).toFixed(1)} s: ${r.message}`);
     continue;
@@ -201,7 +202,7 @@ for (const c of CASES) {
     out.sens_runs = n + 1;
     await g.release();
     return out;
-  }, [{ key: c.key, shape: c.shape }, WARMUP, RUNS, c.ortSens && graphs[c.key] ? graphs[c.key].gated : null]);
+  }, [{ key: c.key, shape: c.shape }, WARMUP[c.key], RUNS[c.key], c.ortSens && graphs[c.key] ? graphs[c.key].gated : null]);
   ort[c.key] = r;
 }
 await browser.close();
@@ -225,7 +226,7 @@ function spearman(a, b) {
 }
 
 console.log(`\nModel runner (tract 0.23.9, wasm simd128, in its web worker) vs onnxruntime-web 1.30.0 (wasm, 1 thread, proxy off), headless Chromium, same model and input.`);
-console.log(`\n1. Forward pass, median of ${RUNS} after ${WARMUP} warm-up runs (first run in brackets):`);
+console.log(`\n1. Forward pass, median of ${RUNS.cls} after ${WARMUP.cls} warm-up runs (${RUNS.det640} after ${WARMUP.det640} at 640×640; first run in brackets):`);
 console.log(`   ${pad("model", 24)}${lpad("tract (ours)", 24)}${lpad("onnxruntime-web", 24)}${lpad("ours / ort", 12)}   max |Δ| output`);
 for (const c of CASES) {
   const a = ours[c.key], b = ort[c.key];
