@@ -33,7 +33,10 @@ fn run(
         dtype,
         observer,
         folder,
-    } = env.cmd;
+    } = env.cmd
+    else {
+        return Err("not a run".into());
+    };
     let blobs: Vec<Blob> = env.blobs.iter().filter_map(|b| b.dyn_into().ok()).collect();
     if blobs.len() != 1 + inputs.len() {
         return Err("the model and its inputs did not all arrive".into());
@@ -111,7 +114,10 @@ pub fn start() {
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         match serde_wasm_bindgen::from_value::<ModelEnvelope>(ev.data()) {
             Ok(env) => {
-                let ToModel::Run { job, .. } = env.cmd;
+                let job = env.cmd.job();
+                if matches!(env.cmd, ToModel::Bench { .. }) {
+                    return post(&scope_in, &crate::model_bench::bench(&reader, env));
+                }
                 match run(&scope_in, &reader, env) {
                     Ok(done) => post(&scope_in, &done),
                     Err(message) => post(&scope_in, &FromModel::Failed { job, message }),

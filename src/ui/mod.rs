@@ -1262,6 +1262,7 @@ pub fn App() -> Html {
                             }
                             d.dispatch(Action::Worker(FromWorker::Failed { job, message }));
                         }
+                        FromModel::Bench { .. } => {}
                     }
                 });
                 if let Some(w) = model_worker.borrow_mut().take() {
