@@ -48,8 +48,8 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if [ ! -d e2e/node_modules/playwright-core ]; then
-  say "installing npm test packages (playwright-core; it never downloads a browser)"
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/onnxruntime-web ]; then
+  say "installing npm test packages (playwright-core, which never downloads a browser; onnxruntime-web for the model benchmark)"
   (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 say "all tools present"

@@ -78,7 +78,9 @@ fn measure(reader: &FileReaderSync, env: ModelEnvelope) -> Result<BenchResult, S
     let mut r = BenchResult::default();
 
     let t = now();
-    let model = Model::load(&bytes, std::slice::from_ref(&shape))?;
+    let mut model = Model::load(&bytes, std::slice::from_ref(&shape))?;
+    // Activations only, as onnxruntime-web's gated graph: one row per tensor.
+    model.quantize_weights = false;
     r.load_ms = now() - t;
     r.tensors = model.tensors.len();
     let input: Vec<Tensor> = vec![tensor(&shape, values.clone())?];

@@ -66,6 +66,12 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   assert.match(await page.textContent(".sens-view .provenance"), /True single-op sensitivity measured in this page/);
   await page.locator(".tab", { hasText: "Mixed precision" }).click();
   await page.waitForSelector(".int16-list li", { timeout: 20000 });
+  // Verified by simulation: the runner's sweep draws the measured curve, the knee is on it.
+  assert.ok(tabs.includes("ppocr_cls_int8_run/simulated_mixed_precision.json"), tabs.join(" | "));
+  assert.match(await page.textContent(".recommend-view .provenance"), /Measured, not estimated/);
+  const pts = await page.$$eval("svg.pareto .simulated-pt", (c) => c.length);
+  assert.ok(pts >= 8, `${pts} simulated points`);
+  assert.match(await page.textContent(".ratio-readout.simulated"), /Simulated by the model runner: the whole model with this int16 set has [\d.]+% of the all-int8 model's output error/);
   assert.deepEqual(errors, []);
   await page.close();
 });
