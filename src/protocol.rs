@@ -6,6 +6,7 @@
 use crate::engine::compare::CompareRow;
 use crate::engine::diagnose_report::RowDiagnosis;
 use crate::engine::pairs::Side;
+use crate::engine::preprocess::{Preprocess, RandomInputs};
 use crate::engine::quant::QDType;
 use crate::engine::session::{Analysis, Document, FileFinding, Intent, TensorSettings};
 use crate::engine::whatif::PairWhatIf;
@@ -254,7 +255,31 @@ pub enum ToModel {
         observer: String,
         /// The folder the written reports are named under (`<model>_run/`).
         folder: String,
+        /// How image inputs become tensors.
+        #[serde(default)]
+        preprocess: Preprocess,
+        /// Per input, the shape the user typed for its symbolic dimensions (empty: none).
+        #[serde(default)]
+        typed: Vec<Vec<Option<usize>>>,
+        /// Run on seeded random inputs instead of the files (the user chose it, warned).
+        #[serde(default)]
+        random: Option<RandomInputs>,
     },
+    /// The model's declared inputs and whether the image files decode, before any run. The
+    /// model's Blob and the images' Blobs travel beside it.
+    Inspect {
+        job: u32,
+        model: String,
+        images: Vec<String>,
+    },
+}
+
+/// A dropped image as the model runner read it: its size, or why it could not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageCheck {
+    pub name: String,
+    pub size: Option<(usize, usize)>,
+    pub error: Option<String>,
 }
 
 /// Model runner's worker → UI.
@@ -273,6 +298,16 @@ pub enum FromModel {
         job: u32,
         files: Vec<(String, String)>,
         notes: Vec<String>,
+        /// What the run was given (images and their preprocessing, random inputs and the warning).
+        #[serde(default)]
+        used: Vec<String>,
+    },
+    /// The answer to `Inspect`: each input's name and declared shape (`None`: symbolic).
+    Inputs {
+        job: u32,
+        model: String,
+        inputs: Vec<(String, Vec<Option<usize>>)>,
+        images: Vec<ImageCheck>,
     },
     Failed {
         job: u32,

@@ -113,3 +113,23 @@ fn a_damaged_or_foreign_file_is_named() {
     assert_eq!(bad.len(), 1);
     assert_eq!(rest.len(), 1);
 }
+
+#[test]
+fn the_session_calls_a_dropped_image_a_sample_input_whatever_its_name() {
+    use quantlens::engine::detect::{detect, Detection, IMAGE_SAMPLE, SNIFF_BYTES};
+    use quantlens::engine::textenc::decode_head;
+    for (file, size) in [
+        ("text0.png", " 200×52"),
+        ("text1.jpg", ""),
+        ("broken.png", " 200×52"),
+        ("small_rgba16.png", " 9×5"),
+    ] {
+        let bytes = common::bytes(&format!("tests/fixtures/image/{file}"));
+        let (_, head) = decode_head(&bytes[..bytes.len().min(SNIFF_BYTES)]);
+        let Detection::Rejected(why) = detect("renamed", &head, bytes.len() as u64) else {
+            panic!("{file}: not rejected as a report");
+        };
+        assert!(why.contains(IMAGE_SAMPLE), "{file}: {why}");
+        assert!(why.contains(&format!("image{size}:")), "{file}: {why}");
+    }
+}

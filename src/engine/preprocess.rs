@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 pub type Values = (Vec<usize>, Vec<f32>);
 /// An input's name and declared shape (`None`: symbolic).
 pub type Declared = (String, Vec<Option<usize>>);
+/// Samples made of images, notes on the images left out, and a line saying what was used.
+pub type ImageSamples = (Vec<Vec<Values>>, Vec<String>, String);
+/// Decoded images, sentences on the images that would not decode, the other files.
+pub type SplitFiles = (Vec<(String, Image)>, Vec<String>, Vec<(String, Vec<u8>)>);
 
 /// Where the channel dimension is in a 4-D image input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,17 +78,11 @@ impl Default for Preprocess {
     }
 }
 
-/// The presets the model panel and the CLI offer: (key, label).
+/// The presets the model panel offers: (key, label); `Preprocess::describe` says what each does.
 pub const PRESETS: &[(&str, &str)] = &[
-    (
-        "ppocr",
-        "PP-OCR (BGR, ÷255, mean 0.5, std 0.5, NCHW, keep aspect + pad)",
-    ),
-    (
-        "imagenet",
-        "ImageNet (RGB, ÷255, mean 0.485/0.456/0.406, std 0.229/0.224/0.225, NCHW)",
-    ),
-    ("unit", "÷255 only (RGB, values in 0..1)"),
+    ("ppocr", "PP-OCR"),
+    ("imagenet", "ImageNet"),
+    ("unit", "÷255 only"),
 ];
 
 impl Preprocess {
@@ -194,7 +192,7 @@ pub fn parse_dims(s: &str) -> Option<Vec<Option<usize>>> {
     if t.is_empty() {
         return None;
     }
-    t.split(|c| c == 'x' || c == 'X' || c == '×' || c == ',')
+    t.split(['x', 'X', '×', ','])
         .map(|p| {
             let p = p.trim();
             if p == "?" {
@@ -255,9 +253,7 @@ pub fn apply_typed(
                         "input {name}: dimension {i} is fixed at {a} by the model; {b} was typed"
                     ))
                 }
-                (None, Some(b)) if b == 0 => {
-                    return Err(format!("input {name}: dimension {i} cannot be 0"))
-                }
+                (None, Some(0)) => return Err(format!("input {name}: dimension {i} cannot be 0")),
                 (None, Some(b)) => *d = Some(b),
                 _ => {}
             }
@@ -384,7 +380,7 @@ pub fn samples_from_images(
     declared: &[Declared],
     images: &[(String, Image)],
     pp: &Preprocess,
-) -> Result<(Vec<Vec<Values>>, Vec<String>, String), String> {
+) -> Result<ImageSamples, String> {
     pp.check()?;
     let [(name, dims)] = declared else {
         return Err(format!(
@@ -661,9 +657,7 @@ fn to_rgb(buf: &[u8], w: usize, h: usize, ch: usize, line: usize) -> Image {
 /// The dropped files split for the model runner: decoded images (by content), the images that
 /// would not decode (as sentences naming them), and the other files (tensor samples).
 #[cfg(feature = "model")]
-pub fn split_images(
-    files: Vec<(String, Vec<u8>)>,
-) -> (Vec<(String, Image)>, Vec<String>, Vec<(String, Vec<u8>)>) {
+pub fn split_images(files: Vec<(String, Vec<u8>)>) -> SplitFiles {
     let (mut images, mut bad, mut rest) = (Vec::new(), Vec::new(), Vec::new());
     for (name, bytes) in files {
         if is_image(&bytes[..bytes.len().min(16)]) {
