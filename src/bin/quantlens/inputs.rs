@@ -167,9 +167,12 @@ mod gather {
         Ok(out)
     }
 
-    /// The samples the arguments give for a model declaring `declared`, each with every input's
-    /// shape and values; what was used is said on stderr.
-    pub fn gather(a: &InputArgs, declared: &[DeclaredInput]) -> Result<Vec<Vec<Values>>, String> {
+    /// The samples the arguments give for a model declaring `declared`, each named (its file, or
+    /// "random sample i") with every input's shape and values; what was used is said on stderr.
+    pub fn gather(
+        a: &InputArgs,
+        declared: &[DeclaredInput],
+    ) -> Result<Vec<(String, Vec<Values>)>, String> {
         let declared = apply_typed(declared, &typed(a, declared)?)?;
         if let Some(n) = a.random {
             if !a.inputs.is_empty() {
@@ -188,7 +191,12 @@ mod gather {
                 seed: a.seed,
             };
             eprintln!("warning: {}: {RANDOM_WARNING}", r.describe());
-            return r.samples(&declared);
+            return Ok(r
+                .samples(&declared)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (format!("random sample {}", i + 1), s))
+                .collect());
         }
         if a.inputs.is_empty() {
             return Err(format!(
@@ -211,7 +219,7 @@ mod gather {
                     decode(&p.display().to_string(), &bytes)?,
                 ));
             } else {
-                samples.push(read_sample(p, &declared)?);
+                samples.push((p.display().to_string(), read_sample(p, &declared)?));
             }
         }
         if !images.is_empty() {
@@ -221,7 +229,17 @@ mod gather {
                 eprintln!("note: {n}");
             }
             eprintln!("inputs: {used}");
-            samples.extend(s);
+            let batch = s.first().and_then(|x| x.first()).map_or(1, |(sh, _)| sh[0]);
+            let names: Vec<String> = images
+                .chunks(batch.max(1))
+                .map(|g| {
+                    g.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect();
+            samples.extend(names.into_iter().zip(s));
         }
         Ok(samples)
     }

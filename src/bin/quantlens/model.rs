@@ -22,18 +22,8 @@ fn load(model_path: &Path, args: &InputArgs) -> Result<Loaded, String> {
         .map_err(|e| format!("cannot read {}: {e}", model_path.display()))?;
     let declared = declared_inputs(&bytes)?;
     let raw = gather(args, &declared)?;
-    let Some(first) = raw.first() else {
+    let Some((first_name, first)) = raw.first() else {
         return Err("no sample input".into());
-    };
-    let input_paths: Vec<String> = if args.inputs.is_empty() {
-        (0..raw.len())
-            .map(|i| format!("random sample {i}"))
-            .collect()
-    } else {
-        args.inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect()
     };
     // The shape is fixed from the first sample (every sample must agree).
     let shapes: Vec<Vec<usize>> = first.iter().map(|(s, _)| s.clone()).collect();
@@ -42,20 +32,18 @@ fn load(model_path: &Path, args: &InputArgs) -> Result<Loaded, String> {
             want.len() == got.len() && want.iter().zip(got).all(|(w, g)| w.is_none_or(|w| w == *g));
         if !fits {
             return Err(format!(
-                "input {i} ({name}) of {} has shape {got:?}; the model declares {want:?}",
-                input_paths[0]
+                "input {i} ({name}) of {first_name} has shape {got:?}; the model declares {want:?}"
             ));
         }
     }
     let model = Model::load(&bytes, &shapes)?;
     let mut samples = Vec::new();
-    for (i, s) in raw.into_iter().enumerate() {
+    for (name, s) in raw {
         let mut ts = Vec::new();
         for ((shape, data), want) in s.into_iter().zip(&shapes) {
             if shape != *want {
                 return Err(format!(
-                    "{}: shape {shape:?}, the first sample's is {want:?}",
-                    input_paths.get(i).map(String::as_str).unwrap_or("a sample")
+                    "{name}: shape {shape:?}, the first sample's is {want:?}"
                 ));
             }
             ts.push(tensor(&shape, data)?);
