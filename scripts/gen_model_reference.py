@@ -12,13 +12,18 @@ alone):
   tensor alone (Mul by the float32 inverse of the scale as PyTorch's fake_quantize does, Round (half to
   even), Clip [-128, 127], Mul), everything else float; L1, Cosine
   and SQNR of the model output against the float output, over both samples together (§3.4);
-- the all-int8 simulation: fake quantization after every tensor at once; each tensor's Cosine and L1
-  against its float value.
+- weights (the constant operand of Conv (axis 0), ConvTranspose (axis 1) and MatMul (last axis)):
+  fake-quantized per output channel, int8, symmetric (amax_c / 127.5, round half to even, clip
+  [-128, 127]) in numpy, and set as the op's operand; the "weight" sensitivity rows quantize one op's
+  weight alone, as Horizon's QuantAnalysis does (`sensitive_type="weight"`);
+- the all-int8 simulation: fake quantization after every tensor and of every weight at once; each
+  tensor's Cosine and L1 against its float value.
 Also a tiny model with a custom-domain op the runner cannot run (`unsupported_op.onnx`, with
 `unsupported_x.npz`). Writes tests/fixtures/model/{ppocr_cls.onnx, cls_sample0.npz, cls_sample1.npz,
 expected.json, unsupported_op.onnx, unsupported_x.npz};
 `--check` regenerates into a temporary folder and compares.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -34,31 +39,8 @@ DEFAULT = os.path.join(ROOT, "tests", "fixtures", "model")
 OUT = fixture_check.out_dir(DEFAULT)
 
 
-def main():
-    import onnx
-    import onnxruntime as ort
-    import rapidocr_onnxruntime
-    from onnx import TensorProto, helper, numpy_helper
-
-    src = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_ppocr_mobile_v2.0_cls_infer.onnx")
-    model_path = os.path.join(OUT, "ppocr_cls.onnx")
-    shutil.copyfile(src, model_path)
-    rng = np.random.default_rng(20261201)
-
-    def image():
-        img = np.full((48, 192), 230.0)
-        for _ in range(14):
-            x, y = rng.integers(4, 180), rng.integers(8, 36)
-            img[y:y + rng.integers(4, 14), x:x + rng.integers(2, 10)] = rng.uniform(10, 80)
-        img += rng.normal(0, 6, img.shape)
-        x = np.clip(img, 0, 255) / 255.0
-        x = (x - 0.5) / 0.5
-        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
-
-    samples = [image(), image()]
-    for i, s in enumerate(samples):
-        np.savez(os.path.join(OUT, f"cls_sample{i}.npz"), x=s)
-
+def reference(model_path, samples, ort, onnx, TensorProto, helper, numpy_helper):
+    """Every number the Rust test checks, for one model and its samples (see the module doc)."""
     base = onnx.load(model_path)
     inp = base.graph.input[0].name
     out_name = base.graph.output[0].name
@@ -79,6 +61,43 @@ def main():
         for o in n.output:
             if o and o not in inits and types.get(o) == TensorProto.FLOAT and o not in tensors:
                 tensors.append(o)
+
+    # Weights: constant operands (Constant nodes or initializers) of Conv, ConvTranspose, MatMul.
+    const_val = {t.name: numpy_helper.to_array(t) for t in base.graph.initializer}
+    for n in base.graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    const_val[n.output[0]] = numpy_helper.to_array(a.t)
+    weights = {}  # output tensor -> (node index, slot, quantized weight, axis)
+
+    def fq_weight(w, axis):
+        w = w.astype(np.float32)
+        moved = np.moveaxis(w, axis, 0)
+        amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
+        s = np.maximum(amax / 127.5, np.finfo(np.float32).eps).astype(np.float32)
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        s = s.reshape(shape)
+        return (np.round(w * (np.float32(1.0) / s)).clip(-128, 127) * s).astype(np.float32)
+
+    for k, n in enumerate(base.graph.node):
+        axis = {"Conv": 0, "ConvTranspose": 1}.get(n.op_type)
+        if n.op_type == "MatMul" and len(n.input) > 1 and n.input[1] in const_val:
+            axis = const_val[n.input[1]].ndim - 1
+        if axis is None or len(n.input) < 2 or n.input[1] not in const_val:
+            continue
+        w = const_val[n.input[1]]
+        if w.dtype != np.float32 or w.ndim < 2:
+            continue
+        weights[n.output[0]] = (k, 1, fq_weight(w, axis), axis)
+
+    def set_weight(m, t, k):
+        """The op writing `t` reads its fake-quantized weight (a new initializer)."""
+        idx, slot, q, _ = weights[t]
+        name = f"{t}__wq{k}"
+        m.graph.initializer.append(numpy_helper.from_array(q, name))
+        m.graph.node[idx].input[slot] = name
 
     def session(m):
         so = ort.SessionOptions()
@@ -159,10 +178,24 @@ def main():
             sess = session(m)
             outs = [sess.run(None, {inp: s})[0] for s in samples]
         sens[t] = metrics([f[out_name] for f in floats], outs)
+    sens_w = {}
+    for k, t in enumerate(tensors):
+        if t not in weights:
+            continue
+        m = onnx.ModelProto()
+        m.CopyFrom(base)
+        set_weight(m, t, k)
+        sess = session(m)
+        outs = [sess.run(None, {inp: s})[0] for s in samples]
+        sens_w[t] = metrics([f[out_name] for f in floats], outs)
 
     # All-int8 simulation: every tensor fake-quantized at once.
     m = onnx.ModelProto()
     m.CopyFrom(base)
+    # Weights first (node indices are those of the base graph), then the activations' fake quant.
+    for k, t in enumerate(tensors):
+        if t in weights:
+            set_weight(m, t, k)
     fq_of = {}
     for k, t in enumerate(tensors):
         if t != inp:
@@ -193,6 +226,8 @@ def main():
         "tensors": tensors,
         "scales": scale,
         "sensitivity": sens,
+        "sensitivity_weight": sens_w,
+        "weight_axis": {t: w[3] for t, w in weights.items()},
         "simulate": sim,
     }
     def finite(v):
@@ -205,8 +240,60 @@ def main():
             return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
         return v
 
+    return finite(expected)
+
+
+def main():
+    import onnx
+    import onnxruntime as ort
+    import rapidocr_onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    src = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    model_path = os.path.join(OUT, "ppocr_cls.onnx")
+    shutil.copyfile(src, model_path)
+    rng = np.random.default_rng(20261201)
+
+    def image():
+        img = np.full((48, 192), 230.0)
+        for _ in range(14):
+            x, y = rng.integers(4, 180), rng.integers(8, 36)
+            img[y:y + rng.integers(4, 14), x:x + rng.integers(2, 10)] = rng.uniform(10, 80)
+        img += rng.normal(0, 6, img.shape)
+        x = np.clip(img, 0, 255) / 255.0
+        x = (x - 0.5) / 0.5
+        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
+
+    samples = [image(), image()]
+    for i, s in enumerate(samples):
+        np.savez(os.path.join(OUT, f"cls_sample{i}.npz"), x=s)
+
+    expected = reference(model_path, samples, ort, onnx, TensorProto, helper, numpy_helper)
     with open(os.path.join(OUT, "expected.json"), "w") as f:
-        json.dump(finite(expected), f, indent=1, sort_keys=True)
+        json.dump(expected, f, indent=1, sort_keys=True)
+
+    # The recognizer (PP-OCRv4 rec, 10.8 MB): not copied; the test reads it from the installed
+    # package and checks its SHA-256 against the one recorded here.
+    rec_src = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models", "ch_PP-OCRv4_rec_infer.onnx")
+
+    def line():
+        img = np.full((48, 320), 225.0)
+        for _ in range(26):
+            x, y = rng.integers(4, 310), rng.integers(8, 36)
+            img[y:y + rng.integers(4, 16), x:x + rng.integers(2, 8)] = rng.uniform(10, 90)
+        img += rng.normal(0, 6, img.shape)
+        x = (np.clip(img, 0, 255) / 255.0 - 0.5) / 0.5
+        return np.repeat(x[None, None], 3, axis=1).astype(np.float32)
+
+    rec_samples = [line(), line()]
+    for i, s in enumerate(rec_samples):
+        np.savez(os.path.join(OUT, f"rec_sample{i}.npz"), x=s)
+    rec = reference(rec_src, rec_samples, ort, onnx, TensorProto, helper, numpy_helper)
+    with open(rec_src, "rb") as f:
+        rec["model_sha256"] = hashlib.sha256(f.read()).hexdigest()
+    rec["model"] = "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx (rapidocr-onnxruntime 1.4.4)"
+    with open(os.path.join(OUT, "expected_rec.json"), "w") as f:
+        json.dump(rec, f, indent=1, sort_keys=True)
     # A model the runner cannot run: a custom-domain op (its message must name the op and node).
     xi = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     yo = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
@@ -219,7 +306,8 @@ def main():
     with open(os.path.join(OUT, "unsupported_op.onnx"), "wb") as f:
         f.write(um.SerializeToString())
     np.savez(os.path.join(OUT, "unsupported_x.npz"), x=np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4))
-    print(f"{len(tensors)} tensors; output {out_name}")
+    for e in (expected, rec):
+        print(f"{len(e['tensors'])} tensors, {len(e['weight_axis'])} weights; output {e['output']}")
     fixture_check.finish(DEFAULT)
 
 

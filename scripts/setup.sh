@@ -36,6 +36,12 @@ if ! python3 -c 'import tabulate, sys; sys.exit(tabulate.__version__ != "0.9.0")
   say "installing python package tabulate (fixture generator)"
   python3 -m pip install --quiet 'tabulate==0.9.0'
 fi
+# ONNX Runtime and PP-OCR's real models: the model runner's references (gen_model_reference.py)
+# and the real-run fixtures are checked against them, and the recognizer test reads its model.
+if ! python3 -c 'import onnxruntime, onnx, rapidocr_onnxruntime' 2>/dev/null; then
+  say "installing python packages onnxruntime, onnx, rapidocr-onnxruntime (real models for the references)"
+  python3 -m pip install --quiet 'onnxruntime==1.32.0' 'onnx==1.23.2' 'rapidocr-onnxruntime==1.4.4'
+fi
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   say "installing Debian chromium + chromium-driver"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

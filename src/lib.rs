@@ -5,6 +5,8 @@ pub mod engine;
 pub mod protocol;
 
 #[cfg(feature = "model-web")]
+pub mod model_bench;
+#[cfg(feature = "model-web")]
 pub mod model_worker;
 #[cfg(feature = "web")]
 pub mod ui;

@@ -84,6 +84,7 @@ fn run(
         } => (
             job, model, inputs, dtype, observer, folder, preprocess, typed, random,
         ),
+        ToModel::Bench { .. } => return Err("not a run".into()),
     };
     if blobs.len() != 1 + inputs.len() {
         return Err("the model and its inputs did not all arrive".into());
@@ -205,9 +206,10 @@ pub fn start() {
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         match serde_wasm_bindgen::from_value::<ModelEnvelope>(ev.data()) {
             Ok(env) => {
-                let job = match &env.cmd {
-                    ToModel::Run { job, .. } | ToModel::Inspect { job, .. } => *job,
-                };
+                let job = env.cmd.job();
+                if matches!(env.cmd, ToModel::Bench { .. }) {
+                    return post(&scope_in, &crate::model_bench::bench(&reader, env));
+                }
                 match run(&scope_in, &reader, env) {
                     Ok(done) => post(&scope_in, &done),
                     Err(message) => post(&scope_in, &FromModel::Failed { job, message }),

@@ -272,6 +272,55 @@ pub enum ToModel {
         model: String,
         images: Vec<String>,
     },
+    /// Benchmark (not used by the app; `e2e/bench_model.mjs`): the model's Blob and one input's
+    /// raw little-endian f32 values (`shape`) travel beside the command. Times `warmup` + `runs`
+    /// forward passes, then, if asked, int8 min-max calibration and true sensitivity of every
+    /// tensor, and a whole `run_report` (what `Run` does) with the time of each stage.
+    Bench {
+        job: u32,
+        shape: Vec<usize>,
+        warmup: u32,
+        runs: u32,
+        sensitivity: bool,
+        full_run: bool,
+    },
+}
+
+impl ToModel {
+    pub fn job(&self) -> u32 {
+        match self {
+            ToModel::Run { job, .. }
+            | ToModel::Inspect { job, .. }
+            | ToModel::Bench { job, .. } => *job,
+        }
+    }
+}
+
+/// What a [`ToModel::Bench`] measured in the model worker (times in ms, from `performance.now`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// Quantizable tensors the engine found (in plan order).
+    pub tensors: usize,
+    /// `Model::load` (parse, fix the input shape, type the graph).
+    pub load_ms: f64,
+    /// The first forward pass (the wasm tiers up during it), then the timed ones after warm-up.
+    pub first_ms: f64,
+    pub forward_ms: Vec<f64>,
+    /// The first output of the float run (to check it against another runtime's).
+    pub output: Vec<f32>,
+    pub calibrate_ms: f64,
+    pub sensitivity_ms: f64,
+    /// Tensors whose sensitivity was measured.
+    pub sensitivity_tensors: usize,
+    /// (tensor name, int8 min-max scale) used by the sensitivity run.
+    pub scales: Vec<(String, f64)>,
+    /// (tensor name, L1 at the first output) of the sensitivity run.
+    pub sensitivity_l1: Vec<(String, f64)>,
+    /// `run_report` (load + calibration + simulation + sensitivity + tables), whole and by stage.
+    pub full_run_ms: f64,
+    pub full_run_stages: Vec<(String, f64)>,
+    /// The worker's wasm memory after everything (it never shrinks: the high-water mark).
+    pub wasm_heap_bytes: f64,
 }
 
 /// A dropped image as the model runner read it: its size, or why it could not.
@@ -312,6 +361,11 @@ pub enum FromModel {
     Failed {
         job: u32,
         message: String,
+    },
+    /// The answer to a [`ToModel::Bench`].
+    Bench {
+        job: u32,
+        result: BenchResult,
     },
 }
 

@@ -7,27 +7,30 @@
 mod common;
 
 use quantlens::engine::model::{
-    assignment_for, compare_table_txt, sensitivity, sensitivity_table_txt, simulate, tensor, Model,
+    assignment_for, compare_table_txt, sensitivity, sensitivity_table_txt, simulate, tensor,
+    Assignment, Model, Sensitive,
 };
 use quantlens::engine::quant::{Observer, QDType};
 use quantlens::engine::tensor::{list_tensors, read_all};
 use serde_json::Value;
 use std::collections::HashMap;
 
-fn load() -> (Model, Vec<Vec<quantlens::engine::model::Tensor>>, Value) {
-    let bytes = common::bytes("tests/fixtures/model/ppocr_cls.onnx");
+type Samples = Vec<Vec<quantlens::engine::model::Tensor>>;
+
+/// A model (bytes), its two committed samples (`<prefix>{0,1}.npz`) and ORT's numbers.
+fn load(bytes: &[u8], prefix: &str, expected: &str) -> (Model, Samples, Value) {
     let mut samples = Vec::new();
     for i in 0..2 {
-        let mut raw = common::bytes(&format!("tests/fixtures/model/cls_sample{i}.npz"));
+        let mut raw = common::bytes(&format!("tests/fixtures/model/{prefix}{i}.npz"));
         let entries = list_tensors("s.npz", &mut raw).expect("npz");
         let e = &entries[0];
         let data = read_all(&mut raw, e).expect("read");
         let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
         samples.push(vec![tensor(&shape, data).expect("tensor")]);
     }
-    let model = Model::load(&bytes, &[vec![1, 3, 48, 192]]).expect("model loads");
-    let expected: Value =
-        serde_json::from_str(&common::text("tests/fixtures/model/expected.json")).expect("json");
+    let shape = samples[0][0].shape().to_vec();
+    let model = Model::load(bytes, &[shape]).expect("model loads");
+    let expected: Value = serde_json::from_str(&common::text(expected)).expect("json");
     (model, samples, expected)
 }
 
@@ -60,11 +63,25 @@ fn spearman(x: &[f64], y: &[f64]) -> f64 {
     cov / (vx * vy).sqrt()
 }
 
-#[test]
-fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
-    let (model, samples, expected) = load();
+/// Scales, the all-int8 simulation and true sensitivity (activation and weight rows) against
+/// ORT's numbers; gives the assignment used and the sensitivity rows.
+/// Bounds on |Cosine − ORT's Cosine| over the simulated tensors: median, 90th percentile, worst
+/// on tensors of ≥ 1024 elements, worst on any.
+struct SimBounds([f64; 4]);
+
+#[allow(clippy::unwrap_used)]
+fn check_against_ort(
+    model: &Model,
+    samples: &Samples,
+    expected: &Value,
+    bounds: SimBounds,
+) -> (
+    HashMap<usize, Assignment>,
+    Vec<quantlens::engine::model::SimRow>,
+    Vec<quantlens::engine::model::SensRow>,
+) {
     let scales = model
-        .calibrate(&samples, &Observer::MinMax, QDType::Int8)
+        .calibrate(samples, &Observer::MinMax, QDType::Int8)
         .expect("calibrate");
     let by_name: HashMap<&str, usize> = model
         .tensors
@@ -110,41 +127,88 @@ fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
         .iter()
         .map(|n| (by_name[n], expected["scales"][n].as_f64().unwrap()))
         .collect();
-    let a = assignment_for(&model, &ort_scales, &ort_scales, QDType::Int8, &[]);
-    let rows = simulate(&model, &samples, &a).expect("simulate");
+    let a = assignment_for(model, &ort_scales, &ort_scales, QDType::Int8, &[]);
+    let rows = simulate(model, samples, &a).expect("simulate");
     let row_of: HashMap<&str, &quantlens::engine::model::SimRow> =
         rows.iter().map(|r| (r.tensor.name.as_str(), r)).collect();
-    let mut worst = 0f64;
+    // Float kernels differ in summation order (tract's optimized ones and ORT's), so a value at a
+    // rounding boundary can round to the other neighbour. Most tensors agree to 1e-6; where a
+    // tiny tensor sits in the chain (the squeeze-excitation blocks' [1, C, 1, 1] gates scale whole
+    // channels; the [1, 2] logits) one element of a handful rounding the other way moves the
+    // Cosine visibly, and everything after the gate inherits it. ORT with and without its own
+    // graph optimizations agrees to 4e-6 on the same graph: the gap is the kernels', not the
+    // fake quantization's (run unoptimized, QuantLens agreed to 1e-4 everywhere).
     let mut diffs = Vec::new();
-    for (k, n) in common_names.iter().enumerate() {
+    for n in &common_names {
         let r = row_of[n];
         let want = expected["simulate"][n]["Cosine"].as_f64().unwrap();
-        worst = worst.max((r.metrics.cosine - want).abs());
+        let elems: usize = r.shape.iter().product();
         diffs.push((
             (r.metrics.cosine - want).abs(),
-            k,
+            elems,
             *n,
             r.metrics.cosine,
             want,
         ));
     }
-    diffs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    if std::env::var("QL_DEBUG").is_ok() {
+        for d in diffs.iter().filter(|d| d.0 > 1e-6).take(25) {
+            let t = model.tensors.iter().find(|t| t.name == d.2).unwrap();
+            eprintln!("{:>10.2e} {:>7} {} {} {:.5}", d.0, d.1, t.op_type, d.2, d.4);
+        }
+    }
+    diffs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    let q = |p: f64| diffs[((diffs.len() - 1) as f64 * p) as usize].0;
+    let worst_big = diffs
+        .iter()
+        .filter(|d| d.1 >= 1024)
+        .map(|d| d.0)
+        .fold(0.0, f64::max);
+    let worst = diffs.last().unwrap().0;
+    eprintln!(
+        "simulated Cosine vs ORT: median {:.1e}, 90th percentile {:.1e}, worst {worst_big:.1e} (≥ 1024 elements), {worst:.1e} (any)",
+        q(0.5),
+        q(0.9)
+    );
     assert!(
-        worst < 1e-4,
-        "simulated Cosine differs from ORT by up to {worst}: {:?}",
-        &diffs[..3]
+        q(0.5) < bounds.0[0]
+            && q(0.9) < bounds.0[1]
+            && worst_big < bounds.0[2]
+            && worst < bounds.0[3],
+        "simulated Cosine differs from ORT: {:?}",
+        &diffs[diffs.len() - 8..]
     );
 
-    // True sensitivity of every tensor.
-    let sens = sensitivity(&model, &samples, &a, &mut |_, _| true).expect("sensitivity");
-    let s_of: HashMap<&str, [f64; 3]> = sens
+    // True sensitivity of every activation and every weight (Horizon's two row kinds).
+    let sens = sensitivity(model, samples, &a, &mut |_, _| true).expect("sensitivity");
+    let s_of: HashMap<(&str, Sensitive), [f64; 3]> = sens
         .iter()
-        .map(|r| (r.tensor.name.as_str(), r.values[0]))
+        .map(|r| ((r.tensor.name.as_str(), r.kind), r.values[0]))
         .collect();
-    let ours: Vec<f64> = common_names.iter().map(|n| s_of[n][0]).collect();
-    let theirs: Vec<f64> = common_names
+    let weights: Vec<&str> = expected["sensitivity_weight"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        sens.iter().filter(|r| r.kind == Sensitive::Weight).count(),
+        weights.len(),
+        "the ops with a weight are those ORT's reference quantizes"
+    );
+    let keys: Vec<(&str, Sensitive, &str)> = common_names
         .iter()
-        .map(|n| expected["sensitivity"][n]["L1"].as_f64().unwrap())
+        .map(|n| (*n, Sensitive::Activation, "sensitivity"))
+        .chain(
+            weights
+                .iter()
+                .map(|n| (*n, Sensitive::Weight, "sensitivity_weight")),
+        )
+        .collect();
+    let ours: Vec<f64> = keys.iter().map(|(n, k, _)| s_of[&(*n, *k)][0]).collect();
+    let theirs: Vec<f64> = keys
+        .iter()
+        .map(|(n, _, table)| expected[table][n]["L1"].as_f64().unwrap())
         .collect();
     let rho = spearman(&ours, &theirs);
     let top = |v: &[f64]| {
@@ -156,11 +220,65 @@ fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
     let (to, tt) = (top(&ours), top(&theirs));
     let overlap = to.iter().filter(|i| tt.contains(i)).count();
     eprintln!(
-        "sensitivity L1 vs ORT: Spearman {rho:.5}, top-20 overlap {overlap}/20, {} tensors",
-        ours.len()
+        "sensitivity L1 vs ORT: Spearman {rho:.5}, top-20 overlap {overlap}/20, {} rows ({} weights)",
+        ours.len(),
+        weights.len()
     );
     assert!(rho >= 0.99, "Spearman {rho}");
     assert!(overlap >= 18, "top-20 overlap {overlap}");
+    (a, rows, sens)
+}
+
+#[test]
+fn the_classifier_agrees_with_onnx_runtime() {
+    let (model, samples, expected) = load(
+        &common::bytes("tests/fixtures/model/ppocr_cls.onnx"),
+        "cls_sample",
+        "tests/fixtures/model/expected.json",
+    );
+    let (a, rows, sens) = check_against_ort(
+        &model,
+        &samples,
+        &expected,
+        SimBounds([1e-6, 1e-4, 1e-3, 5e-3]),
+    );
+
+    // Downstream-only re-runs give the numbers of whole runs with that one tensor quantized.
+    let mut plain = Model::load(
+        &common::bytes("tests/fixtures/model/ppocr_cls.onnx"),
+        &[vec![1, 3, 48, 192]],
+    )
+    .expect("model");
+    plain.quantize_weights = false;
+    let act_rows = sensitivity(&plain, &samples, &a, &mut |_, _| true).expect("sensitivity");
+    assert_eq!(
+        act_rows.len(),
+        a.len(),
+        "no weight rows when weights stay float"
+    );
+    for r in act_rows.iter().step_by(23) {
+        let one: HashMap<usize, Assignment> = [(r.tensor.node, r.assignment)].into();
+        let mut l1 = 0f64;
+        let mut n = 0usize;
+        for s in &samples {
+            let f = plain.run_float(s).expect("float");
+            let q = plain.run_quantized(s, &one).expect("quantized");
+            l1 += f[0]
+                .1
+                .iter()
+                .zip(&q[0].1)
+                .map(|(x, y)| (*x as f64 - *y as f64).abs())
+                .sum::<f64>();
+            n += f[0].1.len();
+        }
+        let full = l1 / n as f64;
+        assert!(
+            (r.values[0][0] - full).abs() <= 1e-12 + 1e-9 * full,
+            "{}: downstream-only L1 {} vs whole run {full}",
+            r.tensor.name,
+            r.values[0][0]
+        );
+    }
 
     // The tables read back as the formats they imitate.
     let txt = compare_table_txt(&rows);
@@ -187,6 +305,53 @@ fn scales_simulation_and_sensitivity_agree_with_onnx_runtime() {
         .sensitivity()
         .expect("toolchain table")
         .measured_by_quantlens());
+}
+
+/// PP-OCRv4's recognizer (SVTR: convolutions, attention MatMuls, LayerNorm, Softmax), read from
+/// the installed rapidocr-onnxruntime package (10.8 MB, not committed; `scripts/setup.sh test`
+/// installs it) and checked against the SHA-256 the reference recorded.
+#[test]
+fn the_recognizer_agrees_with_onnx_runtime() {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import rapidocr_onnxruntime, os; print(os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), 'models', 'ch_PP-OCRv4_rec_infer.onnx'))",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "the recognizer comes from the rapidocr-onnxruntime package: scripts/setup.sh test installs it ({})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (model, samples, expected) = load(
+        &bytes,
+        "rec_sample",
+        "tests/fixtures/model/expected_rec.json",
+    );
+    assert_eq!(
+        quantlens::engine::encode::sha256_hex(&bytes),
+        expected["model_sha256"].as_str().unwrap(),
+        "{path} is not the recognizer the reference was computed on"
+    );
+    // All-int8 with min-max scales wrecks this model (late tensors' Cosine falls to 0.1–0.6), and
+    // where the signal is mostly noise a value rounding the other way moves everything after it:
+    // the simulated tensors agree less closely than the classifier's, the sensitivities (one
+    // tensor quantized at a time) as closely.
+    let (_, rows, sens) = check_against_ort(
+        &model,
+        &samples,
+        &expected,
+        SimBounds([1e-4, 5e-3, 2e-2, 2e-2]),
+    );
+    assert!(
+        rows.len() >= 400 && sens.len() > rows.len(),
+        "{} tensors, {} rows",
+        rows.len(),
+        sens.len()
+    );
 }
 
 #[test]
@@ -229,7 +394,8 @@ fn the_cli_writes_horizon_tables_and_json() {
     assert_eq!(tables.len(), 3, "one output, three metrics");
     assert_eq!(tables[0]["metric"], "L1");
     let ops = tables[0]["ops"].as_array().unwrap();
-    assert_eq!(ops.len(), 235);
+    let kinds = |k: &str| ops.iter().filter(|o| o["sensitive_type"] == k).count();
+    assert_eq!((kinds("activation"), kinds("weight")), (235, 54));
     let vals: Vec<f64> = ops
         .iter()
         .map(|o| o["value"].as_f64().unwrap_or(f64::NAN))
@@ -257,6 +423,98 @@ fn the_cli_writes_horizon_tables_and_json() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The runner's whole report (what the app's model worker writes) verifies the mixed-precision
+/// ratios by simulation: the sweep file reads back, and the Pareto view carries the measured
+/// error at the ratios simulated, falling as activations go to int16.
+#[test]
+fn the_report_verifies_mixed_precision_by_simulation() {
+    use quantlens::engine::model::run_report;
+    let bytes = common::bytes("tests/fixtures/model/ppocr_cls.onnx");
+    let mut samples = Vec::new();
+    for i in 0..2 {
+        let mut raw = common::bytes(&format!("tests/fixtures/model/cls_sample{i}.npz"));
+        let e = list_tensors("s.npz", &mut raw).expect("npz").remove(0);
+        let data = read_all(&mut raw, &e).expect("read");
+        samples.push(vec![(e.shape.iter().map(|&d| d as usize).collect(), data)]);
+    }
+    let mut stages = Vec::new();
+    let files = run_report(
+        &bytes,
+        &samples,
+        QDType::Int8,
+        &Observer::MinMax,
+        &mut |s, _, _| {
+            if stages.last() != Some(&s.to_string()) {
+                stages.push(s.to_string());
+            }
+            true
+        },
+    )
+    .expect("report");
+    assert_eq!(
+        stages,
+        [
+            "calibrating",
+            "simulating",
+            "sensitivity",
+            "verifying mixed precision"
+        ]
+    );
+    let mut s = quantlens::engine::session::Session::new();
+    for (name, text) in &files {
+        s.open(
+            &format!("ppocr_cls_int8_run/{name}"),
+            Box::new(text.clone().into_bytes()),
+        );
+    }
+    s.update(&mut |_, _, _| {});
+    let sweep_file = s
+        .analysis
+        .files
+        .iter()
+        .find(|f| f.name.ends_with("simulated_mixed_precision.json"))
+        .expect("the sweep is written");
+    assert!(sweep_file.error.is_none(), "{:?}", sweep_file.error);
+    let sweep = sweep_file.sweep().expect("read as a sweep");
+    assert_eq!(
+        sweep.table,
+        "output_save_infer_model_scale_0_tmp_1_L1_sensitive_ops.txt"
+    );
+    assert_eq!(sweep.table_rows, 289);
+    let (first, last) = (&sweep.points[0], sweep.points.last().unwrap());
+    assert_eq!((first.topk, first.int16.len()), (0, 0));
+    assert_eq!((last.topk, last.int16.len()), (289, 235));
+    assert!(
+        // The weights stay int8 per channel: their error remains (61% of the all-int8 L1 here).
+        last.outputs[0].l1 < 0.75 * first.outputs[0].l1,
+        "all activations int16 ({}) against all int8 ({})",
+        last.outputs[0].l1,
+        first.outputs[0].l1
+    );
+    let runs = quantlens::engine::document::run_keys(&s.analysis.files);
+    let run = runs
+        .iter()
+        .zip(&s.analysis.files)
+        .find(|(_, f)| f.sweep().is_some())
+        .map(|(r, _)| r.clone())
+        .unwrap();
+    let (pts, knee) =
+        quantlens::engine::views::mixed_precision_sweep(&s.analysis, &run, "activation");
+    let measured: Vec<_> = pts.iter().filter(|p| p.simulated_error.is_some()).collect();
+    assert_eq!(
+        measured.len(),
+        sweep.points.len(),
+        "every simulated ratio is on the curve"
+    );
+    assert_eq!(measured[0].simulated_error, Some(1.0));
+    assert!(measured.last().unwrap().simulated_error.unwrap() < 0.75);
+    let k = knee.expect("a knee");
+    assert!(
+        pts[k].simulated_error.is_some(),
+        "the knee is a measured point"
+    );
 }
 
 #[test]

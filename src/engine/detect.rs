@@ -35,6 +35,8 @@ pub enum Format {
     ScalesJson,
     /// An ONNX model: the scales of its QuantizeLinear/DequantizeLinear nodes.
     OnnxScales,
+    /// The model runner's simulated mixed-precision sweep (`simulated_mixed_precision.json`).
+    SimulatedSweep,
 }
 
 impl Format {
@@ -51,6 +53,7 @@ impl Format {
             Format::Tensors => "Tensor dump (.npy / .npz / .safetensors / .pt)",
             Format::ScalesJson => "Scales by tensor name (scales.json)",
             Format::OnnxScales => "ONNX QDQ model (its quantization scales)",
+            Format::SimulatedSweep => "Simulated mixed precision (simulated_mixed_precision.json)",
         }
     }
 }
@@ -217,6 +220,9 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
         }
         Err(_) => return Detection::Rejected("not UTF-8 text (a binary file?)".into()),
     };
+    if super::sweep::looks_like_sweep(text.as_bytes()) {
+        return Detection::Supported(Format::SimulatedSweep);
+    }
     if super::scales::looks_like_scales_json(text.as_bytes()) {
         return Detection::Supported(Format::ScalesJson);
     }

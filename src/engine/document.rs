@@ -22,6 +22,11 @@ pub enum Document {
     },
     /// Scales by tensor name (a `scales.json`, an ONNX QDQ model): used for tensor pairs.
     Scales(super::scales::ScaleSet),
+    /// The model runner's simulated mixed-precision sweep, and its points as a table.
+    Sweep {
+        sweep: super::sweep::SweepSet,
+        doc: DocTable,
+    },
     /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
     Tensors {
         entries: Vec<super::tensor::TensorEntry>,
@@ -50,6 +55,7 @@ impl FileReport {
             Some(Document::Compare(c)) => vec![&c.doc],
             Some(Document::Sensitivity(s)) => vec![&s.doc],
             Some(Document::Tables { tables }) => tables.iter().collect(),
+            Some(Document::Sweep { doc, .. }) => vec![doc],
             Some(Document::Tensors { .. }) | Some(Document::Scales(_)) | None => Vec::new(),
         }
     }
@@ -59,7 +65,16 @@ impl FileReport {
         match &self.document {
             Some(Document::Compare(c)) => c.rows.len(),
             Some(Document::Scales(s)) => s.entries.len(),
+            Some(Document::Sweep { sweep, .. }) => sweep.points.len(),
             _ => self.tables().iter().map(|t| t.rows.len()).sum(),
+        }
+    }
+
+    /// The model runner's simulated mixed-precision sweep, when this file is one.
+    pub fn sweep(&self) -> Option<&super::sweep::SweepSet> {
+        match &self.document {
+            Some(Document::Sweep { sweep, .. }) => Some(sweep),
+            _ => None,
         }
     }
 

@@ -29,6 +29,7 @@ pub mod sensitivity;
 pub mod session;
 pub mod share;
 pub mod side;
+pub mod sweep;
 pub mod tabdoc;
 pub mod table;
 pub mod tensor;

@@ -1,8 +1,10 @@
 //! Run an ONNX model (tract): every float activation recorded, calibrated with the engine's observers, fake-quantized on demand; the per-layer comparison and true single-tensor sensitivity written in Horizon's table formats.
 //!
-//! The model is decluttered (not optimized), so node and tensor names stay those of the ONNX file,
-//! and run through tract's plan with an evaluation hook that can read (calibrate) or replace
-//! (fake-quantize) any node's output without editing the graph. Fake quantization is the engine's
+//! Each of the ONNX file's own tensors gets a tap (an opaque pass-through op) before tract
+//! optimizes the graph, so the tensors stay real and named while everything between them runs as
+//! fast as tract runs it; QuantLens steps the plan node by node and reads (calibrates) or replaces
+//! (fake-quantizes) each tap's value. Weights are quantized in a second plan built from the same
+//! graph with its weights fake-quantized (int8, per output channel). Fake quantization is the engine's
 //! own (`quant::fake_quant`: symmetric, round half to even), so it agrees with the error split, the
 //! what-if and PyTorch's `fake_quantize_per_tensor_affine`.
 
@@ -12,6 +14,7 @@ use std::collections::HashMap;
 pub use tract_onnx::prelude::Tensor;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
+use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
 use tract_onnx::tract_core::plan::{SimplePlan, SimpleState};
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
@@ -29,6 +32,7 @@ const HIST_BINS: usize = 2048;
 /// One tensor QuantLens can quantize: a node's first output, in plan order.
 #[derive(Debug, Clone)]
 pub struct ModelTensor {
+    /// The tensor's id (assignments and scales are keyed by it).
     pub node: usize,
     /// The ONNX value name (the tensor name), or the node's name when the value has none.
     pub name: String,
@@ -36,16 +40,249 @@ pub struct ModelTensor {
     pub op_type: String,
 }
 
+/// QuantLens's pass-through op after every activation. The optimizer cannot see through it, so
+/// the tensor stays real (a BatchNorm is not folded into its Conv past it) and the runner finds
+/// the tensor by its id; everything between two taps is optimized as tract would.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct Tap(usize);
+
+impl Op for Tap {
+    fn name(&self) -> StaticName {
+        "QuantLensTap".into()
+    }
+    fn as_typed(&self) -> Option<&dyn TypedOp> {
+        Some(self)
+    }
+}
+
+impl EvalOp for Tap {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        Ok(inputs)
+    }
+    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
+        Ok(Some(inputs))
+    }
+}
+
+impl TypedOp for Tap {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(inputs[0].clone()))
+    }
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+}
+
+/// One optimized plan and how QuantLens steps it.
+struct Runner {
+    plan: Arc<TypedSimplePlan>,
+    /// Nodes in evaluation order (constants are values, not steps).
+    order: Vec<usize>,
+    /// `flush[step]`: the nodes whose last reader is that step, dropped once its inputs are
+    /// gathered, so a run holds only the live values (what the rest of the plan still reads).
+    flush: Vec<Vec<usize>>,
+    /// The tap node of each tensor (`None`: folded into a constant by the optimizer).
+    tap: Vec<Option<usize>>,
+    /// The tensor of each tap node.
+    tap_id: HashMap<usize, usize>,
+    outputs: Vec<OutletId>,
+}
+
+impl Runner {
+    /// Optimize `typed` and plan it. `keep[k]`: tensor ids whose values must stay live until
+    /// tensor `k`'s tap has run (a weight row recomputes `k` from them).
+    fn new(
+        typed: TypedModel,
+        n_tensors: usize,
+        keep: &HashMap<usize, Vec<usize>>,
+    ) -> Result<Runner, String> {
+        let optimized = typed
+            .into_optimized()
+            .map_err(|e| format!("the model cannot be optimized: {}", describe(&e)))?;
+        let plan = SimplePlan::new(optimized).map_err(err)?;
+        let order = plan.order_without_consts().to_vec();
+        let model = plan.model();
+        let mut tap = vec![None; n_tensors];
+        let mut tap_id = HashMap::new();
+        for n in &order {
+            if let Some(t) = model.node(*n).op_as::<Tap>() {
+                tap[t.0] = Some(*n);
+                tap_id.insert(*n, t.0);
+            }
+        }
+        let step_of: HashMap<usize, usize> =
+            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let outputs = model.output_outlets().map_err(err)?.to_vec();
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for (i, &n) in order.iter().enumerate() {
+            let l = model
+                .node(n)
+                .outputs
+                .iter()
+                .flat_map(|o| o.successors.iter())
+                .filter_map(|s| step_of.get(&s.node))
+                .max()
+                .copied()
+                .unwrap_or(i);
+            last.insert(n, l.max(i));
+        }
+        for (k, ids) in keep {
+            // Read after tap `k`'s step: flushed at the step after it.
+            let Some(reader) = tap[*k].and_then(|n| step_of.get(&n).map(|s| s + 1)) else {
+                continue;
+            };
+            for id in ids {
+                if let Some(n) = tap[*id] {
+                    let l = last.entry(n).or_insert(reader);
+                    *l = (*l).max(reader);
+                }
+            }
+        }
+        let mut flush = vec![Vec::new(); order.len()];
+        for (i, &n) in order.iter().enumerate() {
+            if outputs.iter().any(|o| o.node == n) {
+                continue;
+            }
+            let l = last[&n].max(i + 1);
+            if l < order.len() {
+                flush[l].push(n);
+            }
+        }
+        Ok(Runner {
+            plan,
+            order,
+            flush,
+            tap,
+            tap_id,
+            outputs,
+        })
+    }
+
+    /// A state with the sample's inputs set (and the constants), ready to step.
+    fn start(&self, inputs: &[Tensor]) -> Result<State, String> {
+        let mut st = SimpleState::new(&self.plan).map_err(err)?;
+        let inputs: TVec<TValue> = inputs.iter().cloned().map(|t| t.into_tvalue()).collect();
+        st.set_inputs(inputs).map_err(err)?;
+        Ok(st)
+    }
+
+    /// Step `step`: gather the node's inputs, drop the values no later step reads, compute.
+    fn step(&self, st: &mut State, step: usize) -> Result<(), String> {
+        let node = self.order[step];
+        let inputs = st.prepare_inputs(node).map_err(err)?;
+        for f in &self.flush[step] {
+            st.turn_state.values[*f] = None;
+        }
+        st.compute_one_with_inputs(node, inputs)
+            .map_err(|e| format!("running the model failed: {}", describe(&e)))
+    }
+
+    /// The model's outputs once every step has run.
+    fn outputs_of(&self, st: &State) -> Result<Vec<Values>, String> {
+        self.outputs
+            .iter()
+            .map(|o| {
+                let v = st.turn_state.values[o.node]
+                    .as_ref()
+                    .and_then(|vs| vs.get(o.slot))
+                    .ok_or("an output was not computed")?;
+                let t = v.cast_to::<f32>().map_err(err)?;
+                let data = t
+                    .try_as_plain_ram()
+                    .map_err(err)?
+                    .as_slice::<f32>()
+                    .map_err(err)?
+                    .to_vec();
+                Ok((t.shape().to_vec(), data))
+            })
+            .collect()
+    }
+
+    /// Run once: `act(id)` fake-quantizes a tensor; `record(id, shape, values)` sees each tensor
+    /// after that. Gives the outputs.
+    fn run(
+        &self,
+        inputs: &[Tensor],
+        act: &dyn Fn(usize) -> Option<Assignment>,
+        record: Recorder<'_>,
+    ) -> Result<Vec<Values>, String> {
+        let mut st = self.start(inputs)?;
+        for step in 0..self.order.len() {
+            self.step(&mut st, step)?;
+            let node = self.order[step];
+            let Some(&id) = self.tap_id.get(&node) else {
+                continue;
+            };
+            if let Some(a) = act(id) {
+                quantize_output(&mut st, node, a)?;
+            }
+            if let Some((shape, v)) = f32_output(&st, node) {
+                record(id, shape, v);
+            }
+        }
+        self.outputs_of(&st)
+    }
+
+    /// The nodes that compute tensor `k` from other tensors (its tap included), in plan order,
+    /// and the tensors they read.
+    fn segment(&self, k: usize) -> (Vec<usize>, Vec<usize>) {
+        let model = self.plan.model();
+        let Some(tap) = self.tap[k] else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut seen = std::collections::HashSet::from([tap]);
+        let mut stack = vec![tap];
+        let mut reads = Vec::new();
+        while let Some(n) = stack.pop() {
+            for i in &model.node(n).inputs {
+                if !seen.insert(i.node) {
+                    continue;
+                }
+                if let Some(&id) = self.tap_id.get(&i.node) {
+                    reads.push(id);
+                } else if !model.node(i.node).op_is::<tract_core::ops::konst::Const>() {
+                    stack.push(i.node);
+                }
+            }
+        }
+        let mut nodes: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|n| seen.contains(n) && self.tap_id.get(n).is_none_or(|id| *id == k))
+            .filter(|n| !model.node(*n).op_is::<tract_core::ops::konst::Const>())
+            .collect();
+        nodes.dedup();
+        (nodes, reads)
+    }
+}
+
 /// A loaded model, its input shapes fixed, ready to run.
 pub struct Model {
-    plan: Arc<TypedSimplePlan>,
+    /// The plan with float weights.
+    float: Runner,
+    /// The plan with every weight fake-quantized (int8, per output channel); `None` when the
+    /// model has no weight.
+    quant: Option<Runner>,
+    /// Per tensor computed with a weight: the quantized plan's nodes that compute it and the
+    /// tensors they read (a weight row re-does them).
+    weight_segments: HashMap<usize, (Vec<usize>, Vec<usize>)>,
     /// Quantizable activations (f32 outputs of every node but constants), in plan order.
     pub tensors: Vec<ModelTensor>,
     /// (name, shape) of each input, in the model's order.
     pub inputs: Vec<(String, Vec<usize>)>,
     /// Output names, in the model's order.
     pub outputs: Vec<String>,
+    /// Quantize the weights of the ops (int8, per output channel, symmetric), as Horizon's
+    /// default qconfig does; `false` keeps every weight in float.
+    pub quantize_weights: bool,
 }
+
+/// A run's state: tract's, stepped node by node by QuantLens.
+type State = SimpleState<TypedFact, Box<dyn TypedOp>>;
 
 fn err(e: impl std::fmt::Display) -> String {
     let s = e.to_string();
@@ -72,9 +309,59 @@ pub fn declared_inputs(bytes: &[u8]) -> Result<Vec<DeclaredInput>, String> {
     Ok(out)
 }
 
+/// The output-channel axis of a node's weight input `slot` (`None`: the node has no weight there).
+fn weight_axis(model: &TypedModel, node: &TypedNode, slot: usize) -> Option<usize> {
+    let rank = model.outlet_fact(node.inputs[slot]).ok()?.rank();
+    if let Some(conv) = node.op_as::<tract_core::ops::cnn::Conv>() {
+        return (slot == 1).then_some(match conv.kernel_fmt {
+            tract_core::ops::cnn::KernelFormat::HWIO => rank - 1,
+            _ => 0,
+        });
+    }
+    if node.op_is::<tract_core::ops::cnn::Deconv>() {
+        // ONNX ConvTranspose: (C_in, C_out / group, kH, kW); PyTorch's per-channel axis is 1.
+        return (slot == 1 && rank > 1).then_some(1);
+    }
+    if let Some(es) = node.op_as::<tract_core::ops::einsum::EinSum>() {
+        // The weight's axis that reaches the output and no other operand: its output channels.
+        let axes: Vec<usize> = es
+            .axes
+            .iter_all_axes()
+            .filter(|a| {
+                a.inputs.get(slot).is_some_and(|p| p.len() == 1)
+                    && a.outputs.first().is_some_and(|p| !p.is_empty())
+                    && a.inputs
+                        .iter()
+                        .enumerate()
+                        .all(|(i, p)| i == slot || p.is_empty())
+            })
+            .map(|a| a.inputs[slot][0])
+            .collect();
+        return match axes.as_slice() {
+            [axis] => Some(*axis),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// A weight fake-quantized per output channel (`axis`), symmetric, round half to even.
+fn quantize_weight(w: &Tensor, axis: usize, dtype: QDType) -> Result<Tensor, String> {
+    let mut a = w.clone().into_plain_array::<f32>().map_err(err)?;
+    let (qmin, qmax) = dtype.range();
+    for mut lane in a.axis_iter_mut(ndarray::Axis(axis)) {
+        let amax = lane
+            .iter()
+            .fold(0f32, |m, x| if x.is_finite() { m.max(x.abs()) } else { m });
+        let s = symmetric_scale(amax as f64, dtype) as f32;
+        lane.mapv_inplace(|x| fake_quant(x, s, 0, qmin, qmax));
+    }
+    Ok(a.into_tensor())
+}
+
 impl Model {
     /// Load an ONNX model from bytes with each input's shape fixed (`shapes[i]` for input `i`), so
-    /// shapes are known before the graph is simplified. Unsupported ops and shapes fail here with
+    /// shapes are known before the graph is optimized. Unsupported ops and shapes fail here with
     /// the op or input named.
     pub fn load(bytes: &[u8], shapes: &[Vec<usize>]) -> Result<Model, String> {
         let mut model = tract_onnx::onnx()
@@ -96,12 +383,13 @@ impl Model {
                 .map_err(|e| format!("input {name}: {}", err(e)))?;
             inputs.push((name, shape.clone()));
         }
-        // Typed but not decluttered: decluttering folds and renames nodes (a BatchNorm into its
-        // Conv), and only ~5% of the ONNX value names would survive it.
-        let typed = model
+        // Typed, then a tap after each of the ONNX file's own tensors before optimizing (the
+        // optimizer folds and renames nodes: only ~5% of the value names would survive it).
+        let mut typed = model
             .into_typed()
             .map_err(|e| format!("the model cannot be analysed: {}", describe(&e)))?;
         let mut tensors = Vec::new();
+        let mut producer = Vec::new();
         for &n in typed.eval_order().map_err(err)?.iter() {
             let node = typed.node(n);
             let op_type = node.op().name().to_string();
@@ -109,7 +397,7 @@ impl Model {
                 continue;
             }
             let fact = &node.outputs[0].fact;
-            if fact.datum_type != f32::datum_type() {
+            if fact.datum_type != f32::datum_type() || fact.konst.is_some() {
                 continue;
             }
             // Only the ONNX file's own tensors (their value names are outlet labels); the nodes
@@ -128,76 +416,140 @@ impl Model {
                 onnx_op_name(&node.name, &op_type)
             };
             tensors.push(ModelTensor {
-                node: n,
+                node: tensors.len(),
                 name: label,
                 op_type,
             });
+            producer.push(n);
         }
-        let outs = typed.output_outlets().map_err(err)?.to_vec();
-        let outputs = outs
+        // Weights: constant f32 operands of Conv / ConvTranspose / MatMul / Gemm.
+        let mut weights: Vec<(usize, Tensor)> = Vec::new();
+        let mut weighted: std::collections::HashSet<usize> = Default::default();
+        for node in typed.nodes() {
+            for (slot, inlet) in node.inputs.iter().enumerate() {
+                let src = typed.node(inlet.node);
+                let Some(k) = src.op_as::<tract_core::ops::konst::Const>() else {
+                    continue;
+                };
+                if k.val().datum_type() != f32::datum_type() || k.val().rank() < 2 {
+                    continue;
+                }
+                if let Some(axis) = weight_axis(&typed, node, slot) {
+                    let q = quantize_weight(k.val(), axis, QDType::Int8)
+                        .map_err(|e| format!("weight of {}: {e}", node.name))?;
+                    weights.push((inlet.node, q));
+                    weighted.insert(node.id);
+                }
+            }
+        }
+        // The taps: each consumer (and a model output) reads the tap instead.
+        let mut outs = typed.output_outlets().map_err(err)?.to_vec();
+        for (id, &n) in producer.iter().enumerate() {
+            let outlet = OutletId::new(n, 0);
+            let readers: Vec<InletId> = typed.node(n).outputs[0].successors.to_vec();
+            let tap = typed
+                .wire_node(format!("quantlens.tap.{id}"), Tap(id), &[outlet])
+                .map_err(err)?[0];
+            for r in readers {
+                typed.add_edge(tap, r).map_err(err)?;
+            }
+            for o in outs.iter_mut().filter(|o| **o == outlet) {
+                *o = tap;
+            }
+        }
+        typed.select_output_outlets(&outs).map_err(err)?;
+        let outputs = producer_names(&typed, &outs, &tensors);
+        // Tensors computed with a weight: the ones whose producer (or what tract expanded the ONNX
+        // op into) reads a weight.
+        let mut with_weight = Vec::new();
+        for (id, &n) in producer.iter().enumerate() {
+            let mut stack = vec![n];
+            let mut seen = std::collections::HashSet::new();
+            let mut found = false;
+            while let Some(x) = stack.pop() {
+                if !seen.insert(x) {
+                    continue;
+                }
+                found |= weighted.contains(&x);
+                for i in &typed.node(x).inputs {
+                    if !typed.node(i.node).op_is::<Tap>() {
+                        stack.push(i.node);
+                    }
+                }
+            }
+            if found {
+                with_weight.push(id);
+            }
+        }
+        let n_tensors = tensors.len();
+        let (quant, weight_segments) = if weights.is_empty() {
+            (None, HashMap::new())
+        } else {
+            let mut q = typed.clone();
+            for (node, w) in weights {
+                // The op and its fact: the optimizer folds constants from the fact.
+                let w = Arc::new(w);
+                q.node_mut(node).op =
+                    Box::new(tract_core::ops::konst::Const::new(w.clone()).map_err(err)?);
+                q.set_outlet_fact(OutletId::new(node, 0), TypedFact::try_from(w).map_err(err)?)
+                    .map_err(err)?;
+            }
+            let runner = Runner::new(q, n_tensors, &HashMap::new())?;
+            let segs: HashMap<usize, (Vec<usize>, Vec<usize>)> = with_weight
+                .iter()
+                .map(|&id| (id, runner.segment(id)))
+                .filter(|(_, (nodes, _))| !nodes.is_empty())
+                .collect();
+            (Some(runner), segs)
+        };
+        let keep: HashMap<usize, Vec<usize>> = weight_segments
             .iter()
-            .map(|o| {
-                typed
-                    .outlet_label(*o)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| typed.node(o.node).name.clone())
-            })
+            .map(|(k, (_, reads))| (*k, reads.clone()))
             .collect();
-        let plan = SimplePlan::new(typed).map_err(err)?;
+        let float = Runner::new(typed, n_tensors, &keep)?;
+        // A tensor the optimizer turned into a constant is not an activation.
+        let tensors = tensors
+            .into_iter()
+            .filter(|t| float.tap[t.node].is_some())
+            .collect();
         Ok(Model {
-            plan,
+            float,
+            quant,
+            weight_segments,
             tensors,
             inputs,
             outputs,
+            quantize_weights: true,
         })
     }
 
-    /// Run once. `replace(node, values)` may fake-quantize a node's output in place (it returns
-    /// whether it did); `record(node, values)` sees every output after that. Gives the outputs.
-    fn run(
+    /// How many tensors are computed with a (quantizable) weight.
+    pub fn weight_count(&self) -> usize {
+        self.weight_segments.len()
+    }
+
+    /// The runner a quantized run uses: weights quantized unless `quantize_weights` is off.
+    fn quantized_runner(&self) -> &Runner {
+        match (&self.quant, self.quantize_weights) {
+            (Some(q), true) => q,
+            _ => &self.float,
+        }
+    }
+
+    /// The outputs with the activations of `assignment` fake-quantized (and every weight, with
+    /// `quantize_weights`): a whole quantized run.
+    pub fn run_quantized(
         &self,
         inputs: &[Tensor],
-        replace: &mut dyn FnMut(usize, &mut [f32]) -> bool,
-        record: Recorder<'_>,
+        assignment: &HashMap<usize, Assignment>,
     ) -> Result<Vec<Values>, String> {
-        let mut state = SimpleState::new(&self.plan).map_err(err)?;
-        let inputs: TVec<TValue> = inputs.iter().cloned().map(|t| t.into_tvalue()).collect();
-        let outs = state
-            .run_plan_with_eval(inputs, |ctx, st, node, inp| {
-                let mut out = tract_core::plan::eval(ctx, st, node, inp)?;
-                if let Some(first) = out.first() {
-                    if first.datum_type() == f32::datum_type() {
-                        let mut t = first.clone().into_tensor();
-                        let changed = {
-                            let mut view = t.try_as_plain_ram_mut()?;
-                            replace(node.id, view.as_slice_mut::<f32>()?)
-                        };
-                        record(node.id, t.shape(), t.try_as_plain_ram()?.as_slice::<f32>()?);
-                        if changed {
-                            out[0] = t.into_tvalue();
-                        }
-                    }
-                }
-                Ok::<_, TractError>(out)
-            })
-            .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
-        outs.iter()
-            .map(|t| {
-                let t = t.cast_to::<f32>().map_err(err)?;
-                let v = t
-                    .try_as_plain_ram()
-                    .map_err(err)?
-                    .as_slice::<f32>()
-                    .map_err(err)?
-                    .to_vec();
-                Ok((t.shape().to_vec(), v))
-            })
-            .collect()
+        self.quantized_runner()
+            .run(inputs, &|n| assignment.get(&n).copied(), &mut |_, _, _| {})
     }
 
     /// The float outputs for `inputs`.
     pub fn run_float(&self, inputs: &[Tensor]) -> Result<Vec<Values>, String> {
-        self.run(inputs, &mut |_, _| false, &mut |_, _, _| {})
+        self.float.run(inputs, &|_| None, &mut |_, _, _| {})
     }
 
     /// Scales of every activation: |x| max over the samples (pass 1), then, for the histogram
@@ -208,24 +560,17 @@ impl Model {
         observer: &Observer,
         dtype: QDType,
     ) -> Result<HashMap<usize, f64>, String> {
-        let watched: HashMap<usize, usize> = self
-            .tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.node, i))
-            .collect();
-        let mut amax = vec![0f32; self.tensors.len()];
+        let n = self.float.tap.len();
+        let mut amax = vec![0f32; n];
         for s in samples {
-            self.run(s, &mut |_, _| false, &mut |node, _, v| {
-                if let Some(&i) = watched.get(&node) {
-                    amax[i] = amax[i].max(super::quant::abs_max(v));
-                }
+            self.float.run(s, &|_| None, &mut |id, _, v| {
+                amax[id] = amax[id].max(super::quant::abs_max(v));
             })?;
         }
         let mut scales = HashMap::new();
         if matches!(observer, Observer::MinMax) {
-            for (t, a) in self.tensors.iter().zip(&amax) {
-                scales.insert(t.node, symmetric_scale(*a as f64, dtype));
+            for t in &self.tensors {
+                scales.insert(t.node, symmetric_scale(amax[t.node] as f64, dtype));
             }
             return Ok(scales);
         }
@@ -234,13 +579,12 @@ impl Model {
             .map(|&a| AbsHistogram::new(a as f64, HIST_BINS))
             .collect();
         for s in samples {
-            self.run(s, &mut |_, _| false, &mut |node, _, v| {
-                if let Some(&i) = watched.get(&node) {
-                    hists[i].update(v);
-                }
+            self.float.run(s, &|_| None, &mut |id, _, v| {
+                hists[id].update(v);
             })?;
         }
-        for (t, h) in self.tensors.iter().zip(&hists) {
+        for t in &self.tensors {
+            let h = &hists[t.node];
             let s = if h.count == 0 {
                 symmetric_scale(0.0, dtype)
             } else {
@@ -252,6 +596,49 @@ impl Model {
         }
         Ok(scales)
     }
+}
+
+/// The model's output names: the ONNX value names of the tensors behind the output taps.
+fn producer_names(typed: &TypedModel, outs: &[OutletId], tensors: &[ModelTensor]) -> Vec<String> {
+    outs.iter()
+        .map(|o| match typed.node(o.node).op_as::<Tap>() {
+            Some(t) => tensors[t.0].name.clone(),
+            None => typed
+                .outlet_label(*o)
+                .map(str::to_string)
+                .unwrap_or_else(|| typed.node(o.node).name.clone()),
+        })
+        .collect()
+}
+
+/// A node's first output when it is f32: (shape, values).
+fn f32_output(st: &State, node: usize) -> Option<(&[usize], &[f32])> {
+    let v = st.turn_state.values[node].as_ref()?.first()?;
+    if v.datum_type() != f32::datum_type() {
+        return None;
+    }
+    let data = v.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?;
+    Some((v.shape(), data))
+}
+
+/// Fake-quantize a node's (f32) first output in the state, in place when no one else holds it.
+fn quantize_output(st: &mut State, node: usize, a: Assignment) -> Result<(), String> {
+    let Some(mut vs) = st.turn_state.values[node].take() else {
+        return Ok(());
+    };
+    if vs
+        .first()
+        .is_some_and(|v| v.datum_type() == f32::datum_type())
+    {
+        let mut t = vs.remove(0).into_tensor();
+        {
+            let mut view = t.try_as_plain_ram_mut().map_err(err)?;
+            quantize_in_place(view.as_slice_mut::<f32>().map_err(err)?, a);
+        }
+        vs.insert(0, t.into_tvalue());
+    }
+    st.turn_state.values[node] = Some(vs);
+    Ok(())
 }
 
 /// The ONNX op type of a node: tract names unnamed nodes `OpType@index` (and expansions
@@ -317,54 +704,69 @@ pub struct SimRow {
     pub metrics: PairMetrics,
 }
 
-/// Run every sample in float and with `assignment` (tensors not in it stay float), compare each
-/// tensor: the per-layer comparison of a whole quantized model.
+/// Run every sample in float and with `assignment` (tensors not in it stay float; every weight
+/// quantized per channel unless `quantize_weights` is off), compare each tensor: the per-layer
+/// comparison of a whole quantized model. The float and the quantized run step side by side, so
+/// only the live values of both are held, whatever the model's size.
 pub fn simulate(
     model: &Model,
     samples: &[Vec<Tensor>],
     assignment: &HashMap<usize, Assignment>,
 ) -> Result<Vec<SimRow>, String> {
+    let (fr, qr) = (&model.float, model.quantized_runner());
     let mut accs: HashMap<usize, (Vec<usize>, Accumulator)> = HashMap::new();
     for s in samples {
-        let mut float: HashMap<usize, Values> = HashMap::new();
-        let watched: std::collections::HashSet<usize> =
-            model.tensors.iter().map(|t| t.node).collect();
-        model.run(s, &mut |_, _| false, &mut |node, shape, v| {
-            if watched.contains(&node) {
-                float.insert(node, (shape.to_vec(), v.to_vec()));
-            }
-        })?;
-        model.run(
-            s,
-            &mut |node, v| match assignment.get(&node) {
-                Some(a) => {
-                    quantize_in_place(v, *a);
-                    true
-                }
-                None => false,
-            },
-            &mut |node, shape, v| {
-                let Some((fs, fv)) = float.get(&node) else {
-                    return;
-                };
-                if fs != shape {
-                    return;
-                }
-                let q = assignment.get(&node).map(|a| {
-                    let (qmin, qmax) = a.dtype.range();
-                    QuantSpec {
-                        scale: a.scale,
-                        qmin,
-                        qmax,
+        let mut f = fr.start(s)?;
+        let mut q = qr.start(s)?;
+        let mut qstep = 0;
+        // Quantized tensors computed ahead of the float run's (the plans' orders may differ).
+        let mut ahead: HashMap<usize, TValue> = HashMap::new();
+        for step in 0..fr.order.len() {
+            fr.step(&mut f, step)?;
+            let Some(&id) = fr.tap_id.get(&fr.order[step]) else {
+                continue;
+            };
+            let a = assignment.get(&id).copied();
+            while !ahead.contains_key(&id) && qstep < qr.order.len() {
+                qr.step(&mut q, qstep)?;
+                let node = qr.order[qstep];
+                qstep += 1;
+                if let Some(&qid) = qr.tap_id.get(&node) {
+                    if let Some(qa) = assignment.get(&qid) {
+                        quantize_output(&mut q, node, *qa)?;
                     }
-                });
-                let entry = accs.entry(node).or_insert_with(|| {
-                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-                    (shape.to_vec(), Accumulator::new(&sh, false, q, true))
-                });
-                entry.1.update(fv, v);
-            },
-        )?;
+                    if let Some(v) = q.turn_state.values[node].as_ref().and_then(|v| v.first()) {
+                        ahead.insert(qid, v.clone());
+                    }
+                }
+            }
+            let (Some(qv), Some((fs, fv))) = (ahead.remove(&id), f32_output(&f, fr.order[step]))
+            else {
+                continue;
+            };
+            let Ok(qd) = qv
+                .try_as_plain_ram()
+                .and_then(|r| r.as_slice::<f32>().map(|s| s.to_vec()))
+            else {
+                continue;
+            };
+            if fs != qv.shape() {
+                continue;
+            }
+            let spec = a.map(|a| {
+                let (qmin, qmax) = a.dtype.range();
+                QuantSpec {
+                    scale: a.scale,
+                    qmin,
+                    qmax,
+                }
+            });
+            let entry = accs.entry(id).or_insert_with(|| {
+                let sh: Vec<u64> = fs.iter().map(|&d| d as u64).collect();
+                (fs.to_vec(), Accumulator::new(&sh, false, spec, true))
+            });
+            entry.1.update(fv, &qd);
+        }
     }
     Ok(model
         .tensors
@@ -384,11 +786,30 @@ pub fn simulate(
 /// The metrics a sensitivity table can rank by.
 pub const SENSITIVITY_METRICS: &[&str] = &["L1", "Cosine", "SQNR"];
 
-/// One tensor's sensitivity: at each model output, each metric of the output with only this
-/// tensor quantized against the float output (accumulated over the samples).
+/// What a sensitivity row quantized alone: an activation (the op's output) or the op's weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sensitive {
+    Activation,
+    Weight,
+}
+
+impl Sensitive {
+    /// The `sensitive_type` cell Horizon writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitive::Activation => "activation",
+            Sensitive::Weight => "weight",
+        }
+    }
+}
+
+/// One row of true sensitivity: at each model output, each metric of the output with only this
+/// activation (or this op's weight) quantized against the float output, over the samples.
 #[derive(Debug, Clone)]
 pub struct SensRow {
     pub tensor: ModelTensor,
+    pub kind: Sensitive,
+    /// The activation's assignment (for a weight row: int8, per channel; `scale` is NaN).
     pub assignment: Assignment,
     /// `[output][metric]` in [`SENSITIVITY_METRICS`] order.
     pub values: Vec<[f64; 3]>,
@@ -398,63 +819,131 @@ fn metric_values(m: &PairMetrics) -> [f64; 3] {
     [m.l1, m.cosine, m.sqnr_db]
 }
 
-/// True single-tensor sensitivity: each tensor of `assignment` quantized alone, the rest of the
-/// model in float, compared at every output. `progress(done, total)` after each tensor; return
-/// `false` from it to stop (cancel).
+/// True single-op sensitivity: each activation of `assignment` quantized alone, and each of
+/// those ops' weights alone (when `quantize_weights`), the rest of the model in float, compared
+/// at every output. Only the plan after the quantized op is re-run: the float run steps once
+/// through the plan, and at each quantized op a branch shares the float run's live values (no
+/// copy), replaces that op's output (fake-quantized, or recomputed by the weight-quantized plan
+/// from the same inputs) and runs the rest. Memory: the float run's live values plus one
+/// branch's. `progress(done, total)` after each row and sample; `false` stops.
 pub fn sensitivity(
     model: &Model,
     samples: &[Vec<Tensor>],
     assignment: &HashMap<usize, Assignment>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<SensRow>, String> {
-    let floats: Vec<Vec<Values>> = samples
-        .iter()
-        .map(|s| model.run_float(s))
-        .collect::<Result<_, _>>()?;
-    let targets: Vec<&ModelTensor> = model
-        .tensors
-        .iter()
-        .filter(|t| assignment.contains_key(&t.node))
-        .collect();
-    let mut rows = Vec::new();
-    for (k, t) in targets.iter().enumerate() {
-        let a = assignment[&t.node];
-        let mut accs: Vec<Option<Accumulator>> = (0..model.outputs.len()).map(|_| None).collect();
-        for (s, float) in samples.iter().zip(&floats) {
-            let outs = model.run(
-                s,
-                &mut |node, v| {
-                    if node == t.node {
-                        quantize_in_place(v, a);
-                        true
-                    } else {
-                        false
-                    }
+    let fr = &model.float;
+    let weights = match &model.quant {
+        Some(q) if model.quantize_weights => Some(q),
+        _ => None,
+    };
+    // The rows, in plan order: the op's weight row (if any) then its activation row.
+    let mut rows: Vec<SensRow> = Vec::new();
+    let mut row_of: HashMap<(usize, bool), usize> = HashMap::new();
+    for t in &model.tensors {
+        let Some(&a) = assignment.get(&t.node) else {
+            continue;
+        };
+        if weights.is_some() && model.weight_segments.contains_key(&t.node) {
+            row_of.insert((t.node, true), rows.len());
+            rows.push(SensRow {
+                tensor: t.clone(),
+                kind: Sensitive::Weight,
+                assignment: Assignment {
+                    scale: f64::NAN,
+                    dtype: QDType::Int8,
                 },
-                &mut |_, _, _| {},
-            )?;
-            for (o, ((shape, qv), (_, fv))) in outs.iter().zip(float).enumerate() {
-                let acc = accs[o].get_or_insert_with(|| {
-                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-                    Accumulator::new(&sh, false, None, false)
-                });
-                acc.update(fv, qv);
+                values: Vec::new(),
+            });
+        }
+        row_of.insert((t.node, false), rows.len());
+        rows.push(SensRow {
+            tensor: t.clone(),
+            kind: Sensitive::Activation,
+            assignment: a,
+            values: Vec::new(),
+        });
+    }
+    let total = rows.len() * samples.len();
+    let mut accs: Vec<Vec<Option<Accumulator>>> = rows
+        .iter()
+        .map(|_| (0..model.outputs.len()).map(|_| None).collect())
+        .collect();
+    let mut done = 0;
+    for s in samples {
+        let float = model.run_float(s)?;
+        let mut f = fr.start(s)?;
+        // One branch state, reused (each branch replaces its values), and one state of the
+        // weight-quantized plan for the weight rows.
+        let mut b = SimpleState::new(&fr.plan).map_err(err)?;
+        let mut bq = match weights {
+            Some(q) => Some(q.start(s)?),
+            None => None,
+        };
+        for step in 0..fr.order.len() {
+            fr.step(&mut f, step)?;
+            let node = fr.order[step];
+            let Some(&id) = fr.tap_id.get(&node) else {
+                continue;
+            };
+            for weight in [true, false] {
+                let Some(&r) = row_of.get(&(id, weight)) else {
+                    continue;
+                };
+                b.turn_state.values = f.turn_state.values.clone();
+                if weight {
+                    let (Some(q), Some(bq)) = (weights, bq.as_mut()) else {
+                        continue;
+                    };
+                    let (nodes, reads) = &model.weight_segments[&id];
+                    for i in reads {
+                        let (Some(fnode), Some(qnode)) = (fr.tap[*i], q.tap[*i]) else {
+                            continue;
+                        };
+                        bq.turn_state.values[qnode] = f.turn_state.values[fnode].clone();
+                    }
+                    for n in nodes {
+                        bq.compute_one(*n)
+                            .map_err(|e| format!("running the model failed: {}", describe(&e)))?;
+                    }
+                    let v = q.tap[id].and_then(|n| bq.turn_state.values[n].clone());
+                    for n in nodes
+                        .iter()
+                        .chain(reads.iter().filter_map(|i| q.tap[*i].as_ref()))
+                    {
+                        bq.turn_state.values[*n] = None;
+                    }
+                    b.turn_state.values[node] = v;
+                } else {
+                    quantize_output(&mut b, node, rows[r].assignment)?;
+                }
+                for later in step + 1..fr.order.len() {
+                    fr.step(&mut b, later)?;
+                }
+                let outs = fr.outputs_of(&b)?;
+                b.turn_state.values = Vec::new();
+                for (o, ((shape, qv), (_, fv))) in outs.iter().zip(&float).enumerate() {
+                    let acc = accs[r][o].get_or_insert_with(|| {
+                        let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                        Accumulator::new(&sh, false, None, false)
+                    });
+                    acc.update(fv, qv);
+                }
+                done += 1;
+                if !progress(done, total) {
+                    return Err("cancelled".into());
+                }
             }
         }
-        rows.push(SensRow {
-            tensor: (*t).clone(),
-            assignment: a,
-            values: accs
-                .into_iter()
-                .map(|a| {
-                    a.map(|a| metric_values(&a.finish()))
-                        .unwrap_or([f64::NAN; 3])
-                })
-                .collect(),
-        });
-        if !progress(k + 1, targets.len()) {
-            return Err("cancelled".into());
-        }
+    }
+    for (row, acc) in rows.iter_mut().zip(accs) {
+        row.values = acc
+            .into_iter()
+            .map(|a| {
+                a.map(|a| metric_values(&a.finish()))
+                    .unwrap_or([f64::NAN; 3])
+            })
+            .collect();
     }
     Ok(rows)
 }
@@ -663,6 +1152,104 @@ fn g(v: f64) -> String {
     }
 }
 
+/// The rows most sensitive first at `output` by `metric` (L1 descending; Cosine and SQNR
+/// ascending): the order of the table Horizon writes.
+pub fn ranked(rows: &[SensRow], output: usize, metric: usize) -> Vec<&SensRow> {
+    let key = |r: &SensRow| r.values.get(output).map(|v| v[metric]).unwrap_or(f64::NAN);
+    let mut order: Vec<&SensRow> = rows.iter().collect();
+    order.sort_by(|a, b| {
+        let (x, y) = (key(a), key(b));
+        let c = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+        if metric == 0 {
+            c.reverse()
+        } else {
+            c
+        }
+    });
+    order
+}
+
+/// The simulated mixed-precision sweep: at each ratio of Horizon's sensitivity setter over the
+/// ranking (rows most sensitive first), the activation rows among the top `ceil(len · ratio)`
+/// go to int16 (with their int16 scale), every other tensor stays int8, and the whole model runs
+/// on every sample; each output against the float one. The points are those of the Pareto
+/// view's grid nearest a ladder of ratios (0 to 100%). `progress(done, total)`; `false` stops.
+pub fn sweep(
+    model: &Model,
+    samples: &[Vec<Tensor>],
+    scales8: &HashMap<usize, f64>,
+    scales16: &HashMap<usize, f64>,
+    ranking: &[&SensRow],
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<super::sweep::SweepPoint>, String> {
+    let n = ranking.len();
+    let grid: Vec<usize> = if n <= 200 {
+        (0..=n).collect()
+    } else {
+        (0..=200).map(|i| i * n / 200).collect()
+    };
+    let mut ks: Vec<usize> = [
+        0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0,
+    ]
+    .iter()
+    .filter_map(|r: &f64| {
+        let want = (n as f64 * r).ceil() as usize;
+        grid.iter().copied().find(|&k| k >= want)
+    })
+    .collect();
+    ks.dedup();
+    let floats: Vec<Vec<Values>> = samples
+        .iter()
+        .map(|s| model.run_float(s))
+        .collect::<Result<_, _>>()?;
+    let mut points = Vec::new();
+    for (i, &k) in ks.iter().enumerate() {
+        let ratio = super::recommend::nice_ratio(k, n);
+        let int16: Vec<String> = ranking[..k]
+            .iter()
+            .filter(|r| r.kind == Sensitive::Activation)
+            .map(|r| r.tensor.name.clone())
+            .collect();
+        let a = assignment_for(model, scales8, scales16, QDType::Int8, &int16);
+        let mut accs: Vec<Option<Accumulator>> = (0..model.outputs.len()).map(|_| None).collect();
+        for (s, float) in samples.iter().zip(&floats) {
+            let outs = model.run_quantized(s, &a)?;
+            for (o, ((shape, qv), (_, fv))) in outs.iter().zip(float).enumerate() {
+                let acc = accs[o].get_or_insert_with(|| {
+                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                    Accumulator::new(&sh, false, None, false)
+                });
+                acc.update(fv, qv);
+            }
+        }
+        let outputs = accs
+            .into_iter()
+            .zip(&model.outputs)
+            .map(|(acc, name)| {
+                let [l1, cosine, sqnr_db] = acc
+                    .map(|a| metric_values(&a.finish()))
+                    .unwrap_or([f64::NAN; 3]);
+                super::sweep::OutputError {
+                    name: name.clone(),
+                    l1,
+                    cosine,
+                    sqnr_db,
+                }
+            })
+            .collect();
+        points.push(super::sweep::SweepPoint {
+            topk: k,
+            ratio,
+            int16,
+            outputs,
+        });
+        if !progress(i + 1, ks.len()) {
+            return Err("cancelled".into());
+        }
+    }
+    Ok(points)
+}
+
 /// `output_<out>_<metric>_sensitive_ops.txt` as `SensitivityTable.dump` writes it (a `tabulate`
 /// simple table: op_name, sensitive_type, op_type, metric, quant_dtype, flops), most sensitive
 /// first (L1 descending; Cosine and SQNR ascending). Gives (file name, text).
@@ -673,17 +1260,8 @@ pub fn sensitivity_table_txt(
     metric: usize,
 ) -> (String, String) {
     let mname = SENSITIVITY_METRICS[metric];
-    let mut order: Vec<&SensRow> = rows.iter().collect();
+    let order = ranked(rows, output, metric);
     let key = |r: &SensRow| r.values.get(output).map(|v| v[metric]).unwrap_or(f64::NAN);
-    order.sort_by(|a, b| {
-        let (x, y) = (key(a), key(b));
-        let c = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-        if metric == 0 {
-            c.reverse()
-        } else {
-            c
-        }
-    });
     let headers = [
         "op_name",
         "sensitive_type",
@@ -697,7 +1275,7 @@ pub fn sensitivity_table_txt(
         .map(|r| {
             [
                 r.tensor.name.clone(),
-                "activation".into(),
+                r.kind.as_str().into(),
                 format!("<class 'onnx.{}'>", r.tensor.op_type),
                 g(key(r)),
                 dtype_name(Some(r.assignment)).into(),
@@ -806,6 +1384,39 @@ pub fn samples_from_files(
     (samples, notes)
 }
 
+/// The sweep as the file the app reads (`simulated_mixed_precision.json`).
+pub fn sweep_json(
+    model: &Model,
+    table: &str,
+    table_rows: usize,
+    samples: usize,
+    points: Vec<super::sweep::SweepPoint>,
+) -> (String, String) {
+    let set = super::sweep::SweepSet {
+        format: super::sweep::SIGNATURE.into(),
+        version: 1,
+        model: model
+            .inputs
+            .first()
+            .map(|_| String::new())
+            .unwrap_or_default(),
+        table: table.to_string(),
+        table_rows,
+        base_dtype: "qint8".into(),
+        weights: if model.quantize_weights && model.weight_count() > 0 {
+            "int8 per channel".into()
+        } else {
+            "float".into()
+        },
+        samples,
+        points,
+    };
+    (
+        super::sweep::FILE_NAME.to_string(),
+        serde_json::to_string_pretty(&set).unwrap_or_default(),
+    )
+}
+
 /// A whole QuantAnalysis-style report of a model: calibrated on the samples, the all-`dtype`
 /// comparison table and the sensitivity tables (L1, Cosine, SQNR per output), as (file name, text).
 /// `progress(stage, done, total)` returns `false` to stop.
@@ -849,6 +1460,22 @@ pub fn run_report(
         for m in 0..SENSITIVITY_METRICS.len() {
             files.push(sensitivity_table_txt(&model, &sens, o, m));
         }
+    }
+    if dtype != QDType::Int16 {
+        // The setter's ratios verified by simulating each as a whole (ranked by output 0's L1,
+        // Horizon's default table).
+        let table = sensitivity_table_txt(&model, &sens, 0, 0).0;
+        let order = ranked(&sens, 0, 0);
+        let points = sweep(&model, &tensors, &s8, &s16, &order, &mut |d, t| {
+            progress("verifying mixed precision", d, t)
+        })?;
+        files.push(sweep_json(
+            &model,
+            &table,
+            order.len(),
+            tensors.len(),
+            points,
+        ));
     }
     Ok(files)
 }

@@ -285,6 +285,10 @@ pub struct ParetoPoint {
     /// (an estimate: single-op errors do not add exactly).
     #[serde(with = "crate::engine::num")]
     pub remaining_error: f64,
+    /// Measured by the model runner: the whole model's output error (L1 of output 0) with this
+    /// point's int16 set, as a share of the all-int8 model's (`None`: not simulated).
+    #[serde(default, with = "crate::engine::num::opt")]
+    pub simulated_error: Option<f64>,
 }
 
 /// Each op's output element count from comparison tables (product of its shape), first row per name.
@@ -408,6 +412,7 @@ pub fn pareto(
             } else {
                 0.0
             },
+            simulated_error: None,
         });
     }
     // Knee: farthest from the chord between the first and last points, in (op share, error) space.
@@ -437,6 +442,17 @@ pub fn pareto(
             .unwrap_or(k)
     });
     (pts, knee)
+}
+
+/// The knee of a curve given as (x, y) points: the point farthest from the chord joining the ends.
+pub fn knee_of(pts: &[(f64, f64)]) -> Option<usize> {
+    let (&(x0, y0), &(x1, y1)) = (pts.first()?, pts.last()?);
+    if pts.len() < 3 {
+        return None;
+    }
+    let len = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt().max(1e-12);
+    let d = |&(x, y): &(f64, f64)| ((y1 - y0) * x - (x1 - x0) * y + x1 * y0 - y1 * x0).abs() / len;
+    (0..pts.len()).max_by(|&i, &j| d(&pts[i]).total_cmp(&d(&pts[j])))
 }
 
 /// Model Explorer per-node data (`GraphNodeData`): the sensitivity of each op keyed by node name,

@@ -328,6 +328,18 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
             .map_err(|e| format!("not a readable sensitivity table: {e}")),
         Format::Tensors => Err("a tensor dump (.npy / .npz / .pt / .safetensors), not a text report: compare dumps with `quantlens compare FLOAT QUANT`, give them to `quantlens report` with the rest, or drop them in the app".into()),
         Format::OnnxScales => Err("an ONNX model: its QDQ scales are read by `quantlens report` and the app, beside the dumps they belong to".into()),
+        Format::SimulatedSweep => {
+            let mut text = String::new();
+            match reader.take(64 << 20).read_to_string(&mut text) {
+                Ok(_) => super::sweep::parse(&text)
+                    .map(|(sweep, notes)| {
+                        let doc = sweep.doc_table();
+                        (Document::Sweep { sweep, doc }, notes)
+                    })
+                    .map_err(|e| format!("not a readable simulated_mixed_precision.json: {e}")),
+                Err(e) => Err(format!("could not read the file: {e}")),
+            }
+        }
         Format::ScalesJson => {
             let mut text = String::new();
             match reader.take(64 << 20).read_to_string(&mut text) {

@@ -632,11 +632,48 @@ pub fn mixed_precision_sweep(
         .filter(|(i, _)| runs[*i] == run)
         .filter_map(|(_, f)| f.compare())
         .collect();
-    super::recommend::pareto(
+    let (mut pts, mut knee) = super::recommend::pareto(
         &tables,
         sensitive_type,
         &super::recommend::activation_elems(&compares),
-    )
+    );
+    // The model runner's sweep of this run, over one of its tables: each point it simulated
+    // carries the measured output error, and the knee is taken on the measured curve.
+    let names: Vec<&str> = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| runs[*i] == run && f.sensitivity().is_some())
+        .map(|(_, f)| f.name.rsplit('/').next().unwrap_or(&f.name))
+        .collect();
+    let n = pts.last().map(|p| p.topk).unwrap_or(0);
+    let sweep = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| runs[*i] == run)
+        .filter_map(|(_, f)| f.sweep())
+        .find(|s| names.contains(&s.table.as_str()) && s.table_rows == n);
+    if let (Some(s), true) = (sweep, sensitive_type == "activation") {
+        for p in pts.iter_mut() {
+            p.simulated_error = s
+                .points
+                .iter()
+                .find(|sp| sp.topk == p.topk)
+                .and_then(|sp| s.relative_l1(sp));
+        }
+        let measured: Vec<usize> = (0..pts.len())
+            .filter(|&i| pts[i].simulated_error.is_some())
+            .collect();
+        let xy: Vec<(f64, f64)> = measured
+            .iter()
+            .map(|&i| (pts[i].op_share, pts[i].simulated_error.unwrap_or(0.0)))
+            .collect();
+        if let Some(k) = super::recommend::knee_of(&xy) {
+            knee = Some(measured[k]);
+        }
+    }
+    (pts, knee)
 }
 
 /// What the mixed-precision view shows for one point of the sweep.

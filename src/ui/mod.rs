@@ -1240,7 +1240,7 @@ pub fn App() -> Html {
                         done_bytes: done,
                         total_bytes: total,
                     })),
-                    FromModel::Inputs { .. } => {}
+                    FromModel::Inputs { .. } | FromModel::Bench { .. } => {}
                     FromModel::Done {
                         files, notes, used, ..
                     } => {

@@ -154,6 +154,19 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
             170.0 - pt.remaining_error * 160.0,
         )
     };
+    // The model runner's measured curve: the whole model simulated at each of its points.
+    let simulated: Vec<(f64, f64)> = pts
+        .iter()
+        .filter_map(|pt| {
+            pt.simulated_error.map(|e| {
+                xy(&views::ParetoPoint {
+                    remaining_error: e.min(1.25),
+                    ..pt.clone()
+                })
+            })
+        })
+        .collect();
+    let has_simulated = !simulated.is_empty();
     let has_flops = pts.iter().any(|pt| pt.flops_share > 0.0);
     let has_bytes = pts.iter().any(|pt| pt.act_bytes_share > 0.0);
     let on_slide = {
@@ -197,6 +210,9 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
     html! {
         <div class="recommend-view">
             <h2>{ "Mixed precision: which ops go to int16" }</h2>
+            if has_simulated {
+                <p class="provenance">{ "Measured, not estimated: the red curve is the whole model simulated by QuantLens's model runner at each ratio (every other tensor int8), its output error as a share of the all-int8 model's; the knee is taken on it." }</p>
+            }
             <p class="muted">{ format!("Horizon's sensitivity setter reproduced exactly on {} table(s): the top ceil(len · ratio) rows of each, those of the chosen type still in qint8, become int16. The curve shows what each ratio costs (share of ops in int16{}) against the single-op errors left in int8 (an estimate: those errors do not add exactly).", tables_n, if pts.iter().any(|pt| pt.flops_share > 0.0) { ", and of flops" } else { "" }) }</p>
             <p>
                 { run_select.unwrap_or_default() }{ " " }
@@ -217,10 +233,14 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                     <text x="-22" y="14" class="lbl">{ "100%" }</text>
                     <text x="-12" y="170" class="lbl">{ "0%" }</text>
                     <text x="400" y="182" class="lbl">{ format!("{:.1}%", xmax * 100.0) }</text>
-                    <text x="-34" y="95" class="lbl" transform="rotate(-90 -34 95)">{ "single-op error left" }</text>
+                    <text x="-34" y="95" class="lbl" transform="rotate(-90 -34 95)">{ if has_simulated { "error left (red: simulated)" } else { "single-op error left" } }</text>
                     <polyline points={line(&|pt| pt.op_share)} class="ops" />
                     if has_flops { <polyline points={line(&|pt| pt.flops_share)} class="flops" /> }
                     if has_bytes { <polyline points={line(&|pt| pt.act_bytes_share)} class="bytes" /> }
+                    if has_simulated {
+                        <polyline class="simulated" points={simulated.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ")} />
+                        { for simulated.iter().map(|(x, y)| html! { <circle class="simulated-pt" cx={format!("{x:.1}")} cy={format!("{y:.1}")} r="2.5" /> }) }
+                    }
                     if let Some(k) = knee.and_then(|k| pts.get(k)) {
                         <circle cx={format!("{:.1}", xy(k).0)} cy={format!("{:.1}", xy(k).1)} r="5" class="knee"><title>{ "knee" }</title></circle>
                     }
@@ -242,6 +262,11 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                             if has_flops { format!(", {:.2}% of flops", pt.flops_share * 100.0) } else { String::new() },
                             if has_bytes { format!(", {:.2}% of activation bytes", pt.act_bytes_share * 100.0) } else { String::new() },
                             pt.remaining_error * 100.0, if Some(sel) == knee { " (the knee)" } else { "" }) }</p>
+                        if let Some(e) = pt.simulated_error {
+                            <p class="ratio-readout simulated">{ format!("Simulated by the model runner: the whole model with this int16 set has {:.1}% of the all-int8 model's output error (L1 of the first output){}.", e * 100.0, if Some(sel) == knee { "; the knee of the measured curve" } else { "" }) }</p>
+                        } else if has_simulated {
+                            <p class="ratio-readout muted small">{ "Not simulated at this ratio: the red points are the ratios the model runner simulated." }</p>
+                        }
                     }
                     { for mp.logs.iter().map(|l| html! { <p class="muted small">{ l.clone() }</p> }) }
                 </div>

@@ -134,6 +134,9 @@ enum Command {
         /// Tensors to keep at int16 (ONNX tensor names; repeatable).
         #[arg(long = "int16")]
         int16: Vec<String>,
+        /// Weights of the quantized ops: int8 per output channel (Horizon's default) or float.
+        #[arg(long, default_value = "int8", value_parser = ["int8", "float"])]
+        weights: String,
         /// Write compare_per_layer_out.txt here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -150,10 +153,13 @@ enum Command {
         dtype: String,
         #[arg(long, default_value = "minmax")]
         observer: String,
+        /// Weights of the quantized ops: int8 per output channel (Horizon's default) or float.
+        #[arg(long, default_value = "int8", value_parser = ["int8", "float"])]
+        weights: String,
         /// Write output_<name>_<metric>_sensitive_ops.txt tables here.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Print JSON: {"tables": [{"output", "metric", "ops": [{"name", "op_type", "value"}]}]}.
+        /// Print JSON: {"tables": [{"output", "metric", "ops": [{"name", "op_type", "sensitive_type", "value"}]}]}.
         #[arg(long)]
         json: bool,
     },
@@ -214,18 +220,37 @@ fn main() -> ExitCode {
             dtype,
             observer,
             int16,
+            weights,
             out,
             json,
-        } => model::run_simulate(&model, &inputs, &dtype, &observer, &int16, out.as_deref(), json),
+        } => model::run_simulate(
+            &model,
+            &inputs,
+            &dtype,
+            &observer,
+            &int16,
+            weights == "int8",
+            out.as_deref(),
+            json,
+        ),
         #[cfg(feature = "model")]
         Command::Sensitivity {
             model,
             inputs,
             dtype,
             observer,
+            weights,
             out,
             json,
-        } => model::run_sensitivity(&model, &inputs, &dtype, &observer, out.as_deref(), json),
+        } => model::run_sensitivity(
+            &model,
+            &inputs,
+            &dtype,
+            &observer,
+            weights == "int8",
+            out.as_deref(),
+            json,
+        ),
         #[cfg(not(feature = "model"))]
         Command::Simulate { .. } | Command::Sensitivity { .. } => out::fail(
             "this quantlens was built without the model runner: cargo run --release --features model --bin quantlens -- …",

@@ -76,13 +76,15 @@ pub fn run_simulate(
     dtype: &str,
     obs: &str,
     int16: &[String],
+    weights: bool,
     out: Option<&Path>,
     json: bool,
 ) -> ExitCode {
     let r = (|| -> Result<Option<String>, String> {
         let dt = QDType::parse(dtype).ok_or("--dtype is int8 or int16")?;
         let o = observer(obs)?;
-        let l = load(model_path, inputs)?;
+        let mut l = load(model_path, inputs)?;
+        l.model.quantize_weights = weights;
         let s8 = l.model.calibrate(&l.samples, &o, QDType::Int8)?;
         let s16 = l.model.calibrate(&l.samples, &o, QDType::Int16)?;
         let a = assignment_for(&l.model, &s8, &s16, dt, int16);
@@ -130,6 +132,8 @@ pub fn run_simulate(
 struct OpJson {
     name: String,
     op_type: String,
+    /// `activation` or `weight`, as Horizon's tables.
+    sensitive_type: String,
     value: f64,
 }
 
@@ -145,19 +149,20 @@ pub fn run_sensitivity(
     inputs: &InputArgs,
     dtype: &str,
     obs: &str,
+    weights: bool,
     out: Option<&Path>,
     json: bool,
 ) -> ExitCode {
     let r = (|| -> Result<(), String> {
         let dt = QDType::parse(dtype).ok_or("--dtype is int8 or int16")?;
         let o = observer(obs)?;
-        let l = load(model_path, inputs)?;
+        let mut l = load(model_path, inputs)?;
+        l.model.quantize_weights = weights;
         let scales = l.model.calibrate(&l.samples, &o, dt)?;
         let a = assignment_for(&l.model, &scales, &scales, dt, &[]);
-        let total = a.len();
-        let rows = sensitivity(&l.model, &l.samples, &a, &mut |done, _| {
+        let rows = sensitivity(&l.model, &l.samples, &a, &mut |done, total| {
             if !json && (done % 20 == 0 || done == total) {
-                eprint!("\rsensitivity: {done}/{total} tensors");
+                eprint!("\rsensitivity: {done}/{total} runs");
             }
             true
         })?;
@@ -180,6 +185,7 @@ pub fn run_sensitivity(
                     .map(|r| OpJson {
                         name: r.tensor.name.clone(),
                         op_type: r.tensor.op_type.clone(),
+                        sensitive_type: r.kind.as_str().to_string(),
                         value: r.values[o][m],
                     })
                     .collect();
