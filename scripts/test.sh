@@ -14,6 +14,7 @@ step "fixtures are what their generators write"
 python3 scripts/gen_fixtures.py --check
 python3 scripts/gen_zip_fixtures.py --check
 python3 scripts/gen_icons.py --check
+if python3 -c 'import PIL, numpy' 2>/dev/null; then python3 scripts/gen_image_fixtures.py --check; else echo "skipped: gen_image_fixtures.py --check (needs PIL, numpy)"; fi
 # Every other generator regenerates into a temporary folder and compares (`--check`) where its
 # packages are installed: ONNX Runtime on PP-OCR's models (pip install onnxruntime onnx
 # rapidocr-onnxruntime), torch for the torch references (about 3 GB, so not installed by setup).
@@ -42,8 +43,8 @@ cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --fe
 step "native tests (engine, CLI)"
 cargo test --locked
 
-step "model runner (tract) against ONNX Runtime on PP-OCR's classifier"
-cargo test --locked --features model --test model_runner
+step "model runner (tract) against ONNX Runtime on PP-OCR's classifier; image inputs against PIL + numpy"
+cargo test --locked --features model --test model_runner --test preprocess
 
 step "wasm tests (engine on wasm32 + simd128, under Node)"
 cargo test --locked --target wasm32-unknown-unknown --no-default-features --test wasm_engine

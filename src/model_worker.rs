@@ -1,8 +1,11 @@
 //! The model runner's web worker: reads the dropped model and sample files, runs calibration, the simulated comparison and true sensitivity (engine::model, tract), posts progress and the reports written.
 
 use crate::engine::model::{declared_inputs, run_report, samples_from_files};
+use crate::engine::preprocess::{
+    apply_typed, decode, dims_text, samples_from_images, split_images, RANDOM_WARNING,
+};
 use crate::engine::quant::Observer;
-use crate::protocol::{FromModel, ModelEnvelope, ToModel};
+use crate::protocol::{FromModel, ImageCheck, ModelEnvelope, ToModel};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -21,47 +24,135 @@ fn read(reader: &FileReaderSync, blob: &Blob) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&ab).to_vec())
 }
 
+/// The model's declared inputs and each image's size (or why it does not decode).
+fn inspect(
+    reader: &FileReaderSync,
+    blobs: &[Blob],
+    job: u32,
+    model: String,
+    images: Vec<String>,
+) -> Result<FromModel, String> {
+    if blobs.len() != 1 + images.len() {
+        return Err("the model and its images did not all arrive".into());
+    }
+    let bytes = read(reader, &blobs[0])?;
+    let inputs = declared_inputs(&bytes).map_err(|e| format!("{model}: {e}"))?;
+    let mut checks = Vec::new();
+    for (name, b) in images.into_iter().zip(&blobs[1..]) {
+        let check = match read(reader, b).and_then(|bytes| decode(&name, &bytes)) {
+            Ok(img) => ImageCheck {
+                name,
+                size: Some((img.width, img.height)),
+                error: None,
+            },
+            Err(e) => ImageCheck {
+                name,
+                size: None,
+                error: Some(e),
+            },
+        };
+        checks.push(check);
+    }
+    Ok(FromModel::Inputs {
+        job,
+        model,
+        inputs,
+        images: checks,
+    })
+}
+
 fn run(
     scope: &DedicatedWorkerGlobalScope,
     reader: &FileReaderSync,
     env: ModelEnvelope,
 ) -> Result<FromModel, String> {
-    let ToModel::Run {
-        job,
-        model,
-        inputs,
-        dtype,
-        observer,
-        folder,
-    } = env.cmd
-    else {
-        return Err("not a run".into());
-    };
     let blobs: Vec<Blob> = env.blobs.iter().filter_map(|b| b.dyn_into().ok()).collect();
+    let (job, model, inputs, dtype, observer, folder, preprocess, typed, random) = match env.cmd {
+        ToModel::Inspect { job, model, images } => {
+            return inspect(reader, &blobs, job, model, images)
+        }
+        ToModel::Run {
+            job,
+            model,
+            inputs,
+            dtype,
+            observer,
+            folder,
+            preprocess,
+            typed,
+            random,
+        } => (
+            job, model, inputs, dtype, observer, folder, preprocess, typed, random,
+        ),
+        ToModel::Bench { .. } => return Err("not a run".into()),
+    };
     if blobs.len() != 1 + inputs.len() {
         return Err("the model and its inputs did not all arrive".into());
     }
     let obs = Observer::parse(&observer).ok_or_else(|| format!("unknown observer {observer:?}"))?;
     let bytes = read(reader, &blobs[0])?;
     let declared = declared_inputs(&bytes).map_err(|e| format!("{model}: {e}"))?;
-    let mut files = Vec::new();
-    for (name, b) in inputs.iter().zip(&blobs[1..]) {
-        files.push((name.clone(), read(reader, b)?));
-    }
-    let (samples, notes) = samples_from_files(&declared, &mut files);
+    let declared = apply_typed(&declared, &typed)?;
+    let mut used = Vec::new();
+    let mut notes = Vec::new();
+    let samples = if let Some(r) = random {
+        used.push(format!("{} — {RANDOM_WARNING}", r.describe()));
+        r.samples(&declared)?
+    } else {
+        let mut files = Vec::new();
+        for (name, b) in inputs.iter().zip(&blobs[1..]) {
+            files.push((name.clone(), read(reader, b)?));
+        }
+        let (images, bad, mut rest) = split_images(files);
+        notes.extend(bad);
+        let (mut samples, n) = samples_from_files(&declared, &mut rest);
+        notes.extend(n);
+        if !images.is_empty() {
+            match samples_from_images(&declared, &images, &preprocess) {
+                Ok((s, n, u)) => {
+                    samples.extend(s);
+                    notes.extend(n);
+                    used.push(u);
+                }
+                Err(e) => notes.push(e),
+            }
+        }
+        samples
+    };
+    // Every sample at the first one's shapes (the model is loaded at them).
+    let samples: Vec<_> = match samples
+        .first()
+        .map(|s| s.iter().map(|(sh, _)| sh.clone()).collect::<Vec<_>>())
+    {
+        Some(first) => samples
+            .into_iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                let same = s.iter().map(|(sh, _)| sh).eq(first.iter());
+                if !same {
+                    notes.push(format!(
+                        "sample {} has other shapes than the first ({})",
+                        i + 1,
+                        first
+                            .iter()
+                            .map(|d| dims_text(&d.iter().copied().map(Some).collect::<Vec<_>>()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                same
+            })
+            .map(|(_, s)| s)
+            .collect(),
+        None => Vec::new(),
+    };
     if samples.is_empty() {
         let wants: Vec<String> = declared
             .iter()
-            .map(|(n, d)| {
-                let dims: Vec<String> = d
-                    .iter()
-                    .map(|x| x.map(|v| v.to_string()).unwrap_or_else(|| "?".into()))
-                    .collect();
-                format!("{n} [{}]", dims.join(", "))
-            })
+            .map(|(n, d)| format!("{n} {}", dims_text(d)))
             .collect();
         return Err(format!(
-            "no sample input for {model}: drop .npz files with a tensor per input ({}) or .npy for a one-input model{}",
+            "no sample input for {model}: drop .npz files with a tensor per input ({}), .npy or PNG/JPEG images for a one-input model{}",
             wants.join(", "),
             if notes.is_empty() { String::new() } else { format!(" — {}", notes.join("; ")) }
         ));
@@ -91,6 +182,7 @@ fn run(
             .map(|(n, t)| (format!("{folder}/{n}"), t))
             .collect(),
         notes,
+        used,
     })
 }
 

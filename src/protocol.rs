@@ -6,6 +6,7 @@
 use crate::engine::compare::CompareRow;
 use crate::engine::diagnose_report::RowDiagnosis;
 use crate::engine::pairs::Side;
+use crate::engine::preprocess::{Preprocess, RandomInputs};
 use crate::engine::quant::QDType;
 use crate::engine::session::{Analysis, Document, FileFinding, Intent, TensorSettings};
 use crate::engine::whatif::PairWhatIf;
@@ -254,6 +255,22 @@ pub enum ToModel {
         observer: String,
         /// The folder the written reports are named under (`<model>_run/`).
         folder: String,
+        /// How image inputs become tensors.
+        #[serde(default)]
+        preprocess: Preprocess,
+        /// Per input, the shape the user typed for its symbolic dimensions (empty: none).
+        #[serde(default)]
+        typed: Vec<Vec<Option<usize>>>,
+        /// Run on seeded random inputs instead of the files (the user chose it, warned).
+        #[serde(default)]
+        random: Option<RandomInputs>,
+    },
+    /// The model's declared inputs and whether the image files decode, before any run. The
+    /// model's Blob and the images' Blobs travel beside it.
+    Inspect {
+        job: u32,
+        model: String,
+        images: Vec<String>,
     },
     /// Benchmark (not used by the app; `e2e/bench_model.mjs`): the model's Blob and one input's
     /// raw little-endian f32 values (`shape`) travel beside the command. Times `warmup` + `runs`
@@ -272,7 +289,9 @@ pub enum ToModel {
 impl ToModel {
     pub fn job(&self) -> u32 {
         match self {
-            ToModel::Run { job, .. } | ToModel::Bench { job, .. } => *job,
+            ToModel::Run { job, .. }
+            | ToModel::Inspect { job, .. }
+            | ToModel::Bench { job, .. } => *job,
         }
     }
 }
@@ -304,6 +323,14 @@ pub struct BenchResult {
     pub wasm_heap_bytes: f64,
 }
 
+/// A dropped image as the model runner read it: its size, or why it could not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageCheck {
+    pub name: String,
+    pub size: Option<(usize, usize)>,
+    pub error: Option<String>,
+}
+
 /// Model runner's worker → UI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -320,6 +347,16 @@ pub enum FromModel {
         job: u32,
         files: Vec<(String, String)>,
         notes: Vec<String>,
+        /// What the run was given (images and their preprocessing, random inputs and the warning).
+        #[serde(default)]
+        used: Vec<String>,
+    },
+    /// The answer to `Inspect`: each input's name and declared shape (`None`: symbolic).
+    Inputs {
+        job: u32,
+        model: String,
+        inputs: Vec<(String, Vec<Option<usize>>)>,
+        images: Vec<ImageCheck>,
     },
     Failed {
         job: u32,

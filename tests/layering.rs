@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         "formats",
         &[
             "detect", "model_check", "compare", "sensitivity", "tabdoc", "tensor", "scales", "sweep",
-            "document",
+            "document", "preprocess",
         ],
         "the importers: the only code that looks at a file's bytes; parsers never diagnose, so they may not reach the analysis",
     ),

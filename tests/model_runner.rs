@@ -516,3 +516,76 @@ fn the_report_verifies_mixed_precision_by_simulation() {
         "the knee is a measured point"
     );
 }
+
+#[test]
+fn the_cli_runs_on_images_typed_shapes_and_random_inputs_with_a_warning() {
+    // Text-line crops (scripts/gen_image_fixtures.py), PP-OCR's preprocessing at 48×192.
+    let out = common::quantlens_output(&[
+        "sensitivity",
+        "tests/fixtures/model/ppocr_cls.onnx",
+        "--input",
+        "tests/fixtures/image/text0.png",
+        "tests/fixtures/image/text1.jpg",
+        "--preset",
+        "ppocr",
+        "--size",
+        "48x192",
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("2 image(s) as x [1, 3, 48, 192]: BGR"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ops = v["tables"][0]["ops"].as_array().expect("ops");
+    assert!(ops.len() >= 235, "every activation: {}", ops.len());
+    assert!(ops
+        .iter()
+        .all(|o| o["value"].as_f64().is_some_and(f64::is_finite)));
+    // A damaged image is named; nothing runs on half the inputs.
+    let (code, _, err) = common::quantlens(&[
+        "simulate",
+        "tests/fixtures/model/ppocr_cls.onnx",
+        "--input",
+        "tests/fixtures/image/text0.png",
+        "tests/fixtures/image/broken.png",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("tests/fixtures/image/broken.png: a PNG image QuantLens cannot read"),
+        "{err}"
+    );
+    // Random inputs: only when asked, with the symbolic dimensions typed, and with a warning.
+    let (code, _, err) = common::quantlens(&[
+        "simulate",
+        "tests/fixtures/model/ppocr_cls.onnx",
+        "--random",
+        "1",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("type the symbolic dimensions"), "{err}");
+    let run = |seed: &str| {
+        common::quantlens(&[
+            "simulate",
+            "tests/fixtures/model/ppocr_cls.onnx",
+            "--random",
+            "1",
+            "--shape",
+            "1x3x48x192",
+            "--random-dist",
+            "normal",
+            "--random-range",
+            "0,0.5",
+            "--seed",
+            seed,
+            "--json",
+        ])
+    };
+    let (code, a, err) = run("7");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: 1 random sample(s), normal(mean 0, std 0.5), seed 7: random inputs mis-rank layers"), "{err}");
+    assert_eq!(run("7").1, a, "the same seed, the same run");
+    assert_ne!(run("8").1, a);
+}

@@ -45,9 +45,9 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   const { page, errors, requests } = await newPage();
   await page.goto(url);
   await page.waitForSelector(".dropzone");
+  assert.ok(!requests.some((r) => r.includes("model_worker")), "the model runner is not fetched before a model is loaded");
   await pick(page, ["ppocr_cls.onnx", "cls_sample0.npz", "cls_sample1.npz"]);
   await page.waitForSelector(".model-run", { timeout: 30000 });
-  assert.ok(!requests.some((r) => r.includes("model_worker")), "the model runner is not fetched before it is needed");
   assert.match(await page.textContent(".model-run"), /ppocr_cls\.onnx is a float ONNX model.*\(2 \.npz\/\.npy file/);
   await page.click("#run-model-int8");
   await page.waitForSelector('button.tab[title="ppocr_cls_int8_run/compare_per_layer_out.txt"]', { timeout: 120000 });
@@ -112,5 +112,74 @@ test("cancel stops a model run; inputs that do not fit the model and unsupported
   await p3.close();
   assert.deepEqual(errors, []);
   await p2.close();
+  await page.close();
+});
+
+async function pickFrom(page, files) {
+  await page.setInputFiles('input[aria-label="Open files"]', await Promise.all(files.map(async ([dir, n]) => ({
+    name: n, mimeType: "application/octet-stream", buffer: await readFile(join(dir, n)),
+  }))));
+}
+
+test("image inputs: declared inputs shown first, a preset and size, a run on images, a broken PNG named with everything else kept", async () => {
+  const img = join(repo, "tests", "fixtures", "image");
+  const { page, errors } = await newPage();
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  await pick(page, ["ppocr_cls.onnx"]);
+  // The model worker reads the model's declared inputs before any sample is dropped.
+  await page.waitForSelector('#model-inputs .model-input[data-input="x"]', { timeout: 60000 });
+  assert.match(await page.textContent("#model-inputs"), /x \[\?, 3, \?, \?\]/);
+  assert.ok(await page.$("#shape-0"), "a symbolic shape can be typed");
+  assert.ok(await page.isDisabled("#run-model-int8"), "no samples yet");
+  // Random inputs are a separate, warned choice.
+  await page.click("#random-inputs summary");
+  assert.match(await page.textContent("#random-inputs"), /random inputs mis-rank layers/);
+
+  // Images (named without extensions: detected by their bytes).
+  await pickFrom(page, [[img, "text0.png"], [img, "text1.jpg"]]);
+  await page.waitForSelector('li[data-image="text1.jpg"]:not(:has(.muted))', { timeout: 60000 });
+  assert.match(await page.textContent(".model-images"), /text0\.png: 200×52/);
+  await page.waitForSelector("#preprocess");
+  await page.selectOption("#pp-preset", "ppocr");
+  await page.fill("#pp-size", "48x192");
+  await page.press("#pp-size", "Tab");
+  await page.waitForFunction(() => document.querySelector("#pp-describe")?.textContent.includes("BGR, 48×192"));
+  assert.equal(await page.isDisabled("#run-model-int8"), false);
+  await page.click("#run-model-int8");
+  await page.waitForSelector('button.tab[title$="_L1_sensitive_ops.txt"]', { timeout: 120000 });
+  assert.match(await page.textContent(".banner"), /Ran on 2 image\(s\) as x \[1, 3, 48, 192\]: BGR, 48×192, bilinear/);
+  await page.click('button.tab[title$="_L1_sensitive_ops.txt"]');
+  await page.waitForSelector(".sbar");
+  const tabsBefore = await page.$$eval("button.tab", (b) => b.map((x) => x.title));
+
+  // A truncated PNG: its message, and everything else stays loaded and runnable.
+  await pickFrom(page, [[img, "broken.png"]]);
+  await page.waitForSelector('li[data-image="broken.png"] .image-error', { timeout: 60000 });
+  assert.match(await page.textContent('li[data-image="broken.png"]'), /broken\.png: a PNG image QuantLens cannot read \(.*\): truncated or damaged\?/);
+  const tabsAfter = await page.$$eval("button.tab", (b) => b.map((x) => x.title));
+  for (const t of tabsBefore) assert.ok(tabsAfter.includes(t), `${t} still loaded`);
+  assert.match(await page.textContent(".model-images"), /text0\.png: 200×52/);
+  assert.equal(await page.isDisabled("#run-model-int8"), false);
+
+  // The preprocessing is remembered across reloads.
+  await page.reload();
+  await page.waitForSelector(".dropzone");
+  await pickFrom(page, [[fx, "ppocr_cls.onnx"], [img, "text0.png"]]);
+  await page.waitForSelector("#preprocess", { timeout: 60000 });
+  assert.equal(await page.inputValue("#pp-preset"), "ppocr");
+  assert.equal(await page.inputValue("#pp-size"), "48x192");
+
+  // Random inputs, chosen explicitly: the symbolic dimensions typed, seeded, and the banner warns.
+  await page.fill("#shape-0", "1x3x48x192");
+  await page.click("#random-inputs summary");
+  await page.fill("#rnd-count", "1");
+  await page.press("#rnd-count", "Tab");
+  await page.fill("#rnd-seed", "5");
+  await page.press("#rnd-seed", "Tab");
+  await page.click("#run-model-random");
+  await page.waitForSelector('button.tab[title$="compare_per_layer_out.txt"]', { timeout: 120000 });
+  assert.match(await page.textContent(".banner"), /Ran on 1 random sample\(s\), uniform in \[0, 1\], seed 5 — random inputs mis-rank layers/);
+  assert.deepEqual(errors, []);
   await page.close();
 });

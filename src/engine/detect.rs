@@ -123,12 +123,16 @@ pub enum Container {
     Safetensors,
     /// An ONNX model (a protobuf `ModelProto`).
     Onnx,
+    /// A PNG image (`\x89PNG\r\n\x1a\n`): a sample input for the model runner.
+    Png,
+    /// A JPEG image (`FF D8 FF`): a sample input for the model runner.
+    Jpeg,
 }
 
 impl Container {
     /// Read by random access (tensor dumps, models), not as a text stream.
     pub fn random_access(self) -> bool {
-        true
+        !matches!(self, Container::Png | Container::Jpeg)
     }
 }
 
@@ -136,6 +140,10 @@ impl Container {
 pub fn container(head: &[u8], size_bytes: u64) -> Option<Container> {
     if head.starts_with(b"\x93NUMPY") {
         Some(Container::Npy)
+    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Container::Png)
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Container::Jpeg)
     } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         Some(Container::Zip)
     } else if head.first() == Some(&0x80) && head.get(1).is_some_and(|v| (2..=5).contains(v)) {
@@ -147,6 +155,26 @@ pub fn container(head: &[u8], size_bytes: u64) -> Option<Container> {
     } else {
         None
     }
+}
+
+/// The words that mark a file as an image for the model runner (the UI finds them in a file's
+/// report, as it finds a float model's).
+pub const IMAGE_SAMPLE: &str = "a sample input for the model runner";
+
+/// What a dropped image is: its kind, its size when the header gives it cheaply (PNG's IHDR).
+fn image_sentence(c: Container, head: &[u8]) -> String {
+    let size = match (c, head.get(16..24)) {
+        (Container::Png, Some(b)) if &head[12..16] == b"IHDR" => {
+            let w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            let h = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            format!(" {w}×{h}")
+        }
+        _ => String::new(),
+    };
+    let kind = if c == Container::Png { "PNG" } else { "JPEG" };
+    format!(
+        "a {kind} image{size}: {IMAGE_SAMPLE} (drop it beside a float ONNX model), not a report"
+    )
 }
 
 /// Decide what a file is from its first bytes (up to [`SNIFF_BYTES`]) and its name.
@@ -161,6 +189,9 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
         }
         Some(Container::Onnx) => return Detection::Supported(Format::OnnxScales),
         Some(Container::Pickle) => return Detection::Rejected(PICKLE.into()),
+        Some(c @ (Container::Png | Container::Jpeg)) => {
+            return Detection::Rejected(image_sentence(c, head))
+        }
         None => {}
     }
     if head.contains(&0) {

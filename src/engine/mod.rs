@@ -21,6 +21,7 @@ pub mod model;
 pub mod model_check;
 pub mod num;
 pub mod pairs;
+pub mod preprocess;
 pub mod quant;
 pub mod recommend;
 pub mod scales;

@@ -552,7 +552,19 @@ pub use super::compare::CompareRow;
 pub use super::doc::{CallStatus, FusionStatus};
 pub use super::document::run_keys;
 pub use super::pairs::{PairResult, Side, SideBasis, HIST_MAX_ELEMS};
+pub use super::preprocess::{
+    dims_text, parse_dims, parse_size, parse_triple, Layout, Preprocess, RandomInputs, PRESETS,
+    RANDOM_WARNING,
+};
 pub use super::quant::{QDType, StatsEstimate};
+
+/// A dropped PNG or JPEG: a sample input for the model runner (its report says so; see
+/// `detect::IMAGE_SAMPLE`).
+pub fn is_image_sample(f: &FileReport) -> bool {
+    f.error
+        .as_deref()
+        .is_some_and(|e| e.contains(super::detect::IMAGE_SAMPLE))
+}
 pub use super::recommend::{MergedOp, ParetoPoint, Pick};
 pub use super::session::{Analysis, Document, FileReport, Intent, RowKey, TensorSettings};
 pub use super::whatif::{PairWhatIf, Predicted};

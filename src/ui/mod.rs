@@ -6,6 +6,7 @@ mod digest;
 mod export;
 mod files;
 mod layers;
+mod model_panel;
 mod recommend;
 mod rich;
 mod sens;
@@ -276,7 +277,7 @@ impl Reducible for State {
                     .files
                     .iter()
                     .filter(|f| !before.contains(&(f.name.clone(), f.size_bytes)))
-                    .filter(|f| !is_float_model(f))
+                    .filter(|f| !is_float_model(f) && !crate::engine::views::is_image_sample(f))
                     .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
                     .collect();
                 let files_changed = analysis.files.len() != s.analysis.files.len()
@@ -1159,124 +1160,241 @@ pub fn App() -> Html {
 
     // The model runner: a float ONNX model with sample inputs among the loaded files.
     let model_worker = use_mut_ref(|| None::<Worker>);
-    let run_model: Callback<(String, crate::engine::views::QDType)> = {
+    let run_model: Callback<model_panel::RunRequest> = {
         let model_worker = model_worker.clone();
         let ledger = ledger.clone();
         let new_job = new_job.clone();
         let submit = submit.clone();
         let dispatch = state.dispatcher();
-        Callback::from(
-            move |(model, dtype): (String, crate::engine::views::QDType)| {
-                let files = ledger.borrow().files.clone();
-                let Some(model_item) = files.iter().find(|f| f.name == model).cloned() else {
-                    return;
-                };
-                let inputs: Vec<Item> = files
-                    .into_iter()
-                    .filter(|f| {
-                        let n = f.name.to_ascii_lowercase();
-                        (n.ends_with(".npz") || n.ends_with(".npy")) && f.blob.size() <= 512e6
-                    })
-                    .collect();
-                let job = new_job();
-                dispatch.dispatch(Action::Started {
+        Callback::from(move |req: model_panel::RunRequest| {
+            let model_panel::RunRequest {
+                model,
+                dtype,
+                inputs,
+                preprocess,
+                typed,
+                random,
+            } = req;
+            let files = ledger.borrow().files.clone();
+            let Some(model_item) = files.iter().find(|f| f.name == model).cloned() else {
+                return;
+            };
+            let inputs: Vec<Item> = files
+                .into_iter()
+                .filter(|f| inputs.contains(&f.name) && f.blob.size() <= 512e6)
+                .collect();
+            let job = new_job();
+            dispatch.dispatch(Action::Started {
+                job,
+                what: model.clone(),
+            });
+            let stem = model
+                .rsplit('/')
+                .next()
+                .unwrap_or(&model)
+                .trim_end_matches(".onnx")
+                .to_string();
+            let folder = format!("{stem}_{}_run", dtype.name());
+            let blobs = js_sys::Array::new();
+            blobs.push(&model_item.blob);
+            for i in &inputs {
+                blobs.push(&i.blob);
+            }
+            let env = crate::protocol::ModelEnvelope {
+                cmd: crate::protocol::ToModel::Run {
                     job,
-                    what: model.clone(),
-                });
-                let stem = model
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(&model)
-                    .trim_end_matches(".onnx")
-                    .to_string();
-                let folder = format!("{stem}_{}_run", dtype.name());
+                    model: model.clone(),
+                    inputs: inputs.iter().map(|i| i.name.clone()).collect(),
+                    dtype,
+                    observer: "minmax".into(),
+                    folder,
+                    preprocess,
+                    typed,
+                    random,
+                },
+                blobs,
+            };
+            let Ok(msg) = serde_wasm_bindgen::to_value(&env) else {
+                return;
+            };
+            let (d, submit_in, mw) = (dispatch.clone(), submit.clone(), model_worker.clone());
+            let model_name = model.clone();
+            let msg_cell = Rc::new(std::cell::RefCell::new(Some(msg)));
+            let on: Rc<dyn Fn(crate::protocol::FromModel)> = Rc::new(move |m| {
+                use crate::protocol::FromModel;
+                match m {
+                    FromModel::Ready => {
+                        if let (Some(w), Some(msg)) =
+                            (mw.borrow().as_ref(), msg_cell.borrow_mut().take())
+                        {
+                            let _ = w.post_message(&msg);
+                        }
+                    }
+                    FromModel::Progress {
+                        stage, done, total, ..
+                    } => d.dispatch(Action::Worker(FromWorker::Progress {
+                        job,
+                        stage,
+                        file_index: 0,
+                        file_name: model_name.clone(),
+                        done_bytes: done,
+                        total_bytes: total,
+                    })),
+                    FromModel::Inputs { .. } | FromModel::Bench { .. } => {}
+                    FromModel::Done {
+                        files, notes, used, ..
+                    } => {
+                        if let Some(w) = mw.borrow_mut().take() {
+                            w.terminate();
+                        }
+                        let items: Vec<Item> = files
+                            .iter()
+                            .filter_map(|(name, text)| {
+                                let parts = js_sys::Array::of1(&JsValue::from_str(text));
+                                web_sys::Blob::new_with_str_sequence(&parts)
+                                    .ok()
+                                    .map(|blob| Item {
+                                        name: name.clone(),
+                                        blob,
+                                    })
+                            })
+                            .collect();
+                        submit_in(items);
+                        let mut said = Vec::new();
+                        if !used.is_empty() {
+                            said.push(format!("Ran on {}", used.join(" · ")));
+                        }
+                        if !notes.is_empty() {
+                            said.push(format!("Inputs left out: {}", notes.join(" · ")));
+                        }
+                        if !said.is_empty() {
+                            d.dispatch(Action::Banner(Some(said.join(" — "))));
+                        }
+                    }
+                    FromModel::Failed { message, .. } => {
+                        if let Some(w) = mw.borrow_mut().take() {
+                            w.terminate();
+                        }
+                        d.dispatch(Action::Worker(FromWorker::Failed { job, message }));
+                    }
+                }
+            });
+            if let Some(w) = model_worker.borrow_mut().take() {
+                w.terminate();
+            }
+            match spawn_model_worker(on) {
+                Ok(w) => *model_worker.borrow_mut() = Some(w),
+                Err(e) => dispatch.dispatch(Action::Worker(FromWorker::Failed { job, message: e })),
+            }
+        })
+    };
+
+    // A float model loaded: ask the model worker (spawned now, stopped after it answers) for its
+    // declared inputs and whether the loaded images decode.
+    let model_infos = use_mut_ref(HashMap::<String, model_panel::ModelInfo>::new);
+    let inspect_workers = use_mut_ref(Vec::<Worker>::new);
+    let force = use_force_update();
+    {
+        let ledger = ledger.clone();
+        let new_job = new_job.clone();
+        let model_infos = model_infos.clone();
+        let inspect_workers = inspect_workers.clone();
+        let force = force.clone();
+        let models: Vec<String> = state
+            .analysis
+            .files
+            .iter()
+            .filter(|f| is_float_model(f))
+            .map(|f| f.name.clone())
+            .collect();
+        let images: Vec<String> = state
+            .analysis
+            .files
+            .iter()
+            .filter(|f| crate::engine::views::is_image_sample(f))
+            .map(|f| f.name.clone())
+            .collect();
+        use_effect_with((models, images), move |(models, images)| {
+            for w in inspect_workers.borrow_mut().drain(..) {
+                w.terminate();
+            }
+            model_infos.borrow_mut().clear();
+            let files = ledger.borrow().files.clone();
+            for model in models {
+                let Some(item) = files.iter().find(|f| &f.name == model) else {
+                    continue;
+                };
+                let imgs: Vec<&Item> = files.iter().filter(|f| images.contains(&f.name)).collect();
                 let blobs = js_sys::Array::new();
-                blobs.push(&model_item.blob);
-                for i in &inputs {
+                blobs.push(&item.blob);
+                for i in &imgs {
                     blobs.push(&i.blob);
                 }
                 let env = crate::protocol::ModelEnvelope {
-                    cmd: crate::protocol::ToModel::Run {
-                        job,
+                    cmd: crate::protocol::ToModel::Inspect {
+                        job: new_job(),
                         model: model.clone(),
-                        inputs: inputs.iter().map(|i| i.name.clone()).collect(),
-                        dtype,
-                        observer: "minmax".into(),
-                        folder,
+                        images: imgs.iter().map(|i| i.name.clone()).collect(),
                     },
                     blobs,
                 };
                 let Ok(msg) = serde_wasm_bindgen::to_value(&env) else {
-                    return;
+                    continue;
                 };
-                let (d, submit_in, mw) = (dispatch.clone(), submit.clone(), model_worker.clone());
-                let model_name = model.clone();
-                let msg_cell = Rc::new(std::cell::RefCell::new(Some(msg)));
+                let msg = Rc::new(std::cell::RefCell::new(Some(msg)));
+                let me = Rc::new(std::cell::RefCell::new(None::<Worker>));
+                let (infos, force, me_in, name) = (
+                    model_infos.clone(),
+                    force.clone(),
+                    me.clone(),
+                    model.clone(),
+                );
                 let on: Rc<dyn Fn(crate::protocol::FromModel)> = Rc::new(move |m| {
                     use crate::protocol::FromModel;
-                    match m {
+                    let info = match m {
                         FromModel::Ready => {
                             if let (Some(w), Some(msg)) =
-                                (mw.borrow().as_ref(), msg_cell.borrow_mut().take())
+                                (me_in.borrow().as_ref(), msg.borrow_mut().take())
                             {
                                 let _ = w.post_message(&msg);
                             }
+                            return;
                         }
-                        FromModel::Progress {
-                            stage, done, total, ..
-                        } => d.dispatch(Action::Worker(FromWorker::Progress {
-                            job,
-                            stage,
-                            file_index: 0,
-                            file_name: model_name.clone(),
-                            done_bytes: done,
-                            total_bytes: total,
-                        })),
-                        FromModel::Done { files, notes, .. } => {
-                            if let Some(w) = mw.borrow_mut().take() {
-                                w.terminate();
-                            }
-                            let items: Vec<Item> = files
-                                .iter()
-                                .filter_map(|(name, text)| {
-                                    let parts = js_sys::Array::of1(&JsValue::from_str(text));
-                                    web_sys::Blob::new_with_str_sequence(&parts)
-                                        .ok()
-                                        .map(|blob| Item {
-                                            name: name.clone(),
-                                            blob,
-                                        })
-                                })
-                                .collect();
-                            submit_in(items);
-                            if !notes.is_empty() {
-                                d.dispatch(Action::Banner(Some(format!(
-                                    "Inputs left out: {}",
-                                    notes.join(" · ")
-                                ))));
-                            }
-                        }
-                        FromModel::Failed { message, .. } => {
-                            if let Some(w) = mw.borrow_mut().take() {
-                                w.terminate();
-                            }
-                            d.dispatch(Action::Worker(FromWorker::Failed { job, message }));
-                        }
-                        FromModel::Bench { .. } => {}
+                        FromModel::Inputs { inputs, images, .. } => model_panel::ModelInfo {
+                            inputs,
+                            images,
+                            error: None,
+                        },
+                        FromModel::Failed { message, .. } => model_panel::ModelInfo {
+                            error: Some(message),
+                            ..Default::default()
+                        },
+                        _ => return,
+                    };
+                    if let Some(w) = me_in.borrow_mut().take() {
+                        w.terminate();
                     }
+                    infos.borrow_mut().insert(name.clone(), info);
+                    force.force_update();
                 });
-                if let Some(w) = model_worker.borrow_mut().take() {
-                    w.terminate();
-                }
                 match spawn_model_worker(on) {
-                    Ok(w) => *model_worker.borrow_mut() = Some(w),
+                    Ok(w) => {
+                        *me.borrow_mut() = Some(w.clone());
+                        inspect_workers.borrow_mut().push(w);
+                    }
                     Err(e) => {
-                        dispatch.dispatch(Action::Worker(FromWorker::Failed { job, message: e }))
+                        model_infos.borrow_mut().insert(
+                            model.clone(),
+                            model_panel::ModelInfo {
+                                error: Some(e),
+                                ..Default::default()
+                            },
+                        );
                     }
                 }
-            },
-        )
-    };
+            }
+        });
+    }
 
     // A digest link's files dropped: check they are the link's (size and SHA-256), once per set.
     let checked = use_mut_ref(Vec::<(String, u64)>::new);
@@ -1847,23 +1965,17 @@ pub fn App() -> Html {
             }
             if s.report.is_none() && s.busy.is_none() {
                 { for a.files.iter().filter(|f| is_float_model(f)).map(|f| {
-                    let samples = a.files.iter().filter(|x| {
+                    let tensors: Vec<String> = a.files.iter().filter(|x| {
                         let n = x.name.to_ascii_lowercase();
                         n.ends_with(".npz") || n.ends_with(".npy")
-                    }).count();
-                    let (r8, r16) = (run_model.clone(), run_model.clone());
-                    let (n8, n16) = (f.name.clone(), f.name.clone());
+                    }).map(|x| x.name.clone()).collect();
+                    let images: Vec<String> = a.files.iter()
+                        .filter(|x| crate::engine::views::is_image_sample(x))
+                        .map(|x| x.name.clone()).collect();
                     html! {
-                        <div class="model-run" role="region" aria-label="Run the model">
-                            <span>{ format!(
-                                "{} is a float ONNX model. QuantLens can run it here: calibrate every activation on the sample inputs loaded ({samples} .npz/.npy file(s); random inputs would mis-rank layers), simulate the quantized model (Horizon's layer comparison) and measure each activation's true sensitivity (the model's output with that one activation quantized).",
-                                f.name
-                            ) }</span>
-                            <button class="primary" id="run-model-int8" disabled={samples == 0}
-                                onclick={Callback::from(move |_: MouseEvent| r8.emit((n8.clone(), crate::engine::views::QDType::Int8)))}>{ "Run at int8" }</button>
-                            <button id="run-model-int16" disabled={samples == 0}
-                                onclick={Callback::from(move |_: MouseEvent| r16.emit((n16.clone(), crate::engine::views::QDType::Int16)))}>{ "Run at int16" }</button>
-                        </div>
+                        <model_panel::ModelPanel model={f.name.clone()} {tensors} {images}
+                            info={model_infos.borrow().get(&f.name).cloned()}
+                            on_run={run_model.clone()} />
                     }
                 }) }
             }

@@ -114,10 +114,11 @@ pub fn Overview(p: &OverviewProps) -> Html {
     let file_cards = a.files.iter().enumerate().map(|(fi, f)| {
         let findings = a.findings.iter().filter(|x| x.file == fi).count();
         html! {
-            <li class={classes!("file", f.error.as_ref().map(|_| "rejected"))}>
+            <li class={classes!("file", (f.error.is_some() && !crate::engine::views::is_image_sample(f)).then_some("rejected"))}>
                 <span class="fname" title={f.name.clone()}>{ breakable(names.get(fi).map(String::as_str).unwrap_or(&f.name)) }</span>
                 <span class="muted small">{ format!(" {} ", human_bytes(f.size_bytes)) }</span>
                 { match (&f.error, &f.format_label) {
+                    (Some(e), _) if crate::engine::views::is_image_sample(f) => html! { <span class="muted">{ e.clone() }</span> },
                     (Some(e), _) => html! { <span class="error-text">{ format!("Not read: {e}") }</span> },
                     (None, Some(l)) => html! { <span>{ format!("{l} — {findings} finding(s)") }</span> },
                     _ => html! {},

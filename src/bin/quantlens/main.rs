@@ -4,6 +4,7 @@ mod bench;
 mod bundle;
 mod check;
 mod compare;
+mod inputs;
 #[cfg(feature = "model")]
 mod model;
 mod out;
@@ -123,9 +124,8 @@ enum Command {
     /// and write the per-layer comparison (compare_per_layer_out.txt) for that assignment.
     Simulate {
         model: PathBuf,
-        /// Sample inputs: .npz with a tensor per model input (by name), or .npy for one input.
-        #[arg(long = "input", required = true, num_args = 1..)]
-        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: inputs::InputArgs,
         #[arg(long, default_value = "int8", value_parser = ["int8", "int16"])]
         dtype: String,
         /// minmax, percentile[:P], mse or kl.
@@ -147,8 +147,8 @@ enum Command {
     /// float, L1 / Cosine / SQNR at every output; writes Horizon's *_sensitive_ops.txt tables.
     Sensitivity {
         model: PathBuf,
-        #[arg(long = "input", required = true, num_args = 1..)]
-        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: inputs::InputArgs,
         #[arg(long, default_value = "int8", value_parser = ["int8", "int16"])]
         dtype: String,
         #[arg(long, default_value = "minmax")]

@@ -1,14 +1,14 @@
 //! `quantlens simulate` and `quantlens sensitivity`: an ONNX model run in float and fake-quantized (tract), written as Horizon's comparison and sensitivity tables.
 
+use crate::inputs::{gather, InputArgs};
 use crate::out::{fail, print_json};
 use quantlens::engine::model::{
     assignment_for, compare_table_txt, declared_inputs, sensitivity, sensitivity_table_txt,
     simulate, tensor, Model, SENSITIVITY_METRICS,
 };
 use quantlens::engine::quant::{Observer, QDType};
-use quantlens::engine::tensor::{list_tensors, read_all, FileSource};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// The model, its samples (one per input file) and both calibrations.
@@ -17,88 +17,33 @@ struct Loaded {
     samples: Vec<Vec<quantlens::engine::model::Tensor>>,
 }
 
-/// Read one sample file: an `.npz` with a tensor per model input (by name), or a `.npy` for a
-/// model with one input.
-fn read_sample(
-    path: &Path,
-    inputs: &[quantlens::engine::model::DeclaredInput],
-) -> Result<Vec<quantlens::engine::model::Values>, String> {
-    let mut src =
-        FileSource::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let entries = list_tensors(&path.display().to_string(), &mut src)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (name, _) in inputs {
-        let entry = if entries.len() == 1 && inputs.len() == 1 {
-            &entries[0]
-        } else {
-            entries.iter().find(|e| e.name == *name).ok_or_else(|| {
-                format!(
-                    "{} has no tensor named {name} (it has: {}); name each model input",
-                    path.display(),
-                    entries
-                        .iter()
-                        .map(|e| e.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?
-        };
-        if entry.fortran {
-            return Err(format!(
-                "{}: {} is in Fortran order; save it in C order",
-                path.display(),
-                entry.name
-            ));
-        }
-        let data = read_all(&mut src, entry).map_err(|e| format!("{}: {e}", path.display()))?;
-        out.push((entry.shape.iter().map(|&d| d as usize).collect(), data));
-    }
-    Ok(out)
-}
-
-fn load(model_path: &Path, input_paths: &[PathBuf]) -> Result<Loaded, String> {
+fn load(model_path: &Path, args: &InputArgs) -> Result<Loaded, String> {
     let bytes = std::fs::read(model_path)
         .map_err(|e| format!("cannot read {}: {e}", model_path.display()))?;
     let declared = declared_inputs(&bytes)?;
-    if input_paths.is_empty() {
-        return Err(format!(
-            "give sample inputs (--input FILE.npz or .npy): the model's inputs are {} — random inputs mis-rank layers",
-            declared
-                .iter()
-                .map(|(n, d)| format!(
-                    "{n} [{}]",
-                    d.iter().map(|x| x.map(|v| v.to_string()).unwrap_or("?".into())).collect::<Vec<_>>().join(", ")
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let mut raw = Vec::new();
-    for p in input_paths {
-        raw.push(read_sample(p, &declared)?);
-    }
+    let raw = gather(args, &declared)?;
+    let Some((first_name, first)) = raw.first() else {
+        return Err("no sample input".into());
+    };
     // The shape is fixed from the first sample (every sample must agree).
-    let shapes: Vec<Vec<usize>> = raw[0].iter().map(|(s, _)| s.clone()).collect();
+    let shapes: Vec<Vec<usize>> = first.iter().map(|(s, _)| s.clone()).collect();
     for (i, ((name, want), got)) in declared.iter().zip(&shapes).enumerate() {
         let fits =
             want.len() == got.len() && want.iter().zip(got).all(|(w, g)| w.is_none_or(|w| w == *g));
         if !fits {
             return Err(format!(
-                "input {i} ({name}) of {} has shape {got:?}; the model declares {want:?}",
-                input_paths[0].display()
+                "input {i} ({name}) of {first_name} has shape {got:?}; the model declares {want:?}"
             ));
         }
     }
     let model = Model::load(&bytes, &shapes)?;
     let mut samples = Vec::new();
-    for (p, s) in input_paths.iter().zip(raw) {
+    for (name, s) in raw {
         let mut ts = Vec::new();
         for ((shape, data), want) in s.into_iter().zip(&shapes) {
             if shape != *want {
                 return Err(format!(
-                    "{}: shape {shape:?}, the first sample's is {want:?}",
-                    p.display()
+                    "{name}: shape {shape:?}, the first sample's is {want:?}"
                 ));
             }
             ts.push(tensor(&shape, data)?);
@@ -127,7 +72,7 @@ struct SimJson {
 #[allow(clippy::too_many_arguments)]
 pub fn run_simulate(
     model_path: &Path,
-    inputs: &[PathBuf],
+    inputs: &InputArgs,
     dtype: &str,
     obs: &str,
     int16: &[String],
@@ -201,7 +146,7 @@ struct TableJson {
 
 pub fn run_sensitivity(
     model_path: &Path,
-    inputs: &[PathBuf],
+    inputs: &InputArgs,
     dtype: &str,
     obs: &str,
     weights: bool,

@@ -520,6 +520,12 @@ fn list_tensors_plain<S: ByteSource + ?Sized>(
                     .into(),
             )
         }
+        Some(Container::Png | Container::Jpeg) => {
+            return Err(
+                "an image: a sample input for the model runner (with a float ONNX model), not a tensor dump"
+                    .into(),
+            )
+        }
         None => {}
     }
     Err(
