@@ -1,6 +1,8 @@
 //! The model runner's web worker: reads the dropped model and sample files, runs calibration, the simulated comparison and true sensitivity (engine::model, tract), posts progress and the reports written.
 
-use crate::engine::model::{declared_inputs, run_report, samples_from_files};
+use crate::engine::model::{
+    declared_inputs, report_begin, report_finish, samples_from_files, Report,
+};
 use crate::engine::preprocess::{
     apply_typed, decode, dims_text, samples_from_images, split_images, RANDOM_WARNING,
 };
@@ -67,25 +69,42 @@ fn run(
     env: ModelEnvelope,
 ) -> Result<FromModel, String> {
     let blobs: Vec<Blob> = env.blobs.iter().filter_map(|b| b.dyn_into().ok()).collect();
-    let (job, model, inputs, dtype, observer, folder, preprocess, typed, random) = match env.cmd {
-        ToModel::Inspect { job, model, images } => {
-            return inspect(reader, &blobs, job, model, images)
-        }
-        ToModel::Run {
-            job,
-            model,
-            inputs,
-            dtype,
-            observer,
-            folder,
-            preprocess,
-            typed,
-            random,
-        } => (
-            job, model, inputs, dtype, observer, folder, preprocess, typed, random,
-        ),
-        ToModel::Bench { .. } => return Err("not a run".into()),
-    };
+    let (job, model, inputs, dtype, observer, folder, preprocess, typed, random, part, parts) =
+        match env.cmd {
+            ToModel::Inspect { job, model, images } => {
+                return inspect(reader, &blobs, job, model, images)
+            }
+            ToModel::Parts { job, values } => {
+                let Some(p) = PENDING
+                    .with(|p| p.borrow_mut().take())
+                    .filter(|p| p.job == job)
+                else {
+                    return Err("the other workers' rows came for no run in progress".into());
+                };
+                let mut last = 0.0f64;
+                let reports = report_finish(p.report, values, &mut |stage, done, total| {
+                    progress(scope, job, &mut last, stage, done, total)
+                })
+                .map_err(|e| format!("{}: {e}", p.model))?;
+                return Ok(done(job, &p.folder, reports, p.notes, p.used));
+            }
+            ToModel::Run {
+                job,
+                model,
+                inputs,
+                dtype,
+                observer,
+                folder,
+                preprocess,
+                typed,
+                random,
+                part,
+                parts,
+            } => (
+                job, model, inputs, dtype, observer, folder, preprocess, typed, random, part, parts,
+            ),
+            ToModel::Bench { .. } => return Err("not a run".into()),
+        };
     if blobs.len() != 1 + inputs.len() {
         return Err("the model and its inputs did not all arrive".into());
     }
@@ -158,24 +177,91 @@ fn run(
         ));
     }
     let mut last = 0.0f64;
-    let reports = run_report(&bytes, &samples, dtype, &obs, &mut |stage, done, total| {
-        let now = js_sys::Date::now();
-        if now - last > 100.0 || done == total {
-            last = now;
-            post(
-                scope,
-                &FromModel::Progress {
-                    job,
-                    stage: stage.to_string(),
-                    done: done as u64,
-                    total: total as u64,
-                },
-            );
-        }
-        true
+    let (part, parts) = (part as usize, parts.max(1) as usize);
+    let report = report_begin(
+        &bytes,
+        &samples,
+        dtype,
+        &obs,
+        part,
+        parts,
+        &mut |stage, done, total| progress(scope, job, &mut last, stage, done, total),
+    )
+    .map_err(|e| format!("{model}: {e}"))?;
+    if part > 0 {
+        return Ok(FromModel::Part {
+            job,
+            part: part as u32,
+            values: report.part_values(),
+        });
+    }
+    if parts > 1 {
+        PENDING.with(|p| {
+            *p.borrow_mut() = Some(Pending {
+                job,
+                model,
+                folder,
+                notes,
+                used,
+                report,
+            })
+        });
+        return Ok(FromModel::AwaitingParts { job });
+    }
+    let reports = report_finish(report, Vec::new(), &mut |stage, done, total| {
+        progress(scope, job, &mut last, stage, done, total)
     })
     .map_err(|e| format!("{model}: {e}"))?;
-    Ok(FromModel::Done {
+    Ok(done(job, &folder, reports, notes, used))
+}
+
+/// A split run's part 0 between its own rows and the others' ([`ToModel::Parts`]).
+struct Pending {
+    job: u32,
+    model: String,
+    folder: String,
+    notes: Vec<String>,
+    used: Vec<String>,
+    report: Report,
+}
+
+thread_local! {
+    static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Post progress at most every 100 ms (and at the end of a stage).
+fn progress(
+    scope: &DedicatedWorkerGlobalScope,
+    job: u32,
+    last: &mut f64,
+    stage: &str,
+    done: usize,
+    total: usize,
+) -> bool {
+    let now = js_sys::Date::now();
+    if now - *last > 100.0 || done == total {
+        *last = now;
+        post(
+            scope,
+            &FromModel::Progress {
+                job,
+                stage: stage.to_string(),
+                done: done as u64,
+                total: total as u64,
+            },
+        );
+    }
+    true
+}
+
+fn done(
+    job: u32,
+    folder: &str,
+    reports: Vec<(String, String)>,
+    notes: Vec<String>,
+    used: Vec<String>,
+) -> FromModel {
+    FromModel::Done {
         job,
         files: reports
             .into_iter()
@@ -183,7 +269,7 @@ fn run(
             .collect(),
         notes,
         used,
-    })
+    }
 }
 
 /// Install the message handler and say `Ready`.

@@ -264,7 +264,16 @@ pub enum ToModel {
         /// Run on seeded random inputs instead of the files (the user chose it, warned).
         #[serde(default)]
         random: Option<RandomInputs>,
+        /// This worker's share of the sensitivity rows (`part` of `parts` workers). Part 0 writes
+        /// the reports once it has the others' rows ([`ToModel::Parts`]); the others answer
+        /// [`FromModel::Part`].
+        #[serde(default)]
+        part: u32,
+        #[serde(default = "one")]
+        parts: u32,
     },
+    /// The other workers' sensitivity rows, for part 0 of a split run (it answers `Done`).
+    Parts { job: u32, values: Vec<PartValues> },
     /// The model's declared inputs and whether the image files decode, before any run. The
     /// model's Blob and the images' Blobs travel beside it.
     Inspect {
@@ -286,10 +295,18 @@ pub enum ToModel {
     },
 }
 
+/// One worker's sensitivity rows in a split run: (row index, values per output: L1, Cosine, SQNR).
+pub type PartValues = Vec<(u32, Vec<[f64; 3]>)>;
+
+fn one() -> u32 {
+    1
+}
+
 impl ToModel {
     pub fn job(&self) -> u32 {
         match self {
             ToModel::Run { job, .. }
+            | ToModel::Parts { job, .. }
             | ToModel::Inspect { job, .. }
             | ToModel::Bench { job, .. } => *job,
         }
@@ -366,6 +383,16 @@ pub enum FromModel {
     Bench {
         job: u32,
         result: BenchResult,
+    },
+    /// A split run's worker `part` (> 0): its sensitivity rows.
+    Part {
+        job: u32,
+        part: u32,
+        values: PartValues,
+    },
+    /// A split run's part 0: its own rows are measured; it waits for [`ToModel::Parts`].
+    AwaitingParts {
+        job: u32,
     },
 }
 

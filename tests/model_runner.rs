@@ -589,3 +589,61 @@ fn the_cli_runs_on_images_typed_shapes_and_random_inputs_with_a_warning() {
     assert_eq!(run("7").1, a, "the same seed, the same run");
     assert_ne!(run("8").1, a);
 }
+
+/// Split over several workers (each measures every `parts`-th row, the first one merges the
+/// others' rows in), the report is the one a single worker writes, byte for byte.
+#[test]
+fn a_report_split_over_workers_is_the_same_report() {
+    use quantlens::engine::model::{report_begin, report_finish, run_report};
+    let bytes = common::bytes("tests/fixtures/model/ppocr_cls.onnx");
+    let mut raw = common::bytes("tests/fixtures/model/cls_sample0.npz");
+    let e = list_tensors("s.npz", &mut raw).expect("npz").remove(0);
+    let data = read_all(&mut raw, &e).expect("read");
+    let samples = vec![vec![(e.shape.iter().map(|&d| d as usize).collect(), data)]];
+    let mut quiet = |_: &str, _: usize, _: usize| true;
+    let one = run_report(
+        &bytes,
+        &samples,
+        QDType::Int8,
+        &Observer::MinMax,
+        &mut quiet,
+    )
+    .expect("one worker");
+    let parts = 3;
+    let mut begun: Vec<_> = (0..parts)
+        .map(|p| {
+            report_begin(
+                &bytes,
+                &samples,
+                QDType::Int8,
+                &Observer::MinMax,
+                p,
+                parts,
+                &mut quiet,
+            )
+            .expect("part")
+        })
+        .collect();
+    let others: Vec<_> = begun[1..].iter().map(|r| r.part_values()).collect();
+    assert!(others.iter().all(|v| !v.is_empty()));
+    let first = begun.remove(0);
+    // A part missing: refused with the row named, not a table with holes.
+    let partial = report_begin(
+        &bytes,
+        &samples,
+        QDType::Int8,
+        &Observer::MinMax,
+        0,
+        parts,
+        &mut quiet,
+    )
+    .expect("part 0");
+    let e = report_finish(partial, others[..1].to_vec(), &mut quiet).unwrap_err();
+    assert!(e.contains("was not measured by any worker"), "{e}");
+    let split = report_finish(first, others, &mut quiet).expect("merged");
+    assert_eq!(one.len(), split.len());
+    for ((n1, t1), (n2, t2)) in one.iter().zip(&split) {
+        assert_eq!(n1, n2);
+        assert!(t1 == t2, "{n1} differs when split over {parts} workers");
+    }
+}

@@ -49,8 +49,13 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   await pick(page, ["ppocr_cls.onnx", "cls_sample0.npz", "cls_sample1.npz"]);
   await page.waitForSelector(".model-run", { timeout: 30000 });
   assert.match(await page.textContent(".model-run"), /ppocr_cls\.onnx is a float ONNX model.*\(2 \.npz\/\.npy file/);
+  // The run is split over one model worker per core (at most 4); their rows merge into one report.
+  const spawned = [];
+  page.on("worker", (w) => { if (w.url().includes("model_worker")) spawned.push(w.url()); });
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency || 1);
   await page.click("#run-model-int8");
   await page.waitForSelector('button.tab[title="ppocr_cls_int8_run/compare_per_layer_out.txt"]', { timeout: 120000 });
+  assert.equal(spawned.length, Math.min(Math.max(cores, 1), 4), `${spawned.length} model workers for ${cores} cores`);
   assert.ok(requests.some((r) => r.endsWith("model_worker_bg.wasm")));
   const tabs = await page.$$eval("button.tab", (b) => b.map((x) => x.title));
   for (const m of ["L1", "Cosine", "SQNR"]) {

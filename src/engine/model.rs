@@ -832,6 +832,20 @@ pub fn sensitivity(
     assignment: &HashMap<usize, Assignment>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<SensRow>, String> {
+    sensitivity_part(model, samples, assignment, 0, 1, progress)
+}
+
+/// [`sensitivity`] for the rows `i` with `i % parts == part` (the others keep empty values): a
+/// share of the loop for one of several workers.
+pub fn sensitivity_part(
+    model: &Model,
+    samples: &[Vec<Tensor>],
+    assignment: &HashMap<usize, Assignment>,
+    part: usize,
+    parts: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<SensRow>, String> {
+    let parts = parts.max(1);
     let fr = &model.float;
     let weights = match &model.quant {
         Some(q) if model.quantize_weights => Some(q),
@@ -864,7 +878,8 @@ pub fn sensitivity(
             values: Vec::new(),
         });
     }
-    let total = rows.len() * samples.len();
+    let mine = |r: usize| r % parts == part;
+    let total = (0..rows.len()).filter(|&r| mine(r)).count() * samples.len();
     let mut accs: Vec<Vec<Option<Accumulator>>> = rows
         .iter()
         .map(|_| (0..model.outputs.len()).map(|_| None).collect())
@@ -887,7 +902,7 @@ pub fn sensitivity(
                 continue;
             };
             for weight in [true, false] {
-                let Some(&r) = row_of.get(&(id, weight)) else {
+                let Some(&r) = row_of.get(&(id, weight)).filter(|&&r| mine(r)) else {
                     continue;
                 };
                 b.turn_state.values = f.turn_state.values.clone();
@@ -936,7 +951,10 @@ pub fn sensitivity(
             }
         }
     }
-    for (row, acc) in rows.iter_mut().zip(accs) {
+    for (i, (row, acc)) in rows.iter_mut().zip(accs).enumerate() {
+        if !mine(i) {
+            continue;
+        }
         row.values = acc
             .into_iter()
             .map(|a| {
@@ -1417,16 +1435,52 @@ pub fn sweep_json(
     )
 }
 
-/// A whole QuantAnalysis-style report of a model: calibrated on the samples, the all-`dtype`
-/// comparison table and the sensitivity tables (L1, Cosine, SQNR per output), as (file name, text).
-/// `progress(stage, done, total)` returns `false` to stop.
-pub fn run_report(
+/// One part of a sensitivity run's results, as it travels between workers: (row index, values).
+pub type PartValues = Vec<(u32, Vec<[f64; 3]>)>;
+
+/// A report in progress: the model loaded and calibrated, the comparison written, and this
+/// part's sensitivity rows measured; [`report_finish`] adds the other parts' rows and writes the
+/// tables and the sweep.
+pub struct Report {
+    model: Model,
+    tensors: Vec<Vec<Tensor>>,
+    dtype: QDType,
+    s8: HashMap<usize, f64>,
+    s16: HashMap<usize, f64>,
+    files: Vec<(String, String)>,
+    rows: Vec<SensRow>,
+    part: usize,
+    parts: usize,
+}
+
+impl Report {
+    /// The rows this part measured (its share of every sensitivity row: index % parts == part).
+    pub fn part_values(&self) -> PartValues {
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.parts == self.part)
+            .map(|(i, r)| (i as u32, r.values.clone()))
+            .collect()
+    }
+}
+
+/// The first half of [`run_report`], for part `part` of `parts` (workers splitting the
+/// sensitivity rows; each calibrates the same way on the same samples, so their scales agree):
+/// load, calibrate, the comparison (part 0 only) and this part's sensitivity rows.
+pub fn report_begin(
     bytes: &[u8],
     samples: &[Vec<Values>],
     dtype: QDType,
     observer: &Observer,
+    part: usize,
+    parts: usize,
     progress: &mut dyn FnMut(&str, usize, usize) -> bool,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Report, String> {
+    let parts = parts.max(1);
+    if part >= parts {
+        return Err(format!("part {part} of {parts}"));
+    }
     let Some(first) = samples.first() else {
         return Err("no sample input matches the model's inputs".into());
     };
@@ -1445,37 +1499,90 @@ pub fn run_report(
     let s16 = model.calibrate(&tensors, observer, QDType::Int16)?;
     let scales = if dtype == QDType::Int16 { &s16 } else { &s8 };
     let a = assignment_for(&model, scales, &s16, dtype, &[]);
-    if !progress("simulating", 0, 1) {
-        return Err("cancelled".into());
+    let mut files = Vec::new();
+    if part == 0 {
+        if !progress("simulating", 0, 1) {
+            return Err("cancelled".into());
+        }
+        let rows = simulate(&model, &tensors, &a)?;
+        files.push((
+            "compare_per_layer_out.txt".to_string(),
+            compare_table_txt(&rows),
+        ));
     }
-    let rows = simulate(&model, &tensors, &a)?;
-    let mut files = vec![(
-        "compare_per_layer_out.txt".to_string(),
-        compare_table_txt(&rows),
-    )];
-    let sens = sensitivity(&model, &tensors, &a, &mut |d, t| {
+    let rows = sensitivity_part(&model, &tensors, &a, part, parts, &mut |d, t| {
         progress("sensitivity", d, t)
     })?;
+    Ok(Report {
+        model,
+        tensors,
+        dtype,
+        s8,
+        s16,
+        files,
+        rows,
+        part,
+        parts,
+    })
+}
+
+/// The second half of [`run_report`]: the other parts' rows merged in, then the sensitivity
+/// tables and (at int8) the simulated mixed-precision sweep.
+pub fn report_finish(
+    mut r: Report,
+    others: Vec<PartValues>,
+    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
+) -> Result<Vec<(String, String)>, String> {
+    for (i, values) in others.into_iter().flatten() {
+        let row = r
+            .rows
+            .get_mut(i as usize)
+            .ok_or("a worker's rows do not match this model")?;
+        row.values = values;
+    }
+    if let Some(i) = r.rows.iter().position(|row| row.values.is_empty()) {
+        return Err(format!(
+            "row {i} of the sensitivity ({}) was not measured by any worker",
+            r.rows[i].tensor.name
+        ));
+    }
+    let (model, sens) = (&r.model, &r.rows);
+    let mut files = std::mem::take(&mut r.files);
     for o in 0..model.outputs.len() {
         for m in 0..SENSITIVITY_METRICS.len() {
-            files.push(sensitivity_table_txt(&model, &sens, o, m));
+            files.push(sensitivity_table_txt(model, sens, o, m));
         }
     }
-    if dtype != QDType::Int16 {
+    if r.dtype != QDType::Int16 {
         // The setter's ratios verified by simulating each as a whole (ranked by output 0's L1,
         // Horizon's default table).
-        let table = sensitivity_table_txt(&model, &sens, 0, 0).0;
-        let order = ranked(&sens, 0, 0);
-        let points = sweep(&model, &tensors, &s8, &s16, &order, &mut |d, t| {
+        let table = sensitivity_table_txt(model, sens, 0, 0).0;
+        let order = ranked(sens, 0, 0);
+        let points = sweep(model, &r.tensors, &r.s8, &r.s16, &order, &mut |d, t| {
             progress("verifying mixed precision", d, t)
         })?;
         files.push(sweep_json(
-            &model,
+            model,
             &table,
             order.len(),
-            tensors.len(),
+            r.tensors.len(),
             points,
         ));
     }
     Ok(files)
+}
+
+/// A whole QuantAnalysis-style report of a model: calibrated on the samples, the all-`dtype`
+/// comparison table, the sensitivity tables (L1, Cosine, SQNR per output) and, at int8, the
+/// simulated mixed-precision sweep, as (file name, text). `progress(stage, done, total)` returns
+/// `false` to stop.
+pub fn run_report(
+    bytes: &[u8],
+    samples: &[Vec<Values>],
+    dtype: QDType,
+    observer: &Observer,
+    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
+) -> Result<Vec<(String, String)>, String> {
+    let r = report_begin(bytes, samples, dtype, observer, 0, 1, progress)?;
+    report_finish(r, Vec::new(), progress)
 }

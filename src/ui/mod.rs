@@ -570,6 +570,46 @@ fn spawn_model_worker(on_msg: Rc<dyn Fn(crate::protocol::FromModel)>) -> Result<
     Ok(worker)
 }
 
+/// A model run split over several workers: what each part has sent so far.
+struct SplitRun {
+    values: Vec<Option<crate::protocol::PartValues>>,
+    /// Part 0 has measured its rows and waits for the others'.
+    awaiting: bool,
+    /// (done, total) sensitivity rows per part.
+    progress: Vec<(u64, u64)>,
+}
+
+/// Once part 0 waits and every other part's rows are in, hand them to part 0 (which then writes
+/// the reports); the other workers are done.
+fn send_parts(
+    split: &Rc<std::cell::RefCell<SplitRun>>,
+    workers: &Rc<std::cell::RefCell<Vec<Worker>>>,
+    job: u32,
+) {
+    let mut sp = split.borrow_mut();
+    if !sp.awaiting || sp.values.iter().skip(1).any(Option::is_none) {
+        return;
+    }
+    let values: Vec<crate::protocol::PartValues> = sp
+        .values
+        .iter_mut()
+        .skip(1)
+        .filter_map(Option::take)
+        .collect();
+    sp.awaiting = false;
+    let env = crate::protocol::ModelEnvelope {
+        cmd: crate::protocol::ToModel::Parts { job, values },
+        blobs: js_sys::Array::new(),
+    };
+    let ws = workers.borrow();
+    for w in ws.iter().skip(1) {
+        w.terminate();
+    }
+    if let (Some(w), Ok(msg)) = (ws.first(), serde_wasm_bindgen::to_value(&env)) {
+        let _ = w.post_message(&msg);
+    }
+}
+
 /// Sends a command with the Blobs of its files, and what to say while it runs.
 type SendFn = dyn Fn(ToWorker, Vec<Item>, String);
 /// Sends a command that carries no file.
@@ -1159,7 +1199,7 @@ pub fn App() -> Html {
     }
 
     // The model runner: a float ONNX model with sample inputs among the loaded files.
-    let model_worker = use_mut_ref(|| None::<Worker>);
+    let model_worker = use_mut_ref(Vec::<Worker>::new);
     let run_model: Callback<model_panel::RunRequest> = {
         let model_worker = model_worker.clone();
         let ledger = ledger.clone();
@@ -1200,91 +1240,145 @@ pub fn App() -> Html {
             for i in &inputs {
                 blobs.push(&i.blob);
             }
-            let env = crate::protocol::ModelEnvelope {
-                cmd: crate::protocol::ToModel::Run {
-                    job,
-                    model: model.clone(),
-                    inputs: inputs.iter().map(|i| i.name.clone()).collect(),
-                    dtype,
-                    observer: "minmax".into(),
-                    folder,
-                    preprocess,
-                    typed,
-                    random,
-                },
-                blobs,
-            };
-            let Ok(msg) = serde_wasm_bindgen::to_value(&env) else {
-                return;
-            };
-            let (d, submit_in, mw) = (dispatch.clone(), submit.clone(), model_worker.clone());
-            let model_name = model.clone();
-            let msg_cell = Rc::new(std::cell::RefCell::new(Some(msg)));
-            let on: Rc<dyn Fn(crate::protocol::FromModel)> = Rc::new(move |m| {
-                use crate::protocol::FromModel;
-                match m {
-                    FromModel::Ready => {
-                        if let (Some(w), Some(msg)) =
-                            (mw.borrow().as_ref(), msg_cell.borrow_mut().take())
-                        {
-                            let _ = w.post_message(&msg);
-                        }
-                    }
-                    FromModel::Progress {
-                        stage, done, total, ..
-                    } => d.dispatch(Action::Worker(FromWorker::Progress {
+            // The sensitivity rows split over several workers (one per core, at most 4; each
+            // loads the model and calibrates the same way), part 0 writing the reports.
+            let parts = web_sys::window()
+                .map(|w| w.navigator().hardware_concurrency())
+                .unwrap_or(1.0)
+                .clamp(1.0, 4.0) as u32;
+            let mut msgs = Vec::new();
+            for part in 0..parts {
+                let env = crate::protocol::ModelEnvelope {
+                    cmd: crate::protocol::ToModel::Run {
                         job,
-                        stage,
-                        file_index: 0,
-                        file_name: model_name.clone(),
-                        done_bytes: done,
-                        total_bytes: total,
-                    })),
-                    FromModel::Inputs { .. } | FromModel::Bench { .. } => {}
-                    FromModel::Done {
-                        files, notes, used, ..
-                    } => {
-                        if let Some(w) = mw.borrow_mut().take() {
-                            w.terminate();
-                        }
-                        let items: Vec<Item> = files
-                            .iter()
-                            .filter_map(|(name, text)| {
-                                let parts = js_sys::Array::of1(&JsValue::from_str(text));
-                                web_sys::Blob::new_with_str_sequence(&parts)
-                                    .ok()
-                                    .map(|blob| Item {
-                                        name: name.clone(),
-                                        blob,
-                                    })
-                            })
-                            .collect();
-                        submit_in(items);
-                        let mut said = Vec::new();
-                        if !used.is_empty() {
-                            said.push(format!("Ran on {}", used.join(" · ")));
-                        }
-                        if !notes.is_empty() {
-                            said.push(format!("Inputs left out: {}", notes.join(" · ")));
-                        }
-                        if !said.is_empty() {
-                            d.dispatch(Action::Banner(Some(said.join(" — "))));
-                        }
-                    }
-                    FromModel::Failed { message, .. } => {
-                        if let Some(w) = mw.borrow_mut().take() {
-                            w.terminate();
-                        }
-                        d.dispatch(Action::Worker(FromWorker::Failed { job, message }));
-                    }
-                }
-            });
-            if let Some(w) = model_worker.borrow_mut().take() {
+                        model: model.clone(),
+                        inputs: inputs.iter().map(|i| i.name.clone()).collect(),
+                        dtype,
+                        observer: "minmax".into(),
+                        folder: folder.clone(),
+                        preprocess: preprocess.clone(),
+                        typed: typed.clone(),
+                        random: random.clone(),
+                        part,
+                        parts,
+                    },
+                    blobs: blobs.clone(),
+                };
+                let Ok(msg) = serde_wasm_bindgen::to_value(&env) else {
+                    return;
+                };
+                msgs.push(msg);
+            }
+            for w in model_worker.borrow_mut().drain(..) {
                 w.terminate();
             }
-            match spawn_model_worker(on) {
-                Ok(w) => *model_worker.borrow_mut() = Some(w),
-                Err(e) => dispatch.dispatch(Action::Worker(FromWorker::Failed { job, message: e })),
+            // What the workers have sent: each part's rows, part 0 waiting, progress per part.
+            let split = Rc::new(std::cell::RefCell::new(SplitRun {
+                values: vec![None; parts as usize],
+                awaiting: false,
+                progress: vec![(0, 0); parts as usize],
+            }));
+            for (part, msg) in msgs.into_iter().enumerate() {
+                let (d, submit_in, mw) = (dispatch.clone(), submit.clone(), model_worker.clone());
+                let model_name = model.clone();
+                let split = split.clone();
+                let msg_cell = Rc::new(std::cell::RefCell::new(Some(msg)));
+                let on: Rc<dyn Fn(crate::protocol::FromModel)> = Rc::new(move |m| {
+                    use crate::protocol::FromModel;
+                    let stop_all = |mw: &Rc<std::cell::RefCell<Vec<Worker>>>| {
+                        for w in mw.borrow_mut().drain(..) {
+                            w.terminate();
+                        }
+                    };
+                    match m {
+                        FromModel::Ready => {
+                            if let (Some(w), Some(msg)) =
+                                (mw.borrow().get(part), msg_cell.borrow_mut().take())
+                            {
+                                let _ = w.post_message(&msg);
+                            }
+                        }
+                        FromModel::Progress {
+                            stage, done, total, ..
+                        } => {
+                            // The sensitivity rows are counted over every part; other stages are
+                            // part 0's.
+                            let (done, total) = if stage == "sensitivity" {
+                                let mut sp = split.borrow_mut();
+                                sp.progress[part] = (done, total);
+                                sp.progress
+                                    .iter()
+                                    .fold((0, 0), |a, p| (a.0 + p.0, a.1 + p.1))
+                            } else if part == 0 {
+                                (done, total)
+                            } else {
+                                return;
+                            };
+                            d.dispatch(Action::Worker(FromWorker::Progress {
+                                job,
+                                stage,
+                                file_index: 0,
+                                file_name: model_name.clone(),
+                                done_bytes: done,
+                                total_bytes: total,
+                            }))
+                        }
+                        FromModel::Inputs { .. } | FromModel::Bench { .. } => {}
+                        FromModel::Part { values, .. } => {
+                            split.borrow_mut().values[part] = Some(values);
+                            send_parts(&split, &mw, job);
+                        }
+                        FromModel::AwaitingParts { .. } => {
+                            split.borrow_mut().awaiting = true;
+                            send_parts(&split, &mw, job);
+                        }
+                        FromModel::Done {
+                            files, notes, used, ..
+                        } => {
+                            stop_all(&mw);
+                            let items: Vec<Item> = files
+                                .iter()
+                                .filter_map(|(name, text)| {
+                                    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+                                    web_sys::Blob::new_with_str_sequence(&parts)
+                                        .ok()
+                                        .map(|blob| Item {
+                                            name: name.clone(),
+                                            blob,
+                                        })
+                                })
+                                .collect();
+                            submit_in(items);
+                            let mut said = Vec::new();
+                            if !used.is_empty() {
+                                said.push(format!("Ran on {}", used.join(" · ")));
+                            }
+                            if !notes.is_empty() {
+                                said.push(format!("Inputs left out: {}", notes.join(" · ")));
+                            }
+                            if !said.is_empty() {
+                                d.dispatch(Action::Banner(Some(said.join(" — "))));
+                            }
+                        }
+                        FromModel::Failed { message, .. } => {
+                            // One worker failing stops the run (the others' rows are of no use).
+                            if !mw.borrow().is_empty() {
+                                stop_all(&mw);
+                                d.dispatch(Action::Worker(FromWorker::Failed { job, message }));
+                            }
+                        }
+                    }
+                });
+                match spawn_model_worker(on) {
+                    Ok(w) => model_worker.borrow_mut().push(w),
+                    Err(e) => {
+                        for w in model_worker.borrow_mut().drain(..) {
+                            w.terminate();
+                        }
+                        dispatch.dispatch(Action::Worker(FromWorker::Failed { job, message: e }));
+                        return;
+                    }
+                }
             }
         })
     };
@@ -1464,7 +1558,7 @@ pub fn App() -> Html {
         let new_job = new_job.clone();
         Callback::from(move |_: MouseEvent| {
             *download_gen.borrow_mut() += 1;
-            if let Some(w) = model_worker.borrow_mut().take() {
+            for w in model_worker.borrow_mut().drain(..) {
                 w.terminate();
             }
             // A running job cannot be interrupted from outside: stop the worker, start a fresh one
