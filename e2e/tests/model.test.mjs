@@ -77,6 +77,12 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   const pts = await page.$$eval("svg.pareto .simulated-pt", (c) => c.length);
   assert.ok(pts >= 8, `${pts} simulated points`);
   assert.match(await page.textContent(".ratio-readout.simulated"), /Simulated by the model runner: the whole model with this int16 set has [\d.]+% of the all-int8 model's output error/);
+  // Another observer is another run, in its own folder beside the first.
+  await page.selectOption("#model-observer", "mse");
+  await page.click("#run-model-int8");
+  await page.waitForSelector('button.tab[title="ppocr_cls_int8_mse_run/compare_per_layer_out.txt"]', { timeout: 120000 });
+  assert.ok(await page.$('button.tab[title="ppocr_cls_int8_run/compare_per_layer_out.txt"]'), "the min-max run stays");
+  assert.equal(await page.evaluate(() => localStorage.getItem("quantlens.observer")), '"mse"');
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -1214,6 +1214,7 @@ pub fn App() -> Html {
                 preprocess,
                 typed,
                 random,
+                observer,
             } = req;
             let files = ledger.borrow().files.clone();
             let Some(model_item) = files.iter().find(|f| f.name == model).cloned() else {
@@ -1234,7 +1235,12 @@ pub fn App() -> Html {
                 .unwrap_or(&model)
                 .trim_end_matches(".onnx")
                 .to_string();
-            let folder = format!("{stem}_{}_run", dtype.name());
+            // Another observer is another run (its own folder, beside the min-max one).
+            let folder = if observer == "minmax" {
+                format!("{stem}_{}_run", dtype.name())
+            } else {
+                format!("{stem}_{}_{observer}_run", dtype.name())
+            };
             let blobs = js_sys::Array::new();
             blobs.push(&model_item.blob);
             for i in &inputs {
@@ -1254,7 +1260,7 @@ pub fn App() -> Html {
                         model: model.clone(),
                         inputs: inputs.iter().map(|i| i.name.clone()).collect(),
                         dtype,
-                        observer: "minmax".into(),
+                        observer: observer.clone(),
                         folder: folder.clone(),
                         preprocess: preprocess.clone(),
                         typed: typed.clone(),

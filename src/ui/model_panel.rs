@@ -27,7 +27,17 @@ pub struct RunRequest {
     pub preprocess: Preprocess,
     pub typed: Vec<Vec<Option<usize>>>,
     pub random: Option<RandomInputs>,
+    /// The calibration observer: `minmax`, `percentile`, `mse` or `kl`.
+    pub observer: String,
 }
+
+/// The observers a run can calibrate with (value, label).
+const OBSERVERS: &[(&str, &str)] = &[
+    ("minmax", "min-max"),
+    ("percentile", "percentile (99.99%)"),
+    ("mse", "MSE"),
+    ("kl", "KL (entropy)"),
+];
 
 #[derive(Properties, PartialEq)]
 pub struct ModelPanelProps {
@@ -43,6 +53,7 @@ pub struct ModelPanelProps {
 
 const PP_KEY: &str = "quantlens.preprocess";
 const RANDOM_KEY: &str = "quantlens.random-inputs";
+const OBSERVER_KEY: &str = "quantlens.observer";
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -106,6 +117,21 @@ pub fn ModelPanel(p: &ModelPanelProps) -> Html {
     });
     let typed_text = use_state(Vec::<String>::new);
     let form_error = use_state(|| None::<String>);
+    let observer = use_state(|| {
+        load::<String>(OBSERVER_KEY)
+            .filter(|o| OBSERVERS.iter().any(|(k, _)| k == o))
+            .unwrap_or_else(|| "minmax".into())
+    });
+    let on_observer = {
+        let observer = observer.clone();
+        Callback::from(move |e: Event| {
+            let v = input_value(&e);
+            if OBSERVERS.iter().any(|(k, _)| *k == v) {
+                save(OBSERVER_KEY, &v);
+                observer.set(v);
+            }
+        })
+    };
 
     let set_pp = {
         let pp = pp.clone();
@@ -216,6 +242,7 @@ pub fn ModelPanel(p: &ModelPanelProps) -> Html {
         let model = p.model.clone();
         let inputs: Vec<String> = p.tensors.iter().chain(&good_images).cloned().collect();
         let (pp, typed, random) = ((*pp).clone(), typed.clone(), (*random).clone());
+        let observer = (*observer).clone();
         Callback::from(move |_: MouseEvent| {
             on_run.emit(RunRequest {
                 model: model.clone(),
@@ -224,6 +251,7 @@ pub fn ModelPanel(p: &ModelPanelProps) -> Html {
                 preprocess: pp.clone(),
                 typed: typed.clone(),
                 random: rnd.then(|| random.clone()),
+                observer: observer.clone(),
             })
         })
     };
@@ -377,6 +405,11 @@ pub fn ModelPanel(p: &ModelPanelProps) -> Html {
             if let Some(e) = &*form_error {
                 <p class="error" id="pp-error">{ e.clone() }</p>
             }
+            <label class="observer">{ "Calibration " }
+                <select id="model-observer" onchange={on_observer}>
+                    { for OBSERVERS.iter().map(|(k, label)| html! { <option value={*k} selected={*observer == *k}>{ *label }</option> }) }
+                </select>
+            </label>{ " " }
             <button class="primary" id="run-model-int8" disabled={samples == 0}
                 onclick={run_with(QDType::Int8, false)}>{ "Run at int8" }</button>
             <button id="run-model-int16" disabled={samples == 0}
