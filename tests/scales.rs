@@ -4,6 +4,8 @@
 //! what the `onnx` Python package reads (scripts/gen_scale_fixtures.py), to 1e-7 relative; scales.json;
 //! sniffing; and hostile or broken files, which must give a clear error, never a panic.
 
+mod common;
+
 use quantlens::engine::quant::QDType;
 use quantlens::engine::scales::{
     looks_like_onnx, looks_like_scales_json, read_onnx_scales, read_scales_json, ScaleEntry,
@@ -842,4 +844,22 @@ fn real_model_costs_few_reads() {
     );
     // Two passes over the graph's headers (here nearly all of the model: its weights are small).
     assert!(big.read < 4 * size, "{} bytes read", big.read);
+}
+
+/// A float ONNX model (no Q/DQ node) dropped with the rest is not a broken scale source: the
+/// session takes it as a model the runner can run, with no error.
+#[test]
+fn a_float_model_is_a_model_to_run_not_a_broken_scale_source() {
+    let s = common::session_in(
+        "tests/fixtures/model",
+        &["ppocr_cls.onnx", "cls_sample0.npz"],
+    );
+    let f = &s.analysis.files[0];
+    assert_eq!(f.format, Some(quantlens::engine::detect::Format::OnnxModel));
+    assert_eq!(f.error, None);
+    assert!(
+        f.notes[0].text.contains("the model runner"),
+        "{:?}",
+        f.notes
+    );
 }

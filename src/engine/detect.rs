@@ -37,6 +37,8 @@ pub enum Format {
     OnnxScales,
     /// The model runner's simulated mixed-precision sweep (`simulated_mixed_precision.json`).
     SimulatedSweep,
+    /// A float ONNX model (no Q/DQ node): what the model runner calibrates, simulates and measures.
+    OnnxModel,
 }
 
 impl Format {
@@ -54,6 +56,7 @@ impl Format {
             Format::ScalesJson => "Scales by tensor name (scales.json)",
             Format::OnnxScales => "ONNX QDQ model (its quantization scales)",
             Format::SimulatedSweep => "Simulated mixed precision (simulated_mixed_precision.json)",
+            Format::OnnxModel => "ONNX float model (the model runner can run it)",
         }
     }
 }

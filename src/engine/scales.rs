@@ -1325,6 +1325,11 @@ impl Notes {
 
 const NOT_ONNX: &str = "not an ONNX model: QuantLens reads scales from QDQ-quantized .onnx models and from scales.json files";
 
+/// What [`read_onnx_scales`] says of a float model (no Q/DQ node): the session then takes it as a
+/// model the runner can run, not as a broken scale source.
+pub const NO_QDQ: &str =
+    "the ONNX model has no QuantizeLinear or DequantizeLinear nodes: it is not a QDQ-quantized model";
+
 /// Read the scales and zero points of a QDQ-quantized ONNX model.
 pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet, ParseError> {
     let size = src.size();
@@ -1362,7 +1367,7 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
                 w.qlinear
             )
         } else {
-            "the ONNX model has no QuantizeLinear or DequantizeLinear nodes: it is not a QDQ-quantized model".into()
+            NO_QDQ.into()
         }));
     }
     // Pass 2: the tensors the Q/DQ nodes name.

@@ -327,7 +327,7 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
             })
             .map_err(|e| format!("not a readable sensitivity table: {e}")),
         Format::Tensors => Err("a tensor dump (.npy / .npz / .pt / .safetensors), not a text report: compare dumps with `quantlens compare FLOAT QUANT`, give them to `quantlens report` with the rest, or drop them in the app".into()),
-        Format::OnnxScales => Err("an ONNX model: its QDQ scales are read by `quantlens report` and the app, beside the dumps they belong to".into()),
+        Format::OnnxScales | Format::OnnxModel => Err("an ONNX model: its QDQ scales are read by `quantlens report` and the app, beside the dumps they belong to; a float model is run by the model runner (`quantlens sensitivity`, or the app)".into()),
         Format::SimulatedSweep => {
             let mut text = String::new();
             match reader.take(64 << 20).read_to_string(&mut text) {
@@ -633,6 +633,15 @@ impl Session {
                         })
                         .collect();
                     report.document = Some(Document::Scales(set));
+                }
+                Err(e) if e == super::scales::NO_QDQ => {
+                    // A float model: no scales, but a model the runner can run.
+                    report.format = Some(Format::OnnxModel);
+                    report.format_label = Some(Format::OnnxModel.label().to_string());
+                    report.notes = vec![Note {
+                        line: None,
+                        text: "a float model (no QuantizeLinear/DequantizeLinear node): the model runner calibrates it, simulates int8 or int16 and measures each op's true sensitivity on the sample inputs dropped with it".into(),
+                    }];
                 }
                 Err(e) => {
                     report.format = None;

@@ -549,6 +549,7 @@ mod tests {
 
 pub use super::cells::DType;
 pub use super::compare::CompareRow;
+pub use super::detect::Format;
 pub use super::doc::{CallStatus, FusionStatus};
 pub use super::document::run_keys;
 pub use super::pairs::{PairResult, Side, SideBasis, HIST_MAX_ELEMS};

@@ -533,9 +533,7 @@ fn apply_pending_view(s: &mut State) {
 
 /// A float ONNX model (no Q/DQ nodes): not a scale source, but a model the runner can run.
 fn is_float_model(f: &crate::engine::views::FileReport) -> bool {
-    f.error
-        .as_deref()
-        .is_some_and(|e| e.contains("no QuantizeLinear or DequantizeLinear nodes"))
+    f.format == Some(crate::engine::views::Format::OnnxModel)
 }
 
 /// Start the model runner's worker (its own wasm, fetched only now) and run `model` on `inputs`:
