@@ -259,6 +259,7 @@ for (const c of CASES) {
   let d = 0;
   for (let i = 0; i < a.output.length; i++) d = Math.max(d, Math.abs(a.output[i] - b.output[i]));
   console.log(`   ${pad(c.label, 24)}${lpad(`${ms(ma)} [${ms(a.first_ms)}]`, 24)}${lpad(`${ms(mb)} [${ms(b.first_ms)}]`, 24)}${lpad((ma / mb).toFixed(2) + "×", 12)}   ${d.toExponential(1)}${a.output.length !== b.output.length ? " (lengths differ!)" : ""}`);
+  if (a.plain_forward_ms?.length) console.log(`   ${pad("", 24)}${lpad(`tract alone ${ms(median(a.plain_forward_ms))}`, 24)}${lpad("", 24)}${lpad((median(a.plain_forward_ms) / mb).toFixed(2) + "×", 12)}   (the untouched model on tract's own optimized plan and loop: no taps)`);
 }
 console.log(`   (load: ours Model::load ${CASES.map((c) => ours[c.key] ? ms(ours[c.key].load_ms) : "-").join(" / ")}; ort session ${CASES.map((c) => ort[c.key] ? ms(ort[c.key].create_ms) : "-").join(" / ")})`);
 

@@ -98,6 +98,27 @@ fn measure(reader: &FileReaderSync, env: ModelEnvelope) -> Result<BenchResult, S
         r.forward_ms.push(now() - t);
     }
 
+    // tract alone: the untouched model, optimized, run by tract's own loop.
+    {
+        use tract_onnx::prelude::*;
+        let plain = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|mut m| {
+                m.set_input_fact(0, f32::fact(&shape).into())?;
+                m.into_optimized()?.into_runnable()
+            })
+            .map_err(|e| format!("tract alone: {e}"))?;
+        let x: TVec<TValue> = tvec!(input[0].clone().into_tvalue());
+        for _ in 0..warmup {
+            plain.run(x.clone()).map_err(|e| e.to_string())?;
+        }
+        for _ in 0..runs {
+            let t = now();
+            plain.run(x.clone()).map_err(|e| e.to_string())?;
+            r.plain_forward_ms.push(now() - t);
+        }
+    }
+
     if sens {
         let samples = vec![input.clone()];
         let t = now();

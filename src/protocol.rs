@@ -338,6 +338,10 @@ pub struct BenchResult {
     pub full_run_stages: Vec<(String, f64)>,
     /// The worker's wasm memory after everything (it never shrinks: the high-water mark).
     pub wasm_heap_bytes: f64,
+    /// The same forward pass on tract's own optimized plan of the untouched model (no taps, tract's
+    /// run loop): what the taps and QuantLens's stepping cost.
+    #[serde(default)]
+    pub plain_forward_ms: Vec<f64>,
 }
 
 /// A dropped image as the model runner read it: its size, or why it could not.
