@@ -88,7 +88,11 @@ fn measure(reader: &FileReaderSync, env: ModelEnvelope) -> Result<BenchResult, S
     let t = now();
     let outs = model.run_float(&input)?;
     r.first_ms = now() - t;
-    r.output = outs.into_iter().next().map(|(_, v)| v).unwrap_or_default();
+    r.output = outs
+        .into_iter()
+        .next()
+        .map(|v| v.iter().copied().collect())
+        .unwrap_or_default();
     for _ in 0..warmup {
         model.run_float(&input)?;
     }
@@ -145,7 +149,8 @@ fn measure(reader: &FileReaderSync, env: ModelEnvelope) -> Result<BenchResult, S
     drop(model);
 
     if full_run {
-        let samples: Vec<Vec<Values>> = vec![vec![(shape.clone(), values)]];
+        let samples: Vec<Vec<Values>> =
+            vec![vec![crate::engine::model::values(shape.clone(), values)?]];
         let mut stages: Vec<(String, f64)> = Vec::new();
         let t0 = now();
         let mut last = ("loading".to_string(), t0);

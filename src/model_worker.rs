@@ -141,13 +141,16 @@ fn run(
     // Every sample at the first one's shapes (the model is loaded at them).
     let samples: Vec<_> = match samples
         .first()
-        .map(|s| s.iter().map(|(sh, _)| sh.clone()).collect::<Vec<_>>())
+        .map(|s| s.iter().map(|v| v.shape().to_vec()).collect::<Vec<_>>())
     {
         Some(first) => samples
             .into_iter()
             .enumerate()
             .filter(|(i, s)| {
-                let same = s.iter().map(|(sh, _)| sh).eq(first.iter());
+                let same = s
+                    .iter()
+                    .map(|v| v.shape())
+                    .eq(first.iter().map(|f| f.as_slice()));
                 if !same {
                     notes.push(format!(
                         "sample {} has other shapes than the first ({})",
@@ -170,10 +173,17 @@ fn run(
             .iter()
             .map(|(n, d)| format!("{n} {}", dims_text(d)))
             .collect();
+        let what = if notes.is_empty() {
+            format!("no sample input for {model}")
+        } else {
+            format!(
+                "none of the sample files fits {model} ({})",
+                notes.join("; ")
+            )
+        };
         return Err(format!(
-            "no sample input for {model}: drop .npz files with a tensor per input ({}), .npy or PNG/JPEG images for a one-input model{}",
+            "{what}: drop .npz files with a tensor per input ({}), .npy or PNG/JPEG images for a one-input model",
             wants.join(", "),
-            if notes.is_empty() { String::new() } else { format!(" — {}", notes.join("; ")) }
         ));
     }
     let mut last = 0.0f64;

@@ -8,7 +8,7 @@ mod common;
 
 use quantlens::engine::model::{
     assignment_for, compare_table_txt, sensitivity, sensitivity_table_txt, simulate, tensor,
-    Assignment, Model, Sensitive,
+    values, Assignment, Model, Sensitive,
 };
 use quantlens::engine::quant::{Observer, QDType};
 use quantlens::engine::tensor::{list_tensors, read_all};
@@ -264,12 +264,11 @@ fn the_classifier_agrees_with_onnx_runtime() {
             let f = plain.run_float(s).expect("float");
             let q = plain.run_quantized(s, &one).expect("quantized");
             l1 += f[0]
-                .1
                 .iter()
-                .zip(&q[0].1)
+                .zip(&q[0])
                 .map(|(x, y)| (*x as f64 - *y as f64).abs())
                 .sum::<f64>();
-            n += f[0].1.len();
+            n += f[0].len();
         }
         let full = l1 / n as f64;
         assert!(
@@ -437,7 +436,11 @@ fn the_report_verifies_mixed_precision_by_simulation() {
         let mut raw = common::bytes(&format!("tests/fixtures/model/cls_sample{i}.npz"));
         let e = list_tensors("s.npz", &mut raw).expect("npz").remove(0);
         let data = read_all(&mut raw, &e).expect("read");
-        samples.push(vec![(e.shape.iter().map(|&d| d as usize).collect(), data)]);
+        samples.push(vec![values(
+            e.shape.iter().map(|&d| d as usize).collect(),
+            data,
+        )
+        .expect("values")]);
     }
     let mut stages = Vec::new();
     let files = run_report(
@@ -515,6 +518,15 @@ fn the_report_verifies_mixed_precision_by_simulation() {
         pts[k].simulated_error.is_some(),
         "the knee is a measured point"
     );
+    // The estimate (single-op errors left, each table weighing the same: L1, 1 − Cosine, and SQNR
+    // as noise power) falls from all of it to none as the activations go to int16.
+    assert_eq!(pts[0].remaining_error, 1.0);
+    assert!(pts
+        .windows(2)
+        .all(|w| w[1].remaining_error <= w[0].remaining_error + 1e-12));
+    let tenth = pts.iter().find(|p| p.ratio >= 0.1).expect("10%");
+    assert!(tenth.remaining_error < 0.9, "{tenth:?}");
+    assert!(pts.last().unwrap().remaining_error < 1e-9);
 }
 
 #[test]
@@ -599,7 +611,11 @@ fn a_report_split_over_workers_is_the_same_report() {
     let mut raw = common::bytes("tests/fixtures/model/cls_sample0.npz");
     let e = list_tensors("s.npz", &mut raw).expect("npz").remove(0);
     let data = read_all(&mut raw, &e).expect("read");
-    let samples = vec![vec![(e.shape.iter().map(|&d| d as usize).collect(), data)]];
+    let samples = vec![vec![values(
+        e.shape.iter().map(|&d| d as usize).collect(),
+        data,
+    )
+    .expect("values")]];
     let mut quiet = |_: &str, _: usize, _: usize| true;
     let one = run_report(
         &bytes,

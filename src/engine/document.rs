@@ -143,8 +143,19 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
     let mut distinct: Vec<&str> = firsts.iter().flatten().copied().collect();
     distinct.sort_unstable();
     distinct.dedup();
-    // A file beside the folders (a run's own model check), or a single folder: one run.
-    if firsts.iter().any(Option::is_none) || distinct.len() < 2 {
+    // The model runner's inputs beside the runs it wrote (the float model, its samples) belong
+    // to no run; any other file beside the folders (a run's own model check) makes them one run.
+    let runner_input = |f: &FileReport| {
+        matches!(f.format, Some(Format::OnnxModel) | Some(Format::Tensors))
+            || f.error
+                .as_deref()
+                .is_some_and(|e| e.contains(super::detect::IMAGE_SAMPLE))
+    };
+    let beside = firsts
+        .iter()
+        .zip(files)
+        .any(|(k, f)| k.is_none() && !runner_input(f));
+    if beside || distinct.len() < 2 {
         return vec![String::new(); files.len()];
     }
     firsts.iter().map(|f| f.unwrap_or("").to_string()).collect()
@@ -191,6 +202,38 @@ mod tests {
                 f("ort_int8/horizon_quant_analysis/c.txt")
             ]),
             ["", ""]
+        );
+    }
+
+    #[test]
+    fn the_model_runners_inputs_beside_its_runs_belong_to_no_run() {
+        let model = FileReport {
+            format: Some(Format::OnnxModel),
+            ..f("ppocr_cls.onnx")
+        };
+        let sample = FileReport {
+            format: Some(Format::Tensors),
+            ..f("cls_sample0.npz")
+        };
+        let image = FileReport {
+            error: Some(format!("crop.png: {}", crate::engine::detect::IMAGE_SAMPLE)),
+            ..f("crop.png")
+        };
+        let files = [
+            model,
+            sample,
+            image,
+            f("ppocr_cls_int8_run/output_x_L1_sensitive_ops.txt"),
+            f("ppocr_cls_int16_run/output_x_L1_sensitive_ops.txt"),
+        ];
+        assert_eq!(
+            run_keys(&files),
+            ["", "", "", "ppocr_cls_int8_run", "ppocr_cls_int16_run"]
+        );
+        // A report beside the folders still makes them one run.
+        assert_eq!(
+            run_keys(&[f("model_check_result.txt"), f("a/c.txt"), f("b/c.txt")]),
+            ["", "", ""]
         );
     }
 }

@@ -19,8 +19,7 @@ use tract_onnx::tract_core::plan::{SimplePlan, SimpleState};
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
-/// A tensor's shape and its values (C order).
-pub type Values = (Vec<usize>, Vec<f32>);
+pub use super::preprocess::{values, Values};
 /// An input's name and the shape the file declares (`None`: symbolic).
 pub type DeclaredInput = (String, Vec<Option<usize>>);
 /// Sees each node's output: (node, shape, values).
@@ -190,13 +189,7 @@ impl Runner {
                     .and_then(|vs| vs.get(o.slot))
                     .ok_or("an output was not computed")?;
                 let t = v.cast_to::<f32>().map_err(err)?;
-                let data = t
-                    .try_as_plain_ram()
-                    .map_err(err)?
-                    .as_slice::<f32>()
-                    .map_err(err)?
-                    .to_vec();
-                Ok((t.shape().to_vec(), data))
+                t.into_owned().into_plain_array::<f32>().map_err(err)
             })
             .collect()
     }
@@ -611,6 +604,11 @@ fn producer_names(typed: &TypedModel, outs: &[OutletId], tensors: &[ModelTensor]
         .collect()
 }
 
+/// An array's values in C order (every [`Values`] the runner makes is in standard layout).
+fn flat(v: &Values) -> &[f32] {
+    v.as_slice().unwrap_or(&[])
+}
+
 /// A node's first output when it is f32: (shape, values).
 fn f32_output(st: &State, node: usize) -> Option<(&[usize], &[f32])> {
     let v = st.turn_state.values[node].as_ref()?.first()?;
@@ -937,12 +935,12 @@ pub fn sensitivity_part(
                 }
                 let outs = fr.outputs_of(&b)?;
                 b.turn_state.values = Vec::new();
-                for (o, ((shape, qv), (_, fv))) in outs.iter().zip(&float).enumerate() {
+                for (o, (q, f)) in outs.iter().zip(&float).enumerate() {
                     let acc = accs[r][o].get_or_insert_with(|| {
-                        let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                        let sh: Vec<u64> = q.shape().iter().map(|&d| d as u64).collect();
                         Accumulator::new(&sh, false, None, false)
                     });
-                    acc.update(fv, qv);
+                    acc.update(flat(f), flat(q));
                 }
                 done += 1;
                 if !progress(done, total) {
@@ -1232,12 +1230,12 @@ pub fn sweep(
         let mut accs: Vec<Option<Accumulator>> = (0..model.outputs.len()).map(|_| None).collect();
         for (s, float) in samples.iter().zip(&floats) {
             let outs = model.run_quantized(s, &a)?;
-            for (o, ((shape, qv), (_, fv))) in outs.iter().zip(float).enumerate() {
+            for (o, (q, f)) in outs.iter().zip(float).enumerate() {
                 let acc = accs[o].get_or_insert_with(|| {
-                    let sh: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                    let sh: Vec<u64> = q.shape().iter().map(|&d| d as u64).collect();
                     Accumulator::new(&sh, false, None, false)
                 });
-                acc.update(fv, qv);
+                acc.update(flat(f), flat(q));
             }
         }
         let outputs = accs
@@ -1378,17 +1376,24 @@ pub fn samples_from_files(
                     .all(|(w, g)| w.is_none_or(|w| w == *g));
             if !fits || entry.fortran {
                 notes.push(format!(
-                    "{name}: {input} has shape {shape:?}{}; the model declares {want:?}",
+                    "{name}: {input} has shape {shape:?}{}; the model declares {}",
                     if entry.fortran {
                         " in Fortran order"
                     } else {
                         ""
-                    }
+                    },
+                    super::preprocess::dims_text(want)
                 ));
                 break;
             }
             match super::tensor::read_all(bytes, entry) {
-                Ok(v) => sample.push((shape, v)),
+                Ok(v) => match values(shape, v) {
+                    Ok(v) => sample.push(v),
+                    Err(e) => {
+                        notes.push(format!("{name}: {e}"));
+                        break;
+                    }
+                },
                 Err(e) => {
                     notes.push(format!("{name}: {e}"));
                     break;
@@ -1484,13 +1489,13 @@ pub fn report_begin(
     let Some(first) = samples.first() else {
         return Err("no sample input matches the model's inputs".into());
     };
-    let shapes: Vec<Vec<usize>> = first.iter().map(|(s, _)| s.clone()).collect();
+    let shapes: Vec<Vec<usize>> = first.iter().map(|v| v.shape().to_vec()).collect();
     let model = Model::load(bytes, &shapes)?;
     let tensors: Vec<Vec<Tensor>> = samples
         .iter()
         .map(|s| {
             s.iter()
-                .map(|(shape, v)| tensor(shape, v.clone()))
+                .map(|v| Ok::<_, String>(Tensor::from(v.clone())))
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<_, _>>()?;

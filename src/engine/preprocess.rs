@@ -12,7 +12,19 @@
 use serde::{Deserialize, Serialize};
 
 /// A tensor's shape and its values (C order), as the model runner takes them.
-pub type Values = (Vec<usize>, Vec<f32>);
+/// A sample tensor at the engine's boundary with the runtime: its values with their shape (C
+/// order), an `ndarray` array (tract's tensors convert from and to it without a copy).
+pub type Values = ndarray::ArrayD<f32>;
+
+/// A shape and its values (C order) as a [`Values`] array.
+pub fn values(shape: Vec<usize>, data: Vec<f32>) -> Result<Values, String> {
+    let n = data.len();
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data)
+        .map_err(|_| format!("{n} values do not fill the shape {shape:?}"))
+}
+
+/// An image's tensor before it becomes [`Values`]: (shape, values in C order).
+pub type Raw = (Vec<usize>, Vec<f32>);
 /// An input's name and declared shape (`None`: symbolic).
 pub type Declared = (String, Vec<Option<usize>>);
 /// Samples made of images, notes on the images left out, and a line saying what was used.
@@ -337,7 +349,7 @@ pub fn image_tensor(
     channels: usize,
     layout: Layout,
     pp: &Preprocess,
-) -> Values {
+) -> Raw {
     let inner_w = if pp.pad {
         let r = img.width as f64 / img.height.max(1) as f64;
         ((h as f64 * r).ceil() as usize).clamp(1, w)
@@ -430,7 +442,7 @@ pub fn samples_from_images(
             data.extend(d);
         }
         shape[0] = batch;
-        samples.push(vec![(shape, data)]);
+        samples.push(vec![values(shape, data)?]);
     }
     let used = format!(
         "{} image(s) as {name} {}: {}",
@@ -509,7 +521,7 @@ impl RandomInputs {
             shapes.push(s);
         }
         let mut rng = SplitMix(self.seed);
-        Ok((0..self.count)
+        (0..self.count)
             .map(|_| {
                 shapes
                     .iter()
@@ -524,11 +536,11 @@ impl RandomInputs {
                                 }
                             })
                             .collect();
-                        (s.clone(), v)
+                        values(s.clone(), v)
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -747,7 +759,7 @@ mod tests {
         let (s, notes, used) =
             samples_from_images(&typed, &imgs, &Preprocess::default()).expect("samples");
         assert!(notes.is_empty());
-        assert_eq!(s[0][0].0, vec![1, 3, 48, 64]);
+        assert_eq!(s[0][0].shape(), &[1, 3, 48, 64]);
         assert!(used.contains("[1, 3, 48, 64]"), "{used}");
         assert!(apply_typed(&declared, &[vec![Some(1), Some(4), None, None]]).is_err());
         let wrong = vec![("x".to_string(), vec![None, Some(5), None, None])];
@@ -767,8 +779,8 @@ mod tests {
         };
         let a = r.samples(&declared).expect("uniform");
         assert_eq!(a, r.samples(&declared).expect("again"));
-        assert!(a[0][0].1.iter().all(|v| (-1.0..=1.0).contains(v)));
-        assert_ne!(a[0][0].1, a[1][0].1);
+        assert!(a[0][0].iter().all(|v| (-1.0..=1.0).contains(v)));
+        assert_ne!(a[0][0], a[1][0]);
         let sym = vec![("x".to_string(), vec![None, Some(3)])];
         assert!(r.samples(&sym).unwrap_err().contains("type the symbolic"));
         let n = RandomInputs {
@@ -780,8 +792,7 @@ mod tests {
         };
         let v = &n
             .samples(&[("x".into(), vec![Some(20000)])])
-            .expect("normal")[0][0]
-            .1;
+            .expect("normal")[0][0];
         let mean = v.iter().sum::<f32>() / v.len() as f32;
         let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / v.len() as f32;
         assert!(

@@ -333,23 +333,30 @@ pub fn pareto(
 ) -> (Vec<ParetoPoint>, Option<usize>) {
     let act_total: u64 = act_elems.values().sum();
     let n = tables.iter().map(|t| t.rows.len()).max().unwrap_or(0);
+    // Each table's values as an error (higher = worse): 1 − Cosine; SQNR (dB, higher = better) as
+    // its noise-to-signal power 10^(−SQNR/10); L1, MSE, KL as they are.
     let err = |t: &SensitivityTable, v: f64| {
         if t.metric.eq_ignore_ascii_case("cosine") {
             (1.0 - v).max(0.0)
+        } else if t.metric.eq_ignore_ascii_case("sqnr") {
+            10f64.powf(-v / 10.0).min(1e12)
         } else {
             v.max(0.0)
         }
     };
-    let total: f64 = tables
+    // Per table, so tables of different metrics (and scales) weigh the same.
+    let totals: Vec<f64> = tables
         .iter()
         .map(|t| {
             t.rows
                 .iter()
                 .filter(|r| type_matches(sensitive_type, &r.sensitive_type))
                 .filter_map(|r| r.value.map(|v| err(t, v)))
+                .filter(|e| e.is_finite())
                 .sum::<f64>()
         })
-        .sum();
+        .collect();
+    let measured = totals.iter().filter(|t| **t > 0.0).count();
     let distinct: usize = {
         let mut names: Vec<&str> = tables
             .iter()
@@ -368,7 +375,7 @@ pub fn pareto(
     for k in steps {
         let mut picked: std::collections::HashSet<(&str, &str)> = Default::default();
         let mut ops: std::collections::HashSet<&str> = Default::default();
-        let (mut removed, mut flops, mut elems) = (0.0, 0.0, 0u64);
+        let (mut flops, mut elems) = (0.0, 0u64);
         // The setter takes ceil(len · ratio) rows of *each* table: a shorter table gives fewer
         // rows at the same ratio (taking k rows of every table disagreed with the setter's list).
         let ratio = nice_ratio(k, n);
@@ -393,9 +400,20 @@ pub fn pareto(
                         elems += act_elems.get(&r.op_name).copied().unwrap_or(0);
                     }
                 }
-                removed += r.value.map(|v| err(t, v)).unwrap_or(0.0);
             }
         }
+        // An op switched by any table no longer errs in any table.
+        let removed: Vec<f64> = tables
+            .iter()
+            .map(|t| {
+                t.rows
+                    .iter()
+                    .filter(|r| picked.contains(&(r.op_name.as_str(), r.sensitive_type.as_str())))
+                    .filter_map(|r| r.value.map(|v| err(t, v)))
+                    .filter(|e| e.is_finite())
+                    .sum::<f64>()
+            })
+            .collect();
         pts.push(ParetoPoint {
             topk: k,
             ratio: nice_ratio(k, n),
@@ -407,8 +425,14 @@ pub fn pareto(
             } else {
                 0.0
             },
-            remaining_error: if total > 0.0 {
-                ((total - removed) / total).max(0.0)
+            remaining_error: if measured > 0 {
+                totals
+                    .iter()
+                    .zip(&removed)
+                    .filter(|(t, _)| **t > 0.0)
+                    .map(|(t, r)| ((t - r) / t).max(0.0))
+                    .sum::<f64>()
+                    / measured as f64
             } else {
                 0.0
             },

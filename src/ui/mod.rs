@@ -1310,9 +1310,12 @@ pub fn App() -> Html {
                             let (done, total) = if stage == "sensitivity" {
                                 let mut sp = split.borrow_mut();
                                 sp.progress[part] = (done, total);
-                                sp.progress
-                                    .iter()
-                                    .fold((0, 0), |a, p| (a.0 + p.0, a.1 + p.1))
+                                // A part that has not reported yet has about as many rows as
+                                // the largest one that has, so the total does not grow.
+                                let most = sp.progress.iter().map(|p| p.1).max().unwrap_or(0);
+                                sp.progress.iter().fold((0, 0), |a, p| {
+                                    (a.0 + p.0, a.1 + if p.1 > 0 { p.1 } else { most })
+                                })
                             } else if part == 0 {
                                 (done, total)
                             } else {
@@ -1878,11 +1881,12 @@ pub fn App() -> Html {
             <div class="progress" role="status">
                 <span>{ {
                     let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", "hashing" => "Hashing", _ => "Working on" };
-                    if matches!(p.stage.as_str(), "calibrating" | "simulating" | "sensitivity") {
+                    if matches!(p.stage.as_str(), "calibrating" | "simulating" | "sensitivity" | "verifying mixed precision") {
                         let what = match p.stage.as_str() {
                             "calibrating" => "calibrating every activation on the inputs".to_string(),
                             "simulating" => "simulating the quantized model".to_string(),
-                            _ => format!("true sensitivity: {} of {} activations", p.done_bytes, p.total_bytes),
+                            "verifying mixed precision" => format!("verifying mixed precision: {} of {} int16 ratios simulated", p.done_bytes, p.total_bytes),
+                            _ => format!("true sensitivity: {} of {} ops (activations and weights)", p.done_bytes, p.total_bytes),
                         };
                         format!("Running {} — {what}", p.file_name)
                     } else if p.total_bytes > 0 {

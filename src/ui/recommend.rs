@@ -261,7 +261,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                             pt.ratio, pt.topk, pt.ops, pt.op_share * 100.0,
                             if has_flops { format!(", {:.2}% of flops", pt.flops_share * 100.0) } else { String::new() },
                             if has_bytes { format!(", {:.2}% of activation bytes", pt.act_bytes_share * 100.0) } else { String::new() },
-                            pt.remaining_error * 100.0, if Some(sel) == knee { " (the knee)" } else { "" }) }</p>
+                            pt.remaining_error * 100.0, if Some(sel) == knee && !has_simulated { " (the knee)" } else { "" }) }</p>
                         if let Some(e) = pt.simulated_error {
                             <p class="ratio-readout simulated">{ format!("Simulated by the model runner: the whole model with this int16 set has {:.1}% of the all-int8 model's output error (L1 of the first output){}.", e * 100.0, if Some(sel) == knee { "; the knee of the measured curve" } else { "" }) }</p>
                         } else if has_simulated {

@@ -162,7 +162,13 @@ mod gather {
                 ));
             }
             let data = read_all(&mut src, entry).map_err(|e| format!("{}: {e}", path.display()))?;
-            out.push((entry.shape.iter().map(|&d| d as usize).collect(), data));
+            out.push(
+                quantlens::engine::model::values(
+                    entry.shape.iter().map(|&d| d as usize).collect(),
+                    data,
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            );
         }
         Ok(out)
     }
@@ -229,7 +235,10 @@ mod gather {
                 eprintln!("note: {n}");
             }
             eprintln!("inputs: {used}");
-            let batch = s.first().and_then(|x| x.first()).map_or(1, |(sh, _)| sh[0]);
+            let batch = s
+                .first()
+                .and_then(|x| x.first())
+                .map_or(1, |v| v.shape()[0]);
             let names: Vec<String> = images
                 .chunks(batch.max(1))
                 .map(|g| {

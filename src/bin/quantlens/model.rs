@@ -4,7 +4,7 @@ use crate::inputs::{gather, InputArgs};
 use crate::out::{fail, print_json};
 use quantlens::engine::model::{
     assignment_for, compare_table_txt, declared_inputs, sensitivity, sensitivity_table_txt,
-    simulate, tensor, Model, SENSITIVITY_METRICS,
+    simulate, Model, SENSITIVITY_METRICS,
 };
 use quantlens::engine::quant::{Observer, QDType};
 use serde::Serialize;
@@ -26,13 +26,14 @@ fn load(model_path: &Path, args: &InputArgs) -> Result<Loaded, String> {
         return Err("no sample input".into());
     };
     // The shape is fixed from the first sample (every sample must agree).
-    let shapes: Vec<Vec<usize>> = first.iter().map(|(s, _)| s.clone()).collect();
+    let shapes: Vec<Vec<usize>> = first.iter().map(|v| v.shape().to_vec()).collect();
     for (i, ((name, want), got)) in declared.iter().zip(&shapes).enumerate() {
         let fits =
             want.len() == got.len() && want.iter().zip(got).all(|(w, g)| w.is_none_or(|w| w == *g));
         if !fits {
             return Err(format!(
-                "input {i} ({name}) of {first_name} has shape {got:?}; the model declares {want:?}"
+                "input {i} ({name}) of {first_name} has shape {got:?}; the model declares {}",
+                quantlens::engine::preprocess::dims_text(want)
             ));
         }
     }
@@ -40,13 +41,14 @@ fn load(model_path: &Path, args: &InputArgs) -> Result<Loaded, String> {
     let mut samples = Vec::new();
     for (name, s) in raw {
         let mut ts = Vec::new();
-        for ((shape, data), want) in s.into_iter().zip(&shapes) {
-            if shape != *want {
+        for (v, want) in s.into_iter().zip(&shapes) {
+            if v.shape() != want.as_slice() {
                 return Err(format!(
-                    "{name}: shape {shape:?}, the first sample's is {want:?}"
+                    "{name}: shape {:?}, the first sample's is {want:?}",
+                    v.shape()
                 ));
             }
-            ts.push(tensor(&shape, data)?);
+            ts.push(quantlens::engine::model::Tensor::from(v));
         }
         samples.push(ts);
     }
