@@ -368,6 +368,12 @@ fn a_wrong_input_shape_and_garbage_say_what_is_wrong() {
         e.contains("the op GridWarpMagic (node \"y\") is not supported by the model runner"),
         "{e}"
     );
+    // Already when the model's inputs are read (before any sample): the app says it at once.
+    let e = quantlens::engine::model::declared_inputs(&bytes).expect_err("refused");
+    assert!(
+        e.starts_with("the op GridWarpMagic (node \"y\") is not supported by the model runner"),
+        "{e}"
+    );
 }
 
 #[test]

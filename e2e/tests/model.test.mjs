@@ -117,9 +117,10 @@ test("cancel stops a model run; inputs that do not fit the model and unsupported
   await p3.goto(url);
   await p3.waitForSelector(".dropzone");
   await pick(p3, ["unsupported_op.onnx", "unsupported_x.npz"]);
-  await p3.click("#run-model-int8", { timeout: 30000 });
-  await p3.waitForFunction(() => document.querySelector(".banner")?.textContent.includes("GridWarpMagic"), null, { timeout: 60000 });
-  assert.match(await p3.textContent(".banner"), /the op GridWarpMagic \(node "y"\) is not supported by the model runner/);
+  // Said as soon as the model is read, before any run, and Run stays off.
+  await p3.waitForSelector("#model-inputs .error", { timeout: 60000 });
+  assert.match(await p3.textContent("#model-inputs .error"), /the op GridWarpMagic \(node "y"\) is not supported by the model runner/);
+  assert.equal(await p3.$eval("#run-model-int8", (b) => b.disabled), true);
   await p3.close();
   assert.deepEqual(errors, []);
   await p2.close();

@@ -283,11 +283,30 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Input names and the shapes the file declares (`None` for a symbolic dimension), read before
-/// any shape is fixed: what samples must provide.
+/// any shape is fixed: what samples must provide. An op the runner does not have fails here,
+/// named with its node, before any sample is read.
 pub fn declared_inputs(bytes: &[u8]) -> Result<Vec<DeclaredInput>, String> {
     let model = tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .map_err(|e| format!("not a model QuantLens can run: {}", err(e)))?;
+    let missing: Vec<String> = model
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            let op = n.op.name();
+            let op = op.strip_prefix("Unimplemented(")?.strip_suffix(')')?;
+            Some(format!("{op} (node {:?})", n.name))
+        })
+        .collect();
+    if let Some(first) = missing.first() {
+        return Err(format!(
+            "the op {first}{} is not supported by the model runner (tract 0.23.9): export the model without it, or run QuantAnalysis on the training server",
+            match missing.len() {
+                1 => String::new(),
+                n => format!(" (and {} more: {})", n - 1, missing[1..].iter().take(3).cloned().collect::<Vec<_>>().join(", ")),
+            }
+        ));
+    }
     let mut out = Vec::new();
     for (ix, outlet) in model.input_outlets().map_err(err)?.iter().enumerate() {
         let name = model.node(outlet.node).name.clone();

@@ -410,9 +410,9 @@ pub fn ModelPanel(p: &ModelPanelProps) -> Html {
                     { for OBSERVERS.iter().map(|(k, label)| html! { <option value={*k} selected={*observer == *k}>{ *label }</option> }) }
                 </select>
             </label>{ " " }
-            <button class="primary" id="run-model-int8" disabled={samples == 0}
+            <button class="primary" id="run-model-int8" disabled={samples == 0 || info.error.is_some()}
                 onclick={run_with(QDType::Int8, false)}>{ "Run at int8" }</button>
-            <button id="run-model-int16" disabled={samples == 0}
+            <button id="run-model-int16" disabled={samples == 0 || info.error.is_some()}
                 onclick={run_with(QDType::Int16, false)}>{ "Run at int16" }</button>
             <details class="random-inputs" id="random-inputs">
                 <summary>{ "Run on random inputs instead…" }</summary>
