@@ -290,7 +290,7 @@ if (app96) console.log(`     in the app (${app96.workers} model workers, one per
 if (ours.det96) {
   const a = ours.det96;
   console.log(`     the same run_report in a warm worker: ${ms(a.full_run_ms)} = ${a.full_run_stages.map(([s, t]) => `${s} ${ms(t)}`).join(" + ")}`);
-  console.log(`     (calibrating = int8 and int16 min-max passes; simulating = a float and an all-int8 run; sensitivity = ${a.sensitivity_tensors} runs)`);
+  console.log(`     (calibrating = int8 and int16 min-max passes; simulating = a float and an all-int8 run; sensitivity = a branch per activation and per weight, ${a.sensitivity_tensors} activations; verifying = the setter's ratios simulated whole)`);
 }
 
 console.log(`\n4. Memory: PP-OCRv4 det 640×640, forward passes + calibration + sensitivity of every tensor in one fresh worker:`);
