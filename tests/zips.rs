@@ -86,3 +86,49 @@ fn nested_empty_and_bomb_zips_say_why_and_the_rest_stays() {
     );
     assert!(got.contains(&("flat/model_check_result.txt".to_string(), None)));
 }
+
+/// The zip QuantLens writes (a run's reports, downloaded from the page) reads back member by
+/// member, names in UTF-8 included, and Python's `zipfile` reads it too.
+#[test]
+fn the_zip_quantlens_writes_reads_back() {
+    use quantlens::engine::encode::zip_stored;
+    use quantlens::engine::tensor::npz::{central_directory, read_member};
+    let files = vec![
+        (
+            "ppocr_cls_int8_run/compare_per_layer_out.txt".to_string(),
+            b"+--+\n".to_vec(),
+        ),
+        (
+            "ppocr_cls_int8_run/b \u{e9}.json".to_string(),
+            b"{}".to_vec(),
+        ),
+        ("ppocr_cls_int8_run/empty.txt".to_string(), Vec::new()),
+    ];
+    let mut zip = zip_stored(&files).expect("zip");
+    let members = central_directory(&mut zip).expect("directory");
+    assert_eq!(members.len(), 3);
+    for (m, (name, data)) in members.iter().zip(&files) {
+        assert_eq!(&m.name, name);
+        assert_eq!(&read_member(&mut zip, m, 1 << 20).expect("member"), data);
+    }
+    let path = std::env::temp_dir().join(format!("quantlens-zip-{}.zip", std::process::id()));
+    std::fs::write(&path, &zip).expect("write");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print('|'.join(f'{i.filename}={len(z.read(i))}' for i in z.infolist()))",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .expect("python3");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ppocr_cls_int8_run/compare_per_layer_out.txt=5|ppocr_cls_int8_run/b \u{e9}.json=2|ppocr_cls_int8_run/empty.txt=0"
+    );
+}

@@ -26,7 +26,7 @@ after(async () => {
 });
 
 async function newPage() {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
@@ -77,6 +77,14 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   const pts = await page.$$eval("svg.pareto .simulated-pt", (c) => c.length);
   assert.ok(pts >= 8, `${pts} simulated points`);
   assert.match(await page.textContent(".ratio-readout.simulated"), /Simulated by the model runner: the whole model with this int16 set has [\d.]+% of the all-int8 model's output error/);
+  // The run's reports download as the folder the runner wrote, one zip.
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click('button.download-run[data-run="ppocr_cls_int8_run"]')]);
+  assert.equal(dl.suggestedFilename(), "ppocr_cls_int8_run.zip");
+  const zbuf = await readFile(await dl.path());
+  assert.equal(zbuf.subarray(0, 4).toString("latin1"), "PK\x03\x04");
+  for (const n of ["compare_per_layer_out.txt", "simulated_mixed_precision.json", "output_save_infer_model_scale_0_tmp_1_L1_sensitive_ops.txt"]) {
+    assert.ok(zbuf.includes(Buffer.from(`ppocr_cls_int8_run/${n}`)), n);
+  }
   // Another observer is another run, in its own folder beside the first.
   await page.selectOption("#model-observer", "mse");
   await page.click("#run-model-int8");
@@ -160,7 +168,7 @@ test("image inputs: declared inputs shown first, a preset and size, a run on ima
   assert.equal(await page.isDisabled("#run-model-int8"), false);
   await page.click("#run-model-int8");
   await page.waitForSelector('button.tab[title$="_L1_sensitive_ops.txt"]', { timeout: 120000 });
-  assert.match(await page.textContent(".banner"), /Ran on 2 image\(s\) as x \[1, 3, 48, 192\]: BGR, 48×192, bilinear/);
+  assert.match(await page.textContent(".banner.notice"), /Ran on 2 image\(s\) as x \[1, 3, 48, 192\]: BGR, 48×192, bilinear/);
   await page.click('button.tab[title$="_L1_sensitive_ops.txt"]');
   await page.waitForSelector(".sbar");
   const tabsBefore = await page.$$eval("button.tab", (b) => b.map((x) => x.title));
@@ -191,7 +199,7 @@ test("image inputs: declared inputs shown first, a preset and size, a run on ima
   await page.press("#rnd-seed", "Tab");
   await page.click("#run-model-random");
   await page.waitForSelector('button.tab[title$="compare_per_layer_out.txt"]', { timeout: 120000 });
-  assert.match(await page.textContent(".banner"), /Ran on 1 random sample\(s\), uniform in \[0, 1\], seed 5 — random inputs mis-rank layers/);
+  assert.match(await page.textContent(".banner.notice"), /Ran on 1 random sample\(s\), uniform in \[0, 1\], seed 5 — random inputs mis-rank layers/);
   assert.deepEqual(errors, []);
   await page.close();
 });

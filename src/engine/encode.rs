@@ -1,4 +1,4 @@
-//! Byte encodings shared by links, bundles and exported reports: base64 (RFC 4648 §4 and §5) and SHA-256 (FIPS 180-4).
+//! Byte encodings shared by links, bundles and exported reports: base64 (RFC 4648 §4 and §5), SHA-256 (FIPS 180-4), CRC-32 and a stored (uncompressed) zip of files.
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -184,6 +184,86 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     h.hex()
 }
 
+/// CRC-32 (IEEE 802.3, reflected, as zip and PNG use it).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut table = [0u32; 256];
+    for (n, t) in table.iter_mut().enumerate() {
+        let mut c = n as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+        *t = c;
+    }
+    !bytes.iter().fold(!0u32, |c, &b| {
+        table[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
+    })
+}
+
+/// A zip of files, stored (no compression; the files are text that the app already holds): what
+/// any unzip reads. Names use `/`; sizes and counts past the classic zip limits (4 GiB, 65,535
+/// files) are refused.
+pub fn zip_stored(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    if files.len() > 0xFFFF {
+        return Err(format!("{} files: a zip holds at most 65,535", files.len()));
+    }
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    let le16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
+    let le32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+    for (name, data) in files {
+        let (Ok(size), Ok(offset), Ok(name_len)) = (
+            u32::try_from(data.len()),
+            u32::try_from(out.len()),
+            u16::try_from(name.len()),
+        ) else {
+            return Err(format!("{name}: too large for a zip"));
+        };
+        let crc = crc32(data);
+        // Local header: version 2.0, flag bit 11 (UTF-8 names), stored, no time.
+        le32(&mut out, 0x0403_4B50);
+        for x in [20u16, 0x0800, 0, 0, 0x21] {
+            le16(&mut out, x);
+        }
+        for x in [crc, size, size] {
+            le32(&mut out, x);
+        }
+        le16(&mut out, name_len);
+        le16(&mut out, 0);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        le32(&mut central, 0x0201_4B50);
+        for x in [20u16, 20, 0x0800, 0, 0, 0x21] {
+            le16(&mut central, x);
+        }
+        for x in [crc, size, size] {
+            le32(&mut central, x);
+        }
+        for x in [name_len, 0, 0, 0, 0] {
+            le16(&mut central, x);
+        }
+        le32(&mut central, 0);
+        le32(&mut central, offset);
+        central.extend_from_slice(name.as_bytes());
+    }
+    let (Ok(cd_offset), Ok(cd_size)) = (u32::try_from(out.len()), u32::try_from(central.len()))
+    else {
+        return Err("too large for a zip".into());
+    };
+    out.extend_from_slice(&central);
+    le32(&mut out, 0x0605_4B50);
+    for x in [0u16, 0, files.len() as u16, files.len() as u16] {
+        le16(&mut out, x);
+    }
+    le32(&mut out, cd_size);
+    le32(&mut out, cd_offset);
+    le16(&mut out, 0);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +313,11 @@ mod tests {
         assert_eq!(base64_encode(&[0xfb, 0xff]), "+/8=");
         assert!(base64url_decode("a").is_none());
         assert!(base64url_decode("ab+c").is_none());
+    }
+
+    #[test]
+    fn crc32_matches_the_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
     }
 }

@@ -566,6 +566,7 @@ pub fn is_image_sample(f: &FileReport) -> bool {
         .as_deref()
         .is_some_and(|e| e.contains(super::detect::IMAGE_SAMPLE))
 }
+pub use super::encode::zip_stored;
 pub use super::recommend::{MergedOp, ParetoPoint, Pick};
 pub use super::session::{Analysis, Document, FileReport, Intent, RowKey, TensorSettings};
 pub use super::whatif::{PairWhatIf, Predicted};

@@ -82,6 +82,8 @@ struct State {
     job: u32,
     done_job: u32,
     banner: Option<String>,
+    /// What a finished run says that is not a problem ("Ran on 3 images as …"), shown apart.
+    notice: Option<String>,
     /// Worker time of the last job (read + parse), in milliseconds.
     last_parse_ms: Option<f64>,
     /// The parts of a big result still arriving.
@@ -124,6 +126,7 @@ impl Default for State {
             job: 0,
             done_job: 0,
             banner: None,
+            notice: None,
             last_parse_ms: None,
             whatif: Shared(Rc::new(HashMap::new())),
             staging: None,
@@ -156,6 +159,7 @@ enum Action {
     OpenFinding(usize),
     SetTab(Tab),
     Banner(Option<String>),
+    Notice(Option<String>),
     /// Open the view a URL fragment names (now, or once its files are loaded).
     ApplyView(ViewState),
     /// The layer grid's filters, sort or columns changed.
@@ -195,6 +199,7 @@ impl Reducible for State {
             Action::Started { job, what } => {
                 s.job = job;
                 s.banner = None;
+                s.notice = None;
                 s.busy = Some(Progress {
                     file_name: what,
                     stage: String::new(),
@@ -397,6 +402,7 @@ impl Reducible for State {
                 s.row = None;
             }
             Action::Banner(b) => s.banner = b,
+            Action::Notice(n) => s.notice = n,
             Action::ApplyView(v) => s.pending_view = Some(v),
             Action::Grid(g) => s.grid = g,
             Action::Mix(m) => s.mix = m,
@@ -1356,15 +1362,18 @@ pub fn App() -> Html {
                                 })
                                 .collect();
                             submit_in(items);
-                            let mut said = Vec::new();
+                            // What it ran on is news; inputs left out are a problem.
                             if !used.is_empty() {
-                                said.push(format!("Ran on {}", used.join(" · ")));
+                                d.dispatch(Action::Notice(Some(format!(
+                                    "Ran on {}",
+                                    used.join(" · ")
+                                ))));
                             }
                             if !notes.is_empty() {
-                                said.push(format!("Inputs left out: {}", notes.join(" · ")));
-                            }
-                            if !said.is_empty() {
-                                d.dispatch(Action::Banner(Some(said.join(" — "))));
+                                d.dispatch(Action::Banner(Some(format!(
+                                    "Inputs left out: {}",
+                                    notes.join(" · ")
+                                ))));
                             }
                         }
                         FromModel::Failed { message, .. } => {
@@ -1387,6 +1396,50 @@ pub fn App() -> Html {
                     }
                 }
             }
+        })
+    };
+
+    // A run's reports, as the folder the runner wrote, in one zip (read from their Blobs).
+    let download_run: Callback<String> = {
+        let ledger = ledger.clone();
+        let dispatch = state.dispatcher();
+        Callback::from(move |folder: String| {
+            let prefix = format!("{folder}/");
+            let items: Vec<Item> = ledger
+                .borrow()
+                .files
+                .iter()
+                .filter(|f| f.name.starts_with(&prefix) || f.name.contains(&format!("/{prefix}")))
+                .cloned()
+                .collect();
+            let d = dispatch.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let mut files = Vec::new();
+                for it in items {
+                    match wasm_bindgen_futures::JsFuture::from(it.blob.array_buffer()).await {
+                        Ok(buf) => {
+                            let name = it
+                                .name
+                                .find(&prefix)
+                                .map_or(it.name.as_str(), |i| &it.name[i..]);
+                            files.push((name.to_string(), js_sys::Uint8Array::new(&buf).to_vec()));
+                        }
+                        Err(_) => {
+                            d.dispatch(Action::Banner(Some(format!(
+                                "The browser could not read {}.",
+                                it.name
+                            ))));
+                            return;
+                        }
+                    }
+                }
+                match crate::engine::views::zip_stored(&files) {
+                    Ok(bytes) => {
+                        rich::download_bytes(&format!("{folder}.zip"), "application/zip", &bytes)
+                    }
+                    Err(e) => d.dispatch(Action::Banner(Some(format!("{folder}: {e}")))),
+                }
+            });
         })
     };
 
@@ -1849,6 +1902,10 @@ pub fn App() -> Html {
         })
     };
     let s_confirm = state.confirm_src.clone();
+    let dismiss_notice = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(Action::Notice(None)))
+    };
     let dismiss = {
         let d = state.dispatcher();
         Callback::from(move |_: MouseEvent| d.dispatch(Action::Banner(None)))
@@ -2057,6 +2114,9 @@ pub fn App() -> Html {
             if let Some(b) = &s.banner {
                 <div class="banner" role="alert"><span>{ b.clone() }</span><button class="link" onclick={dismiss}>{ "dismiss" }</button></div>
             }
+            if let Some(n) = &s.notice {
+                <div class="banner notice" role="status"><span>{ n.clone() }</span><button class="link" onclick={dismiss_notice}>{ "dismiss" }</button></div>
+            }
             if has_files {
                 <nav class="tabs" role="tablist">
                     { tab_btn(Tab::Overview, format!("Overview ({})", a.findings.len()), None) }
@@ -2074,10 +2134,19 @@ pub fn App() -> Html {
                     let images: Vec<String> = a.files.iter()
                         .filter(|x| crate::engine::views::is_image_sample(x))
                         .map(|x| x.name.clone()).collect();
+                    // The run folders this model's runs wrote (`<stem>_int8_run`, …).
+                    let stem = f.name.rsplit('/').next().unwrap_or(&f.name).trim_end_matches(".onnx").to_string();
+                    let mut runs: Vec<String> = a.files.iter().filter_map(|x| {
+                        let parts: Vec<&str> = x.name.split('/').collect();
+                        parts.iter().rev().skip(1).find(|p| p.starts_with(&format!("{stem}_")) && p.ends_with("_run"))
+                            .map(|p| p.to_string())
+                    }).collect();
+                    runs.sort();
+                    runs.dedup();
                     html! {
                         <model_panel::ModelPanel model={f.name.clone()} {tensors} {images}
                             info={model_infos.borrow().get(&f.name).cloned()}
-                            on_run={run_model.clone()} />
+                            on_run={run_model.clone()} {runs} on_download={download_run.clone()} />
                     }
                 }) }
             }

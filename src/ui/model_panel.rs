@@ -49,6 +49,11 @@ pub struct ModelPanelProps {
     /// `None` while the model worker reads the model.
     pub info: Option<ModelInfo>,
     pub on_run: Callback<RunRequest>,
+    /// The folders of this model's runs loaded (`<model>_int8_run`, …), each downloadable.
+    #[prop_or_default]
+    pub runs: Vec<String>,
+    #[prop_or_default]
+    pub on_download: Callback<String>,
 }
 
 const PP_KEY: &str = "quantlens.preprocess";
@@ -404,6 +409,15 @@ pub fn ModelPanel(p: &ModelPanelProps) -> Html {
             }
             if let Some(e) = &*form_error {
                 <p class="error" id="pp-error">{ e.clone() }</p>
+            }
+            if !p.runs.is_empty() {
+                <p class="model-runs">{ "Its runs: " }
+                    { for p.runs.iter().map(|r| {
+                        let (cb, r2) = (p.on_download.clone(), r.clone());
+                        html! { <button class="link download-run" data-run={r.clone()} title={format!("Download {r}/ (its reports) as {r}.zip")}
+                            onclick={Callback::from(move |_: MouseEvent| cb.emit(r2.clone()))}>{ format!("{r}.zip ↓") }</button> }
+                    }) }
+                </p>
             }
             <label class="observer">{ "Calibration " }
                 <select id="model-observer" onchange={on_observer}>
