@@ -22,13 +22,16 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         "formats",
         &[
             "detect", "model_check", "compare", "sensitivity", "tabdoc", "tensor", "scales", "sweep",
-            "document", "preprocess",
+            "document", "preprocess", "journal",
         ],
         "the importers: the only code that looks at a file's bytes; parsers never diagnose, so they may not reach the analysis",
     ),
     (
         "analysis",
-        &["diagnose_check", "diagnose_report", "triage", "pairs", "whatif", "recommend", "model"],
+        &[
+            "diagnose_check", "diagnose_report", "triage", "pairs", "whatif", "recommend", "model",
+            "rundiff", "nextstep",
+        ],
         "pure functions of documents and intent; never the session, so the CLI, the worker and the tests call the same code",
     ),
     (

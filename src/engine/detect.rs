@@ -37,6 +37,8 @@ pub enum Format {
     OnnxScales,
     /// The model runner's simulated mixed-precision sweep (`simulated_mixed_precision.json`).
     SimulatedSweep,
+    /// QuantLens's journal of tuning runs (`quantlens-journal.json`).
+    Journal,
     /// A float ONNX model (no Q/DQ node): what the model runner calibrates, simulates and measures.
     OnnxModel,
 }
@@ -56,6 +58,7 @@ impl Format {
             Format::ScalesJson => "Scales by tensor name (scales.json)",
             Format::OnnxScales => "ONNX QDQ model (its quantization scales)",
             Format::SimulatedSweep => "Simulated mixed precision (simulated_mixed_precision.json)",
+            Format::Journal => "QuantLens journal of runs (quantlens-journal.json)",
             Format::OnnxModel => "ONNX float model (the model runner can run it)",
         }
     }
@@ -225,6 +228,9 @@ pub fn detect(name: &str, head: &[u8], size_bytes: u64) -> Detection {
     };
     if super::sweep::looks_like_sweep(text.as_bytes()) {
         return Detection::Supported(Format::SimulatedSweep);
+    }
+    if super::journal::looks_like_journal(text.as_bytes()) {
+        return Detection::Supported(Format::Journal);
     }
     if super::scales::looks_like_scales_json(text.as_bytes()) {
         return Detection::Supported(Format::ScalesJson);

@@ -27,6 +27,8 @@ pub enum Document {
         sweep: super::sweep::SweepSet,
         doc: DocTable,
     },
+    /// A journal of tuning runs (exported, or inside a shared report).
+    Journal(super::journal::Journal),
     /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
     Tensors {
         entries: Vec<super::tensor::TensorEntry>,
@@ -56,7 +58,10 @@ impl FileReport {
             Some(Document::Sensitivity(s)) => vec![&s.doc],
             Some(Document::Tables { tables }) => tables.iter().collect(),
             Some(Document::Sweep { doc, .. }) => vec![doc],
-            Some(Document::Tensors { .. }) | Some(Document::Scales(_)) | None => Vec::new(),
+            Some(Document::Tensors { .. })
+            | Some(Document::Scales(_))
+            | Some(Document::Journal(_))
+            | None => Vec::new(),
         }
     }
 
@@ -66,6 +71,7 @@ impl FileReport {
             Some(Document::Compare(c)) => c.rows.len(),
             Some(Document::Scales(s)) => s.entries.len(),
             Some(Document::Sweep { sweep, .. }) => sweep.points.len(),
+            Some(Document::Journal(j)) => j.runs.len(),
             _ => self.tables().iter().map(|t| t.rows.len()).sum(),
         }
     }

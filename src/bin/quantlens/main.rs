@@ -4,6 +4,7 @@ mod bench;
 mod bundle;
 mod check;
 mod compare;
+mod diff;
 mod inputs;
 #[cfg(feature = "model")]
 mod model;
@@ -58,6 +59,24 @@ enum Command {
         /// The QuantLens web build to embed (default: $QUANTLENS_APP, else this checkout's dist/).
         #[arg(long, value_name = "DIR")]
         app: Option<PathBuf>,
+    },
+    /// Compare two runs (before and after a fix): per-layer deltas of every metric, sensitivity
+    /// ranking movement, findings fixed, new and kept. Each run is a folder or file (more files with
+    /// --a/--b), or a run of an exported journal as `quantlens-journal.json#NAME`.
+    Diff {
+        run_a: String,
+        run_b: String,
+        /// More files or folders of run A.
+        #[arg(long = "a", value_name = "PATH")]
+        more_a: Vec<PathBuf>,
+        /// More files or folders of run B.
+        #[arg(long = "b", value_name = "PATH")]
+        more_b: Vec<PathBuf>,
+        /// Print JSON: {"primary", "layers": [{"name", "a", "b", "delta", "change", "gain"}],
+        /// "unmatched": {"a_only", "b_only"}, "findings": {"fixed", "new", "kept"},
+        /// "sensitivity": [{"name", "table", "rank_a", "rank_b", "value_a", "value_b", "movement", "dropped"}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a static site: the app and the given report/dump folders with an index. Served by any
     /// static host, its index.html opens the analysis with the data loaded (a CI job's report link).
@@ -212,6 +231,13 @@ fn main() -> ExitCode {
                 _ => code,
             }
         }
+        Command::Diff {
+            run_a,
+            run_b,
+            more_a,
+            more_b,
+            json,
+        } => diff::run(&run_a, &run_b, &more_a, &more_b, json),
         Command::Bundle { paths, out, app } => bundle::run_bundle(&paths, &out, app.as_deref()),
         #[cfg(feature = "model")]
         Command::Simulate {

@@ -61,20 +61,22 @@ pub(crate) fn wanted(path: &Path, src: &mut FileSource) -> bool {
     ) || is_tensor_file(&head, src.size())
 }
 
-pub fn run(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
+/// Read files and folders into one session, diagnosed (per-file errors on stderr). `Err` when
+/// nothing could be read, with the exit code already decided.
+pub(crate) fn load(paths: &[PathBuf], intent: Intent) -> Result<Analysis, ExitCode> {
     let mut files = Vec::new();
     for p in paths {
         if let Err(e) = crate::collect(p, &mut files) {
-            return fail(e);
+            return Err(fail(e));
         }
     }
     let from_dir = paths.iter().any(|p| p.is_dir());
     let mut session = Session::new();
-    session.analysis.intent = expect.and_then(Intent::parse).unwrap_or_default();
+    session.analysis.intent = intent;
     for path in &files {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
-            Err(e) => return fail(format_args!("cannot open {}: {e}", path.display())),
+            Err(e) => return Err(fail(format_args!("cannot open {}: {e}", path.display()))),
         };
         if from_dir && !paths.contains(path) && !wanted(path, &mut src) {
             continue;
@@ -92,8 +94,16 @@ pub fn run(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
         );
     }
     if read == 0 {
-        return fail("no readable report among the given paths");
+        return Err(fail("no readable report among the given paths"));
     }
+    Ok(analysis)
+}
+
+pub fn run(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
+    let analysis = match load(paths, expect.and_then(Intent::parse).unwrap_or_default()) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     if json {
         if let Err(code) = print_json(&report_json(&analysis)) {
             return code;
