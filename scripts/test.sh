@@ -14,6 +14,7 @@ step "fixtures are what their generators write"
 python3 scripts/gen_fixtures.py --check
 python3 scripts/gen_zip_fixtures.py --check
 python3 scripts/gen_icons.py --check
+python3 scripts/gen_seed_journal.py --check
 if python3 -c 'import PIL, numpy' 2>/dev/null; then python3 scripts/gen_image_fixtures.py --check; else echo "skipped: gen_image_fixtures.py --check (needs PIL, numpy)"; fi
 # Every other generator regenerates into a temporary folder and compares (`--check`) where its
 # packages are installed: ONNX Runtime on PP-OCR's models (pip install onnxruntime onnx

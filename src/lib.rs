@@ -4,6 +4,8 @@
 pub mod engine;
 pub mod protocol;
 
+#[cfg(feature = "web")]
+pub mod journal_store;
 #[cfg(feature = "model-web")]
 pub mod model_bench;
 #[cfg(feature = "model-web")]

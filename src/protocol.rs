@@ -70,6 +70,9 @@ pub enum ToWorker {
         /// The name to save it under (echoed in the answer).
         file_name: String,
     },
+    /// Read or change the journal of runs (answered by [`FromWorker::Journal`], or
+    /// [`FromWorker::JournalFile`] for `Export`); never a busy job.
+    Journal { job: u32, cmd: JournalCmd },
     /// A fresh worker (after a cancel) takes the session back: the files (Blobs beside the
     /// command), the intent and the tensor settings, in one job.
     Restore {
@@ -92,7 +95,8 @@ impl ToWorker {
             | ToWorker::Clear { job }
             | ToWorker::ExportHtml { job, .. }
             | ToWorker::Fingerprint { job, .. }
-            | ToWorker::Restore { job, .. } => *job,
+            | ToWorker::Restore { job, .. }
+            | ToWorker::Journal { job, .. } => *job,
         }
     }
 }
@@ -143,8 +147,53 @@ pub enum FromWorker {
         file_name: String,
         result: Result<String, String>,
     },
+    /// The journal after a command (or after the loaded files changed): what the panel draws, and
+    /// what the command did (`notice`) or why it could not (`error`).
+    Journal {
+        view: Box<crate::engine::views::JournalView>,
+        notice: Option<String>,
+        error: Option<String>,
+    },
+    /// A file to save (the journal's, or a diff's JSON).
+    JournalFile { name: String, text: String },
     /// The command could not run at all (per-file problems are reported inside `Done`).
     Failed { job: u32, message: String },
+}
+
+/// A command on the journal of runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum JournalCmd {
+    /// Send the journal view (the panel opened, the page started).
+    Get,
+    /// Add a run; `with`: the loaded run folder whose reports it keeps (`""`: all loaded files),
+    /// or none.
+    Add {
+        form: crate::engine::views::RunForm,
+        with: Option<String>,
+    },
+    /// Change a run's name, kind, changed ops, note or accuracy.
+    Update {
+        id: String,
+        form: crate::engine::views::RunForm,
+    },
+    Delete {
+        id: String,
+    },
+    /// The branch metrics as typed (`dynamic mAP, static mAP`) and the allowed loss in percent.
+    SetMetrics {
+        text: String,
+        #[serde(with = "crate::engine::num")]
+        allowed_loss_pct: f64,
+    },
+    /// Compare two runs (None: close the comparison).
+    Compare {
+        pair: Option<(String, String)>,
+    },
+    /// The journal's file.
+    Export,
+    /// The whole diff of the compared runs, as `quantlens diff --json` writes it.
+    ExportDiff,
 }
 
 /// A slice of a big result, sent after its `Done`.

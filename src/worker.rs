@@ -109,6 +109,13 @@ struct Worker {
     session: Session,
     /// Bytes of small tensor files held in memory.
     cached_bytes: u64,
+    /// The journal of runs (kept in IndexedDB), the two runs compared, and the journal files
+    /// already merged into it (name, size).
+    journal: crate::engine::journal::Journal,
+    compare: Option<(String, String)>,
+    db: Option<web_sys::IdbDatabase>,
+    store_error: Option<String>,
+    merged: std::collections::HashSet<(String, u64)>,
 }
 
 impl Worker {
@@ -248,6 +255,8 @@ impl Worker {
         for part in parts {
             post(&self.scope, &FromWorker::Part { job, part });
         }
+        let notice = self.merge_loaded_journals();
+        self.send_journal(notice, None);
     }
 
     /// SHA-256 of each Blob, streamed in slices (never whole), with progress.
@@ -370,17 +379,213 @@ impl Worker {
             done_bytes += b.size() as u64;
             files.push((name.clone(), self.read_all(b)?));
         }
+        // The journal travels with the report (read back like a dropped journal file).
+        if !self.journal.runs.is_empty()
+            && !files
+                .iter()
+                .any(|(n, _)| n.ends_with(crate::engine::journal::FILE_NAME))
+        {
+            files.push((
+                crate::engine::journal::FILE_NAME.to_string(),
+                self.journal.to_json().into_bytes(),
+            ));
+        }
         report_html(&assets, &files, fragment, title, about)
+    }
+
+    /// Keep the journal's settings and these runs (and forget the removed ones) in IndexedDB.
+    fn persist(&mut self, ids: &[String], removed: &[String]) {
+        let Some(db) = &self.db else { return };
+        let runs: Vec<&crate::engine::journal::JournalRun> = self
+            .journal
+            .runs
+            .iter()
+            .filter(|r| ids.contains(&r.id))
+            .collect();
+        if let Err(e) = crate::journal_store::save(db, &self.journal, &runs, removed) {
+            self.store_error = Some(format!(
+                "the journal could not be saved in this browser: {e}"
+            ));
+        }
+    }
+
+    /// Send the journal view (its next step reads the loaded reports too).
+    fn send_journal(&self, notice: Option<String>, error: Option<String>) {
+        use crate::engine::journal_view::{current_summary, journal_view, loaded_runs};
+        let a = &self.session.analysis;
+        let current = current_summary(a);
+        let view = journal_view(
+            &self.journal,
+            current.as_ref(),
+            loaded_runs(a),
+            self.compare.as_ref().map(|(x, y)| (x.as_str(), y.as_str())),
+        );
+        post(
+            &self.scope,
+            &FromWorker::Journal {
+                view: Box::new(view),
+                notice,
+                error: error.or_else(|| self.store_error.clone()),
+            },
+        );
+    }
+
+    /// Journal files among the loaded ones (dropped, imported, or inside a report) join the journal.
+    fn merge_loaded_journals(&mut self) -> Option<String> {
+        use crate::engine::session::Document;
+        let mut said = Vec::new();
+        let mut ids = Vec::new();
+        let found: Vec<(String, u64, crate::engine::journal::Journal)> = self
+            .session
+            .analysis
+            .files
+            .iter()
+            .filter(|f| !self.merged.contains(&(f.name.clone(), f.size_bytes)))
+            .filter_map(|f| match &f.document {
+                Some(Document::Journal { journal }) => {
+                    Some((f.name.clone(), f.size_bytes, journal.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (name, size, j) in found {
+            ids.extend(j.runs.iter().map(|r| r.id.clone()));
+            let c = self.journal.merge(j);
+            said.push(format!("{name}: {}", c.sentence()));
+            self.merged.insert((name, size));
+        }
+        if said.is_empty() {
+            return None;
+        }
+        self.persist(&ids, &[]);
+        Some(format!("Journal — {}", said.join(" · ")))
+    }
+
+    fn journal_cmd(&mut self, cmd: crate::protocol::JournalCmd) {
+        use crate::engine::journal_view::{apply_form, diff_json, new_run};
+        use crate::protocol::JournalCmd;
+        let now = js_sys::Date::now();
+        let (notice, error) = match cmd {
+            JournalCmd::Get => (None, None),
+            JournalCmd::Add { form, with } => {
+                match new_run(
+                    &self.journal,
+                    &form,
+                    &self.session.analysis,
+                    with.as_deref(),
+                    now,
+                ) {
+                    Ok(run) => {
+                        let (id, name) = (run.id.clone(), run.name.clone());
+                        self.journal.upsert(run);
+                        self.persist(std::slice::from_ref(&id), &[]);
+                        (Some(format!("“{name}” added to the journal")), None)
+                    }
+                    Err(e) => (None, Some(e)),
+                }
+            }
+            JournalCmd::Update { id, form } => {
+                let j = self.journal.clone();
+                match self.journal.run_mut(&id) {
+                    Some(run) => match apply_form(&j, run, &form) {
+                        Ok(()) => {
+                            run.updated_ms = now;
+                            self.persist(std::slice::from_ref(&id), &[]);
+                            (None, None)
+                        }
+                        Err(e) => (None, Some(e)),
+                    },
+                    None => (None, Some("that run is no longer in the journal".into())),
+                }
+            }
+            JournalCmd::Delete { id } => {
+                let name = self.journal.run(&id).map(|r| r.name.clone());
+                if self.journal.remove(&id) {
+                    if self
+                        .compare
+                        .as_ref()
+                        .is_some_and(|(a, b)| *a == id || *b == id)
+                    {
+                        self.compare = None;
+                    }
+                    self.persist(&[], std::slice::from_ref(&id));
+                }
+                (
+                    name.map(|n| format!("“{n}” deleted from the journal")),
+                    None,
+                )
+            }
+            JournalCmd::SetMetrics {
+                text,
+                allowed_loss_pct,
+            } => match crate::engine::journal::parse_metric_defs(&text) {
+                Ok(defs) if (0.0..100.0).contains(&allowed_loss_pct) => {
+                    self.journal.metrics = defs;
+                    self.journal.allowed_loss_pct = allowed_loss_pct;
+                    self.persist(&[], &[]);
+                    (None, None)
+                }
+                Ok(_) => (
+                    None,
+                    Some(format!(
+                        "allowed loss {allowed_loss_pct}% is not between 0 and 100"
+                    )),
+                ),
+                Err(e) => (None, Some(e)),
+            },
+            JournalCmd::Compare { pair } => {
+                self.compare = pair;
+                (None, None)
+            }
+            JournalCmd::Export => {
+                post(
+                    &self.scope,
+                    &FromWorker::JournalFile {
+                        name: crate::engine::journal::FILE_NAME.into(),
+                        text: self.journal.to_json(),
+                    },
+                );
+                return;
+            }
+            JournalCmd::ExportDiff => {
+                match self
+                    .compare
+                    .as_ref()
+                    .and_then(|(a, b)| diff_json(&self.journal, a, b))
+                {
+                    Some(text) => post(
+                        &self.scope,
+                        &FromWorker::JournalFile {
+                            name: "quantlens-diff.json".into(),
+                            text,
+                        },
+                    ),
+                    None => self.send_journal(
+                        None,
+                        Some(
+                            "pick two runs saved with their reports to download their diff".into(),
+                        ),
+                    ),
+                }
+                return;
+            }
+        };
+        self.send_journal(notice, error);
     }
 
     fn handle(&mut self, env: Envelope) {
         let started = js_sys::Date::now();
         let job = env.cmd.job();
         match env.cmd {
-            ToWorker::Open { names, .. } => match self.open(job, &names, &env.blobs) {
-                Ok(()) => self.update_and_send(job, started),
-                Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
-            },
+            ToWorker::Journal { cmd, .. } => self.journal_cmd(cmd),
+            ToWorker::Open { names, .. } => {
+                // A journal opened again is merged again (and says what it added).
+                self.merged.retain(|(n, _)| !names.contains(n));
+                match self.open(job, &names, &env.blobs) {
+                    Ok(()) => self.update_and_send(job, started),
+                    Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
+                }
+            }
             ToWorker::SetIntent { intent, .. } => {
                 self.session.set_intent(intent);
                 self.update_and_send(job, started);
@@ -496,7 +701,43 @@ pub fn start() {
         reader,
         session: Session::new(),
         cached_bytes: 0,
+        journal: Default::default(),
+        compare: None,
+        db: None,
+        store_error: None,
+        merged: Default::default(),
     }));
+    // The journal is read from IndexedDB once; runs merged before it arrives are kept.
+    {
+        let worker = worker.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let loaded = match crate::journal_store::open().await {
+                Ok(db) => crate::journal_store::load(&db).await.map(|j| (db, j)),
+                Err(e) => Err(e),
+            };
+            let Ok(mut w) = worker.try_borrow_mut() else {
+                return;
+            };
+            match loaded {
+                Ok((db, mut j)) => {
+                    let early = std::mem::take(&mut w.journal);
+                    let ids: Vec<String> = early.runs.iter().map(|r| r.id.clone()).collect();
+                    j.merge(early);
+                    w.journal = j;
+                    w.db = Some(db);
+                    if !ids.is_empty() {
+                        w.persist(&ids, &[]);
+                    }
+                }
+                Err(e) => {
+                    w.store_error = Some(format!(
+                        "the journal cannot be kept in this browser ({e}); it lasts until the page closes"
+                    ))
+                }
+            }
+            w.send_journal(None, None);
+        });
+    }
     let scope_in = scope.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         match serde_wasm_bindgen::from_value::<Envelope>(ev.data()) {

@@ -41,7 +41,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "view",
-        &["views", "share", "bundle", "digest", "export"],
+        &["views", "share", "bundle", "digest", "export", "journal_view"],
         "what the UI draws, already computed, and the view a link carries in its fragment",
     ),
 ];

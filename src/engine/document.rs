@@ -28,7 +28,9 @@ pub enum Document {
         doc: DocTable,
     },
     /// A journal of tuning runs (exported, or inside a shared report).
-    Journal(super::journal::Journal),
+    Journal {
+        journal: super::journal::Journal,
+    },
     /// A tensor dump (.npy, .npz, .safetensors): its tensors, and which side of the comparison it is on.
     Tensors {
         entries: Vec<super::tensor::TensorEntry>,
@@ -60,7 +62,7 @@ impl FileReport {
             Some(Document::Sweep { doc, .. }) => vec![doc],
             Some(Document::Tensors { .. })
             | Some(Document::Scales(_))
-            | Some(Document::Journal(_))
+            | Some(Document::Journal { .. })
             | None => Vec::new(),
         }
     }
@@ -71,7 +73,7 @@ impl FileReport {
             Some(Document::Compare(c)) => c.rows.len(),
             Some(Document::Scales(s)) => s.entries.len(),
             Some(Document::Sweep { sweep, .. }) => sweep.points.len(),
-            Some(Document::Journal(j)) => j.runs.len(),
+            Some(Document::Journal { journal }) => journal.runs.len(),
             _ => self.tables().iter().map(|t| t.rows.len()).sum(),
         }
     }

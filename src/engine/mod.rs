@@ -16,6 +16,7 @@ pub mod export;
 pub mod findings;
 pub mod intent;
 pub mod journal;
+pub mod journal_view;
 pub mod metrics;
 #[cfg(feature = "model")]
 pub mod model;

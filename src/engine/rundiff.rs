@@ -100,6 +100,18 @@ pub fn summarize(
             dtype: None,
         });
     }
+    let rest = summarize_rankings(files, findings, run);
+    RunSummary { layers, ..rest }
+}
+
+/// A run's sensitivity tables and findings, without its layers (cheap: the next step's evidence).
+pub fn summarize_rankings(
+    files: &[FileReport],
+    findings: &[FileFinding],
+    run: Option<&str>,
+) -> RunSummary {
+    let keys = run_keys(files);
+    let in_run = |i: usize| run.is_none_or(|r| keys.get(i).map(String::as_str) == Some(r));
     let mut sensitivity = Vec::new();
     for (i, f) in files.iter().enumerate() {
         if !in_run(i) {
@@ -133,7 +145,7 @@ pub fn summarize(
         })
         .collect();
     RunSummary {
-        layers,
+        layers: Vec::new(),
         sensitivity,
         findings,
     }

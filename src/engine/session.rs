@@ -344,7 +344,7 @@ pub fn read_source<R: Read>(name: &str, size_bytes: u64, mut source: R) -> FileR
             let mut text = String::new();
             match reader.take(256 << 20).read_to_string(&mut text) {
                 Ok(_) => super::journal::parse(&text)
-                    .map(|(journal, notes)| (Document::Journal(journal), notes))
+                    .map(|(journal, notes)| (Document::Journal { journal }, notes))
                     .map_err(|e| format!("not a readable QuantLens journal: {e}")),
                 Err(e) => Err(format!("could not read the file: {e}")),
             }

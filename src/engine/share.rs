@@ -33,6 +33,8 @@ pub enum TabRef {
     File,
     Tensors,
     Recommend,
+    /// The journal of runs (shown without files too).
+    Journal,
 }
 
 /// The view a link opens: the tab, the file (by name, so it survives another load order) and the

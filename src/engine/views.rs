@@ -570,6 +570,15 @@ pub use super::encode::zip_stored;
 pub use super::recommend::{MergedOp, ParetoPoint, Pick};
 pub use super::session::{Analysis, Document, FileReport, Intent, RowKey, TensorSettings};
 pub use super::whatif::{PairWhatIf, Predicted};
+// The journal of runs, the next step and two runs compared.
+pub use super::journal::{
+    FindingSummary, Metrics as JournalMetrics, Stage, FILE_NAME as JOURNAL_FILE_NAME,
+};
+pub use super::journal_view::{
+    diff_json, is_journal_file, DiffView, JournalView, MetricRow, RunColumn, RunForm,
+};
+pub use super::nextstep::{EvidenceLink, NextStep};
+pub use super::rundiff::{Change, LayerDelta, Movement, RunDiff, SensMove, TOP as SENS_TOP};
 
 /// A row's diagnosis in words, from the diagnosis the worker stored (nothing is diagnosed again).
 pub fn row_explanation(r: &CompareRow, d: &RowDiagnosis) -> String {

@@ -5,6 +5,7 @@ mod data_table;
 mod digest;
 mod export;
 mod files;
+mod journal;
 mod layers;
 mod model_panel;
 mod recommend;
@@ -56,6 +57,7 @@ pub enum Tab {
     File(usize),
     Tensors,
     Recommend,
+    Journal,
 }
 
 #[derive(Clone, PartialEq)]
@@ -112,6 +114,8 @@ struct State {
     settings: TensorSettings,
     /// A link's run settings (intent, sides, scales, pairs), waiting to be sent to the worker.
     link_run: Option<crate::engine::share::RunState>,
+    /// The journal of runs as the worker last sent it.
+    journal: Option<Shared<crate::engine::views::JournalView>>,
 }
 
 impl Default for State {
@@ -141,6 +145,7 @@ impl Default for State {
             digest_link: None,
             settings: TensorSettings::default(),
             link_run: None,
+            journal: None,
         }
     }
 }
@@ -210,6 +215,21 @@ impl Reducible for State {
                 });
             }
             Action::Worker(FromWorker::Ready) => {}
+            // Saved where it arrives (spawn_worker).
+            Action::Worker(FromWorker::JournalFile { .. }) => {}
+            Action::Worker(FromWorker::Journal {
+                view,
+                notice,
+                error,
+            }) => {
+                s.journal = Some(Shared(Rc::new(*view)));
+                if notice.is_some() {
+                    s.notice = notice;
+                }
+                if let Some(e) = error {
+                    s.banner = Some(format!("Journal: {e}"));
+                }
+            }
             // Saved where it arrives (spawn_worker); only its outcome reaches the reducer.
             Action::Worker(FromWorker::Exported { .. }) => {}
             Action::Worker(FromWorker::Progress {
@@ -297,11 +317,21 @@ impl Reducible for State {
                     expected: parts as usize,
                     parts: Rc::new(std::cell::RefCell::new(Vec::new())),
                 });
+                // A journal file joins the journal: its panel stays (or opens) instead of the Overview.
+                let only_journals = files_changed
+                    && analysis
+                        .files
+                        .iter()
+                        .filter(|f| !before.contains(&(f.name.clone(), f.size_bytes)))
+                        .all(crate::engine::views::is_journal_file);
                 // The worker diagnosed everything; the index from rows to findings is only a lookup.
                 s.evidence = Shared(Rc::new(analysis.evidence_index()));
                 s.analysis = Shared(Rc::new(analysis));
                 s.whatif = Shared(Rc::new(HashMap::new()));
-                if files_changed {
+                if files_changed && only_journals {
+                    s.selected = None;
+                    s.tab = Tab::Journal;
+                } else if files_changed {
                     s.selected = None;
                     s.tab = Tab::Overview;
                 }
@@ -419,6 +449,7 @@ fn view_state(s: &State) -> ViewState {
         Tab::Overview => (TabRef::Overview, None),
         Tab::Tensors => (TabRef::Tensors, None),
         Tab::Recommend => (TabRef::Recommend, None),
+        Tab::Journal => (TabRef::Journal, None),
         Tab::File(i) => (
             TabRef::File,
             s.analysis.files.get(i).map(|f| f.name.clone()),
@@ -477,6 +508,11 @@ fn apply_pending_view(s: &mut State) {
     if s.busy.is_some() || s.staging.is_some() {
         return;
     }
+    if v.tab == TabRef::Journal {
+        s.tab = Tab::Journal;
+        s.pending_view = None;
+        return;
+    }
     if s.analysis.files.is_empty() && *v != ViewState::default() {
         let what = match (&v.tab, v.file.as_deref()) {
             (TabRef::File, Some(f)) => format!("a view of {f}"),
@@ -497,6 +533,7 @@ fn apply_pending_view(s: &mut State) {
         TabRef::Overview => Tab::Overview,
         TabRef::Tensors => Tab::Tensors,
         TabRef::Recommend => Tab::Recommend,
+        TabRef::Journal => Tab::Journal,
         TabRef::File => {
             let name = v.file.clone().unwrap_or_default();
             match crate::engine::share::resolve_file(
@@ -716,6 +753,9 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
                 };
                 dispatch.dispatch(Action::Exported { job, message });
             }
+            Ok(FromWorker::JournalFile { name, text }) => {
+                rich::download(&name, "application/json", &text);
+            }
             Ok(msg) => dispatch.dispatch(Action::Worker(msg)),
             Err(e) => dispatch.dispatch(Action::Banner(Some(format!(
                 "Unexpected message from the worker: {e}"
@@ -871,6 +911,21 @@ pub fn App() -> Html {
             let mut j = next_job.borrow_mut();
             *j += 1;
             *j
+        })
+    };
+    // The journal: commands to the worker (which keeps it in IndexedDB and sends it when it starts).
+    let journal_cmd = {
+        let send = send.clone();
+        let new_job = new_job.clone();
+        Callback::from(move |cmd: crate::protocol::JournalCmd| {
+            send(
+                ToWorker::Journal {
+                    job: new_job(),
+                    cmd,
+                },
+                Vec::new(),
+                String::new(),
+            );
         })
     };
     let submit: Rc<dyn Fn(Vec<Item>)> = {
@@ -1080,8 +1135,10 @@ pub fn App() -> Html {
         let submit = submit.clone();
         let load_src = load_src.clone();
         use_effect_with((), move |_| {
-            if let Ok(w) = spawn_worker(dispatch.clone()) {
-                *worker.borrow_mut() = Some(w);
+            if worker.borrow().is_none() {
+                if let Ok(w) = spawn_worker(dispatch.clone()) {
+                    *worker.borrow_mut() = Some(w);
+                }
             }
             if let Some((items, about)) = sources::report_files() {
                 dispatch.dispatch(Action::Report(about));
@@ -1958,7 +2015,11 @@ pub fn App() -> Html {
         }
     });
 
-    let has_files = !a.files.is_empty();
+    // Journal files alone are not an analysis: the start page (with the journal) stays.
+    let has_files = a
+        .files
+        .iter()
+        .any(|f| !crate::engine::views::is_journal_file(f));
     let names = a.display_names();
     let runs = crate::engine::views::run_keys(&a.files);
     let file_tabs = a
@@ -2014,6 +2075,14 @@ pub fn App() -> Html {
             None,
         )
     });
+    let journal_panel = match &s.journal {
+        Some(j) => html! {
+            <journal::JournalPanel view={j.0.clone()} on_cmd={journal_cmd.clone()} on_import={on_pick.clone()} has_files={has_files} />
+        },
+        None => {
+            html! { <p class="muted small" id="journal-loading">{ "Reading the journal of runs…" }</p> }
+        }
+    };
     let body = if !has_files {
         html! {
             <>
@@ -2030,11 +2099,13 @@ pub fn App() -> Html {
                     <p class="muted small">{ "Formats are recognised by content, so renamed files work. The example is derived from Horizon's accuracy-tuning case (a BEV model): a full-size model check (2,304 layer calls) and a QuantAnalysis folder with the case's own rows." }</p>
                 </div>
             </section>
+            { journal_panel.clone() }
             </>
         }
     } else {
         match s.tab {
             Tab::Overview => html! { <Overview analysis={a.clone()} on_open={on_open} /> },
+            Tab::Journal => journal_panel.clone(),
             Tab::Recommend => {
                 html! { <recommend::RecommendView key={s.view_gen} analysis={a.clone()} on_open={on_open.clone()}
                 mix={s.mix.clone()} on_mix={on_mix} /> }
@@ -2123,6 +2194,7 @@ pub fn App() -> Html {
                     { for file_tabs }
                     { tensor_tab.unwrap_or_default() }
                     { rec_tab.unwrap_or_default() }
+                    { tab_btn(Tab::Journal, format!("Journal ({})", s.journal.as_ref().map_or(0, |j| j.runs.len())), None) }
                 </nav>
             }
             if s.report.is_none() && s.busy.is_none() {
