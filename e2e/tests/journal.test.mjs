@@ -169,6 +169,8 @@ test("two real runs saved from their folders, compared: deltas, who left the top
   await page.waitForSelector("#run-diff #diff-summary", { timeout: 30000 });
   assert.match(await page.textContent("#diff-summary"), /384 layers in both: \d+ improved, \d+ got worse \(by sqnr_db\)/);
   assert.match(await page.textContent("#diff-accuracy"), /0\.399/);
+  // The op the second run changed: its sensitivity dropped, visible at once.
+  assert.match(await page.textContent("#diff-changed tr.dropped"), /p2o\.BatchNormalization\.0.*#2.*#66.*sensitivity dropped/);
   const left = await page.$$eval("#diff-sensitivity tr.left-top td.name", (t) => t.map((x) => x.textContent));
   assert.ok(left.includes("p2o.BatchNormalization.0"), left.join(","));
   assert.match(await page.textContent("#diff-fixed summary"), /Fixed \(in A, not in B\): \d+/);

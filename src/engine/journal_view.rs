@@ -69,6 +69,9 @@ pub struct DiffView {
     /// The diff, its lists cut to [`DIFF_SHOWN`] layers each way and findings each kind (the
     /// counts below are of the whole; the full diff downloads as JSON).
     pub diff: RunDiff,
+    /// The ops run B changed on purpose, as they moved in the sensitivity tables (the seed's
+    /// "the sensitivity of the modified op dropped" check).
+    pub changed: Vec<super::rundiff::SensMove>,
     pub layers_total: usize,
     pub improved: usize,
     pub worse: usize,
@@ -181,6 +184,12 @@ fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
         d.findings.new.len(),
         d.findings.kept.len(),
     );
+    let changed = d
+        .sensitivity
+        .iter()
+        .filter(|m| rb.changed_ops.contains(&m.name))
+        .cloned()
+        .collect();
     let mut d = d;
     let mut w = 0;
     let mut i = 0;
@@ -206,6 +215,7 @@ fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
         accuracy,
         missing,
         diff: d,
+        changed,
         layers_total,
         improved,
         worse,
@@ -325,14 +335,16 @@ pub fn new_run(
 
 /// The run folders of the loaded files that can be saved as runs (`""` when they are one run).
 pub fn loaded_runs(analysis: &Analysis) -> Vec<String> {
-    let mut keys = super::document::run_keys(&analysis.files);
-    keys.sort();
-    keys.dedup();
-    if analysis.files.is_empty() {
-        Vec::new()
-    } else {
-        keys
-    }
+    let keys = super::document::run_keys(&analysis.files);
+    let mut out: Vec<String> = keys
+        .into_iter()
+        .zip(&analysis.files)
+        .filter(|(_, f)| f.error.is_none() && !is_journal_file(f))
+        .map(|(k, _)| k)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The sensitivity tables and findings of everything loaded (evidence for the next step).

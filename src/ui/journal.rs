@@ -183,6 +183,19 @@ fn diff_panel(d: &DiffView, on_cmd: &Callback<JournalCmd>) -> Html {
                         d.layers_total, d.improved, d.worse, d.diff.unmatched.a_only.len(), d.diff.unmatched.b_only.len()) }
                     <button id="diff-download" onclick={dl}>{ "Download the diff (JSON)" }</button>
                 </p>
+                if !d.changed.is_empty() {
+                    <h4>{ format!("Ops “{}” changed", d.b_name) }</h4>
+                    <table class="data" id="diff-changed"><thead><tr><th>{ "op" }</th><th>{ "table" }</th><th>{ "rank A" }</th><th>{ "rank B" }</th><th>{ "value A" }</th><th>{ "value B" }</th><th>{ "" }</th></tr></thead>
+                    <tbody>{ for d.changed.iter().map(|m| {
+                        let (text, cls) = match m.dropped {
+                            Some(true) => ("sensitivity dropped ✓", "dropped"),
+                            Some(false) => ("did not drop: check the change took effect", "not-dropped"),
+                            None => ("not in both tables", ""),
+                        };
+                        html! { <tr class={cls}><td class="name">{ m.name.clone() }</td><td>{ m.table.clone() }</td><td>{ rank(m.rank_a) }</td><td>{ rank(m.rank_b) }</td>
+                            <td>{ opt(m.value_a) }</td><td>{ opt(m.value_b) }</td><td>{ text }</td></tr> }
+                    }) }</tbody></table>
+                }
                 <h4>{ format!("Sensitivity: the top {SENS_TOP} of either run") }</h4>
                 if moves.is_empty() { <p class="muted">{ "No sensitivity table in both runs." }</p> } else {
                 <table class="data" id="diff-sensitivity"><thead><tr><th>{ "op" }</th><th>{ "table" }</th><th>{ "rank A" }</th><th>{ "rank B" }</th><th>{ "value A" }</th><th>{ "value B" }</th><th>{ "" }</th></tr></thead>
