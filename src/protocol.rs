@@ -154,6 +154,8 @@ pub enum FromWorker {
         notice: Option<String>,
         error: Option<String>,
     },
+    /// The fragment (without `#`) of a link carrying the journal, or why there is none.
+    JournalLink { result: Result<String, String> },
     /// A file to save (the journal's, or a diff's JSON).
     JournalFile { name: String, text: String },
     /// The command could not run at all (per-file problems are reported inside `Done`).
@@ -194,6 +196,12 @@ pub enum JournalCmd {
     Export,
     /// The whole diff of the compared runs, as `quantlens diff --json` writes it.
     ExportDiff,
+    /// A link that carries the journal (answered by [`FromWorker::JournalLink`]).
+    Link,
+    /// A page opened with a journal link: merge the journal its fragment carries.
+    OpenLink {
+        fragment: String,
+    },
 }
 
 /// A slice of a big result, sent after its `Done`.

@@ -425,7 +425,7 @@ impl Worker {
             &FromWorker::Journal {
                 view: Box::new(view),
                 notice,
-                error: error.or_else(|| self.store_error.clone()),
+                error,
             },
         );
     }
@@ -465,6 +465,11 @@ impl Worker {
         use crate::engine::journal_view::{apply_form, diff_json, new_run};
         use crate::protocol::JournalCmd;
         let now = js_sys::Date::now();
+        // A change that this browser cannot keep says so (private windows may have no IndexedDB).
+        let unkept = |n: Option<String>, store: &Option<String>| match (n, store) {
+            (Some(n), Some(s)) => Some(format!("{n} ({s})")),
+            (n, _) => n,
+        };
         let (notice, error) = match cmd {
             JournalCmd::Get => (None, None),
             JournalCmd::Add { form, with } => {
@@ -479,7 +484,13 @@ impl Worker {
                         let (id, name) = (run.id.clone(), run.name.clone());
                         self.journal.upsert(run);
                         self.persist(std::slice::from_ref(&id), &[]);
-                        (Some(format!("“{name}” added to the journal")), None)
+                        (
+                            unkept(
+                                Some(format!("“{name}” added to the journal")),
+                                &self.store_error,
+                            ),
+                            None,
+                        )
                     }
                     Err(e) => (None, Some(e)),
                 }
@@ -533,6 +544,26 @@ impl Worker {
                 ),
                 Err(e) => (None, Some(e)),
             },
+            JournalCmd::Link => {
+                let result = crate::engine::journal_view::journal_link(&self.journal);
+                post(&self.scope, &FromWorker::JournalLink { result });
+                return;
+            }
+            JournalCmd::OpenLink { fragment } => {
+                match crate::engine::journal_view::decode_journal_link(&fragment) {
+                    Ok(Some(j)) => {
+                        let ids: Vec<String> = j.runs.iter().map(|r| r.id.clone()).collect();
+                        let c = self.journal.merge(j);
+                        self.persist(&ids, &[]);
+                        (
+                            Some(format!("Journal from the link: {}", c.sentence())),
+                            None,
+                        )
+                    }
+                    Ok(None) => (None, None),
+                    Err(e) => (None, Some(e)),
+                }
+            }
             JournalCmd::Compare { pair } => {
                 self.compare = pair;
                 (None, None)

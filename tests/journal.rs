@@ -480,3 +480,48 @@ fn cli_diff_json_shape() {
     ]);
     assert!(err.contains("has no run named \"nope\""), "{err}");
 }
+
+/// A link carries the journal without the runs' analyses; damaged and oversized links are refused
+/// with a sentence.
+#[test]
+fn journal_link_round_trip_and_refusals() {
+    use quantlens::engine::journal_view::{decode_journal_link, journal_link};
+    let mut j = seed();
+    j.runs[2].summary = Some(summary_of("tests/fixtures/real/ort_int8"));
+    let frag = journal_link(&j).expect("fits");
+    assert!(
+        frag.starts_with("j=") && frag.len() < 4096,
+        "{} bytes",
+        frag.len()
+    );
+    let back = decode_journal_link(&format!("#s=abc&{frag}"))
+        .expect("read")
+        .expect("some");
+    assert_eq!(back, j.without_summaries());
+    assert_eq!(decode_journal_link("#s=abc").expect("none"), None);
+    let e = decode_journal_link("#j=!!!").unwrap_err();
+    assert!(e.contains("damaged") && e.contains("journal"), "{e}");
+    let e = decode_journal_link(&format!("#j={}", "A".repeat(40_000))).unwrap_err();
+    assert!(e.contains("more than"), "{e}");
+    // A journal too big for a link says to export it instead.
+    let mut big = j.clone();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..3000 {
+        let mut r = big.runs[1].clone();
+        r.id = format!("x{i}");
+        // Notes that do not compress: a link cannot carry them all.
+        r.note = (0..8)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{x:016x}")
+            })
+            .collect();
+        big.upsert(r);
+    }
+    match journal_link(&big) {
+        Err(e) => assert!(e.contains("export it as a file"), "{e}"),
+        Ok(f) => panic!("a {} byte link", f.len()),
+    }
+}

@@ -2,7 +2,8 @@
 // JSON file, names the guide's next step, and compares two runs saved from real report folders.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
@@ -129,6 +130,21 @@ test("import the seed's journal, its next step, and export it back", async () =>
   // The imported journal survives a reload.
   await page.reload();
   await page.waitForFunction(() => document.querySelectorAll("#journal-table th.run").length === 15, null, { timeout: 30000 });
+  // A link carries it (runs, kinds, accuracy): a colleague's page opens with the same table and step.
+  await page.click("#journal-link");
+  const link = await (await page.waitForSelector("#journal-link-url")).inputValue();
+  assert.match(link, /#j=/);
+  assert.ok(link.length < 8000, `${link.length} characters`);
+  const other = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const p2 = await other.newPage();
+  const errors2 = [];
+  p2.on("pageerror", (e) => errors2.push(String(e)));
+  await p2.goto(link);
+  await p2.waitForFunction(() => document.querySelectorAll("#journal-table th.run").length === 15, null, { timeout: 30000 });
+  assert.match(await p2.textContent(".banner.notice"), /Journal from the link: 15 runs added/);
+  assert.equal(await rule(p2), "mixed_met");
+  assert.deepEqual(errors2, []);
+  await other.close();
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -180,6 +196,26 @@ test("two real runs saved from their folders, compared: deltas, who left the top
   assert.equal(d.layers.length, 384);
   for (const k of ["name", "a", "b", "delta"]) assert.ok(k in d.layers[0], k);
   assert.ok(Array.isArray(d.unmatched.a_only) && Array.isArray(d.findings.fixed) && d.sensitivity[0].rank_a >= 1);
+  // The single-file report carries the journal: opened from disk, its table and comparison are there.
+  const [rep] = await Promise.all([page.waitForEvent("download"), page.click("#export-report")]);
+  const file = join(await mkdtemp(join(tmpdir(), "ql-journal-")), rep.suggestedFilename());
+  await rep.saveAs(file);
+  const off = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const rp = await off.newPage();
+  const repErrors = [];
+  rp.on("pageerror", (e) => repErrors.push(String(e)));
+  await rp.goto("file://" + file);
+  // It opens in the view it was exported from (the Journal), its runs kept apart by folder.
+  await rp.waitForSelector('.tab[title="ort_int8/horizon_quant_analysis/compare_per_layer_out.txt"]', { timeout: 60000 });
+  assert.match(await rp.textContent(".tabs"), /Layers · ort_int8 \(384\)/);
+  assert.equal(await rp.locator(".tab", { hasText: "quantlens-journal" }).count(), 0);
+  await rp.waitForFunction(() => document.querySelectorAll("#journal-table th.run").length === 3, null, { timeout: 30000 });
+  await rp.selectOption("#compare-a", { label: "int8 percentile" });
+  await rp.selectOption("#compare-b", { label: "int16 min-max" });
+  await rp.click("#compare-runs");
+  await rp.waitForSelector("#run-diff #diff-changed tr.dropped", { timeout: 30000 });
+  assert.deepEqual(repErrors, []);
+  await off.close();
   // The comparison is kept across a reload of the journal (the runs keep their analysis, not the files).
   await page.reload();
   await page.waitForSelector("#journal-table th.run", { timeout: 30000 });

@@ -123,14 +123,24 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
                 .collect()
         })
         .collect();
+    // A journal (dropped beside the runs, or inside a report) belongs to no run and shapes none.
+    let journal = |f: &FileReport| f.format == Some(Format::Journal);
     // Folders every file shares (not the file name itself).
     let common = parts
         .iter()
-        .map(|p| p.len().saturating_sub(1))
+        .zip(files)
+        .filter(|(_, f)| !journal(f))
+        .map(|(p, _)| p.len().saturating_sub(1))
         .min()
         .map(|max| {
+            let kept: Vec<&Vec<&str>> = parts
+                .iter()
+                .zip(files)
+                .filter(|(_, f)| !journal(f))
+                .map(|(p, _)| p)
+                .collect();
             (0..max)
-                .take_while(|&k| parts.iter().all(|p| p[k] == parts[0][k]))
+                .take_while(|&k| kept.iter().all(|p| p[k] == kept[0][k]))
                 .count()
         })
         .unwrap_or(0);
@@ -145,7 +155,8 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
     ];
     let firsts: Vec<Option<&str>> = parts
         .iter()
-        .map(|p| (p.len() >= common + 2).then(|| p[common]))
+        .zip(files)
+        .map(|(p, f)| (!journal(f) && p.len() >= common + 2).then(|| p[common]))
         .map(|f| f.filter(|f| !OWN.contains(f)))
         .collect();
     let mut distinct: Vec<&str> = firsts.iter().flatten().copied().collect();
@@ -154,10 +165,13 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
     // The model runner's inputs beside the runs it wrote (the float model, its samples) belong
     // to no run; any other file beside the folders (a run's own model check) makes them one run.
     let runner_input = |f: &FileReport| {
-        matches!(f.format, Some(Format::OnnxModel) | Some(Format::Tensors))
-            || f.error
-                .as_deref()
-                .is_some_and(|e| e.contains(super::detect::IMAGE_SAMPLE))
+        matches!(
+            f.format,
+            Some(Format::OnnxModel) | Some(Format::Tensors) | Some(Format::Journal)
+        ) || f
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains(super::detect::IMAGE_SAMPLE))
     };
     let beside = firsts
         .iter()
@@ -193,6 +207,15 @@ mod tests {
             f("/data/exp/ort_int16/quant.npz"),
         ];
         assert_eq!(run_keys(&files), ["ort_int8", "ort_int8", "ort_int16"]);
+        // A journal beside them (a report carries one at its root) changes no run.
+        let mut with_journal = files.to_vec();
+        let mut j = f("quantlens-journal.json");
+        j.format = Some(Format::Journal);
+        with_journal.push(j);
+        assert_eq!(
+            run_keys(&with_journal),
+            ["ort_int8", "ort_int8", "ort_int16", ""]
+        );
         assert_eq!(run_keys(&[f("a.txt"), f("b.txt")]), ["", ""]);
         assert_eq!(run_keys(&[f("x/a.txt"), f("x/b.txt")]), ["", ""]);
         assert_eq!(run_keys(&[f("x/a.txt")]), [""]);

@@ -364,3 +364,56 @@ pub fn diff_json(j: &Journal, a: &str, b: &str) -> Option<String> {
 pub fn is_journal_file(f: &super::document::FileReport) -> bool {
     matches!(f.document, Some(super::document::Document::Journal { .. }))
 }
+
+/// The key of a journal in a link's fragment: `#j=…`.
+pub const JOURNAL_LINK_KEY: &str = "j";
+/// The longest journal link (the runs' kinds and accuracy, without their analyses).
+pub const JOURNAL_LINK_CAP_BYTES: usize = 32 * 1024;
+/// The most a journal link may inflate to.
+const JOURNAL_LINK_INFLATED_BYTES: usize = 1 << 20;
+
+/// The fragment (without `#`) of a link that carries the journal: its runs, kinds and accuracy,
+/// not the runs' compact analyses (those travel in the exported file and the HTML report).
+pub fn journal_link(j: &Journal) -> Result<String, String> {
+    let body = serde_json::json!({ "v": 1, "journal": j.without_summaries() });
+    let json = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
+    let frag = format!(
+        "{JOURNAL_LINK_KEY}={}",
+        super::encode::base64url_encode(&packed)
+    );
+    if frag.len() > JOURNAL_LINK_CAP_BYTES {
+        return Err(format!(
+            "the journal is {} KiB as a link, more than the {} KiB a link carries: export it as a file instead",
+            frag.len() / 1024,
+            JOURNAL_LINK_CAP_BYTES / 1024
+        ));
+    }
+    Ok(frag)
+}
+
+/// The journal a link's fragment carries (`Ok(None)` when it carries none); refusals say why.
+pub fn decode_journal_link(fragment: &str) -> Result<Option<Journal>, String> {
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    let Some(value) = fragment
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(JOURNAL_LINK_KEY)?.strip_prefix('='))
+    else {
+        return Ok(None);
+    };
+    if value.len() > JOURNAL_LINK_CAP_BYTES {
+        return Err(format!(
+            "the link's journal is {} bytes long, more than the {JOURNAL_LINK_CAP_BYTES} a link carries: it was not read",
+            value.len()
+        ));
+    }
+    let v = super::share::unpack_versioned(value, JOURNAL_LINK_INFLATED_BYTES, 1)
+        .map_err(|e| e.to_string().replace("view state", "journal"))?;
+    let text = v
+        .get("journal")
+        .map(|j| j.to_string())
+        .ok_or("the link's journal is damaged (no journal in it): it was not read")?;
+    super::journal::parse(&text)
+        .map(|(j, _)| Some(j))
+        .map_err(|e| format!("the link's journal is damaged ({e}): it was not read"))
+}

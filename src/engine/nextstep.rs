@@ -193,7 +193,7 @@ pub const RULES: &[Rule] = &[
         id: "changed_ops_dropped",
         when: When::ChangedOpsDropped,
         section: "Accuracy Tuning Practice › Review of the Process",
-        step: "The change took effect: {ops} are less sensitive than in {prev}.",
+        step: "The change took effect: {ops} {is} less sensitive than in {prev}.",
         why: "After a change to an op, its sensitivity should drop, even when the accuracy does not move yet.",
     },
     Rule {
@@ -511,6 +511,7 @@ fn changed_ops_check(j: &Journal, current: Option<&RunSummary>) -> Option<NextSt
     let r = rule(when);
     let fill = |t: &str| {
         t.replace("{ops}", &super::findings::name_list(&ops, 3))
+            .replace("{is}", if ops.len() == 1 { "is" } else { "are" })
             .replace("{prev}", &prev.name)
             .replace("{run}", &run.name)
     };

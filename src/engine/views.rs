@@ -576,6 +576,7 @@ pub use super::journal::{
 };
 pub use super::journal_view::{
     diff_json, is_journal_file, DiffView, JournalView, MetricRow, RunColumn, RunForm,
+    JOURNAL_LINK_KEY,
 };
 pub use super::nextstep::{EvidenceLink, NextStep};
 pub use super::rundiff::{Change, LayerDelta, Movement, RunDiff, SensMove, TOP as SENS_TOP};

@@ -18,11 +18,13 @@ pub struct JournalProps {
     pub on_import: Callback<Event>,
     /// Whether files are loaded (their analysis can be kept with a run).
     pub has_files: bool,
+    /// A link carrying the journal, just made.
+    pub link: Option<String>,
 }
 
 impl PartialEq for JournalProps {
     fn eq(&self, o: &Self) -> bool {
-        Rc::ptr_eq(&self.view, &o.view) && self.has_files == o.has_files
+        Rc::ptr_eq(&self.view, &o.view) && self.has_files == o.has_files && self.link == o.link
     }
 }
 
@@ -472,8 +474,14 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
             </form>
             <p class="journal-io">
                 <button id="journal-export" onclick={export} disabled={v.runs.is_empty()}>{ "Export journal (JSON)" }</button>
+                <button id="journal-link" onclick={ { let cmd = p.on_cmd.clone(); Callback::from(move |_| cmd.emit(JournalCmd::Link)) } } disabled={v.runs.is_empty()}
+                    title="A link that carries the runs, their kinds and accuracy (not their analyses: those travel in the exported file and the HTML report)">{ "Link to this journal" }</button>
                 <label class="button">{ "Import journal…" }<input id="journal-import" type="file" accept=".json,application/json" class="hidden" onchange={p.on_import.clone()} /></label>
             </p>
+            if let Some(url) = &p.link {
+                <p class="journal-link-out"><input id="journal-link-url" type="text" readonly=true size="80" value={url.clone()} />
+                    <span class="muted small">{ format!(" {} characters: the runs, kinds and accuracy; opening it adds them to the reader's journal", url.len()) }</span></p>
+            }
             if comparable.len() >= 2 {
                 <p class="journal-compare">
                     { "Compare " }

@@ -116,6 +116,8 @@ struct State {
     link_run: Option<crate::engine::share::RunState>,
     /// The journal of runs as the worker last sent it.
     journal: Option<Shared<crate::engine::views::JournalView>>,
+    /// A link carrying the journal, just made.
+    journal_link: Option<String>,
 }
 
 impl Default for State {
@@ -146,6 +148,7 @@ impl Default for State {
             settings: TensorSettings::default(),
             link_run: None,
             journal: None,
+            journal_link: None,
         }
     }
 }
@@ -217,6 +220,23 @@ impl Reducible for State {
             Action::Worker(FromWorker::Ready) => {}
             // Saved where it arrives (spawn_worker).
             Action::Worker(FromWorker::JournalFile { .. }) => {}
+            Action::Worker(FromWorker::JournalLink { result }) => match result {
+                Ok(fragment) => {
+                    let base = web_sys::window()
+                        .and_then(|w| {
+                            let l = w.location();
+                            Some(format!(
+                                "{}{}{}",
+                                l.origin().ok()?,
+                                l.pathname().ok()?,
+                                l.search().ok()?
+                            ))
+                        })
+                        .unwrap_or_default();
+                    s.journal_link = Some(format!("{base}#{fragment}"));
+                }
+                Err(e) => s.banner = Some(format!("Journal: {e}")),
+            },
             Action::Worker(FromWorker::Journal {
                 view,
                 notice,
@@ -1183,6 +1203,7 @@ pub fn App() -> Html {
     // back/forward, and write each view change as a new history entry.
     {
         let dispatch = state.dispatcher();
+        let journal_cmd = journal_cmd.clone();
         use_effect_with((), move |_| {
             let read = move || {
                 let hash = web_sys::window()
@@ -1191,6 +1212,12 @@ pub fn App() -> Html {
                 match crate::engine::share::decode(&hash) {
                     Ok(v) => dispatch.dispatch(Action::ApplyView(v.unwrap_or_default())),
                     Err(e) => dispatch.dispatch(Action::Banner(Some(e.to_string()))),
+                }
+                if hash.contains(&format!("{}=", crate::engine::views::JOURNAL_LINK_KEY)) {
+                    journal_cmd.emit(crate::protocol::JournalCmd::OpenLink {
+                        fragment: hash.clone(),
+                    });
+                    dispatch.dispatch(Action::SetTab(Tab::Journal));
                 }
                 match crate::engine::digest::decode_digest(&hash) {
                     Ok(Some(d)) => dispatch.dispatch(Action::Digest(Some(Rc::new(d)))),
@@ -2030,7 +2057,9 @@ pub fn App() -> Html {
             f.error.is_none()
                 && !matches!(
                     f.document,
-                    Some(Document::Tensors { .. }) | Some(Document::Scales(_))
+                    Some(Document::Tensors { .. })
+                        | Some(Document::Scales(_))
+                        | Some(Document::Journal { .. })
                 )
         })
         .map(|(i, f)| {
@@ -2077,7 +2106,8 @@ pub fn App() -> Html {
     });
     let journal_panel = match &s.journal {
         Some(j) => html! {
-            <journal::JournalPanel view={j.0.clone()} on_cmd={journal_cmd.clone()} on_import={on_pick.clone()} has_files={has_files} />
+            <journal::JournalPanel view={j.0.clone()} on_cmd={journal_cmd.clone()} on_import={on_pick.clone()} has_files={has_files}
+                link={s.journal_link.clone()} />
         },
         None => {
             html! { <p class="muted small" id="journal-loading">{ "Reading the journal of runs…" }</p> }
