@@ -113,6 +113,10 @@ struct Worker {
     /// already merged into it (name, size).
     journal: crate::engine::journal::Journal,
     compare: Option<(String, String)>,
+    /// The last comparison drawn, with the pair and journal revision it was made for.
+    compared: Option<((String, String), u64, crate::engine::views::DiffView)>,
+    /// Bumped at each change of the journal.
+    revision: u64,
     db: Option<web_sys::IdbDatabase>,
     store_error: Option<String>,
     merged: std::collections::HashSet<(String, u64)>,
@@ -395,6 +399,7 @@ impl Worker {
 
     /// Keep the journal's settings and these runs (and forget the removed ones) in IndexedDB.
     fn persist(&mut self, ids: &[String], removed: &[String]) {
+        self.revision += 1;
         let Some(db) = &self.db else { return };
         let runs: Vec<&crate::engine::journal::JournalRun> = self
             .journal
@@ -409,17 +414,26 @@ impl Worker {
         }
     }
 
-    /// Send the journal view (its next step reads the loaded reports too).
-    fn send_journal(&self, notice: Option<String>, error: Option<String>) {
-        use crate::engine::journal_view::{current_summary, journal_view, loaded_runs};
+    /// Send the journal view (its next step reads the loaded reports too). The comparison is
+    /// made again only when the pair or the journal changed.
+    fn send_journal(&mut self, notice: Option<String>, error: Option<String>) {
+        use crate::engine::journal_view::{
+            compare_view, current_summary, journal_view, loaded_runs,
+        };
+        let compare = match &self.compare {
+            Some(pair) => match &self.compared {
+                Some((p, rev, d)) if p == pair && *rev == self.revision => Some(d.clone()),
+                _ => {
+                    let d = compare_view(&self.journal, &pair.0, &pair.1);
+                    self.compared = d.clone().map(|d| (pair.clone(), self.revision, d));
+                    d
+                }
+            },
+            None => None,
+        };
         let a = &self.session.analysis;
         let current = current_summary(a);
-        let view = journal_view(
-            &self.journal,
-            current.as_ref(),
-            loaded_runs(a),
-            self.compare.as_ref().map(|(x, y)| (x.as_str(), y.as_str())),
-        );
+        let view = journal_view(&self.journal, current.as_ref(), loaded_runs(a), compare);
         post(
             &self.scope,
             &FromWorker::Journal {
@@ -734,6 +748,8 @@ pub fn start() {
         cached_bytes: 0,
         journal: Default::default(),
         compare: None,
+        compared: None,
+        revision: 0,
         db: None,
         store_error: None,
         merged: Default::default(),
@@ -755,6 +771,7 @@ pub fn start() {
                     let ids: Vec<String> = early.runs.iter().map(|r| r.id.clone()).collect();
                     j.merge(early);
                     w.journal = j;
+                    w.revision += 1;
                     w.db = Some(db);
                     if !ids.is_empty() {
                         w.persist(&ids, &[]);

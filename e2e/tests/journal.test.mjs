@@ -181,6 +181,11 @@ test("two real runs saved from their folders, compared: deltas, who left the top
   // The changed op's sensitivity dropped: the check says so, with a link to the two runs.
   await page.waitForSelector('#next-steps [data-rule="changed_ops_dropped"]');
   assert.equal(await rule(page), "try_int8");
+  // The evidence links to the op's row in the loaded layer comparison.
+  await page.click('#next-steps [data-rule="changed_ops_dropped"] .show-layer');
+  await page.waitForFunction(() => /compare_per_layer_out/.test(document.querySelector("button.tab.active")?.title || ""));
+  assert.match(await page.textContent("main"), /p2o\.BatchNormalization\.0/);
+  await page.locator(".tab", { hasText: /^Journal/ }).click();
   await page.click("#next-steps .evidence-diff");
   await page.waitForSelector("#run-diff #diff-summary", { timeout: 30000 });
   assert.match(await page.textContent("#diff-summary"), /384 layers in both: \d+ improved, \d+ got worse \(by sqnr_db\)/);

@@ -99,12 +99,12 @@ pub struct JournalView {
 }
 
 /// The journal view. `current` is the loaded reports' summary; `loaded` their run folders;
-/// `compare` two run ids to diff.
+/// `compare` two runs compared (see [`compare_view`], which the caller may keep between views).
 pub fn journal_view(
     j: &Journal,
     current: Option<&RunSummary>,
     loaded: Vec<String>,
-    compare: Option<(&str, &str)>,
+    compare: Option<DiffView>,
 ) -> JournalView {
     let rows = j
         .metrics
@@ -138,7 +138,6 @@ pub fn journal_view(
             }
         })
         .collect();
-    let compare = compare.and_then(|(a, b)| compare_view(j, a, b));
     JournalView {
         allowed_loss_pct: j.allowed_loss_pct,
         metrics_text: super::journal::metric_defs_text(&j.metrics),
@@ -151,7 +150,8 @@ pub fn journal_view(
     }
 }
 
-fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
+/// Two runs of the journal compared (None: a run is not in it).
+pub fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
     let (ra, rb) = (j.run(a)?, j.run(b)?);
     let accuracy = j
         .metrics
@@ -347,9 +347,23 @@ pub fn loaded_runs(analysis: &Analysis) -> Vec<String> {
     out
 }
 
-/// The sensitivity tables and findings of everything loaded (evidence for the next step).
+/// The sensitivity tables of everything loaded and the findings that name their top ops (evidence
+/// for the next step; the other findings are left out, so a big analysis costs little).
 pub fn current_summary(analysis: &Analysis) -> Option<RunSummary> {
-    let s = super::rundiff::summarize_rankings(&analysis.files, &analysis.findings, None);
+    let tops: std::collections::HashSet<&str> = analysis
+        .files
+        .iter()
+        .filter_map(|f| f.sensitivity())
+        .flat_map(|t| t.rows.iter().take(10).map(|r| r.op_name.as_str()))
+        .collect();
+    let findings: Vec<super::document::FileFinding> = analysis
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| *i < 10 || f.finding.layers.iter().any(|l| tops.contains(l.as_str())))
+        .map(|(_, f)| f.clone())
+        .collect();
+    let s = super::rundiff::summarize_rankings(&analysis.files, &findings, None);
     (!s.is_empty()).then_some(s)
 }
 

@@ -20,6 +20,8 @@ pub struct JournalProps {
     pub has_files: bool,
     /// A link carrying the journal, just made.
     pub link: Option<String>,
+    /// Show a layer's row in the loaded reports (evidence of the next step).
+    pub on_layer: Callback<String>,
 }
 
 impl PartialEq for JournalProps {
@@ -62,7 +64,12 @@ fn input_value(e: &Event) -> String {
     }
 }
 
-fn evidence_item(e: &EvidenceLink, view: &JournalView, on_cmd: &Callback<JournalCmd>) -> Html {
+fn evidence_item(
+    e: &EvidenceLink,
+    view: &JournalView,
+    on_cmd: &Callback<JournalCmd>,
+    on_layer: Option<&Callback<String>>,
+) -> Html {
     let run_name = |id: &Option<String>| {
         id.as_ref()
             .and_then(|id| view.runs.iter().find(|r| &r.id == id))
@@ -90,9 +97,17 @@ fn evidence_item(e: &EvidenceLink, view: &JournalView, on_cmd: &Callback<Journal
             rank,
             value,
             table,
-        } => html! {
-            <li class="evidence-op"><code>{ name.clone() }</code>{ format!(" — #{rank} of {table}{} ({})", run_name(run), opt(*value)) }</li>
-        },
+        } => {
+            let show = on_layer.map(|cb| {
+                let (cb, n) = (cb.clone(), name.clone());
+                html! { <button class="link show-layer" title="Show its row in the loaded layer comparison"
+                    onclick={Callback::from(move |_| cb.emit(n.clone()))}>{ "show" }</button> }
+            });
+            html! {
+                <li class="evidence-op"><code>{ name.clone() }</code>{ format!(" — #{rank} of {table}{} ({}) ", run_name(run), opt(*value)) }
+                { show.unwrap_or_default() }</li>
+            }
+        }
         EvidenceLink::Finding {
             kind, message, run, ..
         } => html! {
@@ -101,7 +116,11 @@ fn evidence_item(e: &EvidenceLink, view: &JournalView, on_cmd: &Callback<Journal
     }
 }
 
-fn next_panel(view: &JournalView, on_cmd: &Callback<JournalCmd>) -> Html {
+fn next_panel(
+    view: &JournalView,
+    on_cmd: &Callback<JournalCmd>,
+    on_layer: Option<&Callback<String>>,
+) -> Html {
     let step = |(i, s): (usize, &NextStep)| {
         html! {
             <div class={classes!("next-step", (i > 0).then_some("check"))} data-rule={s.rule.clone()}>
@@ -109,7 +128,7 @@ fn next_panel(view: &JournalView, on_cmd: &Callback<JournalCmd>) -> Html {
                 <p class="why">{ s.why.clone() }</p>
                 <p class="cite muted small">{ format!("Guide: {}", s.section) }</p>
                 if !s.evidence.is_empty() {
-                    <ul class="evidence">{ for s.evidence.iter().map(|e| evidence_item(e, view, on_cmd)) }</ul>
+                    <ul class="evidence">{ for s.evidence.iter().map(|e| evidence_item(e, view, on_cmd, on_layer)) }</ul>
                 }
             </div>
         }
@@ -245,6 +264,16 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
     let with = use_state(|| v.loaded.first().cloned());
     let metrics = use_state(|| v.metrics_text.clone());
     let loss = use_state(|| fmt_num(v.allowed_loss_pct));
+    // The newest run is the one the user looks at: the table starts scrolled to it.
+    let scroller = use_node_ref();
+    {
+        let scroller = scroller.clone();
+        use_effect_with(v.runs.len(), move |_| {
+            if let Some(el) = scroller.cast::<web_sys::Element>() {
+                el.set_scroll_left(el.scroll_width());
+            }
+        });
+    }
     let pick_a = use_state(|| None::<String>);
     let pick_b = use_state(|| None::<String>);
     {
@@ -403,7 +432,7 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
         <section class="journal" id="journal">
             <h2>{ "Journal of runs" }</h2>
             <p class="muted small">{ "Kept in this browser (IndexedDB): each run's name, kind, accuracy and a compact analysis of its reports (per-layer metrics, sensitivity rankings, findings) — never the files. Export it to share or back it up; a QuantLens report carries it too." }</p>
-            if !v.next.is_empty() { { next_panel(&v, &p.on_cmd) } }
+            if !v.next.is_empty() { { next_panel(&v, &p.on_cmd, p.has_files.then_some(&p.on_layer)) } }
             <form class="journal-metrics" onsubmit={set_metrics}>
                 <label>{ "Output branches and metrics " }
                     <input id="journal-metrics" type="text" size="40" placeholder="dynamic mAP, static mAP (↓ after an error metric)"
@@ -413,7 +442,7 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
                 <button type="submit" id="journal-set-metrics">{ "Set" }</button>
             </form>
             if !v.runs.is_empty() {
-                <div class="journal-scroll">
+                <div class="journal-scroll" ref={scroller}>
                 <table class="data journal-table" id="journal-table">
                     <thead><tr><th>{ "branch" }</th><th>{ "float" }</th><th>{ format!("target (loss < {loss_text}%)") }</th>
                         { for v.runs.iter().map(run_head) }</tr></thead>

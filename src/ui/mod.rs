@@ -2104,10 +2104,22 @@ pub fn App() -> Html {
             None,
         )
     });
+    let on_layer = {
+        let d = state.dispatcher();
+        let a = state.analysis.clone();
+        Callback::from(move |name: String| {
+            match a.compare_rows_of(&name) {
+            Some((file, rows)) => d.dispatch(Action::OpenRow(file, rows[0])),
+            None => d.dispatch(Action::Banner(Some(format!(
+                "{name} is not in a loaded layer comparison: drop its run's compare_per_layer_out to see its row"
+            )))),
+        }
+        })
+    };
     let journal_panel = match &s.journal {
         Some(j) => html! {
             <journal::JournalPanel view={j.0.clone()} on_cmd={journal_cmd.clone()} on_import={on_pick.clone()} has_files={has_files}
-                link={s.journal_link.clone()} />
+                link={s.journal_link.clone()} {on_layer} />
         },
         None => {
             html! { <p class="muted small" id="journal-loading">{ "Reading the journal of runs…" }</p> }
