@@ -188,9 +188,12 @@ pub enum JournalCmd {
         #[serde(with = "crate::engine::num")]
         allowed_loss_pct: f64,
     },
-    /// Compare two runs (None: close the comparison).
+    /// Compare two runs (None: close the comparison), the layers judged by `by` (a metric of
+    /// `compare --json`; None: SQNR, else Cosine, MSE, L1).
     Compare {
         pair: Option<(String, String)>,
+        #[serde(default)]
+        by: Option<String>,
     },
     /// The journal's file.
     Export,

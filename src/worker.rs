@@ -102,6 +102,14 @@ const SMALL_FILE_BYTES: u64 = 8 << 20;
 /// …up to this much in all.
 const CACHE_BYTES: u64 = 256 << 20;
 
+/// A comparison drawn: the pair, the metric, the journal revision, and the view.
+type Compared = (
+    (String, String),
+    Option<String>,
+    u64,
+    crate::engine::views::DiffView,
+);
+
 /// The worker's state: the session it owns and the reader of Blob slices.
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
@@ -113,8 +121,10 @@ struct Worker {
     /// already merged into it (name, size).
     journal: crate::engine::journal::Journal,
     compare: Option<(String, String)>,
-    /// The last comparison drawn, with the pair and journal revision it was made for.
-    compared: Option<((String, String), u64, crate::engine::views::DiffView)>,
+    /// The metric the compared layers are judged by (None: the default).
+    compare_by: Option<String>,
+    /// The last comparison drawn, with the pair, metric and journal revision it was made for.
+    compared: Option<Compared>,
     /// Bumped at each change of the journal.
     revision: u64,
     db: Option<web_sys::IdbDatabase>,
@@ -422,10 +432,15 @@ impl Worker {
         };
         let compare = match &self.compare {
             Some(pair) => match &self.compared {
-                Some((p, rev, d)) if p == pair && *rev == self.revision => Some(d.clone()),
+                Some((p, by, rev, d))
+                    if p == pair && *by == self.compare_by && *rev == self.revision =>
+                {
+                    Some(d.clone())
+                }
                 _ => {
-                    let d = compare_view(&self.journal, &pair.0, &pair.1);
-                    self.compared = d.clone().map(|d| (pair.clone(), self.revision, d));
+                    let by = self.compare_by.clone();
+                    let d = compare_view(&self.journal, &pair.0, &pair.1, by.as_deref());
+                    self.compared = d.clone().map(|d| (pair.clone(), by, self.revision, d));
                     d
                 }
             },
@@ -578,8 +593,9 @@ impl Worker {
                     Err(e) => (None, Some(e)),
                 }
             }
-            JournalCmd::Compare { pair } => {
+            JournalCmd::Compare { pair, by } => {
                 self.compare = pair;
+                self.compare_by = by;
                 (None, None)
             }
             JournalCmd::Export => {
@@ -596,7 +612,7 @@ impl Worker {
                 match self
                     .compare
                     .as_ref()
-                    .and_then(|(a, b)| diff_json(&self.journal, a, b))
+                    .and_then(|(a, b)| diff_json(&self.journal, a, b, self.compare_by.as_deref()))
                 {
                     Some(text) => post(
                         &self.scope,
@@ -748,6 +764,7 @@ pub fn start() {
         cached_bytes: 0,
         journal: Default::default(),
         compare: None,
+        compare_by: None,
         compared: None,
         revision: 0,
         db: None,

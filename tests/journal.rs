@@ -282,6 +282,23 @@ fn diff_of_two_real_runs() {
     );
     assert!(d.unmatched.a_only.is_empty() && d.unmatched.b_only.is_empty());
 
+    // Judged by another metric: MSE, lower is better.
+    let by = rundiff::diff_by(&a, &b, Some("mse"));
+    assert_eq!(by.primary, "mse");
+    for l in &by.layers {
+        let (x, y) = (l.a["mse"].0, l.b["mse"].0);
+        let want = if y < x {
+            Change::Improved
+        } else if y > x {
+            Change::Worse
+        } else {
+            Change::Same
+        };
+        assert_eq!(l.change, want, "{}", l.name);
+    }
+    // A metric the runs do not give falls back to the default.
+    assert_eq!(rundiff::diff_by(&a, &b, Some("nope")).primary, "sqnr_db");
+
     // A run against itself: nothing moves.
     let same = rundiff::diff(&a, &a);
     assert!(same
@@ -465,6 +482,17 @@ fn cli_diff_json_shape() {
     ]);
     assert_eq!(code, 0);
     assert!(out.contains("Got worse") && out.contains("Improved") && out.contains("left the top"));
+    let (code, out, _) = quantlens(&[
+        "diff",
+        "tests/fixtures/real/ort_int8",
+        "tests/fixtures/real/ort_int16",
+        "--by",
+        "cosine",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["primary"], "cosine");
     // A journal run without an analysis is refused with a sentence; a missing name lists the runs.
     let (code, _, err) = quantlens(&[
         "diff",

@@ -196,6 +196,12 @@ test("two real runs saved from their folders, compared: deltas, who left the top
   assert.ok(left.includes("p2o.BatchNormalization.0"), left.join(","));
   assert.match(await page.textContent("#diff-fixed summary"), /Fixed \(in A, not in B\): \d+/);
   assert.ok(await page.locator("#diff-worse tbody tr").count() > 0);
+  // Judged by another metric: the lists and the summary follow it.
+  await page.selectOption("#diff-by", "cosine");
+  await page.waitForFunction(() => /\(by cosine\)/.test(document.querySelector("#diff-summary")?.textContent || ""));
+  assert.match(await page.textContent("#diff-worse thead"), /cosine A/);
+  await page.selectOption("#diff-by", "sqnr_db");
+  await page.waitForFunction(() => /\(by sqnr_db\)/.test(document.querySelector("#diff-summary")?.textContent || ""));
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#diff-download")]);
   const d = JSON.parse(await readFile(await download.path(), "utf8"));
   assert.equal(d.layers.length, 384);

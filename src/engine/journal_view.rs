@@ -3,7 +3,7 @@
 use super::intent::Intent;
 use super::journal::{pct_text, Journal, JournalRun, RunFile, RunSummary, Stage};
 use super::nextstep::{next_steps, NextStep};
-use super::rundiff::{diff, RunDiff};
+use super::rundiff::RunDiff;
 use super::session::Analysis;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,8 @@ pub struct DiffView {
     /// The diff, its lists cut to [`DIFF_SHOWN`] layers each way and findings each kind (the
     /// counts below are of the whole; the full diff downloads as JSON).
     pub diff: RunDiff,
+    /// The metrics both runs give (what the layers can be judged by).
+    pub metrics: Vec<String>,
     /// The ops run B changed on purpose, as they moved in the sensitivity tables (the seed's
     /// "the sensitivity of the modified op dropped" check).
     pub changed: Vec<super::rundiff::SensMove>,
@@ -150,8 +152,9 @@ pub fn journal_view(
     }
 }
 
-/// Two runs of the journal compared (None: a run is not in it).
-pub fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
+/// Two runs of the journal compared, the layers judged by `by` (None: the default metric); None
+/// when a run is not in it.
+pub fn compare_view(j: &Journal, a: &str, b: &str, by: Option<&str>) -> Option<DiffView> {
     let (ra, rb) = (j.run(a)?, j.run(b)?);
     let accuracy = j
         .metrics
@@ -175,7 +178,7 @@ pub fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
         (None, None) => None,
     };
     let d = match (&ra.summary, &rb.summary, &missing) {
-        (Some(x), Some(y), None) => diff(x, y),
+        (Some(x), Some(y), None) => super::rundiff::diff_by(x, y, by),
         _ => RunDiff::default(),
     };
     let (layers_total, improved, worse) = (d.layers.len(), d.improved(), d.worse());
@@ -184,6 +187,11 @@ pub fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
         d.findings.new.len(),
         d.findings.kept.len(),
     );
+    let metrics = d
+        .layers
+        .first()
+        .map(|l| l.delta.keys().cloned().collect())
+        .unwrap_or_default();
     let changed = d
         .sensitivity
         .iter()
@@ -215,6 +223,7 @@ pub fn compare_view(j: &Journal, a: &str, b: &str) -> Option<DiffView> {
         accuracy,
         missing,
         diff: d,
+        metrics,
         changed,
         layers_total,
         improved,
@@ -369,9 +378,9 @@ pub fn current_summary(analysis: &Analysis) -> Option<RunSummary> {
 
 /// The whole diff of two runs as `quantlens diff --json` writes it (None: a run is missing or
 /// kept no analysis).
-pub fn diff_json(j: &Journal, a: &str, b: &str) -> Option<String> {
+pub fn diff_json(j: &Journal, a: &str, b: &str, by: Option<&str>) -> Option<String> {
     let (x, y) = (j.run(a)?.summary.as_ref()?, j.run(b)?.summary.as_ref()?);
-    serde_json::to_string_pretty(&diff(x, y)).ok()
+    serde_json::to_string_pretty(&super::rundiff::diff_by(x, y, by)).ok()
 }
 
 /// A loaded file that is a journal (it joins the journal; it is not an analysis of its own).

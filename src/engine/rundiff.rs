@@ -290,8 +290,15 @@ fn gain(metric: &str, a: f64, b: f64) -> f64 {
     }
 }
 
-/// Compare two runs' summaries.
+/// Compare two runs' summaries, judged by SQNR (else Cosine, MSE, L1: the first both runs give).
 pub fn diff(a: &RunSummary, b: &RunSummary) -> RunDiff {
+    diff_by(a, b, None)
+}
+
+/// Compare two runs' summaries, the layers judged and sorted by `by` (a metric name as
+/// `compare --json` writes it; higher is better for `cosine` and `sqnr_db`, lower for the rest), or
+/// by the default when `None`.
+pub fn diff_by(a: &RunSummary, b: &RunSummary, by: Option<&str>) -> RunDiff {
     let names_a = occurrence_names(a.layers.iter().map(|l| l.name.as_str()));
     let names_b = occurrence_names(b.layers.iter().map(|l| l.name.as_str()));
     let index_b: HashMap<&str, usize> = names_b
@@ -306,8 +313,9 @@ pub fn diff(a: &RunSummary, b: &RunSummary) -> RunDiff {
         .enumerate()
         .filter_map(|(i, n)| index_b.get(n.as_str()).map(|&j| (i, j)))
         .collect();
-    let primary = ["sqnr_db", "cosine", "mse", "l1"]
+    let primary = by
         .into_iter()
+        .chain(["sqnr_db", "cosine", "mse", "l1"])
         .find(|m| {
             let have = matched
                 .iter()

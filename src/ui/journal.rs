@@ -89,7 +89,7 @@ fn evidence_item(
         EvidenceLink::Diff { a, b } => {
             let (a, b) = (a.clone(), b.clone());
             let cmd = on_cmd.clone();
-            html! { <li><button class="link evidence-diff" onclick={Callback::from(move |_| cmd.emit(JournalCmd::Compare { pair: Some((a.clone(), b.clone())) }))}>{ "Compare the two runs" }</button></li> }
+            html! { <li><button class="link evidence-diff" onclick={Callback::from(move |_| cmd.emit(JournalCmd::Compare { pair: Some((a.clone(), b.clone())), by: None }))}>{ "Compare the two runs" }</button></li> }
         }
         EvidenceLink::Op {
             name,
@@ -143,9 +143,24 @@ fn diff_panel(d: &DiffView, on_cmd: &Callback<JournalCmd>) -> Html {
     };
     let close = {
         let cmd = on_cmd.clone();
-        Callback::from(move |_| cmd.emit(JournalCmd::Compare { pair: None }))
+        Callback::from(move |_| {
+            cmd.emit(JournalCmd::Compare {
+                pair: None,
+                by: None,
+            })
+        })
     };
     let p = d.diff.primary.clone();
+    let by = {
+        let (cmd, a, b) = (on_cmd.clone(), d.a.clone(), d.b.clone());
+        Callback::from(move |e: Event| {
+            let m = input_value(&e);
+            cmd.emit(JournalCmd::Compare {
+                pair: Some((a.clone(), b.clone())),
+                by: Some(m),
+            });
+        })
+    };
     let layer_table = |want: Change, title: &str, count: usize, id: &str| {
         let rows: Vec<_> = d.diff.layers.iter().filter(|l| l.change == want).collect();
         let shown = rows.len();
@@ -239,6 +254,9 @@ fn diff_panel(d: &DiffView, on_cmd: &Callback<JournalCmd>) -> Html {
                 { finding_list("New (in B, not in A)", d.new, &d.diff.findings.new, "diff-new") }
                 { finding_list("Kept", d.kept, &d.diff.findings.kept, "diff-kept") }
                 <h4>{ "Layers" }</h4>
+                <label class="small">{ "judged and sorted by " }<select id="diff-by" onchange={by}>
+                    { for d.metrics.iter().map(|m| html! { <option value={m.clone()} selected={*m == p}>{ m.clone() }</option> }) }
+                </select></label>
                 { layer_table(Change::Worse, "Got worse", d.worse, "diff-worse") }
                 { layer_table(Change::Improved, "Improved", d.improved, "diff-improved") }
                 for (tag, list) in [("A", &d.diff.unmatched.a_only), ("B", &d.diff.unmatched.b_only)] {
@@ -373,7 +391,10 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
         let (a, b, cmd) = (pick_a.clone(), pick_b.clone(), p.on_cmd.clone());
         Callback::from(move |_| {
             if let (Some(a), Some(b)) = ((*a).clone(), (*b).clone()) {
-                cmd.emit(JournalCmd::Compare { pair: Some((a, b)) });
+                cmd.emit(JournalCmd::Compare {
+                    pair: Some((a, b)),
+                    by: None,
+                });
             }
         })
     };

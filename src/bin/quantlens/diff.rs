@@ -52,7 +52,14 @@ fn load_run(spec: &str, extra: &[PathBuf]) -> Result<(String, RunSummary), ExitC
     Ok((spec.to_string(), summary))
 }
 
-pub fn run(a: &str, b: &str, more_a: &[PathBuf], more_b: &[PathBuf], json: bool) -> ExitCode {
+pub fn run(
+    a: &str,
+    b: &str,
+    more_a: &[PathBuf],
+    more_b: &[PathBuf],
+    by: Option<&str>,
+    json: bool,
+) -> ExitCode {
     let (name_a, sa) = match load_run(a, more_a) {
         Ok(x) => x,
         Err(code) => return code,
@@ -66,7 +73,7 @@ pub fn run(a: &str, b: &str, more_a: &[PathBuf], more_b: &[PathBuf], json: bool)
             "neither run has a layer comparison, a sensitivity table or a finding to compare",
         );
     }
-    let d = rundiff::diff(&sa, &sb);
+    let d = rundiff::diff_by(&sa, &sb, by);
     if json {
         return match print_json(&d) {
             Ok(()) => ExitCode::SUCCESS,

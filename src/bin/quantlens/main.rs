@@ -72,6 +72,10 @@ enum Command {
         /// More files or folders of run B.
         #[arg(long = "b", value_name = "PATH")]
         more_b: Vec<PathBuf>,
+        /// Judge and sort the layers by this metric (`cosine`, `sqnr_db`, `mse`, `l1`, `kl`, `atol`,
+        /// `max_qscale_diff`, …); default SQNR, else Cosine, MSE, L1.
+        #[arg(long, value_name = "METRIC")]
+        by: Option<String>,
         /// Print JSON: {"primary", "layers": [{"name", "a", "b", "delta", "change", "gain"}],
         /// "unmatched": {"a_only", "b_only"}, "findings": {"fixed", "new", "kept"},
         /// "sensitivity": [{"name", "table", "rank_a", "rank_b", "value_a", "value_b", "movement", "dropped"}]}.
@@ -236,8 +240,9 @@ fn main() -> ExitCode {
             run_b,
             more_a,
             more_b,
+            by,
             json,
-        } => diff::run(&run_a, &run_b, &more_a, &more_b, json),
+        } => diff::run(&run_a, &run_b, &more_a, &more_b, by.as_deref(), json),
         Command::Bundle { paths, out, app } => bundle::run_bundle(&paths, &out, app.as_deref()),
         #[cfg(feature = "model")]
         Command::Simulate {
