@@ -9,6 +9,20 @@ use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransactionMode, Wor
 const DB: &str = "quantlens";
 const STORE: &str = "journal";
 
+/// A browser error in words (a DOMException's message, not its debug form).
+fn js_err(e: JsValue) -> String {
+    if let Some(s) = e.as_string() {
+        return s;
+    }
+    match e.dyn_into::<web_sys::DomException>() {
+        Ok(d) => format!("{}: {}", d.name(), d.message()),
+        Err(e) => js_sys::JSON::stringify(&e)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| "an unknown error".into()),
+    }
+}
+
 /// Wait for a request's result.
 async fn done(req: &IdbRequest) -> Result<JsValue, String> {
     let r = req.clone();
@@ -30,9 +44,7 @@ async fn done(req: &IdbRequest) -> Result<JsValue, String> {
         r.set_onsuccess(Some(ok.unchecked_ref()));
         r.set_onerror(Some(err.unchecked_ref()));
     });
-    JsFuture::from(promise)
-        .await
-        .map_err(|e| e.as_string().unwrap_or_else(|| format!("{e:?}")))
+    JsFuture::from(promise).await.map_err(js_err)
 }
 
 /// Open (or create) the database.
@@ -43,7 +55,7 @@ pub async fn open() -> Result<IdbDatabase, String> {
         .ok()
         .flatten()
         .ok_or("this browser gives the page no IndexedDB (a private window?)")?;
-    let req: IdbOpenDbRequest = factory.open_with_u32(DB, 1).map_err(|e| format!("{e:?}"))?;
+    let req: IdbOpenDbRequest = factory.open_with_u32(DB, 1).map_err(js_err)?;
     let upgrade = Closure::once_into_js(move |e: web_sys::Event| {
         if let Some(r) = e
             .target()
@@ -63,12 +75,10 @@ pub async fn open() -> Result<IdbDatabase, String> {
 
 /// Read the journal (its runs in the order they were made).
 pub async fn load(db: &IdbDatabase) -> Result<Journal, String> {
-    let tx = db
-        .transaction_with_str(STORE)
-        .map_err(|e| format!("{e:?}"))?;
-    let store = tx.object_store(STORE).map_err(|e| format!("{e:?}"))?;
-    let keys = done(&store.get_all_keys().map_err(|e| format!("{e:?}"))?).await?;
-    let values = done(&store.get_all().map_err(|e| format!("{e:?}"))?).await?;
+    let tx = db.transaction_with_str(STORE).map_err(js_err)?;
+    let store = tx.object_store(STORE).map_err(js_err)?;
+    let keys = done(&store.get_all_keys().map_err(js_err)?).await?;
+    let values = done(&store.get_all().map_err(js_err)?).await?;
     let (keys, values): (js_sys::Array, js_sys::Array) =
         (keys.unchecked_into(), values.unchecked_into());
     let mut journal = Journal::default();
@@ -103,8 +113,8 @@ pub fn save(
 ) -> Result<(), String> {
     let tx = db
         .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
-        .map_err(|e| format!("{e:?}"))?;
-    let store = tx.object_store(STORE).map_err(|e| format!("{e:?}"))?;
+        .map_err(js_err)?;
+    let store = tx.object_store(STORE).map_err(js_err)?;
     let mut meta = Journal {
         runs: Vec::new(),
         ..journal.clone()
@@ -114,7 +124,7 @@ pub fn save(
         store
             .put_with_key(&JsValue::from_str(&v), &JsValue::from_str(k))
             .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
+            .map_err(js_err)
     };
     put(
         "meta",
@@ -129,7 +139,7 @@ pub fn save(
     for id in removed {
         store
             .delete(&JsValue::from_str(&format!("run:{id}")))
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(js_err)?;
     }
     Ok(())
 }

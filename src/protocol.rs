@@ -182,11 +182,10 @@ pub enum JournalCmd {
     Delete {
         id: String,
     },
-    /// The branch metrics as typed (`dynamic mAP, static mAP`) and the allowed loss in percent.
+    /// The branch metrics and the allowed loss in percent, as typed (`dynamic mAP, static mAP`, `1`).
     SetMetrics {
         text: String,
-        #[serde(with = "crate::engine::num")]
-        allowed_loss_pct: f64,
+        allowed_loss: String,
     },
     /// Compare two runs (None: close the comparison), the layers judged by `by` (a metric of
     /// `compare --json`; None: SQNR, else Cosine, MSE, L1).

@@ -448,7 +448,8 @@ impl Worker {
         };
         let a = &self.session.analysis;
         let current = current_summary(a);
-        let view = journal_view(&self.journal, current.as_ref(), loaded_runs(a), compare);
+        let mut view = journal_view(&self.journal, current.as_ref(), loaded_runs(a), compare);
+        view.not_kept = self.store_error.clone();
         post(
             &self.scope,
             &FromWorker::Journal {
@@ -555,24 +556,27 @@ impl Worker {
                     None,
                 )
             }
-            JournalCmd::SetMetrics {
-                text,
-                allowed_loss_pct,
-            } => match crate::engine::journal::parse_metric_defs(&text) {
-                Ok(defs) if (0.0..100.0).contains(&allowed_loss_pct) => {
-                    self.journal.metrics = defs;
-                    self.journal.allowed_loss_pct = allowed_loss_pct;
-                    self.persist(&[], &[]);
-                    (None, None)
+            JournalCmd::SetMetrics { text, allowed_loss } => {
+                let loss = allowed_loss.trim().trim_end_matches('%').trim().to_string();
+                match (
+                    crate::engine::journal::parse_metric_defs(&text),
+                    loss.parse::<f64>(),
+                ) {
+                    (Ok(defs), Ok(l)) if (0.0..100.0).contains(&l) => {
+                        self.journal.metrics = defs;
+                        self.journal.allowed_loss_pct = l;
+                        self.persist(&[], &[]);
+                        (None, None)
+                    }
+                    (Ok(_), _) => (
+                        None,
+                        Some(format!(
+                            "the allowed loss {loss:?} is not a percentage between 0 and 100"
+                        )),
+                    ),
+                    (Err(e), _) => (None, Some(e)),
                 }
-                Ok(_) => (
-                    None,
-                    Some(format!(
-                        "allowed loss {allowed_loss_pct}% is not between 0 and 100"
-                    )),
-                ),
-                Err(e) => (None, Some(e)),
-            },
+            }
             JournalCmd::Link => {
                 let result = crate::engine::journal_view::journal_link(&self.journal);
                 post(&self.scope, &FromWorker::JournalLink { result });
@@ -796,7 +800,7 @@ pub fn start() {
                 }
                 Err(e) => {
                     w.store_error = Some(format!(
-                        "the journal cannot be kept in this browser ({e}); it lasts until the page closes"
+                        "this browser does not let the page keep the journal ({e}): it lasts until the page closes; export it to keep it"
                     ))
                 }
             }

@@ -312,13 +312,70 @@ fn diff_of_two_real_runs() {
         .all(|m| m.movement == Movement::Same));
 
     // Renamed and missing layers are listed, not dropped.
-    let mut b2 = b.clone();
+    let mut b2 = a.clone();
     b2.layers[0].name = "renamed.layer".into();
     b2.layers.remove(5);
     let d2 = rundiff::diff(&a, &b2);
     assert_eq!(d2.unmatched.b_only, vec!["renamed.layer".to_string()]);
     assert_eq!(d2.unmatched.a_only.len(), 2);
     assert_eq!(d2.layers.len(), a.layers.len() - 2);
+    // The one at the same row is taken as renamed; the removed one is missing.
+    assert_eq!(d2.unmatched.renamed.len(), 1);
+    assert_eq!(
+        (
+            d2.unmatched.renamed[0].a.as_str(),
+            d2.unmatched.renamed[0].b.as_str()
+        ),
+        (a.layers[0].name.as_str(), "renamed.layer")
+    );
+
+    // Renamed layers keep their findings; a missing layer's findings are neither fixed nor kept.
+    let rename = |s: &RunSummary, from: &str, to: &str| {
+        let mut s = s.clone();
+        for l in &mut s.layers {
+            if l.name == from {
+                l.name = to.into();
+            }
+        }
+        for f in &mut s.findings {
+            for l in &mut f.layers {
+                if l == from {
+                    *l = to.into();
+                }
+            }
+        }
+        for t in &mut s.sensitivity {
+            for o in &mut t.ops {
+                if o.name == from {
+                    o.name = to.into();
+                }
+            }
+        }
+        s
+    };
+    let with_finding = a
+        .layers
+        .iter()
+        .find(|l| a.findings.iter().any(|f| f.layers == vec![l.name.clone()]))
+        .expect("a layer with a finding")
+        .name
+        .clone();
+    let same = rundiff::diff(&a, &rename(&a, &with_finding, "renamed.x"));
+    assert!(
+        same.findings.fixed.is_empty() && same.findings.new.is_empty(),
+        "{:?}",
+        same.findings.fixed
+    );
+    assert!(same
+        .sensitivity
+        .iter()
+        .all(|m| m.movement == Movement::Same));
+    let mut gone = a.clone();
+    gone.layers.retain(|l| l.name != with_finding);
+    gone.findings.retain(|f| !f.layers.contains(&with_finding));
+    let dg = rundiff::diff(&a, &gone);
+    assert!(dg.findings.fixed.is_empty(), "{:?}", dg.findings.fixed);
+    assert!(!dg.findings.on_missing_layers.is_empty());
 }
 
 /// The changed-ops check on real runs: an op changed between int8 and int16 whose sensitivity fell,
@@ -373,10 +430,18 @@ fn changed_ops_check_on_real_runs() {
     }
     j.runs[2].changed_ops = vec!["p2o.BatchNormalization.0".into()];
     let steps = next_steps(&j, None);
-    assert_eq!(steps[0].rule, "try_int8");
+    // All-int16 meets the target, but all-int8 was already tried and fell short: mixed precision.
+    assert_eq!(steps[0].rule, "start_mixed");
+    assert!(steps[0].why.contains("run 1"), "{}", steps[0].why);
     assert_eq!(steps[1].rule, "changed_ops_dropped", "{:?}", steps[1]);
     assert!(steps[1].step.contains("p2o.BatchNormalization.0"));
+    // An op ranked more sensitive at int16, but whose own error fell (qint8 → qint16, SQNR up):
+    // the change took effect.
     j.runs[2].changed_ops = vec!["p2o.BatchNormalization.0".into(), rose.clone()];
+    let steps = next_steps(&j, None);
+    assert_eq!(steps[1].rule, "changed_ops_dropped", "{:?}", steps[1]);
+    // Without the layer comparison to show it, it is flagged.
+    j.runs[2].summary.as_mut().expect("kept").layers.clear();
     let steps = next_steps(&j, None);
     assert_eq!(steps[1].rule, "changed_ops_not_dropped");
     assert!(steps[1].step.contains(&rose), "{}", steps[1].step);
@@ -418,7 +483,8 @@ fn journal_file_round_trip_merge_and_refusals() {
     let dup = r#"{"format": "quantlens.journal", "version": 1, "allowed_loss_pct": 250, "metrics": [],
         "runs": [{"id": "a", "name": "x"}, {"id": "a", "name": "y"}, {"id": "", "name": "z"}]}"#;
     let (d, notes) = journal::parse(dup).expect("read with notes");
-    assert_eq!(d.runs.len(), 1);
+    let ids: Vec<&str> = d.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "a-2", "run-2"]);
     assert_eq!(d.allowed_loss_pct, 1.0);
     assert_eq!(notes.len(), 2, "{notes:?}");
     // Branch metrics as typed.
@@ -507,6 +573,17 @@ fn cli_diff_json_shape() {
         "tests/fixtures/real/ort_int16",
     ]);
     assert!(err.contains("has no run named \"nope\""), "{err}");
+    // A journal without a run named says which runs it has.
+    let (code, _, err) = quantlens(&[
+        "diff",
+        "tests/fixtures/seed/quantlens-journal.json",
+        "tests/fixtures/real/ort_int16",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("name one of its runs") && err.contains("all-int16 qat"),
+        "{err}"
+    );
 }
 
 /// A link carries the journal without the runs' analyses; damaged and oversized links are refused

@@ -560,16 +560,31 @@ pub fn parse(text: &str) -> Result<(Journal, Vec<Note>), String> {
         });
         j.runs.truncate(MAX_RUNS);
     }
+    // A run without an id, or with one already used, gets a fresh id: no run is lost.
     let mut seen = std::collections::HashSet::new();
-    let before = j.runs.len();
-    j.runs
-        .retain(|r| !r.id.is_empty() && seen.insert(r.id.clone()));
-    if j.runs.len() != before {
+    let all: std::collections::HashSet<String> = j.runs.iter().map(|r| r.id.clone()).collect();
+    let mut renamed = 0;
+    for i in 0..j.runs.len() {
+        if j.runs[i].id.is_empty() || seen.contains(&j.runs[i].id) {
+            let base = if j.runs[i].id.is_empty() {
+                "run".to_string()
+            } else {
+                j.runs[i].id.clone()
+            };
+            let mut k = 2;
+            while seen.contains(&format!("{base}-{k}")) || all.contains(&format!("{base}-{k}")) {
+                k += 1;
+            }
+            j.runs[i].id = format!("{base}-{k}");
+            renamed += 1;
+        }
+        seen.insert(j.runs[i].id.clone());
+    }
+    if renamed > 0 {
         notes.push(Note {
             line: None,
             text: format!(
-                "{} run(s) without an id or with an id already used were left out",
-                before - j.runs.len()
+                "{renamed} run(s) without an id or with an id already used were given a new id"
             ),
         });
     }

@@ -98,6 +98,9 @@ pub struct JournalView {
     /// The loaded reports' runs that can be saved (folder names; `""` = all loaded files as one).
     pub loaded: Vec<String>,
     pub compare: Option<DiffView>,
+    /// Why this browser cannot keep the journal (None: it is kept in IndexedDB).
+    #[serde(default)]
+    pub not_kept: Option<String>,
 }
 
 /// The journal view. `current` is the loaded reports' summary; `loaded` their run folders;
@@ -149,6 +152,7 @@ pub fn journal_view(
         next: next_steps(j, current),
         loaded,
         compare,
+        not_kept: None,
     }
 }
 

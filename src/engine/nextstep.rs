@@ -193,14 +193,14 @@ pub const RULES: &[Rule] = &[
         id: "changed_ops_dropped",
         when: When::ChangedOpsDropped,
         section: "Accuracy Tuning Practice › Review of the Process",
-        step: "The change took effect: {ops} {is} less sensitive than in {prev}.",
-        why: "After a change to an op, its sensitivity should drop, even when the accuracy does not move yet.",
+        step: "The change took effect: {ops} {is} less sensitive than in {prev}, or {its} own error fell.",
+        why: "After a change to an op, its sensitivity should drop, even when the accuracy does not move yet; its own error (dtype, SQNR in the layer comparison) shows the change applied when the rest of the run changed too.",
     },
     Rule {
         id: "changed_ops_not_dropped",
         when: When::ChangedOpsNotDropped,
         section: "Accuracy Tuning Practice › Review of the Process; Accuracy Tuning Guide › error model",
-        step: "Check that the change to {ops} took effect (its dtype and scale in the layer comparison): its sensitivity did not drop against {prev}.",
+        step: "Check that the change to {ops} took effect (its dtype and scale in the layer comparison): neither its sensitivity nor its own error dropped against {prev}.",
         why: "After a change to an op, its sensitivity should drop; when it does not, the configuration often did not apply (the seed's QuantStub still qint8 after the int16 setter).",
     },
 ];
@@ -355,6 +355,17 @@ fn decide_quantized(j: &Journal) -> (When, Option<&JournalRun>) {
         (Intent::Mixed, _) if close => When::MixedCalibClose,
         (Intent::Mixed, _) => When::MixedFails,
     };
+    // All-int16 meets the target but all-int8 was already tried and fell short: mixed precision.
+    if when == When::Int16Met {
+        if let Some(int8) = j.runs.iter().rev().find(|r| {
+            r.precision == Intent::AllInt8
+                && r.stage.is_quantized()
+                && has_accuracy(j, r)
+                && !all_met(j, r)
+        }) {
+            return (When::Int8Fails, Some(int8));
+        }
+    }
     (when, Some(last))
 }
 
@@ -478,7 +489,21 @@ fn changed_ops_check(j: &Journal, current: Option<&RunSummary>) -> Option<NextSt
             // Gone from the table: int16 ops often leave the int8 ranking, which counts as a drop.
             None => true,
         };
-        if did_drop {
+        // Its own error, when both runs kept their layer comparison: a single-op sensitivity is
+        // measured against the rest of its own run, so a run that changed much else can rank the
+        // op higher even though the change took effect (its dtype moved, its SQNR rose).
+        let own_better = match (
+            before.layers.iter().find(|l| l.name == *op),
+            now.layers.iter().find(|l| l.name == *op),
+        ) {
+            (Some(x), Some(y)) => {
+                let sqnr = |l: &super::journal::LayerSummary| l.metrics.get("sqnr_db").map(|v| v.0);
+                let gained = sqnr(x).zip(sqnr(y)).is_some_and(|(a, b)| b - a >= 3.0);
+                (x.dtype != y.dtype && y.dtype.is_some()) || gained
+            }
+            _ => false,
+        };
+        if did_drop || own_better {
             dropped.push(op.clone());
         } else {
             kept.push(op.clone());
@@ -512,6 +537,7 @@ fn changed_ops_check(j: &Journal, current: Option<&RunSummary>) -> Option<NextSt
     let fill = |t: &str| {
         t.replace("{ops}", &super::findings::name_list(&ops, 3))
             .replace("{is}", if ops.len() == 1 { "is" } else { "are" })
+            .replace("{its}", if ops.len() == 1 { "its" } else { "their" })
             .replace("{prev}", &prev.name)
             .replace("{run}", &run.name)
     };

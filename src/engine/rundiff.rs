@@ -184,12 +184,26 @@ pub struct LayerDelta {
 pub struct Unmatched {
     pub a_only: Vec<String>,
     pub b_only: Vec<String>,
+    /// Probably the same layer renamed: unmatched names at the same row of both tables (same
+    /// dtype when both say it). Findings and sensitivity ranks follow these renames.
+    #[serde(default)]
+    pub renamed: Vec<Renamed>,
+}
+
+/// A layer of run A that is probably named `b` in run B.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Renamed {
+    pub a: String,
+    pub b: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FindingDiff {
-    /// In run A, not in run B.
+    /// In run A, not in run B, on layers run B still has.
     pub fixed: Vec<FindingSummary>,
+    /// In run A on layers run B does not have (missing, not renamed): neither fixed nor kept.
+    #[serde(default)]
+    pub on_missing_layers: Vec<FindingSummary>,
     /// In run B, not in run A.
     pub new: Vec<FindingSummary>,
     pub kept: Vec<FindingSummary>,
@@ -368,6 +382,21 @@ pub fn diff_by(a: &RunSummary, b: &RunSummary, by: Option<&str>) -> RunDiff {
         let k = |g: f64| if g.is_nan() { -1.0 } else { g.abs() };
         k(y.gain).total_cmp(&k(x.gain))
     });
+    // Renames: unmatched names at the same row of both tables.
+    let renamed: Vec<Renamed> = (0..names_a.len().min(names_b.len()))
+        .filter(|&k| {
+            !index_b.contains_key(names_a[k].as_str())
+                && !index_a.contains(names_b[k].as_str())
+                && match (&a.layers[k].dtype, &b.layers[k].dtype) {
+                    (Some(x), Some(y)) => x == y,
+                    _ => true,
+                }
+        })
+        .map(|k| Renamed {
+            a: names_a[k].clone(),
+            b: names_b[k].clone(),
+        })
+        .collect();
     let unmatched = Unmatched {
         a_only: names_a
             .iter()
@@ -379,40 +408,82 @@ pub fn diff_by(a: &RunSummary, b: &RunSummary, by: Option<&str>) -> RunDiff {
             .filter(|n| !index_a.contains(n.as_str()))
             .cloned()
             .collect(),
+        renamed,
     };
+    // B's names as A calls them (renames followed back), so findings and ranks line up.
+    let back: HashMap<&str, &str> = unmatched
+        .renamed
+        .iter()
+        .map(|r| (r.b.as_str(), r.a.as_str()))
+        .collect();
+    let missing: HashSet<&str> = unmatched
+        .a_only
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !unmatched.renamed.iter().any(|r| r.a == *n))
+        .collect();
+    let findings = finding_diff(&a.findings, &b.findings, &back, &missing);
+    let sensitivity = sensitivity_moves(&a.sensitivity, &b.sensitivity, &back);
     RunDiff {
         primary,
         layers,
         unmatched,
-        findings: finding_diff(&a.findings, &b.findings),
-        sensitivity: sensitivity_moves(&a.sensitivity, &b.sensitivity),
+        findings,
+        sensitivity,
     }
 }
 
-fn finding_diff(a: &[FindingSummary], b: &[FindingSummary]) -> FindingDiff {
+fn finding_diff(
+    a: &[FindingSummary],
+    b: &[FindingSummary],
+    back: &HashMap<&str, &str>,
+    missing: &HashSet<&str>,
+) -> FindingDiff {
+    // B's findings keyed with their layers named as in A.
+    let key_b = |f: &FindingSummary| {
+        let mut g = f.clone();
+        for l in &mut g.layers {
+            if let Some(x) = back.get(l.as_str()) {
+                *l = x.to_string();
+            }
+        }
+        g.key()
+    };
     let ka: HashSet<_> = a.iter().map(FindingSummary::key).collect();
-    let kb: HashSet<_> = b.iter().map(FindingSummary::key).collect();
+    let kb: HashSet<_> = b.iter().map(key_b).collect();
+    let gone = |f: &FindingSummary| {
+        !f.layers.is_empty() && f.layers.iter().all(|l| missing.contains(l.as_str()))
+    };
+    let (mut fixed, mut on_missing_layers) = (Vec::new(), Vec::new());
+    for f in a.iter().filter(|f| !kb.contains(&f.key())) {
+        if gone(f) {
+            on_missing_layers.push(f.clone());
+        } else {
+            fixed.push(f.clone());
+        }
+    }
     FindingDiff {
-        fixed: a
-            .iter()
-            .filter(|f| !kb.contains(&f.key()))
-            .cloned()
-            .collect(),
+        fixed,
+        on_missing_layers,
         new: b
             .iter()
-            .filter(|f| !ka.contains(&f.key()))
+            .filter(|f| !ka.contains(&key_b(f)))
             .cloned()
             .collect(),
         kept: b
             .iter()
-            .filter(|f| ka.contains(&f.key()))
+            .filter(|f| ka.contains(&key_b(f)))
             .cloned()
             .collect(),
     }
 }
 
 /// Tables matched by label; when each run has one table, those two are matched whatever their labels.
-fn sensitivity_moves(a: &[SensSummary], b: &[SensSummary]) -> Vec<SensMove> {
+fn sensitivity_moves(
+    a: &[SensSummary],
+    b: &[SensSummary],
+    back: &HashMap<&str, &str>,
+) -> Vec<SensMove> {
     let mut pairs: Vec<(&SensSummary, &SensSummary)> = a
         .iter()
         .filter_map(|ta| b.iter().find(|tb| tb.table == ta.table).map(|tb| (ta, tb)))
@@ -431,7 +502,12 @@ fn sensitivity_moves(a: &[SensSummary], b: &[SensSummary]) -> Vec<SensMove> {
                 .map(|(i, (n, o))| (n, (i + 1, o.value)))
                 .collect()
         };
-        let (ra, rb) = (ranks(ta), ranks(tb));
+        let (ra, mut rb) = (ranks(ta), ranks(tb));
+        // Renamed ops are ranked under their name in A.
+        rb = rb
+            .into_iter()
+            .map(|(n, v)| (back.get(n.as_str()).map_or(n.clone(), |x| x.to_string()), v))
+            .collect();
         // Lower is more sensitive for Cosine and SQNR tables; higher for the error metrics.
         let ascending = super::sensitivity::metric_ascending(&ta.metric);
         let mut names: Vec<&String> = ra.keys().chain(rb.keys()).collect();

@@ -30,6 +30,9 @@ impl PartialEq for JournalProps {
     }
 }
 
+/// Runs shown in the table before "show all".
+const SHOWN_RUNS: usize = 30;
+
 fn opt(v: Option<f64>) -> String {
     v.map(fmt_num).unwrap_or_else(|| "—".into())
 }
@@ -215,8 +218,10 @@ fn diff_panel(d: &DiffView, on_cmd: &Callback<JournalCmd>) -> Html {
                 <p class="muted" id="diff-missing">{ m.clone() }</p>
             } else {
                 <p id="diff-summary">
-                    { format!("{} layers in both: {} improved, {} got worse (by {p}); only in A: {}; only in B: {}. ",
-                        d.layers_total, d.improved, d.worse, d.diff.unmatched.a_only.len(), d.diff.unmatched.b_only.len()) }
+                    { format!("{} layers in both: {} improved, {} got worse, {} unchanged (by {p}); only in A: {}; only in B: {}{}. ",
+                        d.layers_total, d.improved, d.worse, d.layers_total - d.improved - d.worse,
+                        d.diff.unmatched.a_only.len(), d.diff.unmatched.b_only.len(),
+                        if d.diff.unmatched.renamed.is_empty() { String::new() } else { format!(" ({} probably renamed)", d.diff.unmatched.renamed.len()) }) }
                     <button id="diff-download" onclick={dl}>{ "Download the diff (JSON)" }</button>
                 </p>
                 if !d.changed.is_empty() {
@@ -253,12 +258,19 @@ fn diff_panel(d: &DiffView, on_cmd: &Callback<JournalCmd>) -> Html {
                 { finding_list("Fixed (in A, not in B)", d.fixed, &d.diff.findings.fixed, "diff-fixed") }
                 { finding_list("New (in B, not in A)", d.new, &d.diff.findings.new, "diff-new") }
                 { finding_list("Kept", d.kept, &d.diff.findings.kept, "diff-kept") }
+                if !d.diff.findings.on_missing_layers.is_empty() {
+                    { finding_list("On layers B does not have (neither fixed nor kept)", d.diff.findings.on_missing_layers.len(), &d.diff.findings.on_missing_layers, "diff-missing-layers") }
+                }
                 <h4>{ "Layers" }</h4>
                 <label class="small">{ "judged and sorted by " }<select id="diff-by" onchange={by}>
                     { for d.metrics.iter().map(|m| html! { <option value={m.clone()} selected={*m == p}>{ m.clone() }</option> }) }
                 </select></label>
                 { layer_table(Change::Worse, "Got worse", d.worse, "diff-worse") }
                 { layer_table(Change::Improved, "Improved", d.improved, "diff-improved") }
+                if !d.diff.unmatched.renamed.is_empty() {
+                    <details class="diff-unmatched" id="diff-renamed"><summary>{ format!("Probably renamed ({}): unmatched names at the same row of both tables", d.diff.unmatched.renamed.len()) }</summary>
+                    <ul>{ for d.diff.unmatched.renamed.iter().take(500).map(|r| html! { <li><code>{ r.a.clone() }</code>{ " → " }<code>{ r.b.clone() }</code></li> }) }</ul></details>
+                }
                 for (tag, list) in [("A", &d.diff.unmatched.a_only), ("B", &d.diff.unmatched.b_only)] {
                     if !list.is_empty() {
                         <details class="diff-unmatched"><summary>{ format!("Only in {tag} ({}): renamed or missing", list.len()) }</summary>
@@ -273,8 +285,15 @@ fn diff_panel(d: &DiffView, on_cmd: &Callback<JournalCmd>) -> Html {
 #[component]
 pub fn JournalPanel(p: &JournalProps) -> Html {
     let v = p.view.clone();
+    // The first run to enter is the float baseline.
+    let first_stage = if v.rows.iter().all(|r| r.float.is_none()) {
+        Stage::Float
+    } else {
+        Stage::Calibration
+    };
     let form = use_state(|| RunForm {
         accuracy: vec![String::new(); v.metric_labels.len()],
+        stage: first_stage,
         ..RunForm::default()
     });
     // Editing a run (its id), or adding one.
@@ -292,6 +311,7 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
             }
         });
     }
+    let show_all = use_state(|| false);
     let pick_a = use_state(|| None::<String>);
     let pick_b = use_state(|| None::<String>);
     {
@@ -344,6 +364,14 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
             e.prevent_default();
             let mut f = (*form).clone();
             f.accuracy.resize(n, String::new());
+            let (next_stage, next_precision) = (
+                if f.stage == Stage::Float {
+                    Stage::Calibration
+                } else {
+                    f.stage
+                },
+                f.precision,
+            );
             match &*editing {
                 Some(id) => cmd.emit(JournalCmd::Update {
                     id: id.clone(),
@@ -357,6 +385,8 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
             editing.set(None);
             form.set(RunForm {
                 accuracy: vec![String::new(); n],
+                stage: next_stage,
+                precision: next_precision,
                 ..RunForm::default()
             });
         })
@@ -376,10 +406,9 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
         let (metrics, loss, cmd) = (metrics.clone(), loss.clone(), p.on_cmd.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let l = crate::engine::num::parse_text(&loss).unwrap_or(f64::NAN);
             cmd.emit(JournalCmd::SetMetrics {
                 text: (*metrics).clone(),
-                allowed_loss_pct: l,
+                allowed_loss: (*loss).clone(),
             });
         })
     };
@@ -449,10 +478,24 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
         }
     };
     let comparable: Vec<_> = v.runs.iter().collect();
+    // A long journal shows its newest runs (all on request): the table's DOM stays bounded.
+    let first = if *show_all {
+        0
+    } else {
+        v.runs.len().saturating_sub(SHOWN_RUNS)
+    };
+    let toggle = {
+        let show_all = show_all.clone();
+        Callback::from(move |_| show_all.set(!*show_all))
+    };
     html! {
         <section class="journal" id="journal">
             <h2>{ "Journal of runs" }</h2>
-            <p class="muted small">{ "Kept in this browser (IndexedDB): each run's name, kind, accuracy and a compact analysis of its reports (per-layer metrics, sensitivity rankings, findings) — never the files. Export it to share or back it up; a QuantLens report carries it too." }</p>
+            if let Some(why) = &v.not_kept {
+                <p class="journal-not-kept" role="status">{ format!("Not kept: {why}.") }</p>
+            } else {
+                <p class="muted small">{ "Kept in this browser (IndexedDB): each run's name, kind, accuracy and a compact analysis of its reports (per-layer metrics, sensitivity rankings, findings) — never the files. Export it to share or back it up; a QuantLens report carries it too." }</p>
+            }
             if !v.next.is_empty() { { next_panel(&v, &p.on_cmd, p.has_files.then_some(&p.on_layer)) } }
             <form class="journal-metrics" onsubmit={set_metrics}>
                 <label>{ "Output branches and metrics " }
@@ -466,20 +509,24 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
                 <div class="journal-scroll" ref={scroller}>
                 <table class="data journal-table" id="journal-table">
                     <thead><tr><th>{ "branch" }</th><th>{ "float" }</th><th>{ format!("target (loss < {loss_text}%)") }</th>
-                        { for v.runs.iter().map(run_head) }</tr></thead>
+                        { for v.runs.iter().skip(first).map(run_head) }</tr></thead>
                     <tbody>{ for v.rows.iter().map(|row| html! {
                         <tr><th>{ row.label.clone() }{ if row.lower_is_better { " ↓" } else { "" } }</th>
                         <td>{ opt(row.float) }</td><td>{ opt(row.target) }</td>
-                        { for row.cells.iter().map(|(val, met)| html! {
+                        { for row.cells.iter().skip(first).map(|(val, met)| html! {
                             <td class={classes!(met.map(|m| if m { "met" } else { "unmet" }))}>{ opt(*val) }</td>
                         }) }</tr>
                     }) }</tbody>
                 </table>
                 </div>
+                if v.runs.len() > SHOWN_RUNS {
+                    <p class="muted small">{ if first > 0 { format!("The newest {SHOWN_RUNS} of {} runs. ", v.runs.len()) } else { String::new() } }
+                        <button class="link" id="journal-all-runs" onclick={toggle}>{ if first > 0 { "show all" } else { "show the newest only" } }</button></p>
+                }
             }
             <form class="journal-form" id="journal-form" onsubmit={submit}>
                 <h3>{ if editing.is_some() { "Edit the run" } else { "Add a run" } }</h3>
-                <label>{ "Name " }<input id="run-name" type="text" value={form.name.clone()} onchange={on_name} placeholder="all-int16 calibration" /></label>
+                <label>{ "Name " }<input id="run-name" type="text" value={form.name.clone()} onchange={on_name} placeholder={if form.stage == Stage::Float { "float" } else { "all-int16 calibration" }} /></label>
                 <label>{ " Stage " }<select id="run-stage" onchange={on_stage}>
                     { for [Stage::Float, Stage::FloatFinetune, Stage::Calibration, Stage::Qat].into_iter().map(|s| html! {
                         <option value={stage_value(s)} selected={form.stage == s}>{ s.label() }</option> }) }

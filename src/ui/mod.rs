@@ -246,8 +246,17 @@ impl Reducible for State {
                 if notice.is_some() {
                     s.notice = notice;
                 }
-                if let Some(e) = error {
-                    s.banner = Some(format!("Journal: {e}"));
+                match error {
+                    Some(e) => s.banner = Some(format!("Journal: {e}")),
+                    // A journal command that worked takes away the journal's last complaint.
+                    None if s
+                        .banner
+                        .as_deref()
+                        .is_some_and(|b| b.starts_with("Journal: ")) =>
+                    {
+                        s.banner = None
+                    }
+                    None => {}
                 }
             }
             // Saved where it arrives (spawn_worker); only its outcome reaches the reducer.
@@ -1213,11 +1222,38 @@ pub fn App() -> Html {
                     Ok(v) => dispatch.dispatch(Action::ApplyView(v.unwrap_or_default())),
                     Err(e) => dispatch.dispatch(Action::Banner(Some(e.to_string()))),
                 }
-                if hash.contains(&format!("{}=", crate::engine::views::JOURNAL_LINK_KEY)) {
+                let key = format!("{}=", crate::engine::views::JOURNAL_LINK_KEY);
+                if hash
+                    .trim_start_matches('#')
+                    .split('&')
+                    .any(|kv| kv.starts_with(&key))
+                {
                     journal_cmd.emit(crate::protocol::JournalCmd::OpenLink {
                         fragment: hash.clone(),
                     });
                     dispatch.dispatch(Action::SetTab(Tab::Journal));
+                    // Taken in once: a reload must not bring back runs deleted since.
+                    let rest: Vec<&str> = hash
+                        .trim_start_matches('#')
+                        .split('&')
+                        .filter(|kv| !kv.starts_with(&key))
+                        .collect();
+                    if let Some(w) = web_sys::window() {
+                        let l = w.location();
+                        let url = format!(
+                            "{}{}{}",
+                            l.pathname().unwrap_or_default(),
+                            l.search().unwrap_or_default(),
+                            if rest.is_empty() {
+                                String::new()
+                            } else {
+                                format!("#{}", rest.join("&"))
+                            }
+                        );
+                        if let Ok(h) = w.history() {
+                            let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+                        }
+                    }
                 }
                 match crate::engine::digest::decode_digest(&hash) {
                     Ok(Some(d)) => dispatch.dispatch(Action::Digest(Some(Rc::new(d)))),

@@ -45,6 +45,25 @@ fn load_run(spec: &str, extra: &[PathBuf]) -> Result<(String, RunSummary), ExitC
             }
         }
     }
+    // A journal named without a run: say which runs it has.
+    if Path::new(spec).is_file() && extra.is_empty() {
+        if let Ok(text) = std::fs::read_to_string(spec) {
+            if journal::looks_like_journal(text.as_bytes()) {
+                let names = journal::parse(&text)
+                    .map(|(j, _)| {
+                        j.runs
+                            .iter()
+                            .map(|r| r.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                return Err(fail(format_args!(
+                    "{spec} is a QuantLens journal: name one of its runs as {spec}#NAME (its runs: {names})"
+                )));
+            }
+        }
+    }
     let mut paths = vec![PathBuf::from(spec)];
     paths.extend(extra.iter().cloned());
     let a = crate::report::load(&paths, Intent::Unstated)?;
