@@ -2,7 +2,10 @@
 //! (analysis `a`), with exactly Horizon's definitions (horizon-formats.md §3.4), accumulated in f64.
 //!
 //! The hot loop keeps 8 f32 lanes per sum over blocks of 256 elements and flushes them into f64, so
-//! it vectorises (simd128 on wasm, SSE/AVX natively) without losing precision on long tensors. KL
+//! it vectorises (simd128 on wasm, SSE2 natively) without losing precision on long tensors. On x86-64
+//! an AVX2 version of the same loop (one 8-lane register per sum instead of two, no spills) is
+//! chosen at run time ([`Kernel`]); it does the same IEEE operations on the same lanes in the same
+//! order, so both give the same bits. KL
 //! uses softmax along dim 1 (ndim > 2) or the last dim, computed in the same single pass with an
 //! online log-sum-exp per softmax group. The error split needs the quantized side's dtype and scale.
 
@@ -29,6 +32,240 @@ fn vmin(a: f32, b: f32) -> f32 {
     }
 }
 const BLOCK: usize = 256;
+
+/// Which implementation of the comparison kernel runs. `Portable` is the loop LLVM vectorises for
+/// the target's baseline (SSE2 on x86-64, simd128 on wasm); `Avx2` is the same computation written
+/// with AVX2 intrinsics (x86-64 only), taken when the CPU has AVX2 and FMA ([`Kernel::detect`]).
+/// Both do the same IEEE operations on the same lanes in the same order (no FMA: a fused
+/// multiply-add rounds once where `a * b + c` rounds twice), so their results agree bit for bit;
+/// `tests::kernels_agree_bit_for_bit` checks it on random, non-finite and ragged data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Portable,
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest copy this CPU can run.
+    pub fn detect() -> Kernel {
+        if Kernel::Avx2.available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        }
+    }
+
+    /// Whether this CPU can run this copy.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx2 => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => {
+                if cfg!(target_arch = "x86_64") {
+                    "sse2"
+                } else if cfg!(target_arch = "wasm32") {
+                    "simd128"
+                } else {
+                    "portable"
+                }
+            }
+            Kernel::Avx2 => "avx2",
+        }
+    }
+}
+
+/// One block's per-lane partial sums and extrema, before they are added into f64.
+struct Lanes {
+    dot: [f32; LANES],
+    dd: [f32; LANES],
+    ad: [f32; LANES],
+    s_a: [f32; LANES],
+    s_b: [f32; LANES],
+    q_a: [f32; LANES],
+    q_b: [f32; LANES],
+    aa: [f32; LANES],
+    bb: [f32; LANES],
+    mx: [f32; LANES],
+    mn_a: [f32; LANES],
+    mx_a: [f32; LANES],
+    mn_b: [f32; LANES],
+    mx_b: [f32; LANES],
+    rt: [f32; LANES],
+    clip: [f32; LANES],
+    round: [f32; LANES],
+    nclip: [f32; LANES],
+}
+
+/// The block kernel with AVX2 intrinsics: lane `k` of every register holds what lane `k` of the
+/// portable kernel holds (element `i ≡ k mod 8` of the block, in order), and every step is the
+/// portable kernel's IEEE operation: `max_ps(v, m)` is `vmax(m, v)` (`v > m ? v : m`, the second
+/// operand when either is NaN), `min_ps(v, m)` is `vmin(m, v)`, no FMA. Four loops over the
+/// (L1-resident) block keep every accumulator in a register. The last, partial chunk is loaded
+/// masked (zeros past the end) and only its real lanes are kept.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Lanes, QuantSpec, LANES};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn store(v: __m256) -> [f32; LANES] {
+        let mut o = [0f32; LANES];
+        // SAFETY: `o` holds 8 f32; unaligned store.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+        o
+    }
+
+    /// Runs `step` over `b` and `a` (equal lengths) eight elements at a time; the partial last
+    /// chunk runs on a copy whose first `tail` lanes are then kept.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn chunks<const N: usize>(
+        b: &[f32],
+        a: &[f32],
+        mut acc: [__m256; N],
+        step: impl Fn(&mut [__m256; N], __m256, __m256),
+    ) -> [__m256; N] {
+        let full = b.len() / LANES * LANES;
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= len of both slices; unaligned loads.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(b.as_ptr().add(i)),
+                    _mm256_loadu_ps(a.as_ptr().add(i)),
+                )
+            };
+            step(&mut acc, x, y);
+            i += LANES;
+        }
+        let tail = b.len() - full;
+        if tail > 0 {
+            let mut idx = [0i32; LANES];
+            for (k, m) in idx.iter_mut().enumerate() {
+                *m = if k < tail { -1 } else { 0 };
+            }
+            // SAFETY: masked loads read only the `tail` lanes inside both slices.
+            let (mask, x, y) = unsafe {
+                let mask = _mm256_loadu_si256(idx.as_ptr() as *const __m256i);
+                (
+                    mask,
+                    _mm256_maskload_ps(b.as_ptr().add(full), mask),
+                    _mm256_maskload_ps(a.as_ptr().add(full), mask),
+                )
+            };
+            let mut t = acc;
+            step(&mut t, x, y);
+            let keep = _mm256_castsi256_ps(mask);
+            for (o, n) in acc.iter_mut().zip(t) {
+                *o = _mm256_blendv_ps(*o, n, keep);
+            }
+        }
+        acc
+    }
+
+    /// One block (at most `BLOCK` elements of each side, equal lengths).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn block<const SPLIT: bool>(
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+    ) -> Lanes {
+        let zero = _mm256_setzero_ps();
+        let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        let fmax = _mm256_set1_ps(f32::MAX);
+        // The difference: Σab, Σ(b−a)², Σ|b−a|, Atol, Rtol (0/0 → 0, x/0 → f32::MAX).
+        let [dot, dd, ad, mx, rt] = chunks(b, a, [zero; 5], |[dot, dd, ad, mx, rt], x, y| {
+            let d = _mm256_sub_ps(x, y);
+            *dot = _mm256_add_ps(*dot, _mm256_mul_ps(x, y));
+            *dd = _mm256_add_ps(*dd, _mm256_mul_ps(d, d));
+            let ad_ = _mm256_and_ps(d, abs_mask);
+            *ad = _mm256_add_ps(*ad, ad_);
+            *mx = _mm256_max_ps(ad_, *mx);
+            let r = _mm256_and_ps(_mm256_div_ps(d, x), abs_mask);
+            let d0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero);
+            let x0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
+            let r = _mm256_blendv_ps(r, _mm256_andnot_ps(d0, fmax), x0);
+            *rt = _mm256_max_ps(r, *rt);
+        });
+        // Each side alone: shifted sums, Σv² unshifted, range.
+        let side = |v: &[f32], shift: f32| {
+            let sh = _mm256_set1_ps(shift);
+            let init = [
+                zero,
+                zero,
+                zero,
+                _mm256_set1_ps(f32::INFINITY),
+                _mm256_set1_ps(f32::NEG_INFINITY),
+            ];
+            chunks(v, v, init, |[s, sq, vv, mn, mx], x, _| {
+                let xs = _mm256_sub_ps(x, sh);
+                *s = _mm256_add_ps(*s, xs);
+                *sq = _mm256_add_ps(*sq, _mm256_mul_ps(xs, xs));
+                *vv = _mm256_add_ps(*vv, _mm256_mul_ps(x, x));
+                *mn = _mm256_min_ps(x, *mn);
+                *mx = _mm256_max_ps(x, *mx);
+            })
+        };
+        let [s_a, q_a, aa, mn_a, mx_a] = side(a, sa);
+        let [s_b, q_b, bb, mn_b, mx_b] = side(b, sb);
+        let [clip, round, nclip] = if SPLIT {
+            let scale = _mm256_set1_ps(q.scale as f32);
+            let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
+            let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
+            let (big, magic) = (_mm256_set1_ps(4_194_304.0), _mm256_set1_ps(12_582_912.0));
+            let neg_big = _mm256_set1_ps(-4_194_304.0);
+            let one = _mm256_set1_ps(1.0);
+            chunks(b, b, [zero; 3], |[clip, round, nclip], x, _| {
+                let t = _mm256_min_ps(big, _mm256_max_ps(neg_big, _mm256_mul_ps(x, inv)));
+                let kq = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+                let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
+                let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
+                let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(kq, kc), one);
+                *clip = _mm256_add_ps(*clip, _mm256_mul_ps(_mm256_mul_ps(c, e), e));
+                let r = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, c), e), e);
+                *round = _mm256_add_ps(*round, r);
+                *nclip = _mm256_add_ps(*nclip, c);
+            })
+        } else {
+            [zero; 3]
+        };
+        Lanes {
+            dot: store(dot),
+            dd: store(dd),
+            ad: store(ad),
+            s_a: store(s_a),
+            s_b: store(s_b),
+            q_a: store(q_a),
+            q_b: store(q_b),
+            aa: store(aa),
+            bb: store(bb),
+            mx: store(mx),
+            mn_a: store(mn_a),
+            mx_a: store(mx_a),
+            mn_b: store(mn_b),
+            mx_b: store(mx_b),
+            rt: store(rt),
+            clip: store(clip),
+            round: store(round),
+            nclip: store(nclip),
+        }
+    }
+}
 
 /// A symmetric quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
 /// `fake_quantize_per_tensor_affine` with zero point 0 (round half to even).
@@ -517,6 +754,7 @@ pub struct Accumulator {
     round_e: f64,
     clipped: u64,
     kl: Option<Kl>,
+    kernel: Kernel,
 }
 
 impl Accumulator {
@@ -555,7 +793,24 @@ impl Accumulator {
             // Huge softmax groups go to `kl_windowed` (bounded memory) instead.
             kl: (with_kl && kl_layout(shape, fortran).2 <= KL_MAX_GROUPS)
                 .then(|| Kl::new(shape, fortran)),
+            kernel: Kernel::detect(),
         }
+    }
+
+    /// Runs the given copy of the kernel (tests and benchmarks compare them); one this CPU
+    /// cannot run falls back to [`Kernel::Portable`].
+    pub fn with_kernel(mut self, kernel: Kernel) -> Accumulator {
+        self.kernel = if kernel.available() {
+            kernel
+        } else {
+            Kernel::Portable
+        };
+        self
+    }
+
+    /// The copy of the kernel this accumulator runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Add the next aligned elements: `b` from the float (baseline) tensor, `a` from the quantized one.
@@ -572,20 +827,49 @@ impl Accumulator {
         let sb = *self
             .shift_b
             .get_or_insert(if b[0].is_finite() { b[0] } else { 0.0 });
-        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
-            self.block(bc, ac, sa, sb);
-        }
+        self.blocks(b, a, sa, sb);
         if let Some(kl) = self.kl.as_mut() {
             kl.push(b, a);
         }
         self.n += len as u64;
     }
 
-    #[inline]
-    fn block(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
-        match self.quant {
-            Some(q) => self.block_impl::<true>(b, a, sa, sb, q),
-            None => self.block_impl::<false>(b, a, sa, sb, QuantSpec::int8(1.0)),
+    /// Runs the chosen copy of the kernel over equal-length slices.
+    fn blocks(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx2 {
+            // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA on this CPU
+            // (`Accumulator::new` via `Kernel::detect`, or `with_kernel`).
+            unsafe { self.blocks_avx2(b, a, sa, sb) };
+            return;
+        }
+        self.blocks_portable(b, a, sa, sb);
+    }
+
+    fn blocks_portable(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
+            match self.quant {
+                Some(q) => self.block_impl::<true>(bc, ac, sa, sb, q),
+                None => self.block_impl::<false>(bc, ac, sa, sb, QuantSpec::int8(1.0)),
+            }
+        }
+    }
+
+    /// The AVX2 kernel over the same blocks, flushed the same way.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn blocks_avx2(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
+            match self.quant {
+                Some(q) => {
+                    let l = avx2::block::<true>(bc, ac, sa, sb, q);
+                    self.flush::<true>(&l, bc, ac);
+                }
+                None => {
+                    let l = avx2::block::<false>(bc, ac, sa, sb, QuantSpec::int8(1.0));
+                    self.flush::<false>(&l, bc, ac);
+                }
+            }
         }
     }
 
@@ -691,30 +975,56 @@ impl Accumulator {
                 split(k, x);
             }
         }
+        let l = Lanes {
+            dot,
+            dd,
+            ad,
+            s_a,
+            s_b,
+            q_a,
+            q_b,
+            aa,
+            bb,
+            mx,
+            mn_a,
+            mx_a,
+            mn_b,
+            mx_b,
+            rt,
+            clip,
+            round,
+            nclip,
+        };
+        self.flush::<SPLIT>(&l, b, a);
+    }
+
+    /// Adds one block's lanes into the f64 totals (the same for every kernel).
+    #[inline(always)]
+    fn flush<const SPLIT: bool>(&mut self, l: &Lanes, b: &[f32], a: &[f32]) {
         let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
-        let (sum_a, sum_b, sq_a, sq_b) = (sum(&s_a), sum(&s_b), sum(&q_a), sum(&q_b));
-        self.dot += sum(&dot);
-        self.aa += sum(&aa);
-        self.bb += sum(&bb);
-        self.dd += sum(&dd);
-        self.abs_d += sum(&ad);
+        let (sum_a, sum_b, sq_a, sq_b) = (sum(&l.s_a), sum(&l.s_b), sum(&l.q_a), sum(&l.q_b));
+        self.dot += sum(&l.dot);
+        self.aa += sum(&l.aa);
+        self.bb += sum(&l.bb);
+        self.dd += sum(&l.dd);
+        self.abs_d += sum(&l.ad);
         self.sum_a += sum_a;
         self.sum_b += sum_b;
         self.sq_a += sq_a;
         self.sq_b += sq_b;
         if SPLIT {
-            self.clip_e += sum(&clip);
-            self.round_e += sum(&round);
-            self.clipped += sum(&nclip) as u64;
+            self.clip_e += sum(&l.clip);
+            self.round_e += sum(&l.round);
+            self.clipped += sum(&l.nclip) as u64;
         }
         let fold_max = |v: &[f32; LANES]| v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let fold_min = |v: &[f32; LANES]| v.iter().cloned().fold(f32::INFINITY, f32::min);
-        self.max_abs_d = self.max_abs_d.max(fold_max(&mx));
-        self.max_rtol = self.max_rtol.max(fold_max(&rt));
-        self.min_a = self.min_a.min(fold_min(&mn_a));
-        self.max_a = self.max_a.max(fold_max(&mx_a));
-        self.min_b = self.min_b.min(fold_min(&mn_b));
-        self.max_b = self.max_b.max(fold_max(&mx_b));
+        self.max_abs_d = self.max_abs_d.max(fold_max(&l.mx));
+        self.max_rtol = self.max_rtol.max(fold_max(&l.rt));
+        self.min_a = self.min_a.min(fold_min(&l.mn_a));
+        self.max_a = self.max_a.max(fold_max(&l.mx_a));
+        self.min_b = self.min_b.min(fold_min(&l.mn_b));
+        self.max_b = self.max_b.max(fold_max(&l.mx_b));
         // NaN never wins a max/min: count non-finite values separately.
         if !(self.dd.is_finite() && self.bb.is_finite() && self.aa.is_finite()) {
             self.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
@@ -895,6 +1205,115 @@ mod tests {
         }
     }
 
+    /// xorshift64*: reproducible data without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
+    /// Every field of the metrics as text: `{:?}` of an f64 is its shortest round-trip form, so
+    /// equal text is equal bits (NaN aside, which prints as NaN whatever its payload).
+    fn bits(m: &PairMetrics) -> String {
+        format!("{m:?}")
+    }
+
+    #[test]
+    fn kernels_agree_bit_for_bit() {
+        if !Kernel::Avx2.available() {
+            eprintln!("no AVX2 on this CPU: only the portable kernel runs here");
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE / 4.0, // subnormal
+            1e30,
+            -1e30,
+            f32::MAX,
+            0.01, // a tie at scale 0.02: round half to even
+            0.03,
+            2.55,
+            -2.57,
+        ];
+        let mut cases = 0;
+        for len in (0..40).chain([63, 255, 256, 257, 511, 1000, 4099, 70_001]) {
+            for kind in 0..4 {
+                let b: Vec<f32> = (0..len)
+                    .map(|_| match kind {
+                        0 => (rng.unit() - 0.5) * 6.0,
+                        1 => (rng.unit() - 0.3) * 1e4,
+                        _ if rng.next() % 7 == 0 => specials[rng.next() as usize % specials.len()],
+                        _ => (rng.unit() - 0.5) * 8.0,
+                    })
+                    .collect();
+                let a: Vec<f32> = b
+                    .iter()
+                    .map(|&x| match rng.next() % 11 {
+                        0 => x,
+                        1 => specials[rng.next() as usize % specials.len()],
+                        2 => 0.0,
+                        _ => (x * 50.0).round_ties_even().clamp(-128.0, 127.0) * 0.02,
+                    })
+                    .collect();
+                // The first values set the variance shifts: a non-finite one too.
+                let chunk = 1 + rng.next() as usize % 700;
+                for quant in [
+                    None,
+                    Some(QuantSpec::int8(0.02)),
+                    Some(QuantSpec::int16(1e-4)),
+                ] {
+                    let run = |k: Kernel| {
+                        let mut acc =
+                            Accumulator::new(&[len as u64], false, quant, false).with_kernel(k);
+                        for (x, y) in b.chunks(chunk).zip(a.chunks(chunk)) {
+                            acc.update(x, y);
+                        }
+                        acc.finish()
+                    };
+                    let (p, v) = (run(Kernel::Portable), run(Kernel::Avx2));
+                    assert_eq!(
+                        bits(&p),
+                        bits(&v),
+                        "len {len}, kind {kind}, chunk {chunk}, {quant:?}"
+                    );
+                    cases += 1;
+                }
+            }
+        }
+        assert_eq!(cases, 48 * 4 * 3);
+    }
+
+    #[test]
+    fn the_kernel_asked_for_runs_when_the_cpu_has_it() {
+        let acc = Accumulator::new(&[4], false, None, false);
+        assert_eq!(acc.kernel(), Kernel::detect());
+        let p = Accumulator::new(&[4], false, None, false).with_kernel(Kernel::Portable);
+        assert_eq!(p.kernel(), Kernel::Portable);
+        let v = Accumulator::new(&[4], false, None, false).with_kernel(Kernel::Avx2);
+        let want = if Kernel::Avx2.available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        };
+        assert_eq!(v.kernel(), want);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            assert_eq!(Kernel::detect(), Kernel::Avx2);
+        }
+    }
+
     #[test]
     fn windowed_kl_equals_the_single_pass() {
         for (shape, fortran) in [
@@ -957,7 +1376,7 @@ mod tests {
 /// Benchmark helpers: the arrays every contender uses (`b[i]` float, `a` its int8 fake-quant at 0.02),
 /// and the kernels timed on them.
 pub mod bench {
-    use super::{Accumulator, QuantSpec};
+    use super::{Accumulator, Kernel, QuantSpec};
 
     pub fn arrays(n: usize) -> (Vec<f32>, Vec<f32>) {
         let b: Vec<f32> = (0..n)
@@ -970,8 +1389,13 @@ pub mod bench {
         (b, a)
     }
 
-    /// All metrics except KL, with the error split (one pass).
+    /// All metrics except KL, with the error split (one pass), on the kernel this CPU picks.
     pub fn metrics_no_kl(b: &[f32], a: &[f32]) -> f64 {
+        metrics_no_kl_on(b, a, Kernel::detect())
+    }
+
+    /// The same on a given copy of the kernel.
+    pub fn metrics_no_kl_on(b: &[f32], a: &[f32], kernel: Kernel) -> f64 {
         let mut acc = Accumulator::new(
             &[b.len() as u64],
             false,
@@ -981,7 +1405,8 @@ pub mod bench {
                 Some(QuantSpec::int8(0.02))
             },
             false,
-        );
+        )
+        .with_kernel(kernel);
         for (x, y) in b.chunks(1 << 18).zip(a.chunks(1 << 18)) {
             acc.update(x, y);
         }
