@@ -33,9 +33,10 @@ fn vmin(a: f32, b: f32) -> f32 {
 }
 const BLOCK: usize = 256;
 
-/// Which implementation of the comparison kernel runs. `Portable` is the loop LLVM vectorises for
-/// the target's baseline (SSE2 on x86-64, simd128 on wasm); `Avx2` is the same computation written
-/// with AVX2 intrinsics (x86-64 only), taken when the CPU has AVX2 and FMA ([`Kernel::detect`]).
+/// Which implementation of the comparison kernel (and of KL's softmax runs) runs. `Portable` is the
+/// loop LLVM vectorises for the target's baseline (SSE2 on x86-64, simd128 on wasm); `Avx2` is the
+/// same computation written with AVX2 intrinsics (x86-64 only; for KL, the same loops compiled
+/// with AVX2), taken when the CPU has AVX2 and FMA ([`Kernel::detect`]).
 /// Both do the same IEEE operations on the same lanes in the same order (no FMA: a fused
 /// multiply-add rounds once where `a * b + c` rounds twice), so their results agree bit for bit;
 /// `tests::kernels_agree_bit_for_bit` checks it on random, non-finite and ragged data.
@@ -635,6 +636,7 @@ pub fn exp_neg(x: f64) -> f64 {
 /// The online softmax states of many groups as a struct of arrays, so that one channel of a run
 /// of consecutive groups updates them in a vectorised loop.
 struct KlGroups {
+    kernel: Kernel,
     mb: Vec<f64>,
     sb: Vec<f64>,
     t: Vec<f64>,
@@ -646,6 +648,7 @@ impl KlGroups {
     fn new(n: usize) -> KlGroups {
         let e = Group::EMPTY;
         KlGroups {
+            kernel: Kernel::detect(),
             mb: vec![e.mb; n],
             sb: vec![e.sb; n],
             t: vec![e.t; n],
@@ -685,8 +688,13 @@ impl KlGroups {
             }
             return;
         }
-        push_b(mb, sb, t, b, a);
-        push_a(ma, sa, a);
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx2 {
+            // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA.
+            unsafe { push_run_avx2((mb, sb, t, ma, sa), b, a) };
+            return;
+        }
+        push_run_portable((mb, sb, t, ma, sa), b, a);
     }
 
     /// Σ KL of groups `0..n` in order (groups with no value count 0), which start again empty.
@@ -718,7 +726,7 @@ impl KlGroups {
 /// the slices are known not to overlap (`&mut` arguments) and LLVM vectorises the loop without
 /// run-time overlap checks (with them, over five arrays, it gave up); indexed over slices of one
 /// length, the form its loop vectoriser takes.
-#[inline(never)]
+#[inline(always)]
 fn push_b(mb: &mut [f64], sb: &mut [f64], t: &mut [f64], b: &[f32], a: &[f32]) {
     let n = b.len();
     let (mb, sb, t, a) = (&mut mb[..n], &mut sb[..n], &mut t[..n], &a[..n]);
@@ -735,7 +743,7 @@ fn push_b(mb: &mut [f64], sb: &mut [f64], t: &mut [f64], b: &[f32], a: &[f32]) {
 }
 
 /// The quantized side's recurrence over a run (as [`push_b`]).
-#[inline(never)]
+#[inline(always)]
 fn push_a(ma: &mut [f64], sa: &mut [f64], a: &[f32]) {
     let n = a.len();
     let (ma, sa) = (&mut ma[..n], &mut sa[..n]);
@@ -747,6 +755,29 @@ fn push_a(ma: &mut [f64], sa: &mut [f64], a: &[f32]) {
         ma[i] = if up { y } else { m };
         sa[i] = if up { s * z + 1.0 } else { s + z };
     }
+}
+
+/// One channel of a run on the portable kernel (SSE2, simd128: two f64 lanes).
+#[inline(never)]
+fn push_run_portable(
+    (mb, sb, t, ma, sa): (&mut [f64], &mut [f64], &mut [f64], &mut [f64], &mut [f64]),
+    b: &[f32],
+    a: &[f32],
+) {
+    push_b(mb, sb, t, b, a);
+    push_a(ma, sa, a);
+}
+
+/// The same compiled for AVX2 (four f64 lanes): the same IEEE operations (no FMA), the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn push_run_avx2(
+    (mb, sb, t, ma, sa): (&mut [f64], &mut [f64], &mut [f64], &mut [f64], &mut [f64]),
+    b: &[f32],
+    a: &[f32],
+) {
+    push_b(mb, sb, t, b, a);
+    push_a(ma, sa, a);
 }
 
 /// Groups per tile when a chunk holds several whole channels: each tile's state (40 bytes per
@@ -979,6 +1010,9 @@ impl Accumulator {
         } else {
             Kernel::Portable
         };
+        if let Some(kl) = self.kl.as_mut() {
+            kl.groups.kernel = self.kernel;
+        }
         self
     }
 
@@ -1448,8 +1482,10 @@ mod tests {
                     Some(QuantSpec::int16(1e-4)),
                 ] {
                     let run = |k: Kernel| {
-                        let mut acc =
-                            Accumulator::new(&[len as u64], false, quant, false).with_kernel(k);
+                        // KL too: softmax along dim 1 of [1, 3, len/3] when it divides.
+                        let shape = [1, 3, len as u64 / 3];
+                        let shape: &[u64] = if len % 3 == 0 { &shape } else { &[len as u64] };
+                        let mut acc = Accumulator::new(shape, false, quant, true).with_kernel(k);
                         for (x, y) in b.chunks(chunk).zip(a.chunks(chunk)) {
                             acc.update(x, y);
                         }
