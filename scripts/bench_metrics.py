@@ -44,6 +44,7 @@ print(f"  {'':50} {'time':>9} {'GB/s':>7} {'× numpy':>8}")
 for name, t, ref in rows:
     ratio = f"{ref / t:7.1f}×" if ref else "       "
     print(f"  {name:50} {t * 1000:7.1f} ms {gb / t:7.2f} {ratio}")
+print(f"  KL: wasm {numpy['kl_s'] / wasm['kl_s']:.1f}× numpy, native {numpy['kl_s'] / native['kl_s']:.1f}× numpy (target: wasm ≥ 3×)")
 print(f"  native metrics ({native['kernel']}) reach {native['plain_sum_s'] / native['metrics_s'] * 100:.0f}% of the bandwidth baseline"
       f" (the sse2 kernel {native['plain_sum_s'] / native['metrics_portable_s'] * 100:.0f}%)")
 
