@@ -602,8 +602,9 @@ impl Group {
 #[inline(always)]
 pub fn exp_neg(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1; // 32 significant bits: n·LN2_HI is exact
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // fdlibm's split of ln2: the high part has 32 significant bits, so n·LN2_HI is exact.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // 6.93147180369123816490e-1
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // 1.90821492927058770002e-10
     const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵², rounds to an integer in the low bits
     let xc = if x < -708.0 { -708.0 } else { x };
     let kf = xc * LOG2E + SHIFT;
@@ -757,13 +758,18 @@ fn push_a(ma: &mut [f64], sa: &mut [f64], a: &[f32]) {
     }
 }
 
+/// A run's softmax states: (m_b, s_b, t, m_a, s_a) of consecutive groups.
+type States<'a> = (
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut [f64],
+);
+
 /// One channel of a run on the portable kernel (SSE2, simd128: two f64 lanes).
 #[inline(never)]
-fn push_run_portable(
-    (mb, sb, t, ma, sa): (&mut [f64], &mut [f64], &mut [f64], &mut [f64], &mut [f64]),
-    b: &[f32],
-    a: &[f32],
-) {
+fn push_run_portable((mb, sb, t, ma, sa): States, b: &[f32], a: &[f32]) {
     push_b(mb, sb, t, b, a);
     push_a(ma, sa, a);
 }
@@ -771,11 +777,7 @@ fn push_run_portable(
 /// The same compiled for AVX2 (four f64 lanes): the same IEEE operations (no FMA), the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn push_run_avx2(
-    (mb, sb, t, ma, sa): (&mut [f64], &mut [f64], &mut [f64], &mut [f64], &mut [f64]),
-    b: &[f32],
-    a: &[f32],
-) {
+fn push_run_avx2((mb, sb, t, ma, sa): States, b: &[f32], a: &[f32]) {
     push_b(mb, sb, t, b, a);
     push_a(ma, sa, a);
 }
