@@ -532,6 +532,84 @@ mod tests {
     }
 
     #[test]
+    fn compare_files_reads_only_the_float_tensor_when_a_scale_changes() {
+        let n = 300_000usize;
+        let b: Vec<f32> = (0..n)
+            .map(|i| ((i % 977) as f32 * 0.01).cos() * 1.5)
+            .collect();
+        let a: Vec<f32> = b.iter().map(|x| (x * 80.0).round() / 80.0).collect();
+        let (fb, qb) = (npy(&[n], &b), npy(&[n], &a));
+        let fe = crate::engine::tensor::list_tensors("act.npy", &mut fb.as_slice()).unwrap();
+        let qe = crate::engine::tensor::list_tensors("act.npy", &mut qb.as_slice()).unwrap();
+        let files = [
+            CompareInput {
+                key: "f".into(),
+                run: String::new(),
+                entries: fe.clone(),
+                side: Some(Side::Float),
+            },
+            CompareInput {
+                key: "q".into(),
+                run: String::new(),
+                entries: qe.clone(),
+                side: Some(Side::Quant),
+            },
+        ];
+        let mut sources: Vec<Box<dyn ByteSource + '_>> =
+            vec![Box::new(fb.as_slice()), Box::new(qb.as_slice())];
+        let mut cache = CompareCache::new();
+        let mut run = |scale: Option<f64>, cache: &mut CompareCache| {
+            let choice = |_: &str, _: &str, _: &str| {
+                scale.map(|s| ScaleChoice {
+                    scale: s,
+                    dtype: None,
+                    source: "typed".into(),
+                })
+            };
+            let mut most = 0u64;
+            let cmp = compare_files(&files, &mut sources, &choice, &[], cache, &mut |d, _, _| {
+                most = most.max(d)
+            });
+            (cmp.pairs[0].metrics.clone().expect("compared"), most)
+        };
+        let (first, read0) = run(None, &mut cache);
+        assert!(
+            read0 > fb.len() as u64,
+            "the first comparison reads both sides: {read0}"
+        );
+        assert!(first.error_split.is_none());
+        let (typed, read1) = run(Some(1.0 / 80.0), &mut cache);
+        assert!(
+            read1 <= fb.len() as u64,
+            "a new scale reads the float side only: {read1}"
+        );
+        let want = compare_pair(
+            &mut fb.as_slice(),
+            &fe[0],
+            &mut qb.as_slice(),
+            &qe[0],
+            Some(1.0 / 80.0),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            typed.error_split.map(|s| s.clip),
+            want.error_split.map(|s| s.clip)
+        );
+        assert_eq!(
+            typed.error_split.map(|s| s.round),
+            want.error_split.map(|s| s.round)
+        );
+        assert_eq!(typed.quant, want.quant);
+        assert_eq!(typed.kl.to_bits(), want.kl.to_bits());
+        // Back to the first scale: from the cache, nothing read.
+        let (again, read2) = run(None, &mut cache);
+        assert_eq!(read2, 0);
+        assert_eq!(format!("{again:?}"), format!("{first:?}"));
+    }
+
+    #[test]
     fn ort_qdq_names_pair() {
         assert_eq!(
             normalize("conv1_output_QuantizeLinear_Output"),
