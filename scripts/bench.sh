@@ -27,6 +27,8 @@ if [ "${BENCH_WASM_OPT:-0}" = 1 ]; then
 fi
 echo "== report parsing"
 node e2e/bench.mjs
+echo "== big dumps in the browser: plain read vs QuantLens, and a typed scale"
+node e2e/bench_ingest.mjs
 echo "== comparison kernels"
 python3 scripts/bench_metrics.py
 echo "== bounded memory: a pair of 2 GiB dumps (peak heap)"
