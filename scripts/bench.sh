@@ -8,8 +8,27 @@ scripts/setup.sh test >/dev/null
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
 cargo build --release --locked --bin quantlens
 trunk build --release --offline
+echo "== wasm sizes (dist/, as served; wasm-opt off)"
+for f in dist/*.wasm; do
+  printf '  %-34s %10d bytes   gzip -9 %9d bytes\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"
+done
+# wasm-opt (binaryen from npm; Debian's wasm-opt 108 cannot read our output) on the app and the
+# worker, for the record: BENCH_WASM_OPT=1 scripts/bench.sh (a few minutes per file on 2 cores).
+if [ "${BENCH_WASM_OPT:-0}" = 1 ]; then
+  wo="$(mktemp -d)"
+  [ -x "$wo/node_modules/.bin/wasm-opt" ] || (cd "$wo" && npm install --no-audit --no-fund --loglevel=error binaryen@132 >/dev/null)
+  feats="--enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue"
+  for f in dist/app-*_bg.wasm dist/worker_bg.wasm; do
+    # shellcheck disable=SC2086
+    "$wo/node_modules/.bin/wasm-opt" $feats -O3 "$f" -o "$wo/o.wasm"
+    printf '  %-34s %10d bytes   gzip -9 %9d bytes   (wasm-opt -O3)\n' "$(basename "$f")" "$(stat -c %s "$wo/o.wasm")" "$(gzip -9c "$wo/o.wasm" | wc -c)"
+  done
+  rm -rf "$wo"
+fi
 echo "== report parsing"
 node e2e/bench.mjs
+echo "== big dumps in the browser: plain read vs QuantLens, and a typed scale"
+node e2e/bench_ingest.mjs
 echo "== comparison kernels"
 python3 scripts/bench_metrics.py
 echo "== bounded memory: a pair of 2 GiB dumps (peak heap)"

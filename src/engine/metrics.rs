@@ -2,7 +2,10 @@
 //! (analysis `a`), with exactly Horizon's definitions (horizon-formats.md §3.4), accumulated in f64.
 //!
 //! The hot loop keeps 8 f32 lanes per sum over blocks of 256 elements and flushes them into f64, so
-//! it vectorises (simd128 on wasm, SSE/AVX natively) without losing precision on long tensors. KL
+//! it vectorises (simd128 on wasm, SSE2 natively) without losing precision on long tensors. On x86-64
+//! an AVX2 version of the same loop (one 8-lane register per sum instead of two, no spills) is
+//! chosen at run time ([`Kernel`]); it does the same IEEE operations on the same lanes in the same
+//! order, so both give the same bits. KL
 //! uses softmax along dim 1 (ndim > 2) or the last dim, computed in the same single pass with an
 //! online log-sum-exp per softmax group. The error split needs the quantized side's dtype and scale.
 
@@ -29,6 +32,241 @@ fn vmin(a: f32, b: f32) -> f32 {
     }
 }
 const BLOCK: usize = 256;
+
+/// Which implementation of the comparison kernel (and of KL's softmax runs) runs. `Portable` is the
+/// loop LLVM vectorises for the target's baseline (SSE2 on x86-64, simd128 on wasm); `Avx2` is the
+/// same computation written with AVX2 intrinsics (x86-64 only; for KL, the same loops compiled
+/// with AVX2), taken when the CPU has AVX2 and FMA ([`Kernel::detect`]).
+/// Both do the same IEEE operations on the same lanes in the same order (no FMA: a fused
+/// multiply-add rounds once where `a * b + c` rounds twice), so their results agree bit for bit;
+/// `tests::kernels_agree_bit_for_bit` checks it on random, non-finite and ragged data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Portable,
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest copy this CPU can run.
+    pub fn detect() -> Kernel {
+        if Kernel::Avx2.available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        }
+    }
+
+    /// Whether this CPU can run this copy.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx2 => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => {
+                if cfg!(target_arch = "x86_64") {
+                    "sse2"
+                } else if cfg!(target_arch = "wasm32") {
+                    "simd128"
+                } else {
+                    "portable"
+                }
+            }
+            Kernel::Avx2 => "avx2",
+        }
+    }
+}
+
+/// One block's per-lane partial sums and extrema, before they are added into f64.
+struct Lanes {
+    dot: [f32; LANES],
+    dd: [f32; LANES],
+    ad: [f32; LANES],
+    s_a: [f32; LANES],
+    s_b: [f32; LANES],
+    q_a: [f32; LANES],
+    q_b: [f32; LANES],
+    aa: [f32; LANES],
+    bb: [f32; LANES],
+    mx: [f32; LANES],
+    mn_a: [f32; LANES],
+    mx_a: [f32; LANES],
+    mn_b: [f32; LANES],
+    mx_b: [f32; LANES],
+    rt: [f32; LANES],
+    clip: [f32; LANES],
+    round: [f32; LANES],
+    nclip: [f32; LANES],
+}
+
+/// The block kernel with AVX2 intrinsics: lane `k` of every register holds what lane `k` of the
+/// portable kernel holds (element `i ≡ k mod 8` of the block, in order), and every step is the
+/// portable kernel's IEEE operation: `max_ps(v, m)` is `vmax(m, v)` (`v > m ? v : m`, the second
+/// operand when either is NaN), `min_ps(v, m)` is `vmin(m, v)`, no FMA. Four loops over the
+/// (L1-resident) block keep every accumulator in a register. The last, partial chunk is loaded
+/// masked (zeros past the end) and only its real lanes are kept.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Lanes, QuantSpec, LANES};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn store(v: __m256) -> [f32; LANES] {
+        let mut o = [0f32; LANES];
+        // SAFETY: `o` holds 8 f32; unaligned store.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+        o
+    }
+
+    /// Runs `step` over `b` and `a` (equal lengths) eight elements at a time; the partial last
+    /// chunk runs on a copy whose first `tail` lanes are then kept.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn chunks<const N: usize>(
+        b: &[f32],
+        a: &[f32],
+        mut acc: [__m256; N],
+        step: impl Fn(&mut [__m256; N], __m256, __m256),
+    ) -> [__m256; N] {
+        let full = b.len() / LANES * LANES;
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= len of both slices; unaligned loads.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(b.as_ptr().add(i)),
+                    _mm256_loadu_ps(a.as_ptr().add(i)),
+                )
+            };
+            step(&mut acc, x, y);
+            i += LANES;
+        }
+        let tail = b.len() - full;
+        if tail > 0 {
+            let mut idx = [0i32; LANES];
+            for (k, m) in idx.iter_mut().enumerate() {
+                *m = if k < tail { -1 } else { 0 };
+            }
+            // SAFETY: masked loads read only the `tail` lanes inside both slices.
+            let (mask, x, y) = unsafe {
+                let mask = _mm256_loadu_si256(idx.as_ptr() as *const __m256i);
+                (
+                    mask,
+                    _mm256_maskload_ps(b.as_ptr().add(full), mask),
+                    _mm256_maskload_ps(a.as_ptr().add(full), mask),
+                )
+            };
+            let mut t = acc;
+            step(&mut t, x, y);
+            let keep = _mm256_castsi256_ps(mask);
+            for (o, n) in acc.iter_mut().zip(t) {
+                *o = _mm256_blendv_ps(*o, n, keep);
+            }
+        }
+        acc
+    }
+
+    /// One block (at most `BLOCK` elements of each side, equal lengths).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn block<const SPLIT: bool>(
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+    ) -> Lanes {
+        let zero = _mm256_setzero_ps();
+        let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        let fmax = _mm256_set1_ps(f32::MAX);
+        // The difference: Σab, Σ(b−a)², Σ|b−a|, Atol, Rtol (0/0 → 0, x/0 → f32::MAX).
+        let [dot, dd, ad, mx, rt] = chunks(b, a, [zero; 5], |[dot, dd, ad, mx, rt], x, y| {
+            let d = _mm256_sub_ps(x, y);
+            *dot = _mm256_add_ps(*dot, _mm256_mul_ps(x, y));
+            *dd = _mm256_add_ps(*dd, _mm256_mul_ps(d, d));
+            let ad_ = _mm256_and_ps(d, abs_mask);
+            *ad = _mm256_add_ps(*ad, ad_);
+            *mx = _mm256_max_ps(ad_, *mx);
+            let r = _mm256_and_ps(_mm256_div_ps(d, x), abs_mask);
+            let d0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero);
+            let x0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
+            let r = _mm256_blendv_ps(r, _mm256_andnot_ps(d0, fmax), x0);
+            *rt = _mm256_max_ps(r, *rt);
+        });
+        // Each side alone: shifted sums, Σv² unshifted, range.
+        let side = |v: &[f32], shift: f32| {
+            let sh = _mm256_set1_ps(shift);
+            let init = [
+                zero,
+                zero,
+                zero,
+                _mm256_set1_ps(f32::INFINITY),
+                _mm256_set1_ps(f32::NEG_INFINITY),
+            ];
+            chunks(v, v, init, |[s, sq, vv, mn, mx], x, _| {
+                let xs = _mm256_sub_ps(x, sh);
+                *s = _mm256_add_ps(*s, xs);
+                *sq = _mm256_add_ps(*sq, _mm256_mul_ps(xs, xs));
+                *vv = _mm256_add_ps(*vv, _mm256_mul_ps(x, x));
+                *mn = _mm256_min_ps(x, *mn);
+                *mx = _mm256_max_ps(x, *mx);
+            })
+        };
+        let [s_a, q_a, aa, mn_a, mx_a] = side(a, sa);
+        let [s_b, q_b, bb, mn_b, mx_b] = side(b, sb);
+        let [clip, round, nclip] = if SPLIT {
+            let scale = _mm256_set1_ps(q.scale as f32);
+            let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
+            let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
+            let (big, magic) = (_mm256_set1_ps(4_194_304.0), _mm256_set1_ps(12_582_912.0));
+            let neg_big = _mm256_set1_ps(-4_194_304.0);
+            let one = _mm256_set1_ps(1.0);
+            chunks(b, b, [zero; 3], |[clip, round, nclip], x, _| {
+                let t = _mm256_min_ps(big, _mm256_max_ps(neg_big, _mm256_mul_ps(x, inv)));
+                let kq = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+                let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
+                let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
+                let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(kq, kc), one);
+                *clip = _mm256_add_ps(*clip, _mm256_mul_ps(_mm256_mul_ps(c, e), e));
+                let r = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, c), e), e);
+                *round = _mm256_add_ps(*round, r);
+                *nclip = _mm256_add_ps(*nclip, c);
+            })
+        } else {
+            [zero; 3]
+        };
+        Lanes {
+            dot: store(dot),
+            dd: store(dd),
+            ad: store(ad),
+            s_a: store(s_a),
+            s_b: store(s_b),
+            q_a: store(q_a),
+            q_b: store(q_b),
+            aa: store(aa),
+            bb: store(bb),
+            mx: store(mx),
+            mn_a: store(mn_a),
+            mx_a: store(mx_a),
+            mn_b: store(mn_b),
+            mx_b: store(mx_b),
+            rt: store(rt),
+            clip: store(clip),
+            round: store(round),
+            nclip: store(nclip),
+        }
+    }
+}
 
 /// A symmetric quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
 /// `fake_quantize_per_tensor_affine` with zero point 0 (round half to even).
@@ -351,6 +589,203 @@ impl Group {
     }
 }
 
+/// e^x for x ≤ 0 (−∞ included), branch-free so that loops over it vectorise (f64x2 on wasm, SSE2
+/// and AVX2 natively), where libm's `exp` is a call per element.
+///
+/// x = n·ln2 + r with n = round(x/ln2), |r| ≤ ln2/2 (Cody–Waite: ln2 split in a high part whose
+/// products with n are exact and a low part), e^r by its Taylor polynomial of degree 13 (truncation
+/// below 5e-18 relative), times 2ⁿ built in the exponent bits. Error bound, checked against libm
+/// by `tests::exp_neg_error_bound` over [−708, 0]: relative error ≤ 4 · 2⁻⁵³ (4.4e-16), i.e. at
+/// most a few units in the last place. Below −708 (results under 2⁻¹⁰²¹ ≈ 3e-308, subnormal) it
+/// returns 0: an absolute error under 3e-308. For x = 0 it returns exactly 1. Not for x > 0 or NaN
+/// (the KL kernel sends non-finite inputs to the exact path).
+#[inline(always)]
+pub fn exp_neg(x: f64) -> f64 {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    // fdlibm's split of ln2: the high part has 32 significant bits, so n·LN2_HI is exact.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // 6.93147180369123816490e-1
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // 1.90821492927058770002e-10
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵², rounds to an integer in the low bits
+    let xc = if x < -708.0 { -708.0 } else { x };
+    let kf = xc * LOG2E + SHIFT;
+    let n = kf - SHIFT;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    // Taylor coefficients 1/k!, Horner (written out: a loop here would stop the vectoriser).
+    let p = 1.0 / 6_227_020_800.0;
+    let p = p * r + 1.0 / 479_001_600.0;
+    let p = p * r + 1.0 / 39_916_800.0;
+    let p = p * r + 1.0 / 3_628_800.0;
+    let p = p * r + 1.0 / 362_880.0;
+    let p = p * r + 1.0 / 40_320.0;
+    let p = p * r + 1.0 / 5_040.0;
+    let p = p * r + 1.0 / 720.0;
+    let p = p * r + 1.0 / 120.0;
+    let p = p * r + 1.0 / 24.0;
+    let p = p * r + 1.0 / 6.0;
+    let p = p * r + 0.5;
+    let p = p * r + 1.0;
+    let p = p * r + 1.0;
+    // 2ⁿ: kf's bits are those of 1.5·2⁵² plus n; n + 1023 shifted into the exponent field.
+    let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
+    if x < -708.0 {
+        0.0
+    } else {
+        p * scale
+    }
+}
+
+/// The online softmax states of many groups as a struct of arrays, so that one channel of a run
+/// of consecutive groups updates them in a vectorised loop.
+struct KlGroups {
+    kernel: Kernel,
+    mb: Vec<f64>,
+    sb: Vec<f64>,
+    t: Vec<f64>,
+    ma: Vec<f64>,
+    sa: Vec<f64>,
+}
+
+impl KlGroups {
+    fn new(n: usize) -> KlGroups {
+        let e = Group::EMPTY;
+        KlGroups {
+            kernel: Kernel::detect(),
+            mb: vec![e.mb; n],
+            sb: vec![e.sb; n],
+            t: vec![e.t; n],
+            ma: vec![e.ma; n],
+            sa: vec![e.sa; n],
+        }
+    }
+
+    /// Adds `b[i]`, `a[i]` to group `g0 + i`. The same recurrence as [`Group::push`], written
+    /// without branches: of e^(m_old − m_new) and e^(x − m_new) one is e^0 = 1, so one
+    /// `exp_neg(−|x − m|)` per side and element. With finite values it differs from `Group::push`
+    /// only by `exp_neg`'s error; a run holding NaN or ±∞ takes `Group::push` itself (libm `exp`),
+    /// so non-finite values give exactly what they gave before.
+    fn push_run(&mut self, g0: usize, b: &[f32], a: &[f32]) {
+        let n = b.len().min(a.len());
+        let (b, a) = (&b[..n], &a[..n]);
+        let finite = b
+            .iter()
+            .zip(a)
+            .fold(true, |f, (x, y)| f & x.is_finite() & y.is_finite());
+        let mb = &mut self.mb[g0..g0 + n];
+        let sb = &mut self.sb[g0..g0 + n];
+        let t = &mut self.t[g0..g0 + n];
+        let ma = &mut self.ma[g0..g0 + n];
+        let sa = &mut self.sa[g0..g0 + n];
+        if !finite {
+            for i in 0..n {
+                let mut g = Group {
+                    mb: mb[i],
+                    sb: sb[i],
+                    t: t[i],
+                    ma: ma[i],
+                    sa: sa[i],
+                };
+                g.push(b[i] as f64, a[i] as f64);
+                (mb[i], sb[i], t[i], ma[i], sa[i]) = (g.mb, g.sb, g.t, g.ma, g.sa);
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx2 {
+            // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA.
+            unsafe { push_run_avx2((mb, sb, t, ma, sa), b, a) };
+            return;
+        }
+        push_run_portable((mb, sb, t, ma, sa), b, a);
+    }
+
+    /// Σ KL of groups `0..n` in order (groups with no value count 0), which start again empty.
+    fn take(&mut self, n: usize) -> f64 {
+        let mut total = 0.0;
+        for i in 0..n {
+            let g = Group {
+                mb: self.mb[i],
+                sb: self.sb[i],
+                t: self.t[i],
+                ma: self.ma[i],
+                sa: self.sa[i],
+            };
+            if g.sb > 0.0 {
+                total += g.kl();
+            }
+        }
+        let e = Group::EMPTY;
+        self.mb[..n].fill(e.mb);
+        self.sb[..n].fill(e.sb);
+        self.t[..n].fill(e.t);
+        self.ma[..n].fill(e.ma);
+        self.sa[..n].fill(e.sa);
+        total
+    }
+}
+
+/// The float side's recurrence over a run (see [`KlGroups::push_run`]). Its own function so that
+/// the slices are known not to overlap (`&mut` arguments) and LLVM vectorises the loop without
+/// run-time overlap checks (with them, over five arrays, it gave up); indexed over slices of one
+/// length, the form its loop vectoriser takes.
+#[inline(always)]
+fn push_b(mb: &mut [f64], sb: &mut [f64], t: &mut [f64], b: &[f32], a: &[f32]) {
+    let n = b.len();
+    let (mb, sb, t, a) = (&mut mb[..n], &mut sb[..n], &mut t[..n], &a[..n]);
+    for i in 0..n {
+        let (x, y) = (b[i] as f64, a[i] as f64);
+        let (m, s, tt) = (mb[i], sb[i], t[i]);
+        let up = x > m;
+        let z = exp_neg(-(x - m).abs());
+        let d = x - y;
+        mb[i] = if up { x } else { m };
+        sb[i] = if up { s * z + 1.0 } else { s + z };
+        t[i] = if up { tt * z + d } else { tt + z * d };
+    }
+}
+
+/// The quantized side's recurrence over a run (as [`push_b`]).
+#[inline(always)]
+fn push_a(ma: &mut [f64], sa: &mut [f64], a: &[f32]) {
+    let n = a.len();
+    let (ma, sa) = (&mut ma[..n], &mut sa[..n]);
+    for i in 0..n {
+        let y = a[i] as f64;
+        let (m, s) = (ma[i], sa[i]);
+        let up = y > m;
+        let z = exp_neg(-(y - m).abs());
+        ma[i] = if up { y } else { m };
+        sa[i] = if up { s * z + 1.0 } else { s + z };
+    }
+}
+
+/// A run's softmax states: (m_b, s_b, t, m_a, s_a) of consecutive groups.
+type States<'a> = (
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut [f64],
+);
+
+/// One channel of a run on the portable kernel (SSE2, simd128: two f64 lanes).
+#[inline(never)]
+fn push_run_portable((mb, sb, t, ma, sa): States, b: &[f32], a: &[f32]) {
+    push_b(mb, sb, t, b, a);
+    push_a(ma, sa, a);
+}
+
+/// The same compiled for AVX2 (four f64 lanes): the same IEEE operations (no FMA), the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn push_run_avx2((mb, sb, t, ma, sa): States, b: &[f32], a: &[f32]) {
+    push_b(mb, sb, t, b, a);
+    push_a(ma, sa, a);
+}
+
+/// Groups per tile when a chunk holds several whole channels: each tile's state (40 bytes per
+/// group, 20 KiB) stays in L1 while every channel of the chunk passes over it.
+const KL_TILE: usize = 512;
+
 /// The largest number of softmax groups KL keeps state for at once (40 bytes each, 10 MiB);
 /// more (huge spatial maps) are handled by [`kl_windowed`] in windows of this size.
 pub const KL_MAX_GROUPS: u64 = 1 << 18;
@@ -403,23 +838,17 @@ pub fn kl_windowed_with(
     }
     let mut total = 0.0;
     let (mut b, mut a) = (Vec::new(), Vec::new());
-    let mut groups = vec![Group::EMPTY; inner.min(window) as usize];
+    let mut groups = KlGroups::new(inner.min(window) as usize);
     let mut r0 = 0u64;
     while r0 < inner {
         let w = (inner - r0).min(window) as usize;
         for o in 0..outer {
             for c in 0..along {
                 read((o * along + c) * inner + r0, w, &mut b, &mut a)?;
-                for (g, (&x, &y)) in groups.iter_mut().zip(b.iter().zip(&a)) {
-                    g.push(x as f64, y as f64);
-                }
+                let n = w.min(b.len()).min(a.len());
+                groups.push_run(0, &b[..n], &a[..n]);
             }
-            for g in groups.iter_mut().take(w) {
-                if g.sb > 0.0 {
-                    total += g.kl();
-                }
-                *g = Group::EMPTY;
-            }
+            total += groups.take(w);
         }
         r0 += w as u64;
     }
@@ -430,7 +859,7 @@ pub fn kl_windowed_with(
 pub(crate) struct Kl {
     inner: u64,
     along: u64,
-    groups: Vec<Group>,
+    groups: KlGroups,
     pos: u64,
     pub(crate) total: f64,
 }
@@ -452,7 +881,7 @@ impl Kl {
         Kl {
             inner,
             along,
-            groups: vec![Group::EMPTY; inner.min(1 << 26) as usize],
+            groups: KlGroups::new(inner.min(1 << 26) as usize),
             pos: 0,
             total: 0.0,
         }
@@ -460,17 +889,36 @@ impl Kl {
 
     pub(crate) fn push(&mut self, mut b: &[f32], mut a: &[f32]) {
         let (inner, slab) = (self.inner, self.inner * self.along);
-        // Runs of consecutive groups (no division per element): up to the last group, the end of
-        // the slab (where its groups end) or the end of the data.
         while !b.is_empty() && !a.is_empty() {
-            let g = (self.pos % inner) as usize;
+            let len = b.len().min(a.len()) as u64;
             let to_slab_end = slab - self.pos % slab;
-            let n = ((inner as usize - g) as u64)
-                .min(to_slab_end)
-                .min(b.len().min(a.len()) as u64) as usize;
-            for (grp, (&bv, &av)) in self.groups[g..g + n].iter_mut().zip(b.iter().zip(a)) {
-                grp.push(bv as f64, av as f64);
+            let rows = (len.min(to_slab_end) / inner) as usize;
+            if self.pos % inner == 0 && rows >= 2 {
+                // Several whole channels of the same groups: tile by groups, so each tile's state
+                // stays in cache while the channels pass over it. Every group still sees its
+                // values in channel order, as the plain order gives them.
+                let w = inner as usize;
+                for g0 in (0..w).step_by(KL_TILE) {
+                    let g1 = (g0 + KL_TILE).min(w);
+                    for r in 0..rows {
+                        let (s, e) = (r * w + g0, r * w + g1);
+                        self.groups.push_run(g0, &b[s..e], &a[s..e]);
+                    }
+                }
+                let n = rows * w;
+                self.pos += n as u64;
+                if self.pos % slab == 0 {
+                    self.flush();
+                }
+                b = &b[n..];
+                a = &a[n..];
+                continue;
             }
+            // Runs of consecutive groups (no division per element): up to the last group, the
+            // end of the slab (where its groups end) or the end of the data.
+            let g = (self.pos % inner) as usize;
+            let n = ((inner as usize - g) as u64).min(to_slab_end).min(len) as usize;
+            self.groups.push_run(g, &b[..n], &a[..n]);
             self.pos += n as u64;
             if self.pos % slab == 0 {
                 self.flush();
@@ -481,12 +929,8 @@ impl Kl {
     }
 
     pub(crate) fn flush(&mut self) {
-        for g in &mut self.groups {
-            if g.sb > 0.0 {
-                self.total += g.kl();
-            }
-            *g = Group::EMPTY;
-        }
+        let n = self.groups.mb.len();
+        self.total += self.groups.take(n);
     }
 }
 
@@ -517,6 +961,7 @@ pub struct Accumulator {
     round_e: f64,
     clipped: u64,
     kl: Option<Kl>,
+    kernel: Kernel,
 }
 
 impl Accumulator {
@@ -555,7 +1000,27 @@ impl Accumulator {
             // Huge softmax groups go to `kl_windowed` (bounded memory) instead.
             kl: (with_kl && kl_layout(shape, fortran).2 <= KL_MAX_GROUPS)
                 .then(|| Kl::new(shape, fortran)),
+            kernel: Kernel::detect(),
         }
+    }
+
+    /// Runs the given copy of the kernel (tests and benchmarks compare them); one this CPU
+    /// cannot run falls back to [`Kernel::Portable`].
+    pub fn with_kernel(mut self, kernel: Kernel) -> Accumulator {
+        self.kernel = if kernel.available() {
+            kernel
+        } else {
+            Kernel::Portable
+        };
+        if let Some(kl) = self.kl.as_mut() {
+            kl.groups.kernel = self.kernel;
+        }
+        self
+    }
+
+    /// The copy of the kernel this accumulator runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Add the next aligned elements: `b` from the float (baseline) tensor, `a` from the quantized one.
@@ -572,20 +1037,49 @@ impl Accumulator {
         let sb = *self
             .shift_b
             .get_or_insert(if b[0].is_finite() { b[0] } else { 0.0 });
-        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
-            self.block(bc, ac, sa, sb);
-        }
+        self.blocks(b, a, sa, sb);
         if let Some(kl) = self.kl.as_mut() {
             kl.push(b, a);
         }
         self.n += len as u64;
     }
 
-    #[inline]
-    fn block(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
-        match self.quant {
-            Some(q) => self.block_impl::<true>(b, a, sa, sb, q),
-            None => self.block_impl::<false>(b, a, sa, sb, QuantSpec::int8(1.0)),
+    /// Runs the chosen copy of the kernel over equal-length slices.
+    fn blocks(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx2 {
+            // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA on this CPU
+            // (`Accumulator::new` via `Kernel::detect`, or `with_kernel`).
+            unsafe { self.blocks_avx2(b, a, sa, sb) };
+            return;
+        }
+        self.blocks_portable(b, a, sa, sb);
+    }
+
+    fn blocks_portable(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
+            match self.quant {
+                Some(q) => self.block_impl::<true>(bc, ac, sa, sb, q),
+                None => self.block_impl::<false>(bc, ac, sa, sb, QuantSpec::int8(1.0)),
+            }
+        }
+    }
+
+    /// The AVX2 kernel over the same blocks, flushed the same way.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn blocks_avx2(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
+            match self.quant {
+                Some(q) => {
+                    let l = avx2::block::<true>(bc, ac, sa, sb, q);
+                    self.flush::<true>(&l, bc, ac);
+                }
+                None => {
+                    let l = avx2::block::<false>(bc, ac, sa, sb, QuantSpec::int8(1.0));
+                    self.flush::<false>(&l, bc, ac);
+                }
+            }
         }
     }
 
@@ -691,30 +1185,56 @@ impl Accumulator {
                 split(k, x);
             }
         }
+        let l = Lanes {
+            dot,
+            dd,
+            ad,
+            s_a,
+            s_b,
+            q_a,
+            q_b,
+            aa,
+            bb,
+            mx,
+            mn_a,
+            mx_a,
+            mn_b,
+            mx_b,
+            rt,
+            clip,
+            round,
+            nclip,
+        };
+        self.flush::<SPLIT>(&l, b, a);
+    }
+
+    /// Adds one block's lanes into the f64 totals (the same for every kernel).
+    #[inline(always)]
+    fn flush<const SPLIT: bool>(&mut self, l: &Lanes, b: &[f32], a: &[f32]) {
         let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
-        let (sum_a, sum_b, sq_a, sq_b) = (sum(&s_a), sum(&s_b), sum(&q_a), sum(&q_b));
-        self.dot += sum(&dot);
-        self.aa += sum(&aa);
-        self.bb += sum(&bb);
-        self.dd += sum(&dd);
-        self.abs_d += sum(&ad);
+        let (sum_a, sum_b, sq_a, sq_b) = (sum(&l.s_a), sum(&l.s_b), sum(&l.q_a), sum(&l.q_b));
+        self.dot += sum(&l.dot);
+        self.aa += sum(&l.aa);
+        self.bb += sum(&l.bb);
+        self.dd += sum(&l.dd);
+        self.abs_d += sum(&l.ad);
         self.sum_a += sum_a;
         self.sum_b += sum_b;
         self.sq_a += sq_a;
         self.sq_b += sq_b;
         if SPLIT {
-            self.clip_e += sum(&clip);
-            self.round_e += sum(&round);
-            self.clipped += sum(&nclip) as u64;
+            self.clip_e += sum(&l.clip);
+            self.round_e += sum(&l.round);
+            self.clipped += sum(&l.nclip) as u64;
         }
         let fold_max = |v: &[f32; LANES]| v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let fold_min = |v: &[f32; LANES]| v.iter().cloned().fold(f32::INFINITY, f32::min);
-        self.max_abs_d = self.max_abs_d.max(fold_max(&mx));
-        self.max_rtol = self.max_rtol.max(fold_max(&rt));
-        self.min_a = self.min_a.min(fold_min(&mn_a));
-        self.max_a = self.max_a.max(fold_max(&mx_a));
-        self.min_b = self.min_b.min(fold_min(&mn_b));
-        self.max_b = self.max_b.max(fold_max(&mx_b));
+        self.max_abs_d = self.max_abs_d.max(fold_max(&l.mx));
+        self.max_rtol = self.max_rtol.max(fold_max(&l.rt));
+        self.min_a = self.min_a.min(fold_min(&l.mn_a));
+        self.max_a = self.max_a.max(fold_max(&l.mx_a));
+        self.min_b = self.min_b.min(fold_min(&l.mn_b));
+        self.max_b = self.max_b.max(fold_max(&l.mx_b));
         // NaN never wins a max/min: count non-finite values separately.
         if !(self.dd.is_finite() && self.bb.is_finite() && self.aa.is_finite()) {
             self.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
@@ -895,6 +1415,274 @@ mod tests {
         }
     }
 
+    /// xorshift64*: reproducible data without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
+    /// Every field of the metrics as text: `{:?}` of an f64 is its shortest round-trip form, so
+    /// equal text is equal bits (NaN aside, which prints as NaN whatever its payload).
+    fn bits(m: &PairMetrics) -> String {
+        format!("{m:?}")
+    }
+
+    #[test]
+    fn kernels_agree_bit_for_bit() {
+        if !Kernel::Avx2.available() {
+            eprintln!("no AVX2 on this CPU: only the portable kernel runs here");
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE / 4.0, // subnormal
+            1e30,
+            -1e30,
+            f32::MAX,
+            0.01, // a tie at scale 0.02: round half to even
+            0.03,
+            2.55,
+            -2.57,
+        ];
+        let mut cases = 0;
+        for len in (0..40).chain([63, 255, 256, 257, 511, 1000, 4099, 70_001]) {
+            for kind in 0..4 {
+                let b: Vec<f32> = (0..len)
+                    .map(|_| match kind {
+                        0 => (rng.unit() - 0.5) * 6.0,
+                        1 => (rng.unit() - 0.3) * 1e4,
+                        _ if rng.next() % 7 == 0 => specials[rng.next() as usize % specials.len()],
+                        _ => (rng.unit() - 0.5) * 8.0,
+                    })
+                    .collect();
+                let a: Vec<f32> = b
+                    .iter()
+                    .map(|&x| match rng.next() % 11 {
+                        0 => x,
+                        1 => specials[rng.next() as usize % specials.len()],
+                        2 => 0.0,
+                        _ => (x * 50.0).round_ties_even().clamp(-128.0, 127.0) * 0.02,
+                    })
+                    .collect();
+                // The first values set the variance shifts: a non-finite one too.
+                let chunk = 1 + rng.next() as usize % 700;
+                for quant in [
+                    None,
+                    Some(QuantSpec::int8(0.02)),
+                    Some(QuantSpec::int16(1e-4)),
+                ] {
+                    let run = |k: Kernel| {
+                        // KL too: softmax along dim 1 of [1, 3, len/3] when it divides.
+                        let shape = [1, 3, len as u64 / 3];
+                        let shape: &[u64] = if len % 3 == 0 { &shape } else { &[len as u64] };
+                        let mut acc = Accumulator::new(shape, false, quant, true).with_kernel(k);
+                        for (x, y) in b.chunks(chunk).zip(a.chunks(chunk)) {
+                            acc.update(x, y);
+                        }
+                        acc.finish()
+                    };
+                    let (p, v) = (run(Kernel::Portable), run(Kernel::Avx2));
+                    assert_eq!(
+                        bits(&p),
+                        bits(&v),
+                        "len {len}, kind {kind}, chunk {chunk}, {quant:?}"
+                    );
+                    cases += 1;
+                }
+            }
+        }
+        assert_eq!(cases, 48 * 4 * 3);
+    }
+
+    #[test]
+    fn the_kernel_asked_for_runs_when_the_cpu_has_it() {
+        let acc = Accumulator::new(&[4], false, None, false);
+        assert_eq!(acc.kernel(), Kernel::detect());
+        let p = Accumulator::new(&[4], false, None, false).with_kernel(Kernel::Portable);
+        assert_eq!(p.kernel(), Kernel::Portable);
+        let v = Accumulator::new(&[4], false, None, false).with_kernel(Kernel::Avx2);
+        let want = if Kernel::Avx2.available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        };
+        assert_eq!(v.kernel(), want);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            assert_eq!(Kernel::detect(), Kernel::Avx2);
+        }
+    }
+
+    #[test]
+    fn exp_neg_error_bound() {
+        // The bound stated on `exp_neg`: relative error ≤ 4·2⁻⁵³ against libm over [−708, 0].
+        let bound = 4.0 * f64::EPSILON / 2.0;
+        let mut rng = Rng(42);
+        let mut worst = 0f64;
+        let mut check = |x: f64| {
+            let (got, want) = (exp_neg(x), x.exp());
+            let rel = ((got - want) / want).abs();
+            assert!(
+                rel <= bound,
+                "exp_neg({x:e}) = {got:e}, libm {want:e}, rel {rel:e}"
+            );
+            worst = worst.max(rel);
+        };
+        for i in 0..=200_000 {
+            check(-708.0 * i as f64 / 200_000.0);
+        }
+        for _ in 0..300_000 {
+            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            check(-u * 708.0);
+            check(-u * 2.0); // where the KL's values mostly are
+            check(-(u * 40.0).exp2() * 1e-12); // tiny arguments
+        }
+        for k in -1021..=0 {
+            // Near n·ln2 ± ln2/2, the ends of the reduced range.
+            let c = k as f64 * std::f64::consts::LN_2;
+            for x in [c, c - 0.3465, c + 0.3465] {
+                if (-708.0..=0.0).contains(&x) {
+                    check(x);
+                }
+            }
+        }
+        assert!(worst > 0.0, "the comparison ran");
+        eprintln!("exp_neg: worst relative error {worst:e} (bound {bound:e})");
+        assert_eq!(exp_neg(0.0), 1.0);
+        assert_eq!(exp_neg(-0.0), 1.0);
+        assert_eq!(exp_neg(f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_neg(-708.5), 0.0);
+        assert!(exp_neg(-745.0) < 3e-308 && exp_neg(-745.0) >= 0.0);
+    }
+
+    /// KL exactly as before the vectorised kernel: `Group::push` (libm `exp`) element by element in
+    /// flat order, groups summed in order at the end of each slab.
+    fn kl_reference(shape: &[u64], fortran: bool, b: &[f32], a: &[f32]) -> f64 {
+        let (_, along, inner) = kl_layout(shape, fortran);
+        let mut groups = vec![Group::EMPTY; inner as usize];
+        let mut total = 0.0;
+        for (i, (&x, &y)) in b.iter().zip(a).enumerate() {
+            groups[i % inner as usize].push(x as f64, y as f64);
+            if (i as u64 + 1) % (inner * along) == 0 {
+                for g in groups.iter_mut() {
+                    if g.sb > 0.0 {
+                        total += g.kl();
+                    }
+                    *g = Group::EMPTY;
+                }
+            }
+        }
+        total / b.len() as f64
+    }
+
+    #[test]
+    fn kl_matches_the_exact_recurrence() {
+        // The bound: |KL − KL_exact| ≤ 1e-13 · max(|KL_exact|, 1e-3) (exp_neg's few ulps, summed).
+        let mut rng = Rng(7);
+        let shapes: [(Vec<u64>, bool); 7] = [
+            (vec![1, 64, 4100], false), // 64 channels of 4100 groups: the tiled path
+            (vec![3, 5, 777], false),   // several slabs, tiles with a remainder
+            (vec![2, 6, 3, 4], true),   // Fortran order
+            (vec![9, 1000], false),     // softmax along the last dim
+            (vec![5000], false),        // one group
+            (vec![2, 3, 1], false),     // one group per slab
+            (vec![4, 2, 600], false),   // two channels: tiled
+        ];
+        let mut worst = 0f64;
+        for (shape, fortran) in shapes {
+            let n: u64 = shape.iter().product();
+            for kind in 0..3 {
+                let b: Vec<f32> = (0..n)
+                    .map(|_| match kind {
+                        0 => (rng.unit() - 0.5) * 8.0,
+                        1 => (rng.unit() - 0.5) * 200.0, // e^−x down to underflow
+                        _ => (rng.unit() * 30.0).exp() * 1e-6,
+                    })
+                    .collect();
+                let a: Vec<f32> = b
+                    .iter()
+                    .map(|&x| (x * 20.0).round_ties_even().clamp(-128.0, 127.0) / 20.0)
+                    .collect();
+                let want = kl_reference(&shape, fortran, &b, &a);
+                // Fed whole, in ragged chunks, and in chunks of exactly two channels.
+                let (_, _, inner) = kl_layout(&shape, fortran);
+                for chunk in [
+                    n as usize,
+                    1 + rng.next() as usize % 5000,
+                    2 * inner as usize,
+                ] {
+                    let mut acc = Accumulator::new(&shape, fortran, None, true);
+                    for (x, y) in b.chunks(chunk).zip(a.chunks(chunk)) {
+                        acc.update(x, y);
+                    }
+                    let got = acc.finish().kl;
+                    let err = (got - want).abs() / want.abs().max(1e-3);
+                    assert!(
+                        err <= 1e-13,
+                        "{shape:?} kind {kind} chunk {chunk}: {got:e} vs exact {want:e}"
+                    );
+                    worst = worst.max(err);
+                }
+            }
+        }
+        eprintln!("KL: worst error {worst:e} of max(|KL|, 1e-3)");
+    }
+
+    #[test]
+    fn kl_with_non_finite_values_is_what_it_was() {
+        // A run holding NaN or ±∞ takes the exact recurrence: the outcome (NaN, ∞, or a group
+        // left out) is the same as before; the other runs stay within the stated bound.
+        let shape = [1u64, 8, 300];
+        let mut outcomes = std::collections::BTreeSet::new();
+        for special in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for (side, at) in [(0, 5usize), (1, 5), (1, 0), (0, 2399), (1, 1200)] {
+                let mut b: Vec<f32> = (0..2400).map(|i| ((i * 7 % 13) as f32) * 0.1).collect();
+                let mut a: Vec<f32> = b.iter().map(|x| (x * 4.0).round() / 4.0).collect();
+                if side == 0 {
+                    b[at] = special;
+                } else {
+                    a[at] = special;
+                }
+                let want = kl_reference(&shape, false, &b, &a);
+                let got = compare_slices(&b, &a, &shape, None).kl;
+                let what = |v: f64| {
+                    if v.is_nan() {
+                        "NaN".to_string()
+                    } else if v.is_infinite() {
+                        format!("{v}")
+                    } else {
+                        "finite".to_string()
+                    }
+                };
+                assert_eq!(what(got), what(want), "{special} on side {side} at {at}");
+                if want.is_finite() {
+                    assert!(
+                        (got - want).abs() <= 1e-13 * want.abs().max(1e-3),
+                        "{special} on side {side} at {at}: {got:e} vs {want:e}"
+                    );
+                }
+                outcomes.insert(what(want));
+            }
+        }
+        assert!(
+            outcomes.len() >= 2,
+            "the cases reach different outcomes: {outcomes:?}"
+        );
+    }
+
     #[test]
     fn windowed_kl_equals_the_single_pass() {
         for (shape, fortran) in [
@@ -957,7 +1745,7 @@ mod tests {
 /// Benchmark helpers: the arrays every contender uses (`b[i]` float, `a` its int8 fake-quant at 0.02),
 /// and the kernels timed on them.
 pub mod bench {
-    use super::{Accumulator, QuantSpec};
+    use super::{Accumulator, Kernel, QuantSpec};
 
     pub fn arrays(n: usize) -> (Vec<f32>, Vec<f32>) {
         let b: Vec<f32> = (0..n)
@@ -970,8 +1758,13 @@ pub mod bench {
         (b, a)
     }
 
-    /// All metrics except KL, with the error split (one pass).
+    /// All metrics except KL, with the error split (one pass), on the kernel this CPU picks.
     pub fn metrics_no_kl(b: &[f32], a: &[f32]) -> f64 {
+        metrics_no_kl_on(b, a, Kernel::detect())
+    }
+
+    /// The same on a given copy of the kernel.
+    pub fn metrics_no_kl_on(b: &[f32], a: &[f32], kernel: Kernel) -> f64 {
         let mut acc = Accumulator::new(
             &[b.len() as u64],
             false,
@@ -981,7 +1774,8 @@ pub mod bench {
                 Some(QuantSpec::int8(0.02))
             },
             false,
-        );
+        )
+        .with_kernel(kernel);
         for (x, y) in b.chunks(1 << 18).zip(a.chunks(1 << 18)) {
             acc.update(x, y);
         }

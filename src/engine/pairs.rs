@@ -2,7 +2,7 @@
 //! findings that the error split supports (truncation / rounding / inherited measured, not inferred).
 
 use super::findings::{kind, Evidence, Finding, Severity};
-use super::metrics::{Accumulator, PairMetrics, QuantSpec};
+use super::metrics::{Accumulator, ErrorSplit, PairMetrics, QuantSpec};
 use super::tensor::{ByteSource, ElemReader, ElemType, TensorEntry};
 use serde::{Deserialize, Serialize};
 
@@ -239,6 +239,68 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     Ok(m)
 }
 
+/// A pair compared before under another scale (`old`): only what the scale changes is computed
+/// again — the quantizer, `max_qscale_diff` and the error split, whose pass reads the float tensor
+/// alone (half the bytes of a comparison) — and everything else (metrics, KL, histograms) is kept.
+/// The split is the one a whole comparison computes, bit for bit (same slices, same kernel), but
+/// for `inherited`, taken from the kept MSE · n (equal to within rounding). None when a scale
+/// changes more than that (raw integer dumps, which it dequantizes) or when the kept range cannot
+/// stand for the quantized side's |x| max (non-finite): the pair is then compared whole.
+#[allow(clippy::too_many_arguments)]
+pub fn rescale_pair<F: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qe: &TensorEntry,
+    old: &PairMetrics,
+    scale: Option<f64>,
+    dtype: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+) -> Option<Result<PairMetrics, String>> {
+    if qe.is_raw_int() || fe.is_raw_int() || fe.shape != qe.shape {
+        return None;
+    }
+    let scale = scale.or(qe.scale);
+    // `compare_pair`'s |x| max of the quantized side (finite values, from 0) is its kept range.
+    let absmax = if scale.is_some() && dtype.is_none() {
+        let (lo, hi) = (old.analy_min, old.analy_max);
+        if !(lo.is_finite() && hi.is_finite()) {
+            return None;
+        }
+        lo.abs().max(hi.abs()).max(0.0)
+    } else {
+        0.0
+    };
+    let spec = quant_spec(qe, scale, dtype, absmax);
+    let mut m = old.clone();
+    m.quant = spec;
+    m.max_qscale_diff = spec.map(|q| m.atol / q.scale);
+    m.error_split = match spec {
+        None => None,
+        Some(q) => {
+            let mut acc = Accumulator::new(&[fe.numel()], false, Some(q), false);
+            let mut r = ElemReader::new(fsrc, fe);
+            let mut buf = Vec::new();
+            loop {
+                let n = match r.next_chunk(&mut buf, CHUNK_ELEMS) {
+                    Ok(n) => n,
+                    Err(e) => return Some(Err(format!("float side: {e}"))),
+                };
+                if n == 0 {
+                    break;
+                }
+                // The split depends on the float values alone: the same lanes, whatever `a` is.
+                acc.update(&buf, &buf);
+                progress(r.done_bytes());
+            }
+            acc.finish().error_split.map(|sp| ErrorSplit {
+                inherited: (old.mse * old.numel as f64 - sp.clip - sp.round).max(0.0),
+                ..sp
+            })
+        }
+    };
+    Some(Ok(m))
+}
+
 /// Called with a float slice, the aligned quantized slice and the bytes read so far.
 type SliceVisitor<'a> = dyn FnMut(&[f32], &[f32], u64) + 'a;
 
@@ -355,6 +417,197 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A C-order float32 `.npy` file in memory.
+    fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let tuple = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        out.extend_from_slice(h.as_bytes());
+        for v in data {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn a_new_scale_recomputes_only_the_split_and_gets_what_a_whole_comparison_gets() {
+        // 600,001 elements: slices of CHUNK_ELEMS and a ragged end; values clipped at int8 0.01.
+        let n = 600_001usize;
+        let b: Vec<f32> = (0..n)
+            .map(|i| ((i % 9973) as f32 * 0.001).sin() * 2.0 + ((i / 4096) % 5) as f32 * 0.1)
+            .collect();
+        let a: Vec<f32> = b
+            .iter()
+            .map(|x| (x * 60.0).round_ties_even().clamp(-128.0, 127.0) / 60.0)
+            .collect();
+        let shape = [1usize, 7, n / 7];
+        let (fb, qb) = (npy(&shape, &b[..n / 7 * 7]), npy(&shape, &a[..n / 7 * 7]));
+        let fe =
+            crate::engine::tensor::list_tensors("f.npy", &mut fb.as_slice()).unwrap()[0].clone();
+        let qe =
+            crate::engine::tensor::list_tensors("q.npy", &mut qb.as_slice()).unwrap()[0].clone();
+        let whole = |scale: Option<f64>, dtype: Option<&str>| {
+            compare_pair(
+                &mut fb.as_slice(),
+                &fe,
+                &mut qb.as_slice(),
+                &qe,
+                scale,
+                dtype,
+                &mut |_| {},
+            )
+            .unwrap()
+        };
+        let cases: [(Option<f64>, Option<&str>); 5] = [
+            (None, None),
+            (Some(1.0 / 60.0), None),
+            (Some(0.01), None),
+            (Some(0.002), Some("int16")),
+            (Some(0.05), Some("int8")),
+        ];
+        for (s0, d0) in cases {
+            let old = whole(s0, d0);
+            for (s1, d1) in cases {
+                let want = whole(s1, d1);
+                let mut read = 0u64;
+                let got = rescale_pair(&mut fb.as_slice(), &fe, &qe, &old, s1, d1, &mut |d| {
+                    read = d
+                })
+                .expect("a float dump: the split alone")
+                .unwrap();
+                if s1.is_some() {
+                    assert!(
+                        read > 0 && read <= fb.len() as u64,
+                        "the float side only: {read}"
+                    );
+                }
+                let (mut g, mut w) = (got.clone(), want.clone());
+                let (gi, wi) = (
+                    g.error_split
+                        .as_mut()
+                        .map(|sp| std::mem::take(&mut sp.inherited)),
+                    w.error_split
+                        .as_mut()
+                        .map(|sp| std::mem::take(&mut sp.inherited)),
+                );
+                assert_eq!(
+                    format!("{g:?}"),
+                    format!("{w:?}"),
+                    "{s0:?} {d0:?} → {s1:?} {d1:?}"
+                );
+                match (gi, wi) {
+                    (Some(x), Some(y)) => assert!(
+                        (x - y).abs() <= 1e-12 * y.abs().max(1e-300),
+                        "inherited {x} vs {y}"
+                    ),
+                    (x, y) => assert_eq!(x, y),
+                }
+            }
+        }
+        // A raw integer dump: the scale dequantizes it, so the pair is compared whole.
+        let mut raw = qe.clone();
+        raw.elem = ElemType::I8;
+        let old = whole(Some(0.01), None);
+        assert!(rescale_pair(
+            &mut fb.as_slice(),
+            &fe,
+            &raw,
+            &old,
+            Some(0.02),
+            None,
+            &mut |_| {}
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn compare_files_reads_only_the_float_tensor_when_a_scale_changes() {
+        let n = 300_000usize;
+        let b: Vec<f32> = (0..n)
+            .map(|i| ((i % 977) as f32 * 0.01).cos() * 1.5)
+            .collect();
+        let a: Vec<f32> = b.iter().map(|x| (x * 80.0).round() / 80.0).collect();
+        let (fb, qb) = (npy(&[n], &b), npy(&[n], &a));
+        let fe = crate::engine::tensor::list_tensors("act.npy", &mut fb.as_slice()).unwrap();
+        let qe = crate::engine::tensor::list_tensors("act.npy", &mut qb.as_slice()).unwrap();
+        let files = [
+            CompareInput {
+                key: "f".into(),
+                run: String::new(),
+                entries: fe.clone(),
+                side: Some(Side::Float),
+            },
+            CompareInput {
+                key: "q".into(),
+                run: String::new(),
+                entries: qe.clone(),
+                side: Some(Side::Quant),
+            },
+        ];
+        let mut sources: Vec<Box<dyn ByteSource + '_>> =
+            vec![Box::new(fb.as_slice()), Box::new(qb.as_slice())];
+        let mut cache = CompareCache::new();
+        let mut run = |scale: Option<f64>, cache: &mut CompareCache| {
+            let choice = |_: &str, _: &str, _: &str| {
+                scale.map(|s| ScaleChoice {
+                    scale: s,
+                    dtype: None,
+                    source: "typed".into(),
+                })
+            };
+            let mut most = 0u64;
+            let cmp = compare_files(&files, &mut sources, &choice, &[], cache, &mut |d, _, _| {
+                most = most.max(d)
+            });
+            (cmp.pairs[0].metrics.clone().expect("compared"), most)
+        };
+        let (first, read0) = run(None, &mut cache);
+        assert!(
+            read0 > fb.len() as u64,
+            "the first comparison reads both sides: {read0}"
+        );
+        assert!(first.error_split.is_none());
+        let (typed, read1) = run(Some(1.0 / 80.0), &mut cache);
+        assert!(
+            read1 <= fb.len() as u64,
+            "a new scale reads the float side only: {read1}"
+        );
+        let want = compare_pair(
+            &mut fb.as_slice(),
+            &fe[0],
+            &mut qb.as_slice(),
+            &qe[0],
+            Some(1.0 / 80.0),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            typed.error_split.map(|s| s.clip),
+            want.error_split.map(|s| s.clip)
+        );
+        assert_eq!(
+            typed.error_split.map(|s| s.round),
+            want.error_split.map(|s| s.round)
+        );
+        assert_eq!(typed.quant, want.quant);
+        assert_eq!(typed.kl.to_bits(), want.kl.to_bits());
+        // Back to the first scale: from the cache, nothing read.
+        let (again, read2) = run(None, &mut cache);
+        assert_eq!(read2, 0);
+        assert_eq!(format!("{again:?}"), format!("{first:?}"));
+    }
 
     #[test]
     fn ort_qdq_names_pair() {
@@ -825,15 +1078,35 @@ pub fn compare_files(
                     };
                     let label = p.name.clone();
                     let dtype = sc.as_ref().and_then(|s| s.dtype).map(|d| d.name());
-                    compare_pair(
-                        a.as_mut(),
-                        &p.float.entry,
-                        b.as_mut(),
-                        &p.quant.entry,
-                        scale,
-                        dtype,
-                        &mut |d| progress(done + d, total, &label),
-                    )
+                    // The same pair compared under another scale: only the split again.
+                    let prefix = key(p, &None);
+                    let prefix = &prefix[..prefix.rfind('\u{1f}').unwrap_or(0) + 1];
+                    let before = cache
+                        .iter()
+                        .find_map(|(k, v)| v.as_ref().ok().filter(|_| k.starts_with(prefix)));
+                    let rescaled = before.and_then(|old| {
+                        rescale_pair(
+                            a.as_mut(),
+                            &p.float.entry,
+                            &p.quant.entry,
+                            old,
+                            scale,
+                            dtype,
+                            &mut |d| progress(done + d, total, &label),
+                        )
+                    });
+                    match rescaled {
+                        Some(r) => r,
+                        None => compare_pair(
+                            a.as_mut(),
+                            &p.float.entry,
+                            b.as_mut(),
+                            &p.quant.entry,
+                            scale,
+                            dtype,
+                            &mut |d| progress(done + d, total, &label),
+                        ),
+                    }
                 };
                 done += bytes(p);
                 cache.insert(k, r.clone());

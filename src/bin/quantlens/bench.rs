@@ -3,6 +3,7 @@
 
 use crate::out::fail;
 use quantlens::engine::metrics::bench as b;
+use quantlens::engine::metrics::Kernel;
 use quantlens::engine::quant::{calibrate, QDType};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -43,8 +44,13 @@ pub fn kernels(n: usize) -> ExitCode {
         best
     };
     let t_sum = time(&|| b::plain_sum(&x, &y));
-    let t_m = time(&|| b::metrics_no_kl(&x, &y));
+    let kernel = Kernel::detect();
+    let t_m = time(&|| b::metrics_no_kl_on(&x, &y, kernel));
+    let t_portable = time(&|| b::metrics_no_kl_on(&x, &y, Kernel::Portable));
     let t_kl = time(&|| b::kl_only(&x, &y));
-    println!("{{\"elems\": {n}, \"bytes\": {bytes}, \"plain_sum_s\": {t_sum}, \"metrics_s\": {t_m}, \"kl_s\": {t_kl}}}");
+    println!(
+        "{{\"elems\": {n}, \"bytes\": {bytes}, \"plain_sum_s\": {t_sum}, \"kernel\": \"{}\", \"metrics_s\": {t_m}, \"metrics_portable_s\": {t_portable}, \"kl_s\": {t_kl}}}",
+        kernel.name()
+    );
     ExitCode::SUCCESS
 }
