@@ -54,3 +54,15 @@ export function launch(chromium) {
       "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"],
   });
 }
+
+/** Drop files on the page as a folder drop names them: `files` is `[[name, path on disk], …]`. */
+export async function dropPaths(page, files) {
+  const { readFile } = await import("node:fs/promises");
+  const payload = [];
+  for (const [name, path] of files) payload.push([name, (await readFile(path)).toString("base64")]);
+  await page.evaluate((payload) => {
+    const dt = new DataTransfer();
+    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, payload);
+}

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, dropPaths as drop } from "../server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -102,6 +102,7 @@ test("the journal survives a reload; the next step follows each run; a run is de
   await page.waitForSelector("#journal-table th.run", { timeout: 30000 });
   assert.equal(await page.locator("#journal-table th.run").count(), 1);
   assert.deepEqual(errors, []);
+  await context.unrouteAll({ behavior: "ignoreErrors" });
   await context.close();
 });
 
@@ -148,18 +149,9 @@ test("import the seed's journal, its next step, and export it back", async () =>
   assert.deepEqual(errors2, []);
   await other.close();
   assert.deepEqual(errors, []);
+  await context.unrouteAll({ behavior: "ignoreErrors" });
   await context.close();
 });
-
-async function drop(page, files) {
-  const payload = [];
-  for (const [name, path] of files) payload.push([name, (await readFile(path)).toString("base64")]);
-  await page.evaluate((payload) => {
-    const dt = new DataTransfer();
-    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
-    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
-  }, payload);
-}
 
 async function reports(run) {
   return (await readdir(join(real, run, "horizon_quant_analysis"))).sort()
@@ -238,6 +230,7 @@ test("two real runs saved from their folders, compared: deltas, who left the top
   await page.click("#compare-runs");
   await page.waitForSelector("#run-diff #diff-summary", { timeout: 30000 });
   assert.deepEqual(errors, []);
+  await context.unrouteAll({ behavior: "ignoreErrors" });
   await context.close();
 });
 
@@ -245,10 +238,14 @@ test("a browser that gives the page no IndexedDB: the journal says it is not kep
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   // The analysis worker keeps the journal: its loader is served with IndexedDB taken away first.
   await context.route("**/worker_loader.js", async (route) => {
-    const response = await route.fetch();
-    const body = 'IDBFactory.prototype.open = function () { throw new DOMException("blocked by policy", "SecurityError"); };\n'
-      + await response.text();
-    await route.fulfill({ response, body });
+    try {
+      const response = await route.fetch();
+      const body = 'IDBFactory.prototype.open = function () { throw new DOMException("blocked by policy", "SecurityError"); };\n'
+        + await response.text();
+      await route.fulfill({ response, body });
+    } catch {
+      // The context closed while a worker was starting: nothing left to serve.
+    }
   });
   const page = await context.newPage();
   const errors = [];
@@ -260,5 +257,6 @@ test("a browser that gives the page no IndexedDB: the journal says it is not kep
   await page.setInputFiles("#journal-import", join(repo, "tests", "fixtures", "seed", "quantlens-journal.json"));
   await page.waitForFunction(() => document.querySelectorAll("#journal-table th.run").length === 15, null, { timeout: 30000 });
   assert.deepEqual(errors, []);
+  await context.unrouteAll({ behavior: "ignoreErrors" });
   await context.close();
 });

@@ -7,7 +7,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, dropPaths as drop } from "../server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const real = join(repo, "tests", "fixtures", "real");
@@ -40,15 +40,6 @@ async function runFiles(run, { dumps = true, reports = true } = {}) {
   return out;
 }
 
-async function drop(page, files) {
-  const payload = [];
-  for (const [name, path] of files) payload.push([name, (await readFile(path)).toString("base64")]);
-  await page.evaluate((payload) => {
-    const dt = new DataTransfer();
-    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
-    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
-  }, payload);
-}
 
 test("a real int8 run: identical and one-element tensors, sides from file names, scales.json", async () => {
   const { page, errors } = await newPage();
