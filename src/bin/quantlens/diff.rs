@@ -123,13 +123,14 @@ fn print_text(name_a: &str, name_b: &str, sa: &RunSummary, sb: &RunSummary, d: &
         );
     }
     println!(
-        "\nLayers in both: {} ({} improved, {} worse by {}); only in A: {}; only in B: {}",
+        "\nLayers in both: {} ({} improved, {} worse by {}); only in A: {}; only in B: {}; probably renamed: {}",
         d.layers.len(),
         d.improved(),
         d.worse(),
         d.primary,
         d.unmatched.a_only.len(),
-        d.unmatched.b_only.len()
+        d.unmatched.b_only.len(),
+        d.unmatched.renamed.len()
     );
     for (title, want) in [("Got worse", Change::Worse), ("Improved", Change::Improved)] {
         let rows: Vec<_> = d.layers.iter().filter(|l| l.change == want).collect();
@@ -185,6 +186,21 @@ fn print_text(name_a: &str, name_b: &str, sa: &RunSummary, sb: &RunSummary, d: &
             let cut = if m.len() < f.message.len() { "…" } else { "" };
             println!("  {tag}: [{}] {m}{cut}", f.kind);
         }
+    }
+    if !d.unmatched.renamed.is_empty() {
+        println!(
+            "\nProbably renamed (same row of both tables; findings and ranks follow) ({}):",
+            d.unmatched.renamed.len()
+        );
+        for r in d.unmatched.renamed.iter().take(SHOWN) {
+            println!("  {} → {}", r.a, r.b);
+        }
+    }
+    if !d.findings.on_missing_layers.is_empty() {
+        println!(
+            "\nFindings on layers B does not have (neither fixed nor kept): {}",
+            d.findings.on_missing_layers.len()
+        );
     }
     for (tag, list) in [("A", &d.unmatched.a_only), ("B", &d.unmatched.b_only)] {
         if !list.is_empty() {
