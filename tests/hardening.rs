@@ -3,6 +3,43 @@
 
 use quantlens::engine::detect::{container, Container};
 use quantlens::engine::tensor::{self, safetensors};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, remembering the largest single allocation: a claimed size that reaches
+/// an allocation shows here even where the OS would hand out the (untouched) pages.
+struct Largest;
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LARGEST.fetch_max(n, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static ALLOC: Largest = Largest;
+
+/// No test here allocates more than this honestly (the biggest is a 10 MB tensor).
+const HONEST_BYTES: usize = 256 << 20;
+
+fn assert_no_claimed_allocation() {
+    let n = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        n <= HONEST_BYTES,
+        "an allocation of {n} bytes: sized by a claim, not by the file"
+    );
+}
 
 /// A safetensors header length near u64::MAX: `n + 8` overflowed (a panic with overflow checks,
 /// a wrap-around into "fits" without them) in the magic-byte check every file goes through.
@@ -71,4 +108,41 @@ fn big_deflated_member_reads_whole() {
         }
         assert_eq!(n, 2_500_000, "chunk {chunk}");
     }
+}
+
+/// Sizes a header claims are checked against the file before anything of that size is allocated:
+/// an npy v2 header length of 4 GiB (was allocated, then the read failed), a torch `data.pkl`
+/// longer than the archive (already refused; kept here), a scale tensor claiming 2^40 values.
+#[test]
+fn claimed_sizes_are_checked_before_allocating() {
+    // npy v2 header claiming 0xFFFFFFF0 bytes, in a 64-byte file.
+    let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+    npy.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    npy.extend_from_slice(&[b' '; 52]);
+    let e = tensor::list_tensors("x.npy", &mut npy).expect_err("refused");
+    assert_eq!(e.to_string(), "the .npy header is truncated");
+    // A torch archive whose data.pkl claims 200 MB (under the pickle cap, over the file).
+    let files = vec![("archive/data.pkl".to_string(), b"\x80\x02}q\x00.".to_vec())];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let cd = zip
+        .windows(4)
+        .rposition(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    zip[cd + 20..cd + 24].copy_from_slice(&200_000_000u32.to_le_bytes());
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
+    assert_eq!(e.to_string(), "archive/data.pkl: the member is truncated");
+    // A per-channel scale tensor claiming 2^40 elements: read_all reserves by the claim no more.
+    let entry = tensor::TensorEntry {
+        name: "s".into(),
+        elem: tensor::ElemType::F32,
+        shape: vec![1 << 40],
+        big_endian: false,
+        fortran: false,
+        data: tensor::DataRef::Raw { offset: 0, len: 16 },
+        scale: None,
+        quant: None,
+    };
+    let mut four = vec![0u8; 16];
+    assert!(tensor::read_all(&mut four, &entry).is_err());
+    assert_no_claimed_allocation();
 }

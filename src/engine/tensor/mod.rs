@@ -367,7 +367,7 @@ impl Inflater {
 
 impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
     pub fn new(src: &'a mut S, entry: &TensorEntry) -> ElemReader<'a, S> {
-        let total_bytes = entry.numel() * entry.elem.size_bytes() as u64;
+        let total_bytes = entry.numel().saturating_mul(entry.elem.size_bytes() as u64);
         let inflate = match entry.data {
             DataRef::Deflate { offset, len, skip } => {
                 Some(Box::new(Inflater::new(offset, len, skip)))
@@ -479,7 +479,9 @@ fn dequantize(q: &QuantInfo, e: &TensorEntry, first: u64, out: &mut [f32]) {
 /// Read a whole (small) tensor: tests and the tiny tensors of a what-if.
 pub fn read_all<S: ByteSource + ?Sized>(src: &mut S, entry: &TensorEntry) -> io::Result<Vec<f32>> {
     let mut r = ElemReader::new(src, entry);
-    let mut all = Vec::with_capacity(entry.numel() as usize);
+    // Reserve by what the header claims only up to 1 Mi elements: a lying shape (a pickle's
+    // per-channel scales claiming 2^40 values) must not allocate before a byte is read.
+    let mut all = Vec::with_capacity(entry.numel().min(1 << 20) as usize);
     let mut chunk = Vec::new();
     while r.next_chunk(&mut chunk, 1 << 16)? > 0 {
         all.extend_from_slice(&chunk);
