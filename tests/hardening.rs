@@ -146,3 +146,85 @@ fn claimed_sizes_are_checked_before_allocating() {
     assert!(tensor::read_all(&mut four, &entry).is_err());
     assert_no_claimed_allocation();
 }
+
+/// No HTML is ever built from strings in the page: no `innerHTML`, `outerHTML`,
+/// `insertAdjacentHTML`, `document.write`, `eval` or `new Function` in the UI's Rust (web-sys
+/// names them `set_inner_html`, …) or the page's own scripts. Names, paths, cells and links are
+/// rendered as text nodes by Yew.
+#[test]
+fn no_html_from_strings_anywhere_in_the_page() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let banned = [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "set_inner_html",
+        "set_outer_html",
+        "insert_adjacent_html",
+        "new Function",
+        "eval(",
+    ];
+    let mut files = Vec::new();
+    let mut stack = vec![
+        root.join("src/ui"),
+        root.join("www"),
+        root.join("src/worker.rs"),
+        root.join("src/bin"),
+        root.join("index.html"),
+        root.join("scripts/sw_template.js"),
+    ];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("dir").flatten() {
+                stack.push(e.path());
+            }
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "rs" || x == "js" || x == "html" || x == "mjs")
+        {
+            files.push(p);
+        }
+    }
+    assert!(files.len() > 10, "{} files scanned", files.len());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for b in banned {
+            assert!(
+                !text.contains(b),
+                "{} uses {b}: build DOM nodes, never HTML from strings",
+                f.display()
+            );
+        }
+    }
+}
+
+/// A pickle nesting a million lists (2 MB): built, walked and dropped without deep recursion.
+#[test]
+fn deeply_nested_pickle() {
+    let n = 1_000_000;
+    let mut pkl = b"\x80\x02".to_vec();
+    pkl.extend(std::iter::repeat_n(b']', n));
+    pkl.extend(std::iter::repeat_n(b'a', n - 1));
+    pkl.push(b'.');
+    let files = vec![("archive/data.pkl".to_string(), pkl)];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("no tensor");
+    assert!(e.to_string().contains("no tensor found"), "{e}");
+}
+
+/// A 300-byte pickle whose memo references double a list 40 times (2^40 objects if every
+/// reference were copied): refused within a bounded budget, not expanded.
+#[test]
+fn pickle_memo_reference_bomb() {
+    let mut pkl = b"\x80\x02]q\x00".to_vec();
+    for k in 0u8..40 {
+        pkl.extend_from_slice(&[b'(', b'h', k, b'h', k, b'l', b'q', k + 1]);
+    }
+    pkl.push(b'.');
+    let files = vec![("archive/data.pkl".to_string(), pkl)];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
+    assert!(e.to_string().contains("pickle"), "{e}");
+    assert_no_claimed_allocation();
+}

@@ -36,10 +36,86 @@ fn err<T>(m: &str) -> Result<T, ParseError> {
     Err(ParseError::from(format!("pickle: {m}")))
 }
 
-/// Run the pickle opcodes into a value, executing nothing.
+/// Nesting an object may have where it is copied (memo PUT/GET, DUP): copies are made by
+/// recursive `clone`.
+const MAX_COPY_DEPTH: usize = 256;
+
+/// Drop an object without recursion: a pickle can nest a million lists in 2 MB, and dropping
+/// (or cloning) that recursively overflows the stack (the browser worker's is 1 MiB).
+fn dispose(o: Obj) {
+    let mut todo = vec![o];
+    while let Some(o) = todo.pop() {
+        match o {
+            Obj::List(v) | Obj::Tuple(v) => todo.extend(v),
+            Obj::Dict(v) => {
+                for (k, x) in v {
+                    todo.push(k);
+                    todo.push(x);
+                }
+            }
+            Obj::Call(a, b) | Obj::Build(a, b) => {
+                todo.push(*a);
+                todo.push(*b);
+            }
+            Obj::Pid(a) => todo.push(*a),
+            _ => {}
+        }
+    }
+}
+
+/// A copy of an object (memo PUT and GET, DUP copy where Python would share): refused when it
+/// nests deeper than [`MAX_COPY_DEPTH`] or when all copies together pass `budget` objects, so a
+/// few hundred bytes of references doubling a list cannot expand to 2^40 objects.
+fn copy(o: Option<&Obj>, budget: &mut usize, what: &str) -> Result<Obj, ParseError> {
+    let o = o.ok_or_else(|| ParseError::from(format!("pickle: {what}")))?;
+    let mut nodes = 0usize;
+    let mut todo = vec![(o, 0usize)];
+    while let Some((o, d)) = todo.pop() {
+        nodes += 1;
+        if d > MAX_COPY_DEPTH {
+            return err("an object copied by reference nests too deeply");
+        }
+        if nodes > *budget {
+            return err("its references expand to too many objects");
+        }
+        match o {
+            Obj::List(v) | Obj::Tuple(v) => todo.extend(v.iter().map(|x| (x, d + 1))),
+            Obj::Dict(v) => {
+                for (k, x) in v {
+                    todo.push((k, d + 1));
+                    todo.push((x, d + 1));
+                }
+            }
+            Obj::Call(a, b) | Obj::Build(a, b) => {
+                todo.push((a, d + 1));
+                todo.push((b, d + 1));
+            }
+            Obj::Pid(a) => todo.push((a, d + 1)),
+            _ => {}
+        }
+    }
+    *budget -= nodes;
+    Ok(o.clone())
+}
+
+/// Run the pickle opcodes into a value, executing nothing; whatever is left (the stack, the memo)
+/// is disposed of without recursion.
 fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
     let mut stack: Vec<Obj> = Vec::new();
     let mut memo: HashMap<u64, Obj> = HashMap::new();
+    let r = unpickle_with(p, &mut stack, &mut memo);
+    stack.into_iter().for_each(dispose);
+    memo.into_values().for_each(dispose);
+    r
+}
+
+fn unpickle_with(
+    p: &[u8],
+    mut stack: &mut Vec<Obj>,
+    memo: &mut HashMap<u64, Obj>,
+) -> Result<Obj, ParseError> {
+    // Objects all copies together may make: a few per byte is what real pickles need.
+    let mut budget = 1_000_000usize.saturating_add(p.len().saturating_mul(4));
     let mut i = 0usize;
     let take = |i: &mut usize, n: usize| -> Result<&[u8], ParseError> {
         let s = p.get(*i..*i + n).ok_or("pickle: truncated")?;
@@ -309,33 +385,21 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
             }
             b'q' => {
                 let k = take(&mut i, 1)?[0] as u64;
-                memo.insert(
-                    k,
-                    stack
-                        .last()
-                        .cloned()
-                        .ok_or("pickle: BINPUT on empty stack")?,
-                );
+                memo.insert(k, copy(stack.last(), &mut budget, "BINPUT on empty stack")?);
             }
             b'r' => {
                 let b = take(&mut i, 4)?;
                 let k = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
                 memo.insert(
                     k,
-                    stack
-                        .last()
-                        .cloned()
-                        .ok_or("pickle: LONG_BINPUT on empty stack")?,
+                    copy(stack.last(), &mut budget, "LONG_BINPUT on empty stack")?,
                 );
             }
             0x94 => {
                 let k = memo.len() as u64;
                 memo.insert(
                     k,
-                    stack
-                        .last()
-                        .cloned()
-                        .ok_or("pickle: MEMOIZE on empty stack")?,
+                    copy(stack.last(), &mut budget, "MEMOIZE on empty stack")?,
                 );
             }
             b'p' => {
@@ -343,34 +407,27 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
                     .trim()
                     .parse()
                     .map_err(|_| "pickle: bad PUT")?;
-                memo.insert(
-                    k,
-                    stack.last().cloned().ok_or("pickle: PUT on empty stack")?,
-                );
+                memo.insert(k, copy(stack.last(), &mut budget, "PUT on empty stack")?);
             }
             b'h' => {
                 let k = take(&mut i, 1)?[0] as u64;
-                stack.push(
-                    memo.get(&k)
-                        .cloned()
-                        .ok_or("pickle: BINGET of unknown memo")?,
-                );
+                stack.push(copy(memo.get(&k), &mut budget, "BINGET of unknown memo")?);
             }
             b'j' => {
                 let b = take(&mut i, 4)?;
                 let k = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
-                stack.push(
-                    memo.get(&k)
-                        .cloned()
-                        .ok_or("pickle: LONG_BINGET of unknown memo")?,
-                );
+                stack.push(copy(
+                    memo.get(&k),
+                    &mut budget,
+                    "LONG_BINGET of unknown memo",
+                )?);
             }
             b'g' => {
                 let k: u64 = line(&mut i)?
                     .trim()
                     .parse()
                     .map_err(|_| "pickle: bad GET")?;
-                stack.push(memo.get(&k).cloned().ok_or("pickle: GET of unknown memo")?);
+                stack.push(copy(memo.get(&k), &mut budget, "GET of unknown memo")?);
             }
             b'0' => {
                 pop(&mut stack)?;
@@ -379,7 +436,7 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
                 pop_mark(&mut stack)?;
             }
             b'2' => {
-                let v = stack.last().cloned().ok_or("pickle: DUP on empty stack")?;
+                let v = copy(stack.last(), &mut budget, "DUP on empty stack")?;
                 stack.push(v);
             }
             other => return err(&format!("unsupported opcode 0x{other:02x}")),
@@ -688,6 +745,7 @@ pub fn list_with_notes<S: ByteSource + ?Sized>(
         pending_per_channel: Vec::new(),
     };
     walk(&mut ctx, &root, "", 0);
+    dispose(root);
     // Per-channel quantized tensors: read their (small) scale and zero-point tensors now.
     let pending = std::mem::take(&mut ctx.pending_per_channel);
     let mut out = ctx.out;
