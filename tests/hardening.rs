@@ -228,3 +228,16 @@ fn pickle_memo_reference_bomb() {
     assert!(e.to_string().contains("pickle"), "{e}");
     assert_no_claimed_allocation();
 }
+
+/// BINUNICODE8 with a length near usize::MAX: `i + n` overflowed in the pickle reader (found by
+/// the tensor_torch fuzzer).
+#[test]
+fn pickle_length_near_usize_max() {
+    let mut pkl = b"\x80\x04\x8d".to_vec();
+    pkl.extend_from_slice(&u64::MAX.to_le_bytes());
+    pkl.extend_from_slice(b"abc.");
+    let files = vec![("archive/data.pkl".to_string(), pkl)];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
+    assert_eq!(e.to_string(), "pickle: truncated");
+}

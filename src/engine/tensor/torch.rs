@@ -118,7 +118,11 @@ fn unpickle_with(
     let mut budget = 1_000_000usize.saturating_add(p.len().saturating_mul(4));
     let mut i = 0usize;
     let take = |i: &mut usize, n: usize| -> Result<&[u8], ParseError> {
-        let s = p.get(*i..*i + n).ok_or("pickle: truncated")?;
+        // Checked: an 8-byte length (BINUNICODE8, BINBYTES8) near usize::MAX must not wrap.
+        let s = i
+            .checked_add(n)
+            .and_then(|end| p.get(*i..end))
+            .ok_or("pickle: truncated")?;
         *i += n;
         Ok(s)
     };
