@@ -111,7 +111,7 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
 
 fn unpickle_with(
     p: &[u8],
-    mut stack: &mut Vec<Obj>,
+    stack: &mut Vec<Obj>,
     memo: &mut HashMap<u64, Obj>,
 ) -> Result<Obj, ParseError> {
     // Objects all copies together may make: a few per byte is what real pickles need.
@@ -177,7 +177,7 @@ fn unpickle_with(
         match op {
             0x80 => i += 1, // PROTO
             0x95 => i += 8, // FRAME
-            b'.' => return pop(&mut stack),
+            b'.' => return pop(stack),
             b'(' => stack.push(Obj::Mark),
             b'N' => stack.push(Obj::None),
             0x88 => stack.push(Obj::Bool(true)),
@@ -290,20 +290,20 @@ fn unpickle_with(
                 stack.push(Obj::Global(module, name));
             }
             0x93 => {
-                let name = pop(&mut stack)?;
-                let module = pop(&mut stack)?;
+                let name = pop(stack)?;
+                let module = pop(stack)?;
                 match (module, name) {
                     (Obj::Str(m), Obj::Str(n)) => stack.push(Obj::Global(m, n)),
                     _ => return err("STACK_GLOBAL needs two strings"),
                 }
             }
             b'Q' => {
-                let pid = pop(&mut stack)?;
+                let pid = pop(stack)?;
                 stack.push(Obj::Pid(Box::new(pid)));
             }
             b'R' | 0x81 => {
-                let args = pop(&mut stack)?;
-                let f = pop(&mut stack)?;
+                let args = pop(stack)?;
+                let f = pop(stack)?;
                 // Known-safe containers become plain data; everything else stays an inert call.
                 let v = match &f {
                     Obj::Global(m, n) if m == "collections" && n == "OrderedDict" => {
@@ -315,14 +315,14 @@ fn unpickle_with(
             }
             0x92 => {
                 // NEWOBJ_EX cls args kwargs
-                let _kw = pop(&mut stack)?;
-                let args = pop(&mut stack)?;
-                let f = pop(&mut stack)?;
+                let _kw = pop(stack)?;
+                let args = pop(stack)?;
+                let f = pop(stack)?;
                 stack.push(Obj::Call(Box::new(f), Box::new(args)));
             }
             b'b' => {
-                let state = pop(&mut stack)?;
-                let obj = pop(&mut stack)?;
+                let state = pop(stack)?;
+                let obj = pop(stack)?;
                 stack.push(match obj {
                     // A dict built with a state dict: merge (OrderedDict's BUILD carries None/metadata).
                     Obj::Dict(d) => Obj::Dict(d),
@@ -330,60 +330,60 @@ fn unpickle_with(
                 });
             }
             b't' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 stack.push(Obj::Tuple(items));
             }
             0x85 => {
-                let a = pop(&mut stack)?;
+                let a = pop(stack)?;
                 stack.push(Obj::Tuple(vec![a]));
             }
             0x86 => {
-                let b = pop(&mut stack)?;
-                let a = pop(&mut stack)?;
+                let b = pop(stack)?;
+                let a = pop(stack)?;
                 stack.push(Obj::Tuple(vec![a, b]));
             }
             0x87 => {
-                let c = pop(&mut stack)?;
-                let b = pop(&mut stack)?;
-                let a = pop(&mut stack)?;
+                let c = pop(stack)?;
+                let b = pop(stack)?;
+                let a = pop(stack)?;
                 stack.push(Obj::Tuple(vec![a, b, c]));
             }
             b'l' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 stack.push(Obj::List(items));
             }
             b'd' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 let mut d = Obj::Dict(Vec::new());
                 set_items(&mut d, items)?;
                 stack.push(d);
             }
             b'a' => {
-                let v = pop(&mut stack)?;
+                let v = pop(stack)?;
                 match stack.last_mut() {
                     Some(Obj::List(l)) => l.push(v),
                     _ => return err("APPEND on a non-list"),
                 }
             }
             b'e' | 0x90 => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 match stack.last_mut() {
                     Some(Obj::List(l)) => l.extend(items),
                     _ => return err("APPENDS on a non-list"),
                 }
             }
             0x91 => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 stack.push(Obj::List(items));
             }
             b's' => {
-                let v = pop(&mut stack)?;
-                let k = pop(&mut stack)?;
+                let v = pop(stack)?;
+                let k = pop(stack)?;
                 let t = stack.last_mut().ok_or("pickle: SETITEM on empty stack")?;
                 set_items(t, vec![k, v])?;
             }
             b'u' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 let t = stack.last_mut().ok_or("pickle: SETITEMS on empty stack")?;
                 set_items(t, items)?;
             }
@@ -434,10 +434,10 @@ fn unpickle_with(
                 stack.push(copy(memo.get(&k), &mut budget, "GET of unknown memo")?);
             }
             b'0' => {
-                pop(&mut stack)?;
+                pop(stack)?;
             }
             b'1' => {
-                pop_mark(&mut stack)?;
+                pop_mark(stack)?;
             }
             b'2' => {
                 let v = copy(stack.last(), &mut budget, "DUP on empty stack")?;
