@@ -11,8 +11,11 @@ use quantlens::engine::{
     compare, digest, journal, model_check, scales, sensitivity, share, sweep, tabdoc,
 };
 
+/// What a target does with one input.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name (the folder of each corpus under `fuzz/corpus/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("report_model_check", report_model_check),
     ("report_compare_txt", report_compare_txt),
     ("report_compare_csv", report_compare_csv),

@@ -16,8 +16,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 secs=${1:-60}
 shift || true
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
-# Keep the committed corpora small: at most this many files per target after minimizing.
-max_files=200
+# Keep the committed corpora small: at most this many files and bytes per target after minimizing.
+max_files=500
+max_bytes=$((1 << 20))
 # Built once (release, debug assertions on: overflow checks, AddressSanitizer); the binaries are
 # then run directly, so editing the sources while fuzzing does not rebuild in the middle.
 nice -n 10 cargo +nightly fuzz build -O -a || exit 1
@@ -43,11 +44,11 @@ for t in "${targets[@]}"; do
     nice -n 10 "$bin/$t" "corpus/$t.min" "corpus/$t" "seeds/$t" \
       -merge=1 -timeout=10 -rss_limit_mb=1024 -max_len=65536 >/dev/null 2>&1 &&
       rm -rf "corpus/$t" && mv "corpus/$t.min" "corpus/$t"
-    # Over the cap: keep the smallest files (libFuzzer's merge already kept one per new feature).
-    n=$(ls "corpus/$t" | wc -l)
-    if [ "$n" -gt "$max_files" ]; then
-      ls -S "corpus/$t" | head -n $((n - max_files)) | sed "s|^|corpus/$t/|" | xargs rm -f
-    fi
+    # Over the cap (files or bytes): drop files chosen by their names (content hashes, so an
+    # unbiased sample), never by size: the largest inputs are often the ones that reach deep.
+    while [ "$(ls "corpus/$t" | wc -l)" -gt "$max_files" ] || [ "$(du -sb "corpus/$t" | cut -f1)" -gt "$max_bytes" ]; do
+      ls "corpus/$t" | sort | tail -n 20 | sed "s|^|corpus/$t/|" | xargs rm -f
+    done
     files=$(ls "corpus/$t" | wc -l)
     bytes=$(du -sb "corpus/$t" | cut -f1)
     echo "$t: ${secs}s, ${runs:-?} executions, ${cov:-cov ?}, corpus $files files / $bytes bytes" | tee -a runs.log
