@@ -50,5 +50,6 @@ fn every_corpus_replays_without_a_panic() {
             total += 1;
         }
     }
+    eprintln!("{total} inputs replayed");
     assert!(total >= harness::TARGETS.len());
 }
