@@ -32,6 +32,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("journal", journal_file),
     ("share_link", share_link),
     ("digest_link", digest_link),
+    #[cfg(feature = "model")]
+    ("onnx_model", onnx_model),
 ];
 
 fn report(name: &str, doc: Document) -> FileReport {
@@ -237,4 +239,18 @@ pub fn digest_link(data: &[u8]) {
         "d={}",
         quantlens::engine::encode::base64url_encode(&packed)
     ));
+}
+
+/// The ONNX loader (tract, feature `model`): the declared inputs, then a load with those shapes
+/// (symbolic dimensions as 1), as the model runner does before it runs anything.
+#[cfg(feature = "model")]
+pub fn onnx_model(data: &[u8]) {
+    use quantlens::engine::model::{declared_inputs, Model};
+    if let Ok(inputs) = declared_inputs(data) {
+        let shapes: Vec<Vec<usize>> = inputs
+            .iter()
+            .map(|(_, shape)| shape.iter().map(|d| d.unwrap_or(1).min(64)).collect())
+            .collect();
+        let _ = Model::load(data, &shapes);
+    }
 }
