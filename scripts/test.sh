@@ -16,6 +16,7 @@ python3 scripts/gen_zip_fixtures.py --check
 python3 scripts/gen_icons.py --check
 python3 scripts/gen_seed_journal.py --check
 if python3 -c 'import PIL, numpy' 2>/dev/null; then python3 scripts/gen_image_fixtures.py --check; else echo "skipped: gen_image_fixtures.py --check (needs PIL, numpy)"; fi
+if python3 -c 'import numpy, onnx' 2>/dev/null; then python3 scripts/gen_broken_fixtures.py --check; else echo "skipped: gen_broken_fixtures.py --check (needs numpy, onnx)"; fi
 # Every other generator regenerates into a temporary folder and compares (`--check`) where its
 # packages are installed: ONNX Runtime on PP-OCR's models (pip install onnxruntime onnx
 # rapidocr-onnxruntime), torch for the torch references (about 3 GB, so not installed by setup).

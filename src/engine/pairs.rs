@@ -1023,8 +1023,16 @@ pub fn compare_files(
         };
     }
     let bytes = |p: &Pair| {
-        p.float.entry.numel() * p.float.entry.elem.size_bytes() as u64
-            + p.quant.entry.numel() * p.quant.entry.elem.size_bytes() as u64
+        p.float
+            .entry
+            .numel()
+            .saturating_mul(p.float.entry.elem.size_bytes() as u64)
+            .saturating_add(
+                p.quant
+                    .entry
+                    .numel()
+                    .saturating_mul(p.quant.entry.elem.size_bytes() as u64),
+            )
     };
     let key = |p: &Pair, sc: &Option<ScaleChoice>| {
         format!(

@@ -167,7 +167,9 @@ pub struct QuantInfo {
 
 impl TensorEntry {
     pub fn numel(&self) -> u64 {
-        self.shape.iter().product()
+        // Saturating: a lying shape (dimensions whose product passes u64) must not panic here;
+        // its readers refuse it against the file's real size.
+        self.shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
     }
 
     /// Integer values without quantization parameters (a raw int8 dump): they need a scale.
@@ -259,8 +261,11 @@ pub struct Inflater {
     in_end: u64,
     inbuf: Vec<u8>,
     in_start: usize,
+    /// Inflated bytes not yet delivered: `out[out_start..out_end]` (a slice inflates up to
+    /// [`READ_SLICE_BYTES`], a caller may want fewer).
     out: Vec<u8>,
     out_start: usize,
+    out_end: usize,
     to_skip: u64,
     finished: bool,
 }
@@ -280,12 +285,14 @@ impl Inflater {
             in_start: 0,
             out: vec![0u8; READ_SLICE_BYTES],
             out_start: 0,
+            out_end: 0,
             to_skip: skip,
             finished: false,
         }
     }
 
-    /// Inflate up to `want` bytes into `dst` (appending).
+    /// Inflate up to `want` bytes into `dst` (appending); fewer only at the stream's end. What a
+    /// slice inflated beyond `want` is kept for the next call.
     fn read<S: ByteSource + ?Sized>(
         &mut self,
         src: &mut S,
@@ -294,7 +301,16 @@ impl Inflater {
     ) -> io::Result<()> {
         use miniz_oxide::inflate::stream::inflate;
         use miniz_oxide::{MZError, MZFlush, MZStatus};
-        while dst.len() < want && !self.finished {
+        while dst.len() < want {
+            if self.out_start < self.out_end {
+                let n = (want - dst.len()).min(self.out_end - self.out_start);
+                dst.extend_from_slice(&self.out[self.out_start..self.out_start + n]);
+                self.out_start += n;
+                continue;
+            }
+            if self.finished {
+                break;
+            }
             if self.in_start >= self.inbuf.len() && self.in_pos < self.in_end {
                 let n = ((self.in_end - self.in_pos) as usize).min(READ_SLICE_BYTES);
                 self.inbuf.resize(n, 0);
@@ -302,26 +318,26 @@ impl Inflater {
                 self.in_pos += n as u64;
                 self.in_start = 0;
             }
-            let flush = if self.in_pos >= self.in_end {
-                MZFlush::Finish
-            } else {
-                MZFlush::None
-            };
+            // Never `MZFlush::Finish`: miniz_oxide takes a first call with Finish as "all output
+            // fits in this buffer" and fails the stream (`Data`) on the next call when it does not
+            // (a member under one slice that inflates past one slice: 10 MB of zeros). The end is
+            // the stream's own end marker.
             let res = inflate(
                 &mut self.state,
                 &self.inbuf[self.in_start..],
-                &mut self.out[self.out_start..],
-                flush,
+                &mut self.out,
+                MZFlush::None,
             );
             self.in_start += res.bytes_consumed;
-            let produced = &self.out[self.out_start..self.out_start + res.bytes_written];
-            let skip = (self.to_skip as usize).min(produced.len());
+            let skip = (self.to_skip.min(res.bytes_written as u64)) as usize;
             self.to_skip -= skip as u64;
-            dst.extend_from_slice(&produced[skip..]);
+            self.out_start = skip;
+            self.out_end = res.bytes_written;
             match res.status {
                 Ok(MZStatus::StreamEnd) => self.finished = true,
                 Ok(_) => {}
-                Err(MZError::Buf) if res.bytes_written > 0 || res.bytes_consumed > 0 => {}
+                // No progress is judged below, whatever the status says.
+                Err(MZError::Buf) => {}
                 Err(e) => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -329,10 +345,19 @@ impl Inflater {
                     ))
                 }
             }
-            if res.bytes_written == 0 && res.bytes_consumed == 0 && self.in_pos >= self.in_end {
+            if res.bytes_written == 0 && res.bytes_consumed == 0 && !self.finished {
+                let ended = self.in_start >= self.inbuf.len() && self.in_pos >= self.in_end;
                 return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the compressed member ends early",
+                    if ended {
+                        io::ErrorKind::UnexpectedEof
+                    } else {
+                        io::ErrorKind::InvalidData
+                    },
+                    if ended {
+                        "the compressed member ends early"
+                    } else {
+                        "corrupt deflate data (no progress)"
+                    },
                 ));
             }
         }
@@ -342,7 +367,7 @@ impl Inflater {
 
 impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
     pub fn new(src: &'a mut S, entry: &TensorEntry) -> ElemReader<'a, S> {
-        let total_bytes = entry.numel() * entry.elem.size_bytes() as u64;
+        let total_bytes = entry.numel().saturating_mul(entry.elem.size_bytes() as u64);
         let inflate = match entry.data {
             DataRef::Deflate { offset, len, skip } => {
                 Some(Box::new(Inflater::new(offset, len, skip)))
@@ -454,7 +479,9 @@ fn dequantize(q: &QuantInfo, e: &TensorEntry, first: u64, out: &mut [f32]) {
 /// Read a whole (small) tensor: tests and the tiny tensors of a what-if.
 pub fn read_all<S: ByteSource + ?Sized>(src: &mut S, entry: &TensorEntry) -> io::Result<Vec<f32>> {
     let mut r = ElemReader::new(src, entry);
-    let mut all = Vec::with_capacity(entry.numel() as usize);
+    // Reserve by what the header claims only up to 1 Mi elements: a lying shape (a pickle's
+    // per-channel scales claiming 2^40 values) must not allocate before a byte is read.
+    let mut all = Vec::with_capacity(entry.numel().min(1 << 20) as usize);
     let mut chunk = Vec::new();
     while r.next_chunk(&mut chunk, 1 << 16)? > 0 {
         all.extend_from_slice(&chunk);

@@ -63,6 +63,10 @@ pub fn read_header<S: ByteSource + ?Sized>(
     src.read_at(offset, &mut pre[..avail])
         .map_err(|e| e.to_string())?;
     let (hlen, hstart) = parse_preamble(&pre[..avail])?;
+    // A v2/v3 header claims up to 4 GiB: check it against the file before allocating it.
+    if (hstart as u64).saturating_add(hlen as u64) > src.size().saturating_sub(offset) {
+        return Err("the .npy header is truncated".into());
+    }
     let mut header = vec![0u8; hlen];
     src.read_at(offset + hstart as u64, &mut header)
         .map_err(|_| "the .npy header is truncated".to_string())?;

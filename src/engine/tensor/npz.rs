@@ -89,8 +89,11 @@ pub fn data_start<S: ByteSource + ?Sized>(src: &mut S, m: &Member) -> Result<u64
             m.name
         )));
     }
-    let data = m.local_offset + 30 + u16_at(&lh, 26) as u64 + u16_at(&lh, 28) as u64;
-    if data + m.comp_len > src.size() {
+    // Saturating: zip64 offsets and lengths near u64::MAX must not wrap into "fits".
+    let data = m
+        .local_offset
+        .saturating_add(30 + u16_at(&lh, 26) as u64 + u16_at(&lh, 28) as u64);
+    if data.saturating_add(m.comp_len) > src.size() {
         return Err(ParseError::from(format!(
             "{}: the member is truncated",
             m.name

@@ -13,7 +13,8 @@ pub fn looks_like(head: &[u8], size: u64) -> bool {
     let mut a = [0u8; 8];
     a.copy_from_slice(&head[..8]);
     let n = u64::from_le_bytes(a);
-    n >= 2 && n + 8 <= size && head[8] == b'{'
+    // A lying length near u64::MAX must not wrap around into "fits".
+    n >= 2 && n.checked_add(8).is_some_and(|end| end <= size) && head[8] == b'{'
 }
 
 fn dtype(s: &str) -> Result<ElemType, ParseError> {
@@ -43,7 +44,7 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Par
     let mut a = [0u8; 8];
     src.read_at(0, &mut a).map_err(|e| e.to_string())?;
     let n = u64::from_le_bytes(a);
-    if n > 100 << 20 || n + 8 > src.size() {
+    if n > 100 << 20 || n.saturating_add(8) > src.size() {
         return Err("the safetensors header length is implausible (truncated file?)".into());
     }
     let mut header = vec![0u8; n as usize];
@@ -81,8 +82,12 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Par
                 .and_then(|x| x.as_u64())
                 .ok_or_else(|| format!("{name}: bad data_offsets"))?,
         );
-        let numel: u64 = shape.iter().product();
-        if e < s || e - s != numel * elem.size_bytes() as u64 || base + e > src.size() {
+        // Checked: a shape or offsets near u64::MAX must be refused, not wrap into a match.
+        let bytes = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .and_then(|numel| numel.checked_mul(elem.size_bytes() as u64));
+        if e < s || Some(e - s) != bytes || base.saturating_add(e) > src.size() {
             return Err(ParseError::from(format!(
                 "{name}: data_offsets do not match the shape or the file size"
             )));

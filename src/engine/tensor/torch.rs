@@ -36,13 +36,93 @@ fn err<T>(m: &str) -> Result<T, ParseError> {
     Err(ParseError::from(format!("pickle: {m}")))
 }
 
-/// Run the pickle opcodes into a value, executing nothing.
+/// Nesting an object may have where it is copied (memo PUT/GET, DUP): copies are made by
+/// recursive `clone`.
+const MAX_COPY_DEPTH: usize = 256;
+
+/// Drop an object without recursion: a pickle can nest a million lists in 2 MB, and dropping
+/// (or cloning) that recursively overflows the stack (the browser worker's is 1 MiB).
+fn dispose(o: Obj) {
+    let mut todo = vec![o];
+    while let Some(o) = todo.pop() {
+        match o {
+            Obj::List(v) | Obj::Tuple(v) => todo.extend(v),
+            Obj::Dict(v) => {
+                for (k, x) in v {
+                    todo.push(k);
+                    todo.push(x);
+                }
+            }
+            Obj::Call(a, b) | Obj::Build(a, b) => {
+                todo.push(*a);
+                todo.push(*b);
+            }
+            Obj::Pid(a) => todo.push(*a),
+            _ => {}
+        }
+    }
+}
+
+/// A copy of an object (memo PUT and GET, DUP copy where Python would share): refused when it
+/// nests deeper than [`MAX_COPY_DEPTH`] or when all copies together pass `budget` objects, so a
+/// few hundred bytes of references doubling a list cannot expand to 2^40 objects.
+fn copy(o: Option<&Obj>, budget: &mut usize, what: &str) -> Result<Obj, ParseError> {
+    let o = o.ok_or_else(|| ParseError::from(format!("pickle: {what}")))?;
+    let mut nodes = 0usize;
+    let mut todo = vec![(o, 0usize)];
+    while let Some((o, d)) = todo.pop() {
+        nodes += 1;
+        if d > MAX_COPY_DEPTH {
+            return err("an object copied by reference nests too deeply");
+        }
+        if nodes > *budget {
+            return err("its references expand to too many objects");
+        }
+        match o {
+            Obj::List(v) | Obj::Tuple(v) => todo.extend(v.iter().map(|x| (x, d + 1))),
+            Obj::Dict(v) => {
+                for (k, x) in v {
+                    todo.push((k, d + 1));
+                    todo.push((x, d + 1));
+                }
+            }
+            Obj::Call(a, b) | Obj::Build(a, b) => {
+                todo.push((a, d + 1));
+                todo.push((b, d + 1));
+            }
+            Obj::Pid(a) => todo.push((a, d + 1)),
+            _ => {}
+        }
+    }
+    *budget -= nodes;
+    Ok(o.clone())
+}
+
+/// Run the pickle opcodes into a value, executing nothing; whatever is left (the stack, the memo)
+/// is disposed of without recursion.
 fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
     let mut stack: Vec<Obj> = Vec::new();
     let mut memo: HashMap<u64, Obj> = HashMap::new();
+    let r = unpickle_with(p, &mut stack, &mut memo);
+    stack.into_iter().for_each(dispose);
+    memo.into_values().for_each(dispose);
+    r
+}
+
+fn unpickle_with(
+    p: &[u8],
+    stack: &mut Vec<Obj>,
+    memo: &mut HashMap<u64, Obj>,
+) -> Result<Obj, ParseError> {
+    // Objects all copies together may make: a few per byte is what real pickles need.
+    let mut budget = 1_000_000usize.saturating_add(p.len().saturating_mul(4));
     let mut i = 0usize;
     let take = |i: &mut usize, n: usize| -> Result<&[u8], ParseError> {
-        let s = p.get(*i..*i + n).ok_or("pickle: truncated")?;
+        // Checked: an 8-byte length (BINUNICODE8, BINBYTES8) near usize::MAX must not wrap.
+        let s = i
+            .checked_add(n)
+            .and_then(|end| p.get(*i..end))
+            .ok_or("pickle: truncated")?;
         *i += n;
         Ok(s)
     };
@@ -97,7 +177,7 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
         match op {
             0x80 => i += 1, // PROTO
             0x95 => i += 8, // FRAME
-            b'.' => return pop(&mut stack),
+            b'.' => return pop(stack),
             b'(' => stack.push(Obj::Mark),
             b'N' => stack.push(Obj::None),
             0x88 => stack.push(Obj::Bool(true)),
@@ -210,20 +290,20 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
                 stack.push(Obj::Global(module, name));
             }
             0x93 => {
-                let name = pop(&mut stack)?;
-                let module = pop(&mut stack)?;
+                let name = pop(stack)?;
+                let module = pop(stack)?;
                 match (module, name) {
                     (Obj::Str(m), Obj::Str(n)) => stack.push(Obj::Global(m, n)),
                     _ => return err("STACK_GLOBAL needs two strings"),
                 }
             }
             b'Q' => {
-                let pid = pop(&mut stack)?;
+                let pid = pop(stack)?;
                 stack.push(Obj::Pid(Box::new(pid)));
             }
             b'R' | 0x81 => {
-                let args = pop(&mut stack)?;
-                let f = pop(&mut stack)?;
+                let args = pop(stack)?;
+                let f = pop(stack)?;
                 // Known-safe containers become plain data; everything else stays an inert call.
                 let v = match &f {
                     Obj::Global(m, n) if m == "collections" && n == "OrderedDict" => {
@@ -235,14 +315,14 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
             }
             0x92 => {
                 // NEWOBJ_EX cls args kwargs
-                let _kw = pop(&mut stack)?;
-                let args = pop(&mut stack)?;
-                let f = pop(&mut stack)?;
+                let _kw = pop(stack)?;
+                let args = pop(stack)?;
+                let f = pop(stack)?;
                 stack.push(Obj::Call(Box::new(f), Box::new(args)));
             }
             b'b' => {
-                let state = pop(&mut stack)?;
-                let obj = pop(&mut stack)?;
+                let state = pop(stack)?;
+                let obj = pop(stack)?;
                 stack.push(match obj {
                     // A dict built with a state dict: merge (OrderedDict's BUILD carries None/metadata).
                     Obj::Dict(d) => Obj::Dict(d),
@@ -250,92 +330,80 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
                 });
             }
             b't' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 stack.push(Obj::Tuple(items));
             }
             0x85 => {
-                let a = pop(&mut stack)?;
+                let a = pop(stack)?;
                 stack.push(Obj::Tuple(vec![a]));
             }
             0x86 => {
-                let b = pop(&mut stack)?;
-                let a = pop(&mut stack)?;
+                let b = pop(stack)?;
+                let a = pop(stack)?;
                 stack.push(Obj::Tuple(vec![a, b]));
             }
             0x87 => {
-                let c = pop(&mut stack)?;
-                let b = pop(&mut stack)?;
-                let a = pop(&mut stack)?;
+                let c = pop(stack)?;
+                let b = pop(stack)?;
+                let a = pop(stack)?;
                 stack.push(Obj::Tuple(vec![a, b, c]));
             }
             b'l' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 stack.push(Obj::List(items));
             }
             b'd' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 let mut d = Obj::Dict(Vec::new());
                 set_items(&mut d, items)?;
                 stack.push(d);
             }
             b'a' => {
-                let v = pop(&mut stack)?;
+                let v = pop(stack)?;
                 match stack.last_mut() {
                     Some(Obj::List(l)) => l.push(v),
                     _ => return err("APPEND on a non-list"),
                 }
             }
             b'e' | 0x90 => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 match stack.last_mut() {
                     Some(Obj::List(l)) => l.extend(items),
                     _ => return err("APPENDS on a non-list"),
                 }
             }
             0x91 => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 stack.push(Obj::List(items));
             }
             b's' => {
-                let v = pop(&mut stack)?;
-                let k = pop(&mut stack)?;
+                let v = pop(stack)?;
+                let k = pop(stack)?;
                 let t = stack.last_mut().ok_or("pickle: SETITEM on empty stack")?;
                 set_items(t, vec![k, v])?;
             }
             b'u' => {
-                let items = pop_mark(&mut stack)?;
+                let items = pop_mark(stack)?;
                 let t = stack.last_mut().ok_or("pickle: SETITEMS on empty stack")?;
                 set_items(t, items)?;
             }
             b'q' => {
                 let k = take(&mut i, 1)?[0] as u64;
-                memo.insert(
-                    k,
-                    stack
-                        .last()
-                        .cloned()
-                        .ok_or("pickle: BINPUT on empty stack")?,
-                );
+                memo.insert(k, copy(stack.last(), &mut budget, "BINPUT on empty stack")?);
             }
             b'r' => {
                 let b = take(&mut i, 4)?;
                 let k = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
                 memo.insert(
                     k,
-                    stack
-                        .last()
-                        .cloned()
-                        .ok_or("pickle: LONG_BINPUT on empty stack")?,
+                    copy(stack.last(), &mut budget, "LONG_BINPUT on empty stack")?,
                 );
             }
             0x94 => {
                 let k = memo.len() as u64;
                 memo.insert(
                     k,
-                    stack
-                        .last()
-                        .cloned()
-                        .ok_or("pickle: MEMOIZE on empty stack")?,
+                    copy(stack.last(), &mut budget, "MEMOIZE on empty stack")?,
                 );
             }
             b'p' => {
@@ -343,43 +411,36 @@ fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
                     .trim()
                     .parse()
                     .map_err(|_| "pickle: bad PUT")?;
-                memo.insert(
-                    k,
-                    stack.last().cloned().ok_or("pickle: PUT on empty stack")?,
-                );
+                memo.insert(k, copy(stack.last(), &mut budget, "PUT on empty stack")?);
             }
             b'h' => {
                 let k = take(&mut i, 1)?[0] as u64;
-                stack.push(
-                    memo.get(&k)
-                        .cloned()
-                        .ok_or("pickle: BINGET of unknown memo")?,
-                );
+                stack.push(copy(memo.get(&k), &mut budget, "BINGET of unknown memo")?);
             }
             b'j' => {
                 let b = take(&mut i, 4)?;
                 let k = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
-                stack.push(
-                    memo.get(&k)
-                        .cloned()
-                        .ok_or("pickle: LONG_BINGET of unknown memo")?,
-                );
+                stack.push(copy(
+                    memo.get(&k),
+                    &mut budget,
+                    "LONG_BINGET of unknown memo",
+                )?);
             }
             b'g' => {
                 let k: u64 = line(&mut i)?
                     .trim()
                     .parse()
                     .map_err(|_| "pickle: bad GET")?;
-                stack.push(memo.get(&k).cloned().ok_or("pickle: GET of unknown memo")?);
+                stack.push(copy(memo.get(&k), &mut budget, "GET of unknown memo")?);
             }
             b'0' => {
-                pop(&mut stack)?;
+                pop(stack)?;
             }
             b'1' => {
-                pop_mark(&mut stack)?;
+                pop_mark(stack)?;
             }
             b'2' => {
-                let v = stack.last().cloned().ok_or("pickle: DUP on empty stack")?;
+                let v = copy(stack.last(), &mut budget, "DUP on empty stack")?;
                 stack.push(v);
             }
             other => return err(&format!("unsupported opcode 0x{other:02x}")),
@@ -688,6 +749,7 @@ pub fn list_with_notes<S: ByteSource + ?Sized>(
         pending_per_channel: Vec::new(),
     };
     walk(&mut ctx, &root, "", 0);
+    dispose(root);
     // Per-channel quantized tensors: read their (small) scale and zero-point tensors now.
     let pending = std::mem::take(&mut ctx.pending_per_channel);
     let mut out = ctx.out;

@@ -1,0 +1,243 @@
+//! Regression tests for what fuzzing found (RELIABILITY.md lists each): the input that once
+//! panicked, hung or allocated by a claimed size, and what it gets now.
+
+use quantlens::engine::detect::{container, Container};
+use quantlens::engine::tensor::{self, safetensors};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, remembering the largest single allocation: a claimed size that reaches
+/// an allocation shows here even where the OS would hand out the (untouched) pages.
+struct Largest;
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LARGEST.fetch_max(n, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static ALLOC: Largest = Largest;
+
+/// No test here allocates more than this honestly (the biggest is a 10 MB tensor).
+const HONEST_BYTES: usize = 256 << 20;
+
+fn assert_no_claimed_allocation() {
+    let n = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        n <= HONEST_BYTES,
+        "an allocation of {n} bytes: sized by a claim, not by the file"
+    );
+}
+
+/// A safetensors header length near u64::MAX: `n + 8` overflowed (a panic with overflow checks,
+/// a wrap-around into "fits" without them) in the magic-byte check every file goes through.
+#[test]
+fn safetensors_header_length_near_u64_max() {
+    let mut b = vec![0xffu8; 8];
+    b.extend_from_slice(b"{\"x\":1}");
+    assert!(!safetensors::looks_like(&b, b.len() as u64));
+    assert_eq!(container(&b, b.len() as u64), None);
+    let mut src: &[u8] = &b;
+    let e = safetensors::list(&mut src).expect_err("refused");
+    assert!(
+        e.to_string().contains("header length is implausible"),
+        "{e}"
+    );
+    // The fuzzer's own input, through the app's path.
+    let crash = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/tensor_safetensors/header-length-overflow"
+    ))
+    .expect("regression input");
+    let r =
+        quantlens::engine::session::read_source("x.safetensors", crash.len() as u64, &crash[..]);
+    assert!(r.error.is_some());
+}
+
+/// Shapes and offsets whose products pass u64: refused, not wrapped into a match.
+#[test]
+fn safetensors_shape_product_overflow() {
+    let header =
+        br#"{"t":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}"#;
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header);
+    assert_eq!(container(&b, b.len() as u64), Some(Container::Safetensors));
+    let e = tensor::list_tensors("x.safetensors", &mut b).expect_err("refused");
+    assert!(e.to_string().contains("data_offsets do not match"), "{e}");
+}
+
+/// A deflated member that inflates past one read slice (np.savez_compressed of 10 MB): the
+/// streaming inflater dropped what a slice inflated beyond the caller's chunk, and a first call
+/// with `MZFlush::Finish` failed the stream on the next one ("corrupt deflate data (Data)"), so
+/// such dumps could not be compared at all. Every value must come back, in order.
+#[test]
+fn big_deflated_member_reads_whole() {
+    let mut b = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/broken/npz_big_member_ok.npz"
+    ))
+    .expect("fixture");
+    assert!(b.len() < 200_000, "a few KB on disk");
+    let e = tensor::list_tensors("x.npz", &mut b).expect("listed")[0].clone();
+    assert_eq!(e.numel(), 2_500_000);
+    for chunk in [1000usize, 4096, 1 << 16, 1 << 20] {
+        let mut r = tensor::ElemReader::new(&mut b, &e);
+        let (mut out, mut n) = (Vec::new(), 0usize);
+        while r.next_chunk(&mut out, chunk).expect("inflates") > 0 {
+            for (k, &v) in out.iter().enumerate() {
+                assert_eq!(
+                    v,
+                    ((n + k) % 1000) as f32,
+                    "element {} (chunk {chunk})",
+                    n + k
+                );
+            }
+            n += out.len();
+        }
+        assert_eq!(n, 2_500_000, "chunk {chunk}");
+    }
+}
+
+/// Sizes a header claims are checked against the file before anything of that size is allocated:
+/// an npy v2 header length of 4 GiB (was allocated, then the read failed), a torch `data.pkl`
+/// longer than the archive (already refused; kept here), a scale tensor claiming 2^40 values.
+#[test]
+fn claimed_sizes_are_checked_before_allocating() {
+    // npy v2 header claiming 0xFFFFFFF0 bytes, in a 64-byte file.
+    let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+    npy.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    npy.extend_from_slice(&[b' '; 52]);
+    let e = tensor::list_tensors("x.npy", &mut npy).expect_err("refused");
+    assert_eq!(e.to_string(), "the .npy header is truncated");
+    // A torch archive whose data.pkl claims 200 MB (under the pickle cap, over the file).
+    let files = vec![("archive/data.pkl".to_string(), b"\x80\x02}q\x00.".to_vec())];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let cd = zip
+        .windows(4)
+        .rposition(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    zip[cd + 20..cd + 24].copy_from_slice(&200_000_000u32.to_le_bytes());
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
+    assert_eq!(e.to_string(), "archive/data.pkl: the member is truncated");
+    // A per-channel scale tensor claiming 2^40 elements: read_all reserves by the claim no more.
+    let entry = tensor::TensorEntry {
+        name: "s".into(),
+        elem: tensor::ElemType::F32,
+        shape: vec![1 << 40],
+        big_endian: false,
+        fortran: false,
+        data: tensor::DataRef::Raw { offset: 0, len: 16 },
+        scale: None,
+        quant: None,
+    };
+    let mut four = vec![0u8; 16];
+    assert!(tensor::read_all(&mut four, &entry).is_err());
+    assert_no_claimed_allocation();
+}
+
+/// No HTML is ever built from strings in the page: no `innerHTML`, `outerHTML`,
+/// `insertAdjacentHTML`, `document.write`, `eval` or `new Function` in the UI's Rust (web-sys
+/// names them `set_inner_html`, …) or the page's own scripts. Names, paths, cells and links are
+/// rendered as text nodes by Yew.
+#[test]
+fn no_html_from_strings_anywhere_in_the_page() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let banned = [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "set_inner_html",
+        "set_outer_html",
+        "insert_adjacent_html",
+        "new Function",
+        "eval(",
+    ];
+    let mut files = Vec::new();
+    let mut stack = vec![
+        root.join("src/ui"),
+        root.join("www"),
+        root.join("src/worker.rs"),
+        root.join("src/bin"),
+        root.join("index.html"),
+        root.join("scripts/sw_template.js"),
+    ];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("dir").flatten() {
+                stack.push(e.path());
+            }
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "rs" || x == "js" || x == "html" || x == "mjs")
+        {
+            files.push(p);
+        }
+    }
+    assert!(files.len() > 10, "{} files scanned", files.len());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for b in banned {
+            assert!(
+                !text.contains(b),
+                "{} uses {b}: build DOM nodes, never HTML from strings",
+                f.display()
+            );
+        }
+    }
+}
+
+/// A pickle nesting a million lists (2 MB): built, walked and dropped without deep recursion.
+#[test]
+fn deeply_nested_pickle() {
+    let n = 1_000_000;
+    let mut pkl = b"\x80\x02".to_vec();
+    pkl.extend(std::iter::repeat_n(b']', n));
+    pkl.extend(std::iter::repeat_n(b'a', n - 1));
+    pkl.push(b'.');
+    let files = vec![("archive/data.pkl".to_string(), pkl)];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("no tensor");
+    assert!(e.to_string().contains("no tensor found"), "{e}");
+}
+
+/// A 300-byte pickle whose memo references double a list 40 times (2^40 objects if every
+/// reference were copied): refused within a bounded budget, not expanded.
+#[test]
+fn pickle_memo_reference_bomb() {
+    let mut pkl = b"\x80\x02]q\x00".to_vec();
+    for k in 0u8..40 {
+        pkl.extend_from_slice(&[b'(', b'h', k, b'h', k, b'l', b'q', k + 1]);
+    }
+    pkl.push(b'.');
+    let files = vec![("archive/data.pkl".to_string(), pkl)];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
+    assert!(e.to_string().contains("pickle"), "{e}");
+    assert_no_claimed_allocation();
+}
+
+/// BINUNICODE8 with a length near usize::MAX: `i + n` overflowed in the pickle reader (found by
+/// the tensor_torch fuzzer).
+#[test]
+fn pickle_length_near_usize_max() {
+    let mut pkl = b"\x80\x04\x8d".to_vec();
+    pkl.extend_from_slice(&u64::MAX.to_le_bytes());
+    pkl.extend_from_slice(b"abc.");
+    let files = vec![("archive/data.pkl".to_string(), pkl)];
+    let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+    let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
+    assert_eq!(e.to_string(), "pickle: truncated");
+}
