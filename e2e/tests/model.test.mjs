@@ -49,6 +49,8 @@ test("a float model with samples runs in the page: comparison, sensitivity and m
   await pick(page, ["ppocr_cls.onnx", "cls_sample0.npz", "cls_sample1.npz"]);
   await page.waitForSelector(".model-run", { timeout: 30000 });
   assert.match(await page.textContent(".model-run"), /ppocr_cls\.onnx is a float ONNX model.*\(2 \.npz\/\.npy file/);
+  // The worker that reads the model's inputs has answered (it is not one of the run's workers).
+  await page.waitForSelector("#model-inputs .model-input", { timeout: 60000 });
   // The run is split over one model worker per core (at most 4); their rows merge into one report.
   const spawned = [];
   page.on("worker", (w) => { if (w.url().includes("model_worker")) spawned.push(w.url()); });
