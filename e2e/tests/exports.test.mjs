@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, dropPaths } from "../server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const real = join(repo, "tests", "fixtures", "real");
@@ -209,14 +209,7 @@ test("the layer grid, a model-check table, the sensitivity ops and the int16 lis
 });
 
 async function dropRun(page, run) {
-  const files = ["float.npz", "quant.npz", "scales.json"].map((f) => [`${run}/${f}`, join(real, run, f)]);
-  const payload = [];
-  for (const [name, path] of files) payload.push([name, (await readFile(path)).toString("base64")]);
-  await page.evaluate((payload) => {
-    const dt = new DataTransfer();
-    for (const [name, b64] of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
-    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
-  }, payload);
+  await dropPaths(page, ["float.npz", "quant.npz", "scales.json"].map((f) => [`${run}/${f}`, join(real, run, f)]));
 }
 
 test("the tensor pairs export in the order shown; a pair's histogram as PNG", async () => {
