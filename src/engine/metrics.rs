@@ -855,6 +855,40 @@ pub fn kl_windowed_with(
     Ok(total / n as f64)
 }
 
+/// KL of a run of consecutive softmax groups fed channel by channel (a part of a pair compared
+/// in parts, see `pairs::compare_part`): the same kernel and recurrence as the single pass.
+pub struct KlRuns {
+    groups: KlGroups,
+}
+
+impl KlRuns {
+    /// State for up to `groups` groups (40 bytes each).
+    pub fn new(groups: usize) -> KlRuns {
+        KlRuns {
+            groups: KlGroups::new(groups),
+        }
+    }
+
+    /// `rows` consecutive channels of groups `0..w` (`b`, `a` hold `rows · w` values, channel
+    /// after channel), tiled so that each tile's state stays in cache while the channels pass.
+    pub fn push_rows(&mut self, b: &[f32], a: &[f32], rows: usize, w: usize) {
+        for g0 in (0..w).step_by(KL_TILE) {
+            let g1 = (g0 + KL_TILE).min(w);
+            for r in 0..rows {
+                let (s, e) = (r * w + g0, r * w + g1);
+                if e <= b.len() && e <= a.len() {
+                    self.groups.push_run(g0, &b[s..e], &a[s..e]);
+                }
+            }
+        }
+    }
+
+    /// Σ KL of groups `0..w`, which start again empty.
+    pub fn take(&mut self, w: usize) -> f64 {
+        self.groups.take(w)
+    }
+}
+
 /// KL accumulator: groups are the softmax slices along `dim` (1 if ndim > 2, else the last).
 pub(crate) struct Kl {
     inner: u64,
@@ -934,6 +968,81 @@ impl Kl {
     }
 }
 
+/// One part's sums of a pair compared in parts (on several workers): what [`Accumulator`] keeps,
+/// as data, with the part's Σ of its softmax groups' KL. Merged by [`Accumulator::merged`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccPart {
+    pub n: u64,
+    dot: f64,
+    aa: f64,
+    bb: f64,
+    dd: f64,
+    abs_d: f64,
+    sum_a: f64,
+    sum_b: f64,
+    sq_a: f64,
+    sq_b: f64,
+    shift_a: Option<f32>,
+    shift_b: Option<f32>,
+    max_abs_d: f32,
+    max_rtol: f32,
+    min_a: f32,
+    max_a: f32,
+    min_b: f32,
+    max_b: f32,
+    nonfinite_a: u64,
+    nonfinite_b: u64,
+    clip_e: f64,
+    round_e: f64,
+    clipped: u64,
+    /// Σ over the part's softmax groups of their KL (NaN: not computed).
+    pub kl_total: f64,
+}
+
+/// One part's histogram sums (the second pass of a pair compared in parts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistPart {
+    float: Vec<u64>,
+    quant: Vec<u64>,
+    err: Vec<u64>,
+    abs_bins: Vec<u64>,
+    abs_count: u64,
+    se: [f64; 2],
+    ss: f64,
+    n: u64,
+}
+
+impl HistAccumulator {
+    /// This part's sums, for [`HistAccumulator::absorb`] on another worker.
+    pub fn part(self) -> HistPart {
+        HistPart {
+            float: self.h.float,
+            quant: self.h.quant,
+            err: self.h.err,
+            abs_bins: self.abs.bins,
+            abs_count: self.abs.count,
+            se: self.se,
+            ss: self.ss,
+            n: self.n,
+        }
+    }
+
+    /// Add another part's sums (made with `HistAccumulator::new` of the same metrics): counts
+    /// add exactly, the energies to within rounding.
+    pub fn absorb(&mut self, p: &HistPart) {
+        let add = |d: &mut Vec<u64>, s: &Vec<u64>| d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+        add(&mut self.h.float, &p.float);
+        add(&mut self.h.quant, &p.quant);
+        add(&mut self.h.err, &p.err);
+        add(&mut self.abs.bins, &p.abs_bins);
+        self.abs.count += p.abs_count;
+        self.se[0] += p.se[0];
+        self.se[1] += p.se[1];
+        self.ss += p.ss;
+        self.n += p.n;
+    }
+}
+
 /// The streaming accumulator. Feed aligned chunks of both tensors with [`Accumulator::update`].
 pub struct Accumulator {
     n: u64,
@@ -1002,6 +1111,95 @@ impl Accumulator {
                 .then(|| Kl::new(shape, fortran)),
             kernel: Kernel::detect(),
         }
+    }
+
+    /// This accumulator's sums as a part of a pair compared in parts, with `kl_total` the Σ of
+    /// the KL of the part's softmax groups (the accumulator's own, if it keeps KL, else given).
+    pub fn into_part(mut self, kl_total: Option<f64>) -> AccPart {
+        let kl_total = match (kl_total, self.kl.as_mut()) {
+            (Some(t), _) => t,
+            (None, Some(k)) => {
+                k.flush();
+                k.total
+            }
+            (None, None) => f64::NAN,
+        };
+        AccPart {
+            n: self.n,
+            dot: self.dot,
+            aa: self.aa,
+            bb: self.bb,
+            dd: self.dd,
+            abs_d: self.abs_d,
+            sum_a: self.sum_a,
+            sum_b: self.sum_b,
+            sq_a: self.sq_a,
+            sq_b: self.sq_b,
+            shift_a: self.shift_a,
+            shift_b: self.shift_b,
+            max_abs_d: self.max_abs_d,
+            max_rtol: self.max_rtol,
+            min_a: self.min_a,
+            max_a: self.max_a,
+            min_b: self.min_b,
+            max_b: self.max_b,
+            nonfinite_a: self.nonfinite_a,
+            nonfinite_b: self.nonfinite_b,
+            clip_e: self.clip_e,
+            round_e: self.round_e,
+            clipped: self.clipped,
+            kl_total,
+        }
+    }
+
+    /// The metrics of a pair compared in parts, from its parts in order (the first holds the
+    /// tensor's first element, whose values are the shifts a whole comparison takes). Sums add,
+    /// extremes and counts combine exactly; the shifted sums are re-centred on the first part's
+    /// shifts (Σ(x−s) = Σ(x−p) + n(p−s), Σ(x−s)² = Σ(x−p)² + 2(p−s)Σ(x−p) + n(p−s)²). Equal to
+    /// a whole comparison to within rounding (the same values summed in another order); KL is
+    /// NaN if a part has none.
+    pub fn merged(parts: &[AccPart], quant: Option<QuantSpec>) -> PairMetrics {
+        let mut acc = Accumulator::new(&[], false, quant, false);
+        let mut kl = 0.0;
+        for p in parts {
+            kl += p.kl_total;
+            if p.n == 0 {
+                continue;
+            }
+            // The part's shift minus the merged one (the first part's).
+            let offset = |mine: &mut Option<f32>, theirs: Option<f32>| {
+                let theirs = theirs.unwrap_or(0.0);
+                theirs as f64 - *mine.get_or_insert(theirs) as f64
+            };
+            let da = offset(&mut acc.shift_a, p.shift_a);
+            let db = offset(&mut acc.shift_b, p.shift_b);
+            let n = p.n as f64;
+            acc.sq_a += p.sq_a + 2.0 * da * p.sum_a + n * da * da;
+            acc.sum_a += p.sum_a + n * da;
+            acc.sq_b += p.sq_b + 2.0 * db * p.sum_b + n * db * db;
+            acc.sum_b += p.sum_b + n * db;
+            acc.n += p.n;
+            acc.dot += p.dot;
+            acc.aa += p.aa;
+            acc.bb += p.bb;
+            acc.dd += p.dd;
+            acc.abs_d += p.abs_d;
+            acc.max_abs_d = acc.max_abs_d.max(p.max_abs_d);
+            acc.max_rtol = acc.max_rtol.max(p.max_rtol);
+            acc.min_a = acc.min_a.min(p.min_a);
+            acc.max_a = acc.max_a.max(p.max_a);
+            acc.min_b = acc.min_b.min(p.min_b);
+            acc.max_b = acc.max_b.max(p.max_b);
+            acc.nonfinite_a += p.nonfinite_a;
+            acc.nonfinite_b += p.nonfinite_b;
+            acc.clip_e += p.clip_e;
+            acc.round_e += p.round_e;
+            acc.clipped += p.clipped;
+        }
+        let n = acc.n;
+        let mut m = acc.finish();
+        m.kl = if n > 0 { kl / n as f64 } else { f64::NAN };
+        m
     }
 
     /// Runs the given copy of the kernel (tests and benchmarks compare them); one this CPU

@@ -147,7 +147,7 @@ pub fn quant_spec(
 }
 
 /// Elements per slice while streaming a pair.
-pub const CHUNK_ELEMS: usize = 1 << 18;
+pub const CHUNK_ELEMS: usize = 1 << 20;
 
 /// Compare one pair, streaming both tensors in lockstep. `progress(done_bytes)` is called per slice.
 /// Integer quantized dumps are dequantized with the scale (required for them).
@@ -160,23 +160,8 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     dtype: Option<&str>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<PairMetrics, String> {
-    if fe.shape != qe.shape {
-        return Err(format!(
-            "shape mismatch: float {:?} vs quantized {:?}",
-            fe.shape, qe.shape
-        ));
-    }
-    if fe.fortran != qe.fortran && fe.shape.iter().filter(|&&d| d > 1).count() > 1 {
-        return Err("one tensor is in Fortran order and the other in C order: not compared (the elements would not line up)".into());
-    }
+    pair_checks(fe, qe, scale)?;
     let scale = scale.or(qe.scale);
-    if qe.is_raw_int() && scale.is_none() && !fe.is_raw_int() {
-        return Err(format!(
-            "the quantized tensor holds raw {} values: give its scale (--scale {}=S) to dequantize it",
-            qe.elem.name(),
-            qe.name
-        ));
-    }
     // The dtype inference needs the quantized side's range: read it first only when it matters.
     let absmax = if scale.is_some() && dtype.is_none() && !qe.is_raw_int() {
         let mut r = ElemReader::new(qsrc, qe);
@@ -202,30 +187,44 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         None
     };
     let mut acc = Accumulator::new(&fe.shape, fe.fortran, spec, true);
-    lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, done| {
-        acc.update(b, a);
-        progress(done);
-    })?;
-    let mut m = acc.finish();
-    // KL of tensors with more softmax groups than the single pass keeps: windowed, bounded memory.
-    if super::metrics::kl_layout(&fe.shape, fe.fortran).2 > super::metrics::KL_MAX_GROUPS {
-        let raw = matches!(fe.data, super::tensor::DataRef::Raw { .. })
-            && matches!(qe.data, super::tensor::DataRef::Raw { .. });
-        m.kl = if raw {
-            super::metrics::kl_windowed(&fe.shape, fe.fortran, &mut |start, n, b, a| {
-                super::tensor::read_range(fsrc, fe, start, n, b)
-                    .map_err(|e| format!("float side: {e}"))?;
-                super::tensor::read_range(qsrc, qe, start, n, a)
-                    .map_err(|e| format!("quantized side: {e}"))?;
-                if let Some(s) = deq {
-                    a.iter_mut().for_each(|v| *v *= s);
-                }
-                Ok(())
-            })?
-        } else {
-            f64::NAN
-        };
-    }
+    let windowed =
+        super::metrics::kl_layout(&fe.shape, fe.fortran).2 > super::metrics::KL_MAX_GROUPS;
+    let raw = matches!(fe.data, super::tensor::DataRef::Raw { .. })
+        && matches!(qe.data, super::tensor::DataRef::Raw { .. });
+    let mut m = if windowed && raw {
+        // More softmax groups than one pass keeps (huge spatial maps): the one pass goes in KL's
+        // window order instead, every element read once, the metrics taking the values as they
+        // come (sums in another order than the flat one: equal to within rounding).
+        let es = (fe.elem.size_bytes() + qe.elem.size_bytes()) as u64;
+        let mut done = 0u64;
+        let kl = super::metrics::kl_windowed(&fe.shape, fe.fortran, &mut |start, n, b, a| {
+            super::tensor::read_range(fsrc, fe, start, n, b)
+                .map_err(|e| format!("float side: {e}"))?;
+            super::tensor::read_range(qsrc, qe, start, n, a)
+                .map_err(|e| format!("quantized side: {e}"))?;
+            if let Some(s) = deq {
+                a.iter_mut().for_each(|v| *v *= s);
+            }
+            acc.update(b, a);
+            done += n as u64 * es;
+            progress(done);
+            Ok(())
+        })?;
+        let mut m = acc.finish();
+        m.kl = kl;
+        m
+    } else {
+        lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, done| {
+            acc.update(b, a);
+            progress(done);
+        })?;
+        let mut m = acc.finish();
+        if windowed {
+            // A compressed member cannot be read in window order.
+            m.kl = f64::NAN;
+        }
+        m
+    };
     // Second pass: histograms over the ranges the first pass found (skipped for huge tensors).
     if fe.numel() <= HIST_MAX_ELEMS {
         if let Some(mut h) = super::metrics::HistAccumulator::new(&m) {
@@ -299,6 +298,251 @@ pub fn rescale_pair<F: ByteSource + ?Sized>(
         }
     };
     Some(Ok(m))
+}
+
+/// A part of a pair compared on several workers: outer slabs `o0..o1` × softmax groups `r0..r1`
+/// of the pair's KL layout (`metrics::kl_layout`). The parts of [`plan_parts`] hold every element
+/// once and every softmax group whole, so their sums and KL add up to the pair's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairPart {
+    pub o0: u64,
+    pub o1: u64,
+    pub r0: u64,
+    pub r1: u64,
+}
+
+/// Elements per read of a part when whole channels lie side by side (16 MiB of float32: the
+/// browser's synchronous reads are faster in big slices; the part holds two such buffers).
+pub const PART_READ_ELEMS: usize = 1 << 22;
+
+/// Pairs smaller than this (both sides, bytes) are compared whole, on one worker.
+pub const PART_MIN_BYTES: u64 = 64 << 20;
+
+/// Split a tensor of `shape` into at most `k` parts of about equal size: by outer slabs (batch)
+/// when there are enough, else by ranges of softmax groups (spatial positions). One part for
+/// tensors under [`PART_MIN_BYTES`] (4-byte elements assumed) or `k` ≤ 1.
+pub fn plan_parts(shape: &[u64], fortran: bool, k: usize) -> Vec<PairPart> {
+    plan_parts_with(shape, fortran, k, PART_MIN_BYTES)
+}
+
+/// [`plan_parts`] with another threshold (tests split small tensors).
+pub fn plan_parts_with(shape: &[u64], fortran: bool, k: usize, min_bytes: u64) -> Vec<PairPart> {
+    let (outer, _, inner) = super::metrics::kl_layout(shape, fortran);
+    let numel: u64 = shape.iter().product();
+    let whole = PairPart {
+        o0: 0,
+        o1: outer,
+        r0: 0,
+        r1: inner,
+    };
+    let k = k as u64;
+    if k <= 1 || numel.saturating_mul(8) < min_bytes {
+        return vec![whole];
+    }
+    let cut = |n: u64, i: u64| n * i / k;
+    if outer >= k {
+        (0..k)
+            .map(|i| PairPart {
+                o0: cut(outer, i),
+                o1: cut(outer, i + 1),
+                ..whole
+            })
+            .collect()
+    } else if inner >= k {
+        (0..k)
+            .map(|i| PairPart {
+                r0: cut(inner, i),
+                r1: cut(inner, i + 1),
+                ..whole
+            })
+            .collect()
+    } else {
+        vec![whole]
+    }
+}
+
+/// The error split's quantizer and the scale that dequantizes raw integers (see [`part_setup`]).
+pub type PartSetup = (Option<QuantSpec>, Option<f32>);
+
+/// What comparing a pair in parts needs to know first: the error split's quantizer and the
+/// scale that dequantizes raw integers. None when the split's dtype must be inferred from the
+/// quantized side's range (a scale without a dtype), which takes a pass of its own: such a pair
+/// is compared whole. Errors are those of [`compare_pair`].
+pub fn part_setup(
+    fe: &TensorEntry,
+    qe: &TensorEntry,
+    scale: Option<f64>,
+    dtype: Option<&str>,
+) -> Result<Option<PartSetup>, String> {
+    pair_checks(fe, qe, scale)?;
+    let scale = scale.or(qe.scale);
+    let raw = matches!(fe.data, super::tensor::DataRef::Raw { .. })
+        && matches!(qe.data, super::tensor::DataRef::Raw { .. });
+    if !raw || (scale.is_some() && dtype.is_none() && !qe.is_raw_int()) {
+        return Ok(None);
+    }
+    let deq = if qe.is_raw_int() {
+        scale.map(|s| s as f32)
+    } else {
+        None
+    };
+    Ok(Some((quant_spec(qe, scale, dtype, 0.0), deq)))
+}
+
+/// The checks every comparison makes before reading.
+fn pair_checks(fe: &TensorEntry, qe: &TensorEntry, scale: Option<f64>) -> Result<(), String> {
+    if fe.shape != qe.shape {
+        return Err(format!(
+            "shape mismatch: float {:?} vs quantized {:?}",
+            fe.shape, qe.shape
+        ));
+    }
+    if fe.fortran != qe.fortran && fe.shape.iter().filter(|&&d| d > 1).count() > 1 {
+        return Err("one tensor is in Fortran order and the other in C order: not compared (the elements would not line up)".into());
+    }
+    if qe.is_raw_int() && scale.or(qe.scale).is_none() && !fe.is_raw_int() {
+        return Err(format!(
+            "the quantized tensor holds raw {} values: give its scale (--scale {}=S) to dequantize it",
+            qe.elem.name(),
+            qe.name
+        ));
+    }
+    Ok(())
+}
+
+/// Called with `rows` channels of `w` groups of both tensors and the bytes read so far.
+type PartVisitor<'a> = dyn FnMut(&[f32], &[f32], usize, usize, u64) + 'a;
+
+/// Read a part's elements, softmax window by window and channel by channel (whole channels side
+/// by side in one read when a window holds all the groups), calling `f(b, a, rows, w, done)`
+/// with `rows` channels of `w` groups; `f(&[], &[], 0, w, done)` ends each outer slab's window.
+#[allow(clippy::too_many_arguments)]
+fn part_runs<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    deq: Option<f32>,
+    part: PairPart,
+    f: &mut PartVisitor,
+) -> Result<(), String> {
+    if fe.numel() == 0 {
+        return Ok(());
+    }
+    let (outer, along, inner) = super::metrics::kl_layout(&fe.shape, fe.fortran);
+    if part.o1 > outer || part.r1 > inner || part.o0 > part.o1 || part.r0 > part.r1 {
+        return Err(format!("a part outside the tensor: {part:?}"));
+    }
+    let es = (fe.elem.size_bytes() + qe.elem.size_bytes()) as u64;
+    let (mut b, mut a) = (Vec::new(), Vec::new());
+    let mut done = 0u64;
+    let mut r = part.r0;
+    while r < part.r1 {
+        let w = (part.r1 - r).min(super::metrics::KL_MAX_GROUPS);
+        let batch = if w == inner {
+            (PART_READ_ELEMS as u64 / w).max(1)
+        } else {
+            1
+        };
+        for o in part.o0..part.o1 {
+            let mut c = 0;
+            while c < along {
+                let rows = batch.min(along - c);
+                let start = (o * along + c) * inner + r;
+                let n = (rows * w) as usize;
+                super::tensor::read_range(fsrc, fe, start, n, &mut b)
+                    .map_err(|e| format!("float side: {e}"))?;
+                super::tensor::read_range(qsrc, qe, start, n, &mut a)
+                    .map_err(|e| format!("quantized side: {e}"))?;
+                if let Some(s) = deq {
+                    a.iter_mut().for_each(|v| *v *= s);
+                }
+                done += n as u64 * es;
+                f(&b, &a, rows as usize, w as usize, done);
+                c += rows;
+            }
+            f(&[], &[], 0, w as usize, done);
+        }
+        r += w;
+    }
+    Ok(())
+}
+
+/// Compare one part of a pair (see [`plan_parts`], [`part_setup`]): its metric sums and the KL
+/// of its softmax groups, every element read once. [`Accumulator::merged`] makes the pair's
+/// metrics from its parts.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    spec: Option<QuantSpec>,
+    deq: Option<f32>,
+    part: PairPart,
+    progress: &mut dyn FnMut(u64),
+) -> Result<super::metrics::AccPart, String> {
+    let mut acc = Accumulator::new(&[], false, spec, false);
+    let groups = (part.r1 - part.r0).min(super::metrics::KL_MAX_GROUPS) as usize;
+    let mut kl = super::metrics::KlRuns::new(groups);
+    let mut kl_total = 0.0;
+    part_runs(fsrc, fe, qsrc, qe, deq, part, &mut |b, a, rows, w, done| {
+        if rows == 0 {
+            kl_total += kl.take(w);
+            return;
+        }
+        acc.update(b, a);
+        kl.push_rows(b, a, rows, w);
+        progress(done);
+    })?;
+    Ok(acc.into_part(Some(kl_total)))
+}
+
+/// The histogram pass of one part, over the ranges of the pair's merged metrics `m`; None when
+/// `m` has no finite range (no histograms) or the pair is too big for them.
+#[allow(clippy::too_many_arguments)]
+pub fn hist_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    deq: Option<f32>,
+    part: PairPart,
+    m: &PairMetrics,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Option<super::metrics::HistPart>, String> {
+    if fe.numel() > HIST_MAX_ELEMS {
+        return Ok(None);
+    }
+    let Some(mut h) = super::metrics::HistAccumulator::new(m) else {
+        return Ok(None);
+    };
+    part_runs(fsrc, fe, qsrc, qe, deq, part, &mut |b, a, rows, _, done| {
+        if rows > 0 {
+            h.update(b, a);
+            progress(done);
+        }
+    })?;
+    Ok(Some(h.part()))
+}
+
+/// A pair's metrics from its parts' sums and, if the pair has histograms, their parts.
+pub fn merge_parts(
+    parts: &[super::metrics::AccPart],
+    spec: Option<QuantSpec>,
+    hists: &[super::metrics::HistPart],
+) -> PairMetrics {
+    let mut m = Accumulator::merged(parts, spec);
+    if let Some((first, rest)) = hists.split_first() {
+        if let Some(mut h) = super::metrics::HistAccumulator::new(&m) {
+            h.absorb(first);
+            rest.iter().for_each(|p| h.absorb(p));
+            let (hist, local) = h.finish();
+            m.hist = Some(hist);
+            m.local = Some(local);
+        }
+    }
+    m
 }
 
 /// Called with a float slice, the aligned quantized slice and the bytes read so far.
@@ -420,13 +664,28 @@ mod tests {
 
     /// A C-order float32 `.npy` file in memory.
     fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+        npy_as(shape, false, data)
+    }
+
+    fn npy_as(shape: &[usize], fortran: bool, data: &[f32]) -> Vec<u8> {
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        npy_raw(shape, "<f4", fortran, &bytes)
+    }
+
+    fn npy_i8(shape: &[usize], data: &[i8]) -> Vec<u8> {
+        let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
+        npy_raw(shape, "|i1", false, &bytes)
+    }
+
+    fn npy_raw(shape: &[usize], descr: &str, fortran: bool, bytes: &[u8]) -> Vec<u8> {
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         let tuple = if dims.len() == 1 {
             format!("({},)", dims[0])
         } else {
             format!("({})", dims.join(", "))
         };
-        let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+        let order = if fortran { "True" } else { "False" };
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {tuple}, }}");
         while (10 + h.len() + 1) % 64 != 0 {
             h.push(' ');
         }
@@ -434,10 +693,177 @@ mod tests {
         let mut out = b"\x93NUMPY\x01\x00".to_vec();
         out.extend_from_slice(&(h.len() as u16).to_le_bytes());
         out.extend_from_slice(h.as_bytes());
-        for v in data {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        out.extend_from_slice(bytes);
         out
+    }
+
+    /// A pair compared in parts (2, 3 or 5, by slabs or by groups, windowed KL, Fortran order,
+    /// raw int8 dequantized, with and without the split) merges to what one whole comparison
+    /// gets: counts and extremes exactly, histograms exactly, sums and KL to within rounding (the
+    /// kernel sums each block in float32 lanes, so other block boundaries round differently).
+    #[test]
+    fn parts_merge_to_the_whole_comparison() {
+        // (shape, Fortran order, raw int8 quantized side, scale, dtype)
+        type Case = (Vec<usize>, bool, bool, Option<f64>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
+            (vec![6, 5, 7, 9], false, false, None, None),
+            (vec![6, 5, 7, 9], false, false, Some(0.02), Some("int8")),
+            (vec![1, 4, 33, 17], false, false, Some(0.05), Some("int16")),
+            (vec![2, 3, 11, 5], true, false, None, None),
+            (
+                vec![1, 3, (1 << 18) + 37],
+                false,
+                false,
+                Some(0.02),
+                Some("int8"),
+            ),
+            (vec![1, 2, 300, 200], false, true, Some(0.02), None),
+            (vec![4, 1000], false, false, None, None),
+        ];
+        for (shape, fortran, raw_int, scale, dtype) in cases {
+            let n: usize = shape.iter().product();
+            let b: Vec<f32> = (0..n)
+                .map(|i| ((i % 9973) as f32 * 0.0013).sin() * 2.0 + ((i / 4096) % 5) as f32 * 0.1)
+                .collect();
+            let q: Vec<f32> = b
+                .iter()
+                .map(|x| (x * 50.0).round_ties_even().clamp(-128.0, 127.0) / 50.0)
+                .collect();
+            let (fb, qb) = if raw_int {
+                let codes: Vec<i8> = b
+                    .iter()
+                    .map(|x| (x / 0.02).round_ties_even().clamp(-128.0, 127.0) as i8)
+                    .collect();
+                (npy_as(&shape, fortran, &b), npy_i8(&shape, &codes))
+            } else {
+                (npy_as(&shape, fortran, &b), npy_as(&shape, fortran, &q))
+            };
+            let fe = crate::engine::tensor::list_tensors("f.npy", &mut fb.as_slice()).unwrap()[0]
+                .clone();
+            let qe = crate::engine::tensor::list_tensors("q.npy", &mut qb.as_slice()).unwrap()[0]
+                .clone();
+            let whole = compare_pair(
+                &mut fb.as_slice(),
+                &fe,
+                &mut qb.as_slice(),
+                &qe,
+                scale,
+                dtype,
+                &mut |_| {},
+            )
+            .unwrap();
+            let Some((spec, deq)) = part_setup(&fe, &qe, scale, dtype).unwrap() else {
+                panic!("{shape:?}: not in parts");
+            };
+            for k in [2usize, 3, 5] {
+                let parts = plan_parts_with(&fe.shape, fe.fortran, k, 0);
+                if parts.len() == 1 {
+                    // [4, 1000]: 4 groups of 1000 along the last axis, no 5 parts of whole groups.
+                    assert_eq!((shape.as_slice(), k), (&[4usize, 1000][..], 5));
+                    continue;
+                }
+                let accs: Vec<_> = parts
+                    .iter()
+                    .map(|&p| {
+                        compare_part(
+                            &mut fb.as_slice(),
+                            &fe,
+                            &mut qb.as_slice(),
+                            &qe,
+                            spec,
+                            deq,
+                            p,
+                            &mut |_| {},
+                        )
+                        .unwrap()
+                    })
+                    .collect();
+                assert_eq!(
+                    accs.iter().map(|p| p.n).sum::<u64>(),
+                    n as u64,
+                    "{shape:?}: every element once"
+                );
+                let merged0 = merge_parts(&accs, spec, &[]);
+                let hists: Vec<_> = parts
+                    .iter()
+                    .filter_map(|&p| {
+                        hist_part(
+                            &mut fb.as_slice(),
+                            &fe,
+                            &mut qb.as_slice(),
+                            &qe,
+                            deq,
+                            p,
+                            &merged0,
+                            &mut |_| {},
+                        )
+                        .unwrap()
+                    })
+                    .collect();
+                let m = merge_parts(&accs, spec, &hists);
+                let close = |x: f64, y: f64, what: &str| {
+                    assert!(
+                        x == y || (x - y).abs() <= 2e-6 * x.abs().max(y.abs()).max(1e-12),
+                        "{shape:?} in {k}: {what} {x} vs {y}"
+                    );
+                };
+                assert_eq!(m.numel, whole.numel);
+                close(m.cosine, whole.cosine, "cosine");
+                close(m.mse, whole.mse, "mse");
+                close(m.l1, whole.l1, "l1");
+                close(m.sqnr_db, whole.sqnr_db, "sqnr");
+                close(m.kl, whole.kl, "kl");
+                close(m.base_mean, whole.base_mean, "base mean");
+                close(m.base_var, whole.base_var, "base var");
+                close(m.analy_mean, whole.analy_mean, "analy mean");
+                close(m.analy_var, whole.analy_var, "analy var");
+                assert_eq!(
+                    (
+                        m.atol,
+                        m.rtol,
+                        m.base_min,
+                        m.base_max,
+                        m.analy_min,
+                        m.analy_max
+                    ),
+                    (
+                        whole.atol,
+                        whole.rtol,
+                        whole.base_min,
+                        whole.base_max,
+                        whole.analy_min,
+                        whole.analy_max
+                    )
+                );
+                assert_eq!(m.quant, whole.quant);
+                assert_eq!(m.max_qscale_diff, whole.max_qscale_diff);
+                match (m.error_split, whole.error_split) {
+                    (Some(x), Some(y)) => {
+                        close(x.clip, y.clip, "clip");
+                        close(x.round, y.round, "round");
+                        assert_eq!(x.clipped_fraction, y.clipped_fraction);
+                    }
+                    (None, None) => {}
+                    other => panic!("{shape:?}: split {other:?}"),
+                }
+                assert_eq!(m.hist, whole.hist, "{shape:?} in {k}: histograms");
+                match (m.local, whole.local) {
+                    (Some(x), Some(y)) => {
+                        close(x.int8_mse, y.int8_mse, "local int8");
+                        close(x.int16_mse, y.int16_mse, "local int16");
+                    }
+                    (None, None) => {}
+                    other => panic!("{shape:?}: local {other:?}"),
+                }
+            }
+        }
+        // Small tensors and k = 1 stay whole; a part never crosses a softmax group.
+        assert_eq!(plan_parts(&[1, 64, 56, 56], false, 4).len(), 1);
+        assert_eq!(plan_parts(&[16, 128, 256, 256], false, 1).len(), 1);
+        let p = plan_parts(&[16, 128, 256, 256], false, 3);
+        assert_eq!((p.len(), p[0].o1, p[2].o1, p[1].r1), (3, 5, 16, 65536));
+        let p = plan_parts(&[1, 64, 1 << 21], false, 2);
+        assert_eq!((p[0].r1, p[1].r0, p[1].o1), (1 << 20, 1 << 20, 1));
     }
 
     #[test]
@@ -979,6 +1405,36 @@ pub fn compare_files(
     cache: &mut CompareCache,
     progress: CompareProgress,
 ) -> TensorComparison {
+    compare_files_with(files, sources, scales, manual, cache, progress, None)
+}
+
+/// A pair left to be compared in parts on other workers (see [`compare_files_with`]): its cache
+/// key, its files (indexes into the `files` given), tensors, scale and dtype, and size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeferredPair {
+    pub key: String,
+    pub float_file: usize,
+    pub float: TensorEntry,
+    pub quant_file: usize,
+    pub quant: TensorEntry,
+    pub scale: Option<f64>,
+    pub dtype: Option<String>,
+    pub bytes: u64,
+}
+
+/// [`compare_files`], or with `defer` its plan only: nothing is compared, and the pairs still to
+/// compare of at least `defer.0` bytes that can be compared in parts ([`part_setup`]) are listed
+/// in `defer.1`, for the caller to compare elsewhere and put in `cache`.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_files_with(
+    files: &[CompareInput],
+    sources: &mut [Box<dyn ByteSource + '_>],
+    scales: &dyn Fn(&str, &str, &str) -> Option<ScaleChoice>,
+    manual: &[(String, String)],
+    cache: &mut CompareCache,
+    progress: CompareProgress,
+    mut defer: Option<(u64, &mut Vec<DeferredPair>)>,
+) -> TensorComparison {
     let side_list = |want: Side| -> Vec<Located> {
         files
             .iter()
@@ -1067,6 +1523,33 @@ pub fn compare_files(
         let scale = sc.as_ref().map(|s| s.scale).or(p.quant.entry.scale);
         let (fi, qi) = (p.float.file, p.quant.file);
         let k = key(p, &sc);
+        if let Some((min_bytes, list)) = defer.as_mut() {
+            let dtype = sc.as_ref().and_then(|s| s.dtype).map(|d| d.name());
+            let prefix = key(p, &None);
+            let prefix = &prefix[..prefix.rfind('\u{1f}').unwrap_or(0) + 1];
+            let rescale = cache.keys().any(|k| k.starts_with(prefix));
+            if !cache.contains_key(&k)
+                && fi != qi
+                && !rescale
+                && bytes(p) >= *min_bytes
+                && matches!(
+                    part_setup(&p.float.entry, &p.quant.entry, scale, dtype),
+                    Ok(Some(_))
+                )
+            {
+                list.push(DeferredPair {
+                    key: k,
+                    float_file: fi,
+                    float: p.float.entry.clone(),
+                    quant_file: qi,
+                    quant: p.quant.entry.clone(),
+                    scale,
+                    dtype: dtype.map(str::to_string),
+                    bytes: bytes(p),
+                });
+            }
+            continue;
+        }
         let result = match cache.get(&k) {
             Some(r) => r.clone(),
             None => {

@@ -795,7 +795,42 @@ impl Session {
     /// Assign sides, pair and compare the tensor files (only pairs not computed before), then
     /// diagnose everything again. `progress(done_bytes, total_bytes, pair)` while comparing.
     pub fn update(&mut self, progress: super::pairs::CompareProgress) {
-        use super::pairs::{assign_sides, compare_files, CompareInput, SideInput};
+        self.compare(progress, None);
+    }
+
+    /// The pairs still to compare of at least `min_bytes` that can be compared in parts
+    /// (`pairs::part_setup`), for a caller that compares them elsewhere (the browser spreads them
+    /// over several workers) and gives the results to [`Session::insert_compared`]; their file
+    /// indexes are the session's (`analysis.files`). Nothing is compared here.
+    pub fn deferred_pairs(&mut self, min_bytes: u64) -> Vec<super::pairs::DeferredPair> {
+        let mut list = Vec::new();
+        let tensor_files = self.compare(&mut |_, _, _| {}, Some((min_bytes, &mut list)));
+        for d in &mut list {
+            d.float_file = tensor_files[d.float_file];
+            d.quant_file = tensor_files[d.quant_file];
+        }
+        list
+    }
+
+    /// A result computed elsewhere for a pair of [`Session::deferred_pairs`] (by its key): the
+    /// next [`Session::update`] takes it as if it had compared the pair.
+    pub fn insert_compared(
+        &mut self,
+        key: String,
+        result: Result<super::metrics::PairMetrics, String>,
+    ) {
+        self.cache.insert(key, result);
+    }
+
+    /// Pair and compare (or, with `defer`, only list the big pairs: see `deferred_pairs`, and
+    /// leave the analysis as it was); returns the indexes of the tensor files.
+    fn compare(
+        &mut self,
+        progress: super::pairs::CompareProgress,
+        defer: Option<(u64, &mut Vec<super::pairs::DeferredPair>)>,
+    ) -> Vec<usize> {
+        use super::pairs::{assign_sides, compare_files_with, CompareInput, SideInput};
+        let planning = defer.is_some();
         let tensor_files: Vec<usize> = (0..self.analysis.files.len())
             .filter(|&i| {
                 self.sources[i].is_some()
@@ -806,9 +841,11 @@ impl Session {
             })
             .collect();
         if tensor_files.is_empty() {
-            self.analysis.tensors = Default::default();
-            self.analysis.recompute();
-            return;
+            if !planning {
+                self.analysis.tensors = Default::default();
+                self.analysis.recompute();
+            }
+            return tensor_files;
         }
         let assignment = {
             let inputs: Vec<SideInput> = tensor_files
@@ -863,17 +900,21 @@ impl Session {
             move |p: &str, q: &str, run: &str| Session::scale_for(&settings, &known, p, q, run);
         let settings_manual = self.settings.manual.clone();
         let mut cache = std::mem::take(&mut self.cache);
-        let mut cmp = compare_files(
+        let mut cmp = compare_files_with(
             &inputs,
             &mut taken,
             &scale_of,
             &settings_manual,
             &mut cache,
             progress,
+            defer,
         );
         self.cache = cache;
         for (&i, src) in tensor_files.iter().zip(taken) {
             self.sources[i] = Some(src);
+        }
+        if planning {
+            return tensor_files;
         }
         for p in &mut cmp.pairs {
             p.float_file = tensor_files[p.float_file];
@@ -887,6 +928,7 @@ impl Session {
         cmp.message = assignment.message;
         self.analysis.tensors = cmp;
         self.analysis.recompute();
+        tensor_files
     }
 
     /// The what-if of pair `index`'s float tensor (observers' scales, `typed` scales, groups and

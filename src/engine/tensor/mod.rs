@@ -205,11 +205,12 @@ pub fn f16_to_f32(h: u16) -> f32 {
 pub fn decode(t: ElemType, big_endian: bool, bytes: &[u8], out: &mut Vec<f32>) {
     macro_rules! each {
         ($n:expr, $conv:expr) => {{
-            for c in bytes.chunks_exact($n) {
+            // `extend` over an exact-size iterator: one reservation and a loop LLVM vectorises.
+            out.extend(bytes.chunks_exact($n).map(|c| {
                 let mut a = [0u8; $n];
                 a.copy_from_slice(c);
-                out.push($conv(a));
-            }
+                $conv(a)
+            }));
         }};
     }
     match (t, big_endian) {
@@ -395,6 +396,15 @@ impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
         }
         self.raw.clear();
         match (&self.entry.data, self.inflate.as_mut()) {
+            (DataRef::Raw { offset, .. }, _) if is_native_f32(&self.entry) => {
+                let first = self.done_bytes / es;
+                read_native_f32(self.src, offset + self.done_bytes, want / 4, out)?;
+                self.done_bytes += want as u64;
+                if let Some(q) = &self.entry.quant {
+                    dequantize(q, &self.entry, first, out);
+                }
+                return Ok(out.len());
+            }
             (DataRef::Raw { offset, .. }, _) => {
                 self.raw.resize(want, 0);
                 self.src.read_at(offset + self.done_bytes, &mut self.raw)?;
@@ -425,6 +435,32 @@ impl<'a, S: ByteSource + ?Sized> ElemReader<'a, S> {
     }
 }
 
+/// Float32 stored in this machine's byte order (little-endian: x86, ARM, wasm): its bytes are
+/// the values, read straight into the output with no decoding pass.
+fn is_native_f32(e: &TensorEntry) -> bool {
+    e.elem == ElemType::F32 && e.big_endian == cfg!(target_endian = "big")
+}
+
+/// Read `n` float32 values in native byte order at `offset` into `out` (cleared first): one copy
+/// from the source into the values, none through a byte buffer.
+fn read_native_f32<S: ByteSource + ?Sized>(
+    src: &mut S,
+    offset: u64,
+    n: usize,
+    out: &mut Vec<f32>,
+) -> io::Result<()> {
+    out.clear();
+    out.resize(n, 0.0);
+    // SAFETY: the byte view covers exactly the `n` initialised f32 of `out` (alignment 4 ≥ 1),
+    // and every bit pattern is a valid f32, so whatever `read_at` writes leaves valid values.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), n * 4) };
+    if let Err(e) = src.read_at(offset, bytes) {
+        out.clear();
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Read `n` elements from flat position `start` of a tensor stored raw (random access).
 pub fn read_range<S: ByteSource + ?Sized>(
     src: &mut S,
@@ -439,10 +475,14 @@ pub fn read_range<S: ByteSource + ?Sized>(
         ));
     };
     let es = e.elem.size_bytes() as u64;
-    let mut raw = vec![0u8; n * es as usize];
-    src.read_at(offset + start * es, &mut raw)?;
     out.clear();
-    decode(e.elem, e.big_endian, &raw, out);
+    if is_native_f32(e) {
+        read_native_f32(src, offset + start * es, n, out)?;
+    } else {
+        let mut raw = vec![0u8; n * es as usize];
+        src.read_at(offset + start * es, &mut raw)?;
+        decode(e.elem, e.big_endian, &raw, out);
+    }
     if let Some(q) = &e.quant {
         dequantize(q, e, start, out);
     }

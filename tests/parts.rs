@@ -1,0 +1,152 @@
+//! Big pairs compared in parts (the browser spreads them over several workers): the session lists
+//! them, takes the merged results as its own, and gives what comparing them whole gives.
+
+use quantlens::engine::metrics::AccPart;
+use quantlens::engine::pairs::{compare_part, merge_parts, part_setup, plan_parts_with};
+use quantlens::engine::session::Session;
+
+fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut h = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
+        dims.join(", ")
+    );
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+/// [4, 16, 40, 40] float and its int8 fake quant at 0.02, plus a small pair beside it.
+fn files() -> Vec<(String, Vec<u8>)> {
+    let shape = [4usize, 16, 40, 40];
+    let n: usize = shape.iter().product();
+    let b: Vec<f32> = (0..n)
+        .map(|i| ((i % 7919) as f32 * 0.003).sin() * 2.5 + ((i / 1600) % 3) as f32 * 0.2)
+        .collect();
+    let q: Vec<f32> = b
+        .iter()
+        .map(|x| (x / 0.02).round_ties_even().clamp(-128.0, 127.0) * 0.02)
+        .collect();
+    vec![
+        ("float/act.npy".into(), npy(&shape, &b)),
+        ("quant/act.npy".into(), npy(&shape, &q)),
+        ("float/small.npy".into(), npy(&[3, 5], &b[..15])),
+        ("quant/small.npy".into(), npy(&[3, 5], &q[..15])),
+    ]
+}
+
+fn session(files: &[(String, Vec<u8>)]) -> Session {
+    let mut s = Session::new();
+    for (name, bytes) in files {
+        s.open(name, Box::new(bytes.clone()));
+    }
+    s
+}
+
+#[test]
+fn deferred_pairs_merged_in_parts_are_what_a_whole_comparison_gets() {
+    let files = files();
+    let mut whole = session(&files);
+    whole.update(&mut |_, _, _| {});
+
+    let mut s = session(&files);
+    // Only the big pair (102,400 bytes a side and more) is left for parts; nothing is compared.
+    let deferred = s.deferred_pairs(100_000);
+    assert_eq!(deferred.len(), 1, "{deferred:?}");
+    let d = &deferred[0];
+    assert_eq!(
+        (
+            s.analysis.files[d.float_file].name.as_str(),
+            s.analysis.files[d.quant_file].name.as_str()
+        ),
+        ("float/act.npy", "quant/act.npy")
+    );
+    assert!(
+        s.analysis.tensors.pairs.is_empty(),
+        "planning compares nothing"
+    );
+    let (spec, deq) = part_setup(&d.float, &d.quant, d.scale, d.dtype.as_deref())
+        .unwrap()
+        .unwrap();
+    let (fb, qb) = (&files[0].1, &files[1].1);
+    let parts = plan_parts_with(&d.float.shape, d.float.fortran, 3, 0);
+    assert_eq!(parts.len(), 3);
+    let sums: Vec<AccPart> = parts
+        .iter()
+        .map(|&p| {
+            compare_part(
+                &mut fb.as_slice(),
+                &d.float,
+                &mut qb.as_slice(),
+                &d.quant,
+                spec,
+                deq,
+                p,
+                &mut |_| {},
+            )
+            .unwrap()
+        })
+        .collect();
+    s.insert_compared(d.key.clone(), Ok(merge_parts(&sums, spec, &[])));
+    s.update(&mut |_, _, _| {});
+    assert!(s.deferred_pairs(0).is_empty(), "everything is cached now");
+
+    let find = |s: &Session, name: &str| {
+        s.analysis
+            .tensors
+            .pairs
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.metrics.clone())
+            .unwrap()
+    };
+    let (a, b) = (find(&s, "act"), find(&whole, "act"));
+    assert_eq!(a.numel, b.numel);
+    for (x, y, what) in [
+        (a.cosine, b.cosine, "cosine"),
+        (a.mse, b.mse, "mse"),
+        (a.sqnr_db, b.sqnr_db, "sqnr"),
+        (a.kl, b.kl, "kl"),
+        (a.base_var, b.base_var, "var"),
+    ] {
+        assert!(
+            (x - y).abs() <= 2e-6 * x.abs().max(y.abs()),
+            "{what}: {x} vs {y}"
+        );
+    }
+    assert_eq!((a.atol, a.base_max), (b.atol, b.base_max));
+    // The small pair was compared here, as always.
+    assert_eq!(find(&s, "small"), find(&whole, "small"));
+    // The findings are those of the whole comparison.
+    assert_eq!(
+        s.analysis.findings.len(),
+        whole.analysis.findings.len(),
+        "same findings"
+    );
+}
+
+#[test]
+fn a_pair_whose_split_dtype_comes_from_its_range_is_compared_whole() {
+    let files = files();
+    let mut s = session(&files);
+    // A typed scale without a dtype: the dtype is inferred from the quantized side's range.
+    s.settings.scales.insert("act".into(), (0.02, None));
+    assert!(s.deferred_pairs(0).iter().all(|d| d.float.name != "act"));
+    // With its dtype, it can go in parts.
+    s.settings.scales.insert(
+        "act".into(),
+        (0.02, Some(quantlens::engine::quant::QDType::Int8)),
+    );
+    let d = s.deferred_pairs(100_000);
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (d[0].scale, d[0].dtype.as_deref()),
+        (Some(0.02), Some("int8"))
+    );
+}
