@@ -11,6 +11,8 @@ pub mod model_bench;
 #[cfg(feature = "model-web")]
 pub mod model_worker;
 #[cfg(feature = "web")]
+pub mod spread;
+#[cfg(feature = "web")]
 pub mod ui;
 #[cfg(feature = "web")]
 pub mod worker;

@@ -478,6 +478,52 @@ pub struct Envelope {
     pub blobs: js_sys::Array,
 }
 
+/// A part of a big pair for a helper worker (the analysis worker spreads big pairs over
+/// `navigator.hardwareConcurrency` workers): its two tensors, the part, and what the pass needs.
+/// `merged` absent: the metrics pass (`pairs::compare_part`); present: the histogram pass over
+/// the merged metrics' ranges (`pairs::hist_part`). Posted with the two Blobs (float, quant).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartTask {
+    pub id: u32,
+    pub float: crate::engine::tensor::TensorEntry,
+    pub quant: crate::engine::tensor::TensorEntry,
+    pub spec: Option<crate::engine::metrics::QuantSpec>,
+    pub deq: Option<f32>,
+    pub part: crate::engine::pairs::PairPart,
+    pub merged: Option<crate::engine::metrics::PairMetrics>,
+}
+
+/// What a part's pass computed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PartOutput {
+    Sums(crate::engine::metrics::AccPart),
+    Hist(Option<crate::engine::metrics::HistPart>),
+}
+
+/// A helper worker's messages: progress (bytes of its part read) and the part's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PartReply {
+    /// The helper's wasm is running and its handler installed: parts posted before would be lost.
+    Ready,
+    Progress {
+        id: u32,
+        done_bytes: u64,
+    },
+    Done {
+        id: u32,
+        result: Result<PartOutput, String>,
+    },
+}
+
+/// A [`PartTask`] as it crosses `postMessage`, with the Blobs of its two files.
+#[cfg(feature = "web")]
+#[derive(Serialize, Deserialize)]
+pub struct PartEnvelope {
+    pub task: PartTask,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub blobs: js_sys::Array,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

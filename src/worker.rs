@@ -68,10 +68,21 @@ impl Read for BlobReader<'_> {
 }
 
 /// Random access to a Blob: each read is one `Blob.slice` read synchronously (the file is never whole).
-struct BlobSource {
+pub(crate) struct BlobSource {
     blob: Blob,
     reader: FileReaderSync,
     size_bytes: u64,
+}
+
+impl BlobSource {
+    pub(crate) fn new(blob: Blob, reader: FileReaderSync) -> BlobSource {
+        let size_bytes = blob.size() as u64;
+        BlobSource {
+            blob,
+            reader,
+            size_bytes,
+        }
+    }
 }
 
 impl ByteSource for BlobSource {
@@ -95,6 +106,42 @@ impl ByteSource for BlobSource {
         Uint8Array::new(&ab).copy_to(buf);
         Ok(())
     }
+}
+
+/// Keep a part's result (an error stands for the whole pair: the first one is kept).
+fn store_part(p: &mut SpreadPair, i: usize, result: Result<crate::protocol::PartOutput, String>) {
+    match result {
+        Ok(crate::protocol::PartOutput::Sums(s)) => p.sums[i] = Some(s),
+        Ok(crate::protocol::PartOutput::Hist(h)) => p.hists[i] = h,
+        Err(e) => {
+            p.error.get_or_insert(e);
+        }
+    }
+}
+
+/// The spread's progress to the UI (at most ~20 messages a second): bytes read by every worker.
+fn spread_progress(scope: &DedicatedWorkerGlobalScope, sp: &mut Spread) {
+    let now = js_sys::Date::now();
+    if now - sp.last_progress < 50.0 {
+        return;
+    }
+    sp.last_progress = now;
+    let done = sp.own_done + sp.done.values().sum::<u64>();
+    let name = match sp.pairs.as_slice() {
+        [p] => p.name.clone(),
+        ps => format!("{} pairs", ps.len()),
+    };
+    post(
+        scope,
+        &FromWorker::Progress {
+            job: sp.job,
+            stage: if sp.hist { "histograms" } else { "comparing" }.into(),
+            file_index: 0,
+            file_name: name,
+            done_bytes: done.min(sp.total_bytes),
+            total_bytes: sp.total_bytes,
+        },
+    );
 }
 
 /// Tensor files up to this size are held in memory once read (see `Worker::open`)…
@@ -130,6 +177,51 @@ struct Worker {
     db: Option<web_sys::IdbDatabase>,
     store_error: Option<String>,
     merged: std::collections::HashSet<(String, u64)>,
+    /// This worker's own handle (helpers' replies reach its state through it).
+    me: std::rc::Weak<std::cell::RefCell<Worker>>,
+    /// Helper workers (started when a big pair first needs them) and the Blobs of the tensor
+    /// files read in slices, by name, for them to read too.
+    helpers: Vec<crate::spread::Helper>,
+    blobs: std::collections::HashMap<String, Blob>,
+    /// Big pairs being compared in parts on the helpers; commands that arrive meanwhile wait.
+    spread: Option<Spread>,
+    queue: std::collections::VecDeque<Envelope>,
+    next_task: u32,
+}
+
+/// A big pair compared in parts: its files, the quantizer and dequantizing scale of every part,
+/// the parts, and what they computed.
+struct SpreadPair {
+    pair: crate::engine::pairs::DeferredPair,
+    name: String,
+    float: Blob,
+    quant: Blob,
+    spec: Option<crate::engine::metrics::QuantSpec>,
+    deq: Option<f32>,
+    parts: Vec<crate::engine::pairs::PairPart>,
+    sums: Vec<Option<crate::engine::metrics::AccPart>>,
+    hists: Vec<Option<crate::engine::metrics::HistPart>>,
+    /// The metrics merged from the sums (the histogram pass's ranges), once they are in.
+    merged: Option<crate::engine::metrics::PairMetrics>,
+    error: Option<String>,
+}
+
+/// The command whose big pairs are out on the helpers, and the parts it waits for.
+struct Spread {
+    job: u32,
+    started: f64,
+    pairs: Vec<SpreadPair>,
+    /// The histogram pass (after the metrics pass).
+    hist: bool,
+    /// Parts out on helpers: task id → (pair, part), and each task's bytes read so far.
+    waiting: std::collections::HashMap<u32, (usize, usize)>,
+    done: std::collections::HashMap<u32, u64>,
+    own_done: u64,
+    total_bytes: u64,
+    last_progress: f64,
+    /// This worker's own parts of the pass, run once every helper is ready: a helper starts only
+    /// while this worker is idle (Chromium), so computing first would leave it waiting.
+    own: Vec<(usize, usize, crate::protocol::PartTask)>,
 }
 
 impl Worker {
@@ -168,32 +260,48 @@ impl Worker {
         }
         let total_bytes: u64 = blobs.iter().map(|b| b.size() as u64).sum();
         let mut done_before = 0u64;
+        // At most ~20 progress messages a second however many files: a folder of a thousand
+        // small dumps is not a thousand messages for the page to draw.
+        let mut last_progress = f64::NEG_INFINITY;
         for (file_index, (name, blob)) in names.iter().zip(blobs).enumerate() {
             let size_bytes = blob.size() as u64;
+            let now = js_sys::Date::now();
+            if now - last_progress >= 50.0 {
+                last_progress = now;
+                self.progress(job, "reading", file_index, name, done_before, total_bytes);
+            }
             let mut src = BlobSource {
                 blob: blob.clone(),
                 reader: self.reader.clone(),
                 size_bytes,
             };
+            // A small file is read once, whole: each synchronous Blob read costs about a
+            // millisecond, and a pair takes several. Tensor dumps stay in memory (up to
+            // CACHE_BYTES in all); big ones stay in the Blob, read in slices when compared.
+            if size_bytes <= SMALL_FILE_BYTES {
+                let mut all = vec![0u8; size_bytes as usize];
+                if src.read_at(0, &mut all).is_ok() {
+                    let head = &all[..all.len().min(16)];
+                    if is_tensor_file(head, size_bytes) {
+                        if self.cached_bytes + size_bytes <= CACHE_BYTES {
+                            self.cached_bytes += size_bytes;
+                            self.session.open(name, Box::new(all));
+                        } else {
+                            self.blobs.insert(name.clone(), blob.clone());
+                            self.session.open(name, Box::new(src));
+                        }
+                    } else {
+                        self.session
+                            .add_report(read_source(name, size_bytes, all.as_slice()));
+                    }
+                    done_before += size_bytes;
+                    continue;
+                }
+            }
             let mut head = vec![0u8; size_bytes.min(16) as usize];
             if src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size_bytes) {
-                self.progress(job, "reading", file_index, name, done_before, total_bytes);
-                // A small dump is read once, whole: each synchronous Blob read costs about a
-                // millisecond, and a pair takes several. Big ones stay in the Blob, read in slices.
-                let whole = (size_bytes <= SMALL_FILE_BYTES
-                    && self.cached_bytes + size_bytes <= CACHE_BYTES)
-                    .then(|| {
-                        let mut all = vec![0u8; size_bytes as usize];
-                        src.read_at(0, &mut all).ok().map(|_| all)
-                    })
-                    .flatten();
-                match whole {
-                    Some(all) => {
-                        self.cached_bytes += size_bytes;
-                        self.session.open(name, Box::new(all));
-                    }
-                    None => self.session.open(name, Box::new(src)),
-                }
+                self.blobs.insert(name.clone(), blob.clone());
+                self.session.open(name, Box::new(src));
             } else {
                 let scope = self.scope.clone();
                 let mut last = 0.0f64;
@@ -230,6 +338,298 @@ impl Worker {
             done_before += size_bytes;
         }
         Ok(())
+    }
+
+    /// Compare what changed and send the session back: big pairs spread over helper workers
+    /// first (the rest of the command then waits for their parts), everything else here.
+    fn compare_and_send(&mut self, job: u32, started: f64) {
+        let k = crate::spread::workers_wanted(&self.scope);
+        if k >= 2 {
+            let deferred = self
+                .session
+                .deferred_pairs(crate::engine::pairs::PART_MIN_BYTES);
+            if !deferred.is_empty() && self.start_spread(job, started, deferred, k) {
+                return;
+            }
+        }
+        self.update_and_send(job, started);
+    }
+
+    /// Start the helpers a spread needs (those that cannot start are done without).
+    fn ensure_helpers(&mut self, n: usize) {
+        while self.helpers.len() < n {
+            let (me_reply, me_error) = (self.me.clone(), self.me.clone());
+            let on_reply = Box::new(move |r: crate::protocol::PartReply| {
+                if let Some(w) = me_reply.upgrade() {
+                    if let Ok(mut w) = w.try_borrow_mut() {
+                        w.on_part_reply(r);
+                    }
+                }
+            });
+            let on_error = std::rc::Rc::new(move |message: String| {
+                if let Some(w) = me_error.upgrade() {
+                    if let Ok(mut w) = w.try_borrow_mut() {
+                        w.on_helper_failed(&message);
+                    }
+                }
+            });
+            match crate::spread::spawn_helper(&self.scope, on_reply, on_error) {
+                Ok(h) => self.helpers.push(h),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Spread the big pairs over this worker and `k − 1` helpers (false: nothing to spread).
+    fn start_spread(
+        &mut self,
+        job: u32,
+        started: f64,
+        deferred: Vec<crate::engine::pairs::DeferredPair>,
+        k: usize,
+    ) -> bool {
+        use crate::engine::pairs::{part_setup, plan_parts};
+        self.ensure_helpers(k - 1);
+        let k = self.helpers.len() + 1;
+        if k < 2 {
+            return false;
+        }
+        let mut pairs = Vec::new();
+        for d in deferred {
+            let files = &self.session.analysis.files;
+            let (Some(ff), Some(qf)) = (files.get(d.float_file), files.get(d.quant_file)) else {
+                continue;
+            };
+            let (Some(float), Some(quant)) = (self.blobs.get(&ff.name), self.blobs.get(&qf.name))
+            else {
+                continue;
+            };
+            let Ok(Some((spec, deq))) = part_setup(&d.float, &d.quant, d.scale, d.dtype.as_deref())
+            else {
+                continue;
+            };
+            let parts = plan_parts(&d.float.shape, d.float.fortran, k);
+            if parts.len() < 2 {
+                continue;
+            }
+            pairs.push(SpreadPair {
+                name: d.float.name.clone(),
+                float: float.clone(),
+                quant: quant.clone(),
+                spec,
+                deq,
+                sums: vec![None; parts.len()],
+                hists: vec![None; parts.len()],
+                parts,
+                merged: None,
+                error: None,
+                pair: d,
+            });
+        }
+        if pairs.is_empty() {
+            return false;
+        }
+        let total_bytes = pairs.iter().map(|p| p.pair.bytes).sum();
+        self.spread = Some(Spread {
+            job,
+            started,
+            pairs,
+            hist: false,
+            waiting: Default::default(),
+            done: Default::default(),
+            own_done: 0,
+            total_bytes,
+            last_progress: f64::NEG_INFINITY,
+            own: Vec::new(),
+        });
+        self.run_stage();
+        true
+    }
+
+    /// Post the current pass's parts: part i of each pair to helper i − 1 (part 0 stays here,
+    /// computed now); the pass ends when the last part is in.
+    fn run_stage(&mut self) {
+        let Some(mut sp) = self.spread.take() else {
+            return;
+        };
+        let k = self.helpers.len() + 1;
+        let mut own = Vec::new();
+        for (pi, p) in sp.pairs.iter_mut().enumerate() {
+            if p.error.is_some() || (sp.hist && p.merged.is_none()) {
+                continue;
+            }
+            for (i, part) in p.parts.iter().enumerate() {
+                let task = crate::protocol::PartTask {
+                    id: self.next_task,
+                    float: p.pair.float.clone(),
+                    quant: p.pair.quant.clone(),
+                    spec: p.spec,
+                    deq: p.deq,
+                    part: *part,
+                    merged: if sp.hist { p.merged.clone() } else { None },
+                };
+                self.next_task = self.next_task.wrapping_add(1);
+                if i % k == 0 {
+                    own.push((pi, i, task));
+                    continue;
+                }
+                match crate::spread::post_task(
+                    &self.helpers[i % k - 1],
+                    task.clone(),
+                    &p.float,
+                    &p.quant,
+                ) {
+                    Ok(()) => {
+                        sp.waiting.insert(task.id, (pi, i));
+                    }
+                    // A part that cannot be posted is done here.
+                    Err(_) => own.push((pi, i, task)),
+                }
+            }
+        }
+        sp.own_done = 0;
+        sp.done.clear();
+        sp.own = own;
+        self.spread = Some(sp);
+        if self.helpers.iter().all(|h| h.is_ready()) {
+            self.run_own_parts();
+        } else {
+            // Helpers that never start (no error either) must not stall the command.
+            let me = self.me.clone();
+            let give_up = Closure::once_into_js(move || {
+                if let Some(w) = me.upgrade() {
+                    if let Ok(mut w) = w.try_borrow_mut() {
+                        if w.spread.as_ref().is_some_and(|s| !s.own.is_empty()) {
+                            w.on_helper_failed("the helper workers did not start within 10 s");
+                        }
+                    }
+                }
+            });
+            let _ = self
+                .scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    give_up.unchecked_ref(),
+                    10_000,
+                );
+        }
+    }
+
+    /// Compute this worker's own parts of the pass (see [`Spread::own`]).
+    fn run_own_parts(&mut self) {
+        let Some(mut sp) = self.spread.take() else {
+            return;
+        };
+        for (pi, i, task) in std::mem::take(&mut sp.own) {
+            let (float, quant) = (sp.pairs[pi].float.clone(), sp.pairs[pi].quant.clone());
+            let before = sp.own_done;
+            let result = {
+                let sp_ref = &mut sp;
+                let scope = self.scope.clone();
+                crate::spread::run_part(&self.reader, &task, &float, &quant, &mut |d| {
+                    sp_ref.own_done = before + d;
+                    spread_progress(&scope, sp_ref);
+                })
+            };
+            store_part(&mut sp.pairs[pi], i, result);
+        }
+        let finished = sp.waiting.is_empty();
+        self.spread = Some(sp);
+        if finished {
+            self.finish_stage();
+        }
+    }
+
+    /// A helper's message: progress, or a part's result (the last one ends the pass).
+    fn on_part_reply(&mut self, r: crate::protocol::PartReply) {
+        let Some(sp) = self.spread.as_mut() else {
+            return;
+        };
+        match r {
+            crate::protocol::PartReply::Ready => {
+                if !sp.own.is_empty() && self.helpers.iter().all(|h| h.is_ready()) {
+                    self.run_own_parts();
+                }
+            }
+            crate::protocol::PartReply::Progress { id, done_bytes } => {
+                if sp.waiting.contains_key(&id) {
+                    sp.done.insert(id, done_bytes);
+                    spread_progress(&self.scope, sp);
+                }
+            }
+            crate::protocol::PartReply::Done { id, result } => {
+                if let Some((pi, i)) = sp.waiting.remove(&id) {
+                    store_part(&mut sp.pairs[pi], i, result);
+                    if sp.waiting.is_empty() && sp.own.is_empty() {
+                        self.finish_stage();
+                    }
+                }
+            }
+        }
+    }
+
+    /// A helper failed: its parts are lost, so the spread is given up and the command compares
+    /// everything here, as without helpers (they are started again next time).
+    fn on_helper_failed(&mut self, message: &str) {
+        web_sys::console::warn_1(&message.into());
+        for h in self.helpers.drain(..) {
+            h.terminate();
+        }
+        if let Some(sp) = self.spread.take() {
+            self.update_and_send(sp.job, sp.started);
+            self.drain();
+        }
+    }
+
+    /// A pass is in: after the metrics pass, the histogram pass of the pairs that have them;
+    /// after the last pass, the pairs' metrics go to the session and the command goes on.
+    fn finish_stage(&mut self) {
+        use crate::engine::pairs::{merge_parts, HIST_MAX_ELEMS};
+        let Some(mut sp) = self.spread.take() else {
+            return;
+        };
+        if !sp.hist {
+            let mut any = false;
+            for p in &mut sp.pairs {
+                if p.error.is_some() {
+                    continue;
+                }
+                let sums: Vec<_> = p.sums.iter().flatten().cloned().collect();
+                let m = merge_parts(&sums, p.spec, &[]);
+                let hist = p.pair.float.numel() <= HIST_MAX_ELEMS
+                    && crate::engine::metrics::HistAccumulator::new(&m).is_some();
+                any |= hist;
+                p.merged = hist.then_some(m);
+            }
+            if any {
+                sp.hist = true;
+                self.spread = Some(sp);
+                self.run_stage();
+                return;
+            }
+        }
+        for p in sp.pairs {
+            let result = match p.error {
+                Some(e) => Err(e),
+                None => {
+                    let sums: Vec<_> = p.sums.into_iter().flatten().collect();
+                    let hists: Vec<_> = p.hists.into_iter().flatten().collect();
+                    Ok(merge_parts(&sums, p.spec, &hists))
+                }
+            };
+            self.session.insert_compared(p.pair.key, result);
+        }
+        self.update_and_send(sp.job, sp.started);
+        self.drain();
+    }
+
+    /// Run the commands that waited for a spread, until one starts another.
+    fn drain(&mut self) {
+        while self.spread.is_none() {
+            let Some(env) = self.queue.pop_front() else {
+                break;
+            };
+            self.handle(env);
+        }
     }
 
     /// Pair and compare what changed, diagnose, and send the session back.
@@ -639,6 +1039,10 @@ impl Worker {
     }
 
     fn handle(&mut self, env: Envelope) {
+        if self.spread.is_some() {
+            self.queue.push_back(env);
+            return;
+        }
         let started = js_sys::Date::now();
         let job = env.cmd.job();
         match env.cmd {
@@ -647,20 +1051,20 @@ impl Worker {
                 // A journal opened again is merged again (and says what it added).
                 self.merged.retain(|(n, _)| !names.contains(n));
                 match self.open(job, &names, &env.blobs) {
-                    Ok(()) => self.update_and_send(job, started),
+                    Ok(()) => self.compare_and_send(job, started),
                     Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
                 }
             }
             ToWorker::SetIntent { intent, .. } => {
                 self.session.set_intent(intent);
-                self.update_and_send(job, started);
+                self.compare_and_send(job, started);
             }
             ToWorker::SetSide { file, side, .. } => {
                 match side {
                     Some(s) => self.session.settings.sides.insert(file, s),
                     None => self.session.settings.sides.remove(&file),
                 };
-                self.update_and_send(job, started);
+                self.compare_and_send(job, started);
             }
             ToWorker::SetScale {
                 name, scale, dtype, ..
@@ -670,11 +1074,11 @@ impl Worker {
                 } else {
                     self.session.settings.scales.remove(&name);
                 }
-                self.update_and_send(job, started);
+                self.compare_and_send(job, started);
             }
             ToWorker::Pair { float, quant, .. } => {
                 self.session.settings.manual.push((float, quant));
-                self.update_and_send(job, started);
+                self.compare_and_send(job, started);
             }
             ToWorker::WhatIf { pair, typed, .. } => {
                 let result = self.session.whatif(pair, &typed);
@@ -688,17 +1092,19 @@ impl Worker {
             } => {
                 self.session.clear();
                 self.cached_bytes = 0;
+                self.blobs.clear();
                 self.session.settings = settings;
                 self.session.analysis.intent = intent;
                 match self.open(job, &names, &env.blobs) {
-                    Ok(()) => self.update_and_send(job, started),
+                    Ok(()) => self.compare_and_send(job, started),
                     Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
                 }
             }
             ToWorker::Clear { .. } => {
                 self.session.clear();
                 self.cached_bytes = 0;
-                self.update_and_send(job, started);
+                self.blobs.clear();
+                self.compare_and_send(job, started);
             }
             ToWorker::Fingerprint { names, purpose, .. } => {
                 match self.fingerprint(job, &names, &env.blobs) {
@@ -748,6 +1154,10 @@ impl Worker {
 pub fn start() {
     console_error_panic_hook_lite();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    if crate::spread::is_helper(&scope) {
+        crate::spread::run_helper(scope);
+        return;
+    }
     let reader = match FileReaderSync::new() {
         Ok(r) => r,
         Err(e) => {
@@ -774,7 +1184,14 @@ pub fn start() {
         db: None,
         store_error: None,
         merged: Default::default(),
+        me: Default::default(),
+        helpers: Vec::new(),
+        blobs: Default::default(),
+        spread: None,
+        queue: Default::default(),
+        next_task: 0,
     }));
+    worker.borrow_mut().me = std::rc::Rc::downgrade(&worker);
     // The journal is read from IndexedDB once; runs merged before it arrives are kept.
     {
         let worker = worker.clone();

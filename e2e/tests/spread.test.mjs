@@ -1,0 +1,86 @@
+// End-to-end: a big pair (2 × 64 MiB) is compared in parts on helper workers — the analysis
+// worker starts `navigator.hardwareConcurrency − 1` of them — and the page shows what one
+// comparison of the whole pair gives (metrics computed here in f64, histograms drawn).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
+import { serve, launch } from "../server.mjs";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+let browser, server, url, dir;
+const shape = [8, 64, 128, 128];
+const n = shape.reduce((a, b) => a * b);
+const expected = {};
+
+function npy(data) {
+  let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
+  while ((10 + h.length + 1) % 64 !== 0) h += " ";
+  h += "\n";
+  const head = Buffer.alloc(10);
+  Buffer.from("\x93NUMPY\x01\x00", "latin1").copy(head);
+  head.writeUInt16LE(h.length, 8);
+  return Buffer.concat([head, Buffer.from(h, "latin1"), Buffer.from(data.buffer)]);
+}
+
+before(async () => {
+  ({ server, url } = await serve(join(repo, "dist")));
+  browser = await launch(chromium);
+  dir = await mkdtemp(join(tmpdir(), "quantlens_spread_"));
+  // A smooth float tensor and its int8 fake quant at 0.02 (a few values clip), deterministic.
+  const b = new Float32Array(n);
+  const q = new Float32Array(n);
+  let dot = 0, bb = 0, qq = 0, dd = 0;
+  for (let i = 0; i < n; i++) {
+    b[i] = Math.fround(Math.sin((i % 7919) * 0.003) * 2.7 + ((i >> 14) % 3) * 0.2);
+    q[i] = Math.fround(Math.min(127, Math.max(-128, Math.round(b[i] / 0.02))) * 0.02);
+    dot += b[i] * q[i]; bb += b[i] * b[i]; qq += q[i] * q[i]; dd += (b[i] - q[i]) ** 2;
+  }
+  expected.cosine = dot / Math.sqrt(bb * qq);
+  expected.sqnr = 10 * Math.log10(bb / dd);
+  await writeFile(join(dir, "act_float.npy"), npy(b));
+  await writeFile(join(dir, "act_quant.npy"), npy(q));
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test("a 2 × 64 MiB pair is compared in parts on helper workers, with the whole pair's metrics", async () => {
+  const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning" && /helper/.test(m.text())) errors.push(m.text()); });
+  const workers = [];
+  page.on("worker", (w) => workers.push(w.url()));
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  await page.setInputFiles('input[aria-label="Open files"]', [join(dir, "act_float.npy"), join(dir, "act_quant.npy")]);
+  await page.waitForFunction(() => /\(1 pairs?\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
+  const analysis = workers.filter((u) => u.endsWith("/worker_loader.js")).length;
+  if (cores >= 2) assert.equal(analysis, Math.min(cores, 8), `the analysis worker and ${Math.min(cores, 8) - 1} helpers (${workers})`);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  const names = await page.locator("tr[data-pair]").evaluateAll((rs) => rs.map((r) => r.dataset.pair));
+  assert.equal(names.length, 1, `${names}`);
+  const row = page.locator(`tr[data-pair="${names[0]}"]`);
+  const cos = Number(await row.locator("td").nth(2).textContent());
+  assert.ok(Math.abs(cos - expected.cosine) < 1e-6, `cosine ${cos} vs ${expected.cosine}`);
+  const text = await row.textContent();
+  assert.match(text, new RegExp(expected.sqnr.toFixed(2).replace(".", "\\.")), `SQNR ${expected.sqnr} in ${text}`);
+  // The histogram pass ran in parts too: the detail draws both histograms, 64 bins each.
+  await row.click();
+  await page.waitForSelector('.pair-detail[data-detail]');
+  assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
+  assert.equal(await page.locator(".pair-detail svg.hist .hfloat rect").count(), 64);
+  // A typed scale recomputes the split (here, not in parts) and the helpers stay for the next pair.
+  await row.locator("input.scale").fill("0.02");
+  await row.locator("input.scale").press("Enter");
+  await row.locator(".split-bar").waitFor({ timeout: 60000 });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
