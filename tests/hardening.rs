@@ -241,3 +241,98 @@ fn pickle_length_near_usize_max() {
     let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
     assert_eq!(e.to_string(), "pickle: truncated");
 }
+
+/// Protobuf: a length-delimited field.
+fn pb(num: u64, payload: &[u8]) -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::new();
+    varint(num << 3 | 2, &mut out);
+    varint(payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A node (NodeProto) with inputs, outputs and attributes.
+fn pb_node(inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
+    let mut n = Vec::new();
+    inputs.iter().for_each(|i| n.extend(pb(1, i.as_bytes())));
+    outputs.iter().for_each(|o| n.extend(pb(2, o.as_bytes())));
+    n.extend(pb(3, b"node0"));
+    n.extend(pb(4, b"Relu"));
+    attrs.iter().for_each(|a| n.extend(pb(5, a)));
+    pb(1, &n)
+}
+
+/// A graph's input (11) or output (12) ValueInfoProto.
+fn pb_value(field: u64, name: &str) -> Vec<u8> {
+    pb(field, &pb(1, name.as_bytes()))
+}
+
+/// tract-onnx 0.23.9 panicked (`outlets_by_name[&*output.name]`) on a graph output that no node,
+/// input or initializer makes (found by the onnx_model fuzzer, kept in
+/// fuzz/regressions/onnx_model/): the model runner now refuses such a file with a sentence
+/// before tract sees it. Checked here without tract; `cargo test --features model --test
+/// fuzz_corpus` also replays the input through tract.
+#[test]
+fn onnx_graph_output_made_by_nothing() {
+    use quantlens::engine::onnx_graph::check_graph_outputs;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/onnx_model");
+    let crash = std::fs::read(dir.join("graph-output-not-produced")).expect("the fuzzer's input");
+    let e = check_graph_outputs(&crash).expect_err("refused");
+    assert!(
+        e.to_string().starts_with("the model's output '")
+            && e.to_string()
+                .contains("' is produced by no node, graph input or initializer"),
+        "{e}"
+    );
+    // Every real model passes (the runner's, the scale fixtures, the broken corpus's readable ones).
+    for f in [
+        "tests/fixtures/model/ppocr_cls.onnx",
+        "tests/fixtures/model/unsupported_op.onnx",
+        "tests/fixtures/scales/ppocr_cls_qdq_int8.onnx",
+        "tests/fixtures/scales/handmade_qdq.onnx",
+        "tests/fixtures/broken/onnx_unknown_op.onnx",
+        "tests/fixtures/broken/onnx_external_data.onnx",
+        "tests/fixtures/broken/onnx_truncated.onnx",
+    ] {
+        let bytes =
+            std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap();
+        assert!(check_graph_outputs(&bytes).is_ok(), "{f}");
+    }
+    // Hand-made graphs: an output made by a node, an input or an initializer passes; the graph
+    // field may come in several occurrences (merged, as protobuf decoders do).
+    let node = pb_node(&["x"], &["y"], &[]);
+    let init = pb(5, &pb(8, b"w"));
+    let ok = |g: Vec<u8>| check_graph_outputs(&pb(7, &g));
+    assert!(ok([node.clone(), pb_value(11, "x"), pb_value(12, "y")].concat()).is_ok());
+    assert!(ok([pb_value(11, "x"), pb_value(12, "x")].concat()).is_ok());
+    assert!(ok([init.clone(), pb_value(12, "w")].concat()).is_ok());
+    let split = [pb(7, &node), pb(7, &pb_value(12, "y"))].concat();
+    assert!(check_graph_outputs(&split).is_ok());
+    assert_eq!(
+        ok([node.clone(), pb_value(12, "z")].concat()).unwrap_err().to_string(),
+        "the model's output 'z' is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+    );
+    // An empty optional output name makes nothing.
+    assert!(ok([pb_node(&["x"], &[""], &[]), pb_value(12, "")].concat()).is_err());
+    // A subgraph (an If's then_branch, attribute field g) is checked too, by its own values.
+    let body_bad = [pb_node(&[], &["t"], &[]), pb_value(12, "u")].concat();
+    let body_ok = [pb_node(&[], &["t"], &[]), pb_value(12, "t")].concat();
+    let with_body = |b: &[u8]| {
+        let attr = [pb(1, b"then_branch"), pb(6, b)].concat();
+        ok([pb_node(&["x"], &["y"], &[attr]), pb_value(12, "y")].concat())
+    };
+    assert!(with_body(&body_ok).is_ok());
+    assert_eq!(
+        with_body(&body_bad).unwrap_err().to_string(),
+        "the output 'u' of a subgraph of node 'node0' is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+    );
+    // Not protobuf at all: left to the loader's own reason.
+    assert!(check_graph_outputs(b"not a model").is_ok());
+}
