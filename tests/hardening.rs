@@ -213,6 +213,68 @@ fn deeply_nested_pickle() {
     assert!(e.to_string().contains("no tensor found"), "{e}");
 }
 
+/// A pickle whose value nests a million levels of lists, dicts and tuples (600,000 opened from
+/// the outside, 400,000 tuples wrapped around them) and then fails on an opcode that has popped
+/// it (`tail`): every error path must drop the value without recursion. Run on a thread with a
+/// 256 KiB stack, so a recursive drop (about a hundred bytes of stack per level) cannot pass.
+fn deep_pickle_then(tail: &[u8]) -> Vec<u8> {
+    let (opened, wrapped) = (600_000, 400_000);
+    let mut pkl = b"\x80\x02".to_vec();
+    // Outside in: a list, then a dict with its key 1, alternately (at most 900,000 on the stack).
+    for level in 0..opened {
+        pkl.extend_from_slice(if level % 2 == 0 { b"]" } else { b"}K\x01" });
+    }
+    pkl.push(b'N');
+    for level in (0..opened).rev() {
+        pkl.push(if level % 2 == 0 { b'a' } else { b's' });
+    }
+    // Inside out: TUPLE1 around the top, the stack stays one deep.
+    pkl.extend(std::iter::repeat_n(0x85u8, wrapped));
+    pkl.extend_from_slice(tail);
+    pkl
+}
+
+#[test]
+fn deeply_nested_pickle_errors_drop_without_recursion() {
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "STACK_GLOBAL pops it",
+            deep_pickle_then(b"\x93"),
+            "pickle: stack underflow",
+        ),
+        (
+            "STACK_GLOBAL refuses it",
+            [b"N".as_slice(), &deep_pickle_then(b"\x93")[2..]].concat(),
+            "pickle: STACK_GLOBAL needs two strings",
+        ),
+        (
+            "APPEND of it onto a non-list",
+            [b"\x80\x02N".as_slice(), &deep_pickle_then(b"a")[2..]].concat(),
+            "pickle: APPEND on a non-list",
+        ),
+        (
+            "a bad opcode, then truncated",
+            deep_pickle_then(b"\xff"),
+            "pickle: unsupported opcode 0xff",
+        ),
+    ];
+    for (what, pkl, want) in cases {
+        let files = vec![("archive/data.pkl".to_string(), pkl)];
+        let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+        let got = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                tensor::list_tensors("x.pt", &mut zip)
+                    .expect_err("refused")
+                    .to_string()
+            })
+            .expect("thread")
+            .join()
+            .unwrap_or_else(|_| panic!("{what}: panicked"));
+        assert_eq!(got, want, "{what}");
+    }
+}
+
 /// A 300-byte pickle whose memo references double a list 40 times (2^40 objects if every
 /// reference were copied): refused within a bounded budget, not expanded.
 #[test]
