@@ -8,7 +8,7 @@
 use quantlens::engine::session::{read_source, Analysis, Document, FileReport, Session};
 use quantlens::engine::tensor::{self, ElemReader};
 use quantlens::engine::{
-    compare, digest, journal, model_check, scales, sensitivity, share, sweep, tabdoc,
+    compare, digest, journal, model_check, onnx_graph, scales, sensitivity, share, sweep, tabdoc,
 };
 
 /// What a target does with one input.
@@ -168,6 +168,8 @@ pub fn tensor_torch(data: &[u8]) {
 pub fn onnx_scales(data: &[u8]) {
     let mut src: &[u8] = data;
     let _ = scales::read_onnx_scales(&mut src);
+    // The model runner's structural check walks the same protobuf (without tract: fast to fuzz).
+    let _ = onnx_graph::check_graph_outputs(data);
     let mut s = Session::new();
     s.open("model_qdq.onnx", Box::new(data.to_vec()));
     s.update(&mut |_, _, _| {});

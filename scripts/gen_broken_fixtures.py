@@ -64,7 +64,7 @@ compare = read("tests/fixtures/seed/compare_calib_excerpt.txt")
 put("compare_utf16le.txt", b"\xff\xfe" + compare.decode("utf-8").encode("utf-16-le"))
 put("compare_utf16be.txt", b"\xfe\xff" + compare.decode("utf-8").encode("utf-16-be"))
 put("compare_utf16le_nobom.txt", compare.decode("utf-8").encode("utf-16-le"))
-# Not read: UTF-16 BE without a byte-order mark (PowerShell writes LE; BE comes with its mark).
+# Without a byte-order mark, told from the NUL bytes of ASCII text: LE (PowerShell) and BE.
 put("compare_utf16be_nobom.txt", compare.decode("utf-8").encode("utf-16-be"))
 put("compare_crlf.txt", compare.replace(b"\n", b"\r\n"))
 put("latin1.txt", "Schicht ä ö ü ß: not UTF-8\n".encode("latin-1") * 10)
@@ -78,6 +78,7 @@ for k, i in enumerate(cuts[:4]):
     put(f"model_check_cut_{k + 1}.txt", "\n".join(lines[: i + 1]).encode("utf-8") + b"\n")
 # Cut in the middle of a table row (mid-line).
 put("model_check_cut_midrow.txt", mc[: len(mc) * 2 // 3].encode("utf-8"))
+put("model_check_utf16be_nobom_crlf.txt", mc.replace("\n", "\r\n").encode("utf-16-be"))
 rows = compare.split(b"\n")
 data_rows = [r for r in rows if r.startswith(b"| ") and not r.startswith(b"| |") and b"mod_name" not in r]
 put("compare_duplicate_layers.txt", b"\n".join(rows[:3] + data_rows[:2] + data_rows[:2] + rows[-2:]))

@@ -45,8 +45,8 @@ cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --fe
 step "native tests (engine, CLI)"
 cargo test --locked
 
-step "model runner (tract) against ONNX Runtime on PP-OCR's classifier; image inputs against PIL + numpy"
-cargo test --locked --features model --test model_runner --test preprocess
+step "model runner (tract) against ONNX Runtime on PP-OCR's classifier; image inputs against PIL + numpy; the onnx_model fuzz corpus through tract"
+cargo test --locked --features model --test model_runner --test preprocess --test fuzz_corpus
 
 step "wasm tests (engine on wasm32 + simd128, under Node)"
 cargo test --locked --target wasm32-unknown-unknown --no-default-features --test wasm_engine

@@ -213,6 +213,68 @@ fn deeply_nested_pickle() {
     assert!(e.to_string().contains("no tensor found"), "{e}");
 }
 
+/// A pickle whose value nests a million levels of lists, dicts and tuples (600,000 opened from
+/// the outside, 400,000 tuples wrapped around them) and then fails on an opcode that has popped
+/// it (`tail`): every error path must drop the value without recursion. Run on a thread with a
+/// 256 KiB stack, so a recursive drop (about a hundred bytes of stack per level) cannot pass.
+fn deep_pickle_then(tail: &[u8]) -> Vec<u8> {
+    let (opened, wrapped) = (600_000, 400_000);
+    let mut pkl = b"\x80\x02".to_vec();
+    // Outside in: a list, then a dict with its key 1, alternately (at most 900,000 on the stack).
+    for level in 0..opened {
+        pkl.extend_from_slice(if level % 2 == 0 { b"]" } else { b"}K\x01" });
+    }
+    pkl.push(b'N');
+    for level in (0..opened).rev() {
+        pkl.push(if level % 2 == 0 { b'a' } else { b's' });
+    }
+    // Inside out: TUPLE1 around the top, the stack stays one deep.
+    pkl.extend(std::iter::repeat_n(0x85u8, wrapped));
+    pkl.extend_from_slice(tail);
+    pkl
+}
+
+#[test]
+fn deeply_nested_pickle_errors_drop_without_recursion() {
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "STACK_GLOBAL pops it",
+            deep_pickle_then(b"\x93"),
+            "pickle: stack underflow",
+        ),
+        (
+            "STACK_GLOBAL refuses it",
+            [b"N".as_slice(), &deep_pickle_then(b"\x93")[2..]].concat(),
+            "pickle: STACK_GLOBAL needs two strings",
+        ),
+        (
+            "APPEND of it onto a non-list",
+            [b"\x80\x02N".as_slice(), &deep_pickle_then(b"a")[2..]].concat(),
+            "pickle: APPEND on a non-list",
+        ),
+        (
+            "a bad opcode, then truncated",
+            deep_pickle_then(b"\xff"),
+            "pickle: unsupported opcode 0xff",
+        ),
+    ];
+    for (what, pkl, want) in cases {
+        let files = vec![("archive/data.pkl".to_string(), pkl)];
+        let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
+        let got = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                tensor::list_tensors("x.pt", &mut zip)
+                    .expect_err("refused")
+                    .to_string()
+            })
+            .expect("thread")
+            .join()
+            .unwrap_or_else(|_| panic!("{what}: panicked"));
+        assert_eq!(got, want, "{what}");
+    }
+}
+
 /// A 300-byte pickle whose memo references double a list 40 times (2^40 objects if every
 /// reference were copied): refused within a bounded budget, not expanded.
 #[test]
@@ -240,4 +302,99 @@ fn pickle_length_near_usize_max() {
     let mut zip = quantlens::engine::encode::zip_stored(&files).expect("zip");
     let e = tensor::list_tensors("x.pt", &mut zip).expect_err("refused");
     assert_eq!(e.to_string(), "pickle: truncated");
+}
+
+/// Protobuf: a length-delimited field.
+fn pb(num: u64, payload: &[u8]) -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::new();
+    varint(num << 3 | 2, &mut out);
+    varint(payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A node (NodeProto) with inputs, outputs and attributes.
+fn pb_node(inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
+    let mut n = Vec::new();
+    inputs.iter().for_each(|i| n.extend(pb(1, i.as_bytes())));
+    outputs.iter().for_each(|o| n.extend(pb(2, o.as_bytes())));
+    n.extend(pb(3, b"node0"));
+    n.extend(pb(4, b"Relu"));
+    attrs.iter().for_each(|a| n.extend(pb(5, a)));
+    pb(1, &n)
+}
+
+/// A graph's input (11) or output (12) ValueInfoProto.
+fn pb_value(field: u64, name: &str) -> Vec<u8> {
+    pb(field, &pb(1, name.as_bytes()))
+}
+
+/// tract-onnx 0.23.9 panicked (`outlets_by_name[&*output.name]`) on a graph output that no node,
+/// input or initializer makes (found by the onnx_model fuzzer, kept in
+/// fuzz/regressions/onnx_model/): the model runner now refuses such a file with a sentence
+/// before tract sees it. Checked here without tract; `cargo test --features model --test
+/// fuzz_corpus` also replays the input through tract.
+#[test]
+fn onnx_graph_output_made_by_nothing() {
+    use quantlens::engine::onnx_graph::check_graph_outputs;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/onnx_model");
+    let crash = std::fs::read(dir.join("graph-output-not-produced")).expect("the fuzzer's input");
+    let e = check_graph_outputs(&crash).expect_err("refused");
+    assert!(
+        e.to_string().starts_with("the model's output '")
+            && e.to_string()
+                .contains("' is produced by no node, graph input or initializer"),
+        "{e}"
+    );
+    // Every real model passes (the runner's, the scale fixtures, the broken corpus's readable ones).
+    for f in [
+        "tests/fixtures/model/ppocr_cls.onnx",
+        "tests/fixtures/model/unsupported_op.onnx",
+        "tests/fixtures/scales/ppocr_cls_qdq_int8.onnx",
+        "tests/fixtures/scales/handmade_qdq.onnx",
+        "tests/fixtures/broken/onnx_unknown_op.onnx",
+        "tests/fixtures/broken/onnx_external_data.onnx",
+        "tests/fixtures/broken/onnx_truncated.onnx",
+    ] {
+        let bytes =
+            std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap();
+        assert!(check_graph_outputs(&bytes).is_ok(), "{f}");
+    }
+    // Hand-made graphs: an output made by a node, an input or an initializer passes; the graph
+    // field may come in several occurrences (merged, as protobuf decoders do).
+    let node = pb_node(&["x"], &["y"], &[]);
+    let init = pb(5, &pb(8, b"w"));
+    let ok = |g: Vec<u8>| check_graph_outputs(&pb(7, &g));
+    assert!(ok([node.clone(), pb_value(11, "x"), pb_value(12, "y")].concat()).is_ok());
+    assert!(ok([pb_value(11, "x"), pb_value(12, "x")].concat()).is_ok());
+    assert!(ok([init.clone(), pb_value(12, "w")].concat()).is_ok());
+    let split = [pb(7, &node), pb(7, &pb_value(12, "y"))].concat();
+    assert!(check_graph_outputs(&split).is_ok());
+    assert_eq!(
+        ok([node.clone(), pb_value(12, "z")].concat()).unwrap_err().to_string(),
+        "the model's output 'z' is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+    );
+    // An empty optional output name makes nothing.
+    assert!(ok([pb_node(&["x"], &[""], &[]), pb_value(12, "")].concat()).is_err());
+    // A subgraph (an If's then_branch, attribute field g) is checked too, by its own values.
+    let body_bad = [pb_node(&[], &["t"], &[]), pb_value(12, "u")].concat();
+    let body_ok = [pb_node(&[], &["t"], &[]), pb_value(12, "t")].concat();
+    let with_body = |b: &[u8]| {
+        let attr = [pb(1, b"then_branch"), pb(6, b)].concat();
+        ok([pb_node(&["x"], &["y"], &[attr]), pb_value(12, "y")].concat())
+    };
+    assert!(with_body(&body_ok).is_ok());
+    assert_eq!(
+        with_body(&body_bad).unwrap_err().to_string(),
+        "the output 'u' of a subgraph of node 'node0' is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+    );
+    // Not protobuf at all: left to the loader's own reason.
+    assert!(check_graph_outputs(b"not a model").is_ok());
 }

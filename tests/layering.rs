@@ -21,7 +21,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     (
         "formats",
         &[
-            "detect", "model_check", "compare", "sensitivity", "tabdoc", "tensor", "scales", "sweep",
+            "detect", "model_check", "compare", "sensitivity", "tabdoc", "tensor", "scales", "onnx_graph", "sweep",
             "document", "preprocess", "journal",
         ],
         "the importers: the only code that looks at a file's bytes; parsers never diagnose, so they may not reach the analysis",

@@ -270,3 +270,193 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The setter (`recommend::setter`, Horizon's `get_sensitive_op_qconfig_setter`): which ops a
+// sensitivity table and a ratio or topk switch to int16.
+
+use quantlens::engine::cells::DType;
+use quantlens::engine::doc::DocTable;
+use quantlens::engine::recommend::{self, SetterRequest};
+use quantlens::engine::sensitivity::{SensRow, SensitivityTable};
+
+/// A sensitivity table of 1–59 rows (4, 5 or 6 columns) drawn from 12 op names, so names repeat
+/// (an op listed for activation and for weight, or twice); types activation, weight and now and
+/// then `both`; dtypes qint8, qint16 or none.
+fn sens_table() -> impl Strategy<Value = SensitivityTable> {
+    let row = (
+        0usize..12,
+        prop_oneof![4 => Just("activation"), 4 => Just("weight"), 1 => Just("both")],
+        prop_oneof![
+            Just(Some(DType::QInt8)),
+            Just(Some(DType::QInt16)),
+            Just(None)
+        ],
+        -1e3f64..1e3,
+        prop::option::of(0u64..1_000_000),
+        prop::option::of(0f64..100.0),
+    );
+    (
+        prop::collection::vec(row, 1..60),
+        prop_oneof![Just(4usize), Just(5), Just(6)],
+    )
+        .prop_map(|(rows, columns)| SensitivityTable {
+            output: Some("out".into()),
+            metric: "L1".into(),
+            columns,
+            rows: rows
+                .into_iter()
+                .enumerate()
+                .map(|(line, (op, ty, dt, value, flops, flops_pct))| SensRow {
+                    line: line + 2,
+                    op_name: format!("model.op{op}"),
+                    sensitive_type: ty.to_string(),
+                    op_type: format!("Conv{}", op % 3),
+                    value: Some(value),
+                    quant_dtype: dt,
+                    flops,
+                    flops_pct,
+                })
+                .collect(),
+            doc: DocTable {
+                id: "sensitivity".into(),
+                title: "sensitivity".into(),
+                headers: Vec::new(),
+                rows: Vec::new(),
+                elided_runs: 0,
+                first_line: 1,
+            },
+            notes: Vec::new(),
+        })
+}
+
+fn request(ty: &str, dt: DType, ratio: Option<f64>, topk: Option<usize>) -> SetterRequest {
+    SetterRequest {
+        sensitive_type: ty.to_string(),
+        origin_dtype: dt,
+        ratio,
+        topk,
+    }
+}
+
+fn sens_type() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("activation"), Just("weight"), Just("both")]
+}
+
+fn origin() -> impl Strategy<Value = DType> {
+    prop_oneof![Just(DType::QInt8), Just(DType::QInt16)]
+}
+
+/// The rows the setter may pick within its budget: the first `topk`, of the requested type (or
+/// either for `both`) and, for 5- and 6-column tables, of the origin dtype.
+fn qualifies(t: &SensitivityTable, row: usize, req: &SetterRequest) -> bool {
+    let r = &t.rows[row];
+    let ty = req.sensitive_type == r.sensitive_type
+        || (req.sensitive_type == "both"
+            && matches!(r.sensitive_type.as_str(), "activation" | "weight"));
+    ty && (t.columns < 5 || r.quant_dtype.as_ref() == Some(&req.origin_dtype))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The setter is deterministic; its budget is ceil(rows · ratio) (or topk), and it picks at
+    /// most that many; every pick is a row of the table within the budget, of the requested type
+    /// and origin dtype, with that row's name, type and numbers; picks come in table order, each
+    /// (name, type) once; and every qualifying row within the budget is picked. A ratio is the
+    /// topk ceil(rows · ratio).
+    #[test]
+    fn setter_picks_qualifying_rows_within_its_budget(
+        t in sens_table(), ty in sens_type(), dt in origin(), ratio in 1e-3f64..=1.0,
+    ) {
+        let req = request(ty, dt.clone(), Some(ratio), None);
+        let r = recommend::setter(&t, &req).expect("a valid request");
+        prop_assert_eq!(&recommend::setter(&t, &req).expect("again"), &r);
+        let n = t.rows.len();
+        prop_assert_eq!(r.topk, (n as f64 * ratio).ceil() as usize);
+        let budget = r.topk.min(n);
+        prop_assert!(r.picks.len() <= budget);
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let mut last_row = None;
+        for p in &r.picks {
+            prop_assert!(p.row < budget, "row {} past the budget {}", p.row, budget);
+            let row = &t.rows[p.row];
+            prop_assert!(qualifies(&t, p.row, &req));
+            prop_assert_eq!((&p.name, &p.sensitive_type, &p.op_type), (&row.op_name, &row.sensitive_type, &row.op_type));
+            prop_assert_eq!((p.metric, p.flops, p.flops_share), (row.value, row.flops, row.flops_pct));
+            prop_assert_eq!(&p.table, &t.label());
+            prop_assert!(last_row < Some(p.row));
+            last_row = Some(p.row);
+            let key = (p.name.clone(), p.sensitive_type.clone());
+            prop_assert!(!seen.contains(&key), "{:?} picked twice", key);
+            seen.push(key);
+        }
+        for row in 0..budget {
+            if qualifies(&t, row, &req) {
+                let key = (t.rows[row].op_name.clone(), t.rows[row].sensitive_type.clone());
+                prop_assert!(seen.contains(&key), "row {} qualifies but {:?} is not picked", row, key);
+            }
+        }
+        let by_topk = recommend::setter(&t, &request(ty, dt, None, Some(r.topk))).expect("topk");
+        prop_assert_eq!(by_topk.picks, r.picks);
+    }
+
+    /// Monotone: a bigger budget never removes an op; the smaller budget's picks are a prefix of
+    /// the bigger one's (ratio and topk alike).
+    #[test]
+    fn setter_is_monotone_in_its_budget(
+        t in sens_table(), ty in sens_type(), dt in origin(),
+        r1 in 1e-3f64..=1.0, r2 in 1e-3f64..=1.0, k1 in 1usize..80, k2 in 1usize..80,
+    ) {
+        let pick = |ratio: Option<f64>, topk: Option<usize>| {
+            recommend::setter(&t, &request(ty, dt.clone(), ratio, topk)).expect("valid").picks
+        };
+        let (lo, hi) = (r1.min(r2), r1.max(r2));
+        let (small, big) = (pick(Some(lo), None), pick(Some(hi), None));
+        prop_assert!(big.starts_with(&small), "ratio {} → {} picks, {} → {}", lo, small.len(), hi, big.len());
+        let (small, big) = (pick(None, Some(k1.min(k2))), pick(None, Some(k1.max(k2))));
+        prop_assert!(big.starts_with(&small));
+        // A topk past the table is the whole table, as ratio 1 is.
+        prop_assert_eq!(pick(None, Some(t.rows.len() + k1)), pick(Some(1.0), None));
+    }
+
+    /// A tuple of setters (one per table) picks the union of each table's picks, in table order,
+    /// each (name, type) once.
+    #[test]
+    fn recommend_is_the_union_of_each_tables_setter(
+        tables in prop::collection::vec(sens_table(), 1..4), ty in sens_type(), dt in origin(), k in 1usize..40,
+    ) {
+        let refs: Vec<&SensitivityTable> = tables.iter().collect();
+        let req = request(ty, dt, None, Some(k));
+        let (results, union) = recommend::recommend(&refs, &req).expect("valid");
+        prop_assert_eq!(results.len(), tables.len());
+        let mut want: Vec<recommend::Pick> = Vec::new();
+        for (t, r) in tables.iter().zip(&results) {
+            prop_assert_eq!(r, &recommend::setter(t, &req).expect("valid"));
+            for p in &r.picks {
+                if !want.iter().any(|u| u.name == p.name && u.sensitive_type == p.sensitive_type) {
+                    want.push(p.clone());
+                }
+            }
+        }
+        prop_assert_eq!(union, want);
+    }
+
+    /// Bad requests are refused with a sentence, never half-applied: a ratio outside (0, 1] (NaN
+    /// included), topk 0, both or neither of ratio and topk, an unknown type, an empty table.
+    #[test]
+    fn setter_refuses_bad_requests(
+        t in sens_table(), dt in origin(),
+        bad in prop_oneof![Just(0.0), Just(-0.5), Just(1.0 + 1e-9), Just(f64::NAN), Just(f64::INFINITY)],
+    ) {
+        let refused = |req: SetterRequest, t: &SensitivityTable| recommend::setter(t, &req).is_err();
+        prop_assert!(refused(request("activation", dt.clone(), Some(bad), None), &t));
+        prop_assert!(refused(request("activation", dt.clone(), None, Some(0)), &t));
+        prop_assert!(refused(request("activation", dt.clone(), Some(0.5), Some(3)), &t));
+        prop_assert!(refused(request("activation", dt.clone(), None, None), &t));
+        prop_assert!(refused(request("bias", dt.clone(), Some(0.5), None), &t));
+        let mut empty = t.clone();
+        empty.rows.clear();
+        prop_assert!(refused(request("activation", dt, Some(0.5), None), &empty));
+    }
+}

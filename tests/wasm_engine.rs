@@ -90,3 +90,52 @@ fn wasm_metrics_match_the_native_ones_on_real_activations() {
         sp.clipped_fraction
     );
 }
+
+#[path = "common/identity.rs"]
+mod identity;
+
+/// Native = wasm: the metrics (with the error split and the whole result as JSON), fake
+/// quantization and observers of `tests/common/identity.rs`'s seeded cases, computed here under
+/// wasm32 + simd128, are the native results committed in the golden file: bit for bit, except the
+/// few computed through the platform's libm (SQNR's log10, KL's exp and ln), which agree within
+/// 1e-12 relative (see `identity`).
+#[wasm_bindgen_test]
+fn wasm_results_are_bit_identical_to_the_native_ones() {
+    let golden = include_str!("fixtures/wasm_identity.txt");
+    let want = identity::golden_lines(golden);
+    let got = identity::lines();
+    assert_eq!(want.len(), got.len(), "line count");
+    assert!(got.len() >= 3 * identity::CASES as usize);
+    let (mut libm_values, mut libm_differ) = (0, 0);
+    let mut differ: Vec<(&str, &String)> = Vec::new();
+    for (w, g) in want.iter().zip(&got) {
+        let ((we, wl), (ge, gl)) = (identity::split_libm(w), identity::split_libm(g));
+        libm_values += wl.len();
+        libm_differ += wl
+            .iter()
+            .zip(&gl)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        let libm_ok = wl.len() == gl.len()
+            && wl
+                .iter()
+                .zip(&gl)
+                .all(|(a, b)| identity::libm_close(*a, *b));
+        if we != ge || !libm_ok {
+            differ.push((w, g));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} lines differ from the native results; first:\nnative {}\nwasm   {}",
+        differ.len(),
+        got.len(),
+        differ[0].0,
+        differ[0].1
+    );
+    // What is not bit-identical, for the record (RELIABILITY.md).
+    wasm_bindgen_test::console_log!(
+        "native = wasm: {} lines identical in their exact part; {libm_differ} of {libm_values} libm results differ in their last bits",
+        got.len()
+    );
+}

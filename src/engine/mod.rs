@@ -23,6 +23,7 @@ pub mod model;
 pub mod model_check;
 pub mod nextstep;
 pub mod num;
+pub mod onnx_graph;
 pub mod pairs;
 pub mod preprocess;
 pub mod quant;

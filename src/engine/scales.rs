@@ -270,7 +270,7 @@ const WHOLE_FILE: u64 = 4 << 20;
 /// Longest name (tensor, node, attribute) read.
 const MAX_NAME: u64 = 64 << 10;
 /// Deepest nesting of subgraphs (If/Loop/Scan bodies).
-const MAX_GRAPH_DEPTH: usize = 16;
+pub(super) const MAX_GRAPH_DEPTH: usize = 16;
 /// Most nodes, over all graphs.
 const MAX_NODES: usize = 4_000_000;
 /// Most bytes kept for Q/DQ nodes and scale tensors.
@@ -283,7 +283,7 @@ const MAX_DIMS: usize = 64;
 const MAX_NOTES: usize = 40;
 
 #[derive(Clone, Copy, Debug)]
-enum Val {
+pub(super) enum Val {
     Int(u64),
     Fixed(u64),
     /// Offset and length of a length-delimited field's payload.
@@ -291,21 +291,21 @@ enum Val {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Field {
-    num: u64,
-    val: Val,
+pub(super) struct Field {
+    pub(super) num: u64,
+    pub(super) val: Val,
 }
 
 /// A message being walked: `[pos, end)`; `top` when it is the whole file.
 #[derive(Clone, Copy, Debug)]
-struct Msg {
-    pos: u64,
-    end: u64,
-    top: bool,
+pub(super) struct Msg {
+    pub(super) pos: u64,
+    pub(super) end: u64,
+    pub(super) top: bool,
 }
 
 impl Msg {
-    fn of(at: u64, len: u64) -> Msg {
+    pub(super) fn of(at: u64, len: u64) -> Msg {
         Msg {
             pos: at,
             end: at.saturating_add(len),
@@ -339,16 +339,16 @@ fn too_long(m: &Msg, at: u64, len: u64) -> String {
     }
 }
 
-struct Wire<'a, S: ByteSource + ?Sized> {
+pub(super) struct Wire<'a, S: ByteSource + ?Sized> {
     src: &'a mut S,
-    size: u64,
+    pub(super) size: u64,
     win: Vec<u8>,
     win_at: u64,
     stored: usize,
 }
 
 impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
-    fn new(src: &'a mut S) -> Wire<'a, S> {
+    pub(super) fn new(src: &'a mut S) -> Wire<'a, S> {
         let size = src.size();
         Wire {
             src,
@@ -455,7 +455,7 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
     }
 
     /// The next field of `m`, or None at its end.
-    fn next(&mut self, m: &mut Msg) -> Result<Option<Field>, ParseError> {
+    pub(super) fn next(&mut self, m: &mut Msg) -> Result<Option<Field>, ParseError> {
         if m.pos >= m.end {
             return Ok(None);
         }
@@ -489,7 +489,7 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
         Ok(Some(Field { num, val }))
     }
 
-    fn name(&mut self, at: u64, len: u64) -> Result<String, ParseError> {
+    pub(super) fn name(&mut self, at: u64, len: u64) -> Result<String, ParseError> {
         if len > MAX_NAME {
             return Err(ParseError::from(format!(
                 "corrupt ONNX file: a name of {len} bytes at byte {at} (names longer than {MAX_NAME} bytes are refused)"

@@ -1,6 +1,7 @@
 //! Text encodings of reports as people save them: UTF-8 with or without a byte-order mark, and
-//! UTF-16 (what Windows PowerShell's `>` writes) little- or big-endian with its mark. Everything is
-//! turned into UTF-8 while streaming, so the parsers see one encoding.
+//! UTF-16 (what Windows PowerShell's `>` writes) little- or big-endian, with its mark or without
+//! (told from the NUL bytes of ASCII text). Everything is turned into UTF-8 while streaming, so the
+//! parsers see one encoding.
 
 use std::io::{self, Read};
 
@@ -13,6 +14,8 @@ pub enum Encoding {
     Utf16Be,
     /// UTF-16 LE without a byte-order mark (told from the zero high bytes of ASCII text).
     Utf16LeBare,
+    /// UTF-16 BE without a byte-order mark (the zero high bytes come first).
+    Utf16BeBare,
 }
 
 impl Encoding {
@@ -23,8 +26,10 @@ impl Encoding {
             Encoding::Utf16Le
         } else if head.starts_with(&[0xFE, 0xFF]) {
             Encoding::Utf16Be
-        } else if looks_like_bomless_utf16le(head) {
+        } else if looks_like_bomless_utf16(head, 1) {
             Encoding::Utf16LeBare
+        } else if looks_like_bomless_utf16(head, 0) {
+            Encoding::Utf16BeBare
         } else {
             Encoding::Utf8
         }
@@ -37,29 +42,30 @@ impl Encoding {
             Encoding::Utf16Le => "UTF-16 LE",
             Encoding::Utf16Be => "UTF-16 BE",
             Encoding::Utf16LeBare => "UTF-16 LE (no byte-order mark)",
+            Encoding::Utf16BeBare => "UTF-16 BE (no byte-order mark)",
         }
     }
 
     /// Bytes of the byte-order mark to skip.
     fn bom_len(self) -> usize {
         match self {
-            Encoding::Utf8 | Encoding::Utf16LeBare => 0,
+            Encoding::Utf8 | Encoding::Utf16LeBare | Encoding::Utf16BeBare => 0,
             Encoding::Utf8Bom => 3,
             Encoding::Utf16Le | Encoding::Utf16Be => 2,
         }
     }
 }
 
-/// Mostly-ASCII text saved as UTF-16 LE without a mark: nine in ten odd bytes of the head are 0,
-/// and no code unit is 0.
-fn looks_like_bomless_utf16le(head: &[u8]) -> bool {
+/// Mostly-ASCII text saved as UTF-16 without a mark: in nine of ten code units of the head the
+/// high byte (at `high`: 1 little-endian, 0 big-endian) is 0, and no code unit is 0.
+fn looks_like_bomless_utf16(head: &[u8], high: usize) -> bool {
     let n = head.len().min(512) & !1;
     if n < 8 {
         return false;
     }
     let units = head[..n].chunks_exact(2);
     let k = units.len();
-    let zero_high = head[..n].chunks_exact(2).filter(|c| c[1] == 0).count();
+    let zero_high = units.clone().filter(|c| c[high] == 0).count();
     !units.clone().any(|c| c == [0, 0]) && zero_high * 10 >= k * 9
 }
 
@@ -158,7 +164,7 @@ impl<R: Read> Read for Utf8Reader<R> {
             }
             for c in bytes.chunks_exact(2) {
                 let u = match self.enc {
-                    Encoding::Utf16Be => u16::from_be_bytes([c[0], c[1]]),
+                    Encoding::Utf16Be | Encoding::Utf16BeBare => u16::from_be_bytes([c[0], c[1]]),
                     _ => u16::from_le_bytes([c[0], c[1]]),
                 };
                 self.push_unit(u);
@@ -170,6 +176,14 @@ impl<R: Read> Read for Utf8Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utf16be(s: &str, bom: bool) -> Vec<u8> {
+        let mut v = if bom { vec![0xFE, 0xFF] } else { vec![] };
+        for u in s.encode_utf16() {
+            v.extend_from_slice(&u.to_be_bytes());
+        }
+        v
+    }
 
     fn utf16le(s: &str, bom: bool) -> Vec<u8> {
         // (A mark, or none: both are what Windows tools write.)
@@ -183,12 +197,14 @@ mod tests {
     #[test]
     fn utf16_and_boms_decode_to_utf8_across_read_boundaries() {
         let text = "name | qscale\r\nmodel.a | 0.5 ≈ 𝛼\n";
-        for bytes in [utf16le(text, true), utf16le(text, false)] {
+        for (bytes, want) in [
+            (utf16le(text, true), Encoding::Utf16Le),
+            (utf16le(text, false), Encoding::Utf16LeBare),
+            (utf16be(text, true), Encoding::Utf16Be),
+            (utf16be(text, false), Encoding::Utf16BeBare),
+        ] {
             let enc = Encoding::sniff(&bytes);
-            assert!(
-                matches!(enc, Encoding::Utf16Le | Encoding::Utf16LeBare),
-                "{enc:?}"
-            );
+            assert_eq!(enc, want);
             // Read one byte at a time through a reader that splits code units.
             struct Trickle<'a>(&'a [u8]);
             impl Read for Trickle<'_> {
@@ -212,5 +228,19 @@ mod tests {
         let (enc, head) = decode_head(&bom8);
         assert_eq!((enc, head.as_slice()), (Encoding::Utf8Bom, text.as_bytes()));
         assert_eq!(Encoding::sniff(b"plain text"), Encoding::Utf8);
+    }
+
+    #[test]
+    fn bomless_utf16_needs_nul_high_bytes_and_no_nul_units() {
+        // Binary data with NUL bytes in both places, or whole NUL code units, is not text.
+        assert_eq!(Encoding::sniff(b"\0\0\0\0abcdefgh"), Encoding::Utf8);
+        assert_eq!(Encoding::sniff(b"\x93NUMPY\x01\0v\0"), Encoding::Utf8);
+        // Too short to tell.
+        assert_eq!(Encoding::sniff(&utf16be("abc", false)), Encoding::Utf8);
+        // Mostly ASCII with some non-Latin text still counts (nine in ten).
+        let s = "layer | cosine | 层\n".repeat(4);
+        assert_eq!(Encoding::sniff(&utf16be(&s, false)), Encoding::Utf16BeBare);
+        let (_, out) = decode_head(&utf16be(&s, false));
+        assert_eq!(out, s.as_bytes());
     }
 }

@@ -40,26 +40,36 @@ fn err<T>(m: &str) -> Result<T, ParseError> {
 /// recursive `clone`.
 const MAX_COPY_DEPTH: usize = 256;
 
-/// Drop an object without recursion: a pickle can nest a million lists in 2 MB, and dropping
-/// (or cloning) that recursively overflows the stack (the browser worker's is 1 MiB).
-fn dispose(o: Obj) {
-    let mut todo = vec![o];
-    while let Some(o) = todo.pop() {
-        match o {
-            Obj::List(v) | Obj::Tuple(v) => todo.extend(v),
-            Obj::Dict(v) => {
-                for (k, x) in v {
-                    todo.push(k);
-                    todo.push(x);
-                }
-            }
-            Obj::Call(a, b) | Obj::Build(a, b) => {
-                todo.push(*a);
-                todo.push(*b);
-            }
-            Obj::Pid(a) => todo.push(*a),
-            _ => {}
+/// Dropped without recursion, on every path (a result, the stack, the memo, and whatever an
+/// opcode pops and then refuses): a pickle can nest a million lists in 2 MB, and dropping that
+/// recursively overflows the stack (the browser worker's is 1 MiB). Each child is moved out onto
+/// a worklist before its parent goes, so every value is dropped with no children left.
+impl Drop for Obj {
+    fn drop(&mut self) {
+        let mut todo = Vec::new();
+        take_children(self, &mut todo);
+        while let Some(mut o) = todo.pop() {
+            take_children(&mut o, &mut todo);
         }
+    }
+}
+
+/// Move an object's children onto `todo`, leaving it childless (`Obj::None` in its boxes).
+fn take_children(o: &mut Obj, todo: &mut Vec<Obj>) {
+    match o {
+        Obj::List(v) | Obj::Tuple(v) => todo.append(v),
+        Obj::Dict(v) => {
+            for (k, x) in v.drain(..) {
+                todo.push(k);
+                todo.push(x);
+            }
+        }
+        Obj::Call(a, b) | Obj::Build(a, b) => {
+            todo.push(std::mem::replace(a.as_mut(), Obj::None));
+            todo.push(std::mem::replace(b.as_mut(), Obj::None));
+        }
+        Obj::Pid(a) => todo.push(std::mem::replace(a.as_mut(), Obj::None)),
+        _ => {}
     }
 }
 
@@ -99,14 +109,11 @@ fn copy(o: Option<&Obj>, budget: &mut usize, what: &str) -> Result<Obj, ParseErr
 }
 
 /// Run the pickle opcodes into a value, executing nothing; whatever is left (the stack, the memo)
-/// is disposed of without recursion.
+/// is dropped without recursion (`impl Drop for Obj`).
 fn unpickle(p: &[u8]) -> Result<Obj, ParseError> {
     let mut stack: Vec<Obj> = Vec::new();
     let mut memo: HashMap<u64, Obj> = HashMap::new();
-    let r = unpickle_with(p, &mut stack, &mut memo);
-    stack.into_iter().for_each(dispose);
-    memo.into_values().for_each(dispose);
-    r
+    unpickle_with(p, &mut stack, &mut memo)
 }
 
 fn unpickle_with(
@@ -292,8 +299,8 @@ fn unpickle_with(
             0x93 => {
                 let name = pop(stack)?;
                 let module = pop(stack)?;
-                match (module, name) {
-                    (Obj::Str(m), Obj::Str(n)) => stack.push(Obj::Global(m, n)),
+                match (&module, &name) {
+                    (Obj::Str(m), Obj::Str(n)) => stack.push(Obj::Global(m.clone(), n.clone())),
                     _ => return err("STACK_GLOBAL needs two strings"),
                 }
             }
@@ -325,7 +332,7 @@ fn unpickle_with(
                 let obj = pop(stack)?;
                 stack.push(match obj {
                     // A dict built with a state dict: merge (OrderedDict's BUILD carries None/metadata).
-                    Obj::Dict(d) => Obj::Dict(d),
+                    d @ Obj::Dict(_) => d,
                     other => Obj::Build(Box::new(other), Box::new(state)),
                 });
             }
@@ -749,7 +756,7 @@ pub fn list_with_notes<S: ByteSource + ?Sized>(
         pending_per_channel: Vec::new(),
     };
     walk(&mut ctx, &root, "", 0);
-    dispose(root);
+    drop(root);
     // Per-channel quantized tensors: read their (small) scale and zero-point tensors now.
     let pending = std::mem::take(&mut ctx.pending_per_channel);
     let mut out = ctx.out;

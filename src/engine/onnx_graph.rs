@@ -1,0 +1,162 @@
+//! Structural checks of an ONNX file before the model runner's loader (tract) sees it: a graph that lies about where its values come from gets a sentence, not a panic.
+//!
+//! tract-onnx 0.23.9 looks each graph output up by name among the values the graph makes
+//! (`outlets_by_name[&*output.name]`) and panics when none makes it, which ends the browser's
+//! model worker. This walk (the protobuf walker of [`super::scales`], names only: weights are
+//! skipped, never read) checks every graph, subgraphs (If/Loop/Scan bodies) included, the way
+//! tract will read it: repeated occurrences of a graph field are merged, as protobuf decoders do.
+
+use super::error::ParseError;
+use super::scales::{Msg, Val, Wire, MAX_GRAPH_DEPTH};
+use std::collections::HashSet;
+
+/// Where a graph's fields are (one or several occurrences, merged) and what it is called in a
+/// message: `None` for the model's own graph, or the node whose attribute holds it.
+struct Graph {
+    parts: Vec<(u64, u64)>,
+    owner: Option<String>,
+}
+
+/// Check that every graph output of the ONNX model in `bytes` is produced by a node output, a
+/// graph input or an initializer of its graph (tract panics on any other). Files that are not
+/// protobuf at all pass: the loader refuses them with its own reason.
+pub fn check_graph_outputs(bytes: &[u8]) -> Result<(), ParseError> {
+    let mut src = bytes;
+    let mut w = Wire::new(&mut src);
+    let mut top = Msg {
+        pos: 0,
+        end: w.size,
+        top: true,
+    };
+    let mut parts = Vec::new();
+    loop {
+        match w.next(&mut top) {
+            Ok(Some(f)) => {
+                if let (7, Val::Len(at, len)) = (f.num, f.val) {
+                    parts.push((at, len));
+                }
+            }
+            Ok(None) => break,
+            // Not protobuf (or truncated): tract says so in its own words.
+            Err(_) => return Ok(()),
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let mut todo = vec![(Graph { parts, owner: None }, 0usize)];
+    while let Some((g, depth)) = todo.pop() {
+        if depth > MAX_GRAPH_DEPTH {
+            return Err(ParseError::from(format!(
+                "the ONNX model nests subgraphs (If/Loop/Scan bodies) more than {MAX_GRAPH_DEPTH} levels deep: not loaded (a broken or hostile file?)"
+            )));
+        }
+        for sub in check_one(&mut w, &g)? {
+            todo.push((sub, depth + 1));
+        }
+    }
+    Ok(())
+}
+
+/// The name field (`num`) of a message, if it has one.
+fn name_of<S: super::tensor::ByteSource + ?Sized>(
+    w: &mut Wire<'_, S>,
+    at: u64,
+    len: u64,
+    num: u64,
+) -> Result<Option<String>, ParseError> {
+    let mut m = Msg::of(at, len);
+    let mut name = None;
+    while let Some(f) = w.next(&mut m)? {
+        if let (n, Val::Len(a, l)) = (f.num, f.val) {
+            if n == num {
+                name = Some(w.name(a, l)?);
+            }
+        }
+    }
+    Ok(name)
+}
+
+/// Check one graph; its subgraphs are returned to be checked next.
+fn check_one<S: super::tensor::ByteSource + ?Sized>(
+    w: &mut Wire<'_, S>,
+    g: &Graph,
+) -> Result<Vec<Graph>, ParseError> {
+    let mut made: HashSet<String> = HashSet::new();
+    let mut outputs: Vec<String> = Vec::new();
+    let mut subgraphs = Vec::new();
+    for &(at, len) in &g.parts {
+        let mut m = Msg::of(at, len);
+        while let Some(f) = w.next(&mut m)? {
+            let Val::Len(a, l) = f.val else { continue };
+            match f.num {
+                // GraphProto: node 1, initializer 5 (TensorProto, name 8), input 11, output 12
+                // (ValueInfoProto, name 1). tract does not read sparse initializers.
+                1 => node(w, a, l, &mut made, &mut subgraphs)?,
+                5 => made.extend(name_of(w, a, l, 8)?),
+                11 => made.extend(name_of(w, a, l, 1)?),
+                12 => outputs.push(name_of(w, a, l, 1)?.unwrap_or_default()),
+                _ => {}
+            }
+        }
+    }
+    if let Some(missing) = outputs.iter().find(|o| !made.contains(*o)) {
+        let what = match &g.owner {
+            None => format!("the model's output '{missing}'"),
+            Some(node) => format!("the output '{missing}' of a subgraph of node '{node}'"),
+        };
+        return Err(ParseError::from(format!(
+            "{what} is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+        )));
+    }
+    Ok(subgraphs)
+}
+
+/// A node's outputs (NodeProto field 2; empty names are unused optional outputs) into `made`,
+/// and its subgraphs: attribute (field 5) `g` (6, occurrences merged) and `graphs` (11, each one).
+fn node<S: super::tensor::ByteSource + ?Sized>(
+    w: &mut Wire<'_, S>,
+    at: u64,
+    len: u64,
+    made: &mut HashSet<String>,
+    subgraphs: &mut Vec<Graph>,
+) -> Result<(), ParseError> {
+    let mut m = Msg::of(at, len);
+    let mut name = String::new();
+    let mut attrs = Vec::new();
+    while let Some(f) = w.next(&mut m)? {
+        let Val::Len(a, l) = f.val else { continue };
+        match f.num {
+            2 => {
+                let out = w.name(a, l)?;
+                if !out.is_empty() {
+                    made.insert(out);
+                }
+            }
+            3 => name = w.name(a, l)?,
+            5 => attrs.push((a, l)),
+            _ => {}
+        }
+    }
+    for (a, l) in attrs {
+        let mut m = Msg::of(a, l);
+        let mut g = Vec::new();
+        while let Some(f) = w.next(&mut m)? {
+            match (f.num, f.val) {
+                (6, Val::Len(p, n)) => g.push((p, n)),
+                (11, Val::Len(p, n)) => subgraphs.push(Graph {
+                    parts: vec![(p, n)],
+                    owner: Some(name.clone()),
+                }),
+                _ => {}
+            }
+        }
+        if !g.is_empty() {
+            subgraphs.push(Graph {
+                parts: g,
+                owner: Some(name.clone()),
+            });
+        }
+    }
+    Ok(())
+}
