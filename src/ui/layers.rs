@@ -9,6 +9,7 @@ use crate::engine::views::{self, RowFilter, COMPARE_COLUMNS, DEFAULT_COLUMNS};
 use crate::engine::views::{Analysis, RowKey};
 use crate::engine::Severity;
 use std::collections::HashMap;
+use std::rc::Rc;
 use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -77,6 +78,27 @@ pub fn LayersView(p: &LayersProps) -> Html {
     }
     let scroll_top = use_state(|| 0.0f64);
     let grid = use_node_ref();
+    // Per table, not per render: every scroll re-renders this view, and at 100,000 rows the
+    // facets, the charts' points and the filtered order each took milliseconds to tens of them.
+    let per_table = use_memo((p.analysis.clone(), p.file), |(a, file)| {
+        a.files.get(*file).and_then(|f| f.compare()).map(|t| {
+            let charts: Vec<(views::Series, AttrValue)> = views::metric_series(t)
+                .into_iter()
+                .map(|s| {
+                    let pts = s
+                        .points
+                        .iter()
+                        .map(|(_, x, y)| format!("{:.1},{:.1}", x * 1000.0, (1.0 - y) * 56.0 + 2.0))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (s, AttrValue::from(pts))
+                })
+                .collect();
+            (views::facets(t), charts)
+        })
+    });
+    type OrderKey = (Shared<Analysis>, usize, RowFilter, (String, bool));
+    let order_cache = use_mut_ref(|| None::<(OrderKey, Rc<Vec<usize>>)>);
 
     let Some(t) = p.analysis.files.get(p.file).and_then(|f| f.compare()) else {
         return html! { <p>{ "This file has no comparison table." }</p> };
@@ -148,8 +170,21 @@ pub fn LayersView(p: &LayersProps) -> Html {
         cause: (*cause).clone(),
         rows: rows_filter,
     };
-    let order = views::filter_sort(t, &filter, &sort.0, sort.1);
-    let (dtypes, causes) = views::facets(t);
+    let key: OrderKey = (p.analysis.clone(), p.file, filter, (*sort).clone());
+    let order: Rc<Vec<usize>> = {
+        let mut cache = order_cache.borrow_mut();
+        match &*cache {
+            Some((k, o)) if *k == key => o.clone(),
+            _ => {
+                let o = Rc::new(views::filter_sort(t, &key.2, &sort.0, sort.1));
+                *cache = Some((key, o.clone()));
+                o
+            }
+        }
+    };
+    let Some(((dtypes, causes), series)) = per_table.as_ref() else {
+        return html! { <p>{ "This file has no comparison table." }</p> };
+    };
 
     // Keep the selected row in view when it changes from outside (a finding, a chart click).
     {
@@ -301,16 +336,9 @@ pub fn LayersView(p: &LayersProps) -> Html {
     };
 
     // Charts along layer order.
-    let series = views::metric_series(t);
     let collapse_x = t.collapse_row.map(|i| views::row_x(t, i) * 1000.0);
     let sel_x = p.row.map(|i| views::row_x(t, i) * 1000.0);
-    let charts = series.iter().map(|s| {
-        let pts: String = s
-            .points
-            .iter()
-            .map(|(_, x, y)| format!("{:.1},{:.1}", x * 1000.0, (1.0 - y) * 56.0 + 2.0))
-            .collect::<Vec<_>>()
-            .join(" ");
+    let charts = series.iter().map(|(s, pts)| {
         let on_row = p.on_row.clone();
         let n = t.rows.len();
         let stem = views::export_stem(&p.analysis.files[p.file].name, Some(&s.name), false);
@@ -327,7 +355,7 @@ pub fn LayersView(p: &LayersProps) -> Html {
                             on_row.emit(Some(views::row_at_fraction(n, frac)));
                         }
                     })}>
-                    <polyline points={pts} class="line" vector-effect="non-scaling-stroke" />
+                    <polyline points={pts.clone()} class="line" vector-effect="non-scaling-stroke" />
                     if let Some(x) = collapse_x {
                         <line x1={format!("{x:.1}")} x2={format!("{x:.1}")} y1="0" y2="60" class="collapse" vector-effect="non-scaling-stroke" />
                     }
@@ -365,8 +393,8 @@ pub fn LayersView(p: &LayersProps) -> Html {
             { collapse_note.unwrap_or_default() }
             <div class="table-tools">
                 <input type="search" class="search" placeholder={format!("Filter {} rows by name or type…", t.rows.len())} value={(*text).clone()} oninput={on_text} aria-label="Filter rows" />
-                { select(&dtype, &dtypes, "all dtypes", "dtype filter") }
-                { select(&cause, &causes, "all causes", "cause filter") }
+                { select(&dtype, dtypes, "all dtypes", "dtype filter") }
+                { select(&cause, causes, "all causes", "cause filter") }
                 { select(&kind, &kinds, "all finding kinds", "finding filter") }
                 if let Some(rows) = &finding_rows {
                     <label class="toggle"><input type="checkbox" checked={*only_finding} onchange={toggle} />
