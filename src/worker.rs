@@ -144,6 +144,9 @@ fn spread_progress(scope: &DedicatedWorkerGlobalScope, sp: &mut Spread) {
     );
 }
 
+/// An `Open` with at least this many small files reads them side by side first.
+const PREFETCH_MIN_FILES: usize = 16;
+
 /// Tensor files up to this size are held in memory once read (see `Worker::open`)…
 const SMALL_FILE_BYTES: u64 = 8 << 20;
 /// …up to this much in all.
@@ -187,6 +190,8 @@ struct Worker {
     spread: Option<Spread>,
     queue: std::collections::VecDeque<Envelope>,
     next_task: u32,
+    /// Small files being read side by side (`open_prefetched`); commands that arrive wait.
+    reading: bool,
 }
 
 /// A big pair compared in parts: its files, the quantizer and dequantizing scale of every part,
@@ -250,6 +255,81 @@ impl Worker {
     /// Read the files of an `Open` into the session: tensor dumps by random access (their Blobs
     /// stay in the session), reports as a stream of slices.
     fn open(&mut self, job: u32, names: &[String], blobs: &Array) -> Result<(), String> {
+        self.open_with(job, names, blobs, &mut Vec::new())
+    }
+
+    /// An `Open` of many small files: they are read all at once with `Blob.arrayBuffer()` (the
+    /// browser reads them side by side, where synchronous reads go one after another), then
+    /// opened as [`Worker::open`] does; commands that arrive meanwhile wait. Few or big files go
+    /// straight to `open`.
+    fn open_prefetched(&mut self, job: u32, names: Vec<String>, blobs: Array, started: f64) {
+        let small: Vec<usize> = (0..blobs.length())
+            .filter(|&i| {
+                blobs
+                    .get(i)
+                    .dyn_into::<Blob>()
+                    .is_ok_and(|b| (b.size() as u64) <= SMALL_FILE_BYTES)
+            })
+            .map(|i| i as usize)
+            .collect();
+        if small.len() < PREFETCH_MIN_FILES {
+            match self.open(job, &names, &blobs) {
+                Ok(()) => self.compare_and_send(job, started),
+                Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
+            }
+            return;
+        }
+        let total_bytes: u64 = (0..blobs.length())
+            .filter_map(|i| blobs.get(i).dyn_into::<Blob>().ok())
+            .map(|b| b.size() as u64)
+            .sum();
+        self.progress(job, "reading", 0, &names[small[0]], 0, total_bytes);
+        let promises = Array::new();
+        for &i in &small {
+            let b: Blob = blobs.get(i as u32).unchecked_into();
+            promises.push(&b.array_buffer());
+        }
+        self.reading = true;
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let all = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::all_settled(&promises))
+                .await
+                .ok()
+                .map(|v| v.unchecked_into::<Array>());
+            let Some(w) = me.upgrade() else {
+                return;
+            };
+            let Ok(mut w) = w.try_borrow_mut() else {
+                return;
+            };
+            // Each read that succeeded, by file index; a failed one is read again in `open`.
+            let mut pre: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+            if let Some(all) = all {
+                for (k, &i) in small.iter().enumerate() {
+                    let r = all.get(k as u32);
+                    let value = js_sys::Reflect::get(&r, &"value".into()).ok();
+                    if let Some(ab) = value.and_then(|v| v.dyn_into::<js_sys::ArrayBuffer>().ok()) {
+                        pre[i] = Some(Uint8Array::new(&ab).to_vec());
+                    }
+                }
+            }
+            w.reading = false;
+            match w.open_with(job, &names, &blobs, &mut pre) {
+                Ok(()) => w.compare_and_send(job, started),
+                Err(message) => post(&w.scope, &FromWorker::Failed { job, message }),
+            }
+            w.drain();
+        });
+    }
+
+    /// [`Worker::open`], taking the bytes of files already read from `pre` (by index).
+    fn open_with(
+        &mut self,
+        job: u32,
+        names: &[String],
+        blobs: &Array,
+        pre: &mut [Option<Vec<u8>>],
+    ) -> Result<(), String> {
         let blobs: Vec<Blob> = blobs
             .iter()
             .map(|b| b.dyn_into::<Blob>())
@@ -279,8 +359,14 @@ impl Worker {
             // millisecond, and a pair takes several. Tensor dumps stay in memory (up to
             // CACHE_BYTES in all); big ones stay in the Blob, read in slices when compared.
             if size_bytes <= SMALL_FILE_BYTES {
-                let mut all = vec![0u8; size_bytes as usize];
-                if src.read_at(0, &mut all).is_ok() {
+                let read = match pre.get_mut(file_index).and_then(Option::take) {
+                    Some(all) if all.len() as u64 == size_bytes => Some(all),
+                    _ => {
+                        let mut all = vec![0u8; size_bytes as usize];
+                        src.read_at(0, &mut all).is_ok().then_some(all)
+                    }
+                };
+                if let Some(all) = read {
                     let head = &all[..all.len().min(16)];
                     if is_tensor_file(head, size_bytes) {
                         if self.cached_bytes + size_bytes <= CACHE_BYTES {
@@ -624,7 +710,7 @@ impl Worker {
 
     /// Run the commands that waited for a spread, until one starts another.
     fn drain(&mut self) {
-        while self.spread.is_none() {
+        while self.spread.is_none() && !self.reading {
             let Some(env) = self.queue.pop_front() else {
                 break;
             };
@@ -1039,7 +1125,7 @@ impl Worker {
     }
 
     fn handle(&mut self, env: Envelope) {
-        if self.spread.is_some() {
+        if self.spread.is_some() || self.reading {
             self.queue.push_back(env);
             return;
         }
@@ -1050,10 +1136,7 @@ impl Worker {
             ToWorker::Open { names, .. } => {
                 // A journal opened again is merged again (and says what it added).
                 self.merged.retain(|(n, _)| !names.contains(n));
-                match self.open(job, &names, &env.blobs) {
-                    Ok(()) => self.compare_and_send(job, started),
-                    Err(message) => post(&self.scope, &FromWorker::Failed { job, message }),
-                }
+                self.open_prefetched(job, names, env.blobs, started);
             }
             ToWorker::SetIntent { intent, .. } => {
                 self.session.set_intent(intent);
@@ -1190,6 +1273,7 @@ pub fn start() {
         spread: None,
         queue: Default::default(),
         next_task: 0,
+        reading: false,
     }));
     worker.borrow_mut().me = std::rc::Rc::downgrade(&worker);
     // The journal is read from IndexedDB once; runs merged before it arrives are kept.

@@ -315,6 +315,10 @@ pub struct PairPart {
 /// browser's synchronous reads are faster in big slices; the part holds two such buffers).
 pub const PART_READ_ELEMS: usize = 1 << 22;
 
+/// Softmax groups a part keeps KL state for at once (40 bytes each, 40 MiB): a huge map's part
+/// reads one channel's run of this many values at a time, so bigger windows mean bigger reads.
+pub const PART_WINDOW: u64 = 1 << 20;
+
 /// Pairs smaller than this (both sides, bytes) are compared whole, on one worker.
 pub const PART_MIN_BYTES: u64 = 64 << 20;
 
@@ -438,7 +442,7 @@ fn part_runs<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     let mut done = 0u64;
     let mut r = part.r0;
     while r < part.r1 {
-        let w = (part.r1 - r).min(super::metrics::KL_MAX_GROUPS);
+        let w = (part.r1 - r).min(PART_WINDOW);
         let batch = if w == inner {
             (PART_READ_ELEMS as u64 / w).max(1)
         } else {
@@ -483,7 +487,7 @@ pub fn compare_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<super::metrics::AccPart, String> {
     let mut acc = Accumulator::new(&[], false, spec, false);
-    let groups = (part.r1 - part.r0).min(super::metrics::KL_MAX_GROUPS) as usize;
+    let groups = (part.r1 - part.r0).min(PART_WINDOW) as usize;
     let mut kl = super::metrics::KlRuns::new(groups);
     let mut kl_total = 0.0;
     part_runs(fsrc, fe, qsrc, qe, deq, part, &mut |b, a, rows, w, done| {
@@ -712,6 +716,14 @@ mod tests {
             (vec![2, 3, 11, 5], true, false, None, None),
             (
                 vec![1, 3, (1 << 18) + 37],
+                false,
+                false,
+                Some(0.02),
+                Some("int8"),
+            ),
+            (
+                // Parts wider than PART_WINDOW: windows inside each part.
+                vec![1, 2, (1 << 21) + 5],
                 false,
                 false,
                 Some(0.02),
