@@ -76,9 +76,9 @@ async function goodState(page) {
   return { mine, pairs };
 }
 
-test("all 52 broken files, dropped in two batches onto good ones, each get their message; the good files stay as they were", async () => {
+test("every broken file, dropped in two batches onto good ones, each get their message; the good files stay as they were", async () => {
   const rows = await table();
-  assert.equal(rows.length, 52);
+  assert.ok(rows.length >= 52, `${rows.length} broken files`);
   const names = (await readdir(dir)).filter((f) => f !== "messages.tsv").sort();
   assert.deepEqual(rows.map(([f]) => f), names, "messages.tsv lists the corpus");
 
