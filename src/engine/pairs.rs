@@ -869,6 +869,57 @@ mod tests {
                 }
             }
         }
+        // Identical tensors (SQNR ∞, MSE 0) and NaN/∞ values merge as a whole comparison gives them.
+        let shape = [4usize, 3, 50];
+        let n = 600;
+        let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut q = b.clone();
+        q[7] = f32::NAN;
+        q[300] = f32::INFINITY;
+        for (bq, nb) in [(&b, &b), (&b, &q)] {
+            let (fb, qb) = (npy(&shape, bq), npy(&shape, nb));
+            let fe = crate::engine::tensor::list_tensors("f.npy", &mut fb.as_slice()).unwrap()[0]
+                .clone();
+            let qe = crate::engine::tensor::list_tensors("q.npy", &mut qb.as_slice()).unwrap()[0]
+                .clone();
+            let whole = compare_pair(
+                &mut fb.as_slice(),
+                &fe,
+                &mut qb.as_slice(),
+                &qe,
+                None,
+                None,
+                &mut |_| {},
+            )
+            .unwrap();
+            let accs: Vec<_> = plan_parts_with(&fe.shape, false, 3, 0)
+                .into_iter()
+                .map(|p| {
+                    compare_part(
+                        &mut fb.as_slice(),
+                        &fe,
+                        &mut qb.as_slice(),
+                        &qe,
+                        None,
+                        None,
+                        p,
+                        &mut |_| {},
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let m = merge_parts(&accs, None, &[]);
+            // NaN ≠ NaN: compared as printed.
+            let show = |m: &PairMetrics| {
+                format!("{:?}", (m.sqnr_db, m.mse, m.nonfinite_analy, m.analy_max))
+            };
+            assert_eq!(show(&m), show(&whole));
+            // Cosine to within rounding (identical tensors: 1 − 2e-16 from the parts, 1 whole).
+            assert!(
+                (m.cosine.is_nan() && whole.cosine.is_nan())
+                    || (m.cosine - whole.cosine).abs() < 1e-12
+            );
+        }
         // Small tensors and k = 1 stay whole; a part never crosses a softmax group.
         assert_eq!(plan_parts(&[1, 64, 56, 56], false, 4).len(), 1);
         assert_eq!(plan_parts(&[16, 128, 256, 256], false, 1).len(), 1);
