@@ -6,8 +6,9 @@ use super::metrics::{Accumulator, ErrorSplit, PairMetrics, QuantSpec};
 use super::tensor::{ByteSource, ElemReader, ElemType, TensorEntry};
 use serde::{Deserialize, Serialize};
 
-/// Suffixes that name the same activation on the quantized side (ONNX Runtime QDQ models and its
-/// `qdq_loss_debug` dumps, common dump conventions). Stripped, longest first, to pair names.
+/// Suffixes that name the same activation on either side (ONNX Runtime QDQ models and its
+/// `qdq_loss_debug` dumps, common dump conventions such as `conv1_float` / `conv1_int8`).
+/// Stripped, the first that matches, to pair names.
 pub const NAME_SUFFIXES: &[&str] = &[
     "_DequantizeLinear_Output_1",
     "_QuantizeLinear_Output",
@@ -21,6 +22,14 @@ pub const NAME_SUFFIXES: &[&str] = &[
     "_quant",
     "_dequant",
     "_qdq",
+    "_int16",
+    "_int8",
+    // The float side's own words (`conv1_float.npy` beside `conv1_quant.npy`).
+    "_baseline",
+    "_float32",
+    "_float",
+    "_fp32",
+    "_fp16",
 ];
 
 /// The name with one known quantization suffix removed (and a trailing `.npy` of npz members).
@@ -1106,6 +1115,19 @@ mod tests {
         );
         assert_eq!(normalize("x.npy"), "x");
         assert_eq!(normalize("relu_1"), "relu_1");
+        // Dumps named by side: `conv1_float` / `conv1_quant`, `conv1_fp32` / `conv1_int8`.
+        let f = ["conv1_float", "conv2_float", "head_fp32"];
+        let q = ["conv2_quant", "conv1_quant", "head_int8"];
+        assert_eq!(count_pairs(&f, &q), 3);
+        assert_eq!(normalize("conv1_float"), normalize("conv1_quant"));
+        assert_eq!(normalize("head_fp32"), normalize("head_int8"));
+        assert_eq!(
+            count_pairs(
+                &["conv1_float", "conv2_float"],
+                &["conv3_quant", "conv4_quant"]
+            ),
+            0
+        );
     }
 }
 
