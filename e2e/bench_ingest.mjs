@@ -4,7 +4,7 @@
 // each, in the same browser and run, the plain read: a worker that only reads the same files with
 // Blob.stream(). For the pairs, then a typed scale: the time until the pair's error split is shown.
 // Usage: node e2e/bench_ingest.mjs [runs]  (after `trunk build --release`).
-import { mkdtemp, writeFile, stat, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, writeFile, stat, rm } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -22,6 +22,7 @@ const pairs = [
   { label: "[16, 128, 256, 256]", shape: [16, 128, 256, 256], files: [join(dir, "act_float.npy"), join(dir, "act_quant.npy")] },
   { label: "[1, 64, 2^21] (huge maps)", shape: [1, 64, 1 << 21], files: [join(dir, "map_float.npy"), join(dir, "map_quant.npy")] },
 ];
+await mkdir(dir, { recursive: true });
 for (const { shape, files } of pairs) {
   if (await stat(files[1]).catch(() => null)) continue;
   const py = `

@@ -494,11 +494,7 @@ pub struct PartTask {
 }
 
 /// What a part's pass computed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum PartOutput {
-    Sums(crate::engine::metrics::AccPart),
-    Hist(Option<crate::engine::metrics::HistPart>),
-}
+pub use crate::engine::pairs::PartOutput;
 
 /// A helper worker's messages: progress (bytes of its part read) and the part's result.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,14 +1,19 @@
 //! Big tensor pairs spread over several workers: helper workers (the analysis worker's own script
 //! started under another name) each compare a part of a pair and post back its sums.
 
-use crate::engine::pairs::{compare_part, hist_part};
+use crate::engine::pairs::{part_schedule, PartRun};
+use crate::engine::tensor::{decode_range, raw_range};
 use crate::protocol::{PartEnvelope, PartOutput, PartReply, PartTask};
-use js_sys::Array;
+use js_sys::{Array, ArrayBuffer, Uint8Array};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Blob, DedicatedWorkerGlobalScope, FileReaderSync, MessageEvent};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Blob, DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamByobReader,
+    ReadableStreamGetReaderOptions, ReadableStreamReaderMode,
+};
 
 /// The name a helper worker is started under (`WorkerOptions.name`): how the script knows its role.
 pub const HELPER_NAME: &str = "quantlens-part";
@@ -129,40 +134,153 @@ pub fn post_task(w: &Helper, task: PartTask, float: &Blob, quant: &Blob) -> Resu
     w.post(msg)
 }
 
-/// Run one part here (in a helper, or in the analysis worker for its own share).
-pub fn run_part(
-    reader: &FileReaderSync,
+/// A Blob read in byte ranges through `Blob.stream()` with a BYOB reader into one buffer that is
+/// reused (each read transfers it and hands it back): no new ArrayBuffer per read, so a worker's
+/// memory stays bounded whatever the file's size, and the browser reads the stream ahead while
+/// the values are computed. Consecutive ranges continue one stream.
+struct StreamSource {
+    blob: Blob,
+    size_bytes: u64,
+    reader: Option<ReadableStreamByobReader>,
+    /// The stream's next byte.
+    pos: u64,
+    buf: Option<ArrayBuffer>,
+    /// Bytes of the last range in `buf`.
+    len: usize,
+}
+
+impl StreamSource {
+    fn new(blob: &Blob) -> StreamSource {
+        StreamSource {
+            size_bytes: blob.size() as u64,
+            blob: blob.clone(),
+            reader: None,
+            pos: 0,
+            buf: None,
+            len: 0,
+        }
+    }
+
+    /// Read `len` bytes at `offset` into the buffer (see [`StreamSource::copy_to`]).
+    async fn load(&mut self, offset: u64, len: usize) -> Result<(), String> {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|e| e > self.size_bytes)
+        {
+            return Err("read past the end of the file".into());
+        }
+        if self.reader.is_none() || self.pos != offset {
+            if let Some(r) = self.reader.take() {
+                let _ = r.cancel();
+            }
+            let slice = self
+                .blob
+                .slice_with_f64(offset as f64)
+                .map_err(|e| format!("{e:?}"))?;
+            let opts = ReadableStreamGetReaderOptions::new();
+            opts.set_mode(ReadableStreamReaderMode::Byob);
+            let reader = slice
+                .stream()
+                .get_reader_with_options(&opts)
+                .dyn_into::<ReadableStreamByobReader>()
+                .map_err(|_| "this browser cannot read a file into a buffer (BYOB)".to_string())?;
+            self.reader = Some(reader);
+            self.pos = offset;
+        }
+        let reader = self.reader.as_ref().ok_or("no reader")?;
+        let mut buf = match self.buf.take() {
+            Some(b) if b.byte_length() as usize >= len => b,
+            _ => ArrayBuffer::new(len as u32),
+        };
+        let mut fill = 0usize;
+        while fill < len {
+            let view =
+                Uint8Array::new_with_byte_offset_and_length(&buf, fill as u32, (len - fill) as u32);
+            let res = JsFuture::from(reader.read_with_array_buffer_view(&view))
+                .await
+                .map_err(|e| format!("the browser could not read the file: {e:?}"))?;
+            let done = js_sys::Reflect::get(&res, &"done".into())
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            let value = js_sys::Reflect::get(&res, &"value".into())
+                .ok()
+                .and_then(|v| v.dyn_into::<Uint8Array>().ok());
+            if let Some(v) = value {
+                // The buffer came back (transferred): the next read goes into it.
+                buf = v.buffer();
+                fill += v.length() as usize;
+            }
+            if done && fill < len {
+                self.reader = None;
+                return Err("the file ended before the tensor did".into());
+            }
+        }
+        self.pos += len as u64;
+        self.len = len;
+        self.buf = Some(buf);
+        Ok(())
+    }
+
+    /// Copy the last range read into `out` (its length).
+    fn copy_to(&self, out: &mut [u8]) -> std::io::Result<()> {
+        match &self.buf {
+            Some(b) if out.len() == self.len => {
+                Uint8Array::new_with_byte_offset_and_length(b, 0, self.len as u32).copy_to(out);
+                Ok(())
+            }
+            _ => Err(std::io::Error::other("a read of another size")),
+        }
+    }
+}
+
+impl Drop for StreamSource {
+    fn drop(&mut self) {
+        if let Some(r) = self.reader.take() {
+            let _ = r.cancel();
+        }
+    }
+}
+
+/// Run one part here (in a helper, or in the analysis worker for its own share), reading both
+/// files as streams ([`StreamSource`]) in [`part_schedule`]'s order; `alive()` false abandons it.
+pub async fn run_part(
     task: &PartTask,
     float: &Blob,
     quant: &Blob,
     progress: &mut dyn FnMut(u64),
+    alive: &dyn Fn() -> bool,
 ) -> Result<PartOutput, String> {
-    let mut f = crate::worker::BlobSource::new(float.clone(), reader.clone());
-    let mut q = crate::worker::BlobSource::new(quant.clone(), reader.clone());
-    match &task.merged {
-        None => compare_part(
-            &mut f,
-            &task.float,
-            &mut q,
-            &task.quant,
-            task.spec,
-            task.deq,
-            task.part,
-            progress,
-        )
-        .map(PartOutput::Sums),
-        Some(m) => hist_part(
-            &mut f,
-            &task.float,
-            &mut q,
-            &task.quant,
-            task.deq,
-            task.part,
-            m,
-            progress,
-        )
-        .map(PartOutput::Hist),
+    let (fe, qe) = (&task.float, &task.quant);
+    let schedule = part_schedule(fe, task.part)?;
+    let mut run = PartRun::new(fe, task.spec, task.deq, task.part, task.merged.as_ref());
+    if !run.reads() {
+        return Ok(run.finish());
     }
+    let (mut fs, mut qs) = (StreamSource::new(float), StreamSource::new(quant));
+    let (mut b, mut a) = (Vec::new(), Vec::new());
+    let mut done = 0u64;
+    for r in schedule {
+        if !alive() {
+            return Err("abandoned".into());
+        }
+        let (fo, fl) = raw_range(fe, r.start, r.n).map_err(|e| format!("float side: {e}"))?;
+        let (qo, ql) = raw_range(qe, r.start, r.n).map_err(|e| format!("quantized side: {e}"))?;
+        fs.load(fo, fl)
+            .await
+            .map_err(|e| format!("float side: {e}"))?;
+        qs.load(qo, ql)
+            .await
+            .map_err(|e| format!("quantized side: {e}"))?;
+        decode_range(fe, r.start, r.n, &mut b, &mut |out| fs.copy_to(out))
+            .map_err(|e| format!("float side: {e}"))?;
+        decode_range(qe, r.start, r.n, &mut a, &mut |out| qs.copy_to(out))
+            .map_err(|e| format!("quantized side: {e}"))?;
+        run.feed(&b, &mut a, r.w);
+        done += (fl + ql) as u64;
+        progress(done);
+    }
+    Ok(run.finish())
 }
 
 fn reply(scope: &DedicatedWorkerGlobalScope, r: &PartReply) {
@@ -172,46 +290,64 @@ fn reply(scope: &DedicatedWorkerGlobalScope, r: &PartReply) {
 }
 
 /// A helper's life: each message a part, answered with progress (at most every 100 ms) and its
-/// result. No session, no journal: it holds nothing between parts.
+/// result. No session, no journal: it holds nothing between parts. Parts run one after another.
 pub fn run_helper(scope: DedicatedWorkerGlobalScope) {
-    let reader = match FileReaderSync::new() {
-        Ok(r) => r,
-        Err(e) => {
-            // The analysis worker takes this helper's parts back (see its error handler).
-            wasm_bindgen::throw_str(&format!("FileReaderSync unavailable: {e:?}"));
-        }
-    };
+    let queue: Rc<RefCell<std::collections::VecDeque<JsValue>>> = Default::default();
+    let busy = Rc::new(Cell::new(false));
     let scope_in = scope.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let env = match serde_wasm_bindgen::from_value::<PartEnvelope>(ev.data()) {
-            Ok(env) => env,
-            Err(e) => {
-                wasm_bindgen::throw_str(&format!("a part the helper does not understand: {e}"));
+        queue.borrow_mut().push_back(ev.data());
+        if busy.replace(true) {
+            return;
+        }
+        let (queue, busy, scope) = (queue.clone(), busy.clone(), scope_in.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let Some(data) = queue.borrow_mut().pop_front() else {
+                    break;
+                };
+                helper_part(&scope, data).await;
             }
-        };
-        let id = env.task.id;
-        let blobs: Vec<Blob> = env
-            .blobs
-            .iter()
-            .filter_map(|b| b.dyn_into::<Blob>().ok())
-            .collect();
-        let result = match blobs.as_slice() {
-            [f, q] => {
-                let mut last = 0.0f64;
-                let scope_p = scope_in.clone();
-                run_part(&reader, &env.task, f, q, &mut |done_bytes| {
-                    let now = js_sys::Date::now();
-                    if now - last >= 100.0 {
-                        last = now;
-                        reply(&scope_p, &PartReply::Progress { id, done_bytes });
-                    }
-                })
-            }
-            _ => Err("the part's files did not reach the helper".to_string()),
-        };
-        reply(&scope_in, &PartReply::Done { id, result });
+            busy.set(false);
+        });
     });
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     onmessage.forget();
     reply(&scope, &PartReply::Ready);
+}
+
+async fn helper_part(scope: &DedicatedWorkerGlobalScope, data: JsValue) {
+    let env = match serde_wasm_bindgen::from_value::<PartEnvelope>(data) {
+        Ok(env) => env,
+        Err(e) => {
+            wasm_bindgen::throw_str(&format!("a part the helper does not understand: {e}"));
+        }
+    };
+    let id = env.task.id;
+    let blobs: Vec<Blob> = env
+        .blobs
+        .iter()
+        .filter_map(|b| b.dyn_into::<Blob>().ok())
+        .collect();
+    let result = match blobs.as_slice() {
+        [f, q] => {
+            let mut last = 0.0f64;
+            run_part(
+                &env.task,
+                f,
+                q,
+                &mut |done_bytes| {
+                    let now = js_sys::Date::now();
+                    if now - last >= 100.0 {
+                        last = now;
+                        reply(scope, &PartReply::Progress { id, done_bytes });
+                    }
+                },
+                &|| true,
+            )
+            .await
+        }
+        _ => Err("the part's files did not reach the helper".to_string()),
+    };
+    reply(scope, &PartReply::Done { id, result });
 }

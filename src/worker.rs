@@ -68,21 +68,10 @@ impl Read for BlobReader<'_> {
 }
 
 /// Random access to a Blob: each read is one `Blob.slice` read synchronously (the file is never whole).
-pub(crate) struct BlobSource {
+struct BlobSource {
     blob: Blob,
     reader: FileReaderSync,
     size_bytes: u64,
-}
-
-impl BlobSource {
-    pub(crate) fn new(blob: Blob, reader: FileReaderSync) -> BlobSource {
-        let size_bytes = blob.size() as u64;
-        BlobSource {
-            blob,
-            reader,
-            size_bytes,
-        }
-    }
 }
 
 impl ByteSource for BlobSource {
@@ -188,6 +177,8 @@ struct Worker {
     blobs: std::collections::HashMap<String, Blob>,
     /// Big pairs being compared in parts on the helpers; commands that arrive meanwhile wait.
     spread: Option<Spread>,
+    /// The last pass's serial (see [`Spread::serial`]).
+    serials: u64,
     queue: std::collections::VecDeque<Envelope>,
     next_task: u32,
     /// Small files being read side by side (`open_prefetched`); commands that arrive wait.
@@ -224,9 +215,11 @@ struct Spread {
     own_done: u64,
     total_bytes: u64,
     last_progress: f64,
-    /// This worker's own parts of the pass, run once every helper is ready: a helper starts only
-    /// while this worker is idle (Chromium), so computing first would leave it waiting.
+    /// This worker's own parts of the pass, waiting to start, and those started and not done.
     own: Vec<(usize, usize, crate::protocol::PartTask)>,
+    own_left: usize,
+    /// Which pass this is (own parts of an abandoned or earlier pass are dropped).
+    serial: u64,
 }
 
 impl Worker {
@@ -429,14 +422,14 @@ impl Worker {
     /// Compare what changed and send the session back: big pairs spread over helper workers
     /// first (the rest of the command then waits for their parts), everything else here.
     fn compare_and_send(&mut self, job: u32, started: f64) {
+        // Big pairs are read as streams into reused buffers (bounded memory, the browser reading
+        // ahead), in parts on several workers where the machine has the cores.
         let k = crate::spread::workers_wanted(&self.scope);
-        if k >= 2 {
-            let deferred = self
-                .session
-                .deferred_pairs(crate::engine::pairs::PART_MIN_BYTES);
-            if !deferred.is_empty() && self.start_spread(job, started, deferred, k) {
-                return;
-            }
+        let deferred = self
+            .session
+            .deferred_pairs(crate::engine::pairs::DEFER_MIN_BYTES);
+        if !deferred.is_empty() && self.start_spread(job, started, deferred, k) {
+            return;
         }
         self.update_and_send(job, started);
     }
@@ -475,11 +468,8 @@ impl Worker {
         k: usize,
     ) -> bool {
         use crate::engine::pairs::{part_setup, plan_parts};
-        self.ensure_helpers(k - 1);
+        self.ensure_helpers(k.saturating_sub(1));
         let k = self.helpers.len() + 1;
-        if k < 2 {
-            return false;
-        }
         let mut pairs = Vec::new();
         for d in deferred {
             let files = &self.session.analysis.files;
@@ -495,9 +485,6 @@ impl Worker {
                 continue;
             };
             let parts = plan_parts(&d.float.shape, d.float.fortran, k);
-            if parts.len() < 2 {
-                continue;
-            }
             pairs.push(SpreadPair {
                 name: d.float.name.clone(),
                 float: float.clone(),
@@ -527,19 +514,23 @@ impl Worker {
             total_bytes,
             last_progress: f64::NEG_INFINITY,
             own: Vec::new(),
+            own_left: 0,
+            serial: 0,
         });
         self.run_stage();
         true
     }
 
-    /// Post the current pass's parts: part i of each pair to helper i − 1 (part 0 stays here,
-    /// computed now); the pass ends when the last part is in.
+    /// Post the current pass's parts round the workers (this one's started here, now); the
+    /// pass ends when the last part is in.
     fn run_stage(&mut self) {
         let Some(mut sp) = self.spread.take() else {
             return;
         };
         let k = self.helpers.len() + 1;
         let mut own = Vec::new();
+        // Parts and whole pairs go round the workers (a pair's parts to different ones).
+        let mut slot = 0usize;
         for (pi, p) in sp.pairs.iter_mut().enumerate() {
             if p.error.is_some() || (sp.hist && p.merged.is_none()) {
                 continue;
@@ -555,12 +546,14 @@ impl Worker {
                     merged: if sp.hist { p.merged.clone() } else { None },
                 };
                 self.next_task = self.next_task.wrapping_add(1);
-                if i % k == 0 {
+                let w = slot % k;
+                slot += 1;
+                if w == 0 {
                     own.push((pi, i, task));
                     continue;
                 }
                 match crate::spread::post_task(
-                    &self.helpers[i % k - 1],
+                    &self.helpers[w - 1],
                     task.clone(),
                     &p.float,
                     &p.quant,
@@ -576,16 +569,22 @@ impl Worker {
         sp.own_done = 0;
         sp.done.clear();
         sp.own = own;
+        self.serials += 1;
+        sp.serial = self.serials;
+        let serial = sp.serial;
         self.spread = Some(sp);
-        if self.helpers.iter().all(|h| h.is_ready()) {
-            self.run_own_parts();
-        } else {
+        // This worker's parts start now: they read asynchronously, so the helpers (which start
+        // only while this worker is idle, in Chromium) start in between.
+        self.run_own_parts();
+        if !self.helpers.iter().all(|h| h.is_ready()) {
             // Helpers that never start (no error either) must not stall the command.
             let me = self.me.clone();
             let give_up = Closure::once_into_js(move || {
                 if let Some(w) = me.upgrade() {
                     if let Ok(mut w) = w.try_borrow_mut() {
-                        if w.spread.as_ref().is_some_and(|s| !s.own.is_empty()) {
+                        if w.spread.as_ref().is_some_and(|s| s.serial == serial)
+                            && !w.helpers.iter().all(|h| h.is_ready())
+                        {
                             w.on_helper_failed("the helper workers did not start within 10 s");
                         }
                     }
@@ -600,27 +599,78 @@ impl Worker {
         }
     }
 
-    /// Compute this worker's own parts of the pass (see [`Spread::own`]).
+    /// Start this worker's own parts of the pass (see [`Spread::own`]), one after another,
+    /// reading asynchronously: commands that arrive meanwhile wait in the queue.
     fn run_own_parts(&mut self) {
-        let Some(mut sp) = self.spread.take() else {
+        let Some(sp) = self.spread.as_mut() else {
             return;
         };
-        for (pi, i, task) in std::mem::take(&mut sp.own) {
-            let (float, quant) = (sp.pairs[pi].float.clone(), sp.pairs[pi].quant.clone());
-            let before = sp.own_done;
-            let result = {
-                let sp_ref = &mut sp;
-                let scope = self.scope.clone();
-                crate::spread::run_part(&self.reader, &task, &float, &quant, &mut |d| {
-                    sp_ref.own_done = before + d;
-                    spread_progress(&scope, sp_ref);
-                })
-            };
-            store_part(&mut sp.pairs[pi], i, result);
+        let serial = sp.serial;
+        let tasks: Vec<_> = std::mem::take(&mut sp.own)
+            .into_iter()
+            .map(|(pi, i, task)| {
+                let p = &sp.pairs[pi];
+                (pi, i, task, p.float.clone(), p.quant.clone())
+            })
+            .collect();
+        sp.own_left += tasks.len();
+        if tasks.is_empty() {
+            return;
         }
-        let finished = sp.waiting.is_empty();
-        self.spread = Some(sp);
-        if finished {
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let current = |w: &Worker| w.spread.as_ref().is_some_and(|s| s.serial == serial);
+            let mut before = 0u64;
+            for (pi, i, task, float, quant) in tasks {
+                let mut read = 0u64;
+                let result = crate::spread::run_part(
+                    &task,
+                    &float,
+                    &quant,
+                    &mut |d| {
+                        read = d;
+                        let Some(w) = me.upgrade() else { return };
+                        let Ok(mut w) = w.try_borrow_mut() else {
+                            return;
+                        };
+                        let scope = w.scope.clone();
+                        if let Some(sp) = w.spread.as_mut().filter(|s| s.serial == serial) {
+                            sp.own_done = before + d;
+                            spread_progress(&scope, sp);
+                        }
+                    },
+                    &|| {
+                        me.upgrade()
+                            .is_some_and(|w| w.try_borrow().map(|w| current(&w)).unwrap_or(true))
+                    },
+                )
+                .await;
+                before += read;
+                let Some(w) = me.upgrade() else { return };
+                let Ok(mut w) = w.try_borrow_mut() else {
+                    return;
+                };
+                if !current(&w) {
+                    return;
+                }
+                w.own_part_done(pi, i, result);
+            }
+        });
+    }
+
+    /// One of this worker's own parts is in (the last part in ends the pass).
+    fn own_part_done(
+        &mut self,
+        pi: usize,
+        i: usize,
+        result: Result<crate::protocol::PartOutput, String>,
+    ) {
+        let Some(sp) = self.spread.as_mut() else {
+            return;
+        };
+        store_part(&mut sp.pairs[pi], i, result);
+        sp.own_left = sp.own_left.saturating_sub(1);
+        if sp.waiting.is_empty() && sp.own.is_empty() && sp.own_left == 0 {
             self.finish_stage();
         }
     }
@@ -631,11 +681,7 @@ impl Worker {
             return;
         };
         match r {
-            crate::protocol::PartReply::Ready => {
-                if !sp.own.is_empty() && self.helpers.iter().all(|h| h.is_ready()) {
-                    self.run_own_parts();
-                }
-            }
+            crate::protocol::PartReply::Ready => {}
             crate::protocol::PartReply::Progress { id, done_bytes } => {
                 if sp.waiting.contains_key(&id) {
                     sp.done.insert(id, done_bytes);
@@ -645,7 +691,7 @@ impl Worker {
             crate::protocol::PartReply::Done { id, result } => {
                 if let Some((pi, i)) = sp.waiting.remove(&id) {
                     store_part(&mut sp.pairs[pi], i, result);
-                    if sp.waiting.is_empty() && sp.own.is_empty() {
+                    if sp.waiting.is_empty() && sp.own.is_empty() && sp.own_left == 0 {
                         self.finish_stage();
                     }
                 }
@@ -1271,6 +1317,7 @@ pub fn start() {
         helpers: Vec::new(),
         blobs: Default::default(),
         spread: None,
+        serials: 0,
         queue: Default::default(),
         next_task: 0,
         reading: false,

@@ -84,3 +84,58 @@ test("a 2 × 64 MiB pair is compared in parts on helper workers, with the whole 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("several 2 × 16 MiB pairs go round the workers, each with its own metrics", async () => {
+  // Pairs of files bigger than the worker keeps in memory are read as streams, whole pairs shared
+  // out between the analysis worker and its helpers (pairs of ≥ 32 MiB; parts only from 64 MiB).
+  const shape4 = [4, 64, 128, 128];
+  const m = shape4.reduce((a, b) => a * b);
+  const want = [];
+  const sub = await mkdtemp(join(tmpdir(), "quantlens_spread_many_"));
+  const files = [];
+  const enc = (data) => {
+    let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape4.join(", ")}), }`;
+    while ((10 + h.length + 1) % 64 !== 0) h += " ";
+    h += "\n";
+    const head = Buffer.alloc(10);
+    Buffer.from("\x93NUMPY\x01\x00", "latin1").copy(head);
+    head.writeUInt16LE(h.length, 8);
+    return Buffer.concat([head, Buffer.from(h, "latin1"), Buffer.from(data.buffer)]);
+  };
+  for (let p = 0; p < 4; p++) {
+    const s = 0.01 * (p + 1); // each pair its own step: its own SQNR
+    const b = new Float32Array(m);
+    const q = new Float32Array(m);
+    let bb = 0, dd = 0;
+    for (let i = 0; i < m; i++) {
+      b[i] = Math.fround(Math.sin((i % 6007) * 0.004 + p) * 1.9);
+      q[i] = Math.fround(Math.min(127, Math.max(-128, Math.round(b[i] / s))) * s);
+      bb += b[i] * b[i]; dd += (b[i] - q[i]) ** 2;
+    }
+    want.push(10 * Math.log10(bb / dd));
+    await writeFile(join(sub, `layer${p}_float.npy`), enc(b));
+    await writeFile(join(sub, `layer${p}_quant.npy`), enc(q));
+    files.push(join(sub, `layer${p}_float.npy`), join(sub, `layer${p}_quant.npy`));
+  }
+  const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (msg) => { if (msg.type() === "error" || msg.type() === "warning" && /helper/.test(msg.text())) errors.push(msg.text()); });
+  const workers = [];
+  page.on("worker", (w) => workers.push(w.url()));
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  await page.setInputFiles('input[aria-label="Open files"]', files);
+  await page.waitForFunction(() => /\(4 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
+  if (cores >= 2) assert.equal(workers.filter((u) => u.endsWith("/worker_loader.js")).length, Math.min(cores, 8), `helpers started (${workers})`);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  for (let p = 0; p < 4; p++) {
+    const row = page.locator(`tr[data-pair="layer${p}"]`);
+    const sqnr = Number(await row.locator("td").nth(3).textContent());
+    assert.ok(Math.abs(sqnr - want[p]) < 1e-4, `layer${p}: SQNR ${sqnr} vs ${want[p]} (${await row.textContent()})`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+  await rm(sub, { recursive: true, force: true });
+});

@@ -331,6 +331,11 @@ pub const PART_WINDOW: u64 = 1 << 20;
 /// Pairs smaller than this (both sides, bytes) are compared whole, on one worker.
 pub const PART_MIN_BYTES: u64 = 64 << 20;
 
+/// Pairs at least this big (both sides, bytes; files bigger than the browser worker keeps in
+/// memory) are compared apart from the session's pass: in the browser, read as streams into
+/// reused buffers, one pair or part per worker.
+pub const DEFER_MIN_BYTES: u64 = 32 << 20;
+
 /// Split a tensor of `shape` into at most `k` parts of about equal size: by outer slabs (batch)
 /// when there are enough, else by ranges of softmax groups (spatial positions). One part for
 /// tensors under [`PART_MIN_BYTES`] (4-byte elements assumed) or `k` ≤ 1.
@@ -423,67 +428,242 @@ fn pair_checks(fe: &TensorEntry, qe: &TensorEntry, scale: Option<f64>) -> Result
     Ok(())
 }
 
-/// Called with `rows` channels of `w` groups of both tensors and the bytes read so far.
-type PartVisitor<'a> = dyn FnMut(&[f32], &[f32], usize, usize, u64) + 'a;
+/// One read of a part: `n` values of each tensor from flat position `start`, channels of `w`
+/// softmax groups one after the other (`n / w` of them, possibly across outer slabs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartRead {
+    pub start: u64,
+    pub n: usize,
+    pub w: usize,
+}
 
-/// Read a part's elements, softmax window by window and channel by channel (whole channels side
-/// by side in one read when a window holds all the groups), calling `f(b, a, rows, w, done)`
-/// with `rows` channels of `w` groups; `f(&[], &[], 0, w, done)` ends each outer slab's window.
+/// A part's reads in order (see [`part_schedule`]): whole groups side by side in reads of about
+/// [`PART_READ_ELEMS`] values (one contiguous range, across outer slabs), else window by window,
+/// slab by slab, channel by channel (one run of `w` groups per read).
+pub struct PartSchedule {
+    along: u64,
+    inner: u64,
+    part: PairPart,
+    contiguous: bool,
+    /// Contiguous: the next channel row (over slabs `o0..o1`); windowed: the window, slab and
+    /// channel of the next read.
+    row: u64,
+    r: u64,
+    o: u64,
+    c: u64,
+}
+
+impl Iterator for PartSchedule {
+    type Item = PartRead;
+    fn next(&mut self) -> Option<PartRead> {
+        let p = self.part;
+        if self.contiguous {
+            let end = p.o1 * self.along;
+            if self.row >= end {
+                return None;
+            }
+            let batch = (PART_READ_ELEMS as u64 / self.inner).max(1);
+            let rows = batch.min(end - self.row);
+            let read = PartRead {
+                start: self.row * self.inner,
+                n: (rows * self.inner) as usize,
+                w: self.inner as usize,
+            };
+            self.row += rows;
+            return Some(read);
+        }
+        if self.r >= p.r1 || p.o0 >= p.o1 {
+            return None;
+        }
+        let w = (p.r1 - self.r).min(PART_WINDOW);
+        let read = PartRead {
+            start: (self.o * self.along + self.c) * self.inner + self.r,
+            n: w as usize,
+            w: w as usize,
+        };
+        self.c += 1;
+        if self.c == self.along {
+            self.c = 0;
+            self.o += 1;
+            if self.o == p.o1 {
+                self.o = p.o0;
+                self.r += w;
+            }
+        }
+        Some(read)
+    }
+}
+
+/// The reads of `part` of a tensor `e` (error: a part outside the tensor).
+pub fn part_schedule(e: &TensorEntry, part: PairPart) -> Result<PartSchedule, String> {
+    let (outer, along, inner) = super::metrics::kl_layout(&e.shape, e.fortran);
+    if part.o1 > outer || part.r1 > inner || part.o0 > part.o1 || part.r0 > part.r1 {
+        return Err(format!("a part outside the tensor: {part:?}"));
+    }
+    let empty = e.numel() == 0 || along == 0 || part.r0 == part.r1;
+    let part = if empty {
+        PairPart {
+            o1: part.o0,
+            ..part
+        }
+    } else {
+        part
+    };
+    Ok(PartSchedule {
+        along,
+        inner,
+        part,
+        contiguous: part.r0 == 0 && part.r1 == inner && inner <= PART_WINDOW,
+        row: part.o0 * along,
+        r: part.r0,
+        o: part.o0,
+        c: 0,
+    })
+}
+
+/// What a part computes: the metrics pass (sums and KL) or the histogram pass.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PartOutput {
+    Sums(super::metrics::AccPart),
+    /// None: the pair has no histograms (no finite range, or too big).
+    Hist(Option<super::metrics::HistPart>),
+}
+
+enum PartPass {
+    Sums {
+        acc: Box<Accumulator>,
+        kl: super::metrics::KlRuns,
+        kl_total: f64,
+    },
+    Hist(Box<super::metrics::HistAccumulator>),
+    NoHist,
+}
+
+/// A part being compared, fed the values of its reads in [`part_schedule`]'s order by whoever
+/// reads them (synchronously in [`run_part`], asynchronously in the browser's helpers).
+pub struct PartRun {
+    pass: PartPass,
+    deq: Option<f32>,
+    along: u64,
+    /// Channels of the current outer slab seen so far.
+    c: u64,
+}
+
+impl PartRun {
+    /// The metrics pass (`merged` None) or the histogram pass over `merged`'s ranges.
+    pub fn new(
+        fe: &TensorEntry,
+        spec: Option<QuantSpec>,
+        deq: Option<f32>,
+        part: PairPart,
+        merged: Option<&PairMetrics>,
+    ) -> PartRun {
+        let (_, along, _) = super::metrics::kl_layout(&fe.shape, fe.fortran);
+        let pass = match merged {
+            None => PartPass::Sums {
+                acc: Box::new(Accumulator::new(&[], false, spec, false)),
+                kl: super::metrics::KlRuns::new(
+                    (part.r1.saturating_sub(part.r0)).min(PART_WINDOW) as usize
+                ),
+                kl_total: 0.0,
+            },
+            Some(m) if fe.numel() <= HIST_MAX_ELEMS => {
+                match super::metrics::HistAccumulator::new(m) {
+                    Some(h) => PartPass::Hist(Box::new(h)),
+                    None => PartPass::NoHist,
+                }
+            }
+            Some(_) => PartPass::NoHist,
+        };
+        PartRun {
+            pass,
+            deq,
+            along,
+            c: 0,
+        }
+    }
+
+    /// Whether the pass reads anything (a pair without histograms has no histogram pass).
+    pub fn reads(&self) -> bool {
+        !matches!(self.pass, PartPass::NoHist)
+    }
+
+    /// The values of one read (`b` float, `a` quantized, raw integers not yet dequantized).
+    pub fn feed(&mut self, b: &[f32], a: &mut [f32], w: usize) {
+        if let Some(s) = self.deq {
+            a.iter_mut().for_each(|v| *v *= s);
+        }
+        match &mut self.pass {
+            PartPass::Sums { acc, kl, kl_total } => {
+                acc.update(b, a);
+                if w == 0 {
+                    return;
+                }
+                // KL channel by channel, each outer slab's groups taken when its last channel is in.
+                let rows = (b.len().min(a.len()) / w) as u64;
+                let mut r = 0u64;
+                while r < rows {
+                    let take = (self.along - self.c).min(rows - r);
+                    let (s, e) = ((r as usize) * w, ((r + take) as usize) * w);
+                    kl.push_rows(&b[s..e], &a[s..e], take as usize, w);
+                    r += take;
+                    self.c += take;
+                    if self.c == self.along {
+                        *kl_total += kl.take(w);
+                        self.c = 0;
+                    }
+                }
+            }
+            PartPass::Hist(h) => h.update(b, a),
+            PartPass::NoHist => {}
+        }
+    }
+
+    pub fn finish(self) -> PartOutput {
+        match self.pass {
+            PartPass::Sums { acc, kl_total, .. } => PartOutput::Sums(acc.into_part(Some(kl_total))),
+            PartPass::Hist(h) => PartOutput::Hist(Some(h.part())),
+            PartPass::NoHist => PartOutput::Hist(None),
+        }
+    }
+}
+
+/// Run a part reading both tensors synchronously (see [`plan_parts`], [`part_setup`]): the
+/// metrics pass (`merged` None: its sums and the KL of its softmax groups, every element read
+/// once; [`Accumulator::merged`] makes the pair's metrics from its parts) or the histogram pass.
 #[allow(clippy::too_many_arguments)]
-fn part_runs<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+pub fn run_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     fsrc: &mut F,
     fe: &TensorEntry,
     qsrc: &mut Q,
     qe: &TensorEntry,
+    spec: Option<QuantSpec>,
     deq: Option<f32>,
     part: PairPart,
-    f: &mut PartVisitor,
-) -> Result<(), String> {
-    if fe.numel() == 0 {
-        return Ok(());
-    }
-    let (outer, along, inner) = super::metrics::kl_layout(&fe.shape, fe.fortran);
-    if part.o1 > outer || part.r1 > inner || part.o0 > part.o1 || part.r0 > part.r1 {
-        return Err(format!("a part outside the tensor: {part:?}"));
+    merged: Option<&PairMetrics>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PartOutput, String> {
+    let schedule = part_schedule(fe, part)?;
+    let mut run = PartRun::new(fe, spec, deq, part, merged);
+    if !run.reads() {
+        return Ok(run.finish());
     }
     let es = (fe.elem.size_bytes() + qe.elem.size_bytes()) as u64;
     let (mut b, mut a) = (Vec::new(), Vec::new());
     let mut done = 0u64;
-    let mut r = part.r0;
-    while r < part.r1 {
-        let w = (part.r1 - r).min(PART_WINDOW);
-        let batch = if w == inner {
-            (PART_READ_ELEMS as u64 / w).max(1)
-        } else {
-            1
-        };
-        for o in part.o0..part.o1 {
-            let mut c = 0;
-            while c < along {
-                let rows = batch.min(along - c);
-                let start = (o * along + c) * inner + r;
-                let n = (rows * w) as usize;
-                super::tensor::read_range(fsrc, fe, start, n, &mut b)
-                    .map_err(|e| format!("float side: {e}"))?;
-                super::tensor::read_range(qsrc, qe, start, n, &mut a)
-                    .map_err(|e| format!("quantized side: {e}"))?;
-                if let Some(s) = deq {
-                    a.iter_mut().for_each(|v| *v *= s);
-                }
-                done += n as u64 * es;
-                f(&b, &a, rows as usize, w as usize, done);
-                c += rows;
-            }
-            f(&[], &[], 0, w as usize, done);
-        }
-        r += w;
+    for r in schedule {
+        super::tensor::read_range(fsrc, fe, r.start, r.n, &mut b)
+            .map_err(|e| format!("float side: {e}"))?;
+        super::tensor::read_range(qsrc, qe, r.start, r.n, &mut a)
+            .map_err(|e| format!("quantized side: {e}"))?;
+        run.feed(&b, &mut a, r.w);
+        done += r.n as u64 * es;
+        progress(done);
     }
-    Ok(())
+    Ok(run.finish())
 }
 
-/// Compare one part of a pair (see [`plan_parts`], [`part_setup`]): its metric sums and the KL
-/// of its softmax groups, every element read once. [`Accumulator::merged`] makes the pair's
-/// metrics from its parts.
+/// The metrics pass of one part (see [`run_part`]).
 #[allow(clippy::too_many_arguments)]
 pub fn compare_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     fsrc: &mut F,
@@ -495,20 +675,10 @@ pub fn compare_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     part: PairPart,
     progress: &mut dyn FnMut(u64),
 ) -> Result<super::metrics::AccPart, String> {
-    let mut acc = Accumulator::new(&[], false, spec, false);
-    let groups = (part.r1 - part.r0).min(PART_WINDOW) as usize;
-    let mut kl = super::metrics::KlRuns::new(groups);
-    let mut kl_total = 0.0;
-    part_runs(fsrc, fe, qsrc, qe, deq, part, &mut |b, a, rows, w, done| {
-        if rows == 0 {
-            kl_total += kl.take(w);
-            return;
-        }
-        acc.update(b, a);
-        kl.push_rows(b, a, rows, w);
-        progress(done);
-    })?;
-    Ok(acc.into_part(Some(kl_total)))
+    match run_part(fsrc, fe, qsrc, qe, spec, deq, part, None, progress)? {
+        PartOutput::Sums(s) => Ok(s),
+        PartOutput::Hist(_) => Err("the metrics pass gave histograms".into()),
+    }
 }
 
 /// The histogram pass of one part, over the ranges of the pair's merged metrics `m`; None when
@@ -524,19 +694,10 @@ pub fn hist_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     m: &PairMetrics,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<super::metrics::HistPart>, String> {
-    if fe.numel() > HIST_MAX_ELEMS {
-        return Ok(None);
+    match run_part(fsrc, fe, qsrc, qe, None, deq, part, Some(m), progress)? {
+        PartOutput::Hist(h) => Ok(h),
+        PartOutput::Sums(_) => Err("the histogram pass gave sums".into()),
     }
-    let Some(mut h) = super::metrics::HistAccumulator::new(m) else {
-        return Ok(None);
-    };
-    part_runs(fsrc, fe, qsrc, qe, deq, part, &mut |b, a, rows, _, done| {
-        if rows > 0 {
-            h.update(b, a);
-            progress(done);
-        }
-    })?;
-    Ok(Some(h.part()))
 }
 
 /// A pair's metrics from its parts' sums and, if the pair has histograms, their parts.
@@ -715,6 +876,66 @@ mod tests {
     /// gets: counts and extremes exactly, histograms exactly, sums and KL to within rounding (the
     /// kernel sums each block in float32 lanes, so other block boundaries round differently).
     #[test]
+    fn part_schedules_read_every_element_once_in_kl_order() {
+        for (shape, k) in [
+            (vec![8u64, 5, 300_001], 2usize),
+            (vec![1, 3, (1 << 21) + 5], 3),
+            (vec![5, 7, 11], 2),
+            (vec![4096, 3], 3),
+            (vec![0, 3, 4], 2),
+        ] {
+            let e = TensorEntry {
+                shape: shape.clone(),
+                ..crate::engine::tensor::list_tensors("t.npy", &mut npy(&[1], &[0.0]).as_slice())
+                    .unwrap()[0]
+                    .clone()
+            };
+            let (_, along, inner) = crate::engine::metrics::kl_layout(&shape, false);
+            let mut seen = vec![0u8; e.numel() as usize];
+            for part in plan_parts_with(&shape, false, k, 0) {
+                let mut last_window = None;
+                for r in part_schedule(&e, part).unwrap() {
+                    assert!(
+                        r.n > 0 && r.n % r.w == 0 && r.n <= PART_READ_ELEMS.max(inner as usize)
+                    );
+                    // Each read's channels belong to one window of groups.
+                    let g = r.start % inner;
+                    assert!(g + r.w as u64 <= inner);
+                    if r.w as u64 != inner {
+                        assert_eq!(r.n, r.w, "a window's read is one channel run");
+                        if last_window != Some(g) {
+                            // A new window starts at channel 0 of the part's first slab.
+                            assert_eq!(r.start / inner, part.o0 * along);
+                            last_window = Some(g);
+                        }
+                    }
+                    for i in r.start..r.start + r.n as u64 {
+                        seen[i as usize] += 1;
+                    }
+                }
+            }
+            assert!(
+                seen.iter().all(|&c| c == 1),
+                "{shape:?}: every element once"
+            );
+        }
+        let e =
+            crate::engine::tensor::list_tensors("t.npy", &mut npy(&[2, 3], &[0.0; 6]).as_slice())
+                .unwrap()[0]
+                .clone();
+        assert!(part_schedule(
+            &e,
+            PairPart {
+                o0: 0,
+                o1: 3,
+                r0: 0,
+                r1: 1
+            }
+        )
+        .is_err());
+    }
+
+    #[test]
     fn parts_merge_to_the_whole_comparison() {
         // (shape, Fortran order, raw int8 quantized side, scale, dtype)
         type Case = (Vec<usize>, bool, bool, Option<f64>, Option<&'static str>);
@@ -740,6 +961,8 @@ mod tests {
             ),
             (vec![1, 2, 300, 200], false, true, Some(0.02), None),
             (vec![4, 1000], false, false, None, None),
+            // Whole groups read across outer slabs, 13 channels a read: reads end inside slabs.
+            (vec![8, 5, 300_001], false, false, Some(0.02), Some("int8")),
         ];
         for (shape, fortran, raw_int, scale, dtype) in cases {
             let n: usize = shape.iter().product();

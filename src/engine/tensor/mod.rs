@@ -469,18 +469,52 @@ pub fn read_range<S: ByteSource + ?Sized>(
     n: usize,
     out: &mut Vec<f32>,
 ) -> io::Result<()> {
+    let (offset, _) = raw_range(e, start, n)?;
+    decode_range(e, start, n, out, &mut |buf| src.read_at(offset, buf))
+}
+
+/// Where `n` elements from flat position `start` of a tensor stored raw lie in its file: (byte
+/// offset, byte length).
+pub fn raw_range(e: &TensorEntry, start: u64, n: usize) -> io::Result<(u64, usize)> {
     let DataRef::Raw { offset, .. } = e.data else {
         return Err(io::Error::other(
             "random access into a compressed member is not supported",
         ));
     };
-    let es = e.elem.size_bytes() as u64;
+    let es = e.elem.size_bytes();
+    let len = n
+        .checked_mul(es)
+        .ok_or_else(|| io::Error::other("range too large"))?;
+    let at = start
+        .checked_mul(es as u64)
+        .and_then(|b| b.checked_add(offset))
+        .ok_or_else(|| io::Error::other("range too large"))?;
+    Ok((at, len))
+}
+
+/// Decode `n` elements from flat position `start` (see [`raw_range`]) into `out` (cleared
+/// first), `fill` writing their bytes: into `out` itself for float32 in this machine's byte
+/// order (no byte buffer), else into a buffer decoded after. Quantized entries are dequantized.
+pub fn decode_range(
+    e: &TensorEntry,
+    start: u64,
+    n: usize,
+    out: &mut Vec<f32>,
+    fill: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+) -> io::Result<()> {
     out.clear();
     if is_native_f32(e) {
-        read_native_f32(src, offset + start * es, n, out)?;
+        out.resize(n, 0.0);
+        // SAFETY: the byte view covers exactly the `n` initialised f32 of `out` (alignment 4 ≥
+        // 1), and every bit pattern is a valid f32, so whatever `fill` writes leaves valid values.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), n * 4) };
+        if let Err(err) = fill(bytes) {
+            out.clear();
+            return Err(err);
+        }
     } else {
-        let mut raw = vec![0u8; n * es as usize];
-        src.read_at(offset + start * es, &mut raw)?;
+        let mut raw = vec![0u8; n * e.elem.size_bytes()];
+        fill(&mut raw)?;
         decode(e.elem, e.big_endian, &raw, out);
     }
     if let Some(q) = &e.quant {
