@@ -968,10 +968,10 @@ impl Kl {
     }
 }
 
-/// One part's sums of a pair compared in parts (on several workers): what [`Accumulator`] keeps,
-/// as data, with the part's Σ of its softmax groups' KL. Merged by [`Accumulator::merged`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccPart {
+/// The sums a comparison keeps (f64, flushed from the kernel's f32 lanes block by block), its
+/// extremes and counts: [`Accumulator`]'s state, and as data a part's share ([`AccPart`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sums {
     pub n: u64,
     dot: f64,
     aa: f64,
@@ -995,6 +995,41 @@ pub struct AccPart {
     clip_e: f64,
     round_e: f64,
     clipped: u64,
+}
+
+impl Sums {
+    const EMPTY: Sums = Sums {
+        n: 0,
+        dot: 0.0,
+        aa: 0.0,
+        bb: 0.0,
+        dd: 0.0,
+        abs_d: 0.0,
+        sum_a: 0.0,
+        sum_b: 0.0,
+        sq_a: 0.0,
+        sq_b: 0.0,
+        shift_a: None,
+        shift_b: None,
+        max_abs_d: 0.0,
+        max_rtol: 0.0,
+        min_a: f32::INFINITY,
+        max_a: f32::NEG_INFINITY,
+        min_b: f32::INFINITY,
+        max_b: f32::NEG_INFINITY,
+        nonfinite_a: 0,
+        nonfinite_b: 0,
+        clip_e: 0.0,
+        round_e: 0.0,
+        clipped: 0,
+    };
+}
+
+/// One part's sums of a pair compared in parts (on several workers), with the part's Σ of its
+/// softmax groups' KL. Merged by [`Accumulator::merged`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccPart {
+    pub sums: Sums,
     /// Σ over the part's softmax groups of their KL (NaN: not computed).
     pub kl_total: f64,
 }
@@ -1045,30 +1080,8 @@ impl HistAccumulator {
 
 /// The streaming accumulator. Feed aligned chunks of both tensors with [`Accumulator::update`].
 pub struct Accumulator {
-    n: u64,
-    dot: f64,
-    aa: f64,
-    bb: f64,
-    dd: f64,
-    abs_d: f64,
-    sum_a: f64,
-    sum_b: f64,
-    sq_a: f64,
-    sq_b: f64,
-    shift_a: Option<f32>,
-    shift_b: Option<f32>,
-    max_abs_d: f32,
-    max_rtol: f32,
-    min_a: f32,
-    max_a: f32,
-    min_b: f32,
-    max_b: f32,
-    nonfinite_a: u64,
-    nonfinite_b: u64,
+    s: Sums,
     quant: Option<QuantSpec>,
-    clip_e: f64,
-    round_e: f64,
-    clipped: u64,
     kl: Option<Kl>,
     kernel: Kernel,
 }
@@ -1082,30 +1095,8 @@ impl Accumulator {
         with_kl: bool,
     ) -> Accumulator {
         Accumulator {
-            n: 0,
-            dot: 0.0,
-            aa: 0.0,
-            bb: 0.0,
-            dd: 0.0,
-            abs_d: 0.0,
-            sum_a: 0.0,
-            sum_b: 0.0,
-            sq_a: 0.0,
-            sq_b: 0.0,
-            shift_a: None,
-            shift_b: None,
-            max_abs_d: 0.0,
-            max_rtol: 0.0,
-            min_a: f32::INFINITY,
-            max_a: f32::NEG_INFINITY,
-            min_b: f32::INFINITY,
-            max_b: f32::NEG_INFINITY,
-            nonfinite_a: 0,
-            nonfinite_b: 0,
+            s: Sums::EMPTY,
             quant,
-            clip_e: 0.0,
-            round_e: 0.0,
-            clipped: 0,
             // Huge softmax groups go to `kl_windowed` (bounded memory) instead.
             kl: (with_kl && kl_layout(shape, fortran).2 <= KL_MAX_GROUPS)
                 .then(|| Kl::new(shape, fortran)),
@@ -1125,29 +1116,7 @@ impl Accumulator {
             (None, None) => f64::NAN,
         };
         AccPart {
-            n: self.n,
-            dot: self.dot,
-            aa: self.aa,
-            bb: self.bb,
-            dd: self.dd,
-            abs_d: self.abs_d,
-            sum_a: self.sum_a,
-            sum_b: self.sum_b,
-            sq_a: self.sq_a,
-            sq_b: self.sq_b,
-            shift_a: self.shift_a,
-            shift_b: self.shift_b,
-            max_abs_d: self.max_abs_d,
-            max_rtol: self.max_rtol,
-            min_a: self.min_a,
-            max_a: self.max_a,
-            min_b: self.min_b,
-            max_b: self.max_b,
-            nonfinite_a: self.nonfinite_a,
-            nonfinite_b: self.nonfinite_b,
-            clip_e: self.clip_e,
-            round_e: self.round_e,
-            clipped: self.clipped,
+            sums: self.s,
             kl_total,
         }
     }
@@ -1163,7 +1132,7 @@ impl Accumulator {
         let mut kl = 0.0;
         for p in parts {
             kl += p.kl_total;
-            if p.n == 0 {
+            if p.sums.n == 0 {
                 continue;
             }
             // The part's shift minus the merged one (the first part's).
@@ -1171,32 +1140,32 @@ impl Accumulator {
                 let theirs = theirs.unwrap_or(0.0);
                 theirs as f64 - *mine.get_or_insert(theirs) as f64
             };
-            let da = offset(&mut acc.shift_a, p.shift_a);
-            let db = offset(&mut acc.shift_b, p.shift_b);
-            let n = p.n as f64;
-            acc.sq_a += p.sq_a + 2.0 * da * p.sum_a + n * da * da;
-            acc.sum_a += p.sum_a + n * da;
-            acc.sq_b += p.sq_b + 2.0 * db * p.sum_b + n * db * db;
-            acc.sum_b += p.sum_b + n * db;
-            acc.n += p.n;
-            acc.dot += p.dot;
-            acc.aa += p.aa;
-            acc.bb += p.bb;
-            acc.dd += p.dd;
-            acc.abs_d += p.abs_d;
-            acc.max_abs_d = acc.max_abs_d.max(p.max_abs_d);
-            acc.max_rtol = acc.max_rtol.max(p.max_rtol);
-            acc.min_a = acc.min_a.min(p.min_a);
-            acc.max_a = acc.max_a.max(p.max_a);
-            acc.min_b = acc.min_b.min(p.min_b);
-            acc.max_b = acc.max_b.max(p.max_b);
-            acc.nonfinite_a += p.nonfinite_a;
-            acc.nonfinite_b += p.nonfinite_b;
-            acc.clip_e += p.clip_e;
-            acc.round_e += p.round_e;
-            acc.clipped += p.clipped;
+            let da = offset(&mut acc.s.shift_a, p.sums.shift_a);
+            let db = offset(&mut acc.s.shift_b, p.sums.shift_b);
+            let n = p.sums.n as f64;
+            acc.s.sq_a += p.sums.sq_a + 2.0 * da * p.sums.sum_a + n * da * da;
+            acc.s.sum_a += p.sums.sum_a + n * da;
+            acc.s.sq_b += p.sums.sq_b + 2.0 * db * p.sums.sum_b + n * db * db;
+            acc.s.sum_b += p.sums.sum_b + n * db;
+            acc.s.n += p.sums.n;
+            acc.s.dot += p.sums.dot;
+            acc.s.aa += p.sums.aa;
+            acc.s.bb += p.sums.bb;
+            acc.s.dd += p.sums.dd;
+            acc.s.abs_d += p.sums.abs_d;
+            acc.s.max_abs_d = acc.s.max_abs_d.max(p.sums.max_abs_d);
+            acc.s.max_rtol = acc.s.max_rtol.max(p.sums.max_rtol);
+            acc.s.min_a = acc.s.min_a.min(p.sums.min_a);
+            acc.s.max_a = acc.s.max_a.max(p.sums.max_a);
+            acc.s.min_b = acc.s.min_b.min(p.sums.min_b);
+            acc.s.max_b = acc.s.max_b.max(p.sums.max_b);
+            acc.s.nonfinite_a += p.sums.nonfinite_a;
+            acc.s.nonfinite_b += p.sums.nonfinite_b;
+            acc.s.clip_e += p.sums.clip_e;
+            acc.s.round_e += p.sums.round_e;
+            acc.s.clipped += p.sums.clipped;
         }
-        let n = acc.n;
+        let n = acc.s.n;
         let mut m = acc.finish();
         m.kl = if n > 0 { kl / n as f64 } else { f64::NAN };
         m
@@ -1230,16 +1199,18 @@ impl Accumulator {
         }
         // Shifts keep the variance sums well conditioned (values far from 0).
         let sa = *self
+            .s
             .shift_a
             .get_or_insert(if a[0].is_finite() { a[0] } else { 0.0 });
         let sb = *self
+            .s
             .shift_b
             .get_or_insert(if b[0].is_finite() { b[0] } else { 0.0 });
         self.blocks(b, a, sa, sb);
         if let Some(kl) = self.kl.as_mut() {
             kl.push(b, a);
         }
-        self.n += len as u64;
+        self.s.n += len as u64;
     }
 
     /// Runs the chosen copy of the kernel over equal-length slices.
@@ -1411,55 +1382,55 @@ impl Accumulator {
     fn flush<const SPLIT: bool>(&mut self, l: &Lanes, b: &[f32], a: &[f32]) {
         let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
         let (sum_a, sum_b, sq_a, sq_b) = (sum(&l.s_a), sum(&l.s_b), sum(&l.q_a), sum(&l.q_b));
-        self.dot += sum(&l.dot);
-        self.aa += sum(&l.aa);
-        self.bb += sum(&l.bb);
-        self.dd += sum(&l.dd);
-        self.abs_d += sum(&l.ad);
-        self.sum_a += sum_a;
-        self.sum_b += sum_b;
-        self.sq_a += sq_a;
-        self.sq_b += sq_b;
+        self.s.dot += sum(&l.dot);
+        self.s.aa += sum(&l.aa);
+        self.s.bb += sum(&l.bb);
+        self.s.dd += sum(&l.dd);
+        self.s.abs_d += sum(&l.ad);
+        self.s.sum_a += sum_a;
+        self.s.sum_b += sum_b;
+        self.s.sq_a += sq_a;
+        self.s.sq_b += sq_b;
         if SPLIT {
-            self.clip_e += sum(&l.clip);
-            self.round_e += sum(&l.round);
-            self.clipped += sum(&l.nclip) as u64;
+            self.s.clip_e += sum(&l.clip);
+            self.s.round_e += sum(&l.round);
+            self.s.clipped += sum(&l.nclip) as u64;
         }
         let fold_max = |v: &[f32; LANES]| v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let fold_min = |v: &[f32; LANES]| v.iter().cloned().fold(f32::INFINITY, f32::min);
-        self.max_abs_d = self.max_abs_d.max(fold_max(&l.mx));
-        self.max_rtol = self.max_rtol.max(fold_max(&l.rt));
-        self.min_a = self.min_a.min(fold_min(&l.mn_a));
-        self.max_a = self.max_a.max(fold_max(&l.mx_a));
-        self.min_b = self.min_b.min(fold_min(&l.mn_b));
-        self.max_b = self.max_b.max(fold_max(&l.mx_b));
+        self.s.max_abs_d = self.s.max_abs_d.max(fold_max(&l.mx));
+        self.s.max_rtol = self.s.max_rtol.max(fold_max(&l.rt));
+        self.s.min_a = self.s.min_a.min(fold_min(&l.mn_a));
+        self.s.max_a = self.s.max_a.max(fold_max(&l.mx_a));
+        self.s.min_b = self.s.min_b.min(fold_min(&l.mn_b));
+        self.s.max_b = self.s.max_b.max(fold_max(&l.mx_b));
         // NaN never wins a max/min: count non-finite values separately.
-        if !(self.dd.is_finite() && self.bb.is_finite() && self.aa.is_finite()) {
-            self.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
-            self.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
+        if !(self.s.dd.is_finite() && self.s.bb.is_finite() && self.s.aa.is_finite()) {
+            self.s.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
+            self.s.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
         }
     }
 
     pub fn finish(mut self) -> PairMetrics {
-        let n = self.n as f64;
+        let n = self.s.n as f64;
         let nan = f64::NAN;
         let eps = 1e-8f64;
-        let (na, nb) = (self.aa.sqrt(), self.bb.sqrt());
+        let (na, nb) = (self.s.aa.sqrt(), self.s.bb.sqrt());
         // Rounding can put |cos| a hair past 1 (one element: a·b / (|a|·|b|)): clamp it.
-        let cosine = if self.n == 0 {
+        let cosine = if self.s.n == 0 {
             nan
         } else {
-            (self.dot / (na.max(eps) * nb.max(eps))).clamp(-1.0, 1.0)
+            (self.s.dot / (na.max(eps) * nb.max(eps))).clamp(-1.0, 1.0)
         };
-        let sqnr_db = if self.n == 0 {
+        let sqnr_db = if self.s.n == 0 {
             nan
-        } else if self.dd == 0.0 {
+        } else if self.s.dd == 0.0 {
             f64::INFINITY
         } else {
-            20.0 * (nb / self.dd.sqrt()).log10()
+            20.0 * (nb / self.s.dd.sqrt()).log10()
         };
         let var = |sum: f64, sq: f64| {
-            if self.n > 1 {
+            if self.s.n > 1 {
                 (sq - sum * sum / n) / (n - 1.0)
             } else {
                 nan
@@ -1468,7 +1439,7 @@ impl Accumulator {
         let kl = match self.kl.as_mut() {
             Some(k) => {
                 k.flush();
-                if self.n > 0 {
+                if self.s.n > 0 {
                     k.total / n
                 } else {
                     nan
@@ -1476,55 +1447,71 @@ impl Accumulator {
             }
             None => nan,
         };
-        let atol = if self.n == 0 {
+        let atol = if self.s.n == 0 {
             nan
         } else {
-            self.max_abs_d as f64
+            self.s.max_abs_d as f64
         };
         let error_split = self.quant.map(|_| ErrorSplit {
-            clip: self.clip_e,
-            round: self.round_e,
-            inherited: (self.dd - self.clip_e - self.round_e).max(0.0),
-            clipped_fraction: if self.n > 0 {
-                self.clipped as f64 / n
+            clip: self.s.clip_e,
+            round: self.s.round_e,
+            inherited: (self.s.dd - self.s.clip_e - self.s.round_e).max(0.0),
+            clipped_fraction: if self.s.n > 0 {
+                self.s.clipped as f64 / n
             } else {
                 0.0
             },
         });
         PairMetrics {
-            numel: self.n,
+            numel: self.s.n,
             cosine,
-            mse: if self.n > 0 { self.dd / n } else { nan },
-            l1: if self.n > 0 { self.abs_d / n } else { nan },
+            mse: if self.s.n > 0 { self.s.dd / n } else { nan },
+            l1: if self.s.n > 0 { self.s.abs_d / n } else { nan },
             kl,
             sqnr_db,
             atol,
-            rtol: if self.n == 0 {
+            rtol: if self.s.n == 0 {
                 nan
             } else {
-                self.max_rtol as f64
+                self.s.max_rtol as f64
             },
-            base_min: if self.n == 0 { nan } else { self.min_b as f64 },
-            base_max: if self.n == 0 { nan } else { self.max_b as f64 },
-            base_mean: if self.n > 0 {
-                self.shift_b.unwrap_or(0.0) as f64 + self.sum_b / n
+            base_min: if self.s.n == 0 {
+                nan
+            } else {
+                self.s.min_b as f64
+            },
+            base_max: if self.s.n == 0 {
+                nan
+            } else {
+                self.s.max_b as f64
+            },
+            base_mean: if self.s.n > 0 {
+                self.s.shift_b.unwrap_or(0.0) as f64 + self.s.sum_b / n
             } else {
                 nan
             },
-            base_var: var(self.sum_b, self.sq_b),
-            analy_min: if self.n == 0 { nan } else { self.min_a as f64 },
-            analy_max: if self.n == 0 { nan } else { self.max_a as f64 },
-            analy_mean: if self.n > 0 {
-                self.shift_a.unwrap_or(0.0) as f64 + self.sum_a / n
+            base_var: var(self.s.sum_b, self.s.sq_b),
+            analy_min: if self.s.n == 0 {
+                nan
+            } else {
+                self.s.min_a as f64
+            },
+            analy_max: if self.s.n == 0 {
+                nan
+            } else {
+                self.s.max_a as f64
+            },
+            analy_mean: if self.s.n > 0 {
+                self.s.shift_a.unwrap_or(0.0) as f64 + self.s.sum_a / n
             } else {
                 nan
             },
-            analy_var: var(self.sum_a, self.sq_a),
+            analy_var: var(self.s.sum_a, self.s.sq_a),
             max_atol_diff: atol,
             max_qscale_diff: self.quant.map(|q| atol / q.scale),
             error_split,
-            nonfinite_base: self.nonfinite_b,
-            nonfinite_analy: self.nonfinite_a,
+            nonfinite_base: self.s.nonfinite_b,
+            nonfinite_analy: self.s.nonfinite_a,
             hist: None,
             quant: self.quant,
             local: None,

@@ -1023,7 +1023,7 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(
-                    accs.iter().map(|p| p.n).sum::<u64>(),
+                    accs.iter().map(|p| p.sums.n).sum::<u64>(),
                     n as u64,
                     "{shape:?}: every element once"
                 );
