@@ -31,6 +31,19 @@ echo "== big dumps in the browser: plain read vs QuantLens, and a typed scale"
 node e2e/bench_ingest.mjs
 echo "== comparison kernels"
 python3 scripts/bench_metrics.py
+# relaxed-simd, for the record (off in the build: not exact): BENCH_RELAXED=1 scripts/bench.sh builds
+# the wasm kernel benchmark and the native = wasm identity test with +relaxed-simd in a target dir of
+# their own and runs them beside the shipped simd128 build (Node needs a flag for relaxed SIMD).
+if [ "${BENCH_RELAXED:-0}" = 1 ]; then
+  echo "== relaxed-simd vs simd128 (wasm kernels under Node; identity: the committed native results)"
+  for i in 1 2; do
+    cargo test --release --locked --target wasm32-unknown-unknown --no-default-features --test wasm_bench -- --include-ignored --nocapture 2>&1 | grep WASMBENCH | sed 's/^/  simd128: /'
+    CARGO_TARGET_DIR=target/relaxed CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" NODE_ARGS=--experimental-wasm-relaxed-simd \
+      cargo test --release --locked --target wasm32-unknown-unknown --no-default-features --test wasm_bench -- --include-ignored --nocapture 2>&1 | grep WASMBENCH | sed 's/^/  relaxed: /'
+  done
+  CARGO_TARGET_DIR=target/relaxed CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" NODE_ARGS=--experimental-wasm-relaxed-simd \
+    cargo test --release --locked --target wasm32-unknown-unknown --no-default-features --test wasm_engine 2>&1 | grep -E "lines differ|test result" | sed 's/^ */  relaxed identity: /' || true
+fi
 echo "== bounded memory: a pair of 2 GiB dumps (peak heap)"
 QUANTLENS_MEM_TEST_MIB=2048 cargo test --release --locked --test memory -- --nocapture 2>&1 | grep -E "compared|test result"
 echo "== model runner vs onnxruntime-web"

@@ -124,19 +124,31 @@ impl Analysis {
             })
             .collect();
         let tail = |p: &Vec<&str>, k: usize| p[p.len().saturating_sub(k)..].join("/");
+        // For each file, the fewest trailing components no other file ends with (as many as it
+        // has at most): one count of every file's tail per length, not every pair compared.
+        let mut k_of = vec![1usize; parts.len()];
+        let mut open: Vec<usize> = (0..parts.len()).collect();
+        let mut k = 1;
+        while !open.is_empty() {
+            let mut count: std::collections::HashMap<String, usize> = Default::default();
+            for q in &parts {
+                *count.entry(tail(q, k)).or_default() += 1;
+            }
+            open.retain(|&i| {
+                let p = &parts[i];
+                if k < p.len() && count.get(&tail(p, k)).copied().unwrap_or(0) > 1 {
+                    true
+                } else {
+                    k_of[i] = k;
+                    false
+                }
+            });
+            k += 1;
+        }
         let mut names: Vec<String> = parts
             .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let mut k = 1;
-                while k < p.len()
-                    && parts
-                        .iter()
-                        .enumerate()
-                        .any(|(j, q)| j != i && tail(q, k) == tail(p, k))
-                {
-                    k += 1;
-                }
+            .zip(&k_of)
+            .map(|(p, &k)| {
                 // Keep the distinguishing folder, drop the ones in between: `run_a/…/compare.txt`.
                 if k > 2 {
                     format!("{}/…/{}", p[p.len() - k], p[p.len() - 1])
@@ -146,12 +158,13 @@ impl Analysis {
             })
             .collect();
         // Same full name twice (two files picked from different folders): number them.
-        for i in 0..names.len() {
-            let same: Vec<usize> = (0..names.len()).filter(|&j| names[j] == names[i]).collect();
-            if same.len() > 1 {
-                for (n, &j) in same.iter().enumerate() {
-                    names[j] = format!("{} ({})", names[j], n + 1);
-                }
+        let mut same: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (i, n) in names.iter().enumerate() {
+            same.entry(n.clone()).or_default().push(i);
+        }
+        for idx in same.into_values().filter(|v| v.len() > 1) {
+            for (n, &j) in idx.iter().enumerate() {
+                names[j] = format!("{} ({})", names[j], n + 1);
             }
         }
         names
@@ -956,5 +969,96 @@ impl Session {
             .as_mut()
             .ok_or("the float file cannot be read again (drop it again)")?;
         super::whatif::pair_whatif(src.as_mut(), &entry, typed)
+    }
+}
+
+#[cfg(test)]
+mod display_name_tests {
+    use super::Analysis;
+    use crate::engine::document::FileReport;
+
+    /// The previous, quadratic rule: each file against every other, tail length by tail length.
+    fn reference(names: &[&str]) -> Vec<String> {
+        let parts: Vec<Vec<&str>> = names
+            .iter()
+            .map(|n| n.split(['/', '\\']).filter(|p| !p.is_empty()).collect())
+            .collect();
+        let tail = |p: &Vec<&str>, k: usize| p[p.len().saturating_sub(k)..].join("/");
+        let mut out: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut k = 1;
+                while k < p.len()
+                    && parts
+                        .iter()
+                        .enumerate()
+                        .any(|(j, q)| j != i && tail(q, k) == tail(p, k))
+                {
+                    k += 1;
+                }
+                if k > 2 {
+                    format!("{}/…/{}", p[p.len() - k], p[p.len() - 1])
+                } else {
+                    tail(p, k)
+                }
+            })
+            .collect();
+        for i in 0..out.len() {
+            let same: Vec<usize> = (0..out.len()).filter(|&j| out[j] == out[i]).collect();
+            if same.len() > 1 {
+                for (n, &j) in same.iter().enumerate() {
+                    out[j] = format!("{} ({})", out[j], n + 1);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn display_names_are_the_quadratic_rules_in_one_pass_per_length() {
+        let sets: Vec<Vec<&str>> = vec![
+            vec![
+                "run_a/model_check_result.txt",
+                "run_b/model_check_result.txt",
+            ],
+            vec!["a/x/y/c.txt", "b/x/y/c.txt", "c.txt", "d/c.txt"],
+            vec![
+                "float/x.npy",
+                "quant/x.npy",
+                "float/y.npy",
+                "quant/y.npy",
+                "z.npz",
+            ],
+            vec!["x.npy", "x.npy", "a/x.npy"],
+            vec!["r1/deep/er/f.txt", "r2/deep/er/f.txt", "r2/f.txt", "f.txt"],
+            vec!["only.txt"],
+            vec![],
+        ];
+        let mut big: Vec<String> = Vec::new();
+        for side in ["float", "quant"] {
+            for i in 0..300 {
+                big.push(format!("ppocr/{side}/layer_{i}.npy"));
+            }
+        }
+        let big_ref: Vec<&str> = big.iter().map(|s| s.as_str()).collect();
+        for set in sets.iter().chain(std::iter::once(&big_ref)) {
+            let a = Analysis {
+                files: set
+                    .iter()
+                    .map(|n| FileReport {
+                        name: n.to_string(),
+                        size_bytes: 0,
+                        format: None,
+                        format_label: None,
+                        error: None,
+                        document: None,
+                        notes: Vec::new(),
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            assert_eq!(a.display_names(), reference(set), "{set:?}");
+        }
     }
 }
