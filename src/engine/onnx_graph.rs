@@ -5,6 +5,8 @@
 //! model worker. This walk (the protobuf walker of [`super::scales`], names only: weights are
 //! skipped, never read) checks every graph, subgraphs (If/Loop/Scan bodies) included, the way
 //! tract will read it: repeated occurrences of a graph field are merged, as protobuf decoders do.
+//! It also refuses a string tensor whose values are raw bytes (an initializer or a Constant's
+//! value): tract 0.23.9 has no loader for it and panics (`unimplemented!`, found by fuzzing).
 
 use super::error::ParseError;
 use super::scales::{Msg, Val, Wire, MAX_GRAPH_DEPTH};
@@ -93,7 +95,10 @@ fn check_one<S: super::tensor::ByteSource + ?Sized>(
                 // GraphProto: node 1, initializer 5 (TensorProto, name 8), input 11, output 12
                 // (ValueInfoProto, name 1). tract does not read sparse initializers.
                 1 => node(w, a, l, &mut made, &mut subgraphs)?,
-                5 => made.extend(name_of(w, a, l, 8)?),
+                5 => {
+                    check_tensor(w, a, l)?;
+                    made.extend(name_of(w, a, l, 8)?)
+                }
                 11 => made.extend(name_of(w, a, l, 1)?),
                 12 => outputs.push(name_of(w, a, l, 1)?.unwrap_or_default()),
                 _ => {}
@@ -143,6 +148,7 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
         let mut g = Vec::new();
         while let Some(f) = w.next(&mut m)? {
             match (f.num, f.val) {
+                (5 | 10, Val::Len(p, n)) => check_tensor(w, p, n)?,
                 (6, Val::Len(p, n)) => g.push((p, n)),
                 (11, Val::Len(p, n)) => subgraphs.push(Graph {
                     parts: vec![(p, n)],
@@ -159,4 +165,71 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// A TensorProto tract can load: not a string tensor (data_type 8) whose values are raw bytes
+/// (raw_data, field 9) or in an external file (data_location 14 = 1). The last occurrence of each
+/// field counts, as protobuf decoders read it.
+fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
+    w: &mut Wire<'_, S>,
+    at: u64,
+    len: u64,
+) -> Result<(), ParseError> {
+    let mut m = Msg::of(at, len);
+    let (mut data_type, mut raw_len, mut external, mut name) = (0u64, 0u64, false, None);
+    while let Some(f) = w.next(&mut m)? {
+        match (f.num, f.val) {
+            (2, Val::Int(v)) => data_type = v,
+            (9, Val::Len(_, l)) => raw_len = l,
+            (14, Val::Int(v)) => external = v == 1,
+            (8, Val::Len(a, l)) => name = Some(w.name(a, l)?),
+            _ => {}
+        }
+    }
+    if data_type == 8 && (raw_len > 0 || external) {
+        return Err(ParseError::from(format!(
+            "the string tensor '{}' holds raw bytes, which ONNX does not allow for strings (they go in string_data): the ONNX file is broken, and the model runner cannot load it",
+            name.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_graph_outputs;
+
+    /// A length-delimited protobuf field.
+    fn field(num: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![(num << 3) | 2, payload.len() as u8];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A model whose graph has one initializer: a tensor of `data_type` with `raw` bytes.
+    fn model_with_tensor(data_type: u8, raw: &[u8]) -> Vec<u8> {
+        let mut t = vec![2 << 3, data_type]; // data_type (varint)
+        t.extend(field(8, b"s"));
+        t.extend(field(9, raw));
+        field(7, &field(5, &t))
+    }
+
+    #[test]
+    fn a_string_tensor_with_raw_bytes_is_refused_before_tract() {
+        let e = check_graph_outputs(&model_with_tensor(8, b"ab")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the string tensor 's' holds raw bytes"),
+            "{e}"
+        );
+        // The same bytes as a float tensor, or a string tensor without them, are left to tract.
+        assert!(check_graph_outputs(&model_with_tensor(1, b"abcd")).is_ok());
+        assert!(check_graph_outputs(&model_with_tensor(8, b"")).is_ok());
+        // In a Constant node's `value` attribute (NodeProto 1 → AttributeProto 5 → t 5).
+        let mut t = vec![2 << 3, 8];
+        t.extend(field(9, b"xyz"));
+        let node = field(5, &field(5, &t));
+        let e = check_graph_outputs(&field(7, &field(1, &node))).unwrap_err();
+        assert!(e.to_string().contains("holds raw bytes"), "{e}");
+    }
 }
