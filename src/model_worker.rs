@@ -236,6 +236,8 @@ struct Pending {
 }
 
 thread_local! {
+    /// The command being run (a panic's message names it).
+    static JOB: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
     static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -286,6 +288,24 @@ fn done(
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("QuantLens model worker panicked: {info}").into());
+        // Said in words before the worker ends (the page then stops the run with this message,
+        // not the bare error event that follows).
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        post(
+            &scope,
+            &FromModel::Failed {
+                job: JOB.with(|j| j.get()),
+                message: format!(
+                    "the model runner stopped on this model ({what}): a broken ONNX file, or an op in a form the runner does not handle"
+                ),
+            },
+        );
     }));
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let Ok(reader) = FileReaderSync::new() else {
@@ -303,6 +323,7 @@ pub fn start() {
         match serde_wasm_bindgen::from_value::<ModelEnvelope>(ev.data()) {
             Ok(env) => {
                 let job = env.cmd.job();
+                JOB.with(|j| j.set(job));
                 if matches!(env.cmd, ToModel::Bench { .. }) {
                     return post(&scope_in, &crate::model_bench::bench(&reader, env));
                 }

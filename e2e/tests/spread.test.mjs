@@ -16,8 +16,8 @@ const shape = [8, 64, 128, 128];
 const n = shape.reduce((a, b) => a * b);
 const expected = {};
 
-function npy(data) {
-  let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
+function npy(data, dims = shape) {
+  let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(", ")}), }`;
   while ((10 + h.length + 1) % 64 !== 0) h += " ";
   h += "\n";
   const head = Buffer.alloc(10);
@@ -93,15 +93,6 @@ test("several 2 × 16 MiB pairs go round the workers, each with its own metrics"
   const want = [];
   const sub = await mkdtemp(join(tmpdir(), "quantlens_spread_many_"));
   const files = [];
-  const enc = (data) => {
-    let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape4.join(", ")}), }`;
-    while ((10 + h.length + 1) % 64 !== 0) h += " ";
-    h += "\n";
-    const head = Buffer.alloc(10);
-    Buffer.from("\x93NUMPY\x01\x00", "latin1").copy(head);
-    head.writeUInt16LE(h.length, 8);
-    return Buffer.concat([head, Buffer.from(h, "latin1"), Buffer.from(data.buffer)]);
-  };
   for (let p = 0; p < 4; p++) {
     const s = 0.01 * (p + 1); // each pair its own step: its own SQNR
     const b = new Float32Array(m);
@@ -113,8 +104,8 @@ test("several 2 × 16 MiB pairs go round the workers, each with its own metrics"
       bb += b[i] * b[i]; dd += (b[i] - q[i]) ** 2;
     }
     want.push(10 * Math.log10(bb / dd));
-    await writeFile(join(sub, `layer${p}_float.npy`), enc(b));
-    await writeFile(join(sub, `layer${p}_quant.npy`), enc(q));
+    await writeFile(join(sub, `layer${p}_float.npy`), npy(b, shape4));
+    await writeFile(join(sub, `layer${p}_quant.npy`), npy(q, shape4));
     files.push(join(sub, `layer${p}_float.npy`), join(sub, `layer${p}_quant.npy`));
   }
   const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
