@@ -50,7 +50,8 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test("a 2 × 64 MiB pair is compared in parts on helper workers, with the whole pair's metrics", async () => {
+/** The app, with its errors (and helper warnings), the workers it starts and the core count. */
+async function openApp() {
   const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -59,7 +60,11 @@ test("a 2 × 64 MiB pair is compared in parts on helper workers, with the whole 
   page.on("worker", (w) => workers.push(w.url()));
   await page.goto(url);
   await page.waitForSelector(".dropzone");
-  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  return { page, errors, workers, cores: await page.evaluate(() => navigator.hardwareConcurrency) };
+}
+
+test("a 2 × 64 MiB pair is compared in parts on helper workers, with the whole pair's metrics", async () => {
+  const { page, errors, workers, cores } = await openApp();
   await page.setInputFiles('input[aria-label="Open files"]', [join(dir, "act_float.npy"), join(dir, "act_quant.npy")]);
   await page.waitForFunction(() => /\(1 pairs?\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
   const analysis = workers.filter((u) => u.endsWith("/worker_loader.js")).length;
@@ -108,15 +113,7 @@ test("several 2 × 16 MiB pairs go round the workers, each with its own metrics"
     await writeFile(join(sub, `layer${p}_quant.npy`), npy(q, shape4));
     files.push(join(sub, `layer${p}_float.npy`), join(sub, `layer${p}_quant.npy`));
   }
-  const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (msg) => { if (msg.type() === "error" || msg.type() === "warning" && /helper/.test(msg.text())) errors.push(msg.text()); });
-  const workers = [];
-  page.on("worker", (w) => workers.push(w.url()));
-  await page.goto(url);
-  await page.waitForSelector(".dropzone");
-  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const { page, errors, workers, cores } = await openApp();
   await page.setInputFiles('input[aria-label="Open files"]', files);
   await page.waitForFunction(() => /\(4 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
   if (cores >= 2) assert.equal(workers.filter((u) => u.endsWith("/worker_loader.js")).length, Math.min(cores, 8), `helpers started (${workers})`);

@@ -846,6 +846,30 @@ mod tests {
         npy_raw(shape, "<f4", fortran, &bytes)
     }
 
+    /// The tensors of a float and a quantized `.npy`, and their comparison as one whole pair.
+    fn entries_and_whole(
+        fb: &[u8],
+        qb: &[u8],
+        scale: Option<f64>,
+        dtype: Option<&str>,
+    ) -> (TensorEntry, TensorEntry, PairMetrics) {
+        let entry = |name: &str, b: &[u8]| {
+            crate::engine::tensor::list_tensors(name, &mut &b[..]).unwrap()[0].clone()
+        };
+        let (fe, qe) = (entry("f.npy", fb), entry("q.npy", qb));
+        let whole = compare_pair(
+            &mut &fb[..],
+            &fe,
+            &mut &qb[..],
+            &qe,
+            scale,
+            dtype,
+            &mut |_| {},
+        )
+        .unwrap();
+        (fe, qe, whole)
+    }
+
     fn npy_i8(shape: &[usize], data: &[i8]) -> Vec<u8> {
         let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
         npy_raw(shape, "|i1", false, &bytes)
@@ -982,20 +1006,7 @@ mod tests {
             } else {
                 (npy_as(&shape, fortran, &b), npy_as(&shape, fortran, &q))
             };
-            let fe = crate::engine::tensor::list_tensors("f.npy", &mut fb.as_slice()).unwrap()[0]
-                .clone();
-            let qe = crate::engine::tensor::list_tensors("q.npy", &mut qb.as_slice()).unwrap()[0]
-                .clone();
-            let whole = compare_pair(
-                &mut fb.as_slice(),
-                &fe,
-                &mut qb.as_slice(),
-                &qe,
-                scale,
-                dtype,
-                &mut |_| {},
-            )
-            .unwrap();
+            let (fe, qe, whole) = entries_and_whole(&fb, &qb, scale, dtype);
             let Some((spec, deq)) = part_setup(&fe, &qe, scale, dtype).unwrap() else {
                 panic!("{shape:?}: not in parts");
             };
@@ -1110,20 +1121,7 @@ mod tests {
         q[300] = f32::INFINITY;
         for (bq, nb) in [(&b, &b), (&b, &q)] {
             let (fb, qb) = (npy(&shape, bq), npy(&shape, nb));
-            let fe = crate::engine::tensor::list_tensors("f.npy", &mut fb.as_slice()).unwrap()[0]
-                .clone();
-            let qe = crate::engine::tensor::list_tensors("q.npy", &mut qb.as_slice()).unwrap()[0]
-                .clone();
-            let whole = compare_pair(
-                &mut fb.as_slice(),
-                &fe,
-                &mut qb.as_slice(),
-                &qe,
-                None,
-                None,
-                &mut |_| {},
-            )
-            .unwrap();
+            let (fe, qe, whole) = entries_and_whole(&fb, &qb, None, None);
             let accs: Vec<_> = plan_parts_with(&fe.shape, false, 3, 0)
                 .into_iter()
                 .map(|p| {
