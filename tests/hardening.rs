@@ -322,11 +322,16 @@ fn pb(num: u64, payload: &[u8]) -> Vec<u8> {
 
 /// A node (NodeProto) with inputs, outputs and attributes.
 fn pb_node(inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
+    pb_op_node("Relu", inputs, outputs, attrs)
+}
+
+/// A graph's node (field 1) of operator `op`.
+fn pb_op_node(op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
     let mut n = Vec::new();
     inputs.iter().for_each(|i| n.extend(pb(1, i.as_bytes())));
     outputs.iter().for_each(|o| n.extend(pb(2, o.as_bytes())));
     n.extend(pb(3, b"node0"));
-    n.extend(pb(4, b"Relu"));
+    n.extend(pb(4, op.as_bytes()));
     attrs.iter().for_each(|a| n.extend(pb(5, a)));
     pb(1, &n)
 }
@@ -343,10 +348,10 @@ fn pb_value(field: u64, name: &str) -> Vec<u8> {
 /// fuzz_corpus` also replays the input through tract.
 #[test]
 fn onnx_graph_output_made_by_nothing() {
-    use quantlens::engine::onnx_graph::check_graph_outputs;
+    use quantlens::engine::onnx_graph::check_for_tract;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/onnx_model");
     let crash = std::fs::read(dir.join("graph-output-not-produced")).expect("the fuzzer's input");
-    let e = check_graph_outputs(&crash).expect_err("refused");
+    let e = check_for_tract(&crash).expect_err("refused");
     assert!(
         e.to_string().starts_with("the model's output '")
             && e.to_string()
@@ -365,18 +370,18 @@ fn onnx_graph_output_made_by_nothing() {
     ] {
         let bytes =
             std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap();
-        assert!(check_graph_outputs(&bytes).is_ok(), "{f}");
+        assert!(check_for_tract(&bytes).is_ok(), "{f}");
     }
     // Hand-made graphs: an output made by a node, an input or an initializer passes; the graph
     // field may come in several occurrences (merged, as protobuf decoders do).
     let node = pb_node(&["x"], &["y"], &[]);
     let init = pb(5, &pb(8, b"w"));
-    let ok = |g: Vec<u8>| check_graph_outputs(&pb(7, &g));
+    let ok = |g: Vec<u8>| check_for_tract(&pb(7, &g));
     assert!(ok([node.clone(), pb_value(11, "x"), pb_value(12, "y")].concat()).is_ok());
     assert!(ok([pb_value(11, "x"), pb_value(12, "x")].concat()).is_ok());
     assert!(ok([init.clone(), pb_value(12, "w")].concat()).is_ok());
     let split = [pb(7, &node), pb(7, &pb_value(12, "y"))].concat();
-    assert!(check_graph_outputs(&split).is_ok());
+    assert!(check_for_tract(&split).is_ok());
     assert_eq!(
         ok([node.clone(), pb_value(12, "z")].concat()).unwrap_err().to_string(),
         "the model's output 'z' is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
@@ -384,8 +389,8 @@ fn onnx_graph_output_made_by_nothing() {
     // An empty optional output name makes nothing.
     assert!(ok([pb_node(&["x"], &[""], &[]), pb_value(12, "")].concat()).is_err());
     // A subgraph (an If's then_branch, attribute field g) is checked too, by its own values.
-    let body_bad = [pb_node(&[], &["t"], &[]), pb_value(12, "u")].concat();
-    let body_ok = [pb_node(&[], &["t"], &[]), pb_value(12, "t")].concat();
+    let body_bad = [pb_node(&["x"], &["t"], &[]), pb_value(12, "u")].concat();
+    let body_ok = [pb_node(&["x"], &["t"], &[]), pb_value(12, "t")].concat();
     let with_body = |b: &[u8]| {
         let attr = [pb(1, b"then_branch"), pb(6, b)].concat();
         ok([pb_node(&["x"], &["y"], &[attr]), pb_value(12, "y")].concat())
@@ -396,5 +401,43 @@ fn onnx_graph_output_made_by_nothing() {
         "the output 'u' of a subgraph of node 'node0' is produced by no node, graph input or initializer: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
     );
     // Not protobuf at all: left to the loader's own reason.
-    assert!(check_graph_outputs(b"not a model").is_ok());
+    assert!(check_for_tract(b"not a model").is_ok());
+}
+
+/// tract-onnx 0.23.9 panicked (`gelu_contrib.rs:88`, `inputs[0]`) on a com.microsoft BiasGelu node
+/// with no input (found by the onnx_model fuzzer, kept in fuzz/regressions/onnx_model/): tract's
+/// op builders index inputs without counting them, so every node is checked against its
+/// operator's fewest inputs (onnx and onnxruntime schemas, scripts/gen_onnx_arity.py) first.
+#[test]
+fn onnx_node_with_too_few_inputs() {
+    use quantlens::engine::onnx_graph::check_for_tract;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/onnx_model");
+    let crash = std::fs::read(dir.join("gelu-too-few-inputs")).expect("the fuzzer's input");
+    let e = check_for_tract(&crash).expect_err("refused").to_string();
+    assert!(
+        e.contains("(BiasGelu) has no input, and BiasGelu takes at least 2"),
+        "{e}"
+    );
+    let graph = |node: Vec<u8>| check_for_tract(&pb(7, &[node, pb_value(12, "y")].concat()));
+    // Add takes two; one is refused, with the node's name and the counts.
+    assert_eq!(
+        graph(pb_op_node("Add", &["a"], &["y"], &[])).unwrap_err().to_string(),
+        "node 'node0' (Add) has 1 input, and Add takes at least 2: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+    );
+    assert!(graph(pb_op_node("Add", &["a", "b"], &["y"], &[])).is_ok());
+    // An empty name is an absent input (as tract reads it): it does not count.
+    assert!(graph(pb_op_node("Add", &["a", ""], &["y"], &[])).is_err());
+    // Optional inputs may be absent (Clip: min and max; Resize: roi and scales).
+    assert!(graph(pb_op_node("Clip", &["a"], &["y"], &[])).is_ok());
+    assert!(graph(pb_op_node("Resize", &["a", "", "", "s"], &["y"], &[])).is_ok());
+    // QDQ: QuantizeLinear takes x and a scale (the zero point is optional).
+    assert!(graph(pb_op_node("QuantizeLinear", &["a", "s"], &["y"], &[])).is_ok());
+    assert!(graph(pb_op_node("QuantizeLinear", &["a"], &["y"], &[])).is_err());
+    // An op no schema knows (a custom domain's) is left to the loader; so are ops of no input.
+    assert!(graph(pb_op_node("MyCustomOp", &[], &["y"], &[])).is_ok());
+    assert!(graph(pb_op_node("Constant", &[], &["y"], &[])).is_ok());
+    // In a subgraph too (an If's then_branch).
+    let body = [pb_op_node("Mul", &["x"], &["t"], &[]), pb_value(12, "t")].concat();
+    let attr = [pb(1, b"then_branch"), pb(6, &body)].concat();
+    assert!(graph(pb_op_node("If", &["c"], &["y"], &[attr])).is_err());
 }

@@ -9,7 +9,7 @@
 //! what-if and PyTorch's `fake_quantize_per_tensor_affine`.
 
 use super::metrics::{Accumulator, PairMetrics, QuantSpec};
-use super::onnx_graph::check_graph_outputs;
+use super::onnx_graph::check_for_tract;
 use super::quant::{fake_quant, symmetric_scale, AbsHistogram, Observer, QDType};
 use std::collections::HashMap;
 pub use tract_onnx::prelude::Tensor;
@@ -288,7 +288,7 @@ fn err(e: impl std::fmt::Display) -> String {
 /// named with its node, before any sample is read. A graph output no node makes is refused
 /// before tract sees the file (`onnx_graph`: tract would panic).
 pub fn declared_inputs(bytes: &[u8]) -> Result<Vec<DeclaredInput>, String> {
-    check_graph_outputs(bytes).map_err(|e| e.to_string())?;
+    check_for_tract(bytes).map_err(|e| e.to_string())?;
     let model = tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .map_err(|e| format!("not a model QuantLens can run: {}", err(e)))?;
@@ -379,7 +379,7 @@ impl Model {
     /// shapes are known before the graph is optimized. Unsupported ops and shapes fail here with
     /// the op or input named.
     pub fn load(bytes: &[u8], shapes: &[Vec<usize>]) -> Result<Model, String> {
-        check_graph_outputs(bytes).map_err(|e| e.to_string())?;
+        check_for_tract(bytes).map_err(|e| e.to_string())?;
         let mut model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .map_err(|e| format!("not a model QuantLens can run: {}", err(e)))?;

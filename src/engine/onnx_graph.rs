@@ -7,6 +7,11 @@
 //! tract will read it: repeated occurrences of a graph field are merged, as protobuf decoders do.
 //! It also refuses a string tensor whose values are raw bytes (an initializer or a Constant's
 //! value): tract 0.23.9 has no loader for it and panics (`unimplemented!`, found by fuzzing).
+//! And it refuses a node with fewer inputs than its operator takes ([`arity::MIN_INPUTS`], from
+//! the onnx and onnxruntime schemas): tract's op builders index their inputs without counting
+//! them (a com.microsoft Gelu with none panicked, found by fuzzing).
+
+mod arity;
 
 use super::error::ParseError;
 use super::scales::{Msg, Val, Wire, MAX_GRAPH_DEPTH};
@@ -19,10 +24,11 @@ struct Graph {
     owner: Option<String>,
 }
 
-/// Check that every graph output of the ONNX model in `bytes` is produced by a node output, a
-/// graph input or an initializer of its graph (tract panics on any other). Files that are not
-/// protobuf at all pass: the loader refuses them with its own reason.
-pub fn check_graph_outputs(bytes: &[u8]) -> Result<(), ParseError> {
+/// Check the ONNX model in `bytes` the way tract will read it: every graph output produced by a
+/// node output, a graph input or an initializer of its graph; every node given at least as many
+/// inputs as its operator takes; no string tensor of raw bytes (tract panics on each). Files that
+/// are not protobuf at all pass: the loader refuses them with its own reason.
+pub fn check_for_tract(bytes: &[u8]) -> Result<(), ParseError> {
     let mut src = bytes;
     let mut w = Wire::new(&mut src);
     let mut top = Msg {
@@ -117,8 +123,8 @@ fn check_one<S: super::tensor::ByteSource + ?Sized>(
     Ok(subgraphs)
 }
 
-/// A node's outputs (NodeProto field 2; empty names are unused optional outputs) into `made`,
-/// and its subgraphs: attribute (field 5) `g` (6, occurrences merged) and `graphs` (11, each one).
+/// A node's input count against its operator's fewest inputs, its outputs (NodeProto field 2;
+/// empty names are unused optional outputs) into `made`, and its subgraphs: attribute (field 5) `g` (6, occurrences merged) and `graphs` (11, each one).
 fn node<S: super::tensor::ByteSource + ?Sized>(
     w: &mut Wire<'_, S>,
     at: u64,
@@ -128,10 +134,16 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
 ) -> Result<(), ParseError> {
     let mut m = Msg::of(at, len);
     let mut name = String::new();
+    let mut op_type = String::new();
+    let mut inputs = 0usize;
     let mut attrs = Vec::new();
     while let Some(f) = w.next(&mut m)? {
         let Val::Len(a, l) = f.val else { continue };
         match f.num {
+            // NodeProto: input 1 (an empty name is an absent optional input, as tract reads it),
+            // output 2, name 3, op_type 4 (the last occurrence counts), attribute 5.
+            1 => inputs += usize::from(l > 0),
+            4 => op_type = w.name(a, l)?,
             2 => {
                 let out = w.name(a, l)?;
                 if !out.is_empty() {
@@ -141,6 +153,19 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
             3 => name = w.name(a, l)?,
             5 => attrs.push((a, l)),
             _ => {}
+        }
+    }
+    if let Ok(i) = arity::MIN_INPUTS.binary_search_by(|(op, _)| (*op).cmp(op_type.as_str())) {
+        let fewest = usize::from(arity::MIN_INPUTS[i].1);
+        if inputs < fewest {
+            let inputs = match inputs {
+                0 => "no input".to_string(),
+                1 => "1 input".to_string(),
+                n => format!("{n} inputs"),
+            };
+            return Err(ParseError::from(format!(
+                "node '{name}' ({op_type}) has {inputs}, and {op_type} takes at least {fewest}: the ONNX file is broken (hand-edited or cut?), and the model runner cannot load it"
+            )));
         }
     }
     for (a, l) in attrs {
@@ -197,7 +222,7 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
 
 #[cfg(test)]
 mod tests {
-    use super::check_graph_outputs;
+    use super::check_for_tract;
 
     /// A length-delimited protobuf field.
     fn field(num: u8, payload: &[u8]) -> Vec<u8> {
@@ -216,20 +241,20 @@ mod tests {
 
     #[test]
     fn a_string_tensor_with_raw_bytes_is_refused_before_tract() {
-        let e = check_graph_outputs(&model_with_tensor(8, b"ab")).unwrap_err();
+        let e = check_for_tract(&model_with_tensor(8, b"ab")).unwrap_err();
         assert!(
             e.to_string()
                 .contains("the string tensor 's' holds raw bytes"),
             "{e}"
         );
         // The same bytes as a float tensor, or a string tensor without them, are left to tract.
-        assert!(check_graph_outputs(&model_with_tensor(1, b"abcd")).is_ok());
-        assert!(check_graph_outputs(&model_with_tensor(8, b"")).is_ok());
+        assert!(check_for_tract(&model_with_tensor(1, b"abcd")).is_ok());
+        assert!(check_for_tract(&model_with_tensor(8, b"")).is_ok());
         // In a Constant node's `value` attribute (NodeProto 1 → AttributeProto 5 → t 5).
         let mut t = vec![2 << 3, 8];
         t.extend(field(9, b"xyz"));
         let node = field(5, &field(5, &t));
-        let e = check_graph_outputs(&field(7, &field(1, &node))).unwrap_err();
+        let e = check_for_tract(&field(7, &field(1, &node))).unwrap_err();
         assert!(e.to_string().contains("holds raw bytes"), "{e}");
     }
 }
