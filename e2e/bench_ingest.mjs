@@ -3,7 +3,8 @@
 // and a folder of 768 real tensors, chosen with the file/folder picker in headless Chromium. Beside
 // each, in the same browser and run, the plain read: a worker that only reads the same files with
 // Blob.stream(). For the pairs, then a typed scale: the time until the pair's error split is shown.
-// Usage: node e2e/bench_ingest.mjs [runs]  (after `trunk build --release`).
+// Usage: node e2e/bench_ingest.mjs [runs] [pairs|folder]  (after `trunk build --release`; both parts
+// unless one is named).
 import { mkdtemp, mkdir, writeFile, stat, rm } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ import { serve, launch } from "./server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const runs = Number(process.argv[2] || 2);
+const only = process.argv[3] || "";
 const dir = join(tmpdir(), "quantlens_bench_ingest");
 // Two 2 × 512 MiB pairs: activations of a usual shape (16 × 128 channels of 256 × 256: 65,536
 // softmax groups, KL in the one pass), and huge maps (64 channels of 2^21 values: more groups than
@@ -92,7 +94,7 @@ const line = (what, plain, ms, extra = "") => {
 };
 for (let r = 0; r < runs; r++) {
   console.log(` run ${r + 1}`);
-  for (const { label, files } of pairs) {
+  for (const { label, files } of only === "folder" ? [] : pairs) {
     const plain = await plainRead(null, "#f", files);
     const { page, ms } = await ingest("Open files", files, () => /\(1 pairs?\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"));
     await page.locator(".tab", { hasText: "Tensors" }).click();
@@ -105,6 +107,7 @@ for (let r = 0; r < runs; r++) {
     await page.close();
     line(`2 × 512 MiB ${label}`, plain, ms, `; typed scale → split shown ${scaleMs} ms (target ≤ one pass)`);
   }
+  if (only === "pairs") continue;
   const plain = await plainRead(null, "#d", folder);
   const { page, ms } = await ingest("Open folder", folder, () => /\(\d+ pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"));
   const n = await page.evaluate(() => document.querySelector(".tabs").textContent.match(/\((\d+) pairs\)/)[1]);

@@ -836,6 +836,106 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
 mod tests {
     use super::*;
 
+    /// The search as it was before `SideCounter` (every candidate recounted with `count_pairs`):
+    /// the reference `search_sides` must agree with.
+    fn search_reference(
+        files: &[SideInput],
+        guesses: &[Option<(Side, SideBasis)>],
+        free: &[usize],
+    ) -> (Vec<Option<Side>>, (usize, i64)) {
+        let score = |sides: &[Option<Side>]| -> (usize, i64) {
+            let (mut fl, mut ql) = (Vec::new(), Vec::new());
+            for (f, s) in files.iter().zip(sides) {
+                match s {
+                    Some(Side::Float) => fl.extend(f.names.iter().copied()),
+                    Some(Side::Quant) => ql.extend(f.names.iter().copied()),
+                    None => {}
+                }
+            }
+            let agree = (0..files.len())
+                .map(|i| agreement(guesses[i], sides[i]))
+                .sum();
+            (count_pairs(&fl, &ql), agree)
+        };
+        let base: Vec<Option<Side>> = guesses.iter().map(|g| g.map(|(s, _)| s)).collect();
+        let mut best = (base.clone(), score(&base));
+        let consider = |cand: Vec<Option<Side>>, best: &mut (Vec<Option<Side>>, (usize, i64))| {
+            let sc = score(&cand);
+            if sc > best.1 {
+                *best = (cand, sc);
+            }
+        };
+        if free.len() <= 12 && files.len() >= 2 {
+            for mask in 0u32..(1 << free.len()) {
+                let mut cand = base.clone();
+                for (bit, &i) in free.iter().enumerate() {
+                    cand[i] = Some(if mask >> bit & 1 == 1 {
+                        Side::Quant
+                    } else {
+                        Side::Float
+                    });
+                }
+                consider(cand, &mut best);
+            }
+        } else {
+            for &i in free {
+                for s in [Side::Float, Side::Quant] {
+                    let mut cand = best.0.clone();
+                    cand[i] = Some(s);
+                    consider(cand, &mut best);
+                }
+            }
+        }
+        best
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// The incremental search finds what recounting every candidate found: same sides, same
+        /// score, ties broken the same way; with few files (every assignment) and many (flips),
+        /// names that pair exactly, by normalized name, repeated, or not at all.
+        #[test]
+        fn side_search_matches_the_recounting_one(
+            spec in proptest::collection::vec(
+                (0usize..6, proptest::collection::vec((0usize..6, 0usize..3), 0..6), 0usize..8),
+                0..18,
+            )
+        ) {
+            let paths = ["float/t.npy", "quant/t.npy", "a_fp32.npy", "b_int8.npy", "c.npy", "run/d.npz"];
+            let bases = ["conv1", "conv2", "relu", "add", "x", "y"];
+            let suffixes = ["", "_QuantizeLinear_Output", "_int8"];
+            let names: Vec<Vec<String>> = spec
+                .iter()
+                .map(|(_, ns, _)| ns.iter().map(|&(b, x)| format!("{}{}", bases[b], suffixes[x])).collect())
+                .collect();
+            let files: Vec<SideInput> = spec
+                .iter()
+                .zip(&names)
+                .map(|((p, _, chosen), ns)| SideInput {
+                    path: paths[*p],
+                    names: ns.iter().map(String::as_str).collect(),
+                    chosen: match chosen {
+                        0 => Some(Side::Float),
+                        1 => Some(Side::Quant),
+                        _ => None,
+                    },
+                })
+                .collect();
+            let guesses: Vec<_> = files
+                .iter()
+                .map(|f| match f.chosen {
+                    Some(s) => Some((s, SideBasis::Chosen)),
+                    None => guess_side_with_basis(f.path),
+                })
+                .collect();
+            let free: Vec<usize> = (0..files.len()).filter(|&i| files[i].chosen.is_none()).collect();
+            proptest::prop_assert_eq!(
+                search_sides(&files, &guesses, &free),
+                search_reference(&files, &guesses, &free)
+            );
+        }
+    }
+
     /// A C-order float32 `.npy` file in memory.
     fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
         npy_as(shape, false, data)
@@ -1471,6 +1571,227 @@ pub fn count_pairs(float: &[&str], quant: &[&str]) -> usize {
     n
 }
 
+/// [`count_pairs`] of the names on each side, kept up to date as files change sides: per distinct
+/// name its count on each side, per normalized name (the second matching stage) the exact matches
+/// and the leftovers of its names. Moving a file costs its names, not every name.
+struct SideCounter {
+    /// Per file, the ids of its names (repeats kept).
+    file_names: Vec<Vec<usize>>,
+    /// Per name id: its normalized group, and its count on the float and the quantized side.
+    group: Vec<usize>,
+    float: Vec<usize>,
+    quant: Vec<usize>,
+    /// Per group: exact matches Σ min(F, Q), leftovers Σ (F − min) and Σ (Q − min).
+    exact: Vec<usize>,
+    left_float: Vec<usize>,
+    left_quant: Vec<usize>,
+    /// Σ over groups of exact + min(left_float, left_quant); names on each side.
+    total: usize,
+    n_float: usize,
+    n_quant: usize,
+}
+
+impl SideCounter {
+    fn new(files: &[SideInput], sides: &[Option<Side>]) -> SideCounter {
+        use std::collections::HashMap;
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut groups: HashMap<String, usize> = HashMap::new();
+        let mut group = Vec::new();
+        let file_names = files
+            .iter()
+            .map(|f| {
+                f.names
+                    .iter()
+                    .map(|&n| {
+                        *ids.entry(n).or_insert_with(|| {
+                            let k = groups.len();
+                            group.push(*groups.entry(normalize(n)).or_insert(k));
+                            group.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let (names, n_groups) = (group.len(), groups.len());
+        let mut c = SideCounter {
+            file_names,
+            group,
+            float: vec![0; names],
+            quant: vec![0; names],
+            exact: vec![0; n_groups],
+            left_float: vec![0; n_groups],
+            left_quant: vec![0; n_groups],
+            total: 0,
+            n_float: 0,
+            n_quant: 0,
+        };
+        for (i, s) in sides.iter().enumerate() {
+            c.set(i, None, *s);
+        }
+        c
+    }
+
+    /// Group k's matches: exact ones, then leftovers matched by normalized name.
+    fn group_pairs(&self, k: usize) -> usize {
+        self.exact[k] + self.left_float[k].min(self.left_quant[k])
+    }
+
+    /// Name `id` counted once more (`add`) or once less on `side`.
+    fn bump(&mut self, id: usize, side: Side, add: bool) {
+        let k = self.group[id];
+        self.total -= self.group_pairs(k);
+        let (f, q) = (self.float[id], self.quant[id]);
+        let m = f.min(q);
+        self.exact[k] -= m;
+        self.left_float[k] -= f - m;
+        self.left_quant[k] -= q - m;
+        let (count, n) = match side {
+            Side::Float => (&mut self.float[id], &mut self.n_float),
+            Side::Quant => (&mut self.quant[id], &mut self.n_quant),
+        };
+        if add {
+            *count += 1;
+            *n += 1;
+        } else {
+            *count -= 1;
+            *n -= 1;
+        }
+        let (f, q) = (self.float[id], self.quant[id]);
+        let m = f.min(q);
+        self.exact[k] += m;
+        self.left_float[k] += f - m;
+        self.left_quant[k] += q - m;
+        self.total += self.group_pairs(k);
+    }
+
+    /// File `i` moves from side `from` to side `to`.
+    fn set(&mut self, i: usize, from: Option<Side>, to: Option<Side>) {
+        if from == to {
+            return;
+        }
+        let names = std::mem::take(&mut self.file_names[i]);
+        for &id in &names {
+            if let Some(s) = from {
+                self.bump(id, s, false);
+            }
+            if let Some(s) = to {
+                self.bump(id, s, true);
+            }
+        }
+        self.file_names[i] = names;
+    }
+
+    /// What [`count_pairs`] gives for the names on each side now.
+    fn pairs(&self) -> usize {
+        if self.total == 0 && self.n_float == 1 && self.n_quant == 1 {
+            1
+        } else {
+            self.total
+        }
+    }
+}
+
+/// How much a file's side `s` agrees with its guess `g` (file names and choices count twice).
+fn agreement(g: Option<(Side, SideBasis)>, s: Option<Side>) -> i64 {
+    match (g, s) {
+        (Some((gs, b)), Some(s)) => {
+            let w = match b {
+                SideBasis::FileName | SideBasis::Chosen => 2,
+                _ => 1,
+            };
+            if gs == s {
+                w
+            } else {
+                -w
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// The best assignment of sides and its (pairs, agreement) score, from the guesses: every
+/// assignment of the `free` (undecided) files when there are at most 12, else single flips.
+fn search_sides(
+    files: &[SideInput],
+    guesses: &[Option<(Side, SideBasis)>],
+    free: &[usize],
+) -> (Vec<Option<Side>>, (usize, i64)) {
+    let agree_of = |i: usize, s: Option<Side>| agreement(guesses[i], s);
+    let base: Vec<Option<Side>> = guesses.iter().map(|g| g.map(|(s, _)| s)).collect();
+    // Candidates differ from the one before by one file's side: the pair count follows them
+    // (`SideCounter`, each move costs that file's names) where recounting every name for every
+    // candidate made a folder of 768 dumps take half a second in the browser.
+    let mut walk = SideWalk {
+        counter: SideCounter::new(files, &base),
+        agree_of: &agree_of,
+        agree: (0..files.len()).map(|i| agree_of(i, base[i])).sum(),
+        current: base.clone(),
+    };
+    let mut best = (base.clone(), walk.score());
+    if free.len() <= 12 && files.len() >= 2 {
+        // Every assignment of the undecided files, in Gray-code order (one flip per step). The
+        // winner is the first best in counting order (mask 0, 1, 2, …), the base only beaten by
+        // a strictly better one, as when they were tried in that order.
+        for &i in free {
+            walk.set(i, Some(Side::Float));
+        }
+        let mut best_mask: Option<u32> = None;
+        for step in 0u32..(1 << free.len()) {
+            if step > 0 {
+                let i = free[step.trailing_zeros() as usize];
+                let flip = match walk.current[i] {
+                    Some(Side::Float) => Side::Quant,
+                    _ => Side::Float,
+                };
+                walk.set(i, Some(flip));
+            }
+            let mask = step ^ (step >> 1);
+            let sc = walk.score();
+            if sc > best.1 || (sc == best.1 && best_mask.is_some_and(|m| mask < m)) {
+                best = (walk.current.clone(), sc);
+                best_mask = Some(mask);
+            }
+        }
+    } else {
+        // Each file's guess kept, single flips tried in turn, each against the best so far.
+        for &i in free {
+            for s in [Side::Float, Side::Quant] {
+                let was = walk.current[i];
+                walk.set(i, Some(s));
+                let sc = walk.score();
+                if sc > best.1 {
+                    best = (walk.current.clone(), sc);
+                } else {
+                    walk.set(i, was);
+                }
+            }
+        }
+    }
+    best
+}
+
+/// An assignment of sides being searched: its pair count and agreement with the guesses follow
+/// each file's move.
+struct SideWalk<'a> {
+    counter: SideCounter,
+    agree_of: &'a dyn Fn(usize, Option<Side>) -> i64,
+    agree: i64,
+    current: Vec<Option<Side>>,
+}
+
+impl SideWalk<'_> {
+    fn set(&mut self, i: usize, s: Option<Side>) {
+        self.agree += (self.agree_of)(i, s) - (self.agree_of)(i, self.current[i]);
+        self.counter.set(i, self.current[i], s);
+        self.current[i] = s;
+    }
+
+    /// (pairs, agreement): the larger the better.
+    fn score(&self) -> (usize, i64) {
+        (self.counter.pairs(), self.agree)
+    }
+}
+
 /// One tensor file as side assignment sees it.
 pub struct SideInput<'a> {
     pub path: &'a str,
@@ -1503,64 +1824,14 @@ pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
     let free: Vec<usize> = (0..files.len())
         .filter(|&i| files[i].chosen.is_none())
         .collect();
+    let best = search_sides(files, &guesses, &free);
     let score = |sides: &[Option<Side>]| -> (usize, i64) {
-        let (mut fl, mut ql) = (Vec::new(), Vec::new());
-        for (f, s) in files.iter().zip(sides) {
-            match s {
-                Some(Side::Float) => fl.extend(f.names.iter().copied()),
-                Some(Side::Quant) => ql.extend(f.names.iter().copied()),
-                None => {}
-            }
-        }
-        let agree: i64 = guesses
-            .iter()
-            .zip(sides)
-            .map(|(g, s)| match (g, s) {
-                (Some((gs, b)), Some(s)) => {
-                    let w = match b {
-                        SideBasis::FileName | SideBasis::Chosen => 2,
-                        _ => 1,
-                    };
-                    if gs == s {
-                        w
-                    } else {
-                        -w
-                    }
-                }
-                _ => 0,
-            })
+        let c = SideCounter::new(files, sides);
+        let agree = (0..files.len())
+            .map(|i| agreement(guesses[i], sides[i]))
             .sum();
-        (count_pairs(&fl, &ql), agree)
+        (c.pairs(), agree)
     };
-    let base: Vec<Option<Side>> = guesses.iter().map(|g| g.map(|(s, _)| s)).collect();
-    let mut best = (base.clone(), score(&base));
-    let consider = |cand: Vec<Option<Side>>, best: &mut (Vec<Option<Side>>, (usize, i64))| {
-        let sc = score(&cand);
-        if sc > best.1 {
-            *best = (cand, sc);
-        }
-    };
-    if free.len() <= 12 && files.len() >= 2 {
-        for mask in 0u32..(1 << free.len()) {
-            let mut cand = base.clone();
-            for (bit, &i) in free.iter().enumerate() {
-                cand[i] = Some(if mask >> bit & 1 == 1 {
-                    Side::Quant
-                } else {
-                    Side::Float
-                });
-            }
-            consider(cand, &mut best);
-        }
-    } else {
-        for &i in &free {
-            for s in [Side::Float, Side::Quant] {
-                let mut cand = best.0.clone();
-                cand[i] = Some(s);
-                consider(cand, &mut best);
-            }
-        }
-    }
     let (mut sides, (pairs, agree)) = best;
     // Nothing tells the sides apart when flipping every undecided file pairs as many tensors and
     // agrees as well with the names: then the files the names say nothing sure about stay open.
