@@ -183,6 +183,8 @@ struct Worker {
     next_task: u32,
     /// Small files being read side by side (`open_prefetched`); commands that arrive wait.
     reading: bool,
+    /// Blobs staged ahead of their job's `Open` or `Restore` ([`ToWorker::Stage`]).
+    staged: Option<(u32, Array)>,
 }
 
 /// A big pair compared in parts: its files, the quantizer and dequantizing scale of every part,
@@ -1177,7 +1179,15 @@ impl Worker {
         }
         let started = js_sys::Date::now();
         let job = env.cmd.job();
+        // A command's own Blobs follow those staged ahead of it. The UI sends a job's messages
+        // one after another, so Blobs staged for another job are stale: dropped.
+        let blobs = match self.staged.take() {
+            Some((j, staged)) if j == job => staged.concat(&env.blobs),
+            _ => env.blobs.clone(),
+        };
+        let env = Envelope { blobs, ..env };
         match env.cmd {
+            ToWorker::Stage { .. } => self.staged = Some((job, env.blobs)),
             ToWorker::Journal { cmd, .. } => self.journal_cmd(cmd),
             ToWorker::Open { names, .. } => {
                 // A journal opened again is merged again (and says what it added).
@@ -1321,6 +1331,7 @@ pub fn start() {
         queue: Default::default(),
         next_task: 0,
         reading: false,
+        staged: None,
     }));
     worker.borrow_mut().me = std::rc::Rc::downgrade(&worker);
     // The journal is read from IndexedDB once; runs merged before it arrives are kept.

@@ -722,25 +722,76 @@ fn first_compare_row(a: &Analysis, finding: usize, file: usize) -> Option<usize>
 
 /// The worker and the handler keeping its messages flowing into the reducer. Jobs posted before the
 /// worker's wasm has loaded (and installed its message handler) would be lost, so they wait in
-/// `pending` until the worker says `Ready`.
+/// `outbox` until the worker says `Ready`.
 struct WorkerHandle {
     worker: Worker,
     ready: Rc<std::cell::Cell<bool>>,
     /// The worker stopped (a trap, out of memory): the next command starts a fresh one.
     dead: Rc<std::cell::Cell<bool>>,
-    pending: Rc<std::cell::RefCell<Vec<JsValue>>>,
+    /// Messages waiting, in order: before `Ready`, and behind a batch being sent one per task.
+    outbox: Outbox,
     _onmessage: Closure<dyn FnMut(MessageEvent)>,
 }
 
+type Outbox = Rc<std::cell::RefCell<std::collections::VecDeque<JsValue>>>;
+
 impl WorkerHandle {
-    fn post(&self, msg: JsValue) -> Result<(), JsValue> {
-        if self.ready.get() {
-            self.worker.post_message(&msg)
+    /// Post messages in order, one per task (the first at once when nothing waits): a batch of
+    /// files staged in several messages does not hold the page in one long task.
+    fn post_all(&self, msgs: Vec<JsValue>) -> Result<(), JsValue> {
+        let idle = self.ready.get() && self.outbox.borrow().is_empty();
+        self.outbox.borrow_mut().extend(msgs);
+        if idle {
+            drain_outbox(&self.worker, &self.outbox)
         } else {
-            self.pending.borrow_mut().push(msg);
             Ok(())
         }
     }
+}
+
+/// Post the outbox's first message, and the next in a later task while any wait.
+fn drain_outbox(worker: &Worker, outbox: &Outbox) -> Result<(), JsValue> {
+    let Some(msg) = outbox.borrow_mut().pop_front() else {
+        return Ok(());
+    };
+    let posted = worker.post_message(&msg);
+    if !outbox.borrow().is_empty() {
+        let (w, o) = (worker.clone(), outbox.clone());
+        let next = Closure::once_into_js(move || {
+            let _ = drain_outbox(&w, &o);
+        });
+        if let Some(win) = web_sys::window() {
+            let _ =
+                win.set_timeout_with_callback_and_timeout_and_arguments_0(next.unchecked_ref(), 0);
+        }
+    }
+    posted
+}
+
+/// The envelopes that carry `cmd` and its Blobs: all in one, or (more than
+/// [`crate::protocol::STAGE_FILES`]) staged ahead of the command in batches of that many.
+fn envelopes(cmd: ToWorker, blobs: &[JsValue]) -> Result<Vec<JsValue>, String> {
+    let job = cmd.job();
+    let batch = crate::protocol::STAGE_FILES;
+    let cut = if blobs.len() > batch {
+        (blobs.len() - 1) / batch * batch
+    } else {
+        0
+    };
+    let mut out = Vec::new();
+    for chunk in blobs[..cut].chunks(batch) {
+        let env = Envelope {
+            cmd: ToWorker::Stage { job },
+            blobs: chunk.iter().collect(),
+        };
+        out.push(serde_wasm_bindgen::to_value(&env).map_err(|e| e.to_string())?);
+    }
+    let env = Envelope {
+        cmd,
+        blobs: blobs[cut..].iter().collect(),
+    };
+    out.push(serde_wasm_bindgen::to_value(&env).map_err(|e| e.to_string())?);
+    Ok(out)
 }
 
 fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, String> {
@@ -757,16 +808,14 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
             .map_err(|e| format!("cannot start the worker: {e:?}"))?;
     }
     let ready = Rc::new(std::cell::Cell::new(false));
-    let pending: Rc<std::cell::RefCell<Vec<JsValue>>> = Rc::default();
-    let (ready_in, pending_in, worker_in) = (ready.clone(), pending.clone(), worker.clone());
+    let outbox: Outbox = Rc::default();
+    let (ready_in, outbox_in, worker_in) = (ready.clone(), outbox.clone(), worker.clone());
     let dispatch_err = dispatch.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        match serde_wasm_bindgen::from_value::<FromWorker>(ev.data()) {
+        match crate::protocol::read_from_worker(ev.data()) {
             Ok(FromWorker::Ready) => {
                 ready_in.set(true);
-                for msg in pending_in.borrow_mut().drain(..) {
-                    let _ = worker_in.post_message(&msg);
-                }
+                let _ = drain_outbox(&worker_in, &outbox_in);
             }
             Ok(FromWorker::Exported {
                 job,
@@ -810,7 +859,7 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
         worker,
         ready,
         dead,
-        pending,
+        outbox,
         _onmessage: onmessage,
     })
 }
@@ -878,21 +927,16 @@ pub fn App() -> Html {
                             *j += 1;
                             *j
                         };
-                        let blobs = js_sys::Array::new();
-                        for it in &files {
-                            blobs.push(&it.blob);
-                        }
-                        let restore = Envelope {
-                            cmd: ToWorker::Restore {
-                                job,
-                                names: files.iter().map(|f| f.name.clone()).collect(),
-                                intent,
-                                settings,
-                            },
-                            blobs,
+                        let blobs: Vec<JsValue> =
+                            files.iter().map(|f| f.blob.clone().into()).collect();
+                        let restore = ToWorker::Restore {
+                            job,
+                            names: files.iter().map(|f| f.name.clone()).collect(),
+                            intent,
+                            settings,
                         };
-                        if let Ok(m) = serde_wasm_bindgen::to_value(&restore) {
-                            let _ = w.post(m);
+                        if let Ok(msgs) = envelopes(restore, &blobs) {
+                            let _ = w.post_all(msgs);
                         }
                     }
                     *worker.borrow_mut() = Some(w);
@@ -908,12 +952,8 @@ pub fn App() -> Html {
                 }
             }
             let job = cmd.job();
-            let blobs = js_sys::Array::new();
-            for it in &items {
-                blobs.push(&it.blob);
-            }
-            let env = Envelope { cmd, blobs };
-            let msg = match serde_wasm_bindgen::to_value(&env) {
+            let blobs: Vec<JsValue> = items.iter().map(|it| it.blob.clone().into()).collect();
+            let msgs = match envelopes(cmd, &blobs) {
                 Ok(m) => m,
                 Err(e) => {
                     dispatch.dispatch(Action::Banner(Some(format!(
@@ -926,7 +966,7 @@ pub fn App() -> Html {
                 dispatch.dispatch(Action::Started { job, what });
             }
             if let Some(w) = worker.borrow().as_ref() {
-                if let Err(e) = w.post(msg) {
+                if let Err(e) = w.post_all(msgs) {
                     dispatch.dispatch(Action::Banner(Some(format!(
                         "cannot send to the worker: {e:?}"
                     ))));

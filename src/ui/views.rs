@@ -98,6 +98,9 @@ pub struct OverviewProps {
 /// and the page must stay responsive (the DOM grows only as the user asks).
 const PAGE: usize = 40;
 
+/// Files listed in the Overview before "show all" (a folder of 768 dumps drew 5,000 elements).
+const FILES_SHOWN: usize = 100;
+
 #[component]
 pub fn Overview(p: &OverviewProps) -> Html {
     let a = &p.analysis;
@@ -111,8 +114,30 @@ pub fn Overview(p: &OverviewProps) -> Html {
         .iter()
         .any(|f| matches!(f.document, Some(Document::Tensors { .. })))
         && a.tensors.pairs.iter().all(|p| p.metrics.is_none());
-    let file_cards = a.files.iter().enumerate().map(|(fi, f)| {
-        let findings = a.findings.iter().filter(|x| x.file == fi).count();
+    // Findings per file, counted once; a folder of hundreds of dumps lists its first
+    // FILES_SHOWN files (and every file not read or with notes) until the user asks for all.
+    let mut per_file = vec![0usize; a.files.len()];
+    for x in &a.findings {
+        if let Some(c) = per_file.get_mut(x.file) {
+            *c += 1;
+        }
+    }
+    let all_files = use_state(|| false);
+    let listed = |fi: usize, f: &crate::engine::views::FileReport| {
+        *all_files || fi < FILES_SHOWN || f.error.is_some() || !f.notes.is_empty()
+    };
+    let unlisted = a
+        .files
+        .iter()
+        .enumerate()
+        .filter(|&(fi, f)| !listed(fi, f))
+        .count();
+    let show_all = {
+        let all_files = all_files.clone();
+        Callback::from(move |_: MouseEvent| all_files.set(true))
+    };
+    let file_cards = a.files.iter().enumerate().filter(|&(fi, f)| listed(fi, f)).map(|(fi, f)| {
+        let findings = per_file[fi];
         html! {
             <li class={classes!("file", (f.error.is_some() && !crate::engine::views::is_image_sample(f)).then_some("rejected"))}>
                 <span class="fname" title={f.name.clone()}>{ breakable(names.get(fi).map(String::as_str).unwrap_or(&f.name)) }</span>
@@ -179,6 +204,9 @@ pub fn Overview(p: &OverviewProps) -> Html {
                 </div>
                 <h3>{ "Files" }</h3>
                 <ul class="files">{ for file_cards }</ul>
+                if unlisted > 0 {
+                    <button class="show-more show-files" onclick={show_all}>{ format!("Show all {} files ({unlisted} not shown)", a.files.len()) }</button>
+                }
             </section>
             if !top.is_empty() {
                 <section class="top-ten">
