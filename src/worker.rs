@@ -183,8 +183,9 @@ struct Worker {
     next_task: u32,
     /// Small files being read side by side (`open_prefetched`); commands that arrive wait.
     reading: bool,
-    /// Blobs staged ahead of their job's `Open` or `Restore` ([`ToWorker::Stage`]).
-    staged: Option<(u32, Array)>,
+    /// Blobs staged ahead of their job's `Open` or `Restore` ([`ToWorker::Stage`]), and beside
+    /// each its read, started as it arrived (a promise of its bytes; undefined for a big file).
+    staged: Option<(u32, Array, Array)>,
 }
 
 /// A big pair compared in parts: its files, the quantizer and dequantizing scale of every part,
@@ -257,7 +258,15 @@ impl Worker {
     /// browser reads them side by side, where synchronous reads go one after another), then
     /// opened as [`Worker::open`] does; commands that arrive meanwhile wait. Few or big files go
     /// straight to `open`.
-    fn open_prefetched(&mut self, job: u32, names: Vec<String>, blobs: Array, started: f64) {
+    /// `early`: reads already started (by index; see [`Worker::staged`]).
+    fn open_prefetched(
+        &mut self,
+        job: u32,
+        names: Vec<String>,
+        blobs: Array,
+        early: &Array,
+        started: f64,
+    ) {
         let small: Vec<usize> = (0..blobs.length())
             .filter(|&i| {
                 blobs
@@ -281,8 +290,13 @@ impl Worker {
         self.progress(job, "reading", 0, &names[small[0]], 0, total_bytes);
         let promises = Array::new();
         for &i in &small {
-            let b: Blob = blobs.get(i as u32).unchecked_into();
-            promises.push(&b.array_buffer());
+            let started = early.get(i as u32);
+            if started.is_instance_of::<js_sys::Promise>() {
+                promises.push(&started);
+            } else {
+                let b: Blob = blobs.get(i as u32).unchecked_into();
+                promises.push(&b.array_buffer());
+            }
         }
         self.reading = true;
         let me = self.me.clone();
@@ -1181,18 +1195,31 @@ impl Worker {
         let job = env.cmd.job();
         // A command's own Blobs follow those staged ahead of it. The UI sends a job's messages
         // one after another, so Blobs staged for another job are stale: dropped.
-        let blobs = match self.staged.take() {
-            Some((j, staged)) if j == job => staged.concat(&env.blobs),
-            _ => env.blobs.clone(),
+        let (blobs, early) = match self.staged.take() {
+            Some((j, staged, early)) if j == job => (staged.concat(&env.blobs), early),
+            _ => (env.blobs.clone(), Array::new()),
         };
         let env = Envelope { blobs, ..env };
         match env.cmd {
-            ToWorker::Stage { .. } => self.staged = Some((job, env.blobs)),
+            ToWorker::Stage { .. } => {
+                // Small files start reading now, while the UI sends the next batch.
+                for b in env.blobs.iter().skip(early.length() as usize) {
+                    match b.dyn_into::<Blob>() {
+                        Ok(b) if (b.size() as u64) <= SMALL_FILE_BYTES => {
+                            early.push(&b.array_buffer());
+                        }
+                        _ => {
+                            early.push(&JsValue::UNDEFINED);
+                        }
+                    }
+                }
+                self.staged = Some((job, env.blobs, early));
+            }
             ToWorker::Journal { cmd, .. } => self.journal_cmd(cmd),
             ToWorker::Open { names, .. } => {
                 // A journal opened again is merged again (and says what it added).
                 self.merged.retain(|(n, _)| !names.contains(n));
-                self.open_prefetched(job, names, env.blobs, started);
+                self.open_prefetched(job, names, env.blobs, &early, started);
             }
             ToWorker::SetIntent { intent, .. } => {
                 self.session.set_intent(intent);
