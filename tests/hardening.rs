@@ -404,6 +404,40 @@ fn onnx_graph_output_made_by_nothing() {
     assert!(check_for_tract(b"not a model").is_ok());
 }
 
+/// A group (protobuf wire types 3 … 4) before the graph: prost, tract's decoder, skips it and
+/// reads on, where the walker stopped at it and passed the file, whose graph output was made by
+/// nothing, to tract, which panicked (found by the onnx_model fuzzer after 9.4 million executions,
+/// kept in fuzz/regressions/onnx_model/). The walker now skips groups as prost does.
+#[test]
+fn onnx_group_before_the_graph_is_skipped_as_prost_skips_it() {
+    use quantlens::engine::onnx_graph::check_for_tract;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/onnx_model");
+    let crash = std::fs::read(dir.join("group-hides-the-graph")).expect("the fuzzer's input");
+    let e = check_for_tract(&crash).expect_err("refused").to_string();
+    assert!(
+        e.starts_with("the model's output 'y' is produced by no node"),
+        "{e}"
+    );
+    let bad_graph = pb(7, &pb_value(12, "z"));
+    // Field 12 as a group holding a varint, a fixed32, a string and a nested group (field 3).
+    let group = [
+        vec![(12 << 3) | 3, 0x08, 0x01, 0x0d, 1, 2, 3, 4],
+        pb(2, b"abc"),
+        vec![(3 << 3) | 3, 0x08, 0x05, (3 << 3) | 4],
+        vec![(12 << 3) | 4],
+    ]
+    .concat();
+    let e = check_for_tract(&[group.clone(), bad_graph.clone()].concat()).expect_err("refused");
+    assert!(e.to_string().contains("'z' is produced by no node"), "{e}");
+    // A group that does not close (it takes the graph in), or closes with another field's end
+    // tag, is not protobuf that prost reads: left to the loader's own reason, as before.
+    assert!(
+        check_for_tract(&[vec![(12 << 3) | 3, 0x08, 0x01], bad_graph.clone()].concat()).is_ok()
+    );
+    let crossed = [vec![(12 << 3) | 3, (13 << 3) | 4], bad_graph.clone()].concat();
+    assert!(check_for_tract(&crossed).is_ok());
+}
+
 /// tract-onnx 0.23.9 panicked (`gelu_contrib.rs:88`, `inputs[0]`) on a com.microsoft BiasGelu node
 /// with no input (found by the onnx_model fuzzer, kept in fuzz/regressions/onnx_model/): tract's
 /// op builders index inputs without counting them, so every node is checked against its

@@ -288,6 +288,8 @@ pub(super) enum Val {
     Fixed(u64),
     /// Offset and length of a length-delimited field's payload.
     Len(u64, u64),
+    /// A group (wire types 3 … 4, proto2's deprecated form), skipped whole as prost skips it.
+    Group,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -480,6 +482,10 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
                 m.pos += len;
                 v
             }
+            3 => {
+                self.skip_group(m, num, at)?;
+                Val::Group
+            }
             w => {
                 return Err(ParseError::from(format!(
                     "corrupt ONNX file: unknown field type {w} at byte {at} (not an ONNX model?)"
@@ -487,6 +493,51 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
             }
         };
         Ok(Some(Field { num, val }))
+    }
+
+    /// Skip a group's fields up to its end tag (the start tag of field `num` just read), as
+    /// prost (tract's protobuf decoder) does: nested groups too, up to prost's recursion limit of
+    /// 100; an end tag of another field is an error, as it is for prost. Skipping them keeps this
+    /// walk reading what tract reads (a group before the graph once hid a broken graph from it).
+    fn skip_group(&mut self, m: &mut Msg, num: u64, at: u64) -> Result<(), ParseError> {
+        let mut open = vec![num];
+        while let Some(&inner) = open.last() {
+            if m.pos >= m.end {
+                return Err(ParseError::from(format!(
+                    "corrupt ONNX file: the group of field {inner} at byte {at} has no end"
+                )));
+            }
+            let field_at = m.pos;
+            let tag = self.varint(m, field_at)?;
+            match tag & 7 {
+                0 => {
+                    self.varint(m, field_at)?;
+                }
+                1 => {
+                    self.fixed(m, field_at, 8)?;
+                }
+                5 => {
+                    self.fixed(m, field_at, 4)?;
+                }
+                2 => {
+                    let len = self.varint(m, field_at)?;
+                    if len > m.end - m.pos {
+                        return Err(ParseError::from(too_long(m, field_at, len)));
+                    }
+                    m.pos += len;
+                }
+                3 if open.len() < 100 => open.push(tag >> 3),
+                4 if tag >> 3 == inner => {
+                    open.pop();
+                }
+                _ => {
+                    return Err(ParseError::from(format!(
+                        "corrupt ONNX file: a group that does not close at byte {field_at} (not an ONNX model?)"
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn name(&mut self, at: u64, len: u64) -> Result<String, ParseError> {
@@ -564,6 +615,8 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
                 out.push(v);
                 *used += 1;
             }
+            // Not a number (prost refuses a group where it expects one).
+            Val::Group => {}
         }
         Ok(true)
     }
