@@ -58,7 +58,10 @@ for side in ("float", "quant"):
 // The plain read's page: served from its own folder (the app's CSP allows no blob: worker).
 const www = await mkdtemp(join(tmpdir(), "quantlens_read_"));
 await writeFile(join(www, "read.html"), "<!doctype html><input type=file id=f multiple><input type=file id=d webkitdirectory><script src=read.js></script>");
-await writeFile(join(www, "read.js"), "window.plainRead = (files) => new Promise((res) => { const w = new Worker('read_worker.js'); w.onmessage = (e) => res(e.data); w.postMessage(files); });");
+// Timed two ways: in the page, from handing the files to the worker to its answer (what an app
+// reading in a worker can do at best: the ratio's baseline, since QuantLens is timed the same way
+// from the input's change event), and in the worker, from its receiving them (the read alone).
+await writeFile(join(www, "read.js"), "window.plainRead = (files) => new Promise((res) => { const w = new Worker('read_worker.js'); w.onmessage = () => { w.onmessage = (e) => res({ ...e.data, pageMs: performance.now() - t0 }); const t0 = performance.now(); w.postMessage(files); }; w.postMessage([]); });");
 await writeFile(join(www, "read_worker.js"), `onmessage = async (e) => {
   const t0 = performance.now(); let bytes = 0;
   for (const f of e.data) { const r = f.stream().getReader(); for (;;) { const { done, value } = await r.read(); if (done) break; bytes += value.length; } }
@@ -90,7 +93,7 @@ async function ingest(input, paths, done) {
 }
 const line = (what, plain, ms, extra = "") => {
   const mb = plain.bytes / 1e6;
-  console.log(`  ${what}: plain read ${plain.ms.toFixed(0)} ms (${(mb / plain.ms * 1000).toFixed(0)} MB/s); QuantLens ${ms} ms (${(mb / ms * 1000).toFixed(0)} MB/s) = ${(plain.ms / ms * 100).toFixed(0)}% of the plain read (target ≥ 70%)${extra}`);
+  console.log(`  ${what}: plain read ${plain.pageMs.toFixed(0)} ms (${(mb / plain.pageMs * 1000).toFixed(0)} MB/s; the read alone in the worker ${plain.ms.toFixed(0)} ms); QuantLens ${ms} ms (${(mb / ms * 1000).toFixed(0)} MB/s) = ${(plain.pageMs / ms * 100).toFixed(0)}% of the plain read (target ≥ 70%)${extra}`);
 };
 for (let r = 0; r < runs; r++) {
   console.log(` run ${r + 1}`);
