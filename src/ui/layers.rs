@@ -369,17 +369,19 @@ pub fn LayersView(p: &LayersProps) -> Html {
             </div>
         }
     });
-    let collapse_note = t.collapse_row.map(|i| {
+    // The collapse row is the whole table's: while a big table's rows are still arriving it may
+    // not be here yet.
+    let collapse_note = t.collapse_row.and_then(|i| {
         let on_row = p.on_row.clone();
-        let r = &t.rows[i];
-        html! {
+        let (r, d) = (t.rows.get(i)?, t.diag.get(i)?);
+        Some(html! {
             <p class="collapse-note">
                 { "Collapse point (largest fall of Cosine): " }
                 <button class="link" onclick={Callback::from(move |_| on_row.emit(Some(i)))}>
-                    { format!("row {} `{}` ({} → {})", r.index.unwrap_or(i as u64), r.mod_name, r.op_short(), t.diag[i].cause.label()) }
+                    { format!("row {} `{}` ({} → {})", r.index.unwrap_or(i as u64), r.mod_name, r.op_short(), d.cause.label()) }
                 </button>
             </p>
-        }
+        })
     });
 
     let toggle = {

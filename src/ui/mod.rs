@@ -2233,6 +2233,11 @@ pub fn App() -> Html {
                     on_select={on_select.clone()} on_edit={on_tensor_edit} on_open_row={on_open_row.clone()} />
             },
             Tab::File(i) => match a.files.get(i).and_then(|f| f.document.as_ref()) {
+                // A big table's rows follow its first answer in parts: say so rather than draw
+                // an empty grid.
+                Some(Document::Compare(t)) if s.staging.is_some() && t.rows.is_empty() => html! {
+                    <p class="muted rows-arriving">{ "The table's rows are arriving…" }</p>
+                },
                 Some(Document::Compare(_)) => html! {
                     <layers::LayersView key={s.view_gen} analysis={a.clone()} evidence={s.evidence.clone()} file={i}
                         selected={s.selected} on_select={on_select} row={s.row} on_row={on_row}
