@@ -582,11 +582,17 @@ fn other_broken_models() {
         read_onnx_scales(&mut b).expect_err("malformed"),
         "corrupt ONNX file: a malformed number at byte 6"
     );
-    // A wire type ONNX never uses (a group), inside the graph.
+    // A wire type ONNX never uses (a group), inside the graph: skipped as prost (tract's decoder)
+    // skips it, so the graph is read on; one that never closes is corrupt.
     let mut b = model(&[0x0b, 0x0c]);
     assert_eq!(
         read_onnx_scales(&mut b).expect_err("group"),
-        "corrupt ONNX file: unknown field type 3 at byte 4 (not an ONNX model?)"
+        "the ONNX model has no QuantizeLinear or DequantizeLinear nodes: it is not a QDQ-quantized model"
+    );
+    let mut b = model(&[0x0b, 0x08, 0x01]);
+    assert_eq!(
+        read_onnx_scales(&mut b).expect_err("open group"),
+        "corrupt ONNX file: the group of field 1 at byte 4 has no end"
     );
     // A name of 100 kB.
     let long = "n".repeat(100_000);

@@ -1522,6 +1522,12 @@ pub fn guess_side_with_basis(path: &str) -> Option<(Side, SideBasis)> {
     if let Some(s) = side_of_component(stem) {
         return Some((s, SideBasis::FileName));
     }
+    // A tensor dumped under its ONNX Runtime QDQ name (`conv1_DequantizeLinear_Output.npy` beside
+    // `conv1.npy` in one folder) is the quantized model's (`_QuantizeLinear_…` already is, by the
+    // word rule above).
+    if stem.ends_with("_DequantizeLinear_Output") || stem.ends_with("_DequantizeLinear_Output_1") {
+        return Some((Side::Quant, SideBasis::FileName));
+    }
     parts
         .find_map(side_of_component)
         .map(|s| (s, SideBasis::Folder))
@@ -2230,5 +2236,56 @@ mod side_tests {
         assert_eq!(guess_side("ort_int8/quant.npz"), Some(Side::Quant));
         assert_eq!(guess_side("ort_int8/model.npz"), Some(Side::Quant));
         assert_eq!(guess_side("float_vs_quant/a.npz"), None);
+        // ONNX Runtime's QDQ names, in a file name.
+        assert_eq!(
+            guess_side("dump/conv1_DequantizeLinear_Output.npy"),
+            Some(Side::Quant)
+        );
+        assert_eq!(
+            guess_side("conv1_DequantizeLinear_Output_1.npy"),
+            Some(Side::Quant)
+        );
+        assert_eq!(
+            guess_side("conv1_QuantizeLinear_Input.npy"),
+            Some(Side::Quant)
+        );
+        assert_eq!(guess_side("dump/conv1.npy"), None);
+    }
+
+    /// Loose dumps in one folder, the quantized ones under their QDQ names: every pair is found
+    /// (with no side known, single flips from nothing could pair nothing).
+    #[test]
+    fn one_folder_of_qdq_named_dumps_pairs() {
+        let names: Vec<String> = (0..40)
+            .flat_map(|i| {
+                [
+                    format!("dump/t{i}.npy"),
+                    format!("dump/t{i}_DequantizeLinear_Output.npy"),
+                ]
+            })
+            .collect();
+        let tensors: Vec<String> = names
+            .iter()
+            .map(|n| {
+                n.trim_start_matches("dump/")
+                    .trim_end_matches(".npy")
+                    .to_string()
+            })
+            .collect();
+        let files: Vec<SideInput> = names
+            .iter()
+            .zip(&tensors)
+            .map(|(n, t)| SideInput {
+                path: n,
+                names: vec![t.as_str()],
+                chosen: None,
+            })
+            .collect();
+        let a = assign_sides(&files);
+        assert_eq!(a.pairs, 40, "{:?}", a.message);
+        for (k, s) in a.sides.iter().enumerate() {
+            let want = if k % 2 == 0 { Side::Float } else { Side::Quant };
+            assert_eq!(s.map(|(s, _)| s), Some(want), "{}", names[k]);
+        }
     }
 }
