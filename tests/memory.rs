@@ -3,6 +3,8 @@
 //! held) are compared. QUANTLENS_MEM_TEST_MIB sets each side's size (default 32 MiB; the benchmark
 //! runs 2 GiB in release mode).
 
+mod common;
+
 use quantlens::engine::pairs;
 use quantlens::engine::tensor::{self, ByteSource};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -39,20 +41,8 @@ struct Virtual {
 
 impl Virtual {
     fn new(shape: &[u64], quantized: bool) -> Virtual {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        let mut h = format!(
-            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
-            dims.join(", ")
-        );
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut header = b"\x93NUMPY\x01\x00".to_vec();
-        header.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        header.extend_from_slice(h.as_bytes());
         Virtual {
-            header,
+            header: common::npy_f32_header(shape),
             numel: shape.iter().product(),
             quantized,
         }

@@ -5,22 +5,8 @@ use quantlens::engine::metrics::AccPart;
 use quantlens::engine::pairs::{compare_part, merge_parts, part_setup, plan_parts_with};
 use quantlens::engine::session::Session;
 
-fn npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut h = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
-        dims.join(", ")
-    );
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    out
-}
+mod common;
+use common::npy_f32 as npy;
 
 /// [4, 16, 40, 40] float and its int8 fake quant at 0.02, plus a small pair beside it.
 fn files() -> Vec<(String, Vec<u8>)> {
