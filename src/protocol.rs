@@ -129,16 +129,9 @@ pub enum FromWorker {
     /// The session after the command: every file, finding and pair, already diagnosed. Big tables
     /// and long finding lists follow in `parts` [`FromWorker::Part`] messages, so no single message
     /// takes the UI thread long to read.
-    Done {
-        job: u32,
-        analysis: Analysis,
-        #[serde(default)]
-        elapsed_ms: f64,
-        #[serde(default)]
-        parts: u32,
-    },
+    Done(Done),
     /// One slice of what a `Done` left out.
-    Part { job: u32, part: Part },
+    Part(PartMsg),
     /// The answer to a what-if.
     WhatIf {
         job: u32,
@@ -216,27 +209,29 @@ pub enum JournalCmd {
     },
 }
 
-/// The fields of [`FromWorker::Done`] and [`FromWorker::Part`], read without their `type` tag.
-/// An internally tagged enum is read by buffering the whole message first (serde's `Content`), and
-/// then reading the buffer: for a folder of hundreds of tensors that doubled the UI thread's ~90 ms
-/// of reading a `Done`. The tag is looked at first; these two are then read straight.
-#[derive(Deserialize)]
-struct DoneFields {
-    job: u32,
-    analysis: Analysis,
+/// [`FromWorker::Done`]: the session after a command. Its own struct (the variant's fields, tag
+/// aside) so that the UI reads it straight: serde reads an internally tagged enum by buffering the
+/// whole message first (its `Content`), then reading the buffer, which for a folder of hundreds of
+/// tensors doubled the UI thread's ~90 ms of reading a `Done` (see [`read_from_worker`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Done {
+    pub job: u32,
+    pub analysis: Analysis,
     #[serde(default)]
-    elapsed_ms: f64,
+    pub elapsed_ms: f64,
     #[serde(default)]
-    parts: u32,
+    pub parts: u32,
 }
 
-#[derive(Deserialize)]
-struct PartFields<P> {
-    job: u32,
-    part: P,
+/// [`FromWorker::Part`]: one slice of what a `Done` left out (`P` is [`Part`], or one of its
+/// variants' fields when read straight).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartMsg<P = Part> {
+    pub job: u32,
+    pub part: P,
 }
 
-/// [`Part::Rows`]'s fields.
+/// [`Part::Rows`]'s fields, read straight.
 #[derive(Deserialize)]
 struct RowsFields {
     file: usize,
@@ -245,7 +240,7 @@ struct RowsFields {
     diag: Vec<RowDiagnosis>,
 }
 
-/// [`Part::Findings`]'s fields.
+/// [`Part::Findings`]'s fields, read straight.
 #[derive(Deserialize)]
 struct FindingsFields {
     start: usize,
@@ -272,28 +267,17 @@ impl From<FindingsFields> for Part {
     }
 }
 
-impl From<DoneFields> for FromWorker {
-    fn from(d: DoneFields) -> FromWorker {
-        FromWorker::Done {
-            job: d.job,
-            analysis: d.analysis,
-            elapsed_ms: d.elapsed_ms,
-            parts: d.parts,
-        }
-    }
-}
-
-impl<P: Into<Part>> From<PartFields<P>> for FromWorker {
-    fn from(p: PartFields<P>) -> FromWorker {
-        FromWorker::Part {
+impl<P: Into<Part>> From<PartMsg<P>> for FromWorker {
+    fn from(p: PartMsg<P>) -> FromWorker {
+        FromWorker::Part(PartMsg {
             job: p.job,
             part: p.part.into(),
-        }
+        })
     }
 }
 
 /// A worker's message as the UI reads it: `done` and `part` (and a part's `rows` or `findings`)
-/// by their fields (see [`DoneFields`]), everything else as the tagged enum.
+/// by their fields (see [`Done`]), everything else as the tagged enum.
 #[cfg(feature = "web")]
 pub fn read_from_worker(v: wasm_bindgen::JsValue) -> Result<FromWorker, serde_wasm_bindgen::Error> {
     use serde_wasm_bindgen::from_value;
@@ -303,12 +287,12 @@ pub fn read_from_worker(v: wasm_bindgen::JsValue) -> Result<FromWorker, serde_wa
             .and_then(|t| t.as_string())
     };
     match tag(&v, "type").as_deref() {
-        Some("done") => from_value::<DoneFields>(v).map(Into::into),
+        Some("done") => from_value::<Done>(v).map(FromWorker::Done),
         Some("part") => {
             let part = js_sys::Reflect::get(&v, &"part".into()).unwrap_or_default();
             match tag(&part, "kind").as_deref() {
-                Some("rows") => from_value::<PartFields<RowsFields>>(v).map(Into::into),
-                Some("findings") => from_value::<PartFields<FindingsFields>>(v).map(Into::into),
+                Some("rows") => from_value::<PartMsg<RowsFields>>(v).map(Into::into),
+                Some("findings") => from_value::<PartMsg<FindingsFields>>(v).map(Into::into),
                 _ => from_value(v),
             }
         }
@@ -651,34 +635,40 @@ mod tests {
         ));
         s.update(&mut |_, _, _| {});
         let (analysis, mut parts) = split_for_transfer(s.analysis.clone());
-        let done = FromWorker::Done {
+        let done = FromWorker::Done(Done {
             job: 7,
             analysis,
             elapsed_ms: 12.5,
             parts: 1,
-        };
+        });
         let json = serde_json::to_string(&done).expect("json");
-        let by_fields: FromWorker = serde_json::from_str::<DoneFields>(&json)
-            .expect("fields")
-            .into();
+        // The tag, then the fields, as the struct variant wrote them.
+        assert!(
+            json.starts_with(r#"{"type":"done","job":7,"analysis":{"#),
+            "{}",
+            &json[..60]
+        );
+        let by_fields = FromWorker::Done(serde_json::from_str::<Done>(&json).expect("fields"));
         assert_eq!(serde_json::to_string(&by_fields).expect("json"), json);
         parts.push(Part::Findings {
             start: 3,
             findings: s.analysis.findings.clone(),
         });
-        let part = FromWorker::Part {
+        let part = FromWorker::Part(PartMsg {
             job: 7,
             part: parts.pop().expect("a part"),
-        };
+        });
         let json = serde_json::to_string(&part).expect("json");
-        let by_fields: FromWorker = serde_json::from_str::<PartFields<FindingsFields>>(&json)
+        assert!(json.starts_with(r#"{"type":"part","job":7,"part":{"kind":"findings","#));
+        let by_fields: FromWorker = serde_json::from_str::<PartMsg<FindingsFields>>(&json)
             .expect("fields")
             .into();
         assert_eq!(serde_json::to_string(&by_fields).expect("json"), json);
         let Some(Document::Compare(t)) = s.analysis.files[0].document.clone() else {
             panic!("a comparison table")
         };
-        let rows = FromWorker::Part {
+        assert!(!t.rows.is_empty());
+        let rows = FromWorker::Part(PartMsg {
             job: 7,
             part: Part::Rows {
                 file: 0,
@@ -686,12 +676,9 @@ mod tests {
                 rows: t.rows,
                 diag: t.diag,
             },
-        };
-        assert!(
-            matches!(&rows, FromWorker::Part { part: Part::Rows { rows, .. }, .. } if !rows.is_empty())
-        );
+        });
         let json = serde_json::to_string(&rows).expect("json");
-        let by_fields: FromWorker = serde_json::from_str::<PartFields<RowsFields>>(&json)
+        let by_fields: FromWorker = serde_json::from_str::<PartMsg<RowsFields>>(&json)
             .expect("fields")
             .into();
         assert_eq!(serde_json::to_string(&by_fields).expect("json"), json);

@@ -807,15 +807,18 @@ impl Worker {
         let (analysis, parts) = crate::protocol::split_for_transfer(self.session.analysis.clone());
         post(
             &self.scope,
-            &FromWorker::Done {
+            &FromWorker::Done(crate::protocol::Done {
                 job,
                 analysis,
                 elapsed_ms: js_sys::Date::now() - started,
                 parts: parts.len() as u32,
-            },
+            }),
         );
         for part in parts {
-            post(&self.scope, &FromWorker::Part { job, part });
+            post(
+                &self.scope,
+                &FromWorker::Part(crate::protocol::PartMsg { job, part }),
+            );
         }
         let notice = self.merge_loaded_journals();
         self.send_journal(notice, None);

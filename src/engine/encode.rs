@@ -1,4 +1,4 @@
-//! Byte encodings shared by links, bundles and exported reports: base64 (RFC 4648 §4 and §5), SHA-256 (FIPS 180-4), CRC-32 and a stored (uncompressed) zip of files.
+//! Byte encodings shared by links, bundles and exported reports: base64 (RFC 4648 §4 and §5), SHA-256 (FIPS 180-4), CRC-32, a stored (uncompressed) zip of files, and a NumPy `.npy` file.
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -262,6 +262,28 @@ pub fn zip_stored(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
     le32(&mut out, cd_offset);
     le16(&mut out, 0);
     Ok(out)
+}
+
+/// A NumPy `.npy` file (format version 1.0): `descr` (`<f4`, `|i1`…), C or Fortran order,
+/// `shape`, and the raw element bytes, as `numpy.save` writes it (the header padded to 64 bytes).
+pub fn npy(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let order = if fortran { "True" } else { "False" };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {tuple}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
 }
 
 #[cfg(test)]

@@ -976,23 +976,7 @@ mod tests {
     }
 
     fn npy_raw(shape: &[usize], descr: &str, fortran: bool, bytes: &[u8]) -> Vec<u8> {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        let tuple = if dims.len() == 1 {
-            format!("({},)", dims[0])
-        } else {
-            format!("({})", dims.join(", "))
-        };
-        let order = if fortran { "True" } else { "False" };
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {tuple}, }}");
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        out.extend_from_slice(h.as_bytes());
-        out.extend_from_slice(bytes);
-        out
+        crate::engine::encode::npy(descr, fortran, shape, bytes)
     }
 
     /// A pair compared in parts (2, 3 or 5, by slabs or by groups, windowed KL, Fortran order,

@@ -284,7 +284,7 @@ impl Reducible for State {
                 w.insert(pair, result);
                 s.whatif = Shared(Rc::new(w));
             }
-            Action::Worker(FromWorker::Part { job, part }) => {
+            Action::Worker(FromWorker::Part(crate::protocol::PartMsg { job, part })) => {
                 let Some(st) = s.staging.as_mut() else {
                     return self;
                 };
@@ -305,12 +305,12 @@ impl Reducible for State {
                 s.evidence = Shared(Rc::new(full.evidence_index()));
                 s.analysis = Shared(Rc::new(full));
             }
-            Action::Worker(FromWorker::Done {
+            Action::Worker(FromWorker::Done(crate::protocol::Done {
                 job,
                 analysis,
                 elapsed_ms,
                 parts,
-            }) => {
+            })) => {
                 // An older job's answer is still the session as it was then: keep only the newest.
                 if job < s.done_job {
                     return self;

@@ -62,25 +62,12 @@ pub fn quantlens_output(args: &[&str]) -> std::process::Output {
 
 /// The header of a C-order little-endian float32 `.npy` (version 1) of `shape`.
 pub fn npy_f32_header(shape: &[u64]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut h = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
-        dims.join(", ")
-    );
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    out
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    quantlens::engine::encode::npy("<f4", false, &shape, &[])
 }
 
 /// A C-order float32 `.npy` of `shape` holding `data`.
 pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-    let mut out = npy_f32_header(&shape);
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    out
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    quantlens::engine::encode::npy("<f4", false, shape, &bytes)
 }

@@ -148,43 +148,29 @@ pub fn entry_from_header(
 mod tests {
     use super::*;
 
-    fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut h = format!(
-            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
-            if fortran { "True" } else { "False" }
-        );
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut v = b"\x93NUMPY\x01\x00".to_vec();
-        v.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        v.extend_from_slice(h.as_bytes());
-        v.extend_from_slice(data);
-        v
-    }
+    use crate::engine::encode::npy;
 
     #[test]
     fn header_and_data() {
-        let f = npy("<f4", false, "(2, 3)", &[0u8; 24]);
+        let f = npy("<f4", false, &[2, 3], &[0u8; 24]);
         let e = read_header(&mut f.as_slice(), 0, "x").expect("npy");
         assert_eq!(e.shape, vec![2, 3]);
         assert_eq!(e.elem, ElemType::F32);
-        let f = npy(">i2", true, "(4,)", &[0u8; 8]);
+        let f = npy(">i2", true, &[4], &[0u8; 8]);
         let e = read_header(&mut f.as_slice(), 0, "x").expect("npy");
         assert!(e.big_endian && e.fortran);
-        let scalar = npy("<f8", false, "()", &[0u8; 8]);
+        let scalar = npy("<f8", false, &[], &[0u8; 8]);
         assert_eq!(
             read_header(&mut scalar.as_slice(), 0, "s")
                 .expect("scalar")
                 .numel(),
             1
         );
-        let short = npy("<f4", false, "(10,)", &[0u8; 12]);
+        let short = npy("<f4", false, &[10], &[0u8; 12]);
         assert!(read_header(&mut short.as_slice(), 0, "x")
             .expect_err("this input must be refused")
             .contains("truncated"));
-        let rec = npy("[('a', '<f4')]", false, "(2,)", &[0u8; 8]);
+        let rec = npy("[('a', '<f4')]", false, &[2], &[0u8; 8]);
         assert!(read_header(&mut rec.as_slice(), 0, "x").is_err());
     }
 }
