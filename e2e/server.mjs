@@ -1,6 +1,8 @@
 // A tiny static file server for the built app (dist/), bound to 127.0.0.1 only. No dependencies.
 import { createServer } from "node:http";
-import { readFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { extname, join, normalize, resolve } from "node:path";
 
 const TYPES = {
@@ -17,6 +19,18 @@ const TYPES = {
 };
 
 // `cors`: answer any origin (a CI artifact host a deployment allows links to load from).
+// A fresh folder under the system's temporary folder, removed when this test file's process exits,
+// whether its tests pass or fail (a run writes hundreds of MiB there; CI disks can be nearly full).
+const scratch = [];
+process.on("exit", () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+export async function scratchDir(prefix) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+
 export async function serve(root, port = 0, { cors = false } = {}) {
   const base = resolve(root);
   const server = createServer(async (req, res) => {

@@ -6,8 +6,21 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export TRUNK_SKIP_VERSION_CHECK=true
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+# A fresh clone gains nothing from incremental compilation, and it costs GBs of disk.
+export CARGO_INCREMENTAL=0
+# The build needs a few GB and the browser tests write up to ~1 GiB of temporary files at once
+# (removed as each test file ends): say so plainly when the disk is short, before "ENOSPC" does.
+disk() {
+  local tmp=${TMPDIR:-/tmp} free_kib
+  df -h . "$tmp" | awk 'NR == 1 || !seen[$0]++'
+  free_kib=$(df -Pk "$tmp" | awk 'NR == 2 { print $4 }')
+  if [ "${free_kib:-0}" -lt $((2 * 1024 * 1024)) ]; then
+    echo "warning: less than 2 GiB free in $tmp; the browser tests write up to ~1 GiB there" >&2
+  fi
+}
 
 step "setup"
+disk
 scripts/setup.sh test
 
 step "fixtures are what their generators write"
@@ -56,4 +69,5 @@ cargo fetch --locked
 trunk build --release --offline
 
 step "browser end-to-end tests (Chromium)"
+disk
 (cd e2e && node --test --test-concurrency=1 tests/)

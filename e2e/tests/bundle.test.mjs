@@ -4,13 +4,12 @@
 // file:// with every request blocked, in the view it was exported in.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile, stat, cp } from "node:fs/promises";
+import { readFile, writeFile, stat, cp } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
-import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, scratchDir } from "../server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -27,7 +26,7 @@ function quantlens(...args) {
 }
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "quantlens-share-"));
+  tmp = await scratchDir("quantlens-share-");
   ({ server, url } = await serve(join(repo, "dist")));
   site = join(tmp, "site");
   quantlens("bundle", join(real, "ort_int8"), "--out", site, "--app", join(repo, "dist"));

@@ -2,12 +2,11 @@
 // JSON file, names the guide's next step, and compares two runs saved from real report folders.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, readdir, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch, dropPaths as drop } from "../server.mjs";
+import { serve, launch, scratchDir, dropPaths as drop } from "../server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -204,7 +203,7 @@ test("two real runs saved from their folders, compared: deltas, who left the top
   assert.ok(Array.isArray(d.unmatched.a_only) && Array.isArray(d.findings.fixed) && d.sensitivity[0].rank_a >= 1);
   // The single-file report carries the journal: opened from disk, its table and comparison are there.
   const [rep] = await Promise.all([page.waitForEvent("download"), page.click("#export-report")]);
-  const file = join(await mkdtemp(join(tmpdir(), "ql-journal-")), rep.suggestedFilename());
+  const file = join(await scratchDir("ql-journal-"), rep.suggestedFilename());
   await rep.saveAs(file);
   const off = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const rp = await off.newPage();

@@ -4,13 +4,12 @@
 // manifest parses and its icons load; the registration script is silent on file://.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { cp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
-import { tmpdir } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, scratchDir } from "../server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -28,7 +27,7 @@ after(async () => {
 
 // A private copy of the build, served on its own port (its own origin, so its own worker and caches).
 async function site(extra = async () => {}) {
-  const root = await mkdtemp(join(tmpdir(), "quantlens-sw-"));
+  const root = await scratchDir("quantlens-sw-");
   await cp(join(repo, "dist"), root, { recursive: true });
   await extra(root);
   const { server, url } = await serve(root);

@@ -4,17 +4,16 @@
 // e2e/bench_long.mjs, whose 2 GiB and 640×640 figures are in RELIABILITY.md.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, open, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { open, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, scratchDir } from "../server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 let browser, server, url, tmp;
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "quantlens-big-"));
+  tmp = await scratchDir("quantlens-big-");
   ({ server, url } = await serve(join(repo, "dist")));
   browser = await launch(chromium);
 });

@@ -5,13 +5,12 @@
 // Then a full analysis with the service worker active makes no request beyond the build's own files.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import { chromium } from "playwright-core";
-import { serve, launch, dropPaths } from "../server.mjs";
+import { serve, launch, scratchDir, dropPaths } from "../server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 let browser, server, url, tmp;
@@ -19,7 +18,7 @@ let browser, server, url, tmp;
 before(async () => {
   ({ server, url } = await serve(join(repo, "dist")));
   browser = await launch(chromium);
-  tmp = await mkdtemp(join(tmpdir(), "quantlens-safety-"));
+  tmp = await scratchDir("quantlens-safety-");
 });
 after(async () => {
   await browser?.close();
@@ -257,7 +256,7 @@ test("markup in file names, folders, table cells, tensor names, journal runs and
 
 test("a full analysis with the service worker active requests nothing beyond the build's own files", async () => {
   // A private copy of the build on its own origin (its own service worker and cache).
-  const root = await mkdtemp(join(tmpdir(), "quantlens-net-"));
+  const root = await scratchDir("quantlens-net-");
   await cp(join(repo, "dist"), root, { recursive: true });
   const site = await serve(root);
   try {

@@ -3,12 +3,11 @@
 // comparison of the whole pair gives (metrics computed here in f64, histograms drawn).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { writeFile, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { tmpdir } from "node:os";
 import { chromium } from "playwright-core";
-import { serve, launch } from "../server.mjs";
+import { serve, launch, scratchDir } from "../server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 let browser, server, url, dir;
@@ -29,7 +28,7 @@ function npy(data, dims = shape) {
 before(async () => {
   ({ server, url } = await serve(join(repo, "dist")));
   browser = await launch(chromium);
-  dir = await mkdtemp(join(tmpdir(), "quantlens_spread_"));
+  dir = await scratchDir("quantlens_spread_");
   // A smooth float tensor and its int8 fake quant at 0.02 (a few values clip), deterministic.
   const b = new Float32Array(n);
   const q = new Float32Array(n);
@@ -96,7 +95,7 @@ test("several 2 × 16 MiB pairs go round the workers, each with its own metrics"
   const shape4 = [4, 64, 128, 128];
   const m = shape4.reduce((a, b) => a * b);
   const want = [];
-  const sub = await mkdtemp(join(tmpdir(), "quantlens_spread_many_"));
+  const sub = await scratchDir("quantlens_spread_many_");
   const files = [];
   for (let p = 0; p < 4; p++) {
     const s = 0.01 * (p + 1); // each pair its own step: its own SQNR
