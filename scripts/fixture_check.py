@@ -6,14 +6,18 @@ mismatch.
 A generator uses it as:  OUT = fixture_check.out_dir(default_out)  at import, and
 fixture_check.finish(default_out) at the end of main().
 """
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
 
 CHECK = "--check" in sys.argv
 _TMP = tempfile.mkdtemp(prefix="ql-fixture-check-") if CHECK else None
+if _TMP:
+    atexit.register(shutil.rmtree, _TMP, True)
 
 
 def out_dir(default_out):
