@@ -35,7 +35,7 @@ rows = [
     ("QuantLens native (sse2, the portable kernel)", native["metrics_portable_s"], numpy["metrics_s"]),
     ("QuantLens wasm (Node, simd128): metrics + split", wasm["metrics_s"], numpy["metrics_s"]),
     ("numpy: the same metrics + split", numpy["metrics_s"], numpy["metrics_s"]),
-    ("QuantLens native: KL (softmax dim 1, f64)", native["kl_s"], numpy["kl_s"]),
+    ("QuantLens native: KL (softmax dim 1, f32 lanes)", native["kl_s"], numpy["kl_s"]),
     ("QuantLens wasm: KL", wasm["kl_s"], numpy["kl_s"]),
     ("numpy: KL", numpy["kl_s"], numpy["kl_s"]),
 ]

@@ -324,7 +324,7 @@ pub struct PairPart {
 /// browser's synchronous reads are faster in big slices; the part holds two such buffers).
 pub const PART_READ_ELEMS: usize = 1 << 22;
 
-/// Softmax groups a part keeps KL state for at once (40 bytes each, 40 MiB): a huge map's part
+/// Softmax groups a part keeps KL state for at once (20 bytes each, 20 MiB): a huge map's part
 /// reads one channel's run of this many values at a time, so bigger windows mean bigger reads.
 pub const PART_WINDOW: u64 = 1 << 20;
 
