@@ -112,6 +112,50 @@ proptest! {
         }
     }
 
+    /// KL (softmax along dim 1, or the last of 1–2 dims; Σ over groups / elements) agrees with a
+    /// two-pass f64 log-softmax reference within the kernel's stated bound, 1e-5·|KL| + 1e-6·mean|b − a|:
+    /// random shapes, values, and quantized sides near and far from the float one (past the f32
+    /// kernel's range too, |b − a| > 64, which takes the exact path).
+    #[test]
+    fn kl_matches_an_f64_log_softmax_reference(
+        (shape, b, a) in prop::collection::vec(1u64..7, 1..5).prop_flat_map(|shape| {
+            let n = shape.iter().product::<u64>() as usize;
+            let b = prop::collection::vec(prop_oneof![4 => -8.0f32..8.0, 1 => -100.0f32..100.0], n);
+            let delta = prop::collection::vec(prop_oneof![
+                4 => -0.05f32..0.05, 2 => -1.0f32..1.0, 2 => -30.0f32..30.0, 1 => -80.0f32..80.0, 1 => Just(0.0f32)
+            ], n);
+            (Just(shape), b, delta)
+        }).prop_map(|(shape, b, delta)| {
+            let a = b.iter().zip(&delta).map(|(x, d)| x + d).collect::<Vec<f32>>();
+            (shape, b, a)
+        })
+    ) {
+        let nd = shape.len();
+        let dim = if nd > 2 { 1 } else { nd - 1 };
+        let outer: u64 = shape[..dim].iter().product();
+        let along = shape[dim];
+        let inner: u64 = shape[dim + 1..].iter().product();
+        let log_softmax = |v: &[f64]| {
+            let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
+            v.iter().map(|x| x - lse).collect::<Vec<f64>>()
+        };
+        let mut total = 0.0;
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |c: u64| ((o * along + c) * inner + i) as usize;
+                let lp = log_softmax(&(0..along).map(|c| b[at(c)] as f64).collect::<Vec<_>>());
+                let lq = log_softmax(&(0..along).map(|c| a[at(c)] as f64).collect::<Vec<_>>());
+                total += lp.iter().zip(&lq).map(|(p, q)| p.exp() * (p - q)).sum::<f64>();
+            }
+        }
+        let want = total / b.len() as f64;
+        let got = compare_slices(&b, &a, &shape, None).kl;
+        let mean_d = b.iter().zip(&a).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / b.len() as f64;
+        let bound = 1e-5 * want.abs() + 1e-6 * mean_d + 1e-15;
+        prop_assert!((got - want).abs() <= bound, "{:?}: KL {:e} vs f64 {:e} (bound {:e})", shape, got, want, bound);
+    }
+
     /// Any values at all (NaN, ±inf, f32::MAX, subnormals): nothing panics, the non-finite count
     /// is exact, cosine stays in [−1, 1] or is NaN, and the split's parts are never negative.
     #[test]

@@ -639,11 +639,14 @@ fn phi_small(d: f32) -> f32 {
     p * (d * d)
 }
 
-/// The fast kernel's range: |values| ≤ 2⁹⁹ and |b − a| ≤ 64, so its f32 sums cannot overflow
-/// (e^64 per value) nor the quantized side's sum underflow (each group's largest float value
-/// carries e^(a−b) ≥ e^−64 into it). A run with anything else takes the exact path.
+/// The fast kernel's range: |values| ≤ 2⁹⁹ and |b − a| ≤ 30. Then its f32 sums cannot overflow
+/// (at most e^30 per value), e/s is at least e^−30 (the group's largest float value carries
+/// e^(a−b) into e), and what `exp32` flushes to 0 is negligible against that: when the maximum
+/// jumps by more than 87, the old sums it drops are at most e^(30−87) per value relative to the new
+/// maximum, under 2e-12 of e/s for 10,000 channels. (With |b − a| up to 64 a jump could drop a
+/// sum that mattered: the property test found one.) A run with anything else takes the exact path.
 const FAST_MAX: f32 = 6.338_253e29; // 2⁹⁹
-const FAST_MAX_DIFF: f32 = 64.0;
+const FAST_MAX_DIFF: f32 = 30.0;
 
 /// The softmax states of many groups as a struct of arrays, so that one channel of a run of
 /// consecutive groups updates them in a vectorised loop. Per group, relative to the running maximum
@@ -1817,9 +1820,19 @@ mod tests {
         assert_eq!(phi_small(0.0), 0.0);
     }
 
-    /// The stated bound of the f32 kernel against the exact f64 recurrence, relative to
-    /// max(|KL|, 1e-3) (worst seen 5.2e-6: a quantized side shifted by a constant, KL 0).
-    const KL_BOUND: f64 = 1e-5;
+    /// The stated bound of the f32 kernel against the exact f64 recurrence: |KL − KL_exact| ≤
+    /// 1e-5·|KL_exact| + 1e-6·mean|b − a| (f32 roundings are relative to the log-ratios' size, not
+    /// to KL's: one element's KL is 0 whatever d, and comes out as about 1e-7·|d|).
+    fn kl_bound(kl_exact: f64, b: &[f32], a: &[f32]) -> f64 {
+        let mean_d = b
+            .iter()
+            .zip(a)
+            .map(|(&x, &y)| (x as f64 - y as f64).abs())
+            .filter(|d| d.is_finite())
+            .sum::<f64>()
+            / b.len().max(1) as f64;
+        1e-5 * kl_exact.abs() + 1e-6 * mean_d + 1e-15
+    }
 
     /// KL exactly as before the vectorised kernel: `Group::push` (libm `exp`) element by element in
     /// flat order, groups summed in order at the end of each slab.
@@ -1843,7 +1856,7 @@ mod tests {
 
     #[test]
     fn kl_matches_the_exact_recurrence() {
-        // The bound: |KL − KL_exact| ≤ KL_BOUND · max(|KL_exact|, 1e-3) (f32 lanes; see `KlGroups`).
+        // The bound: `kl_bound` (f32 lanes; see `KlGroups`).
         let mut rng = Rng(7);
         let shapes: [(Vec<u64>, bool); 7] = [
             (vec![1, 64, 4100], false), // 64 channels of 4100 groups: the tiled path
@@ -1887,16 +1900,16 @@ mod tests {
                         acc.update(x, y);
                     }
                     let got = acc.finish().kl;
-                    let err = (got - want).abs() / want.abs().max(1e-3);
+                    let err = (got - want).abs() / kl_bound(want, &b, &a);
                     assert!(
-                        err <= KL_BOUND,
+                        err <= 1.0,
                         "{shape:?} kind {kind} chunk {chunk}: {got:e} vs exact {want:e}"
                     );
                     worst = worst.max(err);
                 }
             }
         }
-        eprintln!("KL: worst error {worst:e} of max(|KL|, 1e-3)");
+        eprintln!("KL: worst error {worst:.3} of the bound");
     }
 
     #[test]
@@ -1928,7 +1941,7 @@ mod tests {
                 assert_eq!(what(got), what(want), "{special} on side {side} at {at}");
                 if want.is_finite() {
                     assert!(
-                        (got - want).abs() <= KL_BOUND * want.abs().max(1e-3),
+                        (got - want).abs() <= kl_bound(want, &b, &a),
                         "{special} on side {side} at {at}: {got:e} vs {want:e}"
                     );
                 }
