@@ -11,7 +11,8 @@
 //  4. The wasm heap of the 640×640 detector's sensitivity run (the worker's memory never shrinks).
 // Usage: node e2e/bench_model.mjs  (after `trunk build --release`; models from
 // `pip install rapidocr-onnxruntime`, or QUANTLENS_OCR_MODELS=dir). BENCH_MODEL_ORT640=1 also runs
-// onnxruntime-web's sensitivity at 640×640 (several minutes); BENCH_MODEL_ONLY=cls,det96 runs only those.
+// onnxruntime-web's sensitivity at 640×640 (several minutes); BENCH_MODEL_ONLY=cls,det96 runs only those;
+// BENCH_DIST=folder times another build of the app instead of dist/.
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -73,7 +74,8 @@ function npy(shape, data) {
 const root = "/tmp/quantlens_bench_model";
 await rm(root, { recursive: true, force: true });
 await mkdir(root, { recursive: true });
-await symlink(join(repo, "dist"), join(root, "app"));
+// BENCH_DIST=folder: another build of the app (e.g. its wasm run through wasm-opt) in place of dist/.
+await symlink(process.env.BENCH_DIST || join(repo, "dist"), join(root, "app"));
 await symlink(join(here, "node_modules", "onnxruntime-web", "dist"), join(root, "ort"));
 const models = modelsDir();
 for (const c of CASES) {
