@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "text+numeric",
-        &["cells", "table", "textenc", "doc", "metrics", "quant", "encode"],
+        &["cells", "table", "textenc", "doc", "math", "metrics", "quant", "encode"],
         "table readers, cell decoders, text encodings; metric kernels, fake quantization, observers: reusable by every importer and analysis, knowing nothing of files or findings",
     ),
     (

@@ -529,7 +529,7 @@ impl HistAccumulator {
             if se == 0.0 {
                 f64::INFINITY
             } else {
-                10.0 * (self.ss / se).log10()
+                10.0 * super::math::log10(self.ss / se)
             }
         };
         (
@@ -565,19 +565,19 @@ impl Group {
 
     fn push(&mut self, b: f64, a: f64) {
         if b > self.mb {
-            let r = (self.mb - b).exp();
+            let r = super::math::exp(self.mb - b);
             self.sb *= r;
             self.t *= r;
             self.mb = b;
         }
-        let e = (b - self.mb).exp();
+        let e = super::math::exp(b - self.mb);
         self.sb += e;
         self.t += e * (b - a);
         if a > self.ma {
-            self.sa *= (self.ma - a).exp();
+            self.sa *= super::math::exp(self.ma - a);
             self.ma = a;
         }
-        self.sa += (a - self.ma).exp();
+        self.sa += super::math::exp(a - self.ma);
     }
 
     /// Σ_c p_b (log p_b − log p_a) = t/s_b − lse_b + lse_a.
@@ -585,7 +585,8 @@ impl Group {
         if self.sb == 0.0 {
             return 0.0;
         }
-        self.t / self.sb - (self.mb + self.sb.ln()) + (self.ma + self.sa.ln())
+        self.t / self.sb - (self.mb + super::math::ln(self.sb))
+            + (self.ma + super::math::ln(self.sa))
     }
 }
 
@@ -761,9 +762,9 @@ impl KlGroups {
                 let m = self.t[i] as f64 / s;
                 let v = self.e[i] as f64 / s;
                 total += if (v - 1.0).abs() <= 0.5 {
-                    m + (self.q[i] as f64 / s - m).ln_1p()
+                    m + super::math::ln_1p(self.q[i] as f64 / s - m)
                 } else {
-                    m + v.ln()
+                    m + super::math::ln(v)
                 };
             }
         }
@@ -1477,7 +1478,7 @@ impl Accumulator {
         } else if self.s.dd == 0.0 {
             f64::INFINITY
         } else {
-            20.0 * (nb / self.s.dd.sqrt()).log10()
+            20.0 * super::math::log10(nb / self.s.dd.sqrt())
         };
         let var = |sum: f64, sq: f64| {
             if self.s.n > 1 {

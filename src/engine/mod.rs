@@ -17,6 +17,7 @@ pub mod findings;
 pub mod intent;
 pub mod journal;
 pub mod journal_view;
+pub mod math;
 pub mod metrics;
 #[cfg(feature = "model")]
 pub mod model;

@@ -375,7 +375,7 @@ pub fn kl_threshold(h: &AbsHistogram, levels: usize) -> f64 {
             if p[k] > 0.0 {
                 let pk = p[k] / sp;
                 let qk = (q[k] / sq).max(1e-12);
-                kl += pk * (pk / qk).ln();
+                kl += pk * super::math::ln(pk / qk);
             }
         }
         if kl < best.0 {
@@ -431,7 +431,7 @@ pub fn quant_error(x: &[f32], scale: f64, dt: QDType) -> QuantError {
         sqnr_db: if se == 0.0 {
             f64::INFINITY
         } else {
-            10.0 * (ss / se).log10()
+            10.0 * super::math::log10(ss / se)
         },
         max_abs: mx,
         max_rel: mr,
@@ -483,7 +483,7 @@ pub fn per_channel_minmax_error_in(
     let sqnr_db = if se == 0.0 {
         f64::INFINITY
     } else {
-        10.0 * (ss / se).log10()
+        10.0 * super::math::log10(ss / se)
     };
     Ok((se / x.len().max(1) as f64, sqnr_db))
 }
@@ -755,7 +755,7 @@ pub fn estimate_from_stats_n(
     };
     let db = |e: f64| {
         if power > 0.0 {
-            10.0 * (power / e).log10()
+            10.0 * super::math::log10(power / e)
         } else {
             f64::NEG_INFINITY
         }

@@ -135,7 +135,7 @@ pub fn predict(
                 sqnr_db: if se == 0.0 {
                     f64::INFINITY
                 } else {
-                    10.0 * (ss / se).log10()
+                    10.0 * super::math::log10(ss / se)
                 },
                 max_abs: maxa[j],
             }

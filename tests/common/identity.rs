@@ -9,11 +9,11 @@
 //! wasm make different NaN bits (x86's default NaN is negative, wasm's canonical one positive), and
 //! no result depends on them.
 //!
-//! The results computed through `f64::log10`, `exp` and `ln` (SQNR in dB, KL divergence) are
-//! written last on a line, after `libm=`: Rust calls the platform's math library for them (glibc
-//! natively, a port of musl's libm in wasm32), and the two differ in the last bit or two. The wasm
-//! test compares them within 1e-12 relative (or 1e-15 absolute, for a KL near 0); everything else
-//! bit for bit.
+//! The results computed through logarithms and exponentials (SQNR in dB, KL divergence) are
+//! written last on a line, after `libm=`: they went through the platform's math library (glibc
+//! natively, a port of musl's libm in wasm32) and differed in the last bit or two, until the engine
+//! took them from the `libm` crate on both (`engine::math`, 2026-12-02). The wasm test now
+//! requires them bit for bit too.
 #![allow(dead_code)]
 
 use quantlens::engine::metrics::{compare_slices, QuantSpec};
