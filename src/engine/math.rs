@@ -1,4 +1,4 @@
-//! ln, ln(1 + x), log10 and exp with the same bits on every target (the `libm` crate, musl's algorithms in Rust).
+//! ln, ln(1 + x), log10, exp (the `libm` crate: the same bits on every target) and SQNR in dB from two energies.
 //!
 //! `f64::ln` and friends call the platform's math library: glibc natively and a port of musl's
 //! libm in wasm32, which differ in the last bit or two. SQNR in dB and KL go through these
@@ -29,6 +29,17 @@ pub fn exp(x: f64) -> f64 {
     libm::exp(x)
 }
 
+/// SQNR in dB from the two energies, Σx² and Σ(error)²: 10·log10(signal / noise), ∞ when
+/// there is no error.
+#[inline]
+pub fn sqnr_db(signal: f64, noise: f64) -> f64 {
+    if noise == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * log10(signal / noise)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +65,8 @@ mod tests {
         assert_eq!(ln(1.0), 0.0);
         assert_eq!(log10(1.0), 0.0);
         assert_eq!(exp(0.0), 1.0);
+        assert_eq!(sqnr_db(4.0, 0.0), f64::INFINITY);
+        assert_eq!(sqnr_db(100.0, 1.0), 20.0);
         assert!(
             ln(0.0) == f64::NEG_INFINITY
                 && ln(-1.0).is_nan()

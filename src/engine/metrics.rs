@@ -525,13 +525,7 @@ impl HistAccumulator {
 
     pub fn finish(self) -> (Histograms, LocalError) {
         let n = self.n.max(1) as f64;
-        let db = |se: f64| {
-            if se == 0.0 {
-                f64::INFINITY
-            } else {
-                10.0 * super::math::log10(self.ss / se)
-            }
-        };
+        let db = |se: f64| super::math::sqnr_db(self.ss, se);
         (
             self.h,
             LocalError {

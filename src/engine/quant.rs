@@ -428,11 +428,7 @@ pub fn quant_error(x: &[f32], scale: f64, dt: QDType) -> QuantError {
     QuantError {
         scale,
         mse: se / n,
-        sqnr_db: if se == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * super::math::log10(ss / se)
-        },
+        sqnr_db: super::math::sqnr_db(ss, se),
         max_abs: mx,
         max_rel: mr,
         clipped_fraction: clipped as f64 / n,
@@ -480,11 +476,7 @@ pub fn per_channel_minmax_error_in(
             ss += v as f64 * v as f64;
         }
     }
-    let sqnr_db = if se == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * super::math::log10(ss / se)
-    };
+    let sqnr_db = super::math::sqnr_db(ss, se);
     Ok((se / x.len().max(1) as f64, sqnr_db))
 }
 

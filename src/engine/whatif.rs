@@ -132,11 +132,7 @@ pub fn predict(
                     0.0
                 },
                 mse: if n > 0 { se / n as f64 } else { f64::NAN },
-                sqnr_db: if se == 0.0 {
-                    f64::INFINITY
-                } else {
-                    10.0 * super::math::log10(ss / se)
-                },
+                sqnr_db: super::math::sqnr_db(ss, se),
                 max_abs: maxa[j],
             }
         })
