@@ -601,7 +601,8 @@ pub enum PartReply {
     },
     Done {
         id: u32,
-        result: Result<PartOutput, String>,
+        /// Boxed: a part's sums are large beside the other replies (the wire format is the same).
+        result: Box<Result<PartOutput, String>>,
     },
 }
 

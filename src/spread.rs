@@ -349,5 +349,11 @@ async fn helper_part(scope: &DedicatedWorkerGlobalScope, data: JsValue) {
         }
         _ => Err("the part's files did not reach the helper".to_string()),
     };
-    reply(scope, &PartReply::Done { id, result });
+    reply(
+        scope,
+        &PartReply::Done {
+            id,
+            result: Box::new(result),
+        },
+    );
 }

@@ -706,7 +706,7 @@ impl Worker {
             }
             crate::protocol::PartReply::Done { id, result } => {
                 if let Some((pi, i)) = sp.waiting.remove(&id) {
-                    store_part(&mut sp.pairs[pi], i, result);
+                    store_part(&mut sp.pairs[pi], i, *result);
                     if sp.waiting.is_empty() && sp.own.is_empty() && sp.own_left == 0 {
                         self.finish_stage();
                     }

@@ -419,6 +419,8 @@ fn cli_compare_json_has_the_documented_keys() {
         "analy_mean",
         "analy_var",
         "max_qscale_diff",
+        "nonfinite_float",
+        "nonfinite_quant",
         "error_split",
     ];
     for p in pairs {
@@ -434,6 +436,13 @@ fn cli_compare_json_has_the_documented_keys() {
         assert_eq!(got, want);
     }
     let add = pairs.iter().find(|p| p["name"] == "Add@0").expect("Add@0");
+    assert_eq!(
+        (
+            add["nonfinite_float"].as_u64(),
+            add["nonfinite_quant"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
     assert!(add["error_split"]["clip"].as_f64().expect("clip") > 0.0);
     assert!(pairs
         .iter()

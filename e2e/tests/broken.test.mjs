@@ -172,7 +172,13 @@ test("each broken dump that reads, as both sides of a pair, shows what its data 
     await page.waitForSelector(".summary", { timeout: 30000 });
     await page.locator(".tab", { hasText: "Tensors" }).click();
     await page.waitForSelector("table.pairs tbody tr");
-    for (const pair of m.self.split("; ")) {
+    const [pairsText, kinds] = m.self.split(" · findings: ");
+    if (kinds) {
+      // The findings the pair gets (NaN/∞ on the float side: nonfinite_values) are its row's chips.
+      const chips = await page.locator("table.pairs tbody td.chips .chip").allTextContents();
+      assert.deepEqual([...new Set(chips)].sort(), kinds.split(", ").sort(), `${file}: ${chips}`);
+    }
+    for (const pair of pairsText.split("; ")) {
       const [, name, what] = /^([^:]+): (.*)$/.exec(pair);
       const row = page.locator(`table.pairs tbody tr[data-pair="${name}"]`);
       await row.waitFor({ timeout: 20000 });

@@ -116,3 +116,56 @@ test("tensors that do not pair by name can be paired by hand", async () => {
   assert.ok(Math.abs(cos - expected.fortran.cosine) < 1e-6, `cosine ${cos}`);
   await page.close();
 });
+
+/** A little-endian float32 `.npy` of `shape` holding `values` (NaN and ±Infinity allowed). */
+function npy(shape, values) {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  const pad = (64 - ((10 + dict.length + 1) % 64)) % 64;
+  const header = dict + " ".repeat(pad) + "\n";
+  const buf = new Uint8Array(10 + header.length + values.length * 4);
+  buf.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(buf.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) buf[10 + i] = header.charCodeAt(i);
+  new Float32Array(buf.buffer, 10 + header.length).set(values);
+  return Buffer.from(buf).toString("base64");
+}
+
+test("NaN made on the quantized side is the first finding; its row and detail say where", async () => {
+  const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  // act: [3, 4], the quantized side holds NaN at [1, 2] and −∞ at [2, 0]; fine: rounding only.
+  const b = Array.from({ length: 12 }, (_, i) => i * 0.1 - 0.5);
+  const a = b.map((x) => x + 0.01);
+  a[6] = NaN;
+  a[8] = -Infinity;
+  const files = [["fp32 dumps/act.npy", npy([3, 4], b)], ["int8 dumps/act.npy", npy([3, 4], a)],
+    ["fp32 dumps/fine.npy", npy([3, 4], b)], ["int8 dumps/fine.npy", npy([3, 4], b.map((x) => x + 0.001))]];
+  await page.evaluate((files) => {
+    const dt = new DataTransfer();
+    for (const [name, b64] of files) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+    document.querySelector(".app").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, files);
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  const row = page.locator('tr[data-pair="act"]');
+  await row.waitFor({ timeout: 20000 });
+  assert.match(await row.textContent(), /NaN/);
+  assert.deepEqual(await row.locator(".chip").allTextContents(), ["nonfinite_values"]);
+  assert.match(await row.locator(".chip").getAttribute("title"), /holds 1 NaN and 1 ±∞ of 12 elements, the first at \[1, 2\]/);
+  assert.equal(await page.locator('tr[data-pair="fine"] .chip').count(), 0);
+  await row.click();
+  await page.waitForSelector('.pair-detail[data-detail="act"] .nonfinite-note');
+  assert.match(await page.textContent(".pair-detail .nonfinite-note"),
+    /float side none; quantized side 1 NaN and 1 ±∞ of 12 elements, the first at \[1, 2\]/);
+  // Overview: the error comes first, with its fix.
+  await page.click('button.tab[title^="Overview"]');
+  const first = page.locator(".finding").first();
+  await first.waitFor();
+  assert.equal(await first.getAttribute("data-kind"), "nonfinite_values");
+  assert.match(await first.textContent(), /division, log, rsqrt, exp or pow/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -47,6 +47,8 @@ pub mod kind {
     pub const SENSITIVE_OPS: &str = "sensitive_ops";
     /// The quantized output is a constant (all zero) while the float output varies: the collapse point.
     pub const COLLAPSED_OUTPUT: &str = "collapsed_output";
+    /// A dumped tensor holds NaN or ±inf: every metric that sums over it is NaN.
+    pub const NONFINITE: &str = "nonfinite_values";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

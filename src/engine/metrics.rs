@@ -354,6 +354,16 @@ pub struct PairMetrics {
     /// NaN or ±inf elements on the baseline / analysis side.
     pub nonfinite_base: u64,
     pub nonfinite_analy: u64,
+    /// How many of those are NaN (the rest are ±inf).
+    #[serde(default)]
+    pub nan_base: u64,
+    #[serde(default)]
+    pub nan_analy: u64,
+    /// Flat (row-major) index of the first non-finite element on each side.
+    #[serde(default)]
+    pub first_nonfinite_base: Option<u64>,
+    #[serde(default)]
+    pub first_nonfinite_analy: Option<u64>,
     /// Fixed-bin histograms of both sides and of the error (second pass; None when skipped).
     #[serde(default)]
     pub hist: Option<Histograms>,
@@ -660,6 +670,9 @@ struct KlGroups {
     /// Groups that saw a value outside the fast kernel's range (NaN, ±∞, huge, or a quantized value
     /// far from its float one) continue on the exact f64 recurrence; `None` until one does.
     exact: Option<Exact>,
+    /// Each group holds one element (a softmax axis of length 1): both softmaxes are exactly 1, so
+    /// a finite group's KL is exactly 0, not the recurrence's rounding (6e-12 for 0.5 vs 0.53).
+    single: bool,
 }
 
 /// The exact recurrence's groups: `on[g]` once group g has moved to it, and its state.
@@ -678,8 +691,10 @@ type States<'a> = (
 );
 
 impl KlGroups {
-    fn new(n: usize) -> KlGroups {
+    /// State for `n` groups of `along` elements each.
+    fn new(n: usize, along: u64) -> KlGroups {
         KlGroups {
+            single: along == 1,
             kernel: Kernel::detect(),
             mb: vec![f32::NEG_INFINITY; n],
             s: vec![0.0; n],
@@ -747,7 +762,7 @@ impl KlGroups {
             if let Some(ex) = self.exact.as_ref().filter(|ex| ex.on[i]) {
                 let g = ex.g[i];
                 if g.sb > 0.0 {
-                    total += not_below_zero(g.kl());
+                    total += self.settle(g.kl());
                 }
                 continue;
             }
@@ -755,7 +770,7 @@ impl KlGroups {
             if s > 0.0 {
                 let m = self.t[i] as f64 / s;
                 let v = self.e[i] as f64 / s;
-                total += not_below_zero(if (v - 1.0).abs() <= 0.5 {
+                total += self.settle(if (v - 1.0).abs() <= 0.5 {
                     m + super::math::ln_1p(self.q[i] as f64 / s - m)
                 } else {
                     m + super::math::ln(v)
@@ -771,6 +786,16 @@ impl KlGroups {
             ex.on[..n].fill(false);
         }
         total
+    }
+
+    /// A group's KL as reported: exactly 0 for a finite one-element group, never below 0.
+    #[inline]
+    fn settle(&self, kl: f64) -> f64 {
+        if self.single && kl.is_finite() {
+            0.0
+        } else {
+            not_below_zero(kl)
+        }
     }
 }
 
@@ -895,7 +920,7 @@ pub fn kl_windowed_with(
     }
     let mut total = 0.0;
     let (mut b, mut a) = (Vec::new(), Vec::new());
-    let mut groups = KlGroups::new(inner.min(window) as usize);
+    let mut groups = KlGroups::new(inner.min(window) as usize, along);
     let mut r0 = 0u64;
     while r0 < inner {
         let w = (inner - r0).min(window) as usize;
@@ -919,10 +944,11 @@ pub struct KlRuns {
 }
 
 impl KlRuns {
-    /// State for up to `groups` groups (20 bytes each; 41 more once one takes the exact path).
-    pub fn new(groups: usize) -> KlRuns {
+    /// State for up to `groups` groups of `along` elements each (20 bytes each; 41 more once one
+    /// takes the exact path).
+    pub fn new(groups: usize, along: u64) -> KlRuns {
         KlRuns {
-            groups: KlGroups::new(groups),
+            groups: KlGroups::new(groups, along),
         }
     }
 
@@ -972,7 +998,7 @@ impl Kl {
         Kl {
             inner,
             along,
-            groups: KlGroups::new(inner.min(1 << 26) as usize),
+            groups: KlGroups::new(inner.min(1 << 26) as usize, along),
             pos: 0,
             total: 0.0,
         }
@@ -1049,6 +1075,12 @@ pub struct Sums {
     max_b: f32,
     nonfinite_a: u64,
     nonfinite_b: u64,
+    /// The NaN among the non-finite values.
+    nan_a: u64,
+    nan_b: u64,
+    /// Flat index of the first non-finite value on each side.
+    first_nonfinite_a: Option<u64>,
+    first_nonfinite_b: Option<u64>,
     clip_e: f64,
     round_e: f64,
     clipped: u64,
@@ -1076,6 +1108,10 @@ impl Sums {
         max_b: f32::NEG_INFINITY,
         nonfinite_a: 0,
         nonfinite_b: 0,
+        nan_a: 0,
+        nan_b: 0,
+        first_nonfinite_a: None,
+        first_nonfinite_b: None,
         clip_e: 0.0,
         round_e: 0.0,
         clipped: 0,
@@ -1204,6 +1240,12 @@ impl Accumulator {
             acc.s.sum_a += p.sums.sum_a + n * da;
             acc.s.sq_b += p.sums.sq_b + 2.0 * db * p.sums.sum_b + n * db * db;
             acc.s.sum_b += p.sums.sum_b + n * db;
+            let before = acc.s.n;
+            let first = |mine: &mut Option<u64>, theirs: Option<u64>| {
+                *mine = mine.or(theirs.map(|i| before + i));
+            };
+            first(&mut acc.s.first_nonfinite_a, p.sums.first_nonfinite_a);
+            first(&mut acc.s.first_nonfinite_b, p.sums.first_nonfinite_b);
             acc.s.n += p.sums.n;
             acc.s.dot += p.sums.dot;
             acc.s.aa += p.sums.aa;
@@ -1218,6 +1260,8 @@ impl Accumulator {
             acc.s.max_b = acc.s.max_b.max(p.sums.max_b);
             acc.s.nonfinite_a += p.sums.nonfinite_a;
             acc.s.nonfinite_b += p.sums.nonfinite_b;
+            acc.s.nan_a += p.sums.nan_a;
+            acc.s.nan_b += p.sums.nan_b;
             acc.s.clip_e += p.sums.clip_e;
             acc.s.round_e += p.sums.round_e;
             acc.s.clipped += p.sums.clipped;
@@ -1263,7 +1307,26 @@ impl Accumulator {
             .s
             .shift_b
             .get_or_insert(if b[0].is_finite() { b[0] } else { 0.0 });
+        let seen = (self.s.nonfinite_a, self.s.nonfinite_b);
         self.blocks(b, a, sa, sb);
+        // Where the first non-finite value sits (found once per side: a scan of this slice only).
+        let first = |mine: &mut Option<u64>, grew: bool, v: &[f32], at: u64| {
+            if grew && mine.is_none() {
+                *mine = v.iter().position(|x| !x.is_finite()).map(|i| at + i as u64);
+            }
+        };
+        first(
+            &mut self.s.first_nonfinite_a,
+            self.s.nonfinite_a > seen.0,
+            a,
+            self.s.n,
+        );
+        first(
+            &mut self.s.first_nonfinite_b,
+            self.s.nonfinite_b > seen.1,
+            b,
+            self.s.n,
+        );
         if let Some(kl) = self.kl.as_mut() {
             kl.push(b, a);
         }
@@ -1465,6 +1528,8 @@ impl Accumulator {
         if !(self.s.dd.is_finite() && self.s.bb.is_finite() && self.s.aa.is_finite()) {
             self.s.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
             self.s.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
+            self.s.nan_a += a.iter().filter(|v| v.is_nan()).count() as u64;
+            self.s.nan_b += b.iter().filter(|v| v.is_nan()).count() as u64;
         }
     }
 
@@ -1569,6 +1634,10 @@ impl Accumulator {
             error_split,
             nonfinite_base: self.s.nonfinite_b,
             nonfinite_analy: self.s.nonfinite_a,
+            nan_base: self.s.nan_b,
+            nan_analy: self.s.nan_a,
+            first_nonfinite_base: self.s.first_nonfinite_b,
+            first_nonfinite_analy: self.s.first_nonfinite_a,
             hist: None,
             quant: self.quant,
             local: None,
@@ -1992,6 +2061,58 @@ mod tests {
                 "{shape:?}: {single} vs {windowed}"
             );
         }
+    }
+
+    #[test]
+    fn a_softmax_axis_of_one_element_has_kl_exactly_zero_on_every_path() {
+        // Both softmaxes of a one-element group are exactly 1: KL is 0 whatever the values (the
+        // recurrence alone gives 6.1e-12 for 0.5 vs 0.53), on the single pass, the windowed one and
+        // a part's runs; a NaN still makes it NaN.
+        for shape in [
+            vec![1u64, 1],
+            vec![7, 1],
+            vec![2, 1, 5],
+            vec![1],
+            vec![3, 1, 1, 4],
+        ] {
+            let n: u64 = shape.iter().product();
+            let b: Vec<f32> = (0..n).map(|i| 0.5 + (i as f32 * 1.7).sin() * 3.0).collect();
+            let a: Vec<f32> = b
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x + 0.03 + (i % 3) as f32 * 5.0)
+                .collect();
+            let (_, along, inner) = kl_layout(&shape, false);
+            assert_eq!(along, 1, "{shape:?}");
+            let mut acc = Accumulator::new(&shape, false, None, true);
+            acc.update(&b, &a);
+            assert_eq!(acc.finish().kl.to_bits(), 0f64.to_bits(), "{shape:?}");
+            let windowed = kl_windowed_with(&shape, false, 2, &mut |start, len, ob, oa| {
+                ob.clear();
+                oa.clear();
+                ob.extend_from_slice(&b[start as usize..start as usize + len]);
+                oa.extend_from_slice(&a[start as usize..start as usize + len]);
+                Ok(())
+            })
+            .expect("kl");
+            assert_eq!(windowed.to_bits(), 0f64.to_bits(), "{shape:?}");
+            let mut runs = KlRuns::new(inner as usize, along);
+            let mut total = 0.0;
+            for (bs, as_) in b.chunks(inner as usize).zip(a.chunks(inner as usize)) {
+                runs.push_rows(bs, as_, 1, inner as usize);
+                total += runs.take(inner as usize);
+            }
+            assert_eq!(total.to_bits(), 0f64.to_bits(), "{shape:?}");
+            let mut with_nan = a.clone();
+            with_nan[0] = f32::NAN;
+            let mut acc = Accumulator::new(&shape, false, None, true);
+            acc.update(&b, &with_nan);
+            assert!(acc.finish().kl.is_nan(), "{shape:?}");
+        }
+        // A longer axis is not touched: [1, 2] with different sides has KL > 0.
+        let mut acc = Accumulator::new(&[1, 2], false, None, true);
+        acc.update(&[0.5, 1.5], &[0.53, 1.2]);
+        assert!(acc.finish().kl > 0.0);
     }
 
     #[test]

@@ -563,7 +563,8 @@ impl PartRun {
             None => PartPass::Sums {
                 acc: Box::new(Accumulator::new(&[], false, spec, false)),
                 kl: super::metrics::KlRuns::new(
-                    (part.r1.saturating_sub(part.r0)).min(PART_WINDOW) as usize
+                    (part.r1.saturating_sub(part.r0)).min(PART_WINDOW) as usize,
+                    along,
                 ),
                 kl_total: 0.0,
             },
@@ -830,6 +831,178 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
             m.cosine
         ),
     }]
+}
+
+/// `[0, 3, 1, 7]`: a flat row-major index as one index per axis of `shape` (the flat index when the
+/// shape does not hold it).
+pub fn unravel(flat: u64, shape: &[u64]) -> String {
+    let total = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    if shape.is_empty() || total.is_none_or(|t| flat >= t) {
+        return format!("flat index {flat}");
+    }
+    let mut rest = flat;
+    let mut idx = vec![0u64; shape.len()];
+    for (k, &d) in shape.iter().enumerate().rev() {
+        idx[k] = rest % d;
+        rest /= d;
+    }
+    let parts: Vec<String> = idx.iter().map(u64::to_string).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// One side's non-finite values in words: `12 NaN and 3 ±∞ of 1,024 elements, the first at [0, 3]`
+/// (None when the side is finite).
+fn nonfinite_words(
+    count: u64,
+    nan: u64,
+    first: Option<u64>,
+    numel: u64,
+    shape: &[u64],
+) -> Option<String> {
+    if count == 0 {
+        return None;
+    }
+    let inf = count.saturating_sub(nan);
+    let what = match (nan, inf) {
+        (0, i) => format!("{i} ±∞"),
+        (n, 0) => format!("{n} NaN"),
+        (n, i) => format!("{n} NaN and {i} ±∞"),
+    };
+    let at = first
+        .map(|i| format!(", the first at {}", unravel(i, shape)))
+        .unwrap_or_default();
+    Some(format!("{what} of {numel} elements{at}"))
+}
+
+/// What the detail panel says about a pair's NaN/±∞ values (None when both sides are finite).
+pub fn nonfinite_note(p: &PairResult) -> Option<String> {
+    let m = p.metrics.as_ref()?;
+    let f = nonfinite_words(
+        m.nonfinite_base,
+        m.nan_base,
+        m.first_nonfinite_base,
+        m.numel,
+        &p.shape,
+    );
+    let q = nonfinite_words(
+        m.nonfinite_analy,
+        m.nan_analy,
+        m.first_nonfinite_analy,
+        m.numel,
+        &p.shape,
+    );
+    if f.is_none() && q.is_none() {
+        return None;
+    }
+    let side = |w: Option<String>| w.unwrap_or_else(|| "none".into());
+    Some(format!(
+        "Non-finite values: float side {}; quantized side {}. Cosine, SQNR, MSE, L1 and KL sum over every element, so they are NaN for this pair.",
+        side(f),
+        side(q)
+    ))
+}
+
+/// Findings about NaN/±∞ in the dumps: one for pairs whose quantized side alone holds them (the
+/// quantized model makes them: an error), one for pairs whose float side holds them too (the
+/// reference is not finite). Each names the pairs in order, the first one's values and where, and
+/// cites every such pair's row (`pairs` row = index in `pairs`); returned with the quantized file.
+pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
+    let with = |quant_only: bool| -> Vec<usize> {
+        (0..pairs.len())
+            .filter(|&i| {
+                pairs[i].metrics.as_ref().is_some_and(|m| {
+                    if quant_only {
+                        m.nonfinite_analy > 0 && m.nonfinite_base == 0
+                    } else {
+                        m.nonfinite_base > 0
+                    }
+                })
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for quant_only in [true, false] {
+        let rows = with(quant_only);
+        let Some(&first) = rows.first() else { continue };
+        let p = &pairs[first];
+        let names: Vec<String> = rows.iter().map(|&i| pairs[i].name.clone()).collect();
+        let evidence = rows
+            .iter()
+            .map(|&i| Evidence {
+                table: "pairs".into(),
+                row: i,
+                line: 0,
+                file: Some(pairs[i].quant_file),
+            })
+            .collect();
+        let m = p.metrics.as_ref().expect("rows have metrics");
+        let count = super::findings::plural(rows.len(), "pair", "pairs");
+        let (severity, message, fix) = if quant_only {
+            let q = nonfinite_words(
+                m.nonfinite_analy,
+                m.nan_analy,
+                m.first_nonfinite_analy,
+                m.numel,
+                &p.shape,
+            )
+            .unwrap_or_default();
+            (
+                Severity::Error,
+                format!(
+                    "{count} hold NaN or ±∞ on the quantized side while the float side is finite: {}. The first, `{}`, holds {q}. The quantized model makes these values; Cosine, SQNR, MSE, L1 and KL of these pairs are NaN because they sum over every element.",
+                    super::findings::name_list(&names, 5),
+                    p.name
+                ),
+                format!(
+                    "Start at the first of them in graph order (`{}` is first in file order): everything after it inherits the NaN. A NaN or ∞ appears where quantization turns a value into 0 or a huge one that then goes through a division, log, rsqrt, exp or pow (a LayerNorm's variance, a softmax's sum, a reciprocal), or where an accumulator overflows. Check that op's input scale (0 or tiny) and range, and keep its input in int16 or float. A tensor that is NaN from its first element suggests a dump read with the wrong dtype or a buffer never written.",
+                    p.name
+                ),
+            )
+        } else {
+            let f = nonfinite_words(
+                m.nonfinite_base,
+                m.nan_base,
+                m.first_nonfinite_base,
+                m.numel,
+                &p.shape,
+            )
+            .unwrap_or_default();
+            let q = nonfinite_words(
+                m.nonfinite_analy,
+                m.nan_analy,
+                m.first_nonfinite_analy,
+                m.numel,
+                &p.shape,
+            )
+            .unwrap_or_else(|| "none".into());
+            (
+                Severity::Warning,
+                format!(
+                    "{count} hold NaN or ±∞ on the float side: {}. The first, `{}`, holds {f} (quantized side: {q}). The float reference is not finite there, so Cosine, SQNR, MSE, L1 and KL of these pairs are NaN and say nothing about quantization.",
+                    super::findings::name_list(&names, 5),
+                    p.name
+                ),
+                "If the values are a mask (−∞ before a softmax, on both sides at the same places), dump the tensor after the mask is applied or compare the softmax output instead. Otherwise the float model or its input is broken here (a division by zero, an overflow, an input outside the preprocessing's range): fix the float model first, then compare again.".to_string(),
+            )
+        };
+        out.push((
+            p.quant_file,
+            Finding {
+                kind: kind::NONFINITE.into(),
+                severity,
+                layers: names,
+                message,
+                fix,
+                evidence,
+                score: if quant_only { 200.0 } else { 100.0 },
+                rank_reason: format!(
+                    "NaN/±∞ on the {} side of {count}",
+                    if quant_only { "quantized" } else { "float" }
+                ),
+            },
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

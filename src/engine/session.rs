@@ -95,6 +95,11 @@ impl Analysis {
                 );
             }
         }
+        out.extend(
+            super::pairs::nonfinite_findings(&self.tensors.pairs)
+                .into_iter()
+                .map(|(file, finding)| FileFinding { file, finding }),
+        );
         super::triage::triage(&mut out, &self.files);
         self.findings = out;
     }

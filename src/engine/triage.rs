@@ -93,6 +93,12 @@ pub fn triage(findings: &mut [FileFinding], files: &[FileReport]) {
                 (base + own).min(60.0),
                 format!("arrives from upstream (fix the origin first); {own_reason}"),
             )
+        } else if f.kind == kind::NONFINITE && f.severity == Severity::Error {
+            // NaN/∞ made by the quantized model: no other error can be judged past it.
+            (
+                120.0,
+                format!("{own_reason}: every metric downstream is NaN"),
+            )
         } else if f.kind == kind::SENSITIVE_OPS {
             (
                 110.0,

@@ -552,7 +552,7 @@ pub use super::compare::CompareRow;
 pub use super::detect::Format;
 pub use super::doc::{CallStatus, FusionStatus};
 pub use super::document::run_keys;
-pub use super::pairs::{PairResult, Side, SideBasis, HIST_MAX_ELEMS};
+pub use super::pairs::{nonfinite_note, PairResult, Side, SideBasis, HIST_MAX_ELEMS};
 pub use super::preprocess::{
     dims_text, parse_dims, parse_size, parse_triple, Layout, Preprocess, RandomInputs, PRESETS,
     RANDOM_WARNING,

@@ -228,6 +228,9 @@ fn pair_detail(
         <div class="pair-detail" data-detail={pr.name.clone()}>
             <h3>{ breakable(&pr.name) }<super::rich::CopyName name={pr.name.clone()} /></h3>
             <p class="muted small">{ format!("{} ↔ {} · paired {}", pr.float_tensor, pr.quant_tensor, pr.matched_by) }</p>
+            if let Some(note) = crate::engine::views::nonfinite_note(pr) {
+                <p class="error-text small nonfinite-note">{ note }</p>
+            }
             if let Some((file, rows)) = a.compare_rows_of(&pr.name) {
                 <p class="small">
                     { format!("Also in the comparison report ({} row(s)); its qscale is used when no scale is typed. ", rows.len()) }

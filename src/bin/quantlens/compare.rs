@@ -182,6 +182,11 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
         &mut |_, _, _| {},
     );
     let (mut compared, mut findings, mut mismatches) = (Vec::new(), Vec::new(), Vec::new());
+    findings.extend(
+        pairs::nonfinite_findings(&cmp.pairs)
+            .into_iter()
+            .map(|(_, f)| f),
+    );
     for p in &cmp.pairs {
         match (&p.metrics, &p.error) {
             (Some(m), _) => {
@@ -241,6 +246,7 @@ fn pair_json(p: &PairResult, m: &PairMetrics) -> Value {
         "base_min": num(m.base_min), "base_max": num(m.base_max), "base_mean": num(m.base_mean), "base_var": num(m.base_var),
         "analy_min": num(m.analy_min), "analy_max": num(m.analy_max), "analy_mean": num(m.analy_mean), "analy_var": num(m.analy_var),
         "max_qscale_diff": m.max_qscale_diff.map(num).unwrap_or(Value::Null),
+        "nonfinite_float": m.nonfinite_base, "nonfinite_quant": m.nonfinite_analy,
         "error_split": m.error_split.map(|s| json!({
             "clip": num(s.clip), "round": num(s.round), "inherited": num(s.inherited), "clipped_fraction": num(s.clipped_fraction)
         })).unwrap_or(Value::Null),

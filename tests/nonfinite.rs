@@ -1,0 +1,169 @@
+//! NaN and ±∞ in tensor dumps: counted per side (NaN apart from ±∞), located (the first one's
+//! index, the same whole, in slices and in parts), and diagnosed: an error when only the quantized
+//! side holds them, a warning when the float side does, and the detail panel's note.
+
+use quantlens::engine::findings::Severity;
+use quantlens::engine::metrics::{Accumulator, PairMetrics};
+use quantlens::engine::pairs::{nonfinite_note, unravel};
+use quantlens::engine::session::Session;
+
+mod common;
+use common::npy_f32 as npy;
+
+type Located = (u64, u64, Option<u64>, u64, u64, Option<u64>);
+
+fn located(m: &PairMetrics) -> Located {
+    (
+        m.nonfinite_base,
+        m.nan_base,
+        m.first_nonfinite_base,
+        m.nonfinite_analy,
+        m.nan_analy,
+        m.first_nonfinite_analy,
+    )
+}
+
+/// Compare `b` (float) with `a` (quantized) whole, in slices of `slice` and in parts cut at `cut`.
+fn three_ways(b: &[f32], a: &[f32], slice: usize, cut: usize) -> [PairMetrics; 3] {
+    let mut whole = Accumulator::new(&[b.len() as u64], false, None, true);
+    whole.update(b, a);
+    let mut sliced = Accumulator::new(&[b.len() as u64], false, None, true);
+    for (bs, as_) in b.chunks(slice).zip(a.chunks(slice)) {
+        sliced.update(bs, as_);
+    }
+    let parts: Vec<_> = [0..cut, cut..b.len()]
+        .into_iter()
+        .map(|r| {
+            let mut acc = Accumulator::new(&[], false, None, false);
+            acc.update(&b[r.clone()], &a[r]);
+            acc.into_part(None)
+        })
+        .collect();
+    [
+        whole.finish(),
+        sliced.finish(),
+        Accumulator::merged(&parts, None),
+    ]
+}
+
+#[test]
+fn non_finite_values_are_counted_and_located_whole_in_slices_and_in_parts() {
+    // 10,000 elements: the float side holds +∞ at 7,001; the quantized side NaN at 4,097 and
+    // 9,000 and −∞ at 5,000 (past the kernel's first blocks, so a block with finite sums comes first).
+    let b: Vec<f32> = (0..10_000).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut a: Vec<f32> = b.iter().map(|x| x + 0.001).collect();
+    let mut b = b;
+    b[7_001] = f32::INFINITY;
+    a[4_097] = f32::NAN;
+    a[5_000] = f32::NEG_INFINITY;
+    a[9_000] = f32::NAN;
+    for (slice, cut) in [(333, 4_500), (4_096, 6_000), (10_000, 9_500), (1, 1)] {
+        for m in three_ways(&b, &a, slice, cut) {
+            assert_eq!(
+                located(&m),
+                (1, 0, Some(7_001), 3, 2, Some(4_097)),
+                "slices of {slice}, parts cut at {cut}"
+            );
+        }
+    }
+    // Finite sides: nothing counted, nothing located.
+    let clean: Vec<f32> = (0..100).map(|i| i as f32).collect();
+    for m in three_ways(&clean, &clean, 7, 50) {
+        assert_eq!(located(&m), (0, 0, None, 0, 0, None));
+    }
+}
+
+#[test]
+fn a_flat_index_reads_as_one_index_per_axis() {
+    assert_eq!(unravel(6, &[3, 4]), "[1, 2]");
+    assert_eq!(unravel(0, &[1, 1, 1]), "[0, 0, 0]");
+    assert_eq!(unravel(23, &[2, 3, 4]), "[1, 2, 3]");
+    assert_eq!(unravel(12, &[3, 4]), "flat index 12");
+    assert_eq!(unravel(5, &[]), "flat index 5");
+    assert_eq!(unravel(1, &[u64::MAX, u64::MAX]), "flat index 1");
+}
+
+#[test]
+fn nan_made_by_the_quantized_model_is_the_first_finding_and_a_bad_reference_a_warning() {
+    // `act`: float finite, quantized NaN at [1, 2] and −∞ at [2, 0]. `mask`: −∞ on both sides at
+    // [0, 1] (a masked attention score). `fine`: a small rounding error and nothing else.
+    let b: Vec<f32> = (0..12).map(|i| i as f32 * 0.1 - 0.5).collect();
+    let mut a: Vec<f32> = b.iter().map(|x| x + 0.01).collect();
+    a[6] = f32::NAN;
+    a[8] = f32::NEG_INFINITY;
+    let mut mb = b.clone();
+    mb[1] = f32::NEG_INFINITY;
+    let mut ma = mb.clone();
+    ma[3] += 0.01;
+    let files = [
+        ("fp32/fine.npy", npy(&[3, 4], &b)),
+        (
+            "int8/fine.npy",
+            npy(&[3, 4], &b.iter().map(|x| x + 0.001).collect::<Vec<_>>()),
+        ),
+        ("fp32/act.npy", npy(&[3, 4], &b)),
+        ("int8/act.npy", npy(&[3, 4], &a)),
+        ("fp32/mask.npy", npy(&[3, 4], &mb)),
+        ("int8/mask.npy", npy(&[3, 4], &ma)),
+    ];
+    let mut s = Session::new();
+    for (name, bytes) in &files {
+        s.open(name, Box::new(bytes.clone()));
+    }
+    s.update(&mut |_, _, _| {});
+    let a = &s.analysis;
+    let row = |name: &str| a.tensors.pairs.iter().position(|p| p.name == name).unwrap();
+    let nonfinite: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "nonfinite_values")
+        .collect();
+    assert_eq!(nonfinite.len(), 2, "{:#?}", a.findings);
+
+    // The quantized side's NaN: an error, ranked first, naming the pair, its values and where.
+    let first = &a.findings[0];
+    assert_eq!(first.finding.kind, "nonfinite_values");
+    assert_eq!(first.finding.severity, Severity::Error);
+    assert_eq!(first.finding.layers, vec!["act".to_string()]);
+    assert!(
+        first
+            .finding
+            .message
+            .contains("holds 1 NaN and 1 ±∞ of 12 elements, the first at [1, 2]"),
+        "{}",
+        first.finding.message
+    );
+    assert_eq!(first.finding.evidence.len(), 1);
+    assert_eq!(first.finding.evidence[0].row, row("act"));
+    assert_eq!(
+        first.finding.evidence[0].file,
+        Some(a.tensors.pairs[row("act")].quant_file)
+    );
+
+    // The float side's −∞ (on both sides): a warning about the reference, with the mask advice.
+    let warn = nonfinite
+        .iter()
+        .find(|f| f.finding.severity == Severity::Warning)
+        .unwrap();
+    assert_eq!(warn.finding.layers, vec!["mask".to_string()]);
+    assert!(
+        warn.finding.message.contains("holds 1 ±∞ of 12 elements, the first at [0, 1] (quantized side: 1 ±∞ of 12 elements, the first at [0, 1])"),
+        "{}",
+        warn.finding.message
+    );
+    assert!(warn.finding.fix.contains("mask"), "{}", warn.finding.fix);
+
+    // The detail panel's note, and none for a finite pair.
+    let note = nonfinite_note(&a.tensors.pairs[row("act")]).unwrap();
+    assert!(
+        note.contains(
+            "float side none; quantized side 1 NaN and 1 ±∞ of 12 elements, the first at [1, 2]"
+        ),
+        "{note}"
+    );
+    assert_eq!(nonfinite_note(&a.tensors.pairs[row("fine")]), None);
+    // The index cites both rows.
+    let idx = a.evidence_index();
+    let q = a.tensors.pairs[row("act")].quant_file;
+    assert!(idx.contains_key(&(q, "pairs".to_string(), row("act"))));
+}
