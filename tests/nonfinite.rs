@@ -95,7 +95,13 @@ fn nan_made_by_the_quantized_model_is_the_first_finding_and_a_bad_reference_a_wa
     mb[1] = f32::NEG_INFINITY;
     let mut ma = mb.clone();
     ma[3] += 0.01;
+    // `spread`, listed first: NaN in 4 of 12 (as downstream of an origin), so named after `act`.
+    let mut sa = a.clone();
+    sa[0] = f32::NAN;
+    sa[11] = f32::NAN;
     let files = [
+        ("fp32/spread.npy", npy(&[3, 4], &b)),
+        ("int8/spread.npy", npy(&[3, 4], &sa)),
         ("fp32/fine.npy", npy(&[3, 4], &b)),
         (
             "int8/fine.npy",
@@ -124,7 +130,12 @@ fn nan_made_by_the_quantized_model_is_the_first_finding_and_a_bad_reference_a_wa
     let first = &a.findings[0];
     assert_eq!(first.finding.kind, "nonfinite_values");
     assert_eq!(first.finding.severity, Severity::Error);
-    assert_eq!(first.finding.layers, vec!["act".to_string()]);
+    // The smallest share of non-finite values first: the likeliest origin.
+    assert_eq!(
+        first.finding.layers,
+        vec!["act".to_string(), "spread".to_string()]
+    );
+    assert!(row("spread") < row("act"), "the table lists spread first");
     assert!(
         first
             .finding
@@ -133,8 +144,14 @@ fn nan_made_by_the_quantized_model_is_the_first_finding_and_a_bad_reference_a_wa
         "{}",
         first.finding.message
     );
-    assert_eq!(first.finding.evidence.len(), 1);
+    assert!(
+        first.finding.fix.contains("(here `act`)"),
+        "{}",
+        first.finding.fix
+    );
+    assert_eq!(first.finding.evidence.len(), 2);
     assert_eq!(first.finding.evidence[0].row, row("act"));
+    assert_eq!(first.finding.evidence[1].row, row("spread"));
     assert_eq!(
         first.finding.evidence[0].file,
         Some(a.tensors.pairs[row("act")].quant_file)

@@ -904,8 +904,10 @@ pub fn nonfinite_note(p: &PairResult) -> Option<String> {
 
 /// Findings about NaN/±∞ in the dumps: one for pairs whose quantized side alone holds them (the
 /// quantized model makes them: an error), one for pairs whose float side holds them too (the
-/// reference is not finite). Each names the pairs in order, the first one's values and where, and
-/// cites every such pair's row (`pairs` row = index in `pairs`); returned with the quantized file.
+/// reference is not finite). Each names the pairs with the smallest share of such values first
+/// (they spread as they flow downstream, so that pair is the likeliest origin; graph order is not
+/// known from dumps), its values and where, and cites every such pair's row (`pairs` row = index
+/// in `pairs`); returned with the quantized file.
 pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
     let with = |quant_only: bool| -> Vec<usize> {
         (0..pairs.len())
@@ -922,7 +924,18 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
     };
     let mut out = Vec::new();
     for quant_only in [true, false] {
-        let rows = with(quant_only);
+        let mut rows = with(quant_only);
+        let share = |i: usize| {
+            pairs[i].metrics.as_ref().map_or(f64::INFINITY, |m| {
+                let n = if quant_only {
+                    m.nonfinite_analy
+                } else {
+                    m.nonfinite_base
+                };
+                n as f64 / m.numel.max(1) as f64
+            })
+        };
+        rows.sort_by(|&x, &y| share(x).total_cmp(&share(y)));
         let Some(&first) = rows.first() else { continue };
         let p = &pairs[first];
         let names: Vec<String> = rows.iter().map(|&i| pairs[i].name.clone()).collect();
@@ -949,12 +962,12 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
             (
                 Severity::Error,
                 format!(
-                    "{count} hold NaN or ±∞ on the quantized side while the float side is finite: {}. The first, `{}`, holds {q}. The quantized model makes these values; Cosine, SQNR, MSE, L1 and KL of these pairs are NaN because they sum over every element.",
+                    "{count} hold NaN or ±∞ on the quantized side while the float side is finite: {} (the smallest share first). `{}` holds {q}. The quantized model makes these values; Cosine, SQNR, MSE, L1 and KL of these pairs are NaN because they sum over every element.",
                     super::findings::name_list(&names, 5),
                     p.name
                 ),
                 format!(
-                    "Start at the first of them in graph order (`{}` is first in file order): everything after it inherits the NaN. A NaN or ∞ appears where quantization turns a value into 0 or a huge one that then goes through a division, log, rsqrt, exp or pow (a LayerNorm's variance, a softmax's sum, a reciprocal), or where an accumulator overflows. Check that op's input scale (0 or tiny) and range, and keep its input in int16 or float. A tensor that is NaN from its first element suggests a dump read with the wrong dtype or a buffer never written.",
+                    "Start at the first of them in graph order: everything after it inherits the NaN, and NaN spreads as it flows, so the origin usually holds the fewest (here `{}`). A NaN or ∞ appears where quantization turns a value into 0 or a huge one that then goes through a division, log, rsqrt, exp or pow (a LayerNorm's variance, a softmax's sum, a reciprocal), or where an accumulator overflows. Check that op's input scale (0 or tiny) and range, and keep its input in int16 or float. A tensor that is NaN from its first element suggests a dump read with the wrong dtype or a buffer never written.",
                     p.name
                 ),
             )
@@ -978,7 +991,7 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
             (
                 Severity::Warning,
                 format!(
-                    "{count} hold NaN or ±∞ on the float side: {}. The first, `{}`, holds {f} (quantized side: {q}). The float reference is not finite there, so Cosine, SQNR, MSE, L1 and KL of these pairs are NaN and say nothing about quantization.",
+                    "{count} hold NaN or ±∞ on the float side: {} (the smallest share first). `{}` holds {f} (quantized side: {q}). The float reference is not finite there, so Cosine, SQNR, MSE, L1 and KL of these pairs are NaN and say nothing about quantization.",
                     super::findings::name_list(&names, 5),
                     p.name
                 ),
