@@ -169,6 +169,11 @@ proptest! {
         let bad = |v: &[f32]| v.iter().filter(|x| !x.is_finite()).count() as u64;
         prop_assert_eq!(m.nonfinite_base, bad(&b));
         prop_assert_eq!(m.nonfinite_analy, bad(&a));
+        // NaN apart from ±inf, and where the first non-finite value of each side sits.
+        let nan = |v: &[f32]| v.iter().filter(|x| x.is_nan()).count() as u64;
+        let first = |v: &[f32]| v.iter().position(|x| !x.is_finite()).map(|i| i as u64);
+        prop_assert_eq!((m.nan_base, m.first_nonfinite_base), (nan(&b), first(&b)));
+        prop_assert_eq!((m.nan_analy, m.first_nonfinite_analy), (nan(&a), first(&a)));
         prop_assert!(m.cosine.is_nan() || (-1.0..=1.0).contains(&m.cosine), "cosine {}", m.cosine);
         prop_assert!(m.atol.is_nan() || m.atol >= 0.0);
         let split = m.error_split.expect("a split with a scale");
@@ -178,6 +183,7 @@ proptest! {
         let json = serde_json::to_string(&m).expect("json");
         let back: quantlens::engine::metrics::PairMetrics = serde_json::from_str(&json).expect("read back");
         prop_assert_eq!(back.nonfinite_base, m.nonfinite_base);
+        prop_assert_eq!(back.first_nonfinite_analy, m.first_nonfinite_analy);
         prop_assert!(close(back.mse, m.mse, 0.0, 0.0));
     }
 
