@@ -118,18 +118,87 @@ fn deferred_pairs_merged_in_parts_are_what_a_whole_comparison_gets() {
 }
 
 #[test]
-fn a_pair_whose_split_dtype_comes_from_its_range_is_compared_whole() {
+fn a_pair_whose_split_dtype_comes_from_its_range_goes_in_parts_and_gets_its_split_after() {
     let files = files();
+    // A typed scale without a dtype: the dtype is inferred from the quantized side's range, which
+    // only a pass finds. The pair is listed without its scale (the parts need no quantizer)...
+    let typed = |s: &mut Session| {
+        s.settings.scales.insert("act".into(), (0.02, None));
+    };
+    let mut whole = session(&files);
+    typed(&mut whole);
+    whole.update(&mut |_, _, _| {});
     let mut s = session(&files);
-    // A typed scale without a dtype: the dtype is inferred from the quantized side's range.
-    s.settings.scales.insert("act".into(), (0.02, None));
-    assert!(s.deferred_pairs(0).iter().all(|d| d.float.name != "act"));
-    // With its dtype, it can go in parts.
+    typed(&mut s);
+    let d = s.deferred_pairs(100_000);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].scale, d[0].dtype.as_deref()), (None, None));
+    let (spec, deq) = part_setup(&d[0].float, &d[0].quant, d[0].scale, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!((spec, deq), (None, None));
+    let (fb, qb) = (&files[0].1, &files[1].1);
+    let parts: Vec<AccPart> = plan_parts_with(&d[0].float.shape, d[0].float.fortran, 2, 0)
+        .iter()
+        .map(|&p| {
+            compare_part(
+                &mut fb.as_slice(),
+                &d[0].float,
+                &mut qb.as_slice(),
+                &d[0].quant,
+                None,
+                None,
+                p,
+                &mut |_| {},
+            )
+            .unwrap()
+        })
+        .collect();
+    s.insert_compared(d[0].key.clone(), Ok(merge_parts(&parts, None, &[])));
+    // ...and the session's pass adds the split from the float side alone: int8 from the range, the
+    // split the whole comparison finds.
+    s.update(&mut |_, _, _| {});
+    assert!(s.deferred_pairs(0).is_empty(), "nothing left to compare");
+    let find = |s: &Session| {
+        s.analysis
+            .tensors
+            .pairs
+            .iter()
+            .find(|p| p.name == "act")
+            .and_then(|p| p.metrics.clone())
+            .unwrap()
+    };
+    let (a, b) = (find(&s), find(&whole));
+    assert_eq!(a.quant, b.quant, "the same quantizer (int8 at 0.02)");
+    assert_eq!(a.quant.map(|q| q.qmax), Some(127));
+    let (sa, sb) = (a.error_split.unwrap(), b.error_split.unwrap());
+    assert_eq!(
+        (sa.clip, sa.round, sa.clipped_fraction),
+        (sb.clip, sb.round, sb.clipped_fraction)
+    );
+    assert!(
+        (sa.inherited - sb.inherited).abs() <= 1e-6 * (sb.clip + sb.round + sb.inherited),
+        "{sa:?} vs {sb:?}"
+    );
+    assert_eq!(a.max_qscale_diff, b.max_qscale_diff);
+    // With its dtype, it goes in parts with its scale.
     s.settings.scales.insert(
+        "act".into(),
+        (0.02, Some(quantlens::engine::quant::QDType::Int16)),
+    );
+    let d = s.deferred_pairs(100_000);
+    assert_eq!(
+        d.len(),
+        0,
+        "a scale change rescales the compared pair: {d:?}"
+    );
+    // A fresh session with the dtype typed lists the pair with its scale and dtype.
+    let mut fresh = session(&files);
+    fresh.settings.scales.insert(
         "act".into(),
         (0.02, Some(quantlens::engine::quant::QDType::Int8)),
     );
-    let d = s.deferred_pairs(100_000);
+    let d = fresh.deferred_pairs(100_000);
     assert_eq!(d.len(), 1);
     assert_eq!(
         (d[0].scale, d[0].dtype.as_deref()),

@@ -126,3 +126,27 @@ test("several 2 × 16 MiB pairs go round the workers, each with its own metrics"
   await page.close();
   await rm(sub, { recursive: true, force: true });
 });
+
+test("a scale known without its dtype (scales.json) still goes in parts, and the split is int8 from the range", async () => {
+  // The split's dtype comes from the quantized side's range: the parts run without the scale and
+  // the split is added after from the float side alone (before, such a pair was read whole here).
+  const scales = join(dir, "scales.json");
+  await writeFile(scales, JSON.stringify({ act: 0.02 }));
+  const { page, errors, workers, cores } = await openApp();
+  await page.setInputFiles('input[aria-label="Open files"]', [join(dir, "act_float.npy"), join(dir, "act_quant.npy"), scales]);
+  await page.waitForFunction(() => /\(1 pairs?\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
+  if (cores >= 2) assert.equal(workers.filter((u) => u.endsWith("/worker_loader.js")).length, Math.min(cores, 8), `helpers started: parts (${workers})`);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  const row = page.locator('tr[data-pair="act"]');
+  const cos = Number(await row.locator("td").nth(2).textContent());
+  assert.ok(Math.abs(cos - expected.cosine) < 1e-6, `cosine ${cos} vs ${expected.cosine}`);
+  // int8 at 0.02 covers ±2.54; the float values reach 3.1: the split is mostly clipping.
+  assert.match(await row.locator(".split-bar").getAttribute("title"), /clip [5-9]\d\.\d%/);
+  await row.click();
+  await page.waitForSelector('.pair-detail[data-detail="act"] tr.measured');
+  assert.match(await page.textContent(".pair-detail tr.measured th"), /measured, int8 \(scale 0\.02, from scales\.json/);
+  assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
+  assert.deepEqual(errors, []);
+  await page.close();
+  await rm(scales, { force: true });
+});

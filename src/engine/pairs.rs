@@ -385,7 +385,8 @@ pub type PartSetup = (Option<QuantSpec>, Option<f32>);
 /// What comparing a pair in parts needs to know first: the error split's quantizer and the
 /// scale that dequantizes raw integers. None when the split's dtype must be inferred from the
 /// quantized side's range (a scale without a dtype), which takes a pass of its own: such a pair
-/// is compared whole. Errors are those of [`compare_pair`].
+/// goes in parts without its scale and gets its split after ([`compare_files_with`]), or, in a
+/// compressed member, is compared whole. Errors are those of [`compare_pair`].
 pub fn part_setup(
     fe: &TensorEntry,
     qe: &TensorEntry,
@@ -2281,23 +2282,39 @@ pub fn compare_files_with(
             let prefix = key(p, &None);
             let prefix = &prefix[..prefix.rfind('\u{1f}').unwrap_or(0) + 1];
             let rescale = cache.keys().any(|k| k.starts_with(prefix));
-            if !cache.contains_key(&k)
-                && fi != qi
-                && !rescale
-                && bytes(p) >= *min_bytes
-                && matches!(
-                    part_setup(&p.float.entry, &p.quant.entry, scale, dtype),
-                    Ok(Some(_))
-                )
-            {
+            // A typed scale without a dtype: the split's dtype comes from the quantized side's
+            // range, which only a pass finds. The pair goes in parts without its scale (the
+            // metrics, KL and histograms), and this pass then adds the split from the float side
+            // alone (`rescale_pair`, with the range the parts found).
+            let plan = match part_setup(&p.float.entry, &p.quant.entry, scale, dtype) {
+                Ok(Some(_)) => Some((k.clone(), scale, dtype)),
+                Ok(None)
+                    if sc.is_some()
+                        && p.quant.entry.scale.is_none()
+                        && matches!(
+                            part_setup(&p.float.entry, &p.quant.entry, None, None),
+                            Ok(Some(_))
+                        ) =>
+                {
+                    Some((key(p, &None), None, None))
+                }
+                _ => None,
+            };
+            if let (Some((dkey, dscale, ddtype)), false, true, false, true) = (
+                plan,
+                cache.contains_key(&k),
+                fi != qi,
+                rescale,
+                bytes(p) >= *min_bytes,
+            ) {
                 list.push(DeferredPair {
-                    key: k,
+                    key: dkey,
                     float_file: fi,
                     float: p.float.entry.clone(),
                     quant_file: qi,
                     quant: p.quant.entry.clone(),
-                    scale,
-                    dtype: dtype.map(str::to_string),
+                    scale: dscale,
+                    dtype: ddtype.map(str::to_string),
                     bytes: bytes(p),
                 });
             }
