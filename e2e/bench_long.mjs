@@ -10,7 +10,8 @@
 //     sensitivity stage.
 // Memory: the page's JS heap (performance.memory), each worker's JS heap and its ArrayBuffer
 // backing stores (the file slices read; a worker's wasm memory is not counted there) through CDP
-// `Runtime.getHeapUsage` on the worker targets, and the resident size of the browser's processes
+// `Runtime.getHeapUsage` on the worker targets, each model worker's wasm memory as it reports it
+// (the run's notice), and the resident size of the browser's processes
 // (/proc: the renderer holds the page and its workers, wasm memories included). Input latency: a key typed into the
 // journal's run-name input (a plain input beside the app once a model is loaded) until the page's
 // next frame shows it, and a click's handler time, every ~700 ms while the run goes on.
@@ -311,6 +312,8 @@ np.savez(sys.argv[1], x=(img - 0.5) / 0.5)
     });
     report(cancel ? "cancel" : "whole run", r);
     if (!cancel) console.log(`    tabs: ${(await page.$$eval("button.tab", (b) => b.map((x) => x.title))).filter((t) => t.includes("_run/")).length} report tabs from the run`);
+    // Each model worker's own wasm memory (its high-water mark), as the run's notice says it.
+    if (!cancel) console.log(`    model workers' wasm memory: ${/wasm memory peaked at ([\d +]+ MiB)/.exec(await page.textContent(".banner.notice").catch(() => "") || "")?.[1] ?? "not reported"}`);
     if (errors.length) console.log(`    page errors: ${errors.join(" | ")}`);
     await page.close();
   }

@@ -25,7 +25,8 @@ fn now() -> f64 {
 }
 
 /// The byte length of this wasm module's memory (it only grows: the high-water mark).
-fn heap_bytes() -> f64 {
+/// This worker's wasm memory in bytes (it never shrinks: the high-water mark).
+pub(crate) fn heap_bytes() -> f64 {
     let mem = wasm_bindgen::memory();
     Reflect::get(&mem, &"buffer".into())
         .ok()

@@ -203,6 +203,7 @@ fn run(
             job,
             part: part as u32,
             values: report.part_values(),
+            wasm_heap_bytes: crate::model_bench::heap_bytes(),
         });
     }
     if parts > 1 {
@@ -260,6 +261,7 @@ fn progress(
                 stage: stage.to_string(),
                 done: done as u64,
                 total: total as u64,
+                wasm_heap_bytes: crate::model_bench::heap_bytes(),
             },
         );
     }
@@ -281,6 +283,7 @@ fn done(
             .collect(),
         notes,
         used,
+        wasm_heap_bytes: crate::model_bench::heap_bytes(),
     }
 }
 

@@ -515,6 +515,9 @@ pub enum FromModel {
         stage: String,
         done: u64,
         total: u64,
+        /// The worker's wasm memory now (it never shrinks: the high-water mark so far).
+        #[serde(default)]
+        wasm_heap_bytes: f64,
     },
     /// The reports written (name, text), opened then like dropped files; notes on samples left out.
     Done {
@@ -524,6 +527,9 @@ pub enum FromModel {
         /// What the run was given (images and their preprocessing, random inputs and the warning).
         #[serde(default)]
         used: Vec<String>,
+        /// The worker's wasm memory at the end (its high-water mark).
+        #[serde(default)]
+        wasm_heap_bytes: f64,
     },
     /// The answer to `Inspect`: each input's name and declared shape (`None`: symbolic).
     Inputs {
@@ -546,6 +552,9 @@ pub enum FromModel {
         job: u32,
         part: u32,
         values: PartValues,
+        /// The worker's wasm memory at the end (its high-water mark).
+        #[serde(default)]
+        wasm_heap_bytes: f64,
     },
     /// A split run's part 0: its own rows are measured; it waits for [`ToModel::Parts`].
     AwaitingParts {

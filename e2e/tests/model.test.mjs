@@ -171,6 +171,10 @@ test("image inputs: declared inputs shown first, a preset and size, a run on ima
   await page.click("#run-model-int8");
   await page.waitForSelector('button.tab[title$="_L1_sensitive_ops.txt"]', { timeout: 120000 });
   assert.match(await page.textContent(".banner.notice"), /Ran on 2 image\(s\) as x \[1, 3, 48, 192\]: BGR, 48×192, bilinear/);
+  // Each model worker reports its wasm memory (its high-water mark): shown, and under the bound.
+  const heap = /wasm memory peaked at ([\d +]+) MiB/.exec(await page.textContent(".banner.notice"));
+  assert.ok(heap, await page.textContent(".banner.notice"));
+  for (const mib of heap[1].split(" + ").map(Number)) assert.ok(mib > 1 && mib < 1536, `wasm memory ${heap[1]} MiB`);
   await page.click('button.tab[title$="_L1_sensitive_ops.txt"]');
   await page.waitForSelector(".sbar");
   const tabsBefore = await page.$$eval("button.tab", (b) => b.map((x) => x.title));

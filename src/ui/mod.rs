@@ -647,6 +647,38 @@ struct SplitRun {
     awaiting: bool,
     /// (done, total) sensitivity rows per part.
     progress: Vec<(u64, u64)>,
+    /// Each worker's wasm memory, the largest it reported (bytes).
+    heap_bytes: Vec<f64>,
+}
+
+/// Keep a model worker's largest reported wasm memory.
+fn note_heap(split: &Rc<std::cell::RefCell<SplitRun>>, part: usize, bytes: f64) {
+    if let Some(h) = split.borrow_mut().heap_bytes.get_mut(part) {
+        if bytes.is_finite() && bytes > *h {
+            *h = bytes;
+        }
+    }
+}
+
+/// "The model workers' wasm memory peaked at 121 + 118 MiB": each worker's high-water mark, as
+/// the run's notice says it (None when no worker reported one).
+fn heap_words(heap_bytes: &[f64]) -> Option<String> {
+    let mib: Vec<String> = heap_bytes
+        .iter()
+        .filter(|b| **b > 0.0)
+        .map(|b| format!("{:.0}", b / (1024.0 * 1024.0)))
+        .collect();
+    match mib.len() {
+        0 => None,
+        1 => Some(format!(
+            "the model worker's wasm memory peaked at {} MiB",
+            mib[0]
+        )),
+        _ => Some(format!(
+            "the model workers' wasm memory peaked at {} MiB",
+            mib.join(" + ")
+        )),
+    }
 }
 
 /// Once part 0 waits and every other part's rows are in, hand them to part 0 (which then writes
@@ -1447,6 +1479,7 @@ pub fn App() -> Html {
                 values: vec![None; parts as usize],
                 awaiting: false,
                 progress: vec![(0, 0); parts as usize],
+                heap_bytes: vec![0.0; parts as usize],
             }));
             for (part, msg) in msgs.into_iter().enumerate() {
                 let (d, submit_in, mw) = (dispatch.clone(), submit.clone(), model_worker.clone());
@@ -1469,8 +1502,13 @@ pub fn App() -> Html {
                             }
                         }
                         FromModel::Progress {
-                            stage, done, total, ..
+                            stage,
+                            done,
+                            total,
+                            wasm_heap_bytes,
+                            ..
                         } => {
+                            note_heap(&split, part, wasm_heap_bytes);
                             // The sensitivity rows are counted over every part; other stages are
                             // part 0's.
                             let (done, total) = if stage == "sensitivity" {
@@ -1497,7 +1535,12 @@ pub fn App() -> Html {
                             }))
                         }
                         FromModel::Inputs { .. } | FromModel::Bench { .. } => {}
-                        FromModel::Part { values, .. } => {
+                        FromModel::Part {
+                            values,
+                            wasm_heap_bytes,
+                            ..
+                        } => {
+                            note_heap(&split, part, wasm_heap_bytes);
                             split.borrow_mut().values[part] = Some(values);
                             send_parts(&split, &mw, job);
                         }
@@ -1506,8 +1549,14 @@ pub fn App() -> Html {
                             send_parts(&split, &mw, job);
                         }
                         FromModel::Done {
-                            files, notes, used, ..
+                            files,
+                            notes,
+                            used,
+                            wasm_heap_bytes,
+                            ..
                         } => {
+                            note_heap(&split, part, wasm_heap_bytes);
+                            let memory = heap_words(&split.borrow().heap_bytes);
                             stop_all(&mw);
                             let items: Vec<Item> = files
                                 .iter()
@@ -1523,11 +1572,16 @@ pub fn App() -> Html {
                                 .collect();
                             submit_in(items);
                             // What it ran on is news; inputs left out are a problem.
+                            let mut said = Vec::new();
                             if !used.is_empty() {
-                                d.dispatch(Action::Notice(Some(format!(
-                                    "Ran on {}",
-                                    used.join(" · ")
-                                ))));
+                                said.push(format!("Ran on {}", used.join(" · ")));
+                            }
+                            said.extend(memory);
+                            let said = said.join(" · ");
+                            let mut chars = said.chars();
+                            if let Some(c) = chars.next() {
+                                let said = c.to_uppercase().chain(chars).collect::<String>();
+                                d.dispatch(Action::Notice(Some(said)));
                             }
                             if !notes.is_empty() {
                                 d.dispatch(Action::Banner(Some(format!(
