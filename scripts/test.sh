@@ -28,6 +28,7 @@ python3 scripts/gen_fixtures.py --check
 python3 scripts/gen_zip_fixtures.py --check
 python3 scripts/gen_icons.py --check
 python3 scripts/gen_seed_journal.py --check
+python3 scripts/gen_mse_reference.py --check
 if python3 -c 'import PIL, numpy' 2>/dev/null; then python3 scripts/gen_image_fixtures.py --check; else echo "skipped: gen_image_fixtures.py --check (needs PIL, numpy)"; fi
 if python3 -c 'import numpy, onnx' 2>/dev/null; then python3 scripts/gen_broken_fixtures.py --check; else echo "skipped: gen_broken_fixtures.py --check (needs numpy, onnx)"; fi
 # Every other generator regenerates into a temporary folder and compares (`--check`) where its

@@ -309,7 +309,11 @@ proptest! {
         for obs in [Observer::Percentile { p: 0.9999 }, Observer::Percentile { p: 0.5 }, Observer::Mse, Observer::Kl] {
             let s = obs.scale(&h, dt).expect("a scale");
             prop_assert!(s.is_finite() && s > 0.0, "{}: {}", obs.label(), s);
-            prop_assert!(s <= mm * (1.0 + 1e-9) || s == f32::EPSILON as f64, "{}: {} above min-max {}", obs.label(), s, mm);
+            // MSE-optimal may pick ONNX Runtime's amax/qmax (nothing clipped), a hair above min-max.
+            let (qmin, qmax) = dt.range();
+            let top = if qmin < 0 { qmax.min(-qmin) as f64 } else { (qmax - qmin) as f64 / 2.0 };
+            let bound = if obs == Observer::Mse { (h.amax / top).max(mm) } else { mm };
+            prop_assert!(s <= bound * (1.0 + 1e-9) || s == f32::EPSILON as f64, "{}: {} above {}", obs.label(), s, bound);
         }
         let e = quant::quant_error(&x, mm, dt);
         let (qmin, qmax) = dt.range();

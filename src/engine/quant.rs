@@ -231,25 +231,57 @@ impl AbsHistogram {
         self.amax
     }
 
-    /// Expected squared error of symmetric quantization clipping at `c` with `levels` steps per side:
-    /// values beyond c cost their overshoot², the rest a uniform rounding error step²/12.
-    pub fn expected_sq_error(&self, c: f64, levels: f64) -> f64 {
-        let step = c / levels;
+    /// Σ (x − q(x))² predicted from the histogram for symmetric quantization with step `scale`,
+    /// clipping at `qmax`·scale: each bin's values taken as spread evenly over the bin, so the error
+    /// of a bin is the exact integral over it of the rounding error (per grid cell) and of the
+    /// overshoot past the clip level. (A flat step²/12 everywhere overstates the rounding error of
+    /// values far below one step — a softmax's many near-zero values — and the search then clipped
+    /// too much: 28.4 dB where amax/qmax gives 41.8 on a real softmax.)
+    pub fn predicted_sq_error(&self, scale: f64, qmax: f64) -> f64 {
         let w = self.width();
+        let lim = qmax * scale;
         self.bins
             .iter()
             .enumerate()
+            .filter(|(_, &n)| n > 0)
             .map(|(i, &n)| {
-                let center = (i as f64 + 0.5) * w;
-                let e = if center > c {
-                    (center - c) * (center - c)
-                } else {
-                    step * step / 12.0
-                };
-                n as f64 * e
+                let (a, b) = (i as f64 * w, (i + 1) as f64 * w);
+                n as f64 * sq_error_integral(a, b, scale, lim) / w
             })
             .sum()
     }
+}
+
+/// ∫ over [a, b] (0 ≤ a < b) of (x − q(x))², q rounding to the nearest multiple of `s` and
+/// clipping at `lim`: the overshoot past `lim`, and below it the rounding error cell by cell (a
+/// span of more than 8 cells as (length)·s²/12, which it then is to within 1/64).
+fn sq_error_integral(a: f64, b: f64, s: f64, lim: f64) -> f64 {
+    let cube = |t: f64| t * t * t;
+    let mut total = 0.0;
+    if b > lim {
+        let lo = a.max(lim);
+        total += (cube(b - lim) - cube(lo - lim)) / 3.0;
+    }
+    let hi = b.min(lim);
+    if hi > a {
+        if hi - a > 8.0 * s {
+            total += (hi - a) * s * s / 12.0;
+        } else {
+            let mut k = (a / s).round();
+            loop {
+                let c = k * s;
+                let (lo, up) = (a.max(c - 0.5 * s), hi.min(c + 0.5 * s));
+                if up > lo {
+                    total += (cube(up - c) - cube(lo - c)) / 3.0;
+                }
+                if c + 0.5 * s >= hi {
+                    break;
+                }
+                k += 1.0;
+            }
+        }
+    }
+    total
 }
 
 /// How a scale is chosen from data.
@@ -314,18 +346,47 @@ impl Observer {
                 symmetric_scale(h.percentile(p), dt)
             }
             Observer::Mse => {
-                // Search the clip value over the histogram's bin edges (coarse to fine is not needed:
-                // the histogram already bounds the resolution).
-                let w = h.width();
-                let mut best = (f64::INFINITY, h.amax);
-                for i in 1..=h.bins.len() {
-                    let c = i as f64 * w;
-                    let e = h.expected_sq_error(c, half);
+                // Candidates: a clip value at every bin edge (its scale as min-max's, c / half) and
+                // ONNX Runtime's amax / qmax (nothing clipped); the one with the least predicted
+                // error. Every edge up to 256 bins, else every n/256-th, then each edge around the
+                // best one.
+                let (w, n) = (h.width(), h.bins.len());
+                // |x| clips at the smaller side of a signed grid (127 for int8); an unsigned grid
+                // centred by its zero point has `half` steps a side.
+                let top = if qmin < 0 {
+                    qmax.min(-qmin) as f64
+                } else {
+                    half
+                };
+                let err = |s: f64| h.predicted_sq_error(s, top);
+                let at = |i: usize| symmetric_scale(i as f64 * w, dt);
+                let stride = n.div_ceil(256).max(1);
+                let mut best = (f64::INFINITY, 0usize);
+                for i in (stride..=n).step_by(stride).chain([n]) {
+                    let e = err(at(i));
                     if e < best.0 {
-                        best = (e, c);
+                        best = (e, i);
                     }
                 }
-                symmetric_scale(best.1, dt)
+                let (lo, hi) = (
+                    best.1.saturating_sub(stride).max(1),
+                    (best.1 + stride).min(n),
+                );
+                for i in lo..=hi {
+                    let e = err(at(i));
+                    if e < best.0 {
+                        best = (e, i);
+                    }
+                }
+                let s = at(best.1);
+                // Where the histogram cannot tell them apart (a step finer than a bin), clipping
+                // nothing is the safer pick.
+                let ort = h.amax / top;
+                if check_scale(ort).is_ok() && err(ort) <= best.0 * (1.0 + 1e-3) {
+                    ort
+                } else {
+                    s
+                }
             }
             Observer::Kl => symmetric_scale(kl_threshold(h, half.round() as usize), dt),
             Observer::Fixed { scale } => scale,

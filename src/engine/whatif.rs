@@ -175,6 +175,15 @@ pub fn pair_whatif(
             .push("The float tensor has no finite value: nothing to quantize.".into());
         return Ok(out);
     }
+    if h.amax <= f64::MIN_POSITIVE {
+        // No |x| above 0: every scale quantizes it exactly (and an observer's scale would be a
+        // meaningless 1e-310).
+        out.notes.push(
+            "The float tensor is all zero: any scale quantizes it exactly, so there is no error to predict."
+                .into(),
+        );
+        return Ok(out);
+    }
     let mut qs = Vec::new();
     for dt in [QDType::Int8, QDType::Int16] {
         for o in observers() {
@@ -358,6 +367,15 @@ mod tests {
             torch.clipped_fraction > 0.0,
             "÷127.5 cuts the top half step"
         );
+    }
+
+    #[test]
+    fn an_all_zero_tensor_gets_a_sentence_not_denormal_scales() {
+        let mut bytes = vec![0u8; 4 * 8];
+        let w = pair_whatif(&mut bytes, &entry(8), &[]).expect("what-if");
+        assert!(w.observers.is_empty(), "{:?}", w.observers);
+        assert_eq!(w.notes.len(), 1);
+        assert!(w.notes[0].contains("all zero"), "{:?}", w.notes);
     }
 
     #[test]
