@@ -166,6 +166,10 @@ test("NaN made on the quantized side is the first finding; its row and detail sa
   await first.waitFor();
   assert.equal(await first.getAttribute("data-kind"), "nonfinite_values");
   assert.match(await first.textContent(), /division, log, rsqrt, exp or pow/);
+  // Its "Show rows" opens the Tensors view on the pair, with the pair's detail.
+  await first.locator("button.evidence").click();
+  await page.waitForSelector('.pair-detail[data-detail="act"] .nonfinite-note');
+  assert.match(await page.getAttribute("button.tab.active", "title"), /^Tensors/);
   assert.deepEqual(errors, []);
   await page.close();
 });

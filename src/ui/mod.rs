@@ -164,6 +164,8 @@ enum Action {
     Select(Option<usize>),
     SelectRow(Option<usize>),
     OpenRow(usize, usize),
+    /// Open the Tensors view on this pair (its index in the pairs list), its detail shown.
+    OpenPair(usize),
     OpenFinding(usize),
     SetTab(Tab),
     Banner(Option<String>),
@@ -441,8 +443,33 @@ impl Reducible for State {
                 s.selected = None;
                 s.row = Some(row);
             }
+            Action::OpenPair(row) => {
+                if let Some(p) = s.analysis.tensors.pairs.get(row) {
+                    s.tab = Tab::Tensors;
+                    s.selected = None;
+                    s.pairs.pair = Some(row);
+                    s.pairs.name = p.name.clone();
+                    s.view_gen = s.view_gen.wrapping_add(1);
+                }
+            }
             Action::OpenFinding(i) => {
-                if let Some(f) = s.analysis.findings.get(i) {
+                // A finding measured from the dumps cites pairs: open the Tensors view on its
+                // first pair (the view is rebuilt so that the pair's detail opens).
+                let pair = s.analysis.findings.get(i).and_then(|f| {
+                    let e = f.finding.evidence.first().filter(|e| e.table == "pairs")?;
+                    s.analysis
+                        .tensors
+                        .pairs
+                        .get(e.row)
+                        .map(|p| (e.row, p.name.clone()))
+                });
+                if let Some((row, name)) = pair {
+                    s.tab = Tab::Tensors;
+                    s.selected = Some(i);
+                    s.pairs.pair = Some(row);
+                    s.pairs.name = name;
+                    s.view_gen = s.view_gen.wrapping_add(1);
+                } else if let Some(f) = s.analysis.findings.get(i) {
                     // Open the file holding the first cited row (a finding may cite another file).
                     let file = f
                         .finding
@@ -2238,9 +2265,12 @@ pub fn App() -> Html {
         let d = state.dispatcher();
         let a = state.analysis.clone();
         Callback::from(move |name: String| {
-            match a.compare_rows_of(&name) {
-            Some((file, rows)) => d.dispatch(Action::OpenRow(file, rows[0])),
-            None => d.dispatch(Action::Banner(Some(format!(
+            let pair = a.tensors.pairs.iter().position(|p| p.name == name);
+            match (a.compare_rows_of(&name), pair) {
+            (Some((file, rows)), _) => d.dispatch(Action::OpenRow(file, rows[0])),
+            // A tensor pair's name (a finding measured from the dumps): open its pair.
+            (None, Some(row)) => d.dispatch(Action::OpenPair(row)),
+            (None, None) => d.dispatch(Action::Banner(Some(format!(
                 "{name} is not in a loaded layer comparison: drop its run's compare_per_layer_out to see its row"
             )))),
         }
