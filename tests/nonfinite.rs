@@ -1,6 +1,7 @@
 //! NaN and ±∞ in tensor dumps: counted per side (NaN apart from ±∞), located (the first one's
 //! index, the same whole, in slices and in parts), and diagnosed: an error when only the quantized
-//! side holds them, a warning when the float side does, and the detail panel's note.
+//! side holds them, a warning when the float side does, and the detail panel's note. Also the
+//! pairs that cannot be compared at all (shape mismatch, raw integers without a scale): a finding.
 
 use quantlens::engine::findings::Severity;
 use quantlens::engine::metrics::{Accumulator, PairMetrics};
@@ -183,4 +184,103 @@ fn nan_made_by_the_quantized_model_is_the_first_finding_and_a_bad_reference_a_wa
     let idx = a.evidence_index();
     let q = a.tensors.pairs[row("act")].quant_file;
     assert!(idx.contains_key(&(q, "pairs".to_string(), row("act"))));
+}
+
+#[test]
+fn pairs_that_cannot_be_compared_are_a_finding_per_file_with_their_reasons() {
+    use quantlens::engine::encode::{npy as npy_raw, zip_stored};
+    let b: Vec<f32> = (0..12).map(|i| i as f32 * 0.1).collect();
+    let raw: Vec<u8> = (0..12u8).collect();
+    let member = |name: &str, bytes: Vec<u8>| (format!("{name}.npy"), bytes);
+    // One .npz a side: `ok` compares; `mm` and `mm2` do not (shapes); `raw` needs its scale.
+    let float = zip_stored(&[
+        member("ok", npy(&[3, 4], &b)),
+        member("mm", npy(&[3, 4], &b)),
+        member("mm2", npy(&[2, 6], &b)),
+        member("raw", npy(&[12], &b)),
+    ])
+    .unwrap();
+    let quant = zip_stored(&[
+        member("ok", npy(&[3, 4], &b)),
+        member("mm", npy(&[12], &b)),
+        member("mm2", npy(&[6, 2], &b)),
+        member("raw", npy_raw("|i1", false, &[12], &raw)),
+    ])
+    .unwrap();
+    let files = [
+        ("fp32/acts.npz", float),
+        ("int8/acts.npz", quant),
+        // A second quantized file: its own finding.
+        ("fp32/other.npy", npy(&[3, 4], &b)),
+        ("int8/other.npy", npy(&[4, 3], &b)),
+    ];
+    let mut s = Session::new();
+    for (name, bytes) in &files {
+        s.open(name, Box::new(bytes.clone()));
+    }
+    s.update(&mut |_, _, _| {});
+    let a = &s.analysis;
+    let f: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "pairs_not_compared")
+        .collect();
+    assert_eq!(f.len(), 2, "one per quantized file: {:#?}", a.findings);
+    let npz = f
+        .iter()
+        .find(|f| a.files[f.file].name == "int8/acts.npz")
+        .expect("the npz's finding");
+    let other = f
+        .iter()
+        .find(|f| a.files[f.file].name == "int8/other.npy")
+        .expect("the npy's finding");
+    assert_eq!(other.finding.layers, ["other"]);
+    let f = &npz.finding;
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.layers, ["mm", "mm2", "raw"]);
+    assert_eq!(f.evidence.len(), 3);
+    assert!(
+        f.message.starts_with("3 pairs could not be compared"),
+        "{}",
+        f.message
+    );
+    // One reason per kind, the first pair's sentence standing for it.
+    assert_eq!(
+        f.message.matches("shape mismatch").count(),
+        1,
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("`mm` and `mm2` (shape mismatch: float [3, 4] vs quantized [12])"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("holds raw int8 values"), "{}", f.message);
+    assert!(
+        f.message.contains("type it in the pair's row"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.fix.contains("pair the right tensors by hand"),
+        "{}",
+        f.fix
+    );
+    assert!(
+        f.fix.starts_with("Give each raw integer dump its scale"),
+        "{}",
+        f.fix
+    );
+    // Nothing when every pair compares.
+    let mut ok = Session::new();
+    ok.open("fp32/ok.npy", Box::new(npy(&[3, 4], &b)));
+    ok.open("int8/ok.npy", Box::new(npy(&[3, 4], &b)));
+    ok.update(&mut |_, _, _| {});
+    assert!(ok
+        .analysis
+        .findings
+        .iter()
+        .all(|f| f.finding.kind != "pairs_not_compared"));
 }

@@ -421,7 +421,7 @@ fn pair_checks(fe: &TensorEntry, qe: &TensorEntry, scale: Option<f64>) -> Result
     }
     if qe.is_raw_int() && scale.or(qe.scale).is_none() && !fe.is_raw_int() {
         return Err(format!(
-            "the quantized tensor holds raw {} values: give its scale (--scale {}=S) to dequantize it",
+            "the quantized tensor holds raw {} values: give its scale to dequantize it (type it in the pair's row, or drop a scales.json or the QDQ model; on the command line --scale {}=S)",
             qe.elem.name(),
             qe.name
         ));
@@ -901,6 +901,89 @@ pub fn nonfinite_note(p: &PairResult) -> Option<String> {
         side(f),
         side(q)
     ))
+}
+
+/// A finding per quantized file for its pairs that could not be compared (shape mismatch, a raw
+/// integer dump without its scale, a truncated file…): they would otherwise show only in their
+/// rows, and the Overview would say nothing. Pairs named in order, each reason with its pairs,
+/// every row cited; per file, so that a file's findings do not depend on what else is loaded.
+pub fn uncompared_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
+    let rows: Vec<usize> = (0..pairs.len())
+        .filter(|&i| pairs[i].metrics.is_none() && pairs[i].error.is_some())
+        .collect();
+    let mut files: Vec<usize> = Vec::new();
+    for &i in &rows {
+        if !files.contains(&pairs[i].quant_file) {
+            files.push(pairs[i].quant_file);
+        }
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let mine: Vec<usize> = rows
+                .iter()
+                .copied()
+                .filter(|&i| pairs[i].quant_file == file)
+                .collect();
+            (file, uncompared_finding(pairs, &mine))
+        })
+        .collect()
+}
+
+/// The finding of [`uncompared_findings`] for these rows (not empty).
+fn uncompared_finding(pairs: &[PairResult], rows: &[usize]) -> Finding {
+    // Reasons (the error's words before its first colon) in order of first appearance, each with
+    // the first pair's whole sentence and its pairs.
+    let mut reasons: Vec<(String, String, Vec<String>)> = Vec::new();
+    for &i in rows {
+        let e = pairs[i].error.as_deref().unwrap_or_default();
+        let key = e.split(':').next().unwrap_or(e).trim().to_string();
+        match reasons.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, names)) => names.push(pairs[i].name.clone()),
+            None => reasons.push((key, e.to_string(), vec![pairs[i].name.clone()])),
+        }
+    }
+    let names: Vec<String> = rows.iter().map(|&i| pairs[i].name.clone()).collect();
+    let count = super::findings::plural(rows.len(), "pair", "pairs");
+    let said: Vec<String> = reasons
+        .iter()
+        .map(|(_, why, names)| format!("{} ({why})", super::findings::name_list(names, 3)))
+        .collect();
+    let shape = reasons.iter().any(|(k, _, _)| k == "shape mismatch");
+    let raw = reasons.iter().any(|(_, w, _)| w.contains("holds raw "));
+    let mut fix = Vec::new();
+    if raw {
+        fix.push("give each raw integer dump its scale: type it in the pair's row, or drop the run's scales.json or QDQ model");
+    }
+    if shape {
+        fix.push("a shape mismatch means the two names are not the same tensor (another layer, or a layout change such as NCHW vs NHWC): pair the right tensors by hand in the Tensors view, or dump both sides at the same point");
+    }
+    fix.push("the Tensors view lists each pair with its reason");
+    Finding {
+        kind: kind::NOT_COMPARED.into(),
+        severity: Severity::Warning,
+        layers: names,
+        message: format!(
+            "{count} could not be compared, so nothing is measured for them: {}.",
+            said.join("; ")
+        ),
+        fix: {
+            let mut f = fix.join("; ");
+            f[..1].make_ascii_uppercase();
+            f + "."
+        },
+        evidence: rows
+            .iter()
+            .map(|&i| Evidence {
+                table: "pairs".into(),
+                row: i,
+                line: 0,
+                file: Some(pairs[i].quant_file),
+            })
+            .collect(),
+        score: 40.0,
+        rank_reason: format!("{count} not compared"),
+    }
 }
 
 /// Findings about NaN/±∞ in the dumps: one for pairs whose quantized side alone holds them (the

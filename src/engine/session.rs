@@ -98,6 +98,7 @@ impl Analysis {
         out.extend(
             super::pairs::nonfinite_findings(&self.tensors.pairs)
                 .into_iter()
+                .chain(super::pairs::uncompared_findings(&self.tensors.pairs))
                 .map(|(file, finding)| FileFinding { file, finding }),
         );
         super::triage::triage(&mut out, &self.files);
