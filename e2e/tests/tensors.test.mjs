@@ -142,7 +142,8 @@ test("NaN made on the quantized side is the first finding; its row and detail sa
   a[6] = NaN;
   a[8] = -Infinity;
   const files = [["fp32 dumps/act.npy", npy([3, 4], b)], ["int8 dumps/act.npy", npy([3, 4], a)],
-    ["fp32 dumps/fine.npy", npy([3, 4], b)], ["int8 dumps/fine.npy", npy([3, 4], b.map((x) => x + 0.001))]];
+    ["fp32 dumps/fine.npy", npy([3, 4], b)], ["int8 dumps/fine.npy", npy([3, 4], b.map((x) => x + 0.001))],
+    ["fp32 dumps/same.npy", npy([3, 4], b)], ["int8 dumps/same.npy", npy([3, 4], b)]];
   await page.evaluate((files) => {
     const dt = new DataTransfer();
     for (const [name, b64] of files) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
@@ -156,6 +157,24 @@ test("NaN made on the quantized side is the first finding; its row and detail sa
   assert.deepEqual(await row.locator(".chip").allTextContents(), ["nonfinite_values"]);
   assert.match(await row.locator(".chip").getAttribute("title"), /holds 1 NaN and 1 ±∞ of 12 elements, the first at \[1, 2\]/);
   assert.equal(await page.locator('tr[data-pair="fine"] .chip').count(), 0);
+  // Identical tensors: "no error", not a split of nothing.
+  assert.match(await page.textContent('tr[data-pair="same"] .splitcell'), /no error/);
+  // The row's scale: a bad entry is said where it was typed; "0.02 int16" is taken with its dtype;
+  // clearing it goes back to no scale.
+  const scale = page.locator('tr[data-pair="fine"] input.scale');
+  await scale.fill("abc");
+  await scale.press("Enter");
+  assert.match(await scale.evaluate((el) => el.validationMessage), /'abc' is not a number \(the pair keeps its scale\)/);
+  await scale.fill("0.02 int16");
+  await scale.press("Enter");
+  await page.locator('tr[data-pair="fine"] .split-bar').waitFor({ timeout: 20000 });
+  assert.equal(await scale.evaluate((el) => el.validationMessage), "");
+  await page.locator('tr[data-pair="fine"]').click();
+  await page.waitForSelector('.pair-detail[data-detail="fine"] tr.measured');
+  assert.match(await page.textContent(".pair-detail tr.measured th"), /measured, int16 \(scale 0\.02, from typed/);
+  await scale.fill("");
+  await scale.press("Enter");
+  await page.waitForFunction(() => /enter a scale/.test(document.querySelector('tr[data-pair="fine"] .splitcell')?.textContent ?? ""));
   await row.click();
   await page.waitForSelector('.pair-detail[data-detail="act"] .nonfinite-note');
   assert.match(await page.textContent(".pair-detail .nonfinite-note"),

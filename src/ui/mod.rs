@@ -2000,7 +2000,12 @@ pub fn App() -> Html {
                     (ToWorker::SetSide { job, file, side }, "setting a side")
                 }
                 tensors::TensorEdit::Scale(name, scale, dtype) => {
-                    l.settings.scales.insert(name.clone(), (scale, dtype));
+                    // A scale ≤ 0 clears the typed one (as the worker does).
+                    if scale > 0.0 {
+                        l.settings.scales.insert(name.clone(), (scale, dtype));
+                    } else {
+                        l.settings.scales.remove(&name);
+                    }
                     (
                         ToWorker::SetScale {
                             job,

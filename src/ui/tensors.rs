@@ -43,9 +43,22 @@ pub struct TensorsProps {
 fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>) -> Html {
     let onchange = Callback::from(move |e: Event| {
         if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
-            if let Ok(v) = i.value().trim().parse::<f64>() {
-                if v > 0.0 && v.is_finite() {
-                    on_edit.emit(TensorEdit::Scale(name.clone(), v, None));
+            let text = i.value();
+            if text.trim().is_empty() {
+                // Cleared: back to the scale the files give (scales.json, the QDQ model, a report).
+                i.set_custom_validity("");
+                on_edit.emit(TensorEdit::Scale(name.clone(), 0.0, None));
+                return;
+            }
+            match parse_scale_text(&text) {
+                Ok((dt, v)) => {
+                    i.set_custom_validity("");
+                    on_edit.emit(TensorEdit::Scale(name.clone(), v, dt));
+                }
+                Err(e) => {
+                    // Said where it was typed; the pair keeps the scale it had.
+                    i.set_custom_validity(&format!("{e} (the pair keeps its scale)"));
+                    i.report_validity();
                 }
             }
         }
@@ -53,7 +66,7 @@ fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>
     html! {
         <input class="scale" type="text" inputmode="decimal" placeholder="scale"
             value={current.map(|s| format!("{s}")).unwrap_or_default()} {onchange}
-            title="The quantized tensor's scale: enables max_qscale_diff and the error split" />
+            title="The quantized tensor's scale (e.g. 0.05, or 0.05 int16): enables max_qscale_diff and the error split; clear it to use the scale the files give" />
     }
 }
 
@@ -71,11 +84,13 @@ fn split_bar(clip: f64, round: f64, inherited: f64, title: String) -> Html {
 
 /// `0.05`, `0.05 int16`, `int8 0.05`: a scale (positive, finite) and a dtype (int8 by default).
 fn parse_typed_scale(text: &str) -> Result<(QDType, f64), String> {
+    parse_scale_text(text).map(|(dt, v)| (dt.unwrap_or(QDType::Int8), v))
+}
+
+/// `0.05`, `0.05 int16`, `int8 0.05`: a positive scale and the dtype if one is named.
+fn parse_scale_text(text: &str) -> Result<(Option<QDType>, f64), String> {
     let mut parts: Vec<&str> = text.split_whitespace().collect();
-    let dt = parts
-        .iter()
-        .find_map(|p| QDType::parse(p))
-        .unwrap_or(QDType::Int8);
+    let dt = parts.iter().find_map(|p| QDType::parse(p));
     parts.retain(|p| QDType::parse(p).is_none());
     match parts.first().map(|p| p.parse::<f64>()) {
         Some(Ok(v)) if v > 0.0 && v.is_finite() => Ok((dt, v)),
@@ -121,7 +136,7 @@ fn pair_detail(
     let stem = |part: &str| crate::engine::views::export_stem(&pr.name, Some(part), false);
     let picture = crate::engine::views::pair_range_picture(m, rep)
         .map(|pic| super::export::figure(stem("range_picture"), super::layers::range_svg(&pic)));
-    let measured = m.error_split.map(|sp| {
+    let measured = m.error_split.filter(|_| m.mse != 0.0).map(|sp| {
         let total = sp.clip + sp.round + sp.inherited;
         html! {
             <tr class="measured">
@@ -256,7 +271,9 @@ fn pair_detail(
                 <p class="muted small">{ format!("Histograms are drawn for tensors up to {} elements; this one has {}.", crate::engine::views::HIST_MAX_ELEMS, m.numel) }</p>
             }
             { picture.unwrap_or_default() }
-            if measured.is_none() {
+            if m.mse == 0.0 {
+                <p class="muted small no-error">{ "The two tensors are identical: no error to split." }</p>
+            } else if measured.is_none() {
                 <p class="muted small">{ "Enter the quantized side's scale (or drop a scales.json, the ONNX QDQ model, or compare_per_layer_out) to see the measured error split and the representable range." }</p>
             }
             { predicted }
@@ -411,7 +428,9 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             let (text, title) = v.map(|v| metric_text(key, v)).unwrap_or_default();
             html! { <td class="num" title={title.unwrap_or_default()}>{ text }</td> }
         };
-        let split = m.and_then(|m| m.error_split).map(|sp| {
+        // No error at all (identical tensors): there is nothing to split.
+        let no_error = m.is_some_and(|m| m.mse == 0.0);
+        let split = m.and_then(|m| m.error_split).filter(|_| !no_error).map(|sp| {
             let total = sp.clip + sp.round + sp.inherited;
             let pct = |x: f64| if total > 0.0 { x / total * 100.0 } else { 0.0 };
             html! {
@@ -443,7 +462,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 { cell("max_qscale_diff", m.and_then(|m| m.max_qscale_diff)) }
                 <td>{ scale_input(pr.name.clone(), pr.scale, p.on_edit.clone()) }</td>
                 <td class="splitcell">
-                    { split.unwrap_or_else(|| html! { <span class="muted small">{ pr.error.clone().unwrap_or_else(|| "enter a scale".into()) }</span> }) }
+                    { split.unwrap_or_else(|| html! { <span class="muted small">{ if no_error { "no error".to_string() } else { pr.error.clone().unwrap_or_else(|| "enter a scale".into()) } }</span> }) }
                 </td>
                 <td class="chips">{ for chips.iter().map(|&fi| {
                     let f = &a.findings[fi].finding;
