@@ -1350,8 +1350,12 @@ fn advisor_files(files: &[FileReport], compares: &[CompareFile], out: &mut Vec<F
                         kind: k.to_string(),
                         severity,
                         layers: names,
-                        message: format!("The advisor flags: {}.", lines.iter().take(6).cloned().collect::<Vec<_>>().join("; ")),
-                        fix: "Follow the advice in each row; load compare_per_layer_out.txt as well and QuantLens explains each layer's range and error in detail.".into(),
+                        message: format!("The advisor flags: {}.", lines.iter().take(6).cloned().collect::<Vec<_>>().join("; ").trim_end_matches('.')),
+                        fix: if compares.is_empty() {
+                            "Follow the advice in each row; load compare_per_layer_out.txt as well and QuantLens explains each layer's range and error in detail.".into()
+                        } else {
+                            "Follow the advice in each row; the layer comparison loaded beside it shows each of these layers' range and error (open the layer's row).".into()
+                        },
                         evidence,
                         score: 4.0,
                         rank_reason: String::new(),
@@ -1434,7 +1438,8 @@ fn sensitivity_findings(t: &SensitivityTable, compares: &[CompareFile]) -> Vec<F
             .map(|&i| Evidence { table: t.doc.id.clone(), row: i, line: t.rows[i].line, file: None })
             .collect(),
         score: 15.0,
-        rank_reason: String::new(),
+        // Which table (several are usual: one per output and metric); the triage adds why.
+        rank_reason: format!("sensitivity {}", t.label()),
     });
     // Tail health: real tables list every op; a short table is a top-N excerpt and says nothing.
     if t.rows.len() >= 20 {

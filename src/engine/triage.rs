@@ -99,11 +99,24 @@ pub fn triage(findings: &mut [FileFinding], files: &[FileReport]) {
                 120.0,
                 format!("{own_reason}: every metric downstream is NaN"),
             )
+        } else if f.kind == kind::INF_NAN && f.severity == Severity::Error {
+            // inf/nan in the statistics: the layers past it cannot be judged either.
+            (
+                115.0,
+                format!("{own_reason}: inf/nan in the statistics, before the sensitive ops"),
+            )
         } else if f.kind == kind::SENSITIVE_OPS {
             (
                 110.0,
-                "the sensitivity table's own top ops: start here (the seed's first step)"
-                    .to_string(),
+                if f.rank_reason.is_empty() {
+                    "the sensitivity table's own top ops: start here (the seed's first step)"
+                        .to_string()
+                } else {
+                    format!(
+                        "{}: the table's own top ops, start here (the seed's first step)",
+                        f.rank_reason
+                    )
+                },
             )
         } else if f.rank_reason.starts_with("harmless") {
             (1.0, own_reason)
