@@ -195,6 +195,20 @@ fn the_error_split_tells_clipping_from_inherited_error() {
     );
     let f = pairs::pair_findings("Add@0", 0, &m);
     assert_eq!(f[0].kind, "truncation");
+    // The fix says the scale that covers the range, per dtype, and that a Clip after it may make
+    // the cut harmless (the Clip@0 pair below is that op).
+    let amax = m.base_min.abs().max(m.base_max.abs());
+    let want = format!(
+        "int8: scale ≥ {}; int16: scale ≥ {}",
+        quantlens::engine::num::short(amax / 127.0),
+        quantlens::engine::num::short(amax / 32767.0)
+    );
+    assert!(f[0].fix.contains(&want), "{} / {want}", f[0].fix);
+    assert!(
+        f[0].fix.contains("this clipping costs nothing"),
+        "{}",
+        f[0].fix
+    );
     let clip = get("Clip@0");
     let m = pairs::compare_pair(
         &mut fb,

@@ -20,22 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use super::cause::{Cause, RowDiagnosis};
 
-fn fmt(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    if v.fract() == 0.0 && v.abs() < 1e6 {
-        return format!("{v:.0}");
-    }
-    let a = v.abs();
-    if !(1e-3..1e5).contains(&a) {
-        format!("{v:.3e}")
-    } else if a >= 100.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
-}
+use super::num::short as fmt;
 
 fn qrange(d: &DType) -> Option<(i64, i64)> {
     match d {

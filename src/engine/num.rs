@@ -8,6 +8,25 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Serializer;
 use std::fmt;
 
+/// A number for a sentence: integers as they are, 4 decimals for everyday magnitudes, 2 from 100
+/// on, scientific notation below 1e-3 and from 1e5 (`0.0250`, `9.687e-5`, `1544`).
+pub fn short(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        return format!("{v:.0}");
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        format!("{v:.3e}")
+    } else if a >= 100.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 /// The text of a non-finite number (`None` when finite).
 pub fn non_finite_text(v: f64) -> Option<&'static str> {
     if v.is_nan() {

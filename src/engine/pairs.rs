@@ -801,7 +801,16 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
             } else {
                 Severity::Warning
             },
-            format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): use a scale whose qmax·scale reaches the range, better calibration data or method, or int16.", m.base_min, m.base_max),
+            {
+                // The scale that would cover the range, per dtype (the largest |x| on qmax).
+                let amax = m.base_min.abs().max(m.base_max.abs());
+                let need = |qmax: f64| super::num::short(amax / qmax);
+                let clip_after = m.quant.map(|q| {
+                    let (lo, hi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
+                    format!(" If the op after it clips to [{lo:.4}, {hi:.4}] anyway (a ReLU6 or hardswish's Clip(0, 6) after an Add), this clipping costs nothing: compare that op's pair before changing anything.")
+                }).unwrap_or_default();
+                format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}). Use such a scale, better calibration data or method, or int16.{clip_after}", m.base_min, m.base_max, super::num::short(amax), need(127.0), need(32767.0))
+            },
         )
     } else if sp.round >= sp.inherited {
         (
