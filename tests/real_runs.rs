@@ -825,3 +825,51 @@ fn csv_exports_keep_infinite_and_nan_values_as_numpy_reads_them() {
     assert_eq!(text.lines().count(), 4);
     assert!(text.starts_with("#,mod_name,Cosine,SQNR,cause\n"), "{text}");
 }
+
+#[test]
+fn inherited_error_downstream_is_one_finding_not_one_per_pair() {
+    // The real int8 dumps with their scales: downstream of the layers that clip, most pairs carry
+    // inherited error. They are one finding citing each pair's row, so that the pairs whose own
+    // clipping or rounding is the cause stand out (there were 358 inherited findings of 366).
+    let s = session(&[
+        "ort_int8/float.npz",
+        "ort_int8/quant.npz",
+        "ort_int8/scales.json",
+    ]);
+    let a = &s.analysis;
+    let inherited: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "inherited")
+        .collect();
+    assert_eq!(inherited.len(), 1, "one inherited finding");
+    let f = &inherited[0].finding;
+    assert!(f.layers.len() > 100, "{} pairs", f.layers.len());
+    assert_eq!(f.evidence.len(), f.layers.len());
+    // Every cited row is a pair whose measured split is mostly inherited.
+    for e in &f.evidence {
+        let m = a.tensors.pairs[e.row].metrics.as_ref().expect("metrics");
+        let sp = m.error_split.expect("split");
+        assert!(
+            sp.inherited > sp.clip && sp.inherited > sp.round,
+            "{}",
+            a.tensors.pairs[e.row].name
+        );
+    }
+    assert!(
+        f.fix.contains("truncation and rounding findings"),
+        "{}",
+        f.fix
+    );
+    // The pairs' own causes are findings of their own, and now outnumber it.
+    let own = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "truncation" || f.finding.kind == "rounding")
+        .count();
+    assert!(
+        own >= 1 && a.findings.len() < 60,
+        "{own} own, {} in all",
+        a.findings.len()
+    );
+}

@@ -83,21 +83,10 @@ impl Analysis {
             }
         }
         out.extend(super::diagnose_report::diagnose(&self.files, self.intent));
-        for (row, p) in self.tensors.pairs.iter().enumerate() {
-            if let Some(m) = &p.metrics {
-                out.extend(
-                    super::pairs::pair_findings(&p.name, row, m)
-                        .into_iter()
-                        .map(|finding| FileFinding {
-                            file: p.quant_file,
-                            finding,
-                        }),
-                );
-            }
-        }
         out.extend(
-            super::pairs::nonfinite_findings(&self.tensors.pairs)
+            super::pairs::all_pair_findings(&self.tensors.pairs)
                 .into_iter()
+                .chain(super::pairs::nonfinite_findings(&self.tensors.pairs))
                 .chain(super::pairs::uncompared_findings(&self.tensors.pairs))
                 .map(|(file, finding)| FileFinding { file, finding }),
         );

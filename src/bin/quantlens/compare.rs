@@ -183,16 +183,14 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
     );
     let (mut compared, mut findings, mut mismatches) = (Vec::new(), Vec::new(), Vec::new());
     findings.extend(
-        pairs::nonfinite_findings(&cmp.pairs)
+        pairs::all_pair_findings(&cmp.pairs)
             .into_iter()
+            .chain(pairs::nonfinite_findings(&cmp.pairs))
             .map(|(_, f)| f),
     );
     for p in &cmp.pairs {
         match (&p.metrics, &p.error) {
-            (Some(m), _) => {
-                findings.extend(pairs::pair_findings(&p.name, compared.len(), m));
-                compared.push((p, m));
-            }
+            (Some(m), _) => compared.push((p, m)),
             (None, Some(e)) if e.starts_with("shape mismatch") => {
                 mismatches.push(format!("{}: {e}", p.name))
             }
