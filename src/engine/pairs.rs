@@ -807,7 +807,7 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
                 let need = |qmax: f64| super::num::short(amax / qmax);
                 let clip_after = m.quant.map(|q| {
                     let (lo, hi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
-                    format!(" If the op after it clips to [{lo:.4}, {hi:.4}] anyway (a ReLU6 or hardswish's Clip(0, 6) after an Add), this clipping costs nothing: compare that op's pair before changing anything.")
+                    format!(" If the op after it keeps only values inside [{lo:.4}, {hi:.4}] anyway (a ReLU6, or hardswish's Clip(0, 6) after an Add), this clipping costs nothing: compare that op's pair before changing anything.")
                 }).unwrap_or_default();
                 format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}). Use such a scale, better calibration data or method, or int16.{clip_after}", m.base_min, m.base_max, super::num::short(amax), need(127.0), need(32767.0))
             },
