@@ -276,7 +276,7 @@ pub async fn run_part(
             .map_err(|e| format!("float side: {e}"))?;
         decode_range(qe, r.start, r.n, &mut a, &mut |out| qs.copy_to(out))
             .map_err(|e| format!("quantized side: {e}"))?;
-        run.feed(&b, &mut a, r.w);
+        run.feed(r.start, &b, &mut a, r.w);
         done += (fl + ql) as u64;
         progress(done);
     }

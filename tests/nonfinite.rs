@@ -36,8 +36,8 @@ fn three_ways(b: &[f32], a: &[f32], slice: usize, cut: usize) -> [PairMetrics; 3
         .into_iter()
         .map(|r| {
             let mut acc = Accumulator::new(&[], false, None, false);
-            acc.update(&b[r.clone()], &a[r]);
-            acc.into_part(None)
+            acc.update(&b[r.clone()], &a[r.clone()]);
+            acc.into_part(None).at_flat_offset(r.start as u64)
         })
         .collect();
     [

@@ -205,3 +205,77 @@ fn a_pair_whose_split_dtype_comes_from_its_range_goes_in_parts_and_gets_its_spli
         (Some(0.02), Some("int8"))
     );
 }
+
+#[test]
+fn non_finite_values_are_located_the_same_in_parts_of_slabs_and_of_groups() {
+    // [4, 16, 40, 40]: 3 parts cut the batch (contiguous slabs), 5 parts cut the softmax groups
+    // (each part reads a run of every channel: not contiguous). NaN on the quantized side at flat
+    // 30,001 and 70,000; +∞ on the float side at 95,000.
+    let mut files = files();
+    let shape = [4usize, 16, 40, 40];
+    let mut b: Vec<f32> = files[0].1[128..]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut q: Vec<f32> = files[1].1[128..]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    q[30_001] = f32::NAN;
+    q[70_000] = f32::NAN;
+    b[95_000] = f32::INFINITY;
+    files[0].1 = npy(&shape, &b);
+    files[1].1 = npy(&shape, &q);
+    let mut whole = session(&files);
+    whole.update(&mut |_, _, _| {});
+    let want = whole
+        .analysis
+        .tensors
+        .pairs
+        .iter()
+        .find(|p| p.name == "act")
+        .and_then(|p| p.metrics.clone())
+        .unwrap();
+    assert_eq!(
+        (want.first_nonfinite_analy, want.first_nonfinite_base),
+        (Some(30_001), Some(95_000))
+    );
+    let s = session(&files);
+    let mut s = s;
+    let d = s.deferred_pairs(100_000);
+    let (spec, deq) = part_setup(&d[0].float, &d[0].quant, d[0].scale, None)
+        .unwrap()
+        .unwrap();
+    for k in [3, 5] {
+        let plan = plan_parts_with(&d[0].float.shape, d[0].float.fortran, k, 0);
+        assert_eq!(plan.len(), k);
+        let parts: Vec<AccPart> = plan
+            .iter()
+            .map(|&p| {
+                compare_part(
+                    &mut files[0].1.as_slice(),
+                    &d[0].float,
+                    &mut files[1].1.as_slice(),
+                    &d[0].quant,
+                    spec,
+                    deq,
+                    p,
+                    &mut |_| {},
+                )
+                .unwrap()
+            })
+            .collect();
+        let m = merge_parts(&parts, spec, &[]);
+        assert_eq!(
+            (
+                m.nonfinite_analy,
+                m.nan_analy,
+                m.first_nonfinite_analy,
+                m.nonfinite_base,
+                m.first_nonfinite_base
+            ),
+            (2, 2, Some(30_001), 1, Some(95_000)),
+            "{k} parts"
+        );
+    }
+}

@@ -1119,12 +1119,32 @@ impl Sums {
 }
 
 /// One part's sums of a pair compared in parts (on several workers), with the part's Σ of its
-/// softmax groups' KL. Merged by [`Accumulator::merged`].
+/// softmax groups' KL. Merged by [`Accumulator::merged`]. Its first non-finite indices are flat
+/// indices into the whole tensor: [`Accumulator::into_part`] gives them from the part's own start
+/// (place a contiguous part with [`AccPart::at_flat_offset`]); a part read in pieces
+/// (`pairs::PartRun`) sets them read by read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccPart {
     pub sums: Sums,
     /// Σ over the part's softmax groups of their KL (NaN: not computed).
     pub kl_total: f64,
+}
+
+impl AccPart {
+    /// This part's first non-finite indices moved by `start`: a contiguous part that began at
+    /// flat element `start`.
+    pub fn at_flat_offset(mut self, start: u64) -> AccPart {
+        self.sums.first_nonfinite_a = self.sums.first_nonfinite_a.map(|i| start + i);
+        self.sums.first_nonfinite_b = self.sums.first_nonfinite_b.map(|i| start + i);
+        self
+    }
+
+    /// Set each side's first non-finite flat index (a part read in pieces knows them read by read).
+    pub fn with_first_nonfinite(mut self, float: Option<u64>, quant: Option<u64>) -> AccPart {
+        self.sums.first_nonfinite_b = float;
+        self.sums.first_nonfinite_a = quant;
+        self
+    }
 }
 
 /// One part's histogram sums (the second pass of a pair compared in parts).
@@ -1240,9 +1260,12 @@ impl Accumulator {
             acc.s.sum_a += p.sums.sum_a + n * da;
             acc.s.sq_b += p.sums.sq_b + 2.0 * db * p.sums.sum_b + n * db * db;
             acc.s.sum_b += p.sums.sum_b + n * db;
-            let before = acc.s.n;
+            // A part's first non-finite indices are flat (see `AccPart::at_flat_offset`).
             let first = |mine: &mut Option<u64>, theirs: Option<u64>| {
-                *mine = mine.or(theirs.map(|i| before + i));
+                *mine = match (*mine, theirs) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
             };
             first(&mut acc.s.first_nonfinite_a, p.sums.first_nonfinite_a);
             first(&mut acc.s.first_nonfinite_b, p.sums.first_nonfinite_b);
@@ -1284,6 +1307,11 @@ impl Accumulator {
             kl.groups.kernel = self.kernel;
         }
         self
+    }
+
+    /// Non-finite values seen so far: (float side, quantized side).
+    pub fn nonfinite_counts(&self) -> (u64, u64) {
+        (self.s.nonfinite_b, self.s.nonfinite_a)
     }
 
     /// The copy of the kernel this accumulator runs.

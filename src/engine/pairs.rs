@@ -548,6 +548,9 @@ pub struct PartRun {
     along: u64,
     /// Channels of the current outer slab seen so far.
     c: u64,
+    /// Flat index of the first non-finite value of each side (float, quantized), read by read:
+    /// a part of groups is not contiguous, so its own order says nothing of where a value sits.
+    first_nonfinite: (Option<u64>, Option<u64>),
 }
 
 impl PartRun {
@@ -582,6 +585,7 @@ impl PartRun {
             deq,
             along,
             c: 0,
+            first_nonfinite: (None, None),
         }
     }
 
@@ -590,14 +594,30 @@ impl PartRun {
         !matches!(self.pass, PartPass::NoHist)
     }
 
-    /// The values of one read (`b` float, `a` quantized, raw integers not yet dequantized).
-    pub fn feed(&mut self, b: &[f32], a: &mut [f32], w: usize) {
+    /// The values of one read at flat element `start` (`b` float, `a` quantized, raw integers not
+    /// yet dequantized).
+    pub fn feed(&mut self, start: u64, b: &[f32], a: &mut [f32], w: usize) {
         if let Some(s) = self.deq {
             a.iter_mut().for_each(|v| *v *= s);
         }
         match &mut self.pass {
             PartPass::Sums { acc, kl, kl_total } => {
+                let seen = acc.nonfinite_counts();
                 acc.update(b, a);
+                // Where the first non-finite value of each side sits (a scan only of the read
+                // where the count first grows).
+                let now = acc.nonfinite_counts();
+                let at = |v: &[f32]| {
+                    v.iter()
+                        .position(|x| !x.is_finite())
+                        .map(|i| start + i as u64)
+                };
+                if now.0 > seen.0 && self.first_nonfinite.0.is_none() {
+                    self.first_nonfinite.0 = at(b);
+                }
+                if now.1 > seen.1 && self.first_nonfinite.1.is_none() {
+                    self.first_nonfinite.1 = at(a);
+                }
                 if w == 0 {
                     return;
                 }
@@ -623,7 +643,10 @@ impl PartRun {
 
     pub fn finish(self) -> PartOutput {
         match self.pass {
-            PartPass::Sums { acc, kl_total, .. } => PartOutput::Sums(acc.into_part(Some(kl_total))),
+            PartPass::Sums { acc, kl_total, .. } => PartOutput::Sums(
+                acc.into_part(Some(kl_total))
+                    .with_first_nonfinite(self.first_nonfinite.0, self.first_nonfinite.1),
+            ),
             PartPass::Hist(h) => PartOutput::Hist(Some(h.part())),
             PartPass::NoHist => PartOutput::Hist(None),
         }
@@ -658,7 +681,7 @@ pub fn run_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
             .map_err(|e| format!("float side: {e}"))?;
         super::tensor::read_range(qsrc, qe, r.start, r.n, &mut a)
             .map_err(|e| format!("quantized side: {e}"))?;
-        run.feed(&b, &mut a, r.w);
+        run.feed(r.start, &b, &mut a, r.w);
         done += r.n as u64 * es;
         progress(done);
     }
@@ -1047,9 +1070,14 @@ fn uncompared_finding(pairs: &[PairResult], rows: &[usize]) -> Finding {
             said.join("; ")
         ),
         fix: {
-            let mut f = fix.join("; ");
-            f[..1].make_ascii_uppercase();
-            f + "."
+            // The sentences start in lower case to be joined; the first one's letter goes up.
+            let f = fix.join("; ");
+            let mut chars = f.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+                + "."
         },
         evidence: rows
             .iter()
