@@ -2058,6 +2058,21 @@ mod tests {
         );
     }
 
+    /// A [`RangeReader`] over two slices in memory.
+    fn slices<'a>(
+        b: &'a [f32],
+        a: &'a [f32],
+    ) -> impl FnMut(u64, usize, &mut Vec<f32>, &mut Vec<f32>) -> Result<(), String> + 'a {
+        move |start, len, ob, oa| {
+            let r = start as usize..start as usize + len;
+            ob.clear();
+            oa.clear();
+            ob.extend_from_slice(&b[r.clone()]);
+            oa.extend_from_slice(&a[r]);
+            Ok(())
+        }
+    }
+
     #[test]
     fn windowed_kl_equals_the_single_pass() {
         for (shape, fortran) in [
@@ -2076,14 +2091,7 @@ mod tests {
             let mut acc = Accumulator::new(&shape, fortran, None, true);
             acc.update(&b, &a);
             let single = acc.finish().kl;
-            let windowed = kl_windowed_with(&shape, fortran, 2, &mut |start, len, ob, oa| {
-                ob.clear();
-                oa.clear();
-                ob.extend_from_slice(&b[start as usize..start as usize + len]);
-                oa.extend_from_slice(&a[start as usize..start as usize + len]);
-                Ok(())
-            })
-            .expect("kl");
+            let windowed = kl_windowed_with(&shape, fortran, 2, &mut slices(&b, &a)).expect("kl");
             assert!(
                 (single - windowed).abs() <= 1e-12 * single.abs().max(1e-12),
                 "{shape:?}: {single} vs {windowed}"
@@ -2115,14 +2123,7 @@ mod tests {
             let mut acc = Accumulator::new(&shape, false, None, true);
             acc.update(&b, &a);
             assert_eq!(acc.finish().kl.to_bits(), 0f64.to_bits(), "{shape:?}");
-            let windowed = kl_windowed_with(&shape, false, 2, &mut |start, len, ob, oa| {
-                ob.clear();
-                oa.clear();
-                ob.extend_from_slice(&b[start as usize..start as usize + len]);
-                oa.extend_from_slice(&a[start as usize..start as usize + len]);
-                Ok(())
-            })
-            .expect("kl");
+            let windowed = kl_windowed_with(&shape, false, 2, &mut slices(&b, &a)).expect("kl");
             assert_eq!(windowed.to_bits(), 0f64.to_bits(), "{shape:?}");
             let mut runs = KlRuns::new(inner as usize, along);
             let mut total = 0.0;

@@ -907,23 +907,32 @@ fn nonfinite_words(
     Some(format!("{what} of {numel} elements{at}"))
 }
 
+/// [`nonfinite_words`] for one side of a pair (`quant`: the quantized side).
+fn side_words(m: &PairMetrics, shape: &[u64], quant: bool) -> Option<String> {
+    if quant {
+        nonfinite_words(
+            m.nonfinite_analy,
+            m.nan_analy,
+            m.first_nonfinite_analy,
+            m.numel,
+            shape,
+        )
+    } else {
+        nonfinite_words(
+            m.nonfinite_base,
+            m.nan_base,
+            m.first_nonfinite_base,
+            m.numel,
+            shape,
+        )
+    }
+}
+
 /// What the detail panel says about a pair's NaN/±∞ values (None when both sides are finite).
 pub fn nonfinite_note(p: &PairResult) -> Option<String> {
     let m = p.metrics.as_ref()?;
-    let f = nonfinite_words(
-        m.nonfinite_base,
-        m.nan_base,
-        m.first_nonfinite_base,
-        m.numel,
-        &p.shape,
-    );
-    let q = nonfinite_words(
-        m.nonfinite_analy,
-        m.nan_analy,
-        m.first_nonfinite_analy,
-        m.numel,
-        &p.shape,
-    );
+    let f = side_words(m, &p.shape, false);
+    let q = side_words(m, &p.shape, true);
     if f.is_none() && q.is_none() {
         return None;
     }
@@ -1142,14 +1151,7 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
         let m = p.metrics.as_ref().expect("rows have metrics");
         let count = super::findings::plural(rows.len(), "pair", "pairs");
         let (severity, message, fix) = if quant_only {
-            let q = nonfinite_words(
-                m.nonfinite_analy,
-                m.nan_analy,
-                m.first_nonfinite_analy,
-                m.numel,
-                &p.shape,
-            )
-            .unwrap_or_default();
+            let q = side_words(m, &p.shape, true).unwrap_or_default();
             (
                 Severity::Error,
                 format!(
@@ -1163,22 +1165,8 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
                 ),
             )
         } else {
-            let f = nonfinite_words(
-                m.nonfinite_base,
-                m.nan_base,
-                m.first_nonfinite_base,
-                m.numel,
-                &p.shape,
-            )
-            .unwrap_or_default();
-            let q = nonfinite_words(
-                m.nonfinite_analy,
-                m.nan_analy,
-                m.first_nonfinite_analy,
-                m.numel,
-                &p.shape,
-            )
-            .unwrap_or_else(|| "none".into());
+            let f = side_words(m, &p.shape, false).unwrap_or_default();
+            let q = side_words(m, &p.shape, true).unwrap_or_else(|| "none".into());
             (
                 Severity::Warning,
                 format!(
