@@ -907,6 +907,17 @@ fn nonfinite_words(
     Some(format!("{what} of {numel} elements{at}"))
 }
 
+/// Evidence citing these rows of the pairs table (each with its quantized file).
+fn pair_evidence(pairs: &[PairResult], rows: impl Iterator<Item = usize>) -> Vec<Evidence> {
+    rows.map(|i| Evidence {
+        table: "pairs".into(),
+        row: i,
+        line: 0,
+        file: Some(pairs[i].quant_file),
+    })
+    .collect()
+}
+
 /// [`nonfinite_words`] for one side of a pair (`quant`: the quantized side).
 fn side_words(m: &PairMetrics, shape: &[u64], quant: bool) -> Option<String> {
     if quant {
@@ -993,15 +1004,7 @@ pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
                     } else {
                         "No pair here has error of its own that dominates: the error enters before the first dumped tensor (the model input's quantization) or in a tensor that was not dumped; dump more of the graph, or look at the earliest pair in graph order.".into()
                     },
-                    evidence: inherited
-                        .iter()
-                        .map(|(r, _)| Evidence {
-                            table: "pairs".into(),
-                            row: *r,
-                            line: 0,
-                            file: Some(pairs[*r].quant_file),
-                        })
-                        .collect(),
+                    evidence: pair_evidence(pairs, inherited.iter().map(|(r, _)| *r)),
                     score: inherited
                         .iter()
                         .map(|(_, f)| f.score)
@@ -1088,15 +1091,7 @@ fn uncompared_finding(pairs: &[PairResult], rows: &[usize]) -> Finding {
                 .unwrap_or_default()
                 + "."
         },
-        evidence: rows
-            .iter()
-            .map(|&i| Evidence {
-                table: "pairs".into(),
-                row: i,
-                line: 0,
-                file: Some(pairs[i].quant_file),
-            })
-            .collect(),
+        evidence: pair_evidence(pairs, rows.iter().copied()),
         score: 40.0,
         rank_reason: format!("{count} not compared"),
     }
@@ -1139,15 +1134,7 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
         let Some(&first) = rows.first() else { continue };
         let p = &pairs[first];
         let names: Vec<String> = rows.iter().map(|&i| pairs[i].name.clone()).collect();
-        let evidence = rows
-            .iter()
-            .map(|&i| Evidence {
-                table: "pairs".into(),
-                row: i,
-                line: 0,
-                file: Some(pairs[i].quant_file),
-            })
-            .collect();
+        let evidence = pair_evidence(pairs, rows.iter().copied());
         let m = p.metrics.as_ref().expect("rows have metrics");
         let count = super::findings::plural(rows.len(), "pair", "pairs");
         let (severity, message, fix) = if quant_only {
