@@ -248,11 +248,14 @@ pub fn pair_whatif(
                 }
             }
         }
-        for k in [1, 2, 4] {
+        for (k, split) in SWEEP_GROUPS
+            .into_iter()
+            .zip(quant::best_splits(&x, &SWEEP_GROUPS, dt))
+        {
             out.groups.push(GroupWhatIf {
                 dtype: dt.name().to_string(),
                 k,
-                split: quant::best_split(&x, k, dt),
+                split,
             });
         }
     }
@@ -290,7 +293,7 @@ pub struct TensorWhatIf {
 }
 
 /// Sweep a float tensor (flattened) through `dtypes` × `observers` (scales from one 2048-bin |x|
-/// histogram, errors by [`quant::quant_error`]) and [`quant::best_split`] into 1, 2 and 4 groups
+/// histogram, errors by [`quant::quant_error`]) and [`quant::best_splits`] into 1, 2 and 4 groups
 /// per dtype. Pure; the CLI's `whatif`.
 pub fn sweep(x: &[f32], dtypes: &[QDType], observers: &[Observer]) -> TensorWhatIf {
     let amax = quant::abs_max(x) as f64;
@@ -310,11 +313,14 @@ pub fn sweep(x: &[f32], dtypes: &[QDType], observers: &[Observer]) -> TensorWhat
     let splits = dtypes
         .iter()
         .flat_map(|&dt| {
-            SWEEP_GROUPS.into_iter().map(move |k| GroupWhatIf {
-                dtype: dt.name().to_string(),
-                k,
-                split: quant::best_split(x, k, dt),
-            })
+            SWEEP_GROUPS
+                .into_iter()
+                .zip(quant::best_splits(x, &SWEEP_GROUPS, dt))
+                .map(move |(k, split)| GroupWhatIf {
+                    dtype: dt.name().to_string(),
+                    k,
+                    split,
+                })
         })
         .collect();
     TensorWhatIf {
