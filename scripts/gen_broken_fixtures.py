@@ -96,6 +96,7 @@ put("compare_csv_ragged.csv", b"\n".join(l if i % 2 else l.rsplit(b",", 3)[0] fo
 good = npy_bytes(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
 put("npy_wrong_magic.npy", b"\x93NUMPX" + good[6:])
 put("npy_truncated_header.npy", good[:40])
+put("npy_bad_version.npy", good[:6] + b"  " + good[8:])  # the magic, then version bytes 32.32
 put("npy_truncated_data.npy", good[:-17])
 put("npy_lying_shape.npy", good.replace(b"(2, 3, 4)", b"(9, 9, 9)"))
 def npy_raw(header, data):

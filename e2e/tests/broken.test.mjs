@@ -1,4 +1,4 @@
-// End-to-end: the broken-input corpus (tests/fixtures/broken/, 52 files; the message each must give
+// End-to-end: the broken-input corpus (tests/fixtures/broken/, 54 files; the message each must give
 // is tests/fixtures/broken/messages.tsv, checked natively by tests/broken_inputs.rs) dropped in real
 // Chromium beside good files. Every broken file gets its message in the page's file list, the good
 // files stay loaded and analysed exactly as when dropped alone, nothing throws, and the page answers.
@@ -108,7 +108,7 @@ test("every broken file, dropped in two batches onto good ones, each get their m
   await dropPaths(page, names.slice(half).map((f) => [f, join(dir, f)]));
   // The two zips with one member each are listed by their member's path (run/model_check_result.txt).
   await listed(page, GOOD.length + names.length);
-  console.log(`# 52 broken files in two batches: listed after ${Date.now() - t0} ms`);
+  console.log(`# ${names.length} broken files in two batches: listed after ${Date.now() - t0} ms`);
   banner += await page.textContent(".banner");
   assert.deepEqual(await goodState(page), want, "after the second batch");
 

@@ -93,7 +93,14 @@ pub fn parse_preamble(pre: &[u8]) -> Result<(usize, usize), ParseError> {
             u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
             12,
         )),
-        v => Err(ParseError::from(format!("unsupported .npy version {v}"))),
+        v @ 2..=3 => Err(ParseError::from(format!(
+            "the .npy file is truncated (its version {v} preamble is cut at {} bytes)",
+            pre.len()
+        ))),
+        v => Err(ParseError::from(format!(
+            "not a readable .npy: it starts with numpy's magic, but its format version is {v}.{} where numpy writes 1.0, 2.0 or 3.0 (the file is damaged, or not written by numpy)",
+            pre[7]
+        ))),
     }
 }
 
