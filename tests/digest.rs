@@ -5,8 +5,8 @@
 mod common;
 
 use quantlens::engine::digest::{
-    check_files, check_sentence, decode_digest, digest, encode_digest, FileCheck, DIGEST_CAP_BYTES,
-    DIGEST_VERSION,
+    check_files, check_sentence, decode_digest, digest, encode_digest, files_match, FileCheck,
+    DIGEST_CAP_BYTES, DIGEST_VERSION,
 };
 use quantlens::engine::encode::sha256_hex;
 use quantlens::engine::share::ShareError;
@@ -148,6 +148,7 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
         check_sentence(&same),
         "These are the link's files: 1 of 1 match (size and SHA-256)."
     );
+    assert!(files_match(&same));
     let other_hash = check_files(
         &d,
         &[(
@@ -157,6 +158,7 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
         )],
     );
     assert!(check_sentence(&other_hash).contains("(same size, different SHA-256)"));
+    assert!(!files_match(&other_hash));
     let other_size = check_files(&d, &[("x/compare_per_layer_out.txt".into(), 99, h)]);
     assert_eq!(
         other_size[0].1,
@@ -167,4 +169,5 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
     );
     let missing = check_files(&d, &[]);
     assert!(check_sentence(&missing).contains("run42/compare_per_layer_out.txt is not loaded"));
+    assert!(!files_match(&missing));
 }

@@ -284,3 +284,34 @@ fn pairs_that_cannot_be_compared_are_a_finding_per_file_with_their_reasons() {
         .iter()
         .all(|f| f.finding.kind != "pairs_not_compared"));
 }
+
+#[test]
+fn two_all_zero_tensors_sort_as_no_error_not_as_the_worst_cosine() {
+    // Cosine is torch's (0 for two zero vectors), but the pair has no error: sorted worst-first by
+    // Cosine it goes after a pair with a real error, not before it.
+    let mut s = Session::new();
+    let zeros = vec![0.0f32; 12];
+    let b: Vec<f32> = (0..12).map(|i| i as f32 / 4.0).collect();
+    let a: Vec<f32> = b.iter().map(|x| x + 0.01).collect();
+    s.open("fp32/zero.npy", Box::new(npy(&[3, 4], &zeros)));
+    s.open("int8/zero.npy", Box::new(npy(&[3, 4], &zeros)));
+    s.open("fp32/some.npy", Box::new(npy(&[3, 4], &b)));
+    s.open("int8/some.npy", Box::new(npy(&[3, 4], &a)));
+    s.update(&mut |_, _, _| {});
+    let t = &s.analysis.tensors;
+    let at = |n: &str| t.pairs.iter().position(|p| p.name == n).expect(n);
+    let zero = t.pairs[at("zero")].metrics.as_ref().expect("metrics");
+    assert_eq!(
+        (zero.cosine, zero.mse),
+        (0.0, 0.0),
+        "torch's convention kept"
+    );
+    let worst_first = quantlens::engine::views::sort_pairs(t, "cosine", false);
+    assert_eq!(worst_first, [at("some"), at("zero")]);
+    // And no finding is made of it.
+    assert!(s
+        .analysis
+        .findings
+        .iter()
+        .all(|f| !f.finding.layers.iter().any(|l| l == "zero")));
+}

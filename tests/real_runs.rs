@@ -611,6 +611,26 @@ fn two_runs_keep_their_own_scales_pairs_and_sensitivity_ranks() {
         "{}",
         mul.finding.rank_reason
     );
+    // Each run's .txt and .csv are one table (one tab in the app): twinned within the run only.
+    let name = |i: usize| a.files[i].name.as_str();
+    let twins: Vec<(&str, &str)> = quantlens::engine::views::compare_twins(&a.files)
+        .into_iter()
+        .map(|(t, c)| (name(t), name(c)))
+        .collect();
+    let q = "horizon_quant_analysis/compare_per_layer_out";
+    assert_eq!(
+        twins,
+        [
+            (&*format!("ort_int8/{q}.txt"), &*format!("ort_int8/{q}.csv")),
+            (
+                &*format!("ort_int16/{q}.txt"),
+                &*format!("ort_int16/{q}.csv")
+            ),
+        ]
+    );
+    // A .csv alone has no twin.
+    let csv_only = session(&[&*format!("ort_int8/{q}.csv")]);
+    assert!(quantlens::engine::views::compare_twins(&csv_only.analysis.files).is_empty());
 }
 
 #[test]

@@ -108,6 +108,25 @@ fn s13_current_format_17_columns() {
         Some(9),
         "showindex keeps the original numbering"
     );
+    // No SQNR column in this format: the grid opens with L1 in its place (it has no MSE).
+    let cols = quantlens::engine::views::default_columns(&t);
+    assert!(!cols.iter().any(|c| c == "sqnr"), "{cols:?}");
+    let at = |k: &str| cols.iter().position(|c| c == k);
+    assert_eq!(at("l1"), at("cosine").map(|i| i + 1), "{cols:?}");
+    assert_eq!(at("mse"), None, "{cols:?}");
+    assert!(
+        at("qscale").is_some() && at("base_max").is_some(),
+        "{cols:?}"
+    );
+    // A table with every default metric opens with all of them.
+    let seed = compare::parse_txt(
+        text("tests/fixtures/horizon/qa-seed/compare_per_layer_out.txt").as_bytes(),
+    )
+    .expect("seed txt");
+    assert_eq!(
+        quantlens::engine::views::default_columns(&seed),
+        quantlens::engine::views::DEFAULT_COLUMNS
+    );
     assert_eq!(t.rows[8].quant_dtype, Some(DType::Float32));
     assert_eq!(t.diag[8].cause, Cause::NotQuantized);
     // max_qscale_diff = Atol / qscale

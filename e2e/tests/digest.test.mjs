@@ -82,7 +82,9 @@ test("a digest link shows the findings read-only in a fresh browser, and checks 
   await page.click("#load-example");
   await page.waitForSelector(".banner", { timeout: 30000 });
   await page.waitForFunction(() => document.querySelector(".banner")?.textContent.includes("link's files"), null, { timeout: 30000 });
-  assert.match(await page.textContent(".banner"), /These are the link's files: 4 of 4 match \(size and SHA-256\)/);
+  // The link's own files are news, not a warning: a status notice, not the alert banner.
+  assert.match(await page.textContent('.banner.notice[role="status"]'), /These are the link's files: 4 of 4 match \(size and SHA-256\)/);
+  assert.equal(await page.$('.banner[role="alert"]'), null);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
@@ -98,8 +100,8 @@ test("dropping a different file with the same name says it is not the link's", a
   await page.setInputFiles('input[aria-label="Open files"]', [
     { name: "model_check_result.txt", mimeType: "text/plain", buffer: changed },
   ]);
-  await page.waitForFunction(() => document.querySelector(".banner")?.textContent.includes("Not the link's files"), null, { timeout: 30000 });
-  const text = await page.textContent(".banner");
+  await page.waitForFunction(() => document.querySelector('.banner[role="alert"]')?.textContent.includes("Not the link's files"), null, { timeout: 30000 });
+  const text = await page.textContent('.banner[role="alert"]');
   assert.match(text, new RegExp(`example/model_check_result\\.txt differs from the link's \\(${changed.length} bytes here, ${original.length} in the link\\)`));
   assert.match(text, /example\/horizon_quant_analysis\/compare_per_layer_out\.txt is not loaded/);
   await ctx.close();

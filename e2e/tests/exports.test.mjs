@@ -221,11 +221,14 @@ test("the tensor pairs export in the order shown; a pair's histogram as PNG", as
   await page.locator(".tab", { hasText: "Tensors" }).click();
   await page.waitForSelector("table.pairs tbody tr");
   await page.click('th[data-sort="sqnr"]');
-  const order = await page.$$eval("table.pairs tbody tr", (r) => r.map((x) => x.dataset.pair));
+  // The table is virtualized: the rows drawn are the first of the order; the exports hold all 384.
+  const order = await page.$$eval("table.pairs tbody tr[data-pair]", (r) => r.map((x) => x.dataset.pair));
+  assert.ok(order.length > 10 && order.length < 60, `${order.length} rows drawn`);
   const json = await download(page, ".json-pairs");
   assert.equal(json.name, "tensor_pairs.json");
   const pairs = JSON.parse(json.bytes.toString("utf8"));
-  assert.deepEqual(pairs.map((p) => p.name), order);
+  assert.equal(pairs.length, 384);
+  assert.deepEqual(pairs.map((p) => p.name).slice(0, order.length), order);
   // ∞ and NaN as everywhere in the app: strings in JSON.
   const expected = JSON.parse(await readFile(join(real, "expected.json"), "utf8"));
   const identical = expected.runs.ort_int8.identical_tensors[0];
@@ -233,7 +236,7 @@ test("the tensor pairs export in the order shown; a pair's histogram as PNG", as
   assert.equal(typeof pairs.find((p) => p.name !== identical).cosine, "number");
   const csv = await download(page, ".csv-pairs");
   const rows = parseCsv(csv.bytes.toString("utf8"));
-  assert.deepEqual(rows.slice(1).map((r) => r[0]), order);
+  assert.deepEqual(rows.slice(1).map((r) => r[0]), pairs.map((p) => p.name));
 
   await page.locator("table.pairs tbody tr").first().click();
   await page.waitForSelector(".pair-detail svg.hist");

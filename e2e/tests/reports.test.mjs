@@ -156,6 +156,15 @@ test("a whole QuantAnalysis folder dropped at once is recognised file by file", 
     assert.ok(list.includes(label), `missing ${label} in ${list}`);
   }
   assert.match(list, /conv_0\.opinfo.*Not read/);
+  // The .txt and .csv of one run are one table: one Layers tab, whose view names the csv.
+  const tabs = await page.$$eval("button.tab", (b) => b.map((x) => x.textContent));
+  assert.deepEqual(tabs.filter((t) => t.startsWith("Layers")), ["Layers · compare_per_layer_out.txt (9)"], tabs.join(" | "));
+  await page.locator(".tab", { hasText: "Layers" }).click();
+  assert.match(await page.textContent(".layers-view .twin-note"), /Also read: compare_per_layer_out\.csv, the same table/);
+  // This table has no SQNR column: the grid opens with L1 in its place, not an empty SQNR.
+  const heads = await page.$$eval(".layers-view table.grid th", (t) => t.map((x) => x.textContent.replace(/ [▲▼]$/, "")));
+  assert.ok(!heads.includes("SQNR") && heads.includes("L1"), heads.join(","));
+  assert.equal(heads[heads.indexOf("Cosine") + 1], "L1");
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -307,6 +307,14 @@ pub fn check_files(d: &Digest, loaded: &[(String, u64, String)]) -> Vec<(String,
 }
 
 /// One sentence on the check, for the banner.
+/// Whether every file of the link is the one loaded (same size, and the same SHA-256 where the link
+/// has one): the check's sentence is then news, not a warning.
+pub fn files_match(checks: &[(String, FileCheck)]) -> bool {
+    checks
+        .iter()
+        .all(|(_, c)| matches!(c, FileCheck::Same | FileCheck::SameSize))
+}
+
 pub fn check_sentence(checks: &[(String, FileCheck)]) -> String {
     let same = checks.iter().filter(|(_, c)| *c == FileCheck::Same).count();
     let size_only = checks

@@ -111,6 +111,22 @@ pub struct FileFinding {
     pub finding: Finding,
 }
 
+/// The layer tables a run holds twice, as `compare_per_layer_out.txt` and `.csv` (QuantAnalysis
+/// writes both): `(txt, csv)` file indices, each txt with the first csv of its run. The txt is the
+/// one diagnosed and shown (it takes the csv's exact qscales); the csv adds nothing else.
+pub fn compare_twins(files: &[FileReport]) -> Vec<(usize, usize)> {
+    let runs = run_keys(files);
+    let is = |f: &FileReport, src: &str| f.compare().is_some_and(|t| t.source == src);
+    (0..files.len())
+        .filter(|&i| is(&files[i], "txt"))
+        .filter_map(|i| {
+            (0..files.len())
+                .find(|&j| is(&files[j], "csv") && runs[j] == runs[i])
+                .map(|j| (i, j))
+        })
+        .collect()
+}
+
 /// The run each file belongs to: the first folder under the folders all files share (`ort_int8` for
 /// `…/ort_int8/quant.npz` beside `…/ort_int16/quant.npz`), or `""` when the files are not in
 /// separate folders. Two runs loaded together are kept apart by it: scales, pairs and sensitivity

@@ -44,16 +44,7 @@ impl Analysis {
     pub fn recompute(&mut self) {
         // A run with its table as .txt and .csv: the txt (the one diagnosed) takes the csv's exact
         // qscales, so int16 ranges are not off by the txt's rounding.
-        let runs = super::document::run_keys(&self.files);
-        let is = |f: &FileReport, src: &str| f.compare().is_some_and(|t| t.source == src);
-        let pairs: Vec<(usize, usize)> = (0..self.files.len())
-            .filter(|&i| is(&self.files[i], "txt"))
-            .filter_map(|i| {
-                (0..self.files.len())
-                    .find(|&j| is(&self.files[j], "csv") && runs[j] == runs[i])
-                    .map(|j| (i, j))
-            })
-            .collect();
+        let pairs = super::document::compare_twins(&self.files);
         for (i, j) in pairs {
             // Two distinct files borrowed at once: the txt to refine, the csv to read.
             let (txt, csv) = if i < j {

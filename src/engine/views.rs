@@ -53,6 +53,28 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
     "analy_max",
 ];
 
+/// The columns a table opens with: [`DEFAULT_COLUMNS`] without the metrics no row has (older
+/// toolchains write no SQNR). A table without SQNR shows its L1 and MSE instead, where it has them,
+/// so an error magnitude stays in view.
+pub fn default_columns(t: &CompareTable) -> Vec<String> {
+    let has = |k: &str| t.rows.iter().any(|r| num(r, k).is_some());
+    let numeric = |k: &str| !matches!(k, "index" | "mod_name" | "op" | "quant_dtype" | "cause");
+    let mut out: Vec<String> = Vec::new();
+    for &k in DEFAULT_COLUMNS {
+        if !numeric(k) || has(k) {
+            out.push(k.to_string());
+        } else if k == "sqnr" {
+            out.extend(
+                ["l1", "mse"]
+                    .iter()
+                    .filter(|m| has(m))
+                    .map(|m| m.to_string()),
+            );
+        }
+    }
+    out
+}
+
 fn num(r: &CompareRow, key: &str) -> Option<f64> {
     match key {
         "index" => r.index.map(|v| v as f64),
@@ -503,6 +525,11 @@ pub fn local_error_ranking(t: &super::pairs::TensorComparison) -> Vec<(usize, f6
     out
 }
 
+/// What a pair's Cosine of 0 means when there is no error (both tensors all zero): torch's
+/// `cosine_similarity`, which the toolchains print, gives 0 for two zero vectors.
+pub const ZERO_COSINE_NO_ERROR: &str =
+    "0 by torch's convention for two all-zero tensors: they are identical (no error), and sort as 1";
+
 /// A metric as shown in a cell, with what a non-finite value means (a tooltip): SQNR ∞ is "no
 /// error at all" (the two tensors are identical), a NaN variance is "one element", and so on.
 pub fn metric_text(key: &str, v: f64) -> (String, Option<&'static str>) {
@@ -551,7 +578,7 @@ pub use super::cells::DType;
 pub use super::compare::CompareRow;
 pub use super::detect::Format;
 pub use super::doc::{CallStatus, FusionStatus};
-pub use super::document::run_keys;
+pub use super::document::{compare_twins, run_keys};
 pub use super::pairs::{nonfinite_note, PairResult, Side, SideBasis, HIST_MAX_ELEMS};
 pub use super::preprocess::{
     dims_text, parse_dims, parse_size, parse_triple, Layout, Preprocess, RandomInputs, PRESETS,
@@ -1226,6 +1253,8 @@ pub fn sort_pairs(t: &super::pairs::TensorComparison, key: &str, descending: boo
     let value = |i: usize| -> Option<f64> {
         let m = t.pairs[i].metrics.as_ref()?;
         Some(match key {
+            // Two all-zero tensors: torch's cosine is 0, but there is no error; sort them as 1.
+            "cosine" if m.mse == 0.0 && m.cosine == 0.0 => 1.0,
             "cosine" => m.cosine,
             "sqnr" => m.sqnr_db,
             "mse" => m.mse,

@@ -5,7 +5,7 @@
 use super::rich::{breakable, rich_text};
 use super::Shared;
 use crate::engine::share::GridState;
-use crate::engine::views::{self, RowFilter, COMPARE_COLUMNS, DEFAULT_COLUMNS};
+use crate::engine::views::{self, RowFilter, COMPARE_COLUMNS};
 use crate::engine::views::{Analysis, RowKey};
 use crate::engine::Severity;
 use std::collections::HashMap;
@@ -30,6 +30,31 @@ pub struct LayersProps {
     pub on_grid: Callback<GridState>,
 }
 
+/// The rows a virtualized table draws, `first..last` of `n`, for a scroll offset (in px) of a box
+/// `view_px` high with rows `row_px` high: the rows in view, 6 above and about 8 below.
+pub(super) fn row_window(
+    scroll_top_px: f64,
+    row_px: f64,
+    view_px: f64,
+    n: usize,
+) -> (usize, usize) {
+    let first = ((scroll_top_px / row_px) as usize).saturating_sub(6).min(n);
+    (first, (first + (view_px / row_px) as usize + 14).min(n))
+}
+
+/// Scroll the box `el` so that row `pos` is in view (a third from the top) if it is not; the new
+/// offset, if it moved.
+pub(super) fn keep_in_view(el: &HtmlElement, pos: usize, row_px: f64, view_px: f64) -> Option<f64> {
+    let y = pos as f64 * row_px;
+    let top = el.scroll_top() as f64;
+    if y >= top && y <= top + view_px - 2.0 * row_px {
+        return None;
+    }
+    let target = (y - view_px / 3.0).max(0.0);
+    el.set_scroll_top(target as i32);
+    Some(target)
+}
+
 fn worst(p: &LayersProps, row: usize) -> Option<Severity> {
     let ids = p.evidence.get(&(p.file, "compare".to_string(), row))?;
     ids.iter()
@@ -50,10 +75,10 @@ pub fn LayersView(p: &LayersProps) -> Html {
             .unwrap_or_else(|| ("index".to_string(), false))
     });
     let default_columns = || {
-        DEFAULT_COLUMNS
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
+        p.analysis.files[p.file]
+            .compare()
+            .map(views::default_columns)
+            .unwrap_or_default()
     };
     let columns = use_state(|| p.grid.columns.clone().unwrap_or_else(default_columns));
     let only_finding = use_state(|| !p.grid.all_rows);
@@ -193,21 +218,14 @@ pub fn LayersView(p: &LayersProps) -> Html {
         let scroll_top = scroll_top.clone();
         use_effect_with(p.row, move |_| {
             if let (Some(pos), Some(el)) = (pos, grid.cast::<HtmlElement>()) {
-                let y = pos as f64 * ROW_PX;
-                let top = el.scroll_top() as f64;
-                if y < top || y > top + VIEW_PX - 2.0 * ROW_PX {
-                    let target = (y - VIEW_PX / 3.0).max(0.0);
-                    el.set_scroll_top(target as i32);
+                if let Some(target) = keep_in_view(&el, pos, ROW_PX, VIEW_PX) {
                     scroll_top.set(target);
                 }
             }
         });
     }
 
-    let first = ((*scroll_top / ROW_PX) as usize)
-        .saturating_sub(6)
-        .min(order.len());
-    let last = (first + (VIEW_PX / ROW_PX) as usize + 14).min(order.len());
+    let (first, last) = row_window(*scroll_top, ROW_PX, VIEW_PX, order.len());
     // Known columns, then the table's own extra columns (kept as written), keyed `x:<index>`.
     let all_columns: Vec<(String, String)> = COMPARE_COLUMNS
         .iter()
@@ -391,6 +409,9 @@ pub fn LayersView(p: &LayersProps) -> Html {
     html! {
         <div class="layers-view">
             <h2>{ breakable(&p.analysis.files[p.file].name) }</h2>
+            { for views::compare_twins(&p.analysis.files).into_iter().filter(|&(txt, _)| txt == p.file).map(|(_, csv)| html! {
+                <p class="muted small twin-note">{ format!("Also read: {}, the same table (its exact qscales are used here; the .txt rounds them to 7 decimals).", p.analysis.files[csv].name) }</p>
+            }) }
             <div class="charts">{ for charts }</div>
             { collapse_note.unwrap_or_default() }
             <div class="table-tools">

@@ -412,7 +412,13 @@ impl Reducible for State {
                     s.digest_link = Some((url, d.findings.len(), d.omitted));
                 } else if let Some(d) = &s.digest {
                     let checks = crate::engine::digest::check_files(d, &files);
-                    s.banner = Some(crate::engine::digest::check_sentence(&checks));
+                    let sentence = crate::engine::digest::check_sentence(&checks);
+                    // The link's own files: news (a notice); others: a warning (the banner).
+                    if crate::engine::digest::files_match(&checks) {
+                        s.notice = Some(sentence);
+                    } else {
+                        s.banner = Some(sentence);
+                    }
                 }
             }
             Action::ConfirmSrc(url) => s.confirm_src = url,
@@ -2128,10 +2134,9 @@ pub fn App() -> Html {
         })
     };
     let tab_btn = |t: Tab, label: String, title: Option<String>| {
-        let extra: Option<&'static str> = None;
         let d = state.dispatcher();
         html! {
-            <button class={classes!("tab", (s.tab == t).then_some("active"), extra)} role="tab"
+            <button class={classes!("tab", (s.tab == t).then_some("active"))} role="tab"
                 aria-selected={if s.tab == t { "true" } else { "false" }} title={title.unwrap_or_else(|| label.clone())}
                 onclick={Callback::from(move |_| d.dispatch(Action::SetTab(t)))}>{ label }</button>
         }
@@ -2211,12 +2216,15 @@ pub fn App() -> Html {
         .any(|f| !crate::engine::views::is_journal_file(f));
     let names = a.display_names();
     let runs = crate::engine::views::run_keys(&a.files);
+    // A run's table as .txt and .csv is one table: one tab, the txt's (its view names the csv).
+    let twins = crate::engine::views::compare_twins(&a.files);
     let file_tabs = a
         .files
         .iter()
         .enumerate()
-        .filter(|(_, f)| {
-            f.error.is_none()
+        .filter(|(i, f)| {
+            !twins.iter().any(|&(_, csv)| csv == *i)
+                && f.error.is_none()
                 && !matches!(
                     f.document,
                     Some(Document::Tensors { .. })

@@ -1,7 +1,7 @@
 //! Tensors view: the dumped tensor files with their side (float / quantized), the paired tensors with
 //! every metric and the error split as a stacked bar, scales to enter, and what could not be paired.
 
-use super::rich::{breakable, human_bytes};
+use super::rich::{breakable, human_bytes, middle_cut};
 use super::Shared;
 use crate::engine::share::PairsState;
 use crate::engine::views::PairWhatIf;
@@ -10,8 +10,13 @@ use crate::engine::views::Side;
 use crate::engine::views::{fmt_num, metric_text};
 use crate::engine::views::{Analysis, Document, RowKey};
 use std::collections::HashMap;
-use web_sys::{HtmlInputElement, HtmlSelectElement};
+use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
+
+/// The pairs table is virtualized: rows of this height (px, fixed by the stylesheet's
+/// `table.pairs td`) in a box this high. A folder of thousands of dumps keeps a bounded DOM.
+const PAIR_ROW_PX: f64 = 30.0;
+const PAIRS_VIEW_PX: f64 = 540.0;
 
 /// What the user changed or asked: a file's side, a pair's real scale (`*` for all pairs), a pair
 /// made by hand, or a what-if for one pair (with typed scales to predict).
@@ -364,6 +369,8 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             }
         });
     }
+    let scroll_top = use_state(|| 0.0f64);
+    let pairs_box = use_node_ref();
     let pick_f = use_state(String::new);
     let pick_q = use_state(String::new);
     let a = &p.analysis;
@@ -421,15 +428,46 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
     let t = &a.tensors;
     let local = crate::engine::views::local_error_ranking(t);
     let order = crate::engine::views::sort_pairs(t, &sort.0, sort.1);
-    let rows = order.iter().map(|&row| (row, &t.pairs[row])).map(|(row, pr)| {
+    // The opened pair (from a finding, a link or the ranking) is scrolled into the table's view.
+    {
+        let (pairs_box, scroll_top) = (pairs_box.clone(), scroll_top.clone());
+        let pos = selected_pair.and_then(|r| order.iter().position(|&i| i == r));
+        use_effect_with((*selected_pair, sort.clone()), move |_| {
+            if let (Some(pos), Some(el)) = (pos, pairs_box.cast::<HtmlElement>()) {
+                if let Some(target) =
+                    super::layers::keep_in_view(&el, pos, PAIR_ROW_PX, PAIRS_VIEW_PX)
+                {
+                    scroll_top.set(target);
+                }
+            }
+        });
+    }
+    let (first, last) =
+        super::layers::row_window(*scroll_top, PAIR_ROW_PX, PAIRS_VIEW_PX, order.len());
+    let on_scroll = {
+        let scroll_top = scroll_top.clone();
+        Callback::from(move |e: Event| {
+            if let Some(el) = e.target_dyn_into::<HtmlElement>() {
+                scroll_top.set(el.scroll_top() as f64);
+            }
+        })
+    };
+    let spacer = |rows: usize| {
+        (rows > 0).then(|| html! { <tr class="spacer" style={format!("height:{}px", rows as f64 * PAIR_ROW_PX)}></tr> })
+    };
+    let rows = order[first..last].iter().map(|&row| (row, &t.pairs[row])).map(|(row, pr)| {
         let chips = p.evidence.get(&(pr.quant_file, "pairs".to_string(), row)).cloned().unwrap_or_default();
         let m = pr.metrics.as_ref();
-        let cell = |key: &str, v: Option<f64>| {
-            let (text, title) = v.map(|v| metric_text(key, v)).unwrap_or_default();
-            html! { <td class="num" title={title.unwrap_or_default()}>{ text }</td> }
-        };
         // No error at all (identical tensors): there is nothing to split.
         let no_error = m.is_some_and(|m| m.mse == 0.0);
+        let cell = |key: &str, v: Option<f64>| {
+            let (text, title) = v.map(|v| metric_text(key, v)).unwrap_or_default();
+            let title = match (key, v) {
+                ("cosine", Some(c)) if no_error && c == 0.0 => Some(crate::engine::views::ZERO_COSINE_NO_ERROR),
+                _ => title,
+            };
+            html! { <td class="num" title={title.unwrap_or_default()}>{ text }</td> }
+        };
         let split = m.and_then(|m| m.error_split).filter(|_| !no_error).map(|sp| {
             let total = sp.clip + sp.round + sp.inherited;
             let pct = |x: f64| if total > 0.0 { x / total * 100.0 } else { 0.0 };
@@ -451,7 +489,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 onclick={Callback::from(move |_| sel.set(Some(row)))}>
                 <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>
                     if !pr.run.is_empty() { <span class="run-chip">{ pr.run.clone() }</span> }
-                    { breakable(&pr.name) }</td>
+                    { middle_cut(&pr.name) }</td>
                 <td>{ format!("{:?}", pr.shape) }</td>
                 { cell("cosine", m.map(|m| m.cosine)) }
                 { cell("sqnr", m.map(|m| m.sqnr_db)) }
@@ -503,13 +541,13 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     })
                 } }
                 <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
-            <div class="scroll-x">
-                <table class="pairs">
+            <div class="pairs-vt" ref={pairs_box} onscroll={on_scroll} style={format!("max-height:{PAIRS_VIEW_PX}px")}>
+                <table class="pairs" data-rows={order.len().to_string()}>
                     <thead><tr>
                         { sort_th("name", "name") }<th>{ "shape" }</th>{ sort_th("cosine", "Cosine") }{ sort_th("sqnr", "SQNR dB") }{ sort_th("mse", "MSE") }{ sort_th("l1", "L1") }
                         { sort_th("kl", "KL") }{ sort_th("atol", "Atol") }{ sort_th("max_qscale_diff", "max_qscale_diff") }<th>{ "scale" }</th>{ sort_th("clip", "error split") }<th>{ "findings" }</th>
                     </tr></thead>
-                    <tbody>{ for rows }</tbody>
+                    <tbody>{ spacer(first).unwrap_or_default() }{ for rows }{ spacer(order.len() - last).unwrap_or_default() }</tbody>
                 </table>
             </div>
             <div ref={detail_ref} class="pair-detail-anchor">
