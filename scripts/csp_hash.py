@@ -17,6 +17,10 @@ import sys
 staging = os.environ.get("TRUNK_STAGING_DIR") or (sys.argv[1] if len(sys.argv) > 1 else "dist")
 path = os.path.join(staging, "index.html")
 html = open(path, encoding="utf-8").read()
+# Chromium ignores `integrity` on a preload of destination `fetch` (the wasm Trunk preloads) and
+# logs a warning on every load: drop it there. The wasm is still fetched from this origin only, and
+# the module preloads keep theirs.
+html = re.sub(r'(<link rel="preload"[^>]*?) integrity="[^"]*"([^>]*as="fetch")', r"\1\2", html)
 scripts = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, flags=re.S)
 hashes = " ".join(
     "'sha256-%s'" % base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode()

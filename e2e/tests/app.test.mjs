@@ -27,8 +27,9 @@ async function newPage() {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  // Errors, and deprecation warnings (wasm-bindgen's init parameters), in the page and its workers.
-  const bad = (m) => m.type() === "error" || /deprecated/i.test(m.text());
+  // Errors and warnings (wasm-bindgen's deprecated init parameters, an ignored preload integrity)
+  // in the page and its workers.
+  const bad = (m) => m.type() === "error" || m.type() === "warning";
   page.on("console", (m) => { if (bad(m)) errors.push(m.text()); });
   page.on("worker", (w) => w.on("console", (m) => { if (bad(m)) errors.push(`worker: ${m.text()}`); }));
   page.on("request", (r) => requests.push(r.url()));
