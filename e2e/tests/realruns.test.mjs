@@ -223,12 +223,13 @@ test("a 50,000-row comparison table: findings within a second, no long main-thre
   // Tasks from the drop on (the test's own building of the file, before it, is not the app's).
   const longest = Math.max(0, ...t.long.filter(([, at]) => at >= 0).map(([d]) => d));
   console.log(`# 50k rows: first findings ${t.first.toFixed(0)} ms; longest main-thread task ${longest.toFixed(0)} ms (long tasks [ms, at]: ${JSON.stringify(t.long)})`);
-  // The targets are 1 s and no task over 100 ms; they held (0.9 s) on the machine of 2026-12-01
-  // and do not on the slower one of 2026-12-02 (1.3–1.9 s, tasks of 110–310 ms while the table's
-  // parts arrive, with the code of either day). These bounds are regression guards; the target is
-  // open (see the closing note).
+  // The targets are 1 s and no task over 100 ms. Until 2026-12-02 the results crossed as trees of
+  // JS objects read field by field (serde_wasm_bindgen): 1.3–1.9 s, and a 50–250 ms task per part
+  // of 1,000 rows. They cross as JSON text now (protocol::json_text): the top ten drawn at
+  // 0.93–0.98 s, every part in by 1.7 s, the longest task 113–142 ms (reading the Done and drawing
+  // the Overview), with another browser session running. These bounds are regression guards.
   assert.ok(t.first <= 2500, `first findings after ${t.first} ms`);
-  assert.ok(longest <= 350, `a ${longest} ms main-thread task`);
+  assert.ok(longest <= 250, `a ${longest} ms main-thread task`);
   // The overview stays small however many findings there are.
   assert.ok(await page.locator(".finding").count() <= 130);
   assert.deepEqual(errors, []);
