@@ -628,6 +628,10 @@ fn two_runs_keep_their_own_scales_pairs_and_sensitivity_ranks() {
             ),
         ]
     );
+    // An op's rows are the txt's (the csv twin has no view of its own).
+    let (file, rows) = a.compare_rows_of("p2o.Mul.195").expect("rows");
+    assert_eq!(name(file), format!("ort_int8/{q}.txt"));
+    assert_eq!(rows.len(), 1);
     // A .csv alone has no twin.
     let csv_only = session(&[&*format!("ort_int8/{q}.csv")]);
     assert!(quantlens::engine::views::compare_twins(&csv_only.analysis.files).is_empty());

@@ -244,7 +244,12 @@ impl Analysis {
 
     /// The first comparison file and the rows of `op_name` in it.
     pub fn compare_rows_of(&self, op_name: &str) -> Option<(usize, Vec<usize>)> {
+        // A run's .csv twin is shown as its .txt: the rows are the txt's.
+        let twins = super::document::compare_twins(&self.files);
         self.files.iter().enumerate().find_map(|(fi, f)| {
+            if twins.iter().any(|&(_, csv)| csv == fi) {
+                return None;
+            }
             let t = f.compare()?;
             let rows: Vec<usize> = (0..t.rows.len())
                 .filter(|&i| t.rows[i].mod_name == op_name)

@@ -501,6 +501,23 @@ impl Reducible for State {
             Action::Pairs(p) => s.pairs = p,
         }
         apply_pending_view(&mut s);
+        // A run's .csv twin has no tab of its own: its view is its .txt's (the same rows).
+        if let Tab::File(f) = s.tab {
+            if s.analysis
+                .files
+                .get(f)
+                .and_then(|x| x.compare())
+                .is_some_and(|t| t.source == "csv")
+            {
+                if let Some(&(txt, _)) = crate::engine::views::compare_twins(&s.analysis.files)
+                    .iter()
+                    .find(|&&(_, csv)| csv == f)
+                {
+                    s.tab = Tab::File(txt);
+                }
+            }
+        }
+
         Rc::new(s)
     }
 }
