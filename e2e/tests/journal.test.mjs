@@ -37,23 +37,16 @@ async function newContext() {
 }
 
 async function addRun(page, { name, stage, precision, values, changed, ratio, withReports }) {
+  // Typed first, selects after, and no change event: what is typed is kept as it is typed, so a
+  // select changed next (a re-render) does not clear it (a user's bug report).
   await page.fill("#run-name", name);
-  await page.locator("#run-name").dispatchEvent("change");
+  const inputs = page.locator(".run-accuracy");
+  for (let i = 0; i < values.length; i++) await inputs.nth(i).fill(String(values[i]));
+  if (changed) await page.fill("#run-changed", changed);
   await page.selectOption("#run-stage", stage);
   await page.selectOption("#run-precision", precision);
-  if (ratio !== undefined) {
-    await page.fill("#run-ratio", String(ratio));
-    await page.locator("#run-ratio").dispatchEvent("change");
-  }
-  const inputs = page.locator(".run-accuracy");
-  for (let i = 0; i < values.length; i++) {
-    await inputs.nth(i).fill(String(values[i]));
-    await inputs.nth(i).dispatchEvent("change");
-  }
-  if (changed) {
-    await page.fill("#run-changed", changed);
-    await page.locator("#run-changed").dispatchEvent("change");
-  }
+  if (ratio !== undefined) await page.fill("#run-ratio", String(ratio));
+  for (let i = 0; i < values.length; i++) assert.equal(await inputs.nth(i).inputValue(), String(values[i]));
   if (withReports !== undefined) await page.selectOption("#run-with", withReports);
   const before = await page.locator("#journal-table th.run").count().catch(() => 0);
   await page.click("#run-save");

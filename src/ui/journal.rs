@@ -339,12 +339,23 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
             form.set(x);
         })
     };
-    let on_name = set(|f, v| f.name = v);
+    // Text fields are kept at every keystroke (`oninput`), not when they lose focus: a re-render
+    // for anything else (a select changed, a message from the worker) redraws them from the form,
+    // and would drop what was typed but not yet committed.
+    let typed = |f: fn(&mut RunForm, String)| {
+        let form = form.clone();
+        Callback::from(move |e: InputEvent| {
+            let mut x = (*form).clone();
+            f(&mut x, input_value(&e));
+            form.set(x);
+        })
+    };
+    let on_name = typed(|f, v| f.name = v);
     let on_stage = set(|f, v| f.stage = Stage::parse(&v).unwrap_or_default());
     let on_precision = set(|f, v| f.precision = Intent::parse(&v).unwrap_or_default());
-    let on_ratio = set(|f, v| f.ratio = v);
-    let on_changed = set(|f, v| f.changed_ops = v);
-    let on_note = set(|f, v| f.note = v);
+    let on_ratio = typed(|f, v| f.ratio = v);
+    let on_changed = typed(|f, v| f.changed_ops = v);
+    let on_note = typed(|f, v| f.note = v);
     let on_with = {
         let with = with.clone();
         Callback::from(move |e: Event| {
@@ -526,7 +537,7 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
             }
             <form class="journal-form" id="journal-form" onsubmit={submit}>
                 <h3>{ if editing.is_some() { "Edit the run" } else { "Add a run" } }</h3>
-                <label>{ "Name " }<input id="run-name" type="text" value={form.name.clone()} onchange={on_name} placeholder={if form.stage == Stage::Float { "float" } else { "all-int16 calibration" }} /></label>
+                <label>{ "Name " }<input id="run-name" type="text" value={form.name.clone()} oninput={on_name} placeholder={if form.stage == Stage::Float { "float" } else { "all-int16 calibration" }} /></label>
                 <label>{ " Stage " }<select id="run-stage" onchange={on_stage}>
                     { for [Stage::Float, Stage::FloatFinetune, Stage::Calibration, Stage::Qat].into_iter().map(|s| html! {
                         <option value={stage_value(s)} selected={form.stage == s}>{ s.label() }</option> }) }
@@ -538,26 +549,26 @@ pub fn JournalPanel(p: &JournalProps) -> Html {
                             Intent::AllInt8 => "all-int8", Intent::Mixed => "int8 + int16 mixed" } }</option> }) }
                 </select></label>
                 if form.precision == Intent::Mixed {
-                    <label>{ " int16 ratio " }<input id="run-ratio" type="text" size="5" value={form.ratio.clone()} onchange={on_ratio} />{ " %" }</label>
+                    <label>{ " int16 ratio " }<input id="run-ratio" type="text" size="5" value={form.ratio.clone()} oninput={on_ratio} />{ " %" }</label>
                 }
                 <div class="accuracy">
                     { for v.metric_labels.iter().enumerate().map(|(i, l)| {
                         let current = form.accuracy.get(i).cloned().unwrap_or_default();
                         let form = form.clone();
-                        let onchange = Callback::from(move |e: Event| {
+                        let oninput = Callback::from(move |e: InputEvent| {
                             let mut x = (*form).clone();
                             if x.accuracy.len() <= i { x.accuracy.resize(i + 1, String::new()); }
                             x.accuracy[i] = input_value(&e);
                             form.set(x);
                         });
                         html! { <label>{ format!("{l} ") }<input class="run-accuracy" data-metric={l.clone()} type="text" size="7"
-                            value={current} {onchange} /></label> }
+                            value={current} {oninput} /></label> }
                     }) }
                     if v.metric_labels.is_empty() { <span class="muted small">{ "Set the output branches above to enter accuracy." }</span> }
                 </div>
-                <label class="wide">{ "Ops changed in this run " }<input id="run-changed" type="text" size="60" value={form.changed_ops.clone()} onchange={on_changed}
+                <label class="wide">{ "Ops changed in this run " }<input id="run-changed" type="text" size="60" value={form.changed_ops.clone()} oninput={on_changed}
                     placeholder="model.view_transformation.transformer.layers.0.quant, …" /></label>
-                <label class="wide">{ "Note " }<input id="run-note" type="text" size="60" value={form.note.clone()} onchange={on_note} /></label>
+                <label class="wide">{ "Note " }<input id="run-note" type="text" size="60" value={form.note.clone()} oninput={on_note} /></label>
                 if editing.is_none() {
                     <label>{ "Keep the analysis of " }<select id="run-with" onchange={on_with}>
                         { for v.loaded.iter().map(|k| html! { <option value={k.clone()} selected={with.as_deref() == Some(k.as_str())}>
