@@ -57,6 +57,10 @@ test("layer view: top finding opens the clipped row with its range picture", asy
   assert.ok(Number(now[1]) < cover, `worst case ${now[1]} vs covering ${cover}`);
   await page.fill('input[aria-label="what-if scale"]', "0.0004");
   assert.match(await page.textContent(".whatif"), /int16 · scale 0\.0004\s*≈ [\d.]+ dB\s*covers the range/);
+  // A dtype typed with the scale is taken, as in the Tensors view's boxes.
+  await page.fill('input[aria-label="what-if scale"]', "0.0004 int8");
+  assert.match(await page.textContent(".whatif"), /int8 · scale 0\.0004\s*-?[\d.]+ – -?[\d.]+ dB\s*clips/);
+  await page.fill('input[aria-label="what-if scale"]', "0.0004");
   await page.screenshot({ path: join(repo, "docs", "screenshot-layers.png") });
   assert.deepEqual(errors, []);
   await page.close();

@@ -63,6 +63,9 @@ test("npz dumps of a real model: pairs, metrics, a scale, the error split and it
   await page.waitForSelector(".pair-detail table.whatif-table tr[data-obs]", { timeout: 20000 });
   const measured = await page.locator(".pair-detail tr.measured td").allTextContents();
   assert.match(measured[1], /^9\d\.\d%$/, `measured clip share: ${measured}`);
+  // Torch's min-max divisor, per dtype: (qmax − qmin) / 2.
+  assert.equal(await page.locator('.pair-detail tr[data-obs="int8 min-max (torch, amax/127.5)"]').count(), 1);
+  assert.equal(await page.locator('.pair-detail tr[data-obs="int16 min-max (torch, amax/32767.5)"]').count(), 1);
   const mm = await page.locator('.pair-detail tr[data-obs^="int8 min-max"] td').allTextContents();
   assert.match(mm[1], /^0\.\d%$/, `min-max covers the range: ${mm}`);
   assert.equal(mm[3], "0%", "nothing predicted as inherited");

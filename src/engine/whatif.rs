@@ -190,7 +190,9 @@ pub fn pair_whatif(
             if let Ok(s) = o.scale(&h, dt) {
                 // Torch's min-max divides by (qmax − qmin) / 2: say so beside ONNX Runtime's.
                 let label = if o == Observer::MinMax {
-                    "min-max (torch, amax/127.5)".to_string()
+                    let (qmin, qmax) = dt.range();
+                    let half = (qmax as f64 - qmin as f64) / 2.0;
+                    format!("min-max (torch, amax/{half})")
                 } else {
                     o.label()
                 };

@@ -495,14 +495,25 @@ fn whatif_panel(
             estimate_from_stats(dt, None),
         ));
     }
-    let typed_dt = QDType::parse(dtype).unwrap_or(QDType::Int16);
-    let typed = scale.trim().parse::<f64>().ok();
+    // The scale box takes `0.05` (the dtype from the select) or `0.05 int8` (its own dtype), as the
+    // Tensors view's boxes do.
     if !scale.trim().is_empty() {
+        let parsed = super::tensors::parse_scale_text(scale);
+        let typed_dt = parsed
+            .as_ref()
+            .ok()
+            .and_then(|(d, _)| *d)
+            .or_else(|| QDType::parse(dtype))
+            .unwrap_or(QDType::Int16);
         rows.push((
-            format!("{} · scale {}", typed_dt.name(), scale.trim()),
-            typed
-                .ok_or_else(|| "not a number".to_string())
-                .and_then(|s| estimate_from_stats(typed_dt, Some(s))),
+            format!(
+                "{} · scale {}",
+                typed_dt.name(),
+                parsed
+                    .as_ref()
+                    .map_or_else(|_| scale.trim().to_string(), |(_, s)| views::fmt_num(*s))
+            ),
+            parsed.and_then(|(_, s)| estimate_from_stats(typed_dt, Some(s))),
         ));
     }
     let on_dt = {
@@ -536,7 +547,7 @@ fn whatif_panel(
                     { for ["int16", "int8", "int4", "uint8"].iter().map(|d| html! { <option value={*d} selected={dtype.as_str() == *d}>{ *d }</option> }) }
                 </select>
                 { " with scale " }
-                <input class="scale" type="text" placeholder="e.g. 0.0030518" value={(**scale).clone()} oninput={on_scale} aria-label="what-if scale" />
+                <input class="scale" type="text" placeholder="e.g. 0.0030518 int16" value={(**scale).clone()} oninput={on_scale} aria-label="what-if scale" />
             </p>
             <p class="muted small">{ "Rounding noise step²/12 against mean² + var. A scale that clips gets an interval: the row tells how far the range passes the bound, not how many values do. The row's measured SQNR also holds error from upstream layers; these estimate this layer's own quantization only. With the tensor dumped, the Tensors view measures the real split." }</p>
         </div>

@@ -599,7 +599,8 @@ fn apply_pending_view(s: &mut State) {
             (TabRef::Recommend, _) => "the Mixed precision view".to_string(),
             _ => "a view of its files".to_string(),
         };
-        s.banner = Some(format!(
+        // Guidance, not an error: a notice.
+        s.notice = Some(format!(
             "This link opens {what}: drop the same files to see it."
         ));
         return;
@@ -634,6 +635,12 @@ fn apply_pending_view(s: &mut State) {
         .is_some_and(|b| b.starts_with("This link opens"))
     {
         s.banner = None;
+    }
+    if s.notice
+        .as_deref()
+        .is_some_and(|b| b.starts_with("This link opens"))
+    {
+        s.notice = None;
     }
     let rows = match tab {
         Tab::File(i) => s

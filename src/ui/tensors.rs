@@ -93,7 +93,7 @@ fn parse_typed_scale(text: &str) -> Result<(QDType, f64), String> {
 }
 
 /// `0.05`, `0.05 int16`, `int8 0.05`: a positive scale and the dtype if one is named.
-fn parse_scale_text(text: &str) -> Result<(Option<QDType>, f64), String> {
+pub(super) fn parse_scale_text(text: &str) -> Result<(Option<QDType>, f64), String> {
     let mut parts: Vec<&str> = text.split_whitespace().collect();
     let dt = parts.iter().find_map(|p| QDType::parse(p));
     parts.retain(|p| QDType::parse(p).is_none());
