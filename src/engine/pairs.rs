@@ -1804,13 +1804,10 @@ pub enum SideBasis {
     Pairing,
 }
 
+/// Words that name the quantized side outright.
 const QUANT_WORDS: &[&str] = &[
     "quant",
     "qdq",
-    "int8",
-    "int16",
-    "int4",
-    "uint8",
     "calib",
     "qat",
     "analysis",
@@ -1818,18 +1815,19 @@ const QUANT_WORDS: &[&str] = &[
     "fakequant",
     "fq",
     "quantized",
-    "w8a8",
-    "a8w8",
-    "w8a16",
-    "i8",
-    "i16",
+];
+/// Dtype words: a hint of the quantized side, weaker than any side word (`float/int8_raw.npy` is a
+/// float tensor named after what it holds, not the quantized side).
+const QUANT_DTYPE_WORDS: &[&str] = &[
+    "int8", "int16", "int4", "uint8", "w8a8", "a8w8", "w8a16", "i8", "i16",
 ];
 const FLOAT_WORDS: &[&str] = &[
     "float", "fp32", "fp16", "f32", "baseline", "base", "ref", "orig", "original", "gt", "fp",
 ];
 
-/// The side one path component names, if it names exactly one.
-fn side_of_component(c: &str) -> Option<Side> {
+/// The side one path component names, if it names exactly one: by side words, or (`dtypes`) by
+/// dtype words alone.
+fn side_of_component(c: &str, dtypes: bool) -> Option<Side> {
     let c = c.to_ascii_lowercase();
     let words: Vec<&str> = c
         .split(|ch: char| !ch.is_ascii_alphanumeric())
@@ -1841,6 +1839,9 @@ fn side_of_component(c: &str) -> Option<Side> {
                 .any(|k| w == k || (k.len() >= 4 && w.starts_with(k)))
         })
     };
+    if dtypes {
+        return any(QUANT_DTYPE_WORDS).then_some(Side::Quant);
+    }
     match (any(FLOAT_WORDS), any(QUANT_WORDS)) {
         (true, false) => Some(Side::Float),
         (false, true) => Some(Side::Quant),
@@ -1849,13 +1850,15 @@ fn side_of_component(c: &str) -> Option<Side> {
     }
 }
 
-/// Guess a file's side from its path: the file name decides first (`ort_int8/float.npz` is the float
-/// side), then the nearest folder that names one side.
+/// Guess a file's side from its path. Side words first, the file name before the folders
+/// (`ort_int8/float.npz` is the float side; `float/int8_raw.npy` too); then dtype words the same way
+/// (`int8/conv.npy` is the quantized side).
 pub fn guess_side_with_basis(path: &str) -> Option<(Side, SideBasis)> {
     let mut parts = path.rsplit(['/', '\\']);
     let file = parts.next().unwrap_or(path);
+    let folders: Vec<&str> = parts.collect();
     let stem = file.rsplit_once('.').map(|(s, _)| s).unwrap_or(file);
-    if let Some(s) = side_of_component(stem) {
+    if let Some(s) = side_of_component(stem, false) {
         return Some((s, SideBasis::FileName));
     }
     // A tensor dumped under its ONNX Runtime QDQ name (`conv1_DequantizeLinear_Output.npy` beside
@@ -1864,8 +1867,15 @@ pub fn guess_side_with_basis(path: &str) -> Option<(Side, SideBasis)> {
     if stem.ends_with("_DequantizeLinear_Output") || stem.ends_with("_DequantizeLinear_Output_1") {
         return Some((Side::Quant, SideBasis::FileName));
     }
-    parts
-        .find_map(side_of_component)
+    if let Some(s) = folders.iter().find_map(|c| side_of_component(c, false)) {
+        return Some((s, SideBasis::Folder));
+    }
+    if let Some(s) = side_of_component(stem, true) {
+        return Some((s, SideBasis::FileName));
+    }
+    folders
+        .iter()
+        .find_map(|c| side_of_component(c, true))
         .map(|s| (s, SideBasis::Folder))
 }
 
@@ -2602,6 +2612,25 @@ mod side_tests {
             Some(Side::Quant)
         );
         assert_eq!(guess_side("dump/conv1.npy"), None);
+        // A side word anywhere beats a dtype word in the file name: `float/int8_raw.npy` is a float
+        // tensor named after what it holds (a user's report); dtype words still decide alone.
+        assert_eq!(
+            guess_side_with_basis("edge/float/int8_raw.npy"),
+            Some((Side::Float, SideBasis::Folder))
+        );
+        assert_eq!(
+            guess_side_with_basis("edge/quant/int8_raw.npy"),
+            Some((Side::Quant, SideBasis::Folder))
+        );
+        assert_eq!(
+            guess_side_with_basis("run/conv_int8.npy"),
+            Some((Side::Quant, SideBasis::FileName))
+        );
+        assert_eq!(
+            guess_side_with_basis("int16 run (v2)/conv.npy"),
+            Some((Side::Quant, SideBasis::Folder))
+        );
+        assert_eq!(guess_side("fp32 dumps/int8_stats.npy"), Some(Side::Float));
     }
 
     /// Loose dumps in one folder, the quantized ones under their QDQ names: every pair is found
