@@ -315,3 +315,41 @@ fn two_all_zero_tensors_sort_as_no_error_not_as_the_worst_cosine() {
         .iter()
         .all(|f| !f.finding.layers.iter().any(|l| l == "zero")));
 }
+
+#[test]
+fn a_wider_dtype_typed_for_a_raw_int8_dump_does_not_hide_its_clipping() {
+    // Raw int8 values at ±127 steps of a scale too small for the float range: clipped whatever
+    // dtype is typed with the scale, since the dump cannot hold more than 8 bits (a user's report:
+    // `1e-4 int16` turned the truncation into "inherited").
+    use quantlens::engine::encode::npy as npy_raw;
+    use quantlens::engine::quant::QDType;
+    let b: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 16.0).collect();
+    let raw: Vec<u8> = b
+        .iter()
+        .map(|x| ((x / 1e-4).round().clamp(-128.0, 127.0) as i8) as u8)
+        .collect();
+    let split = |dtype: Option<QDType>| {
+        let mut s = Session::new();
+        s.open("float/act.npy", Box::new(npy(&[64], &b)));
+        s.open(
+            "quant/act.npy",
+            Box::new(npy_raw("|i1", false, &[64], &raw)),
+        );
+        s.settings.scales.insert("act".into(), (1e-4, dtype));
+        s.update(&mut |_, _, _| {});
+        let m = s.analysis.tensors.pairs[0]
+            .metrics
+            .clone()
+            .expect("compared");
+        let sp = m.error_split.expect("split");
+        sp.clip / (sp.clip + sp.round + sp.inherited)
+    };
+    let int8 = split(Some(QDType::Int8));
+    assert!(int8 > 0.99, "int8: clip share {int8}");
+    assert_eq!(
+        split(Some(QDType::Int16)),
+        int8,
+        "int16 typed for int8 data"
+    );
+    assert_eq!(split(None), int8);
+}

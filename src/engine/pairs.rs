@@ -142,14 +142,19 @@ pub fn quant_spec(
     let s = scale
         .or(quant.scale)
         .filter(|s| *s > 0.0 && s.is_finite())?;
+    let uint8 = QuantSpec {
+        scale: s,
+        qmin: 0,
+        qmax: 255,
+    };
     Some(match (dtype, quant.elem) {
+        // A raw 8-bit dump holds 8-bit values: a wider dtype typed for it cannot apply (its range
+        // would hide clipping the data shows at ±127 steps).
+        (Some("int16") | Some("qint16"), ElemType::I8) => QuantSpec::int8(s),
+        (Some("int16") | Some("qint16") | Some("int8") | Some("qint8"), ElemType::U8) => uint8,
         (Some("int16") | Some("qint16"), _) | (None, ElemType::I16) => QuantSpec::int16(s),
         (Some("int8") | Some("qint8"), _) | (None, ElemType::I8) => QuantSpec::int8(s),
-        (Some("uint8") | Some("quint8"), _) | (None, ElemType::U8) => QuantSpec {
-            scale: s,
-            qmin: 0,
-            qmax: 255,
-        },
+        (Some("uint8") | Some("quint8"), _) | (None, ElemType::U8) => uint8,
         _ if analy_absmax / s <= 128.5 => QuantSpec::int8(s),
         _ => QuantSpec::int16(s),
     })
