@@ -207,25 +207,62 @@ pub fn filter_sort(
     if sort_key == "index" && !descending {
         return idx;
     }
-    idx.sort_by(|&a, &b| {
-        let o = if is_num {
+    if is_num {
+        idx.sort_by(|&a, &b| {
             numbers_first(
                 num(&t.rows[a], sort_key),
                 num(&t.rows[b], sort_key),
                 descending,
             )
-        } else {
-            let o = cell(&t.rows[a], &t.diag[a], sort_key, a)
-                .cmp(&cell(&t.rows[b], &t.diag[b], sort_key, b));
-            if descending {
-                o.reverse()
-            } else {
-                o
-            }
-        };
-        o.then(a.cmp(&b))
+            .then(a.cmp(&b))
+        });
+        return idx;
+    }
+    // Text: each cell's text made once (not twice per comparison), in natural order.
+    let mut keyed: Vec<(String, usize)> = idx
+        .into_iter()
+        .map(|i| (cell(&t.rows[i], &t.diag[i], sort_key, i), i))
+        .collect();
+    keyed.sort_by(|(x, a), (y, b)| {
+        let o = natural_cmp(x, y);
+        if descending { o.reverse() } else { o }.then(a.cmp(b))
     });
-    idx
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Natural order: runs of digits compare as numbers (`blk9` before `blk89`, `p2o.Mul.9` before
+/// `p2o.Mul.10`), the rest as text; equal that way, plain text order decides (`07` before `7`).
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (n, m) = (run(x), run(y));
+                let trim = |d: &[u8]| {
+                    let z = d.iter().take_while(|&&c| c == b'0').count();
+                    d[z..].to_vec()
+                };
+                let (dx, dy) = (trim(&x[..n]), trim(&y[..m]));
+                let o = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(&dy));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                x = &x[n..];
+                y = &y[m..];
+            }
+            (Some(p), Some(q)) => {
+                if p != q {
+                    return p.cmp(q);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
 }
 
 /// Distinct dtypes and causes present (for the filter menus).
@@ -1279,7 +1316,7 @@ pub fn sort_pairs(t: &super::pairs::TensorComparison, key: &str, descending: boo
         return idx;
     }
     if key == "name" {
-        idx.sort_by(|&a, &b| t.pairs[a].name.cmp(&t.pairs[b].name));
+        idx.sort_by(|&a, &b| natural_cmp(&t.pairs[a].name, &t.pairs[b].name));
         if descending {
             idx.reverse();
         }
@@ -1287,4 +1324,45 @@ pub fn sort_pairs(t: &super::pairs::TensorComparison, key: &str, descending: boo
     }
     idx.sort_by(|&a, &b| numbers_first(value(a), value(b), descending).then(a.cmp(&b)));
     idx
+}
+
+#[cfg(test)]
+mod natural_tests {
+    use super::natural_cmp;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn digits_compare_as_numbers() {
+        let mut v = vec![
+            "blk90.x",
+            "blk9.x",
+            "blk89.x",
+            "p2o.Mul.10",
+            "p2o.Mul.9",
+            "a",
+            "",
+            "07",
+            "7",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "",
+                "07",
+                "7",
+                "a",
+                "blk9.x",
+                "blk89.x",
+                "blk90.x",
+                "p2o.Mul.9",
+                "p2o.Mul.10"
+            ]
+        );
+        assert_eq!(natural_cmp("x1", "x1"), Ordering::Equal);
+        assert_eq!(
+            natural_cmp("x18446744073709551616", "x2"),
+            Ordering::Greater
+        );
+    }
 }
