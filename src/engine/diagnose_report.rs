@@ -276,8 +276,15 @@ fn harmless_clip(cf: &CompareFile, i: usize, d: &RowDiagnosis) -> Option<String>
     let (nmin, nmax) = (n.base_min?, n.base_max?);
     let eps = d.tolerance.max(1e-12);
     if is_clamp(op) && nmin >= lo - eps && nmax <= hi + eps {
+        // `[0, 6]` against `[-6.0443, 5.9971]`: 6 is past the bound by less than the rounding
+        // tolerance, not inside it; say which.
+        let within = if nmin >= lo && nmax <= hi {
+            "inside"
+        } else {
+            "within rounding of"
+        };
         return Some(format!(
-            "the next op `{}` ({op}) clamps to [{}, {}], inside the representable range [{}, {}], so what is cut here is cut there anyway",
+            "the next op `{}` ({op}) clamps to [{}, {}], {within} the representable range [{}, {}], so what is cut here is cut there anyway",
             name_of(n, next),
             fmt(nmin),
             fmt(nmax),
