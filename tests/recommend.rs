@@ -227,8 +227,12 @@ fn cli_recommend_puts_fixed_scales_in_the_snippet() {
     assert!(snippet.contains("\"model.view_transformation.transformer.layers.0.quant\": get_default_qconfig(activation_qkwargs={\"observer\": FixedScaleObserver, \"scale\": 100 / 32768, \"dtype\": qint16}),  # physical bound"), "{snippet}");
     assert!(snippet
         .contains("calib_qconfig_setter = (\n    ModuleNameQconfigSetter(module_name_qconfig),\n"));
-    // The snippet is valid Python, and every name it uses is imported or defined in it (a copied
-    // snippet must not stop at a NameError).
+    assert_runnable_python(snippet);
+}
+
+/// The snippet is valid Python, and every name it uses is imported or defined in it (a copied
+/// snippet must not stop at a NameError).
+fn assert_runnable_python(snippet: &str) {
     let check = r#"
 import ast, builtins, sys
 tree = ast.parse(sys.stdin.read())
@@ -258,6 +262,27 @@ if missing:
         py.wait().expect("wait").success(),
         "snippet does not parse:\n{snippet}"
     );
+}
+
+#[test]
+fn ratio_zero_gives_a_snippet_that_switches_nothing() {
+    use quantlens::engine::diagnose_report::FixedScale;
+    let names = ["output_0_L1_sensitive_ops.txt".to_string()];
+    let none = req("activation", None, None);
+    let s = recommend::snippet(&names, &none, &[], &[]);
+    assert!(!s.contains("()") && !s.contains(", )"), "{s}");
+    assert!(s.contains("ratio 0: no activation op goes to int16"), "{s}");
+    assert!(s.contains("int16_ops = []"), "{s}");
+    assert_runnable_python(&s);
+    let fixed = [FixedScale {
+        name: "quant".into(),
+        bound: 100.0,
+        physical: true,
+        scale_int16: 100.0 / 32768.0,
+    }];
+    let s = recommend::snippet(&names, &req("weight", None, None), &[], &fixed);
+    assert!(s.contains("calib_qconfig_setter = (\n    ModuleNameQconfigSetter(module_name_qconfig),\n    default_calibration_qconfig_setter,\n)"), "{s}");
+    assert_runnable_python(&s);
 }
 
 #[test]

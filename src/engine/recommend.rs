@@ -214,6 +214,26 @@ pub fn snippet(
         }
         dict_block.push_str("}\n");
     }
+    if arg.is_empty() {
+        // Ratio 0 (or no choice): the setter would switch nothing. Say so, in Python that runs,
+        // rather than a setter call with an empty argument.
+        s.push_str("from horizon_plugin_pytorch.quantization.qconfig_template import default_calibration_qconfig_setter\n\n");
+        s.push_str(&format!(
+            "# QuantLens: ratio 0: no {} op goes to int16; every op keeps the default qconfig{}.\n",
+            req.sensitive_type,
+            if fixed.is_empty() {
+                ""
+            } else {
+                " (but the QuantStubs below, pinned to a fixed qint16 scale)"
+            }
+        ));
+        s.push_str(&dict_block);
+        s.push_str(&format!(
+            "calib_qconfig_setter = (\n    {first}default_calibration_qconfig_setter,\n)\n"
+        ));
+        s.push_str("# For QAT use default_qat_qconfig_setter.\n\nint16_ops = []\n");
+        return s;
+    }
     if req.sensitive_type == "activation" {
         s.push_str("from horizon_plugin_pytorch.quantization.qconfig_template import (\n    default_calibration_qconfig_setter,\n    sensitive_op_calibration_8bit_weight_16bit_act_qconfig_setter,\n)\n\n");
         s.push_str(&format!(
