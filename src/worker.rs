@@ -115,7 +115,7 @@ fn spread_progress(scope: &DedicatedWorkerGlobalScope, sp: &mut Spread) {
         return;
     }
     sp.last_progress = now;
-    let done = sp.own_done + sp.done.values().sum::<u64>();
+    let done = sp.earlier_passes_bytes + sp.own_done + sp.done.values().sum::<u64>();
     let name = match sp.pairs.as_slice() {
         [p] => p.name.clone(),
         ps => format!("{} pairs", ps.len()),
@@ -216,7 +216,11 @@ struct Spread {
     waiting: std::collections::HashMap<u32, (usize, usize)>,
     done: std::collections::HashMap<u32, u64>,
     own_done: u64,
+    /// Bytes of both passes (the histogram pass's as expected at the start, then as known): the
+    /// progress runs once from 0 to this, never back.
     total_bytes: u64,
+    /// Bytes read by the passes before this one.
+    earlier_passes_bytes: u64,
     last_progress: f64,
     /// This worker's own parts of the pass, waiting to start, and those started and not done.
     own: Vec<(usize, usize, crate::protocol::PartTask)>,
@@ -518,7 +522,14 @@ impl Worker {
         if pairs.is_empty() {
             return false;
         }
-        let total_bytes = pairs.iter().map(|p| p.pair.bytes).sum();
+        // The histogram pass reads again the pairs small enough to have histograms.
+        let total_bytes = pairs
+            .iter()
+            .map(|p| {
+                let hist = p.pair.float.numel() <= crate::engine::pairs::HIST_MAX_ELEMS;
+                p.pair.bytes * if hist { 2 } else { 1 }
+            })
+            .sum();
         self.spread = Some(Spread {
             job,
             started,
@@ -528,6 +539,7 @@ impl Worker {
             done: Default::default(),
             own_done: 0,
             total_bytes,
+            earlier_passes_bytes: 0,
             last_progress: f64::NEG_INFINITY,
             own: Vec::new(),
             own_left: 0,
@@ -748,6 +760,14 @@ impl Worker {
                 any |= hist;
                 p.merged = hist.then_some(m);
             }
+            // The metrics pass is done; the histogram pass reads only the pairs that have them.
+            sp.earlier_passes_bytes = sp.pairs.iter().map(|p| p.pair.bytes).sum();
+            sp.total_bytes = sp.earlier_passes_bytes
+                + sp.pairs
+                    .iter()
+                    .filter(|p| p.merged.is_some())
+                    .map(|p| p.pair.bytes)
+                    .sum::<u64>();
             if any {
                 sp.hist = true;
                 self.spread = Some(sp);

@@ -64,8 +64,22 @@ async function openApp() {
 
 test("a 2 × 64 MiB pair is compared in parts on helper workers, with the whole pair's metrics", async () => {
   const { page, errors, workers, cores } = await openApp();
+  // The progress bar, sampled while it shows: it runs once over both passes, never back.
+  await page.evaluate(() => {
+    window.__progress = [];
+    setInterval(() => {
+      const p = document.querySelector(".progress");
+      if (p) window.__progress.push([Number(p.querySelector("progress").value), p.querySelector("span").textContent]);
+    }, 10);
+  });
   await page.setInputFiles('input[aria-label="Open files"]', [join(dir, "act_float.npy"), join(dir, "act_quant.npy")]);
   await page.waitForFunction(() => /\(1 pairs?\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
+  const samples = (await page.evaluate(() => window.__progress)).filter(([, t]) => /^Comparing/.test(t));
+  assert.ok(samples.length > 3, `progress shown while comparing (${samples.length} samples)`);
+  for (let i = 1; i < samples.length; i++) {
+    assert.ok(samples[i][0] >= samples[i - 1][0], `progress went back: ${JSON.stringify(samples.slice(Math.max(0, i - 2), i + 1))}`);
+  }
+  assert.ok(samples.some(([, t]) => /second pass: histograms/.test(t)), "the histogram pass is named");
   const analysis = workers.filter((u) => u.endsWith("/worker_loader.js")).length;
   if (cores >= 2) assert.equal(analysis, Math.min(cores, 8), `the analysis worker and ${Math.min(cores, 8) - 1} helpers (${workers})`);
   await page.locator(".tab", { hasText: "Tensors" }).click();

@@ -2212,7 +2212,7 @@ pub fn App() -> Html {
         html! {
             <div class="progress" role="status">
                 <span>{ {
-                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", "hashing" => "Hashing", _ => "Working on" };
+                    let verb = match p.stage.as_str() { "comparing" => "Comparing", "histograms" => "Comparing (second pass: histograms)", "reading" => "Reading", "downloading" => "Downloading", "packing" => "Packing", "hashing" => "Hashing", _ => "Working on" };
                     if matches!(p.stage.as_str(), "calibrating" | "simulating" | "sensitivity" | "verifying mixed precision") {
                         let what = match p.stage.as_str() {
                             "calibrating" => "calibrating every activation on the inputs".to_string(),
