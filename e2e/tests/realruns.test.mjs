@@ -174,6 +174,44 @@ test("two runs together: tabs say which run; an all-int16 table has nothing to d
   await p2.page.close();
 });
 
+test("one float dump and two quantized runs: each run pairs every float tensor, a typed scale stays in its run", async () => {
+  const { page, errors } = await newPage();
+  // As a user keeps them: the float model's dumps once, each quantized run in its own folder.
+  await drop(page, [
+    ["fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
+    ["int8 run/quant.npz", join(real, "ort_int8", "quant.npz")],
+    ["int8 run/scales.json", join(real, "ort_int8", "scales.json")],
+    ["int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
+    ["int16 run/scales.json", join(real, "ort_int16", "scales.json")],
+  ]);
+  await page.waitForSelector(".summary", { timeout: 60000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  // 384 pairs in each run (the float dump paired twice), none left out.
+  assert.equal(await page.getAttribute("table.pairs", "data-rows"), "768");
+  assert.equal(await page.locator(".unpaired").count(), 0, "nothing listed as not paired");
+  // Sorted by name, each name's two pairs are side by side, one per run.
+  await page.click('th[data-sort="name"]');
+  const rows = page.locator("table.pairs tbody tr[data-pair]");
+  const [a, b] = [rows.nth(0), rows.nth(1)];
+  assert.equal(await a.getAttribute("data-pair"), await b.getAttribute("data-pair"));
+  const runOf = async (r) => r.locator(".run-chip").textContent();
+  assert.deepEqual([await runOf(a), await runOf(b)].sort(), ["int16 run", "int8 run"]);
+  const [r8, r16] = (await runOf(a)) === "int8 run" ? [a, b] : [b, a];
+  const before16 = await r16.locator("input.scale").inputValue();
+  assert.ok(Number(before16) > 0, `the int16 run's scale from its scales.json (${before16})`);
+  // A scale typed in the int8 run's row changes that pair only.
+  await r8.locator("input.scale").fill("0.5");
+  await r8.locator("input.scale").press("Enter");
+  await page.waitForFunction(() => !document.querySelector(".progress"));
+  const name = await r8.getAttribute("data-pair");
+  const scaleIn = (run) => page.locator(`table.pairs tr[data-pair="${name}"]:has(.run-chip:text-is("${run}")) input.scale`).inputValue();
+  await page.waitForFunction((n) => [...document.querySelectorAll(`table.pairs tr[data-pair="${n}"] input.scale`)].some((i) => i.value === "0.5"), name);
+  assert.equal(await scaleIn("int8 run"), "0.5");
+  assert.equal(await scaleIn("int16 run"), before16, "the other run's pair keeps its scale");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a UTF-16 report (PowerShell's >) is read", async () => {
   const { page, errors } = await newPage();
   const text = await readFile(join(real, "ort_int8", "horizon_quant_analysis", "compare_per_layer_out.txt"), "utf8");

@@ -131,6 +131,72 @@ pub fn pair_within(
     out
 }
 
+/// The name under which a scale typed in one pair's row is kept (`TensorSettings::scales`): the
+/// pair's name, prefixed by its run when several runs are loaded (`[int8 run] conv1`), so that a
+/// scale typed for one run's pair does not change the other runs' pairs of the same name.
+pub fn run_scale_key(run: &str, pair: &str) -> String {
+    if run.is_empty() {
+        pair.to_string()
+    } else {
+        format!("[{run}] {pair}")
+    }
+}
+
+/// [`pair_within`] once per run of the quantized side, so that one float dump compared with two
+/// quantized runs (`fp32 dumps/`, `int8 run/`, `int16 run/`) pairs every float tensor in each run.
+/// A run's own float tensors are offered to it first (two complete runs pair within themselves);
+/// float tensors of other runs only for what is left (a float dump shared by the runs). A float
+/// tensor is unpaired only when no run paired it.
+pub fn pair_each_run<'a>(
+    float: &[Located],
+    quant: &[Located],
+    run_of: &dyn Fn(usize) -> &'a str,
+) -> Pairing {
+    let same_run = |a: usize, b: usize| run_of(a) == run_of(b);
+    let mut runs: Vec<&str> = Vec::new();
+    for q in quant {
+        let r = run_of(q.file);
+        if !runs.contains(&r) {
+            runs.push(r);
+        }
+    }
+    if runs.len() <= 1 {
+        return pair_within(float, quant, &same_run);
+    }
+    let index: std::collections::HashMap<(usize, &str), usize> = float
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ((f.file, f.entry.name.as_str()), i))
+        .collect();
+    let mut used_float = vec![false; float.len()];
+    let mut out = Pairing::default();
+    for r in runs {
+        let q: Vec<Located> = quant
+            .iter()
+            .filter(|q| run_of(q.file) == r)
+            .cloned()
+            .collect();
+        // Stable: this run's float tensors first, each group in file order.
+        let mut fl: Vec<Located> = float.to_vec();
+        fl.sort_by_key(|f| run_of(f.file) != r);
+        let p = pair_within(&fl, &q, &same_run);
+        for pr in &p.pairs {
+            if let Some(&i) = index.get(&(pr.float.file, pr.float.entry.name.as_str())) {
+                used_float[i] = true;
+            }
+        }
+        out.pairs.extend(p.pairs);
+        out.unpaired_quant.extend(p.unpaired_quant);
+    }
+    out.unpaired_float = float
+        .iter()
+        .zip(&used_float)
+        .filter(|(_, &used)| !used)
+        .map(|(f, _)| f.entry.name.clone())
+        .collect();
+    out
+}
+
 /// The quantizer of the quantized side: from the given scale, and the dtype from the quantized
 /// tensor's integer type, or else from its values (≤ 128 steps from 0 → int8, else int16).
 pub fn quant_spec(
@@ -1770,6 +1836,68 @@ mod tests {
     }
 
     #[test]
+    fn one_float_dump_pairs_with_every_quantized_run() {
+        use crate::engine::tensor::{DataRef, ElemType, TensorEntry};
+        let at = |file: usize, name: &str| Located {
+            file,
+            entry: TensorEntry {
+                name: name.into(),
+                elem: ElemType::F32,
+                shape: vec![1],
+                big_endian: false,
+                fortran: false,
+                data: DataRef::Raw { offset: 0, len: 4 },
+                scale: None,
+                quant: None,
+            },
+        };
+        let pairs = |p: &Pairing| {
+            p.pairs
+                .iter()
+                .map(|p| (p.float.file, p.quant.file, p.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        // Files 0: `fp32 dumps/`, 1: `int8 run/`, 2: `int16 run/`.
+        let runs = ["fp32 dumps", "int8 run", "int16 run"];
+        let run_of = |i: usize| runs[i];
+        let float = [at(0, "a"), at(0, "b"), at(0, "c")];
+        let quant = [
+            at(1, "a"),
+            at(1, "b"),
+            at(2, "a"),
+            at(2, "b_QuantizeLinear_Output"),
+            at(2, "z"),
+        ];
+        let p = pair_each_run(&float, &quant, &run_of);
+        assert_eq!(
+            pairs(&p),
+            [
+                (0, 1, "a".into()),
+                (0, 1, "b".into()),
+                (0, 2, "a".into()),
+                (0, 2, "b".into())
+            ]
+        );
+        assert_eq!(p.unpaired_float, ["c"]);
+        assert_eq!(p.unpaired_quant, ["z"]);
+        // Two complete runs (float and quant in each, files 0–1 and 2–3) pair within each run, even
+        // with the other run's float tensors listed first.
+        let runs = ["B", "B", "A", "A"];
+        let run_of = |i: usize| runs[i];
+        let float = [at(0, "x"), at(2, "x")];
+        let quant = [at(3, "x"), at(1, "x")];
+        let p = pair_each_run(&float, &quant, &run_of);
+        assert_eq!(pairs(&p), [(2, 3, "x".into()), (0, 1, "x".into())]);
+        assert!(p.unpaired_float.is_empty() && p.unpaired_quant.is_empty());
+        // One run: exactly `pair_within`.
+        let run_of = |_| "";
+        assert_eq!(
+            pair_each_run(&float, &quant, &run_of),
+            pair_within(&float, &quant, &|_, _| true)
+        );
+    }
+
+    #[test]
     fn ort_qdq_names_pair() {
         assert_eq!(
             normalize("conv1_output_QuantizeLinear_Output"),
@@ -2399,7 +2527,7 @@ pub fn compare_files_with(
             });
         }
     }
-    let mut pairing = pair_within(&fl, &ql, &|a, b| files[a].run == files[b].run);
+    let mut pairing = pair_each_run(&fl, &ql, &|i| files[i].run.as_str());
     pairing.pairs.splice(0..0, manual_pairs);
     if pairing.pairs.is_empty() && fl.len() == 1 && ql.len() == 1 {
         pairing = Pairing {

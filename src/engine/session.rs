@@ -770,7 +770,7 @@ impl Session {
         *self = Session::default();
     }
 
-    /// The scale of a pair: typed > the pair's name in a scale source or comparison report > `*`.
+    /// The scale of a pair: typed (for this run's pair, then by name) > the pair's name in a scale source or comparison report > `*`.
     fn scale_for(
         settings: &TensorSettings,
         known: &std::collections::HashMap<(String, String), super::pairs::ScaleChoice>,
@@ -788,7 +788,8 @@ impl Session {
         };
         // Only the quantized file's own run: another run's scales belong to another model.
         let from_files = |n: &str| known.get(&(run.to_string(), n.to_string())).cloned();
-        typed(pair)
+        typed(&super::pairs::run_scale_key(run, pair))
+            .or_else(|| typed(pair))
             .or_else(|| typed(quant_tensor))
             .or_else(|| from_files(pair))
             .or_else(|| from_files(quant_tensor))

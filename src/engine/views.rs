@@ -562,6 +562,30 @@ pub fn local_error_ranking(t: &super::pairs::TensorComparison) -> Vec<(usize, f6
     out
 }
 
+/// The words of a finding's "show" button: what the view it opens will show. The button opens the
+/// file (or the pair) of the first cited row, filtered to the rows cited there, so the count is of
+/// those rows, not of every row the finding cites in other tables and files.
+pub fn evidence_button_label(f: &super::findings::Finding, own_file: usize) -> String {
+    let Some(first) = f.evidence.first() else {
+        return "Show the file →".to_string();
+    };
+    let file = first.file.unwrap_or(own_file);
+    let mut rows: Vec<usize> = f
+        .evidence
+        .iter()
+        .filter(|e| e.table == first.table && e.file.unwrap_or(own_file) == file)
+        .map(|e| e.row)
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    match (first.table.as_str(), rows.len()) {
+        ("pairs", 1) => "Show the pair →".to_string(),
+        ("pairs", n) => format!("Show the first of {n} pairs →"),
+        (_, 1) => "Show 1 row →".to_string(),
+        (_, n) => format!("Show {n} rows →"),
+    }
+}
+
 /// What a pair's Cosine of 0 means when there is no error (both tensors all zero): torch's
 /// `cosine_similarity`, which the toolchains print, gives 0 for two zero vectors.
 pub const ZERO_COSINE_NO_ERROR: &str =
@@ -607,6 +631,54 @@ mod tests {
         assert_eq!(fmt_num(3.4028234663852886e38), "3.4028e38");
         assert_eq!(fmt_num(f64::INFINITY), "inf");
     }
+
+    #[test]
+    fn the_show_button_counts_the_rows_its_view_shows() {
+        use super::super::findings::{Evidence, Finding};
+        let ev = |table: &str, row: usize, file: Option<usize>| Evidence {
+            table: table.into(),
+            row,
+            line: 0,
+            file,
+        };
+        let f = |evidence: Vec<Evidence>| Finding {
+            kind: "k".into(),
+            severity: crate::engine::Severity::Warning,
+            layers: vec![],
+            message: String::new(),
+            fix: String::new(),
+            evidence,
+            score: 0.0,
+            rank_reason: String::new(),
+        };
+        // A comparison row and the sensitivity row (another file) that ranks it: the view shows 1.
+        let cited = f(vec![ev("compare", 4, None), ev("sensitivity", 9, Some(3))]);
+        assert_eq!(evidence_button_label(&cited, 0), "Show 1 row →");
+        // The same row cited twice, and one in the csv twin (file 1): still 1 in file 0.
+        let twice = f(vec![
+            ev("compare", 4, None),
+            ev("compare", 4, Some(0)),
+            ev("compare", 4, Some(1)),
+        ]);
+        assert_eq!(evidence_button_label(&twice, 0), "Show 1 row →");
+        let three = f(vec![
+            ev("compare", 4, None),
+            ev("compare", 7, None),
+            ev("compare", 2, None),
+        ]);
+        assert_eq!(evidence_button_label(&three, 0), "Show 3 rows →");
+        // Pairs: the Tensors view opens the first pair.
+        assert_eq!(
+            evidence_button_label(&f(vec![ev("pairs", 2, None)]), 0),
+            "Show the pair →"
+        );
+        let pairs = f(vec![ev("pairs", 2, None), ev("pairs", 5, None)]);
+        assert_eq!(
+            evidence_button_label(&pairs, 0),
+            "Show the first of 2 pairs →"
+        );
+        assert_eq!(evidence_button_label(&f(vec![]), 0), "Show the file →");
+    }
 }
 
 // --- Types the UI draws, from the layers below (the UI names the view model and the vocabulary) ---
@@ -616,7 +688,9 @@ pub use super::compare::CompareRow;
 pub use super::detect::Format;
 pub use super::doc::{CallStatus, FusionStatus};
 pub use super::document::{compare_twins, run_keys};
-pub use super::pairs::{nonfinite_note, PairResult, Side, SideBasis, HIST_MAX_ELEMS};
+pub use super::pairs::{
+    nonfinite_note, run_scale_key, PairResult, Side, SideBasis, HIST_MAX_ELEMS,
+};
 pub use super::preprocess::{
     dims_text, parse_dims, parse_size, parse_triple, Layout, Preprocess, RandomInputs, PRESETS,
     RANDOM_WARNING,

@@ -45,7 +45,12 @@ pub struct TensorsProps {
     pub on_pairs: Callback<PairsState>,
 }
 
-fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>) -> Html {
+fn scale_input(
+    name: String,
+    current: Option<f64>,
+    typed: bool,
+    on_edit: Callback<TensorEdit>,
+) -> Html {
     let onchange = Callback::from(move |e: Event| {
         if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
             let text = i.value();
@@ -69,7 +74,7 @@ fn scale_input(name: String, current: Option<f64>, on_edit: Callback<TensorEdit>
         }
     });
     html! {
-        <input class="scale" type="text" inputmode="decimal" placeholder="scale"
+        <input class={classes!("scale", typed.then_some("typed"))} type="text" inputmode="decimal" placeholder="scale"
             value={current.map(|s| format!("{s}")).unwrap_or_default()} {onchange}
             title="The quantized tensor's scale (e.g. 0.05, or 0.05 int16): enables max_qscale_diff and the error split; clear it to use the scale the files give" />
     }
@@ -483,7 +488,9 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
         let sel = selected_pair.clone();
         let is_sel = *selected_pair == Some(row);
         html! {
-            <tr class={classes!(pr.error.as_ref().map(|_| "pair-error"), is_sel.then_some("sel"),
+            // Keyed: a row scrolled out and another scrolled in must not share an element (the
+            // scale box would keep text typed for the other pair).
+            <tr key={row} class={classes!(pr.error.as_ref().map(|_| "pair-error"), is_sel.then_some("sel"),
                     chips.iter().filter_map(|&fi| a.findings.get(fi).map(|f| f.finding.severity)).min().map(|s| s.as_str()))}
                 data-pair={pr.name.clone()}
                 onclick={Callback::from(move |_| sel.set(Some(row)))}>
@@ -498,7 +505,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 { cell("kl", m.map(|m| m.kl)) }
                 { cell("atol", m.map(|m| m.atol)) }
                 { cell("max_qscale_diff", m.and_then(|m| m.max_qscale_diff)) }
-                <td>{ scale_input(pr.name.clone(), pr.scale, p.on_edit.clone()) }</td>
+                <td>{ scale_input(crate::engine::views::run_scale_key(&pr.run, &pr.name), pr.scale, pr.scale_source.as_deref() == Some("typed"), p.on_edit.clone()) }</td>
                 <td class="splitcell">
                     { split.unwrap_or_else(|| html! { <span class="muted small">{ if no_error { "no error".to_string() } else { pr.error.clone().unwrap_or_else(|| "enter a scale".into()) } }</span> }) }
                 </td>
@@ -512,6 +519,11 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             </tr>
         }
     });
+    let typed_pairs = t
+        .pairs
+        .iter()
+        .filter(|pr| pr.scale_source.as_deref() == Some("typed"))
+        .count();
     let unassigned = a
         .files
         .iter()
@@ -540,7 +552,11 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                         Some(crate::engine::views::pairs_export(t, &order, &kinds))
                     })
                 } }
-                <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, p.on_edit.clone()) }</label></p>
+                <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, false, p.on_edit.clone()) }</label></p>
+            if typed_pairs > 0 {
+                <p class="typed-note muted small">{ format!("{} use a typed scale (marked): their error split, their findings and what is shared or exported follow it. Clear a box to go back to the scale the files give.",
+                    if typed_pairs == 1 { "1 pair".to_string() } else { format!("{typed_pairs} pairs") }) }</p>
+            }
             <div class="pairs-vt" ref={pairs_box} onscroll={on_scroll} style={format!("max-height:{PAIRS_VIEW_PX}px")}>
                 <table class="pairs" data-rows={order.len().to_string()}>
                     <thead><tr>

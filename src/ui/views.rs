@@ -62,7 +62,7 @@ pub fn FindingCard(p: &FindingCardProps) -> Html {
                 <span class="muted small">{ format!(" in {file_name}") }</span>
                 if let Some(open) = open {
                     <button class="link evidence" onclick={open}>
-                        { format!("Show {} row(s) →", f.evidence.len()) }
+                        { crate::engine::views::evidence_button_label(f, ff.file) }
                     </button>
                 }
             </header>
@@ -235,6 +235,10 @@ pub fn Overview(p: &OverviewProps) -> Html {
                 <p class="banner-inline">{ a.tensors.message.clone().unwrap_or_else(|| "The tensor files have not been compared yet: open the Tensors tab to set their sides or pair them.".into()) }</p>
             } else if a.findings.is_empty() && a.files.iter().any(|f| f.error.is_none()) {
                 <p class="ok">{ "No problems found in the files read." }</p>
+            }
+            if !a.tensors.pairs.is_empty() && (!a.tensors.unpaired_float.is_empty() || !a.tensors.unpaired_quant.is_empty()) {
+                <p class="unpaired-note muted small">{ format!("Not compared: {} float and {} quantized tensor(s) have no counterpart by name (the Tensors tab lists them under \"Not paired\", where they can be paired by hand).",
+                    a.tensors.unpaired_float.len(), a.tensors.unpaired_quant.len()) }</p>
             }
             { for groups }
         </div>
