@@ -554,8 +554,8 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 } }
                 <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, false, p.on_edit.clone()) }</label></p>
             if typed_pairs > 0 {
-                <p class="typed-note muted small">{ format!("{} use a typed scale (marked): their error split, their findings and what is shared or exported follow it. Clear a box to go back to the scale the files give.",
-                    if typed_pairs == 1 { "1 pair".to_string() } else { format!("{typed_pairs} pairs") }) }</p>
+                <p class="typed-note muted small">{ format!("{} a typed scale (marked): their error split, their findings and what is shared or exported follow it. Clear a box to go back to the scale the files give.",
+                    if typed_pairs == 1 { "1 pair uses".to_string() } else { format!("{typed_pairs} pairs use") }) }</p>
             }
             <div class="pairs-vt" ref={pairs_box} onscroll={on_scroll} style={format!("max-height:{PAIRS_VIEW_PX}px")}>
                 <table class="pairs" data-rows={order.len().to_string()}>
