@@ -353,3 +353,76 @@ fn a_wider_dtype_typed_for_a_raw_int8_dump_does_not_hide_its_clipping() {
     );
     assert_eq!(split(None), int8);
 }
+
+#[test]
+fn pairs_far_from_float_without_a_scale_get_a_finding_that_says_how_to_split_them() {
+    // No scale anywhere: the error cannot be split, but a pair at Cosine ≈ 0.8 and a quantized
+    // tensor that is all 0 must not pass silently.
+    let mut s = Session::new();
+    let b: Vec<f32> = (0..64)
+        .map(|i| ((i * 37 % 64) as f32 - 32.0) / 8.0)
+        .collect();
+    let noisy: Vec<f32> = b
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x + if i % 2 == 0 { 2.5 } else { -2.5 })
+        .collect();
+    let close: Vec<f32> = b.iter().map(|x| x + 0.001).collect();
+    s.open("fp32/noisy.npy", Box::new(npy(&[64], &b)));
+    s.open("int8/noisy.npy", Box::new(npy(&[64], &noisy)));
+    s.open("fp32/dead.npy", Box::new(npy(&[64], &b)));
+    s.open("int8/dead.npy", Box::new(npy(&[64], &[0.0; 64])));
+    s.open("fp32/close.npy", Box::new(npy(&[64], &b)));
+    s.open("int8/close.npy", Box::new(npy(&[64], &close)));
+    s.update(&mut |_, _, _| {});
+    let t = &s.analysis.tensors;
+    let cos = |n: &str| {
+        t.pairs
+            .iter()
+            .find(|p| p.name == n)
+            .expect(n)
+            .metrics
+            .as_ref()
+            .expect("m")
+            .cosine
+    };
+    assert!(cos("noisy") < 0.9, "{}", cos("noisy"));
+    let found: Vec<_> = s
+        .analysis
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "unexplained_error")
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", s.analysis.findings);
+    let f = &found[0].finding;
+    // The collapsed one first, then by Cosine; the close pair is not named.
+    assert_eq!(f.layers, ["dead", "noisy"]);
+    assert_eq!(f.severity, quantlens::engine::Severity::Error);
+    assert!(
+        f.message.contains(
+            "dead (the quantized tensor is all 0 while the float one spans [-4.0000, 3.8750])"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains(&format!("noisy (Cosine {:.4}", cos("noisy"))),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.fix.contains("type the scale in the pair's row"),
+        "{}",
+        f.fix
+    );
+    assert_eq!(f.evidence.len(), 2);
+    // With a scale the error splits, and this finding gives way to the split's own.
+    s.settings.scales.insert("*".into(), (0.05, None));
+    s.update(&mut |_, _, _| {});
+    assert!(s
+        .analysis
+        .findings
+        .iter()
+        .all(|f| f.finding.kind != "unexplained_error"));
+}

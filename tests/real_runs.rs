@@ -906,3 +906,123 @@ fn inherited_error_downstream_is_one_finding_not_one_per_pair() {
         a.findings.len()
     );
 }
+
+#[test]
+fn two_runs_each_get_their_own_inherited_finding() {
+    // Both real runs with their scales: the inherited error of each run is its own finding, which
+    // names its run and cites only its run's pairs (one finding spanning both said "652 pairs"
+    // and opened a view of one file's 297).
+    let s = session(&[
+        "ort_int8/float.npz",
+        "ort_int8/quant.npz",
+        "ort_int8/scales.json",
+        "ort_int16/float.npz",
+        "ort_int16/quant.npz",
+        "ort_int16/scales.json",
+    ]);
+    let a = &s.analysis;
+    let inherited: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "inherited")
+        .collect();
+    assert!(!inherited.is_empty());
+    let mut runs_seen = Vec::new();
+    for f in &inherited {
+        let runs: std::collections::BTreeSet<&str> = f
+            .finding
+            .evidence
+            .iter()
+            .map(|e| a.tensors.pairs[e.row].run.as_str())
+            .collect();
+        assert_eq!(runs.len(), 1, "{}: {runs:?}", f.finding.message);
+        let run = *runs.iter().next().expect("one run");
+        if f.finding.evidence.len() > 1 {
+            assert!(
+                f.finding.message.contains(&format!(" in {run} carry")),
+                "{}",
+                f.finding.message
+            );
+        }
+        assert!(!runs_seen.contains(&run), "one finding per run");
+        runs_seen.push(run);
+    }
+}
+
+#[test]
+fn a_clip_the_table_shows_harmless_is_harmless_in_the_dumps_too() {
+    // The int8 run's dumps with its scales and its own comparison table: hardswish's Add → Clip(0, 6)
+    // clips at the Add, and the table says the clip costs nothing. The dumps' truncation finding of
+    // that Add said "error"; it now says the table's reason and goes to the bottom.
+    let s = session(&[
+        "ort_int8/float.npz",
+        "ort_int8/quant.npz",
+        "ort_int8/scales.json",
+        "ort_int8/horizon_quant_analysis/compare_per_layer_out.txt",
+    ]);
+    let a = &s.analysis;
+    let from_table: std::collections::BTreeSet<&str> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "truncation" && f.finding.rank_reason.starts_with("harmless"))
+        .filter(|f| a.files[f.file].compare().is_some())
+        .map(|f| f.finding.layers[0].as_str())
+        .collect();
+    assert!(!from_table.is_empty(), "the table has harmless clips");
+    let pair_clips: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.kind == "truncation")
+        .filter(|f| {
+            f.finding
+                .evidence
+                .first()
+                .is_some_and(|e| e.table == "pairs")
+        })
+        .collect();
+    // The dumps name tensors (`p2o.Add.5`), the table their producing nodes (`p2o.Add.4`).
+    let marked: Vec<_> = pair_clips
+        .iter()
+        .filter(|f| f.finding.rank_reason.starts_with("harmless"))
+        .collect();
+    let clip_names: Vec<_> = pair_clips
+        .iter()
+        .map(|f| f.finding.layers[0].as_str())
+        .collect();
+    assert!(
+        marked.len() >= 8,
+        "dumped pairs clip where the table says harmless: {from_table:?} {clip_names:?}"
+    );
+    for f in &marked {
+        assert_eq!(f.finding.severity, quantlens::engine::Severity::Info);
+        assert!(
+            f.finding.rank_reason.starts_with("harmless: the next op"),
+            "{}",
+            f.finding.rank_reason
+        );
+        // Each is the output of a row the table calls harmless.
+        let row = f
+            .finding
+            .message
+            .split("Harmless here (compare_per_layer_out.txt, its row `")
+            .nth(1)
+            .and_then(|r| r.split('`').next());
+        assert!(
+            row.is_some_and(|r| from_table.contains(r)),
+            "{}",
+            f.finding.message
+        );
+    }
+    // The others keep their weight (the model input and the ReduceMean clip for real).
+    for name in ["x", "p2o.ReduceMean.11"] {
+        let f = pair_clips
+            .iter()
+            .find(|f| f.finding.layers[0] == name)
+            .expect(name);
+        assert_ne!(
+            f.finding.severity,
+            quantlens::engine::Severity::Info,
+            "{name}"
+        );
+    }
+}

@@ -205,9 +205,55 @@ test("one float dump and two quantized runs: each run pairs every float tensor, 
   await page.waitForFunction(() => !document.querySelector(".progress"));
   const name = await r8.getAttribute("data-pair");
   const scaleIn = (run) => page.locator(`table.pairs tr[data-pair="${name}"]:has(.run-chip:text-is("${run}")) input.scale`).inputValue();
-  await page.waitForFunction((n) => [...document.querySelectorAll(`table.pairs tr[data-pair="${n}"] input.scale`)].some((i) => i.value === "0.5"), name);
-  assert.equal(await scaleIn("int8 run"), "0.5");
+  await page.waitForFunction((n) => [...document.querySelectorAll(`table.pairs tr[data-pair="${n}"] input.scale`)].some((i) => i.value === "0.5 int8"), name);
+  assert.equal(await scaleIn("int8 run"), "0.5 int8");
   assert.equal(await scaleIn("int16 run"), before16, "the other run's pair keeps its scale");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a second experiment folder dropped on top keeps the first one's runs apart, and their typed scales", async () => {
+  const { page, errors } = await newPage();
+  await drop(page, [
+    ["exp1/fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
+    ["exp1/int8 run/quant.npz", join(real, "ort_int8", "quant.npz")],
+    ["exp1/int8 run/scales.json", join(real, "ort_int8", "scales.json")],
+    ["exp1/int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
+    ["exp1/int16 run/scales.json", join(real, "ort_int16", "scales.json")],
+  ]);
+  await page.waitForSelector(".summary", { timeout: 60000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  await page.waitForFunction(() => document.querySelector("table.pairs")?.getAttribute("data-rows") === "768");
+  await page.click('th[data-sort="name"]');
+  const first = page.locator("table.pairs tbody tr[data-pair]").first();
+  const name = await first.getAttribute("data-pair");
+  const row = (run) => page.locator(`table.pairs tr[data-pair="${name}"]:has(.run-chip:text-is("${run}"))`);
+  await row("int8 run").locator("input.scale").fill("0.5");
+  await row("int8 run").locator("input.scale").press("Enter");
+  await page.waitForFunction((n) => [...document.querySelectorAll(`table.pairs tr[data-pair="${n}"] input.scale`)].some((i) => i.value === "0.5 int8"), name);
+  // The second experiment: its own float dump and one quantized run.
+  await drop(page, [
+    ["exp2/float.npz", join(real, "ort_int16", "float.npz")],
+    ["exp2/quant.npz", join(real, "ort_int16", "quant.npz")],
+  ]);
+  // 384 pairs in each of the three runs, none lost to a merged run.
+  await page.waitForFunction(() => /Tensors \(1152 pairs\)/.test(document.querySelector(".tabs")?.textContent ?? ""), null, { timeout: 60000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  await page.waitForFunction(() => document.querySelector("table.pairs")?.getAttribute("data-rows") === "1152");
+  // Sorted by name again (the three pairs of the first name side by side).
+  for (let i = 0; i < 2 && (await first.getAttribute("data-pair")) !== name; i++) await page.click('th[data-sort="name"]');
+  assert.equal(await page.locator(".unpaired").count(), 0, "nothing listed as not paired");
+  await page.waitForFunction(() => !document.querySelector(".progress"));
+  const chips = await page.locator(`table.pairs tr[data-pair="${name}"] .run-chip`).allTextContents();
+  assert.deepEqual(chips.sort(), ["exp1/int16 run", "exp1/int8 run", "exp2"]);
+  // The scale typed in the int8 run stays with it (its run is now `exp1/int8 run`), nowhere else.
+  assert.equal(await row("exp1/int8 run").locator("input.scale").inputValue(), "0.5 int8");
+  assert.notEqual(await row("exp1/int16 run").locator("input.scale").inputValue(), "0.5 int8");
+  assert.notEqual(await row("exp2").locator("input.scale").inputValue(), "0.5 int8");
+  // The pair's detail names its run.
+  await row("exp2").click();
+  await page.waitForSelector(`.pair-detail[data-detail="${name}"] h3 .run-chip`);
+  assert.equal(await page.textContent(".pair-detail h3 .run-chip"), "exp2");
   assert.deepEqual(errors, []);
   await page.close();
 });

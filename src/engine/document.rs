@@ -127,10 +127,13 @@ pub fn compare_twins(files: &[FileReport]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// The run each file belongs to: the first folder under the folders all files share (`ort_int8` for
-/// `…/ort_int8/quant.npz` beside `…/ort_int16/quant.npz`), or `""` when the files are not in
-/// separate folders. Two runs loaded together are kept apart by it: scales, pairs and sensitivity
-/// ranks are taken within a run.
+/// The run each file belongs to: the folder that separates it from the other runs, below the
+/// folders all files share (`ort_int8` for `…/ort_int8/quant.npz` beside `…/ort_int16/quant.npz`),
+/// or `""` when the files are not in separate folders. Runs nest: a folder whose subfolders are
+/// runs of their own (`exp1/int8 run/`, `exp1/int16 run/` beside `exp2/`) gives them keys joined by
+/// `/` (`exp1/int8 run`), and files beside those subfolders (a float dump they share) the folder's
+/// key (`exp1`). Two runs loaded together are kept apart by it: scales, pairs and sensitivity ranks
+/// are taken within a run.
 pub fn run_keys(files: &[FileReport]) -> Vec<String> {
     let parts: Vec<Vec<&str>> = files
         .iter()
@@ -141,48 +144,42 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
                 .collect()
         })
         .collect();
-    // A journal (dropped beside the runs, or inside a report) belongs to no run and shapes none.
-    let journal = |f: &FileReport| f.format == Some(Format::Journal);
-    // Folders every file shares (not the file name itself).
-    let common = parts
-        .iter()
-        .zip(files)
-        .filter(|(_, f)| !journal(f))
-        .map(|(p, _)| p.len().saturating_sub(1))
-        .min()
-        .map(|max| {
-            let kept: Vec<&Vec<&str>> = parts
-                .iter()
-                .zip(files)
-                .filter(|(_, f)| !journal(f))
-                .map(|(p, _)| p)
-                .collect();
-            (0..max)
-                .take_while(|&k| kept.iter().all(|p| p[k] == kept[0][k]))
-                .count()
-        })
-        .unwrap_or(0);
-    // The toolchains' own subfolders are parts of one run, never runs.
-    const OWN: &[&str] = &[
-        "horizon_quant_analysis",
-        "baseline_model",
-        "analysis_model",
-        "op_infos",
-        "float",
-        "quant",
-    ];
-    let firsts: Vec<Option<&str>> = parts
-        .iter()
-        .zip(files)
-        .map(|(p, f)| (!journal(f) && p.len() >= common + 2).then(|| p[common]))
-        .map(|f| f.filter(|f| !OWN.contains(f)))
-        .collect();
-    let mut distinct: Vec<&str> = firsts.iter().flatten().copied().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    // The model runner's inputs beside the runs it wrote (the float model, its samples) belong
-    // to no run; any other file beside the folders (a run's own model check) makes them one run.
-    let runner_input = |f: &FileReport| {
+    let mut keys = vec![String::new(); files.len()];
+    let group: Vec<usize> = (0..files.len()).collect();
+    split_runs(files, &parts, &group, 0, "", &mut keys);
+    keys
+}
+
+/// The toolchains' own subfolders are parts of one run, never runs.
+const OWN_FOLDERS: &[&str] = &[
+    "horizon_quant_analysis",
+    "baseline_model",
+    "analysis_model",
+    "op_infos",
+    "float",
+    "quant",
+];
+
+/// [`run_keys`] for the files of `group`, which share their first `depth` folders and the run key
+/// `key`: their folder at `depth` makes runs when at least two are found and no file other than a
+/// run's shared input (a float dump, a model, a sample, a journal) lies beside them.
+fn split_runs(
+    files: &[FileReport],
+    parts: &[Vec<&str>],
+    group: &[usize],
+    depth: usize,
+    key: &str,
+    keys: &mut [String],
+) {
+    let journal = |i: usize| files[i].format == Some(Format::Journal);
+    let folder = |i: usize| -> Option<&str> {
+        let p = &parts[i];
+        (!journal(i) && p.len() >= depth + 2).then(|| p[depth])
+    };
+    // The model runner's inputs beside the runs it wrote (the float model, its samples), and a
+    // float dump the runs share, belong to no run; any other file beside the folders (a run's
+    // own model check) makes them one run.
+    let shared_input = |f: &FileReport| {
         matches!(
             f.format,
             Some(Format::OnnxModel) | Some(Format::Tensors) | Some(Format::Journal)
@@ -191,14 +188,40 @@ pub fn run_keys(files: &[FileReport]) -> Vec<String> {
             .as_deref()
             .is_some_and(|e| e.contains(super::detect::IMAGE_SAMPLE))
     };
-    let beside = firsts
-        .iter()
-        .zip(files)
-        .any(|(k, f)| k.is_none() && !runner_input(f));
-    if beside || distinct.len() < 2 {
-        return vec![String::new(); files.len()];
+    for &i in group {
+        keys[i] = if journal(i) {
+            String::new()
+        } else {
+            key.to_string()
+        };
     }
-    firsts.iter().map(|f| f.unwrap_or("").to_string()).collect()
+    let mut runs: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    let mut beside = false;
+    for &i in group {
+        match folder(i) {
+            Some(d) if !OWN_FOLDERS.contains(&d) => runs.entry(d).or_default().push(i),
+            // A file at this level, or in a toolchain's own folder at this level.
+            _ => beside |= !shared_input(&files[i]),
+        }
+    }
+    if beside {
+        return;
+    }
+    match runs.len() {
+        // The folder every file (but the shared inputs) is in: look one level down.
+        1 => split_runs(files, parts, group, depth + 1, key, keys),
+        0 => {}
+        _ => {
+            for (run, sub) in runs {
+                let sub_key = if key.is_empty() {
+                    run.to_string()
+                } else {
+                    format!("{key}/{run}")
+                };
+                split_runs(files, parts, &sub, depth + 1, &sub_key, keys);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +274,68 @@ mod tests {
                 f("ort_int8/horizon_quant_analysis/c.txt")
             ]),
             ["", ""]
+        );
+    }
+
+    #[test]
+    fn runs_nest_when_a_folder_of_runs_is_added_beside_another() {
+        let tensors = |n: &str| FileReport {
+            format: Some(Format::Tensors),
+            ..f(n)
+        };
+        // One experiment folder: its float dump is shared, its two runs apart.
+        let exp1 = [
+            tensors("exp1/fp32 dumps/float.npz"),
+            tensors("exp1/int8 run/quant.npz"),
+            f("exp1/int8 run/scales.json"),
+            tensors("exp1/int16 run/quant.npz"),
+        ];
+        assert_eq!(
+            run_keys(&exp1),
+            ["fp32 dumps", "int8 run", "int8 run", "int16 run"]
+        );
+        // A second folder dropped on top: the first one's runs stay apart, under its name.
+        let mut both = exp1.to_vec();
+        both.extend([
+            tensors("exp2/float.npz"),
+            tensors("exp2/int8 run/quant.npz"),
+            tensors("exp2/int16 run/quant.npz"),
+            f("exp2/model_check_result.txt"),
+        ]);
+        assert_eq!(
+            run_keys(&both),
+            [
+                "exp1/fp32 dumps",
+                "exp1/int8 run",
+                "exp1/int8 run",
+                "exp1/int16 run",
+                "exp2",
+                "exp2",
+                "exp2",
+                "exp2"
+            ]
+        );
+        // A float dump beside the runs takes the folder's key; a model beside one folder of runs
+        // does not hide them.
+        let shared = [
+            tensors("exp3/float.npz"),
+            tensors("exp3/a/quant.npz"),
+            tensors("exp3/b/quant.npz"),
+        ];
+        assert_eq!(run_keys(&shared), ["", "a", "b"]);
+        let model = FileReport {
+            format: Some(Format::OnnxModel),
+            ..f("m.onnx")
+        };
+        let mut with_model = vec![model];
+        with_model.extend(shared);
+        assert_eq!(run_keys(&with_model), ["", "", "a", "b"]);
+        let mut nested = with_model.clone();
+        nested.push(tensors("exp4/a/quant.npz"));
+        nested.push(tensors("exp4/b/quant.npz"));
+        assert_eq!(
+            run_keys(&nested),
+            ["", "exp3", "exp3/a", "exp3/b", "exp4/a", "exp4/b"]
         );
     }
 

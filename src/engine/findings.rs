@@ -49,6 +49,8 @@ pub mod kind {
     pub const COLLAPSED_OUTPUT: &str = "collapsed_output";
     /// A dumped tensor holds NaN or ±inf: every metric that sums over it is NaN.
     pub const NONFINITE: &str = "nonfinite_values";
+    /// Tensor pairs far from their float reference whose error cannot be split (no scale known).
+    pub const UNEXPLAINED: &str = "unexplained_error";
     /// Tensor pairs that could not be compared (shape mismatch, no scale for a raw dump…).
     pub const NOT_COMPARED: &str = "pairs_not_compared";
 }

@@ -176,9 +176,10 @@ pub fn pair_each_run<'a>(
             .filter(|q| run_of(q.file) == r)
             .cloned()
             .collect();
-        // Stable: this run's float tensors first, each group in file order.
+        // Stable: this run's float tensors first, then those of the runs nearest to it (a float
+        // dump beside `exp1/int8 run/` before one in `exp2/`), each group in file order.
         let mut fl: Vec<Located> = float.to_vec();
-        fl.sort_by_key(|f| run_of(f.file) != r);
+        fl.sort_by_key(|f| std::cmp::Reverse(run_affinity(run_of(f.file), r)));
         let p = pair_within(&fl, &q, &same_run);
         for pr in &p.pairs {
             if let Some(&i) = index.get(&(pr.float.file, pr.float.entry.name.as_str())) {
@@ -195,6 +196,18 @@ pub fn pair_each_run<'a>(
         .map(|(f, _)| f.entry.name.clone())
         .collect();
     out
+}
+
+/// How near the run `a` is to the run `b` (`document::run_keys`): `usize::MAX` for the same run,
+/// else the number of folders their keys share from the start (`exp1` and `exp1/int8 run`: 1).
+fn run_affinity(a: &str, b: &str) -> usize {
+    if a == b {
+        return usize::MAX;
+    }
+    a.split('/')
+        .zip(b.split('/'))
+        .take_while(|(x, y)| !x.is_empty() && x == y)
+        .count()
 }
 
 /// The quantizer of the quantized side: from the given scale, and the dtype from the quantized
@@ -1032,60 +1045,189 @@ pub fn nonfinite_note(p: &PairResult) -> Option<String> {
 /// pairs whose own clipping or rounding is the cause. Returned with each finding's quantized file.
 pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
     let mut out = Vec::new();
-    let mut inherited: Vec<(usize, Finding)> = Vec::new();
+    // Per run (pairs of two runs never share a finding), in order of first appearance.
+    let mut runs: Vec<&str> = Vec::new();
+    let mut inherited: Vec<Vec<(usize, Finding)>> = Vec::new();
+    let mut own: Vec<usize> = Vec::new();
     for (row, p) in pairs.iter().enumerate() {
         let Some(m) = &p.metrics else { continue };
+        let run = match runs.iter().position(|r| *r == p.run) {
+            Some(i) => i,
+            None => {
+                runs.push(&p.run);
+                inherited.push(Vec::new());
+                own.push(0);
+                runs.len() - 1
+            }
+        };
         for f in pair_findings(&p.name, row, m) {
             if f.kind == kind::INHERITED {
-                inherited.push((row, f));
+                inherited[run].push((row, f));
             } else {
+                if f.kind == kind::TRUNCATION || f.kind == kind::ROUNDING {
+                    own[run] += 1;
+                }
                 out.push((p.quant_file, f));
             }
         }
     }
-    match inherited.len() {
-        0 => {}
-        1 => {
-            let (row, f) = inherited.pop().expect("one");
-            out.push((pairs[row].quant_file, f));
+    for run in &runs {
+        let rows: Vec<usize> = (0..pairs.len())
+            .filter(|&i| pairs[i].run == *run && unexplained(&pairs[i]))
+            .collect();
+        if !rows.is_empty() {
+            out.push((pairs[rows[0]].quant_file, unexplained_finding(pairs, rows)));
         }
-        n => {
-            let first = inherited[0].0;
-            let names: Vec<String> = inherited
-                .iter()
-                .map(|(r, _)| pairs[*r].name.clone())
-                .collect();
-            let count = super::findings::plural(n, "pair", "pairs");
-            let own = out
-                .iter()
-                .filter(|(_, f)| f.kind == kind::TRUNCATION || f.kind == kind::ROUNDING)
-                .count();
-            out.push((
-                pairs[first].quant_file,
-                Finding {
-                    kind: kind::INHERITED.into(),
-                    severity: Severity::Warning,
-                    layers: names.clone(),
-                    message: format!(
-                        "{count} carry error that mostly arrived from upstream (measured from the dumps: inherited error above their own clipping and rounding): {}. Their own quantization is not what hurts them.",
-                        super::findings::name_list(&names, 6)
-                    ),
-                    fix: if own > 0 {
-                        format!("Fix the pairs whose own clipping or rounding dominates first ({} here, the truncation and rounding findings): their error flows into these. Then compare again: what stays inherited enters earlier in the graph.", super::findings::plural(own, "finding", "findings"))
-                    } else {
-                        "No pair here has error of its own that dominates: the error enters before the first dumped tensor (the model input's quantization) or in a tensor that was not dumped; dump more of the graph, or look at the earliest pair in graph order.".into()
-                    },
-                    evidence: pair_evidence(pairs, inherited.iter().map(|(r, _)| *r)),
-                    score: inherited
-                        .iter()
-                        .map(|(_, f)| f.score)
-                        .fold(0.0, f64::max),
-                    rank_reason: format!("{count} with mostly inherited error"),
-                },
-            ));
+    }
+    for (mut inherited, own) in inherited.into_iter().zip(own) {
+        match inherited.len() {
+            0 => {}
+            1 => {
+                let (row, f) = inherited.pop().expect("one");
+                out.push((pairs[row].quant_file, f));
+            }
+            n => out.push((
+                pairs[inherited[0].0].quant_file,
+                inherited_finding(pairs, &inherited, n, own),
+            )),
         }
     }
     out
+}
+
+/// A pair whose quantized side is far from its float side (Cosine < 0.99 or SQNR < 20 dB, or a
+/// constant quantized tensor where the float one varies) and whose error has no split (no scale
+/// known): nothing else would say it. Non-finite pairs have their own finding.
+fn unexplained(p: &PairResult) -> bool {
+    let Some(m) = &p.metrics else { return false };
+    // Identical tensors have no error (two all-zero ones: Cosine 0 by torch's convention).
+    if m.error_split.is_some() || m.nonfinite_base > 0 || m.nonfinite_analy > 0 || m.mse == 0.0 {
+        return false;
+    }
+    collapsed(m) || m.cosine < 0.99 || m.sqnr_db < 20.0
+}
+
+/// The quantized tensor is one constant value while the float one varies.
+fn collapsed(m: &super::metrics::PairMetrics) -> bool {
+    m.analy_min == m.analy_max && m.base_min < m.base_max
+}
+
+/// The finding for a run's pairs that [`unexplained`] picks: the worst first, each with its
+/// Cosine and SQNR (or its constant value), and how to get their error split.
+fn unexplained_finding(pairs: &[PairResult], mut rows: Vec<usize>) -> Finding {
+    let metrics = |i: usize| pairs[i].metrics.as_ref().expect("compared");
+    // Worst first: collapsed tensors, then by Cosine (NaN, an undefined Cosine, first of all).
+    let badness = |i: usize| {
+        let m = metrics(i);
+        let c = if m.cosine.is_nan() { -2.0 } else { m.cosine };
+        (!collapsed(m), c)
+    };
+    rows.sort_by(|&a, &b| {
+        let (x, y) = (badness(a), badness(b));
+        x.0.cmp(&y.0).then(x.1.total_cmp(&y.1))
+    });
+    let run = &pairs[rows[0]].run;
+    let in_run = if run.is_empty() {
+        String::new()
+    } else {
+        format!(" in {run}")
+    };
+    let described: Vec<String> = rows
+        .iter()
+        .map(|&i| {
+            let m = metrics(i);
+            if collapsed(m) {
+                format!(
+                    "{} (the quantized tensor is all {} while the float one spans [{:.4}, {:.4}])",
+                    pairs[i].name,
+                    super::num::short(m.analy_min),
+                    m.base_min,
+                    m.base_max
+                )
+            } else {
+                format!(
+                    "{} (Cosine {:.4}, SQNR {:.2} dB)",
+                    pairs[i].name, m.cosine, m.sqnr_db
+                )
+            }
+        })
+        .collect();
+    let shown: Vec<String> = described.iter().take(4).cloned().collect();
+    let more = match described.len().saturating_sub(4) {
+        0 => String::new(),
+        n => format!(" and {} more", super::findings::plural(n, "pair", "pairs")),
+    };
+    let names: Vec<String> = rows.iter().map(|&i| pairs[i].name.clone()).collect();
+    let count = super::findings::plural(rows.len(), "pair", "pairs");
+    let any_collapsed = rows.iter().any(|&i| collapsed(metrics(i)));
+    let worst = metrics(rows[0]);
+    Finding {
+        kind: kind::UNEXPLAINED.into(),
+        severity: if any_collapsed || worst.cosine < 0.9 || worst.cosine.is_nan() {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        layers: names,
+        message: format!(
+            "{count}{in_run} far from the float dump, with no scale known to tell clipping, rounding and upstream error apart: {}{more}.",
+            shown.join("; ")
+        ),
+        fix: format!(
+            "Load this run's scales beside its dumps (its scales.json, its QDQ .onnx model, or its compare_per_layer_out.txt), or type the scale in the pair's row in Tensors: the error then splits into clipping, rounding and inherited, each with its fix.{}",
+            if any_collapsed {
+                " A quantized tensor that is all one value usually means a scale far too large for the values (every one rounds to 0), or a dump of another tensor than its float partner."
+            } else {
+                ""
+            }
+        ),
+        evidence: pair_evidence(pairs, rows.iter().copied()),
+        score: 50.0
+            + if worst.cosine.is_nan() || any_collapsed {
+                100.0
+            } else {
+                (1.0 - worst.cosine.clamp(0.0, 1.0)) * 100.0
+            },
+        rank_reason: format!("{count} far from the float dump, no scale known"),
+    }
+}
+
+/// The one finding of [`all_pair_findings`] for a run's `n` (≥ 2) pairs with mostly inherited
+/// error; `own`: the run's pairs whose own clipping or rounding dominates.
+fn inherited_finding(
+    pairs: &[PairResult],
+    inherited: &[(usize, Finding)],
+    n: usize,
+    own: usize,
+) -> Finding {
+    let names: Vec<String> = inherited
+        .iter()
+        .map(|(r, _)| pairs[*r].name.clone())
+        .collect();
+    let count = super::findings::plural(n, "pair", "pairs");
+    let run = &pairs[inherited[0].0].run;
+    let in_run = if run.is_empty() {
+        String::new()
+    } else {
+        format!(" in {run}")
+    };
+    Finding {
+        kind: kind::INHERITED.into(),
+        severity: Severity::Warning,
+        layers: names.clone(),
+        message: format!(
+            "{count}{in_run} carry error that mostly arrived from upstream (measured from the dumps: inherited error above their own clipping and rounding): {}. Their own quantization is not what hurts them.",
+            super::findings::name_list(&names, 6)
+        ),
+        fix: if own > 0 {
+            format!("Fix the pairs whose own clipping or rounding dominates first ({} here, the truncation and rounding findings): their error flows into these. Then compare again: what stays inherited enters earlier in the graph.", super::findings::plural(own, "finding", "findings"))
+        } else {
+            "No pair here has error of its own that dominates: the error enters before the first dumped tensor (the model input's quantization) or in a tensor that was not dumped; dump more of the graph, or look at the earliest pair in graph order.".into()
+        },
+        evidence: pair_evidence(pairs, inherited.iter().map(|(r, _)| *r)),
+        score: inherited.iter().map(|(_, f)| f.score).fold(0.0, f64::max),
+        rank_reason: format!("{count} with mostly inherited error"),
+    }
 }
 
 /// A finding per quantized file for its pairs that could not be compared (shape mismatch, a raw
@@ -1889,6 +2031,19 @@ mod tests {
         let p = pair_each_run(&float, &quant, &run_of);
         assert_eq!(pairs(&p), [(2, 3, "x".into()), (0, 1, "x".into())]);
         assert!(p.unpaired_float.is_empty() && p.unpaired_quant.is_empty());
+        // Nested runs (`exp1/`, `exp2/`, each with its float dump and quantized run): each
+        // quantized run takes the float dump of its own folder, whatever the file order.
+        let runs = ["exp2/fp32", "exp1/fp32", "exp1/int8", "exp2/int8"];
+        let run_of = |i: usize| runs[i];
+        let nested = pair_each_run(
+            &[at(0, "x"), at(1, "x")],
+            &[at(2, "x"), at(3, "x")],
+            &run_of,
+        );
+        assert_eq!(pairs(&nested), [(1, 2, "x".into()), (0, 3, "x".into())]);
+        assert_eq!(run_affinity("exp1", "exp1/int8"), 1);
+        assert_eq!(run_affinity("", "exp1/int8"), 0);
+        assert_eq!(run_affinity("exp10/a", "exp1/a"), 0);
         // One run: exactly `pair_within`.
         let run_of = |_| "";
         assert_eq!(

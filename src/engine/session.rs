@@ -81,6 +81,7 @@ impl Analysis {
                 .chain(super::pairs::uncompared_findings(&self.tensors.pairs))
                 .map(|(file, finding)| FileFinding { file, finding }),
         );
+        mark_harmless_pair_clips(&mut out, &self.files, &self.tensors.pairs);
         super::triage::triage(&mut out, &self.files);
         self.findings = out;
     }
@@ -788,7 +789,14 @@ impl Session {
         };
         // Only the quantized file's own run: another run's scales belong to another model.
         let from_files = |n: &str| known.get(&(run.to_string(), n.to_string())).cloned();
-        typed(&super::pairs::run_scale_key(run, pair))
+        // A scale typed before a folder was added beside its run (`int8 run` became
+        // `exp1/int8 run`) still belongs to it.
+        let typed_in_run = || {
+            std::iter::once(run)
+                .chain(run.match_indices('/').map(|(i, _)| &run[i + 1..]))
+                .find_map(|r| typed(&super::pairs::run_scale_key(r, pair)))
+        };
+        typed_in_run()
             .or_else(|| typed(pair))
             .or_else(|| typed(quant_tensor))
             .or_else(|| from_files(pair))
@@ -964,6 +972,102 @@ impl Session {
     }
 }
 
+/// A dumped pair's clipping that its run's comparison table shows harmless (the next op clamps to
+/// a range inside the representable one: hardswish's `Add → Clip(0, 6)`) is harmless in the dumps
+/// too: the pair's truncation finding says so, with the table's reason, and goes to the bottom.
+/// The pair is the table's row by name, or (an ONNX dump names tensors, the table their producing
+/// nodes) by content: the same shape and the same float range to the table's printed precision.
+fn mark_harmless_pair_clips(
+    findings: &mut [FileFinding],
+    files: &[FileReport],
+    pairs: &[super::pairs::PairResult],
+) {
+    use super::findings::kind::TRUNCATION;
+    struct Row<'a> {
+        run: &'a str,
+        name: &'a str,
+        shape: Option<&'a [u64]>,
+        range: Option<(f64, f64)>,
+        why: &'a str,
+        table: &'a str,
+    }
+    let runs = super::document::run_keys(files);
+    let mut rows: Vec<Row> = Vec::new();
+    for ff in findings.iter() {
+        let f = &ff.finding;
+        let (Some(why), Some(t)) = (
+            f.rank_reason.strip_prefix("harmless: "),
+            files.get(ff.file).and_then(|x| x.compare()),
+        ) else {
+            continue;
+        };
+        if f.kind != TRUNCATION || f.layers.len() != 1 {
+            continue;
+        }
+        let row = f
+            .evidence
+            .iter()
+            .find(|e| e.table == "compare" && e.file.is_none_or(|x| x == ff.file))
+            .and_then(|e| t.rows.get(e.row));
+        rows.push(Row {
+            run: &runs[ff.file],
+            name: &f.layers[0],
+            shape: row.and_then(|r| r.shape.as_deref()),
+            range: row.and_then(|r| Some((r.base_min?, r.base_max?))),
+            why,
+            table: files[ff.file]
+                .name
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or_default(),
+        });
+    }
+    if rows.is_empty() {
+        return;
+    }
+    // Seven decimals printed: equal to within their rounding (and f32's).
+    let close = |a: f64, b: f64| (a - b).abs() <= 2e-7 + 1e-6 * b.abs();
+    let mut marks: Vec<(usize, String, String)> = Vec::new();
+    for (k, ff) in findings.iter().enumerate() {
+        let f = &ff.finding;
+        let Some(e) = f.evidence.first().filter(|e| e.table == "pairs") else {
+            continue;
+        };
+        let (Some(p), true) = (pairs.get(e.row), f.kind == TRUNCATION) else {
+            continue;
+        };
+        let Some(m) = &p.metrics else { continue };
+        let found = rows.iter().find(|r| {
+            r.run == p.run.as_str()
+                && (r.name == p.name
+                    || (r.shape.is_some_and(|s| s == p.shape.as_slice())
+                        && r.range.is_some_and(|(lo, hi)| {
+                            close(m.base_min, lo) && close(m.base_max, hi)
+                        })))
+        });
+        if let Some(r) = found {
+            let at = if r.name == p.name {
+                String::new()
+            } else {
+                format!(", its row `{}`", r.name)
+            };
+            marks.push((
+                k,
+                format!(" Harmless here ({}{at} shows it): {}.", r.table, r.why),
+                r.why.to_string(),
+            ));
+        }
+    }
+    for (k, said, why) in marks {
+        let f = &mut findings[k].finding;
+        f.severity = Severity::Info;
+        f.message.push_str(&said);
+        f.fix = "Nothing to do for accuracy: the next op clips these values anyway. (A scale that covered only what the next op keeps would even give a finer step.)".into();
+        f.score = 1.0;
+        f.rank_reason = format!("harmless: {why}");
+    }
+}
+
 #[cfg(test)]
 mod display_name_tests {
     use super::Analysis;
@@ -1005,6 +1109,22 @@ mod display_name_tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_typed_scale_stays_with_its_run_when_a_folder_is_added_beside_it() {
+        let mut settings = super::TensorSettings::default();
+        settings
+            .scales
+            .insert("[int8 run] conv1".into(), (0.5, None));
+        let known = std::collections::HashMap::new();
+        let scale = |run: &str| super::Session::scale_for(&settings, &known, "conv1", "conv1", run);
+        assert_eq!(scale("int8 run").map(|s| s.scale), Some(0.5));
+        // `exp1/` dropped beside another folder: the run is `exp1/int8 run` now.
+        assert_eq!(scale("exp1/int8 run").map(|s| s.scale), Some(0.5));
+        assert_eq!(scale("exp1/int16 run"), None);
+        assert_eq!(scale("int8 runs"), None);
+        assert_eq!(scale(""), None);
     }
 
     #[test]

@@ -544,15 +544,18 @@ pub fn pair_range_picture(
 }
 
 /// Pairs ranked by their float tensor's *local* error at int8 (lowest SQNR first; ties by name):
-/// (pair index, int8 SQNR dB, int16 SQNR dB). Local error, not sensitivity (see the README).
+/// (pair index, int8 SQNR dB, int16 SQNR dB). Local error, not sensitivity (see the README). A
+/// float tensor paired in several runs is ranked once (its local error is the float tensor's own).
 pub fn local_error_ranking(t: &super::pairs::TensorComparison) -> Vec<(usize, f64, f64)> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<(usize, f64, f64)> = t
         .pairs
         .iter()
         .enumerate()
         .filter_map(|(i, p)| {
             let l = p.metrics.as_ref()?.local?;
-            Some((i, l.int8_sqnr_db, l.int16_sqnr_db))
+            seen.insert((p.float_file, p.float_tensor.as_str()))
+                .then_some((i, l.int8_sqnr_db, l.int16_sqnr_db))
         })
         .collect();
     out.sort_by(|a, b| {
@@ -620,9 +623,57 @@ pub fn metric_text(key: &str, v: f64) -> (String, Option<&'static str>) {
     (text, Some(meaning))
 }
 
+/// [`metric_text`] for a pair's metric, its meaning told from the pair's own data: a NaN Cosine
+/// of tensors holding NaN/∞ is about those values, not an empty tensor; a −∞ SQNR of an all-zero
+/// float tensor is about its zero signal, not about infinite values.
+pub fn pair_metric_text(
+    key: &str,
+    v: f64,
+    m: &super::metrics::PairMetrics,
+) -> (String, Option<&'static str>) {
+    let (text, meaning) = metric_text(key, v);
+    if v.is_finite() {
+        return (text, meaning);
+    }
+    let nonfinite = m.nonfinite_base + m.nonfinite_analy > 0;
+    let float_zero = m.base_min == 0.0 && m.base_max == 0.0;
+    let special = match (key, v.is_nan()) {
+        _ if nonfinite && (v.is_nan() || key != "max_qscale_diff") => {
+            Some("not finite: the tensors hold NaN or ±∞ values (the pair's non-finite finding says where)")
+        }
+        ("cosine", true) if m.numel > 0 => {
+            Some("NaN: not defined for these tensors (one of them has no length)")
+        }
+        ("sqnr" | "sqnr_db", false) if v < 0.0 && float_zero => {
+            Some("−∞: the float tensor is all zero, so any difference from it is infinitely large against its signal")
+        }
+        _ => None,
+    };
+    (text, special.or(meaning))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pair_metrics_say_what_their_non_finite_values_mean() {
+        let mut m: super::super::metrics::PairMetrics =
+            serde_json::from_str(r#"{"numel":4,"cosine":0,"mse":0,"l1":0,"kl":0,"sqnr_db":0,"atol":0,"rtol":0,"base_min":0,"base_max":0,"base_mean":0,"base_var":0,"analy_min":0,"analy_max":1,"analy_mean":0,"analy_var":0,"max_atol_diff":0,"error_split":null,"nonfinite_base":0,"nonfinite_analy":0}"#)
+                .expect("metrics");
+        // Zero against nonzero: SQNR −∞ is about the zero signal.
+        let (text, why) = pair_metric_text("sqnr", f64::NEG_INFINITY, &m);
+        assert_eq!(text, "−∞");
+        assert!(why.unwrap().contains("float tensor is all zero"), "{why:?}");
+        // NaN values in the data: the NaN Cosine says so, not "empty".
+        m.nonfinite_analy = 1;
+        let (_, why) = pair_metric_text("cosine", f64::NAN, &m);
+        assert!(why.unwrap().contains("NaN or ±∞ values"), "{why:?}");
+        assert_eq!(
+            pair_metric_text("cosine", 0.5, &m),
+            ("0.5".to_string(), None)
+        );
+    }
 
     #[test]
     fn number_text() {
@@ -751,10 +802,24 @@ pub fn sensitivity_runs(a: &Analysis, wanted: Option<&str>) -> (Vec<String>, Str
         .filter(|(_, f)| f.sensitivity().is_some())
         .map(|(i, _)| runs[i].clone())
         .collect();
-    out.dedup();
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|r| seen.insert(r.clone()));
+    // By default the first run with an op still in qint8 (something the setter can switch; an
+    // all-int16 run has nothing to do).
+    let has_qint8 = |run: &str| {
+        a.files.iter().enumerate().any(|(i, f)| {
+            runs[i] == run
+                && f.sensitivity().is_some_and(|t| {
+                    t.rows
+                        .iter()
+                        .any(|r| r.quant_dtype == Some(super::cells::DType::QInt8))
+                })
+        })
+    };
     let run = wanted
         .filter(|w| out.iter().any(|r| r == w))
         .map(str::to_string)
+        .or_else(|| out.iter().find(|r| has_qint8(r)).cloned())
         .or_else(|| out.first().cloned())
         .unwrap_or_default();
     (out, run)

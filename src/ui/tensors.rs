@@ -49,8 +49,16 @@ fn scale_input(
     name: String,
     current: Option<f64>,
     typed: bool,
+    dtype: Option<&str>,
     on_edit: Callback<TensorEdit>,
 ) -> Html {
+    // A typed scale reads back as it was meant: `0.0002 int16`.
+    let shown = current
+        .map(|s| match dtype.filter(|_| typed) {
+            Some(d) => format!("{s} {d}"),
+            None => format!("{s}"),
+        })
+        .unwrap_or_default();
     let onchange = Callback::from(move |e: Event| {
         if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
             let text = i.value();
@@ -63,11 +71,18 @@ fn scale_input(
             match parse_scale_text(&text) {
                 Ok((dt, v)) => {
                     i.set_custom_validity("");
+                    let _ = i.remove_attribute("aria-invalid");
+                    i.set_title(SCALE_TITLE);
                     on_edit.emit(TensorEdit::Scale(name.clone(), v, dt));
                 }
                 Err(e) => {
-                    // Said where it was typed; the pair keeps the scale it had.
-                    i.set_custom_validity(&format!("{e} (the pair keeps its scale)"));
+                    // Said where it was typed, and kept visible (marked invalid, red, the reason
+                    // as its tooltip);
+                    // the pair keeps the scale it had.
+                    let why = format!("{e} (the pair keeps its scale)");
+                    i.set_custom_validity(&why);
+                    let _ = i.set_attribute("aria-invalid", "true");
+                    i.set_title(&why);
                     i.report_validity();
                 }
             }
@@ -75,10 +90,11 @@ fn scale_input(
     });
     html! {
         <input class={classes!("scale", typed.then_some("typed"))} type="text" inputmode="decimal" placeholder="scale"
-            value={current.map(|s| format!("{s}")).unwrap_or_default()} {onchange}
-            title="The quantized tensor's scale (e.g. 0.05, or 0.05 int16): enables max_qscale_diff and the error split; clear it to use the scale the files give" />
+            value={shown} {onchange} title={SCALE_TITLE} />
     }
 }
+
+const SCALE_TITLE: &str = "The quantized tensor's scale (e.g. 0.05, or 0.05 int16): enables max_qscale_diff and the error split; clear it to use the scale the files give";
 
 fn split_bar(clip: f64, round: f64, inherited: f64, title: String) -> Html {
     let total = clip + round + inherited;
@@ -251,7 +267,8 @@ fn pair_detail(
     };
     html! {
         <div class="pair-detail" data-detail={pr.name.clone()}>
-            <h3>{ breakable(&pr.name) }<super::rich::CopyName name={pr.name.clone()} /></h3>
+            <h3>{ breakable(&pr.name) }<super::rich::CopyName name={pr.name.clone()} />
+                if !pr.run.is_empty() { <span class="run-chip" title="the run of its quantized file">{ pr.run.clone() }</span> }</h3>
             <p class="muted small">{ format!("{} ↔ {} · paired {}", pr.float_tensor, pr.quant_tensor, pr.matched_by) }</p>
             if let Some(note) = crate::engine::views::nonfinite_note(pr) {
                 <p class="error-text small nonfinite-note">{ note }</p>
@@ -466,7 +483,12 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
         // No error at all (identical tensors): there is nothing to split.
         let no_error = m.is_some_and(|m| m.mse == 0.0);
         let cell = |key: &str, v: Option<f64>| {
-            let (text, title) = v.map(|v| metric_text(key, v)).unwrap_or_default();
+            let (text, title) = v
+                .map(|v| match m {
+                    Some(m) => crate::engine::views::pair_metric_text(key, v, m),
+                    None => metric_text(key, v),
+                })
+                .unwrap_or_default();
             let title = match (key, v) {
                 ("cosine", Some(c)) if no_error && c == 0.0 => Some(crate::engine::views::ZERO_COSINE_NO_ERROR),
                 _ => title,
@@ -505,7 +527,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 { cell("kl", m.map(|m| m.kl)) }
                 { cell("atol", m.map(|m| m.atol)) }
                 { cell("max_qscale_diff", m.and_then(|m| m.max_qscale_diff)) }
-                <td>{ scale_input(crate::engine::views::run_scale_key(&pr.run, &pr.name), pr.scale, pr.scale_source.as_deref() == Some("typed"), p.on_edit.clone()) }</td>
+                <td>{ scale_input(crate::engine::views::run_scale_key(&pr.run, &pr.name), pr.scale, pr.scale_source.as_deref() == Some("typed"), m.and_then(|m| m.quant).map(|q| if q.qmax > 255 { "int16" } else if q.qmin == 0 { "uint8" } else { "int8" }), p.on_edit.clone()) }</td>
                 <td class="splitcell">
                     { split.unwrap_or_else(|| html! { <span class="muted small">{ if no_error { "no error".to_string() } else { pr.error.clone().unwrap_or_else(|| "enter a scale".into()) } }</span> }) }
                 </td>
@@ -552,7 +574,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                         Some(crate::engine::views::pairs_export(t, &order, &kinds))
                     })
                 } }
-                <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, false, p.on_edit.clone()) }</label></p>
+                <label class="allscale" title="Used for the pairs that have no scale of their own (typed, from scales.json, the ONNX model or a comparison report)">{ "Scale for pairs without one: " }{ scale_input("*".into(), None, false, None, p.on_edit.clone()) }</label></p>
             if typed_pairs > 0 {
                 <p class="typed-note muted small">{ format!("{} a typed scale (marked): their error split, their findings and what is shared or exported follow it. Clear a box to go back to the scale the files give.",
                     if typed_pairs == 1 { "1 pair uses".to_string() } else { format!("{typed_pairs} pairs use") }) }</p>
