@@ -5,8 +5,8 @@
 mod common;
 
 use quantlens::engine::digest::{
-    check_files, check_sentence, decode_digest, digest, encode_digest, files_match, FileCheck,
-    DIGEST_CAP_BYTES, DIGEST_VERSION,
+    check_files, check_sentence, decode_digest, digest, encode_digest, files_match, DigestFile,
+    FileCheck, DIGEST_CAP_BYTES, DIGEST_VERSION,
 };
 use quantlens::engine::encode::sha256_hex;
 use quantlens::engine::share::ShareError;
@@ -170,4 +170,44 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
     let missing = check_files(&d, &[]);
     assert!(check_sentence(&missing).contains("run42/compare_per_layer_out.txt is not loaded"));
     assert!(!files_match(&missing));
+}
+
+#[test]
+fn two_link_files_of_the_same_name_are_each_checked_against_their_own() {
+    // Two runs' `quant.npz`, dropped from a folder of another name: each link file is checked
+    // against the loaded file of its own run, and the one that differs is the one named.
+    let mut d = decode_digest(PYTHON_V1).unwrap().unwrap();
+    let (a, b, c) = ("aa".repeat(32), "bb".repeat(32), "cc".repeat(32));
+    d.files = vec![
+        DigestFile {
+            name: "ort_int8/quant.npz".into(),
+            bytes: 10,
+            sha256: a.clone(),
+            format: String::new(),
+        },
+        DigestFile {
+            name: "ort_int16/quant.npz".into(),
+            bytes: 20,
+            sha256: b,
+            format: String::new(),
+        },
+    ];
+    let loaded = [
+        ("x/ort_int16/quant.npz".to_string(), 20, c),
+        ("x/ort_int8/quant.npz".to_string(), 10, a),
+    ];
+    let checks = check_files(&d, &loaded);
+    assert_eq!(checks[0], ("ort_int8/quant.npz".into(), FileCheck::Same));
+    assert_eq!(
+        checks[1].0,
+        "ort_int16/quant.npz (loaded as x/ort_int16/quant.npz)"
+    );
+    assert_eq!(
+        check_sentence(&checks),
+        "Not the link's files: ort_int16/quant.npz (loaded as x/ort_int16/quant.npz) differs from the link's (same size, different SHA-256). What you see is computed from the files loaded here."
+    );
+    // One loaded file stands for one link file: the other is not loaded.
+    let one = check_files(&d, &loaded[1..]);
+    assert_eq!(one[0].1, FileCheck::Same);
+    assert_eq!(one[1].1, FileCheck::Missing);
 }

@@ -274,17 +274,64 @@ pub enum FileCheck {
 }
 
 /// Each digest file checked against the loaded ones (`(name, bytes, sha256)`), matched by name,
-/// else by the last path segment (a folder dropped under another name).
+/// else by the last path segment (a folder dropped under another name): each loaded file stands
+/// for one link file, the one with its hash, else its size, else the most path segments in common
+/// (`ort_int16/quant.npz` with `b/ort_int16/quant.npz`, not with `ort_int8/quant.npz`). A file
+/// matched under another name is named with it: `ort_int16/quant.npz (loaded as x/quant.npz)`.
 pub fn check_files(d: &Digest, loaded: &[(String, u64, String)]) -> Vec<(String, FileCheck)> {
-    let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
-    d.files
+    let segs = |s: &str| -> Vec<String> {
+        s.split(['/', '\\'])
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut used = vec![false; loaded.len()];
+    // Exact names first, so that a fallback never takes a file another link file names.
+    let mut here: Vec<Option<usize>> = d
+        .files
         .iter()
         .map(|f| {
-            let here = loaded
+            let i = loaded.iter().position(|(n, _, _)| *n == f.name)?;
+            (!used[i]).then(|| {
+                used[i] = true;
+                i
+            })
+        })
+        .collect();
+    for (k, f) in d.files.iter().enumerate() {
+        if here[k].is_some() {
+            continue;
+        }
+        let fs = segs(&f.name);
+        let common = |n: &str| {
+            segs(n)
                 .iter()
-                .find(|(n, _, _)| *n == f.name)
-                .or_else(|| loaded.iter().find(|(n, _, _)| last(n) == last(&f.name)));
-            let check = match here {
+                .rev()
+                .zip(fs.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let best = (0..loaded.len())
+            .filter(|&i| !used[i] && common(&loaded[i].0) > 0)
+            .max_by_key(|&i| {
+                let (_, bytes, sha) = &loaded[i];
+                (
+                    !f.sha256.is_empty() && *sha == f.sha256,
+                    *bytes == f.bytes,
+                    common(&loaded[i].0),
+                    std::cmp::Reverse(i),
+                )
+            });
+        if let Some(i) = best {
+            used[i] = true;
+            here[k] = Some(i);
+        }
+    }
+    d.files
+        .iter()
+        .zip(here)
+        .map(|(f, i)| {
+            let check = match i.map(|i| &loaded[i]) {
                 None => FileCheck::Missing,
                 Some((_, bytes, sha)) => {
                     if *bytes != f.bytes
@@ -301,7 +348,13 @@ pub fn check_files(d: &Digest, loaded: &[(String, u64, String)]) -> Vec<(String,
                     }
                 }
             };
-            (f.name.clone(), check)
+            let name = match i.map(|i| &loaded[i].0) {
+                Some(n) if *n != f.name && matches!(check, FileCheck::Different { .. }) => {
+                    format!("{} (loaded as {n})", f.name)
+                }
+                _ => f.name.clone(),
+            };
+            (name, check)
         })
         .collect()
 }
