@@ -271,7 +271,10 @@ fn ratio_zero_gives_a_snippet_that_switches_nothing() {
     let none = req("activation", None, None);
     let s = recommend::snippet(&names, &none, &[], &[]);
     assert!(!s.contains("()") && !s.contains(", )"), "{s}");
-    assert!(s.contains("ratio 0: no activation op goes to int16"), "{s}");
+    assert!(
+        s.contains("ratio 0: no op goes to int16 activations"),
+        "{s}"
+    );
     assert!(s.contains("int16_ops = []"), "{s}");
     assert_runnable_python(&s);
     let fixed = [FixedScale {
@@ -283,6 +286,9 @@ fn ratio_zero_gives_a_snippet_that_switches_nothing() {
     let s = recommend::snippet(&names, &req("weight", None, None), &[], &fixed);
     assert!(s.contains("calib_qconfig_setter = (\n    ModuleNameQconfigSetter(module_name_qconfig),\n    default_calibration_qconfig_setter,\n)"), "{s}");
     assert_runnable_python(&s);
+    // Switch = both: no "no both op".
+    let s = recommend::snippet(&names, &req("both", None, None), &[], &[]);
+    assert!(s.contains("ratio 0: no op goes to int16;"), "{s}");
 }
 
 #[test]

@@ -219,8 +219,12 @@ pub fn snippet(
         // rather than a setter call with an empty argument.
         s.push_str("from horizon_plugin_pytorch.quantization.qconfig_template import default_calibration_qconfig_setter\n\n");
         s.push_str(&format!(
-            "# QuantLens: ratio 0: no {} op goes to int16; every op keeps the default qconfig{}.\n",
-            req.sensitive_type,
+            "# QuantLens: ratio 0: no op goes to int16{}; every op keeps the default qconfig{}.\n",
+            match req.sensitive_type.as_str() {
+                "activation" => " activations",
+                "weight" => " weights",
+                _ => "",
+            },
             if fixed.is_empty() {
                 ""
             } else {
