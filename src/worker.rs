@@ -179,6 +179,10 @@ struct Worker {
     spread: Option<Spread>,
     /// The last pass's serial (see [`Spread::serial`]).
     serials: u64,
+    /// Bytes the current job already went through before its comparing stage (the files it read
+    /// whole; the spread's passes): its comparing progress continues from there, so one job's bar
+    /// never goes back to 0 when its stage changes.
+    progress_base: u64,
     queue: std::collections::VecDeque<Envelope>,
     next_task: u32,
     /// Small files being read side by side (`open_prefetched`); commands that arrive wait.
@@ -351,7 +355,10 @@ impl Worker {
         if blobs.len() != names.len() {
             return Err(format!("{} names for {} files", names.len(), blobs.len()));
         }
-        let total_bytes: u64 = blobs.iter().map(|b| b.size() as u64).sum();
+        // The bar of the whole job: every file's bytes, and (added as they are found) the small
+        // tensor files' bytes again, compared after the reading; big tensor files are read once,
+        // when compared.
+        let mut total_bytes: u64 = blobs.iter().map(|b| b.size() as u64).sum();
         let mut done_before = 0u64;
         // At most ~20 progress messages a second however many files: a folder of a thousand
         // small dumps is not a thousand messages for the page to draw.
@@ -382,6 +389,7 @@ impl Worker {
                 if let Some(all) = read {
                     let head = &all[..all.len().min(16)];
                     if is_tensor_file(head, size_bytes) {
+                        total_bytes += size_bytes;
                         if self.cached_bytes + size_bytes <= CACHE_BYTES {
                             self.cached_bytes += size_bytes;
                             self.session.open(name, Box::new(all));
@@ -401,6 +409,8 @@ impl Worker {
             if src.read_at(0, &mut head).is_ok() && is_tensor_file(&head, size_bytes) {
                 self.blobs.insert(name.clone(), blob.clone());
                 self.session.open(name, Box::new(src));
+                // Not read here (its header only): its bytes are read when it is compared.
+                continue;
             } else {
                 let scope = self.scope.clone();
                 let mut last = 0.0f64;
@@ -436,6 +446,7 @@ impl Worker {
             }
             done_before += size_bytes;
         }
+        self.progress_base = done_before;
         Ok(())
     }
 
@@ -523,7 +534,7 @@ impl Worker {
             return false;
         }
         // The histogram pass reads again the pairs small enough to have histograms.
-        let total_bytes = pairs
+        let total_bytes: u64 = pairs
             .iter()
             .map(|p| {
                 let hist = p.pair.float.numel() <= crate::engine::pairs::HIST_MAX_ELEMS;
@@ -538,8 +549,8 @@ impl Worker {
             waiting: Default::default(),
             done: Default::default(),
             own_done: 0,
-            total_bytes,
-            earlier_passes_bytes: 0,
+            total_bytes: self.progress_base + total_bytes,
+            earlier_passes_bytes: self.progress_base,
             last_progress: f64::NEG_INFINITY,
             own: Vec::new(),
             own_left: 0,
@@ -761,7 +772,8 @@ impl Worker {
                 p.merged = hist.then_some(m);
             }
             // The metrics pass is done; the histogram pass reads only the pairs that have them.
-            sp.earlier_passes_bytes = sp.pairs.iter().map(|p| p.pair.bytes).sum();
+            sp.earlier_passes_bytes =
+                self.progress_base + sp.pairs.iter().map(|p| p.pair.bytes).sum::<u64>();
             sp.total_bytes = sp.earlier_passes_bytes
                 + sp.pairs
                     .iter()
@@ -786,6 +798,8 @@ impl Worker {
             };
             self.session.insert_compared(p.pair.key, result);
         }
+        // What is left (the smaller pairs) continues the same bar.
+        self.progress_base = sp.total_bytes;
         self.update_and_send(sp.job, sp.started);
         self.drain();
     }
@@ -804,6 +818,7 @@ impl Worker {
     fn update_and_send(&mut self, job: u32, started: f64) {
         let scope = self.scope.clone();
         let mut last = 0.0f64;
+        let base = self.progress_base;
         self.session.update(&mut |done, total, name| {
             // At most ~20 progress messages a second.
             let now = js_sys::Date::now();
@@ -818,8 +833,8 @@ impl Worker {
                     stage: "comparing".into(),
                     file_index: 0,
                     file_name: name.to_string(),
-                    done_bytes: done,
-                    total_bytes: total,
+                    done_bytes: base + done,
+                    total_bytes: base + total,
                 },
             );
         });
@@ -1216,6 +1231,7 @@ impl Worker {
         }
         let started = js_sys::Date::now();
         let job = env.cmd.job();
+        self.progress_base = 0;
         // A command's own Blobs follow those staged ahead of it. The UI sends a job's messages
         // one after another, so Blobs staged for another job are stale: dropped.
         let (blobs, early) = match self.staged.take() {
@@ -1378,6 +1394,7 @@ pub fn start() {
         blobs: Default::default(),
         spread: None,
         serials: 0,
+        progress_base: 0,
         queue: Default::default(),
         next_task: 0,
         reading: false,
