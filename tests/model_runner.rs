@@ -669,3 +669,16 @@ fn a_report_split_over_workers_is_the_same_report() {
         assert!(t1 == t2, "{n1} differs when split over {parts} workers");
     }
 }
+
+#[test]
+fn ops_no_schema_lists_with_no_input_are_refused_not_a_panic() {
+    // Rsqrt (tract's own) and ConstantLike (its input optional) are not in the arity table; a node
+    // of each with no input at all (scripts/gen_onnx_no_input.py) gets a message, no panic.
+    for name in ["rsqrt-no-input.onnx", "constantlike-no-input.onnx"] {
+        let bytes = common::bytes(&format!("fuzz/regressions/onnx_model/{name}"));
+        let r = std::panic::catch_unwind(|| Model::load(&bytes, &[]).err());
+        let e = r.unwrap_or_else(|_| panic!("{name}: tract panicked"));
+        eprintln!("{name}: {e:?}");
+        assert!(e.is_some_and(|e| !e.is_empty()), "{name} refused in words");
+    }
+}
