@@ -236,7 +236,7 @@ mod avx2 {
                 let kq = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
                 let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
                 let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
-                let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(kq, kc), one);
+                let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc), one);
                 *clip = _mm256_add_ps(*clip, _mm256_mul_ps(_mm256_mul_ps(c, e), e));
                 let r = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, c), e), e);
                 *round = _mm256_add_ps(*round, r);
@@ -1488,7 +1488,9 @@ impl Accumulator {
                 let kq = (t + 12_582_912.0) - 12_582_912.0;
                 let kc = vmin(vmax(kq, lo), hi);
                 let e = kc * scale - x;
-                let c = if kq != kc { 1.0f32 } else { 0.0 };
+                // Ordered: a NaN element is not counted as clipped (it is not finite, and
+                // said so by its own finding).
+                let c = if (kq - kc).abs() > 0.0 { 1.0f32 } else { 0.0 };
                 clip[k] += c * e * e;
                 round[k] += (1.0 - c) * e * e;
                 nclip[k] += c;
@@ -1843,6 +1845,25 @@ mod tests {
             }
         }
         assert_eq!(cases, 48 * 4 * 3);
+    }
+
+    #[test]
+    fn a_nan_element_is_not_counted_as_clipped() {
+        // 600 elements (whole blocks and a tail): 200 beyond ±12.8 at scale 0.1 (clipped), 100 NaN.
+        let b: Vec<f32> = (0..600)
+            .map(|i| match i % 6 {
+                0 | 1 => 50.0,
+                2 => f32::NAN,
+                _ => 0.3,
+            })
+            .collect();
+        for k in [Kernel::Portable, Kernel::Avx2] {
+            let mut acc =
+                Accumulator::new(&[600], false, Some(QuantSpec::int8(0.1)), false).with_kernel(k);
+            acc.update(&b, &b);
+            let sp = acc.finish().error_split.expect("split");
+            assert_eq!(sp.clipped_fraction, 200.0 / 600.0, "{k:?}");
+        }
     }
 
     #[test]
