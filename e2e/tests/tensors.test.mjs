@@ -168,10 +168,17 @@ test("NaN made on the quantized side is the first finding; its row and detail sa
   await scale.fill("abc");
   await scale.press("Enter");
   assert.match(await scale.evaluate((el) => el.validationMessage), /'abc' is not a number \(the pair keeps its scale\)/);
+  // It stays visible: the box is marked, keeps what was typed and says why in its tooltip.
+  assert.equal(await scale.getAttribute("aria-invalid"), "true");
+  assert.equal(await scale.inputValue(), "abc");
+  assert.match(await scale.getAttribute("title"), /'abc' is not a number/);
   await scale.fill("0.02 int16");
   await scale.press("Enter");
   await page.locator('tr[data-pair="fine"] .split-bar').waitFor({ timeout: 20000 });
   assert.equal(await scale.evaluate((el) => el.validationMessage), "");
+  assert.equal(await scale.getAttribute("aria-invalid"), null);
+  // The typed scale reads back with its dtype.
+  assert.equal(await scale.inputValue(), "0.02 int16");
   await page.locator('tr[data-pair="fine"]').click();
   await page.waitForSelector('.pair-detail[data-detail="fine"] tr.measured');
   assert.match(await page.textContent(".pair-detail tr.measured th"), /measured, int16 \(scale 0\.02, from typed/);

@@ -396,7 +396,7 @@ pub fn LayersView(p: &LayersProps) -> Html {
             <p class="collapse-note">
                 { "Collapse point (largest fall of Cosine): " }
                 <button class="link" onclick={Callback::from(move |_| on_row.emit(Some(i)))}>
-                    { format!("row {} `{}` ({} → {})", r.index.unwrap_or(i as u64), r.mod_name, r.op_short(), d.cause.label()) }
+                    { format!("row {} ", r.index.unwrap_or(i as u64)) }<code>{ breakable(&r.mod_name) }</code>{ format!(" ({} → {})", r.op_short(), d.cause.label()) }
                 </button>
             </p>
         })

@@ -296,7 +296,8 @@ pub fn CheckView(p: &CheckViewProps) -> Html {
                 <li class={classes!("flist-item", f.finding.severity.as_str(), sel.then_some("selected"))}
                     onclick={Callback::from(move |_| on_select.emit(if sel { None } else { Some(i) }))}>
                     <span class={classes!("sev", f.finding.severity.as_str())}>{ f.finding.severity.as_str() }</span>
-                    <span class="kind">{ f.finding.kind.clone() }</span>
+                    // A long kind breaks after its underscores, not inside a word.
+                    <span class="kind">{ for f.finding.kind.split_inclusive('_').map(|w| html! { <>{ w.to_string() }<wbr/></> }) }</span>
                     <span class="muted small">{ format!(" {} layer(s)", f.finding.layers.len()) }</span>
                 </li>
             }
