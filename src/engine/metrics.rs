@@ -293,6 +293,15 @@ impl QuantSpec {
             qmax: 32767,
         }
     }
+    /// The grid's dtype name: `int4`, `int8`, `uint8` or `int16`.
+    pub fn dtype_name(&self) -> &'static str {
+        match (self.qmin, self.qmax) {
+            (0, _) => "uint8",
+            (_, q) if q > 255 => "int16",
+            (_, q) if q < 127 => "int4",
+            _ => "int8",
+        }
+    }
 }
 
 /// The error energy Σ(b−a)², split into its causes.

@@ -232,6 +232,11 @@ pub fn quant_spec(
         (Some("int16") | Some("qint16"), ElemType::I8) => QuantSpec::int8(s),
         (Some("int16") | Some("qint16") | Some("int8") | Some("qint8"), ElemType::U8) => uint8,
         (Some("int16") | Some("qint16"), _) | (None, ElemType::I16) => QuantSpec::int16(s),
+        (Some("int4") | Some("qint4"), _) => QuantSpec {
+            scale: s,
+            qmin: -8,
+            qmax: 7,
+        },
         (Some("int8") | Some("qint8"), _) | (None, ElemType::I8) => QuantSpec::int8(s),
         (Some("uint8") | Some("quint8"), _) | (None, ElemType::U8) => uint8,
         _ if analy_absmax / s <= 128.5 => QuantSpec::int8(s),
@@ -916,7 +921,13 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
                     let (lo, hi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
                     format!(" If the op after it keeps only values inside [{lo:.4}, {hi:.4}] anyway (a ReLU6, or hardswish's Clip(0, 6) after an Add), this clipping costs nothing: compare that op's pair before changing anything.")
                 }).unwrap_or_default();
-                format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}). Use such a scale, better calibration data or method, or int16.{clip_after}", m.base_min, m.base_max, super::num::short(amax), need(127.0), need(32767.0))
+                let is16 = m.quant.is_some_and(|q| q.qmax > 255);
+                let what = if is16 {
+                    "Use such a scale, or better calibration data or method (the tensor is int16 already: if the covering scale's step is too coarse for its small values, fix the scale to the physical range or split the tensor into groups with their own scales)"
+                } else {
+                    "Use such a scale, better calibration data or method, or int16"
+                };
+                format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}). {what}.{clip_after}", m.base_min, m.base_max, super::num::short(amax), need(127.0), need(32767.0))
             },
         )
     } else if sp.round >= sp.inherited {
@@ -1095,7 +1106,7 @@ pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
     out
 }
 
-/// A pair whose quantized side is far from its float side (Cosine < 0.99 or SQNR < 20 dB, or a
+/// A pair whose quantized side is far from its float side (Cosine < 0.99 or SQNR < 10 dB, or a
 /// constant quantized tensor where the float one varies) and whose error has no split (no scale
 /// known): nothing else would say it. Non-finite pairs have their own finding.
 fn unexplained(p: &PairResult) -> bool {
@@ -1104,7 +1115,7 @@ fn unexplained(p: &PairResult) -> bool {
     if m.error_split.is_some() || m.nonfinite_base > 0 || m.nonfinite_analy > 0 || m.mse == 0.0 {
         return false;
     }
-    collapsed(m) || m.cosine < 0.99 || m.sqnr_db < 20.0
+    collapsed(m) || m.cosine < 0.99 || m.sqnr_db < 10.0
 }
 
 /// The quantized tensor is one constant value while the float one varies.

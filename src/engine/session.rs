@@ -796,13 +796,23 @@ impl Session {
                 .chain(run.match_indices('/').map(|(i, _)| &run[i + 1..]))
                 .find_map(|r| typed(&super::pairs::run_scale_key(r, pair)))
         };
+        let files = from_files(pair)
+            .or_else(|| from_files(quant_tensor))
+            .or_else(|| from_files(&super::pairs::normalize(quant_tensor)));
+        // A scale typed without a dtype keeps the pair's own (from its files): `0.5` typed for an
+        // int16 pair is an int16 scale, not a guess from the values.
+        let own_dtype = |mut c: ScaleChoice| {
+            if c.dtype.is_none() {
+                c.dtype = files.as_ref().and_then(|f| f.dtype);
+            }
+            c
+        };
         typed_in_run()
             .or_else(|| typed(pair))
             .or_else(|| typed(quant_tensor))
-            .or_else(|| from_files(pair))
-            .or_else(|| from_files(quant_tensor))
-            .or_else(|| from_files(&super::pairs::normalize(quant_tensor)))
-            .or_else(|| typed("*"))
+            .map(own_dtype)
+            .or_else(|| files.clone())
+            .or_else(|| typed("*").map(own_dtype))
     }
 
     /// Assign sides, pair and compare the tensor files (only pairs not computed before), then
@@ -1125,6 +1135,23 @@ mod display_name_tests {
         assert_eq!(scale("exp1/int16 run"), None);
         assert_eq!(scale("int8 runs"), None);
         assert_eq!(scale(""), None);
+        // Typed without a dtype, the scale keeps the pair's own from its files.
+        let mut known = std::collections::HashMap::new();
+        known.insert(
+            ("int8 run".to_string(), "conv1".to_string()),
+            crate::engine::pairs::ScaleChoice {
+                scale: 0.0002,
+                dtype: Some(crate::engine::quant::QDType::Int16),
+                source: "scales.json".into(),
+            },
+        );
+        let s = super::Session::scale_for(&settings, &known, "conv1", "conv1", "int8 run")
+            .expect("typed");
+        assert_eq!(
+            (s.scale, s.dtype),
+            (0.5, Some(crate::engine::quant::QDType::Int16))
+        );
+        assert_eq!(s.source, "typed");
     }
 
     #[test]

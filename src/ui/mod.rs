@@ -69,6 +69,9 @@ struct Progress {
     total_bytes: u64,
     started_ms: f64,
     now_ms: f64,
+    /// The bar's fraction (0–1): it never goes back within a job (a new stage's own estimate of
+    /// its bytes holds the bar until it catches up).
+    shown: f64,
 }
 
 #[derive(Clone, PartialEq)]
@@ -217,6 +220,7 @@ impl Reducible for State {
                     total_bytes: 0,
                     started_ms: now_ms(),
                     now_ms: now_ms(),
+                    shown: 0.0,
                 });
             }
             Action::Worker(FromWorker::Ready) => {}
@@ -278,6 +282,9 @@ impl Reducible for State {
                         p.done_bytes = done_bytes;
                         p.total_bytes = total_bytes;
                         p.now_ms = now_ms();
+                        if total_bytes > 0 && p.stage != "downloading" {
+                            p.shown = p.shown.max(done_bytes as f64 / total_bytes as f64);
+                        }
                     }
                 }
             }
@@ -2206,7 +2213,9 @@ pub fn App() -> Html {
     };
 
     let progress = s.busy.as_ref().map(|p| {
-        let pct = if p.total_bytes > 0 { p.done_bytes as f64 * 100.0 / p.total_bytes as f64 } else { 0.0 };
+        // Model-runner stages count steps, not bytes: their own fraction.
+        let steps = matches!(p.stage.as_str(), "calibrating" | "simulating" | "sensitivity" | "verifying mixed precision" | "downloading");
+        let pct = if steps && p.total_bytes > 0 { p.done_bytes as f64 * 100.0 / p.total_bytes as f64 } else { p.shown * 100.0 };
         let secs = ((p.now_ms - p.started_ms) / 1000.0).max(0.001);
         let rate = rich::human_bytes((p.done_bytes as f64 / secs) as u64);
         html! {

@@ -59,12 +59,45 @@ fn scale_input(
             None => format!("{s}"),
         })
         .unwrap_or_default();
+    html! { <ScaleBox {name} {shown} {typed} {on_edit} /> }
+}
+
+#[derive(Properties, PartialEq)]
+struct ScaleBoxProps {
+    name: String,
+    shown: String,
+    typed: bool,
+    on_edit: Callback<TensorEdit>,
+}
+
+/// A pair's scale box. The page never writes into it while it has the focus (a redraw while the
+/// user types must not put the old scale back); it shows the pair's scale again once the focus
+/// has left and the scale changed. Enter commits and leaves the box.
+#[function_component(ScaleBox)]
+fn scale_box(p: &ScaleBoxProps) -> Html {
+    let node = use_node_ref();
+    {
+        let node = node.clone();
+        use_effect_with(p.shown.clone(), move |shown| {
+            if let Some(i) = node.cast::<HtmlInputElement>() {
+                if !i.matches(":focus").unwrap_or(false) {
+                    i.set_value(shown);
+                    i.set_custom_validity("");
+                    let _ = i.remove_attribute("aria-invalid");
+                    i.set_title(SCALE_TITLE);
+                }
+            }
+        });
+    }
+    let on_edit = p.on_edit.clone();
+    let name = p.name.clone();
     let onchange = Callback::from(move |e: Event| {
         if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
             let text = i.value();
             if text.trim().is_empty() {
                 // Cleared: back to the scale the files give (scales.json, the QDQ model, a report).
                 i.set_custom_validity("");
+                let _ = i.remove_attribute("aria-invalid");
                 on_edit.emit(TensorEdit::Scale(name.clone(), 0.0, None));
                 return;
             }
@@ -77,8 +110,7 @@ fn scale_input(
                 }
                 Err(e) => {
                     // Said where it was typed, and kept visible (marked invalid, red, the reason
-                    // as its tooltip);
-                    // the pair keeps the scale it had.
+                    // as its tooltip); the pair keeps the scale it had.
                     let why = format!("{e} (the pair keeps its scale)");
                     i.set_custom_validity(&why);
                     let _ = i.set_attribute("aria-invalid", "true");
@@ -88,9 +120,16 @@ fn scale_input(
             }
         }
     });
+    let onkeydown = Callback::from(|e: KeyboardEvent| {
+        if e.key() == "Enter" {
+            if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
+                let _ = i.blur();
+            }
+        }
+    });
     html! {
-        <input class={classes!("scale", typed.then_some("typed"))} type="text" inputmode="decimal" placeholder="scale"
-            value={shown} {onchange} title={SCALE_TITLE} />
+        <input ref={node} class={classes!("scale", p.typed.then_some("typed"))} type="text" inputmode="decimal" placeholder="scale"
+            {onchange} {onkeydown} title={SCALE_TITLE} />
     }
 }
 
@@ -118,6 +157,16 @@ pub(super) fn parse_scale_text(text: &str) -> Result<(Option<QDType>, f64), Stri
     let mut parts: Vec<&str> = text.split_whitespace().collect();
     let dt = parts.iter().find_map(|p| QDType::parse(p));
     parts.retain(|p| QDType::parse(p).is_none());
+    // `1e-3 int4`: a word that is neither the scale nor a dtype QuantLens knows is said, not dropped.
+    if parts.len() > 1 {
+        let bad = parts
+            .iter()
+            .find(|p| p.parse::<f64>().is_err())
+            .unwrap_or(&parts[1]);
+        return Err(format!(
+            "'{bad}' is neither a scale nor a dtype QuantLens knows (int8, int16, uint8)"
+        ));
+    }
     match parts.first().map(|p| p.parse::<f64>()) {
         Some(Ok(v)) if v > 0.0 && v.is_finite() => Ok((dt, v)),
         Some(Ok(_)) => Err("the scale must be a positive finite number".into()),
@@ -166,7 +215,7 @@ fn pair_detail(
         let total = sp.clip + sp.round + sp.inherited;
         html! {
             <tr class="measured">
-                <th>{ format!("measured, {} (scale {}{})", m.quant.map(|q| if q.qmax > 255 { "int16" } else if q.qmin == 0 { "uint8" } else { "int8" }).unwrap_or(""),
+                <th>{ format!("measured, {} (scale {}{})", m.quant.map(|q| q.dtype_name()).unwrap_or(""),
                     fmt_num(pr.scale.unwrap_or(f64::NAN)), pr.scale_source.as_ref().map(|s| format!(", from {s}")).unwrap_or_default()) }</th>
                 <td>{ split_bar(sp.clip, sp.round, sp.inherited, String::new()) }</td>
                 <td class="num">{ pct_text(sp.clip, total) }</td><td class="num">{ pct_text(sp.round, total) }</td><td class="num">{ pct_text(sp.inherited, total) }</td>
@@ -527,7 +576,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 { cell("kl", m.map(|m| m.kl)) }
                 { cell("atol", m.map(|m| m.atol)) }
                 { cell("max_qscale_diff", m.and_then(|m| m.max_qscale_diff)) }
-                <td>{ scale_input(crate::engine::views::run_scale_key(&pr.run, &pr.name), pr.scale, pr.scale_source.as_deref() == Some("typed"), m.and_then(|m| m.quant).map(|q| if q.qmax > 255 { "int16" } else if q.qmin == 0 { "uint8" } else { "int8" }), p.on_edit.clone()) }</td>
+                <td>{ scale_input(crate::engine::views::run_scale_key(&pr.run, &pr.name), pr.scale, pr.scale_source.as_deref() == Some("typed"), m.and_then(|m| m.quant).map(|q| q.dtype_name()), p.on_edit.clone()) }</td>
                 <td class="splitcell">
                     { split.unwrap_or_else(|| html! { <span class="muted small">{ if no_error { "no error".to_string() } else { pr.error.clone().unwrap_or_else(|| "enter a scale".into()) } }</span> }) }
                 </td>

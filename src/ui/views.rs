@@ -210,7 +210,7 @@ pub fn Overview(p: &OverviewProps) -> Html {
             </section>
             if !top.is_empty() {
                 <section class="top-ten">
-                    <h3>{ format!("The {} findings that matter most", top.len()) }</h3>
+                    <h3>{ if top.len() == 1 { "The finding that matters most".to_string() } else { format!("The {} findings that matter most", top.len()) } }</h3>
                     <ol class="top-list">{ for top.iter().map(|&i| {
                         let f = &a.findings[i];
                         let open = p.on_open.clone();
@@ -298,7 +298,12 @@ pub fn CheckView(p: &CheckViewProps) -> Html {
                     <span class={classes!("sev", f.finding.severity.as_str())}>{ f.finding.severity.as_str() }</span>
                     // A long kind breaks after its underscores, not inside a word.
                     <span class="kind">{ for f.finding.kind.split_inclusive('_').map(|w| html! { <>{ w.to_string() }<wbr/></> }) }</span>
-                    <span class="muted small">{ format!(" {} layer(s)", f.finding.layers.len()) }</span>
+                    // The first layer tells two findings of one kind apart.
+                    <span class="muted small">{ match f.finding.layers.first() {
+                        Some(l) if f.finding.layers.len() > 1 => format!("{} layers: {l}, …", f.finding.layers.len()),
+                        Some(l) => format!("1 layer: {l}"),
+                        None => "no layer".to_string(),
+                    } }</span>
                 </li>
             }
         });
