@@ -258,6 +258,36 @@ test("a second experiment folder dropped on top keeps the first one's runs apart
   await page.close();
 });
 
+test("typing a scale key by key while the page redraws: what is typed is what is taken", async () => {
+  // A user typed `0.02 int16` in row after row; a redraw (the analysis' parts arriving, the
+  // previous edit's result) once put the old scale back under the first key, and the box read
+  // `0.0004789468366652727.02 int16`.
+  const { page, errors } = await newPage();
+  await drop(page, [
+    ["exp1/fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
+    ["exp1/int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
+    ["exp1/int16 run/scales.json", join(real, "ort_int16", "scales.json")],
+  ]);
+  await page.waitForSelector(".summary", { timeout: 60000 });
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  const boxes = page.locator("table.pairs tbody tr[data-pair] input.scale");
+  await boxes.first().waitFor();
+  for (let k = 0; k < 6; k++) {
+    const box = boxes.nth(k);
+    await box.click();
+    await box.press("Control+A");
+    await box.pressSequentially("0.02 int16", { delay: 40 });
+    assert.equal(await box.inputValue(), "0.02 int16", `row ${k} while typing`);
+    await box.press("Enter");
+    await page.waitForFunction(() => !document.querySelector(".progress"), null, { timeout: 30000 });
+    assert.equal(await box.inputValue(), "0.02 int16", `row ${k} after Enter`);
+    assert.equal(await box.getAttribute("aria-invalid"), null, `row ${k}`);
+  }
+  assert.equal(await page.locator("table.pairs input.scale.typed").count() >= 6, true);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a UTF-16 report (PowerShell's >) is read", async () => {
   const { page, errors } = await newPage();
   const text = await readFile(join(real, "ort_int8", "horizon_quant_analysis", "compare_per_layer_out.txt"), "utf8");

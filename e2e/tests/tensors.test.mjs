@@ -172,6 +172,10 @@ test("NaN made on the quantized side is the first finding; its row and detail sa
   assert.equal(await scale.getAttribute("aria-invalid"), "true");
   assert.equal(await scale.inputValue(), "abc");
   assert.match(await scale.getAttribute("title"), /'abc' is not a number/);
+  // A word that is neither the scale nor a dtype is said, not dropped.
+  await scale.fill("0.02 int16x");
+  await scale.press("Enter");
+  assert.match(await scale.evaluate((el) => el.validationMessage), /'int16x' is neither a scale nor a dtype QuantLens knows/);
   await scale.fill("0.02 int16");
   await scale.press("Enter");
   await page.locator('tr[data-pair="fine"] .split-bar').waitFor({ timeout: 20000 });
