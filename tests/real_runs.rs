@@ -1026,3 +1026,20 @@ fn a_clip_the_table_shows_harmless_is_harmless_in_the_dumps_too() {
         );
     }
 }
+
+#[test]
+fn the_collapse_point_is_not_a_fall_from_a_side_branch_row() {
+    // The real int8 table lists hardswish's Clip (its side branch, Cosine 0.99) between rows of the
+    // main path (0.85): the Mul after it "fell" 0.17 from the Clip, not from the path, which was at
+    // 0.82–0.85 already (and the squeeze-excite branch before p2o.Mul.126 is five rows at 0.96–0.998).
+    // The collapse point is a fall below the lowest Cosine before it.
+    let s = session(&["ort_int8/horizon_quant_analysis/compare_per_layer_out.txt"]);
+    let t = s.analysis.files[0].compare().expect("table");
+    let i = t.collapse_row.expect("a collapse point");
+    let name = t.rows[i].mod_name.as_str();
+    assert_ne!(name, "p2o.Mul.136");
+    let cos = |k: usize| t.rows[k].cosine.expect("cosine");
+    let before = (0..i).map(cos).fold(f64::INFINITY, f64::min);
+    eprintln!("collapse at row {i} {name}: {before} -> {}", cos(i));
+    assert!(before - cos(i) > 0.05, "{before} -> {}", cos(i));
+}

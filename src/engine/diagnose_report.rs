@@ -341,33 +341,41 @@ pub fn diagnose_compare(t: &mut CompareTable) {
     }
 }
 
-/// Index of the row where the error jumps most (largest fall of Cosine from one row with metrics to
-/// the next), if the fall is over 0.01.
+/// Index of the row where the error jumps most (largest fall of Cosine below the lowest it was
+/// before), if the fall is over 0.01.
 pub fn collapse_point(rows: &[CompareRow]) -> Option<usize> {
     let cos: Vec<(usize, f64)> = rows
         .iter()
         .enumerate()
         .filter_map(|(i, r)| r.cosine.filter(|c| c.is_finite()).map(|c| (i, c)))
         .collect();
-    // A fall counts when it lasts: the next rows (three with metrics) stay below its midpoint. A
-    // dip that recovers at once (hardswish's `Add` before its `Clip`) is not where the model
+    // A fall is measured from the lowest Cosine before it: rows of a side branch listed between
+    // rows of the main path (a squeeze-excite block, hardswish's `Clip`, at 0.99 while the path is
+    // at 0.85) are not a level the next row falls from. A fall counts when it lasts: one of the
+    // next three rows with metrics stays below its midpoint. A dip that recovers at once
+    // (hardswish's `Add` before its `Clip`, the path going on above it) is not where the model
     // collapses. When no fall lasts, the largest one is taken.
     let mut lasting: Option<(usize, f64)> = None;
     let mut any: Option<(usize, f64)> = None;
-    for w in 1..cos.len() {
-        let (p, (i, c)) = (cos[w - 1].1, cos[w]);
-        let drop = p - c;
-        if drop <= 0.01 {
-            continue;
+    let mut level = f64::INFINITY;
+    for w in 0..cos.len() {
+        let (i, c) = cos[w];
+        let drop = level - c;
+        if level.is_finite() && drop > 0.01 {
+            if any.is_none_or(|(_, b)| drop > b) {
+                any = Some((i, drop));
+            }
+            let mid = level - drop / 2.0;
+            let lasts = cos[w + 1..].iter().take(3).any(|&(_, n)| n < mid);
+            if lasts && lasting.is_none_or(|(_, b)| drop > b) {
+                lasting = Some((i, drop));
+            }
+            if !lasts {
+                // A dip that recovers is no new level either.
+                continue;
+            }
         }
-        if any.is_none_or(|(_, b)| drop > b) {
-            any = Some((i, drop));
-        }
-        let mid = p - drop / 2.0;
-        let lasts = cos[w + 1..].iter().take(3).all(|&(_, n)| n < mid);
-        if lasts && lasting.is_none_or(|(_, b)| drop > b) {
-            lasting = Some((i, drop));
-        }
+        level = level.min(c);
     }
     lasting.or(any).map(|(i, _)| i)
 }
