@@ -34,6 +34,16 @@ fn six_columns_top_rows_filtered_by_type_and_dtype() {
         r.log,
         "3 ops with 36720(100.00%) flops will be set custom activation qconfig in top 4 ops:"
     );
+    // A table without a flops column (the real int8 run's): no "0(0.00%) flops".
+    let real = table("tests/fixtures/real/ort_int8/horizon_quant_analysis/output_softmax_11.tmp_0_L1_sensitive_ops.txt");
+    let r = recommend::setter(&real, &req("activation", None, Some(3))).expect("setter");
+    assert!(
+        r.log.ends_with(
+            "ops will be set custom activation qconfig in top 3 ops (the table gives no flops):"
+        ),
+        "{}",
+        r.log
+    );
     let w = recommend::setter(&t, &req("weight", None, Some(4))).expect("weight");
     assert_eq!(
         w.picks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),

@@ -110,14 +110,24 @@ pub fn setter(t: &SensitivityTable, req: &SetterRequest) -> Result<SetterResult,
     names.dedup();
     let flops: u64 = dedup_flops(&picks).0;
     let pct: f64 = dedup_flops(&picks).1;
-    let log = format!(
-        "{} ops with {}({:.2}%) flops will be set custom {} qconfig in top {} ops:",
-        names.len(),
-        flops,
-        pct,
-        req.sensitive_type,
-        topk
-    );
+    // The setter's own log line; a table without flops (a four-column one) has none to count.
+    let log = if !picks.is_empty() && picks.iter().all(|p| p.flops.is_none()) {
+        format!(
+            "{} ops will be set custom {} qconfig in top {} ops (the table gives no flops):",
+            names.len(),
+            req.sensitive_type,
+            topk
+        )
+    } else {
+        format!(
+            "{} ops with {}({:.2}%) flops will be set custom {} qconfig in top {} ops:",
+            names.len(),
+            flops,
+            pct,
+            req.sensitive_type,
+            topk
+        )
+    };
     Ok(SetterResult { topk, picks, log })
 }
 
