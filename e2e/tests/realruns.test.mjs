@@ -288,6 +288,35 @@ test("typing a scale key by key while the page redraws: what is typed is what is
   await page.close();
 });
 
+test("one load's bar never goes back, from reading to comparing", async () => {
+  // Both real runs with a shared float dump: the reading stage, then the comparing stage, whose
+  // byte total (the shared dump counted once per run) is not the reading's. The bar holds.
+  const { page, errors } = await newPage();
+  await page.evaluate(() => {
+    window.__bar = [];
+    const tick = () => {
+      const p = document.querySelector(".progress progress");
+      if (p) window.__bar.push([Number(p.value), document.querySelector(".progress span")?.textContent ?? ""]);
+    };
+    window.__timer = setInterval(tick, 5);
+  });
+  await drop(page, [
+    ["fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
+    ["int8 run/quant.npz", join(real, "ort_int8", "quant.npz")],
+    ["int8 run/scales.json", join(real, "ort_int8", "scales.json")],
+    ["int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
+    ["int16 run/scales.json", join(real, "ort_int16", "scales.json")],
+  ]);
+  await page.waitForSelector(".summary", { timeout: 60000 });
+  const bar = await page.evaluate(() => { clearInterval(window.__timer); return window.__bar; });
+  assert.ok(bar.length >= 2, `the bar was seen (${bar.length} samples)`);
+  for (let k = 1; k < bar.length; k++) {
+    assert.ok(bar[k][0] >= bar[k - 1][0], `back from ${bar[k - 1][0]} (${bar[k - 1][1]}) to ${bar[k][0]} (${bar[k][1]})`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a UTF-16 report (PowerShell's >) is read", async () => {
   const { page, errors } = await newPage();
   const text = await readFile(join(real, "ort_int8", "horizon_quant_analysis", "compare_per_layer_out.txt"), "utf8");
