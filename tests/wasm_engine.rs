@@ -143,3 +143,42 @@ fn wasm_results_are_bit_identical_to_the_native_ones() {
         got.len()
     );
 }
+
+/// A changed scale computes the split alone (`Accumulator::update_split`: the simd128 kernel's
+/// split loop and the scalar steps for a partial chunk); under wasm it is the whole pass's split,
+/// bit for bit, on ragged lengths and non-finite values.
+#[wasm_bindgen_test]
+fn the_split_alone_is_the_whole_passes_split_in_wasm() {
+    use quantlens::engine::metrics::{Accumulator, QuantSpec};
+    let mut rng = identity::Rng::new(7);
+    let mut cases = 0;
+    for len in (0..40).chain([255, 256, 257, 1000, 4099]) {
+        for kind in 0..3 {
+            let b: Vec<f32> = (0..len).map(|_| rng.value(kind)).collect();
+            let chunk = 1 + rng.below(700) as usize;
+            for quant in [QuantSpec::int8(0.02), QuantSpec::int16(1e-4)] {
+                let split = |whole: bool| {
+                    let mut acc = Accumulator::new(&[len as u64], false, Some(quant), false);
+                    for x in b.chunks(chunk) {
+                        if whole {
+                            acc.update(x, x);
+                        } else {
+                            acc.update_split(x);
+                        }
+                    }
+                    let s = acc.finish().error_split.expect("a split");
+                    // NaN's sign and payload carry nothing (and differ between x86 and wasm).
+                    let bits = |v: f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
+                    (bits(s.clip), bits(s.round), bits(s.clipped_fraction))
+                };
+                assert_eq!(
+                    split(false),
+                    split(true),
+                    "len {len}, kind {kind}, {quant:?}"
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 45 * 3 * 2);
+}

@@ -201,6 +201,39 @@ mod avx2 {
         acc
     }
 
+    /// The error split's lanes of one block (the float side alone): Σ clipped e², Σ rounded e²,
+    /// the clipped count.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn split_regs(b: &[f32], q: QuantSpec) -> [__m256; 3] {
+        let zero = _mm256_setzero_ps();
+        let scale = _mm256_set1_ps(q.scale as f32);
+        let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
+        let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
+        let (big, magic) = (_mm256_set1_ps(4_194_304.0), _mm256_set1_ps(12_582_912.0));
+        let neg_big = _mm256_set1_ps(-4_194_304.0);
+        let one = _mm256_set1_ps(1.0);
+        chunks(b, b, [zero; 3], |[clip, round, nclip], x, _| {
+            let t = _mm256_min_ps(big, _mm256_max_ps(neg_big, _mm256_mul_ps(x, inv)));
+            let kq = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+            let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
+            let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
+            let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc), one);
+            *clip = _mm256_add_ps(*clip, _mm256_mul_ps(_mm256_mul_ps(c, e), e));
+            let r = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, c), e), e);
+            *round = _mm256_add_ps(*round, r);
+            *nclip = _mm256_add_ps(*nclip, c);
+        })
+    }
+
+    /// The split alone over one block, as [`block`] computes it.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn split(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
+        let [c, r, n] = split_regs(b, q);
+        [store(c), store(r), store(n)]
+    }
+
     /// One block (at most `BLOCK` elements of each side, equal lengths).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -249,27 +282,7 @@ mod avx2 {
         };
         let [s_a, q_a, aa, mn_a, mx_a] = side(a, sa);
         let [s_b, q_b, bb, mn_b, mx_b] = side(b, sb);
-        let [clip, round, nclip] = if SPLIT {
-            let scale = _mm256_set1_ps(q.scale as f32);
-            let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
-            let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
-            let (big, magic) = (_mm256_set1_ps(4_194_304.0), _mm256_set1_ps(12_582_912.0));
-            let neg_big = _mm256_set1_ps(-4_194_304.0);
-            let one = _mm256_set1_ps(1.0);
-            chunks(b, b, [zero; 3], |[clip, round, nclip], x, _| {
-                let t = _mm256_min_ps(big, _mm256_max_ps(neg_big, _mm256_mul_ps(x, inv)));
-                let kq = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
-                let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
-                let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
-                let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc), one);
-                *clip = _mm256_add_ps(*clip, _mm256_mul_ps(_mm256_mul_ps(c, e), e));
-                let r = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, c), e), e);
-                *round = _mm256_add_ps(*round, r);
-                *nclip = _mm256_add_ps(*nclip, c);
-            })
-        } else {
-            [zero; 3]
-        };
+        let [clip, round, nclip] = if SPLIT { split_regs(b, q) } else { [zero; 3] };
         Lanes {
             dot: store(dot),
             dd: store(dd),
@@ -355,6 +368,30 @@ mod simd128 {
         std::array::from_fn(|j| store(lo[j], hi[j]))
     }
 
+    /// The error split's lanes over the whole chunks of one block (the float side alone): Σ
+    /// clipped e², Σ rounded e², the clipped count.
+    #[inline(always)]
+    pub(super) fn split(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
+        let zero = f32x4_splat(0.0);
+        let scale = f32x4_splat(q.scale as f32);
+        let inv = f32x4_splat(1.0f32 / q.scale as f32);
+        let (lo, hi) = (f32x4_splat(q.qmin as f32), f32x4_splat(q.qmax as f32));
+        let (big, magic) = (f32x4_splat(4_194_304.0), f32x4_splat(12_582_912.0));
+        let neg_big = f32x4_splat(-4_194_304.0);
+        let one = f32x4_splat(1.0);
+        both(b, b, [zero; 3], |[clip, round, nclip], x, _| {
+            let t = f32x4_pmin(f32x4_pmax(f32x4_mul(x, inv), neg_big), big);
+            let kq = f32x4_sub(f32x4_add(t, magic), magic);
+            let kc = f32x4_pmin(f32x4_pmax(kq, lo), hi);
+            let e = f32x4_sub(f32x4_mul(kc, scale), x);
+            let c = v128_and(f32x4_gt(f32x4_abs(f32x4_sub(kq, kc)), zero), one);
+            *clip = f32x4_add(*clip, f32x4_mul(f32x4_mul(c, e), e));
+            let r = f32x4_mul(f32x4_mul(f32x4_sub(one, c), e), e);
+            *round = f32x4_add(*round, r);
+            *nclip = f32x4_add(*nclip, c);
+        })
+    }
+
     /// The whole chunks of one block (`b.len()` a multiple of 8, at most `BLOCK`).
     #[inline(always)]
     pub(super) fn block<const SPLIT: bool>(
@@ -401,23 +438,7 @@ mod simd128 {
         let [s_a, q_a, aa, mn_a, mx_a] = side(a, sa);
         let [s_b, q_b, bb, mn_b, mx_b] = side(b, sb);
         let [clip, round, nclip] = if SPLIT {
-            let scale = f32x4_splat(q.scale as f32);
-            let inv = f32x4_splat(1.0f32 / q.scale as f32);
-            let (lo, hi) = (f32x4_splat(q.qmin as f32), f32x4_splat(q.qmax as f32));
-            let (big, magic) = (f32x4_splat(4_194_304.0), f32x4_splat(12_582_912.0));
-            let neg_big = f32x4_splat(-4_194_304.0);
-            let one = f32x4_splat(1.0);
-            both(b, b, [zero; 3], |[clip, round, nclip], x, _| {
-                let t = f32x4_pmin(f32x4_pmax(f32x4_mul(x, inv), neg_big), big);
-                let kq = f32x4_sub(f32x4_add(t, magic), magic);
-                let kc = f32x4_pmin(f32x4_pmax(kq, lo), hi);
-                let e = f32x4_sub(f32x4_mul(kc, scale), x);
-                let c = v128_and(f32x4_gt(f32x4_abs(f32x4_sub(kq, kc)), zero), one);
-                *clip = f32x4_add(*clip, f32x4_mul(f32x4_mul(c, e), e));
-                let r = f32x4_mul(f32x4_mul(f32x4_sub(one, c), e), e);
-                *round = f32x4_add(*round, r);
-                *nclip = f32x4_add(*nclip, c);
-            })
+            split(b, q)
         } else {
             [[0f32; LANES]; 3]
         };
@@ -442,6 +463,43 @@ mod simd128 {
             nclip,
         }
     }
+}
+
+/// The error split's lanes over `b` (the float side of a block, or its partial last chunk) on
+/// the portable kernel, added to `acc` (Σ clipped e², Σ rounded e², the clipped count): lane `k`
+/// takes the elements `i ≡ k mod LANES`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn split_scalar(b: &[f32], q: QuantSpec, acc: [[f32; LANES]; 3]) -> [[f32; LANES]; 3] {
+    let [mut clip, mut round, mut nclip] = acc;
+    let scale = q.scale as f32;
+    let inv = 1.0f32 / scale;
+    let (lo, hi) = (q.qmin as f32, q.qmax as f32);
+    let mut split = |k: usize, x: f32| {
+        // Round half to even without a rounding instruction (SSE2 has none): adding and
+        // subtracting 1.5·2²³ rounds exactly like round_ties_even for |t| < 2²², and larger
+        // values are clipped anyway.
+        let t = vmin(vmax(x * inv, -4_194_304.0), 4_194_304.0);
+        let kq = (t + 12_582_912.0) - 12_582_912.0;
+        let kc = vmin(vmax(kq, lo), hi);
+        let e = kc * scale - x;
+        // Ordered: a NaN element is not counted as clipped (it is not finite, and said so by
+        // its own finding).
+        let c = if (kq - kc).abs() > 0.0 { 1.0f32 } else { 0.0 };
+        clip[k] += c * e * e;
+        round[k] += (1.0 - c) * e * e;
+        nclip[k] += c;
+    };
+    let full = b.len() / LANES * LANES;
+    for bl in b[..full].chunks_exact(LANES) {
+        for k in 0..LANES {
+            split(k, bl[k]);
+        }
+    }
+    for (k, &x) in b[full..].iter().enumerate() {
+        split(k, x);
+    }
+    [clip, round, nclip]
 }
 
 /// A symmetric quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
@@ -1546,6 +1604,37 @@ impl Accumulator {
         self.s.n += len as u64;
     }
 
+    /// The error split alone over float values `b` (the other sums untouched): what
+    /// `update(b, b)` adds to the split, bit for bit (the same blocks, lanes and kernel), for a
+    /// changed scale, whose split depends on the float side only.
+    pub fn update_split(&mut self, b: &[f32]) {
+        let Some(q) = self.quant else {
+            self.s.n += b.len() as u64;
+            return;
+        };
+        let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
+        for bc in b.chunks(BLOCK) {
+            #[cfg(target_arch = "x86_64")]
+            let [clip, round, nclip] = if self.kernel == Kernel::Avx2 {
+                // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA.
+                unsafe { avx2::split(bc, q) }
+            } else {
+                split_scalar(bc, q, [[0.0; LANES]; 3])
+            };
+            #[cfg(target_arch = "wasm32")]
+            let [clip, round, nclip] = {
+                let full = bc.len() / LANES * LANES;
+                split_scalar(&bc[full..], q, simd128::split(&bc[..full], q))
+            };
+            #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
+            let [clip, round, nclip] = split_scalar(bc, q, [[0.0; LANES]; 3]);
+            self.s.clip_e += sum(&clip);
+            self.s.round_e += sum(&round);
+            self.s.clipped += sum(&nclip) as u64;
+        }
+        self.s.n += b.len() as u64;
+    }
+
     /// Runs the chosen copy of the kernel over equal-length slices.
     fn blocks(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
         #[cfg(target_arch = "x86_64")]
@@ -1598,9 +1687,6 @@ impl Accumulator {
         sb: f32,
         q: QuantSpec,
     ) {
-        let scale = q.scale as f32;
-        let inv = 1.0f32 / scale;
-        let (lo, hi) = (q.qmin as f32, q.qmax as f32);
         let full = b.len() / LANES * LANES;
         // On wasm the whole chunks go to the simd128 kernel (the same operations on the same
         // lanes); the scalar steps below then take only the partial last chunk.
@@ -1674,29 +1760,10 @@ impl Accumulator {
         }
         // The split in its own loop over the same (L1-resident) block: few accumulators, no spills.
         if SPLIT {
-            let mut split = |k: usize, x: f32| {
-                // Round half to even without a rounding instruction (SSE2 has none): adding and
-                // subtracting 1.5·2²³ rounds exactly like round_ties_even for |t| < 2²², and larger
-                // values are clipped anyway.
-                let t = vmin(vmax(x * inv, -4_194_304.0), 4_194_304.0);
-                let kq = (t + 12_582_912.0) - 12_582_912.0;
-                let kc = vmin(vmax(kq, lo), hi);
-                let e = kc * scale - x;
-                // Ordered: a NaN element is not counted as clipped (it is not finite, and
-                // said so by its own finding).
-                let c = if (kq - kc).abs() > 0.0 { 1.0f32 } else { 0.0 };
-                clip[k] += c * e * e;
-                round[k] += (1.0 - c) * e * e;
-                nclip[k] += c;
-            };
-            for bl in vb.chunks_exact(LANES) {
-                for k in 0..LANES {
-                    split(k, bl[k]);
-                }
-            }
-            for (k, &x) in b[full..].iter().enumerate() {
-                split(k, x);
-            }
+            // What the vector kernel left to the scalar steps: all of it natively, the partial
+            // last chunk on wasm.
+            let from = full - vb.len();
+            [clip, round, nclip] = split_scalar(&b[from..], q, [clip, round, nclip]);
         }
         let l = Lanes {
             dot,
@@ -2034,6 +2101,31 @@ mod tests {
                         bits(&v),
                         "len {len}, kind {kind}, chunk {chunk}, {quant:?}"
                     );
+                    // The split alone (a changed scale) is the whole pass's split, on each kernel.
+                    let split = |k: Kernel, whole: bool| {
+                        let mut acc =
+                            Accumulator::new(&[len as u64], false, quant, false).with_kernel(k);
+                        for x in b.chunks(chunk) {
+                            if whole {
+                                acc.update(x, x);
+                            } else {
+                                acc.update_split(x);
+                            }
+                        }
+                        format!(
+                            "{:?}",
+                            acc.finish()
+                                .error_split
+                                .map(|s| (s.clip, s.round, s.clipped_fraction))
+                        )
+                    };
+                    for k in [Kernel::Portable, Kernel::Avx2] {
+                        assert_eq!(
+                            split(k, false),
+                            split(Kernel::Portable, true),
+                            "split alone, {k:?}, len {len}, kind {kind}, {quant:?}"
+                        );
+                    }
                     cases += 1;
                 }
             }
