@@ -41,6 +41,15 @@ async function runFiles(run, { dumps = true, reports = true } = {}) {
 }
 
 
+/** As a user keeps them, under `prefix`: the float model's dumps once (`fp32 dumps/`), and each
+ * quantized run of the real ORT runs in its own folder (`int8 run/`, `int16 run/`) with its scales. */
+function sharedFloatRuns(prefix = "") {
+  return [
+    [`${prefix}fp32 dumps/float.npz`, join(real, "ort_int8", "float.npz")],
+    ...["int8", "int16"].flatMap((q) => ["quant.npz", "scales.json"].map((f) => [`${prefix}${q} run/${f}`, join(real, `ort_${q}`, f)])),
+  ];
+}
+
 /** Scroll the virtualized pairs table until the row of pair `name` is drawn. */
 async function showPair(page, name) {
   const found = await page.evaluate(async (name) => {
@@ -177,13 +186,7 @@ test("two runs together: tabs say which run; an all-int16 table has nothing to d
 test("one float dump and two quantized runs: each run pairs every float tensor, a typed scale stays in its run", async () => {
   const { page, errors } = await newPage();
   // As a user keeps them: the float model's dumps once, each quantized run in its own folder.
-  await drop(page, [
-    ["fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
-    ["int8 run/quant.npz", join(real, "ort_int8", "quant.npz")],
-    ["int8 run/scales.json", join(real, "ort_int8", "scales.json")],
-    ["int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
-    ["int16 run/scales.json", join(real, "ort_int16", "scales.json")],
-  ]);
+  await drop(page, sharedFloatRuns());
   await page.waitForSelector(".summary", { timeout: 60000 });
   await page.locator(".tab", { hasText: "Tensors" }).click();
   // 384 pairs in each run (the float dump paired twice), none left out.
@@ -214,13 +217,7 @@ test("one float dump and two quantized runs: each run pairs every float tensor, 
 
 test("a second experiment folder dropped on top keeps the first one's runs apart, and their typed scales", async () => {
   const { page, errors } = await newPage();
-  await drop(page, [
-    ["exp1/fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
-    ["exp1/int8 run/quant.npz", join(real, "ort_int8", "quant.npz")],
-    ["exp1/int8 run/scales.json", join(real, "ort_int8", "scales.json")],
-    ["exp1/int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
-    ["exp1/int16 run/scales.json", join(real, "ort_int16", "scales.json")],
-  ]);
+  await drop(page, sharedFloatRuns("exp1/"));
   await page.waitForSelector(".summary", { timeout: 60000 });
   await page.locator(".tab", { hasText: "Tensors" }).click();
   await page.waitForFunction(() => document.querySelector("table.pairs")?.getAttribute("data-rows") === "768");
@@ -300,13 +297,7 @@ test("one load's bar never goes back, from reading to comparing", async () => {
     };
     window.__timer = setInterval(tick, 5);
   });
-  await drop(page, [
-    ["fp32 dumps/float.npz", join(real, "ort_int8", "float.npz")],
-    ["int8 run/quant.npz", join(real, "ort_int8", "quant.npz")],
-    ["int8 run/scales.json", join(real, "ort_int8", "scales.json")],
-    ["int16 run/quant.npz", join(real, "ort_int16", "quant.npz")],
-    ["int16 run/scales.json", join(real, "ort_int16", "scales.json")],
-  ]);
+  await drop(page, sharedFloatRuns());
   await page.waitForSelector(".summary", { timeout: 60000 });
   const bar = await page.evaluate(() => { clearInterval(window.__timer); return window.__bar; });
   assert.ok(bar.length >= 2, `the bar was seen (${bar.length} samples)`);
