@@ -232,6 +232,7 @@ pub fn RecommendView(p: &RecommendProps) -> Html {
                     <text x="200" y="192" class="lbl">{ format!("share in int16 (ops: blue{}{})", if has_flops { ", flops: orange" } else { "" }, if has_bytes { ", activation bytes: green" } else { "" }) }</text>
                     <text x="-22" y="14" class="lbl">{ "100%" }</text>
                     <text x="-12" y="170" class="lbl">{ "0%" }</text>
+                    <text x="0" y="182" class="lbl">{ "0%" }</text>
                     <text x="400" y="182" class="lbl">{ format!("{:.1}%", xmax * 100.0) }</text>
                     <text x="-34" y="95" class="lbl" transform="rotate(-90 -34 95)">{ if has_simulated { "error left (red: simulated)" } else { "single-op error left" } }</text>
                     <polyline points={line(&|pt| pt.op_share)} class="ops" />
