@@ -267,7 +267,7 @@ pub async fn run_part(
         let (fo, fl) = raw_range(fe, r.start, r.n).map_err(|e| format!("float side: {e}"))?;
         let (qo, ql) = raw_range(qe, r.start, r.n).map_err(|e| format!("quantized side: {e}"))?;
         // Both sides read at once: each stream's pipe drains while the other's fills.
-        let (f, q) = join2(fs.load(fo, fl), qs.load(qo, ql)).await;
+        let (f, q) = futures_util::future::join(fs.load(fo, fl), qs.load(qo, ql)).await;
         f.map_err(|e| format!("float side: {e}"))?;
         q.map_err(|e| format!("quantized side: {e}"))?;
         decode_range(fe, r.start, r.n, &mut b, &mut |out| fs.copy_to(out))
@@ -279,36 +279,6 @@ pub async fn run_part(
         progress(done);
     }
     Ok(run.finish())
-}
-
-/// Both futures polled together until both are done (`futures::join` without the crate).
-async fn join2<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    use std::task::Poll;
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(move |cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        match (ra.take(), rb.take()) {
-            (Some(x), Some(y)) => Poll::Ready((x, y)),
-            (x, y) => {
-                (ra, rb) = (x, y);
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
 
 fn reply(scope: &DedicatedWorkerGlobalScope, r: &PartReply) {
