@@ -782,6 +782,10 @@ impl Worker {
                     .sum::<u64>();
             if any {
                 sp.hist = true;
+                // The stage is named as it starts (a short pass may end before a throttled
+                // progress message would have named it).
+                sp.last_progress = f64::NEG_INFINITY;
+                spread_progress(&self.scope, &mut sp);
                 self.spread = Some(sp);
                 self.run_stage();
                 return;
