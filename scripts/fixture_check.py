@@ -1,6 +1,7 @@
 """`--check` for fixture generators: regenerate into a temporary folder and compare with what is
 committed. Zips (.npz, torch.save archives) are compared member by member (their timestamps are not
-data), JSON by value, everything else byte for byte. Exit status 1 and the differing files on a
+data), JSON by value (numbers within `json_rtol` where the generator gives one: ONNX Runtime's
+results differ by CPU), everything else byte for byte. Exit status 1 and the differing files on a
 mismatch.
 
 A generator uses it as:  OUT = fixture_check.out_dir(default_out)  at import, and
@@ -29,7 +30,18 @@ def out_dir(default_out):
     return d
 
 
-def _same(a, b):
+def _close(x, y, rtol):
+    """JSON values equal, numbers within `rtol` of the larger (0: exactly)."""
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_close(x[k], y[k], rtol) for k in x)
+    if isinstance(x, list):
+        return isinstance(y, list) and len(x) == len(y) and all(_close(p, q, rtol) for p, q in zip(x, y))
+    if isinstance(x, float) and isinstance(y, float) and rtol:
+        return abs(x - y) <= rtol * max(abs(x), abs(y)) + 1e-300
+    return x == y and type(x) is type(y)
+
+
+def _same(a, b, json_rtol=0.0):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         if fa.read() == fb.read():
             return True
@@ -41,13 +53,14 @@ def _same(a, b):
             return all(za.read(x) == zb.read(y) for x, y in zip(na, nb))
     if a.endswith(".json"):
         with open(a) as fa, open(b) as fb:
-            return json.load(fa) == json.load(fb)
+            return _close(json.load(fa), json.load(fb), json_rtol)
     with open(a, "rb") as fa, open(b, "rb") as fb:
         return fa.read() == fb.read()
 
 
-def finish(default_out):
-    """After generating: in check mode, compare every generated file with the committed one."""
+def finish(default_out, json_rtol=0.0):
+    """After generating: in check mode, compare every generated file with the committed one (JSON
+    numbers within `json_rtol`, relative)."""
     if not CHECK:
         return
     gen = out_dir(default_out)
@@ -56,7 +69,7 @@ def finish(default_out):
         for name in files:
             rel = os.path.relpath(os.path.join(root, name), gen)
             committed = os.path.join(default_out, rel)
-            if not os.path.exists(committed) or not _same(os.path.join(root, name), committed):
+            if not os.path.exists(committed) or not _same(os.path.join(root, name), committed, json_rtol):
                 bad.append(rel)
     if bad:
         print(f"{default_out}: differs from its generator: {', '.join(sorted(bad))}")

@@ -21,7 +21,12 @@ alone):
 Also a tiny model with a custom-domain op the runner cannot run (`unsupported_op.onnx`, with
 `unsupported_x.npz`). Writes tests/fixtures/model/{ppocr_cls.onnx, cls_sample0.npz, cls_sample1.npz,
 expected.json, unsupported_op.onnx, unsupported_x.npz};
-`--check` regenerates into a temporary folder and compares.
+`--check` regenerates into a temporary folder and compares: the models and samples exactly, the
+JSON references within 1% (relative) of each number. ONNX Runtime's kernels round differently by
+CPU: on an AMD EPYC (2026-12-03) against references made on another CPU, 0.55% at most (the all-int8
+simulation's Cosine of 0.104 at the recognizer's last conv, where rounding flips add up), 0.2% for
+the smallest sensitivities (3.6e-7), 6e-6 for a scale; the tests that read them compare QuantLens
+within wider bounds.
 """
 import hashlib
 import json
@@ -308,7 +313,7 @@ def main():
     np.savez(os.path.join(OUT, "unsupported_x.npz"), x=np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4))
     for e in (expected, rec):
         print(f"{len(e['tensors'])} tensors, {len(e['weight_axis'])} weights; output {e['output']}")
-    fixture_check.finish(DEFAULT)
+    fixture_check.finish(DEFAULT, json_rtol=1e-2)
 
 
 if __name__ == "__main__":
