@@ -4,7 +4,7 @@
 // each, in the same browser and run, the plain read: a worker that only reads the same files with
 // Blob.stream(). For the pairs, then a typed scale: the time until the pair's error split is shown.
 // Usage: node e2e/bench_ingest.mjs [runs] [pairs|folder]  (after `trunk build --release`; both parts
-// unless one is named).
+// unless one is named; QUANTLENS_DIST=folder times another build).
 import { mkdtemp, mkdir, writeFile, stat, rm } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -67,7 +67,8 @@ await writeFile(join(www, "read_worker.js"), `onmessage = async (e) => {
   for (const f of e.data) { const r = f.stream().getReader(); for (;;) { const { done, value } = await r.read(); if (done) break; bytes += value.length; } }
   postMessage({ ms: performance.now() - t0, bytes, files: e.data.length });
 };`);
-const { server: s1, url: app } = await serve(join(repo, "dist"));
+// QUANTLENS_DIST: another build to time (an A/B run of two builds on the same files).
+const { server: s1, url: app } = await serve(process.env.QUANTLENS_DIST || join(repo, "dist"));
 const { server: s2, url: base } = await serve(www);
 const browser = await launch(chromium);
 console.log("Big dumps in the browser: plain read vs QuantLens (choose → compared), headless Chromium, same run");

@@ -136,17 +136,23 @@ pub fn post_task(w: &Helper, task: PartTask, float: &Blob, quant: &Blob) -> Resu
 
 /// A Blob read in byte ranges through `Blob.stream()` with a BYOB reader into one buffer that is
 /// reused (each read transfers it and hands it back): no new ArrayBuffer per read, so a worker's
-/// memory stays bounded whatever the file's size, and the browser reads the stream ahead while
-/// the values are computed. Consecutive ranges continue one stream.
+/// memory stays bounded whatever the file's size. Consecutive ranges continue one stream. A range
+/// is read in two steps, [`StreamSource::start`] (the read is asked for and goes on in the browser)
+/// and [`StreamSource::finish`] (awaits it), so the next range is read while this one's values are
+/// computed: a huge map's part reads each channel's run from a new stream, and without this its
+/// reads and its arithmetic took turns.
 struct StreamSource {
     blob: Blob,
     size_bytes: u64,
     reader: Option<ReadableStreamByobReader>,
-    /// The stream's next byte.
+    /// The stream's next byte (counting a read started and not yet finished).
     pos: u64,
     buf: Option<ArrayBuffer>,
     /// Bytes of the last range in `buf`.
     len: usize,
+    /// A range whose read was started and not yet awaited: its length and the first read's
+    /// promise (none for an empty range).
+    inflight: Option<(usize, Option<js_sys::Promise>)>,
 }
 
 impl StreamSource {
@@ -158,11 +164,16 @@ impl StreamSource {
             pos: 0,
             buf: None,
             len: 0,
+            inflight: None,
         }
     }
 
-    /// Read `len` bytes at `offset` into the buffer (see [`StreamSource::copy_to`]).
-    async fn load(&mut self, offset: u64, len: usize) -> Result<(), String> {
+    /// Ask for `len` bytes at `offset` (into the buffer, once [`StreamSource::finish`]ed). The
+    /// buffer goes into the read: [`StreamSource::copy_to`] the last range first.
+    fn start(&mut self, offset: u64, len: usize) -> Result<(), String> {
+        if self.inflight.is_some() {
+            return Err("a read is already under way".into());
+        }
         if offset
             .checked_add(len as u64)
             .is_none_or(|e| e > self.size_bytes)
@@ -185,18 +196,33 @@ impl StreamSource {
                 .dyn_into::<ReadableStreamByobReader>()
                 .map_err(|_| "this browser cannot read a file into a buffer (BYOB)".to_string())?;
             self.reader = Some(reader);
-            self.pos = offset;
         }
         let reader = self.reader.as_ref().ok_or("no reader")?;
-        let mut buf = match self.buf.take() {
+        self.len = 0;
+        self.pos = offset + len as u64;
+        if len == 0 {
+            // A read into an empty view is refused: nothing to ask for.
+            self.inflight = Some((0, None));
+            return Ok(());
+        }
+        let buf = match self.buf.take() {
             Some(b) if b.byte_length() as usize >= len => b,
             _ => ArrayBuffer::new(len as u32),
         };
+        let view = Uint8Array::new_with_byte_offset_and_length(&buf, 0, len as u32);
+        self.inflight = Some((len, Some(reader.read_with_array_buffer_view(&view))));
+        Ok(())
+    }
+
+    /// Await the range [`StreamSource::start`]ed (more reads if the browser gave fewer bytes).
+    async fn finish(&mut self) -> Result<(), String> {
+        let (len, mut next) = self.inflight.take().ok_or("no read under way")?;
+        if len == 0 {
+            return Ok(());
+        }
         let mut fill = 0usize;
-        while fill < len {
-            let view =
-                Uint8Array::new_with_byte_offset_and_length(&buf, fill as u32, (len - fill) as u32);
-            let res = JsFuture::from(reader.read_with_array_buffer_view(&view))
+        while let Some(p) = next.take() {
+            let res = JsFuture::from(p)
                 .await
                 .map_err(|e| format!("the browser could not read the file: {e:?}"))?;
             let done = js_sys::Reflect::get(&res, &"done".into())
@@ -206,25 +232,34 @@ impl StreamSource {
             let value = js_sys::Reflect::get(&res, &"value".into())
                 .ok()
                 .and_then(|v| v.dyn_into::<Uint8Array>().ok());
-            if let Some(v) = value {
-                // The buffer came back (transferred): the next read goes into it.
-                buf = v.buffer();
-                fill += v.length() as usize;
+            // The buffer comes back (transferred) with the bytes read: the next read goes into it.
+            let Some(v) = value else {
+                self.reader = None;
+                return Err("the browser gave back no buffer".into());
+            };
+            let buf = v.buffer();
+            fill += v.length() as usize;
+            if fill >= len {
+                self.buf = Some(buf);
+                self.len = len;
+                return Ok(());
             }
-            if done && fill < len {
+            if done {
                 self.reader = None;
                 return Err("the file ended before the tensor did".into());
             }
+            let reader = self.reader.as_ref().ok_or("no reader")?;
+            let view =
+                Uint8Array::new_with_byte_offset_and_length(&buf, fill as u32, (len - fill) as u32);
+            next = Some(reader.read_with_array_buffer_view(&view));
         }
-        self.pos += len as u64;
-        self.len = len;
-        self.buf = Some(buf);
-        Ok(())
+        Err("no read under way".into())
     }
 
     /// Copy the last range read into `out` (its length).
     fn copy_to(&self, out: &mut [u8]) -> std::io::Result<()> {
         match &self.buf {
+            _ if out.is_empty() && self.len == 0 => Ok(()),
             Some(b) if out.len() == self.len => {
                 Uint8Array::new_with_byte_offset_and_length(b, 0, self.len as u32).copy_to(out);
                 Ok(())
@@ -243,7 +278,8 @@ impl Drop for StreamSource {
 }
 
 /// Run one part here (in a helper, or in the analysis worker for its own share), reading both
-/// files as streams ([`StreamSource`]) in [`part_schedule`]'s order; `alive()` false abandons it.
+/// files as streams ([`StreamSource`]) in [`part_schedule`]'s order, each read asked for before the
+/// previous one's values are computed; `alive()` false abandons it.
 pub async fn run_part(
     task: &PartTask,
     float: &Blob,
@@ -252,30 +288,51 @@ pub async fn run_part(
     alive: &dyn Fn() -> bool,
 ) -> Result<PartOutput, String> {
     let (fe, qe) = (&task.float, &task.quant);
-    let schedule = part_schedule(fe, task.part)?;
+    let mut schedule = part_schedule(fe, task.part)?;
     let mut run = PartRun::new(fe, task.spec, task.deq, task.part, task.merged.as_ref());
     if !run.reads() {
         return Ok(run.finish());
     }
     let (mut fs, mut qs) = (StreamSource::new(float), StreamSource::new(quant));
+    // Both sides asked for at once: each stream's pipe drains while the other's fills.
+    let start = |r: &crate::engine::pairs::PartRead,
+                 fs: &mut StreamSource,
+                 qs: &mut StreamSource|
+     -> Result<u64, String> {
+        let (fo, fl) = raw_range(fe, r.start, r.n).map_err(|e| format!("float side: {e}"))?;
+        let (qo, ql) = raw_range(qe, r.start, r.n).map_err(|e| format!("quantized side: {e}"))?;
+        fs.start(fo, fl).map_err(|e| format!("float side: {e}"))?;
+        qs.start(qo, ql)
+            .map_err(|e| format!("quantized side: {e}"))?;
+        Ok((fl + ql) as u64)
+    };
     let (mut b, mut a) = (Vec::new(), Vec::new());
     let mut done = 0u64;
-    for r in schedule {
+    let mut cur = schedule.next();
+    let mut bytes = match &cur {
+        Some(r) => start(r, &mut fs, &mut qs)?,
+        None => 0,
+    };
+    while let Some(r) = cur {
         if !alive() {
             return Err("abandoned".into());
         }
-        let (fo, fl) = raw_range(fe, r.start, r.n).map_err(|e| format!("float side: {e}"))?;
-        let (qo, ql) = raw_range(qe, r.start, r.n).map_err(|e| format!("quantized side: {e}"))?;
-        // Both sides read at once: each stream's pipe drains while the other's fills.
-        let (f, q) = futures_util::future::join(fs.load(fo, fl), qs.load(qo, ql)).await;
+        let (f, q) = futures_util::future::join(fs.finish(), qs.finish()).await;
         f.map_err(|e| format!("float side: {e}"))?;
         q.map_err(|e| format!("quantized side: {e}"))?;
         decode_range(fe, r.start, r.n, &mut b, &mut |out| fs.copy_to(out))
             .map_err(|e| format!("float side: {e}"))?;
         decode_range(qe, r.start, r.n, &mut a, &mut |out| qs.copy_to(out))
             .map_err(|e| format!("quantized side: {e}"))?;
+        // The next range is on its way while this one is computed.
+        cur = schedule.next();
+        let next_bytes = match &cur {
+            Some(n) => start(n, &mut fs, &mut qs)?,
+            None => 0,
+        };
         run.feed(r.start, &b, &mut a, r.w);
-        done += (fl + ql) as u64;
+        done += bytes;
+        bytes = next_bytes;
         progress(done);
     }
     Ok(run.finish())
