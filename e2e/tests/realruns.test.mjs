@@ -391,7 +391,7 @@ async function npzMembers(path) {
   return out;
 }
 
-test("108 real tensor pairs as .npy files compare in under 2 s; a what-if answers in under 0.4 s", async () => {
+test("108 real tensor pairs as .npy files compare in under 2 s; a what-if answers in under 0.7 s", async () => {
   const { page, errors } = await newPage();
   const fl = await npzMembers(join(real, "ort_int16", "float.npz"));
   const ql = new Map((await npzMembers(join(real, "ort_int16", "quant.npz"))).map(([n, b]) => [n.replace(/_DequantizeLinear_Output\.npy$/, ".npy"), b]));
@@ -443,9 +443,11 @@ test("108 real tensor pairs as .npy files compare in under 2 s; a what-if answer
   console.log(`# what-if of one pair: ${w.toFixed(0)} ms`);
   // 0.44–0.98 s until the group split's cost matrix was built from block costs (2026-12-02: the
   // split into 1, 2 and 4 groups summed every candidate group element by element, 6 × 2,080 groups
-  // here); 0.18 s since, with a fuzzer on the other core. It also catches a what-if that reads or
+  // here); 0.18 s since, with a fuzzer on the other core. On a slower 2-core VM (AMD EPYC,
+  // 2026-12-03) 0.28 s alone and 0.42 s with a fuzzer at nice 19 beside it, where the old way
+  // would take about 0.7–2.3 s: the bound is 0.7 s. It also catches a what-if that reads or
   // compares more than its one pair.
-  assert.ok(w < 400, `${w} ms`);
+  assert.ok(w < 700, `${w} ms`);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -504,6 +506,9 @@ test("the ratio slider answers the keyboard (Home, then ArrowRight moves it)", a
   const { page, errors } = await newPage();
   await drop(page, await runFiles("ort_int8", { dumps: false }));
   await page.waitForSelector(".top-ten", { timeout: 60000 });
+  // The load settled first: a result arriving between the keys rebuilt the view (the slider back
+  // at the knee) in one loaded run (2026-12-03, a fuzzer on the other core).
+  await page.waitForFunction(() => !document.querySelector(".progress"), null, { timeout: 60000 });
   await page.locator(".tab", { hasText: "Mixed precision" }).click();
   await page.focus("#ratio-slider");
   await page.keyboard.press("Home");
