@@ -136,6 +136,10 @@ pub fn entry_from_header(
         .iter()
         .try_fold(1u64, |a, &d| a.checked_mul(d))
         .ok_or("the shape overflows")?;
+    // The bytes too: a shape just under 2^64 elements of 8 bytes overflowed here (fuzz, 2026-12-03).
+    let len = numel
+        .checked_mul(elem.size_bytes() as u64)
+        .ok_or("the shape overflows")?;
     Ok(TensorEntry {
         name: name.to_string(),
         elem,
@@ -144,7 +148,7 @@ pub fn entry_from_header(
         fortran,
         data: DataRef::Raw {
             offset: data_offset,
-            len: numel * elem.size_bytes() as u64,
+            len,
         },
         scale: None,
         quant: None,
