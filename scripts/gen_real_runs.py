@@ -868,12 +868,12 @@ def close(x, y, rtol, atol):
     return abs(fx - fy) <= max(rtol * max(abs(fx), abs(fy)), 1.01 * max(last_digit(x), last_digit(y))) + atol
 
 
-def tokens_close(la, lb, rtol, atol, skip=()):
+def tokens_close(la, lb, rtol, atol):
     ta, tb = la.replace(",", " , ").replace("|", " | ").split(), lb.replace(",", " , ").replace("|", " | ").split()
     if len(ta) != len(tb):
         return False
-    for i, (x, y) in enumerate(zip(ta, tb)):
-        if x == y or i in skip:
+    for x, y in zip(ta, tb):
+        if x == y:
             continue
         if not (NUM_RE.match(x) and NUM_RE.match(y) and close(x, y, rtol, atol)):
             return False
