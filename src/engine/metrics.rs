@@ -1054,13 +1054,50 @@ fn not_below_zero(kl: f64) -> f64 {
     }
 }
 
+/// Elements per block of [`push_fast`]: a block whose every |b − a| is at most ½ (the usual case
+/// when a quantized tensor is compared with its float one) takes [`push_block::<true>`], which
+/// needs no exponential of the quantized side.
+const KL_BLOCK: usize = 64;
+
 /// The fast recurrence over a run (see [`KlGroups`]): of e^(m_old − m_new) and e^(b − m_new) one is
-/// e⁰ = 1, so one `exp32(−|b − m|)` for the float side and one `exp32(a − m_new)` for the
-/// quantized side per element. Its own function so that the slices are known not to overlap
-/// (`&mut` arguments) and LLVM vectorises the loop without run-time overlap checks; indexed over
-/// slices of one length, the form its loop vectoriser takes.
+/// e⁰ = 1, so one `exp32(−|b − m|)` for the float side per element. The quantized side's
+/// e^(a − m_new) is w·e^(−d) with w = e^(b − m_new): where |d| ≤ ½ it is w·(1 − d + φ(d)), from the
+/// φ series the kernel computes there anyway, and elsewhere one more `exp32(a − m_new)`. A block
+/// of [`KL_BLOCK`] elements all within ½ skips that second exponential; any other block computes
+/// both and keeps, lane by lane, what the first would have given, so every element gets the same
+/// bits whichever block it is in (and on every kernel's lane width). Each block its own loop over
+/// slices of one length (`&mut` arguments, so known not to overlap): the form LLVM vectorises
+/// without run-time checks.
 #[inline(always)]
 fn push_fast((mb, s, t, e, q): States, b: &[f32], a: &[f32]) {
+    let n = b.len().min(a.len());
+    let mut i = 0;
+    while i < n {
+        let j = (i + KL_BLOCK).min(n);
+        let (x, y) = (&b[i..j], &a[i..j]);
+        let small = x
+            .iter()
+            .zip(y)
+            .fold(true, |f, (&x, &y)| f & ((x - y).abs() <= 0.5));
+        let st = (
+            &mut mb[i..j],
+            &mut s[i..j],
+            &mut t[i..j],
+            &mut e[i..j],
+            &mut q[i..j],
+        );
+        if small {
+            push_block::<true>(st, x, y);
+        } else {
+            push_block::<false>(st, x, y);
+        }
+        i = j;
+    }
+}
+
+/// One block of [`push_fast`]; `SMALL`: every |b − a| in it is at most ½.
+#[inline(always)]
+fn push_block<const SMALL: bool>((mb, s, t, e, q): States, b: &[f32], a: &[f32]) {
     let n = b.len();
     let (mb, s, t, e, q, a) = (
         &mut mb[..n],
@@ -1078,12 +1115,18 @@ fn push_fast((mb, s, t, e, q): States, b: &[f32], a: &[f32]) {
         let r = if up { z } else { 1.0 };
         let w = if up { 1.0 } else { z };
         let d = x - y;
-        let ea = exp32(y - mn);
-        let small = w * phi_small(d);
-        let phi = if d.abs() <= 0.5 {
-            small
+        let ps = phi_small(d);
+        // w·e^(−d) = w·(1 − d + φ(d)) where |d| ≤ ½.
+        let ea_small = w * ((1.0 - d) + ps);
+        let (ea, phi) = if SMALL {
+            (ea_small, w * ps)
         } else {
-            (ea - w) + w * d
+            let ea_big = exp32(y - mn);
+            if d.abs() <= 0.5 {
+                (ea_small, w * ps)
+            } else {
+                (ea_big, (ea_big - w) + w * d)
+            }
         };
         mb[i] = mn;
         s[i] = s[i] * r + w;
@@ -2035,6 +2078,64 @@ mod tests {
     /// equal text is equal bits (NaN aside, which prints as NaN whatever its payload).
     fn bits(m: &PairMetrics) -> String {
         format!("{m:?}")
+    }
+
+    /// KL's fast kernel gives an element the same bits whichever block it falls in: a block whose
+    /// every |b − a| is within ½ skips the quantized side's exponential, and the mixed blocks keep
+    /// the same value for those lanes. The same channels fed whole and in ragged pieces (so the
+    /// blocks hold other elements) leave every state array bit for bit the same, on each kernel;
+    /// the quantized side's sums are compared directly, as the groups' KL reads them only when
+    /// the two sides are far apart.
+    #[test]
+    fn kl_blocks_give_each_element_the_same_bits() {
+        let mut rng = Rng(0x5151_2a2a_7777_0101);
+        let (groups, channels) = (1000usize, 9usize);
+        let b: Vec<f32> = (0..groups * channels)
+            .map(|_| (rng.unit() - 0.5) * 12.0)
+            .collect();
+        // Mostly an int8 fake-quant (|d| ≤ 0.01); one element in 40 far off (up to ±20).
+        let a: Vec<f32> = b
+            .iter()
+            .map(|&x| match rng.next() % 40 {
+                0 => x + (rng.unit() - 0.5) * 40.0,
+                1 => x + 0.5,
+                _ => (x * 50.0).round_ties_even() * 0.02,
+            })
+            .collect();
+        let state = |k: Kernel, piece: usize| {
+            let mut g = KlGroups::new(groups, channels as u64);
+            g.kernel = k;
+            for c in 0..channels {
+                let row = c * groups;
+                let mut g0 = 0;
+                while g0 < groups {
+                    let g1 = (g0 + piece).min(groups);
+                    g.push_run(g0, &b[row + g0..row + g1], &a[row + g0..row + g1]);
+                    g0 = g1;
+                }
+            }
+            assert!(
+                g.exact.is_none(),
+                "the data stays in the fast kernel's range"
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            [bits(&g.mb), bits(&g.s), bits(&g.t), bits(&g.e), bits(&g.q)]
+        };
+        let want = state(Kernel::Portable, groups);
+        for k in [Kernel::Portable, Kernel::Avx2]
+            .into_iter()
+            .filter(|k| k.available())
+        {
+            for piece in [1, 7, 37, 64, 100, 333, groups] {
+                let got = state(k, piece);
+                for (f, name) in ["m", "s", "t", "e", "q"].iter().enumerate() {
+                    assert!(
+                        got[f] == want[f],
+                        "{name} differs: {k:?}, pieces of {piece}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
