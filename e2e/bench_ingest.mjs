@@ -1,10 +1,10 @@
 // Big dumps in the browser (a benchmark, not a test; the "big dumps" part of scripts/bench.sh):
 // generated 2 × 512 MiB float32 .npy pairs (the quantized side the float's int8 fake-quant at 0.02)
-// and a folder of 768 real tensors, chosen with the file/folder picker in headless Chromium. Beside
+// and a folder of 768 real tensors, and two np.savez_compressed dumps, chosen with the file/folder picker in headless Chromium. Beside
 // each, in the same browser and run, the plain read: a worker that only reads the same files with
 // Blob.stream(). For the pairs, then a typed scale: the time until the pair's error split is shown.
-// Usage: node e2e/bench_ingest.mjs [runs] [pairs|folder]  (after `trunk build --release`; both parts
-// unless one is named; QUANTLENS_DIST=folder times another build).
+// Usage: node e2e/bench_ingest.mjs [runs] [pairs|npz|folder]  (after `trunk build --release`; every
+// part unless one is named; QUANTLENS_DIST=folder times another build).
 import { mkdtemp, mkdir, writeFile, stat, rm } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -55,13 +55,36 @@ for side in ("float", "quant"):
   const p = spawnSync("python3", ["-c", py, join(repo, "tests/fixtures/real/ort_int8"), folder], { stdio: "inherit" });
   if (p.status !== 0) throw new Error("could not write the folder (numpy)");
 }
+// Compressed dumps: \`np.savez_compressed\` of 16 activations [1, 64, 128, 128] a side (64 MiB
+// inflated a side; the float side normal noise, which deflate barely shrinks, the quantized side
+// its int8 fake-quant at 0.02). Inflating is their cost: each pair goes whole to a worker.
+const npz = [join(dir, "dump_float.npz"), join(dir, "dump_quant.npz")];
+if (!(await stat(npz[1]).catch(() => null))) {
+  const py = `
+import numpy as np, sys
+rng = np.random.default_rng(1)
+f = {f"layer{i}.conv": rng.standard_normal((1, 64, 128, 128), dtype=np.float32) for i in range(16)}
+np.savez_compressed(sys.argv[1], **f)
+np.savez_compressed(sys.argv[2], **{k: (np.clip(np.rint(v * 50), -128, 127) / 50).astype(np.float32) for k, v in f.items()})
+`;
+  const p = spawnSync("python3", ["-c", py, npz[0], npz[1]], { stdio: "inherit" });
+  if (p.status !== 0) throw new Error("could not write the compressed dumps (numpy)");
+}
 // The plain read's page: served from its own folder (the app's CSP allows no blob: worker).
 const www = await mkdtemp(join(tmpdir(), "quantlens_read_"));
 await writeFile(join(www, "read.html"), "<!doctype html><input type=file id=f multiple><input type=file id=d webkitdirectory><script src=read.js></script>");
 // Timed two ways: in the page, from handing the files to the worker to its answer (what an app
 // reading in a worker can do at best: the ratio's baseline, since QuantLens is timed the same way
 // from the input's change event), and in the worker, from its receiving them (the read alone).
-await writeFile(join(www, "read.js"), "window.plainRead = (files) => new Promise((res) => { const w = new Worker('read_worker.js'); w.onmessage = () => { w.onmessage = (e) => res({ ...e.data, pageMs: performance.now() - t0 }); const t0 = performance.now(); w.postMessage(files); }; w.postMessage([]); });");
+await writeFile(join(www, "read.js"), "window.plainRead = (files) => new Promise((res) => { const w = new Worker('read_worker.js'); w.onmessage = () => { w.onmessage = (e) => res({ ...e.data, pageMs: performance.now() - t0 }); const t0 = performance.now(); w.postMessage(files); }; w.postMessage([]); }); window.inflateAll = (files, members) => new Promise((res) => { const w = new Worker('inflate_worker.js'); w.onmessage = (e) => res(e.data); w.postMessage([files, members]); });");
+// The compressed dumps' other baseline: one worker that reads every member and inflates it with
+// the browser's DecompressionStream (what QuantLens uses), nothing else.
+await writeFile(join(www, "inflate_worker.js"), `onmessage = async (e) => {
+  const [files, members] = e.data; const byName = {}; for (const f of files) byName[f.name] = f;
+  const t0 = performance.now(); let bytes = 0;
+  for (const [f, s, n] of members) { const r = byName[f].slice(s, s + n).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader(); for (;;) { const { done, value } = await r.read(); if (done) break; bytes += value.length; } }
+  postMessage({ ms: performance.now() - t0, bytes });
+};`);
 await writeFile(join(www, "read_worker.js"), `onmessage = async (e) => {
   const t0 = performance.now(); let bytes = 0;
   for (const f of e.data) { const r = f.stream().getReader(); for (;;) { const { done, value } = await r.read(); if (done) break; bytes += value.length; } }
@@ -98,7 +121,7 @@ const line = (what, plain, ms, extra = "") => {
 };
 for (let r = 0; r < runs; r++) {
   console.log(` run ${r + 1}`);
-  for (const { label, files } of only === "folder" ? [] : pairs) {
+  for (const { label, files } of only === "" || only === "pairs" ? pairs : []) {
     const plain = await plainRead(null, "#f", files);
     const { page, ms } = await ingest("Open files", files, () => /\(1 pairs?\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"));
     await page.locator(".tab", { hasText: "Tensors" }).click();
@@ -112,6 +135,25 @@ for (let r = 0; r < runs; r++) {
     line(`2 × 512 MiB ${label}`, plain, ms, `; typed scale → split shown ${scaleMs} ms (target ≤ one pass)`);
   }
   if (only === "pairs") continue;
+  if (only === "" || only === "npz") {
+    const plain = await plainRead(null, "#f", npz);
+    const { page, ms } = await ingest("Open files", npz, () => /\(16 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"));
+    const workers = await page.evaluate(() => navigator.hardwareConcurrency);
+    await page.close();
+    // Another baseline for these: numpy loading every member (zlib inflating on one core).
+    const py = "import numpy as np, sys, time\nt = time.perf_counter()\nfor f in sys.argv[1:]:\n    z = np.load(f)\n    [z[k] for k in z.files]\nprint(round((time.perf_counter() - t) * 1000))";
+    const np = spawnSync("python3", ["-c", py, ...npz], { encoding: "utf8" });
+    // Where each member's deflate stream lies in its file (for the inflate-only baseline).
+    const where = "import json, struct, sys, zipfile, os\nout = []\nfor f in sys.argv[1:]:\n    raw = open(f, 'rb').read()\n    for i in zipfile.ZipFile(f).infolist():\n        o = i.header_offset\n        n, m = struct.unpack('<HH', raw[o + 26:o + 30])\n        out.append([os.path.basename(f), o + 30 + n + m, i.compress_size])\nprint(json.dumps(out))";
+    const members = JSON.parse(spawnSync("python3", ["-c", where, ...npz], { encoding: "utf8" }).stdout);
+    const ip = await browser.newPage();
+    await ip.goto(base + "read.html");
+    await ip.setInputFiles("#f", npz);
+    const inflated = await ip.evaluate((m) => inflateAll([...document.querySelector("#f").files], m), members);
+    await ip.close();
+    line(`np.savez_compressed, 16 members a side (64 MiB inflated a side, ${plain.bytes} bytes as files; ${workers} cores)`, plain, ms, `; inflating is the cost here, not reading: the browser's DecompressionStream alone on every member, one worker, ${inflated.ms.toFixed(0)} ms (${(inflated.bytes / 1e6).toFixed(0)} MB); numpy's np.load of every member (zlib, one core, no metrics) ${np.stdout.trim()} ms`);
+  }
+  if (only === "npz") continue;
   const plain = await plainRead(null, "#d", folder);
   const { page, ms } = await ingest("Open folder", folder, () => /\(\d+ pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"));
   const n = await page.evaluate(() => document.querySelector(".tabs").textContent.match(/\((\d+) pairs\)/)[1]);

@@ -1,8 +1,13 @@
 //! Big tensor pairs spread over several workers: helper workers (the analysis worker's own script
-//! started under another name) each compare a part of a pair and post back its sums.
+//! started under another name) each compare a part of a pair (or a whole compressed pair) and post
+//! back its sums.
 
-use crate::engine::pairs::{part_schedule, PartRun};
+use crate::engine::pairs::{
+    finish_whole, is_compressed, merge_parts, part_schedule, Kept, PartRun,
+    KEEP_COMPRESSED_MAX_ELEMS,
+};
 use crate::engine::tensor::{decode_range, raw_range};
+use crate::engine::tensor::{DataRef, TensorEntry};
 use crate::protocol::{PartEnvelope, PartOutput, PartReply, PartTask};
 use js_sys::{Array, ArrayBuffer, Uint8Array};
 use std::cell::{Cell, RefCell};
@@ -288,6 +293,33 @@ pub async fn run_part(
     alive: &dyn Fn() -> bool,
 ) -> Result<PartOutput, String> {
     let (fe, qe) = (&task.float, &task.quant);
+    if (is_compressed(fe) || is_compressed(qe)) && task.merged.is_none() && inflates_natively() {
+        return run_whole_streamed(task, float, quant, progress, alive).await;
+    }
+    if is_compressed(fe) || is_compressed(qe) {
+        // A compressed member where the browser cannot inflate: inflated here in order as it is
+        // read (synchronous reads, which a worker may make), the whole pair on this worker;
+        // other pairs go to the others. Both passes at once: the histograms from the values the
+        // first pass kept.
+        let mut fs = crate::worker::BlobSource::new(float)?;
+        let mut qs = crate::worker::BlobSource::new(quant)?;
+        return match task.merged.as_ref() {
+            None => crate::engine::pairs::run_whole_part(
+                &mut fs, fe, &mut qs, qe, task.spec, task.deq, task.part, progress,
+            ),
+            Some(m) => crate::engine::pairs::run_part(
+                &mut fs,
+                fe,
+                &mut qs,
+                qe,
+                task.spec,
+                task.deq,
+                task.part,
+                Some(m),
+                progress,
+            ),
+        };
+    }
     let mut schedule = part_schedule(fe, task.part)?;
     let mut run = PartRun::new(fe, task.spec, task.deq, task.part, task.merged.as_ref());
     if !run.reads() {
@@ -336,6 +368,219 @@ pub async fn run_part(
         progress(done);
     }
     Ok(run.finish())
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The browser's own inflater (`DecompressionStream`, a `{readable, writable}` pair; bound
+    /// here: web-sys has it only behind `web_sys_unstable_apis`).
+    #[wasm_bindgen(js_name = DecompressionStream)]
+    type Decompression;
+    #[wasm_bindgen(constructor, js_class = "DecompressionStream", catch)]
+    fn new(format: &str) -> Result<Decompression, JsValue>;
+}
+
+/// Whether this browser inflates raw deflate streams (`DecompressionStream("deflate-raw")`:
+/// Chromium 103, Firefox 113, Safari 16.4); else compressed members inflate in wasm.
+fn inflates_natively() -> bool {
+    Decompression::new("deflate-raw").is_ok()
+}
+
+/// A compressed `.npz` member read in order, inflated by the browser as it streams from the file:
+/// its bytes are then decoded as a raw tensor's are.
+struct InflateSource {
+    reader: web_sys::ReadableStreamDefaultReader,
+    /// Inflated bytes not yet taken: `have[pos..]`.
+    have: Vec<u8>,
+    pos: usize,
+    /// Inflated bytes still to drop before the elements (the member's `.npy` header).
+    skip: u64,
+    ended: bool,
+}
+
+impl InflateSource {
+    fn new(blob: &Blob, e: &TensorEntry) -> Result<InflateSource, String> {
+        let DataRef::Deflate { offset, len, skip } = e.data else {
+            return Err("not a compressed member".into());
+        };
+        let end = offset.checked_add(len).filter(|&x| x <= blob.size() as u64);
+        let end = end.ok_or("the compressed member runs past the end of the file")?;
+        let inflate = Decompression::new("deflate-raw")
+            .map_err(|e| format!("this browser cannot inflate: {e:?}"))?;
+        let slice = blob
+            .slice_with_f64_and_f64(offset as f64, end as f64)
+            .map_err(|e| format!("{e:?}"))?;
+        let reader = slice
+            .stream()
+            .pipe_through(inflate.unchecked_ref::<web_sys::ReadableWritablePair>())
+            .get_reader()
+            .dyn_into::<web_sys::ReadableStreamDefaultReader>()
+            .map_err(|_| "the inflated stream gave no reader".to_string())?;
+        Ok(InflateSource {
+            reader,
+            have: Vec::new(),
+            pos: 0,
+            skip,
+            ended: false,
+        })
+    }
+
+    /// Inflate until `want` bytes are ready to take.
+    async fn fill(&mut self, want: usize) -> Result<(), String> {
+        while self.have.len() - self.pos < want {
+            if self.ended {
+                return Err(
+                    "the compressed member holds fewer elements than its shape says".into(),
+                );
+            }
+            let res = JsFuture::from(self.reader.read())
+                .await
+                .map_err(|e| format!("corrupt deflate data ({e:?})"))?;
+            let done = js_sys::Reflect::get(&res, &"done".into())
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            let value = js_sys::Reflect::get(&res, &"value".into())
+                .ok()
+                .and_then(|v| v.dyn_into::<Uint8Array>().ok());
+            let Some(v) = value.filter(|_| !done) else {
+                self.ended = true;
+                continue;
+            };
+            let k = v.length() as usize;
+            let drop = (self.skip.min(k as u64)) as usize;
+            self.skip -= drop as u64;
+            if drop < k {
+                if self.pos > 0 {
+                    self.have.drain(..self.pos);
+                    self.pos = 0;
+                }
+                let old = self.have.len();
+                self.have.resize(old + k - drop, 0);
+                v.subarray(drop as u32, k as u32)
+                    .copy_to(&mut self.have[old..]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Take the next `out.len()` inflated bytes (after [`InflateSource::fill`]).
+    fn take(&mut self, out: &mut [u8]) -> std::io::Result<()> {
+        let end = self.pos + out.len();
+        if end > self.have.len() {
+            return Err(std::io::Error::other("a read of another size"));
+        }
+        out.copy_from_slice(&self.have[self.pos..end]);
+        self.pos = end;
+        Ok(())
+    }
+}
+
+impl Drop for InflateSource {
+    fn drop(&mut self) {
+        let _ = self.reader.cancel();
+    }
+}
+
+/// One side of a pair read in order: a raw tensor as a stream, a compressed one inflated.
+enum InOrder {
+    Raw(StreamSource),
+    Inflate(InflateSource),
+}
+
+impl InOrder {
+    fn new(blob: &Blob, e: &TensorEntry) -> Result<InOrder, String> {
+        Ok(if is_compressed(e) {
+            InOrder::Inflate(InflateSource::new(blob, e)?)
+        } else {
+            InOrder::Raw(StreamSource::new(blob))
+        })
+    }
+
+    /// `n` elements from flat position `start` (the next ones) into `out`.
+    async fn read(
+        &mut self,
+        e: &TensorEntry,
+        start: u64,
+        n: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), String> {
+        match self {
+            InOrder::Raw(s) => {
+                let (o, l) = raw_range(e, start, n).map_err(|e| e.to_string())?;
+                s.start(o, l)?;
+                s.finish().await?;
+                decode_range(e, start, n, out, &mut |buf| s.copy_to(buf))
+            }
+            InOrder::Inflate(s) => {
+                s.fill(n * e.elem.size_bytes()).await?;
+                decode_range(e, start, n, out, &mut |buf| s.take(buf))
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A compressed pair whole on this worker, inflated by the browser as it is read: the metrics
+/// pass, then the histograms from the values it kept (a pair over
+/// [`KEEP_COMPRESSED_MAX_ELEMS`] is read and inflated again for them).
+async fn run_whole_streamed(
+    task: &PartTask,
+    float: &Blob,
+    quant: &Blob,
+    progress: &mut dyn FnMut(u64),
+    alive: &dyn Fn() -> bool,
+) -> Result<PartOutput, String> {
+    let (fe, qe) = (&task.float, &task.quant);
+    let keep = fe.numel() <= KEEP_COMPRESSED_MAX_ELEMS;
+    let es = (fe.elem.size_bytes() + qe.elem.size_bytes()) as u64;
+    let mut kept: Kept = Default::default();
+    let mut merged = None;
+    let mut sums = None;
+    // The metrics pass, and (only when nothing was kept) the histogram pass.
+    for pass in 0..2 {
+        let mut run = PartRun::new(fe, task.spec, task.deq, task.part, merged.as_ref());
+        if !run.reads() {
+            break;
+        }
+        let (mut fs, mut qs) = (InOrder::new(float, fe)?, InOrder::new(quant, qe)?);
+        let (mut b, mut a) = (Vec::new(), Vec::new());
+        let mut done = 0u64;
+        for r in part_schedule(fe, task.part)? {
+            if !alive() {
+                return Err("abandoned".into());
+            }
+            let (f, q) = futures_util::future::join(
+                fs.read(fe, r.start, r.n, &mut b),
+                qs.read(qe, r.start, r.n, &mut a),
+            )
+            .await;
+            f.map_err(|e| format!("float side: {e}"))?;
+            q.map_err(|e| format!("quantized side: {e}"))?;
+            run.feed(r.start, &b, &mut a, r.w);
+            if keep && pass == 0 {
+                kept.0.extend_from_slice(&b);
+                kept.1.extend_from_slice(&a);
+                kept.2.push(r);
+            }
+            done += r.n as u64 * es;
+            if pass == 0 {
+                progress(done);
+            }
+        }
+        match run.finish() {
+            PartOutput::Sums(s) if pass == 0 => {
+                if keep {
+                    return Ok(finish_whole(fe, task.spec, task.part, s, kept));
+                }
+                merged = Some(merge_parts(std::slice::from_ref(&s), task.spec, &[]));
+                sums = Some(s);
+            }
+            PartOutput::Hist(h) => return Ok(PartOutput::Whole(sums.ok_or("no sums")?, h)),
+            _ => return Err("a pass gave what it should not".into()),
+        }
+    }
+    Ok(PartOutput::Whole(sums.ok_or("no sums")?, None))
 }
 
 fn reply(scope: &DedicatedWorkerGlobalScope, r: &PartReply) {

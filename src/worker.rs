@@ -68,10 +68,22 @@ impl Read for BlobReader<'_> {
 }
 
 /// Random access to a Blob: each read is one `Blob.slice` read synchronously (the file is never whole).
-struct BlobSource {
+pub(crate) struct BlobSource {
     blob: Blob,
     reader: FileReaderSync,
     size_bytes: u64,
+}
+
+impl BlobSource {
+    /// A Blob read with a `FileReaderSync` of its own (workers only).
+    pub(crate) fn new(blob: &Blob) -> Result<BlobSource, String> {
+        Ok(BlobSource {
+            blob: blob.clone(),
+            reader: FileReaderSync::new()
+                .map_err(|e| format!("FileReaderSync unavailable: {e:?}"))?,
+            size_bytes: blob.size() as u64,
+        })
+    }
 }
 
 impl ByteSource for BlobSource {
@@ -102,6 +114,11 @@ fn store_part(p: &mut SpreadPair, i: usize, result: Result<crate::protocol::Part
     match result {
         Ok(crate::protocol::PartOutput::Sums(s)) => p.sums[i] = Some(s),
         Ok(crate::protocol::PartOutput::Hist(h)) => p.hists[i] = h,
+        Ok(crate::protocol::PartOutput::Whole(s, h)) => {
+            p.sums[i] = Some(s);
+            p.hists[i] = h;
+            p.whole = true;
+        }
         Err(e) => {
             p.error.get_or_insert(e);
         }
@@ -172,7 +189,7 @@ struct Worker {
     /// This worker's own handle (helpers' replies reach its state through it).
     me: std::rc::Weak<std::cell::RefCell<Worker>>,
     /// Helper workers (started when a big pair first needs them) and the Blobs of the tensor
-    /// files read in slices, by name, for them to read too.
+    /// files (read in slices, or kept in memory here), by name, for them to read too.
     helpers: Vec<crate::spread::Helper>,
     blobs: std::collections::HashMap<String, Blob>,
     /// Big pairs being compared in parts on the helpers; commands that arrive meanwhile wait.
@@ -206,6 +223,8 @@ struct SpreadPair {
     hists: Vec<Option<crate::engine::metrics::HistPart>>,
     /// The metrics merged from the sums (the histogram pass's ranges), once they are in.
     merged: Option<crate::engine::metrics::PairMetrics>,
+    /// Its histograms came with its sums (a compressed pair, compared whole on one worker).
+    whole: bool,
     error: Option<String>,
 }
 
@@ -393,6 +412,9 @@ impl Worker {
                         if self.cached_bytes + size_bytes <= CACHE_BYTES {
                             self.cached_bytes += size_bytes;
                             self.session.open(name, Box::new(all));
+                            // Its Blob too: a helper worker inflates a compressed member's
+                            // pair from it (see `compare_and_send`).
+                            self.blobs.insert(name.clone(), blob.clone());
                         } else {
                             self.blobs.insert(name.clone(), blob.clone());
                             self.session.open(name, Box::new(src));
@@ -454,7 +476,8 @@ impl Worker {
     /// first (the rest of the command then waits for their parts), everything else here.
     fn compare_and_send(&mut self, job: u32, started: f64) {
         // Big pairs are read as streams into reused buffers (bounded memory, the browser reading
-        // ahead), in parts on several workers where the machine has the cores.
+        // ahead), in parts on several workers where the machine has the cores; compressed pairs
+        // (deflated `.npz` members of 1 MiB and more) go round the workers whole, inflated there.
         let k = crate::spread::workers_wanted(&self.scope);
         let deferred = self
             .session
@@ -498,7 +521,7 @@ impl Worker {
         deferred: Vec<crate::engine::pairs::DeferredPair>,
         k: usize,
     ) -> bool {
-        use crate::engine::pairs::{part_setup, plan_parts};
+        use crate::engine::pairs::{part_setup, plan_pair_parts};
         self.ensure_helpers(k.saturating_sub(1));
         let k = self.helpers.len() + 1;
         let mut pairs = Vec::new();
@@ -515,7 +538,7 @@ impl Worker {
             else {
                 continue;
             };
-            let parts = plan_parts(&d.float.shape, d.float.fortran, k);
+            let parts = plan_pair_parts(&d.float, &d.quant, k);
             pairs.push(SpreadPair {
                 name: d.float.name.clone(),
                 float: float.clone(),
@@ -526,6 +549,7 @@ impl Worker {
                 hists: vec![None; parts.len()],
                 parts,
                 merged: None,
+                whole: false,
                 error: None,
                 pair: d,
             });
@@ -537,7 +561,11 @@ impl Worker {
         let total_bytes: u64 = pairs
             .iter()
             .map(|p| {
-                let hist = p.pair.float.numel() <= crate::engine::pairs::HIST_MAX_ELEMS;
+                // A compressed pair's histograms come from the values its one read kept.
+                let whole = p.parts.len() == 1
+                    && (crate::engine::pairs::is_compressed(&p.pair.float)
+                        || crate::engine::pairs::is_compressed(&p.pair.quant));
+                let hist = !whole && p.pair.float.numel() <= crate::engine::pairs::HIST_MAX_ELEMS;
                 p.pair.bytes * if hist { 2 } else { 1 }
             })
             .sum();
@@ -766,7 +794,8 @@ impl Worker {
                 }
                 let sums: Vec<_> = p.sums.iter().flatten().cloned().collect();
                 let m = merge_parts(&sums, p.spec, &[]);
-                let hist = p.pair.float.numel() <= HIST_MAX_ELEMS
+                let hist = !p.whole
+                    && p.pair.float.numel() <= HIST_MAX_ELEMS
                     && crate::engine::metrics::HistAccumulator::new(&m).is_some();
                 any |= hist;
                 p.merged = hist.then_some(m);

@@ -279,3 +279,237 @@ fn non_finite_values_are_located_the_same_in_parts_of_slabs_and_of_groups() {
         );
     }
 }
+
+/// Compressed `.npz` members (the real ONNX Runtime int16 run of PP-OCRv4's recognizer: 384
+/// deflated members a side) are listed for the workers too, each pair whole (a part could only
+/// start by inflating all before it), read in order through the inflater: every pair gets what
+/// the session's own comparison gives.
+#[test]
+fn compressed_pairs_go_whole_to_the_workers_and_get_what_the_session_gets() {
+    use quantlens::engine::pairs::{
+        hist_part, is_compressed, plan_pair_parts, run_whole_part, PartOutput,
+    };
+    let dir = "tests/fixtures/real/ort_int16";
+    let files: Vec<(String, Vec<u8>)> = ["float.npz", "quant.npz", "scales.json"]
+        .iter()
+        .map(|f| (format!("run/{f}"), common::bytes(&format!("{dir}/{f}"))))
+        .collect();
+    let mut whole = session(&files);
+    whole.update(&mut |_, _, _| {});
+    let mut s = session(&files);
+    // All of them: the compressed pairs' threshold (1 MiB) is under the one asked for here.
+    let deferred = s.deferred_pairs(u64::MAX);
+    assert!(deferred.is_empty(), "none at or over u64::MAX bytes");
+    let deferred = s.deferred_pairs(0);
+    assert!(deferred.len() >= 300, "{} deferred", deferred.len());
+    let fb = &files[0].1;
+    let qb = &files[1].1;
+    for d in &deferred {
+        assert!(is_compressed(&d.float) && is_compressed(&d.quant));
+        let parts = plan_pair_parts(&d.float, &d.quant, 4);
+        assert_eq!(parts.len(), 1, "a compressed pair goes whole");
+        let (spec, deq) = part_setup(&d.float, &d.quant, d.scale, d.dtype.as_deref())
+            .unwrap()
+            .unwrap();
+        // Both passes on one worker, the histograms from the values the first one kept; and the
+        // same from two passes that each read (and inflate) both members.
+        let out = run_whole_part(
+            &mut fb.as_slice(),
+            &d.float,
+            &mut qb.as_slice(),
+            &d.quant,
+            spec,
+            deq,
+            parts[0],
+            &mut |_| {},
+        )
+        .unwrap();
+        let PartOutput::Whole(sum, hist) = out else {
+            panic!("{}: not both passes", d.key);
+        };
+        let sums = vec![sum];
+        let hists: Vec<_> = hist.into_iter().collect();
+        let two = compare_part(
+            &mut fb.as_slice(),
+            &d.float,
+            &mut qb.as_slice(),
+            &d.quant,
+            spec,
+            deq,
+            parts[0],
+            &mut |_| {},
+        )
+        .unwrap();
+        let merged = merge_parts(std::slice::from_ref(&two), spec, &[]);
+        let two_hist = hist_part(
+            &mut fb.as_slice(),
+            &d.float,
+            &mut qb.as_slice(),
+            &d.quant,
+            deq,
+            parts[0],
+            &merged,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            format!(
+                "{:?}",
+                merge_parts(&[two], spec, &two_hist.into_iter().collect::<Vec<_>>())
+            ),
+            format!("{:?}", merge_parts(&sums, spec, &hists)),
+            "{}: one read or two",
+            d.key
+        );
+        s.insert_compared(d.key.clone(), Ok(merge_parts(&sums, spec, &hists)));
+    }
+    s.update(&mut |_, _, _| {});
+    assert!(s.deferred_pairs(0).is_empty(), "everything is cached now");
+    let (got, want) = (&s.analysis.tensors.pairs, &whole.analysis.tensors.pairs);
+    assert_eq!(got.len(), want.len());
+    let mut compared = 0;
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.name, w.name);
+        let (Some(a), Some(b)) = (&g.metrics, &w.metrics) else {
+            assert_eq!(g.metrics.is_some(), w.metrics.is_some(), "{}", g.name);
+            continue;
+        };
+        compared += 1;
+        assert_eq!(a.numel, b.numel);
+        for (x, y, what) in [
+            (a.cosine, b.cosine, "cosine"),
+            (a.mse, b.mse, "mse"),
+            (a.sqnr_db, b.sqnr_db, "sqnr"),
+            (a.kl, b.kl, "kl"),
+            (a.base_var, b.base_var, "var"),
+        ] {
+            assert!(
+                x == y
+                    || (x.is_nan() && y.is_nan())
+                    || (x - y).abs() <= 2e-6 * x.abs().max(y.abs()) + 1e-12,
+                "{}: {what}: {x} vs {y}",
+                g.name
+            );
+        }
+        assert_eq!((a.atol, a.base_max), (b.atol, b.base_max), "{}", g.name);
+        assert_eq!(a.quant, b.quant, "{}", g.name);
+        assert_eq!(
+            a.hist.as_ref().map(|h| format!("{h:?}")),
+            b.hist.as_ref().map(|h| format!("{h:?}")),
+            "{}: histograms",
+            g.name
+        );
+    }
+    assert!(compared >= 300, "{compared} pairs compared");
+    assert_eq!(
+        s.analysis.findings.len(),
+        whole.analysis.findings.len(),
+        "same findings"
+    );
+}
+
+/// A compressed pair whose quantized side holds raw int8 values (dequantized with its scale as it
+/// is read): both passes on one worker, the histograms from the kept (dequantized) values, give
+/// what two passes that each inflate both members give, and what the session's own comparison
+/// gives.
+#[test]
+fn a_compressed_raw_int8_pair_compared_whole_is_dequantized_once() {
+    use quantlens::engine::encode::npy as npy_bytes;
+    use quantlens::engine::pairs::{compare_pair, hist_part, run_whole_part, PartOutput};
+    use quantlens::engine::tensor::{list_tensors, DataRef};
+    let shape = [2usize, 8, 30, 30];
+    let n: usize = shape.iter().product();
+    let b: Vec<f32> = (0..n)
+        .map(|i| ((i % 613) as f32 * 0.01).sin() * 2.6)
+        .collect();
+    let q: Vec<u8> = b
+        .iter()
+        .map(|x| ((x / 0.02).round_ties_even().clamp(-128.0, 127.0) as i8) as u8)
+        .collect();
+    let f_bytes: Vec<u8> = b.iter().flat_map(|v| v.to_le_bytes()).collect();
+    // Each side a raw deflate stream of a whole .npy, its elements after the header.
+    let side = |descr: &str, data: &[u8]| {
+        let file = npy_bytes(descr, false, &shape, data);
+        let mut entry = list_tensors("t.npy", &mut file.as_slice())
+            .unwrap()
+            .remove(0);
+        let DataRef::Raw { offset, .. } = entry.data else {
+            panic!("a .npy is raw")
+        };
+        let packed = miniz_oxide::deflate::compress_to_vec(&file, 6);
+        entry.data = DataRef::Deflate {
+            offset: 0,
+            len: packed.len() as u64,
+            skip: offset,
+        };
+        (entry, packed)
+    };
+    let (fe, fz) = side("<f4", &f_bytes);
+    let (qe, qz) = side("|i1", &q);
+    let (spec, deq) = part_setup(&fe, &qe, Some(0.02), Some("int8"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(deq, Some(0.02f32));
+    let part = plan_parts_with(&fe.shape, fe.fortran, 1, 0)[0];
+    let PartOutput::Whole(sum, hist) = run_whole_part(
+        &mut fz.as_slice(),
+        &fe,
+        &mut qz.as_slice(),
+        &qe,
+        spec,
+        deq,
+        part,
+        &mut |_| {},
+    )
+    .unwrap() else {
+        panic!("not both passes")
+    };
+    let one = merge_parts(&[sum], spec, &hist.into_iter().collect::<Vec<_>>());
+    let two = compare_part(
+        &mut fz.as_slice(),
+        &fe,
+        &mut qz.as_slice(),
+        &qe,
+        spec,
+        deq,
+        part,
+        &mut |_| {},
+    )
+    .unwrap();
+    let merged = merge_parts(std::slice::from_ref(&two), spec, &[]);
+    let h = hist_part(
+        &mut fz.as_slice(),
+        &fe,
+        &mut qz.as_slice(),
+        &qe,
+        deq,
+        part,
+        &merged,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(h.is_some(), "the pair has histograms");
+    let two = merge_parts(&[two], spec, &h.into_iter().collect::<Vec<_>>());
+    assert_eq!(format!("{one:?}"), format!("{two:?}"));
+    // The session's comparison of the same pair (one pass, then the histograms from kept values).
+    let whole = compare_pair(
+        &mut fz.as_slice(),
+        &fe,
+        &mut qz.as_slice(),
+        &qe,
+        Some(0.02),
+        Some("int8"),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(
+        (one.sqnr_db - whole.sqnr_db).abs() < 1e-9,
+        "{} vs {}",
+        one.sqnr_db,
+        whole.sqnr_db
+    );
+    assert_eq!(one.atol, whole.atol);
+    assert_eq!(format!("{:?}", one.hist), format!("{:?}", whole.hist));
+    // Dequantized once: the quantized side's max is 127 · 0.02, not 127 · 0.02².
+    assert!((one.analy_max - 2.54).abs() < 1e-5, "{}", one.analy_max);
+}

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, rm } from "node:fs/promises";
+import { deflateRawSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { chromium } from "playwright-core";
@@ -163,4 +164,84 @@ test("a scale known without its dtype (scales.json) still goes in parts, and the
   assert.deepEqual(errors, []);
   await page.close();
   await rm(scales, { force: true });
+});
+
+/** A zip (an `.npz`) of deflated members: [name, bytes] each. */
+function npzDeflated(members) {
+  const table = new Int32Array(256).map((_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c;
+  });
+  const crc32 = (buf) => {
+    let c = -1;
+    for (let i = 0; i < buf.length; i++) c = table[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ -1) >>> 0;
+  };
+  const locals = [], central = [];
+  let offset = 0;
+  for (const [name, data] of members) {
+    const packed = deflateRawSync(data);
+    const fname = Buffer.from(name, "utf8");
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(crc, 14); local.writeUInt32LE(packed.length, 18); local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(fname.length, 26);
+    const cen = Buffer.alloc(46);
+    cen.writeUInt32LE(0x02014b50, 0); cen.writeUInt16LE(20, 4); cen.writeUInt16LE(20, 6); cen.writeUInt16LE(8, 10);
+    cen.writeUInt32LE(crc, 16); cen.writeUInt32LE(packed.length, 20); cen.writeUInt32LE(data.length, 24);
+    cen.writeUInt16LE(fname.length, 28); cen.writeUInt32LE(offset, 42);
+    locals.push(local, fname, packed);
+    central.push(cen, fname);
+    offset += 30 + fname.length + packed.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(members.length, 8); end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+test("compressed .npz members go round the workers, each pair whole, with their own metrics", async () => {
+  // `np.savez_compressed` dumps: every member deflated. Each pair of 1 MiB and more is inflated
+  // on a worker of its own (a part could only start by inflating all before it).
+  const shape6 = [1, 16, 128, 128];
+  const m = shape6.reduce((a, b) => a * b);
+  const want = {};
+  const fm = [], qm = [];
+  for (let p = 0; p < 6; p++) {
+    const s = 0.004 * (p + 1);
+    const b = new Float32Array(m);
+    const q = new Float32Array(m);
+    let bb = 0, dd = 0;
+    for (let i = 0; i < m; i++) {
+      b[i] = Math.fround(Math.sin((i % 4099) * 0.005 + p) * 1.3 + ((i * 2654435761) % 1000) * 1e-4);
+      q[i] = Math.fround(Math.min(127, Math.max(-128, Math.round(b[i] / s))) * s);
+      bb += b[i] * b[i]; dd += (b[i] - q[i]) ** 2;
+    }
+    want[`conv${p}`] = 10 * Math.log10(bb / dd);
+    fm.push([`conv${p}.npy`, npy(b, shape6)]);
+    qm.push([`conv${p}.npy`, npy(q, shape6)]);
+  }
+  const sub = await scratchDir("quantlens_spread_npz_");
+  await writeFile(join(sub, "float.npz"), npzDeflated(fm));
+  await writeFile(join(sub, "quant.npz"), npzDeflated(qm));
+  const { page, errors, workers, cores } = await openApp();
+  await page.setInputFiles('input[aria-label="Open files"]', [join(sub, "float.npz"), join(sub, "quant.npz")]);
+  await page.waitForFunction(() => /\(6 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
+  if (cores >= 2) assert.equal(workers.filter((u) => u.endsWith("/worker_loader.js")).length, Math.min(cores, 8), `helpers started (${workers})`);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  for (const [name, sqnr] of Object.entries(want)) {
+    const row = page.locator(`tr[data-pair="${name}"]`);
+    const got = Number(await row.locator("td").nth(3).textContent());
+    assert.ok(Math.abs(got - sqnr) < 1e-4, `${name}: SQNR ${got} vs ${sqnr} (${await row.textContent()})`);
+  }
+  // The histogram pass ran there too: the detail draws both histograms.
+  await page.locator('tr[data-pair="conv3"]').click();
+  await page.waitForSelector('.pair-detail[data-detail]');
+  assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
+  assert.deepEqual(errors, []);
+  await page.close();
+  await rm(sub, { recursive: true, force: true });
 });

@@ -287,6 +287,14 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     let mut acc = Accumulator::new(&fe.shape, fe.fortran, spec, true);
     let windowed =
         super::metrics::kl_layout(&fe.shape, fe.fortran).2 > super::metrics::KL_MAX_GROUPS;
+    // A compressed side would be inflated again for the histograms: a pair small enough keeps
+    // the values of the first pass instead.
+    let mut kept: Option<(Vec<f32>, Vec<f32>)> = ((is_compressed(fe) || is_compressed(qe))
+        && fe.numel() <= KEEP_COMPRESSED_MAX_ELEMS)
+        .then(|| {
+            let n = fe.numel() as usize;
+            (Vec::with_capacity(n), Vec::with_capacity(n))
+        });
     let raw = matches!(fe.data, super::tensor::DataRef::Raw { .. })
         && matches!(qe.data, super::tensor::DataRef::Raw { .. });
     let mut m = if windowed && raw {
@@ -314,6 +322,10 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     } else {
         lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, done| {
             acc.update(b, a);
+            if let Some((kb, ka)) = kept.as_mut() {
+                kb.extend_from_slice(b);
+                ka.extend_from_slice(a);
+            }
             progress(done);
         })?;
         let mut m = acc.finish();
@@ -326,7 +338,14 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     // Second pass: histograms over the ranges the first pass found (skipped for huge tensors).
     if fe.numel() <= HIST_MAX_ELEMS {
         if let Some(mut h) = super::metrics::HistAccumulator::new(&m) {
-            lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, _| h.update(b, a))?;
+            match kept {
+                // The same slices as a second read would give.
+                Some((kb, ka)) if kb.len() as u64 == fe.numel() && ka.len() == kb.len() => kb
+                    .chunks(CHUNK_ELEMS)
+                    .zip(ka.chunks(CHUNK_ELEMS))
+                    .for_each(|(b, a)| h.update(b, a)),
+                _ => lockstep(fsrc, fe, qsrc, qe, deq, &mut |b, a, _| h.update(b, a))?,
+            }
             // Observer scales are a what-if: computed on demand for the pair in view (whatif.rs).
             let (hist, local) = h.finish();
             m.hist = Some(hist);
@@ -335,6 +354,11 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     }
     Ok(m)
 }
+
+/// A compressed pair up to this many elements a side (2 × 16 MiB of f32, on each worker that
+/// compares one) keeps its values from the metrics pass for the histogram pass instead of
+/// inflating both members again.
+pub const KEEP_COMPRESSED_MAX_ELEMS: u64 = 1 << 22;
 
 /// Elements per read of a changed scale's pass (16 MiB of float32): it reads one file, and the
 /// browser's synchronous reads are faster in big slices (617 MB/s at 4 MiB, 897 at 16 MiB in
@@ -430,6 +454,26 @@ pub const PART_MIN_BYTES: u64 = 64 << 20;
 /// reused buffers, one pair or part per worker.
 pub const DEFER_MIN_BYTES: u64 = 32 << 20;
 
+/// Compressed pairs (a deflated `.npz` member on either side) at least this big (both sides,
+/// inflated bytes) are compared apart from the session's pass too, each whole on one worker:
+/// inflating, not reading, is their cost, so several of them go round the workers.
+pub const DEFER_MIN_COMPRESSED_BYTES: u64 = 1 << 20;
+
+/// Whether a tensor is stored deflated (it can only be read in order, from its start).
+pub fn is_compressed(e: &TensorEntry) -> bool {
+    matches!(e.data, super::tensor::DataRef::Deflate { .. })
+}
+
+/// A pair's parts for `k` workers: [`plan_parts`], or the whole pair when either side is
+/// compressed (a part could only start by inflating everything before it).
+pub fn plan_pair_parts(fe: &TensorEntry, qe: &TensorEntry, k: usize) -> Vec<PairPart> {
+    if is_compressed(fe) || is_compressed(qe) {
+        plan_parts(&fe.shape, fe.fortran, 1)
+    } else {
+        plan_parts(&fe.shape, fe.fortran, k)
+    }
+}
+
 /// Split a tensor of `shape` into at most `k` parts of about equal size: by outer slabs (batch)
 /// when there are enough, else by ranges of softmax groups (spatial positions). One part for
 /// tensors under [`PART_MIN_BYTES`] (4-byte elements assumed) or `k` ≤ 1.
@@ -489,9 +533,11 @@ pub fn part_setup(
 ) -> Result<Option<PartSetup>, String> {
     pair_checks(fe, qe, scale)?;
     let scale = scale.or(qe.scale);
-    let raw = matches!(fe.data, super::tensor::DataRef::Raw { .. })
-        && matches!(qe.data, super::tensor::DataRef::Raw { .. });
-    if !raw || (scale.is_some() && dtype.is_none() && !qe.is_raw_int()) {
+    // A compressed side is read in order only: its pair goes whole ([`plan_pair_parts`]), whose
+    // reads are in order when its softmax groups fit one window (else they go window by window).
+    let in_order = super::metrics::kl_layout(&fe.shape, fe.fortran).2 <= PART_WINDOW;
+    let readable = (!is_compressed(fe) && !is_compressed(qe)) || in_order;
+    if !readable || (scale.is_some() && dtype.is_none() && !qe.is_raw_int()) {
         return Ok(None);
     }
     let deq = if qe.is_raw_int() {
@@ -622,6 +668,8 @@ pub enum PartOutput {
     Sums(super::metrics::AccPart),
     /// None: the pair has no histograms (no finite range, or too big).
     Hist(Option<super::metrics::HistPart>),
+    /// Both passes of a pair compared whole on one worker ([`run_whole_part`]).
+    Whole(super::metrics::AccPart, Option<super::metrics::HistPart>),
 }
 
 enum PartPass {
@@ -762,24 +810,166 @@ pub fn run_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     merged: Option<&PairMetrics>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<PartOutput, String> {
+    let run = PartRun::new(fe, spec, deq, part, merged);
+    run_reading(fsrc, fe, qsrc, qe, part, run, None, progress)
+}
+
+/// The values a pass kept for the next one: float, quantized (dequantized) and the reads.
+pub type Kept = (Vec<f32>, Vec<f32>, Vec<PartRead>);
+
+/// [`run_part`]'s reading loop for `run`, keeping the values it fed in `kept`.
+#[allow(clippy::too_many_arguments)]
+fn run_reading<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    part: PairPart,
+    mut run: PartRun,
+    mut kept: Option<&mut Kept>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PartOutput, String> {
     let schedule = part_schedule(fe, part)?;
-    let mut run = PartRun::new(fe, spec, deq, part, merged);
     if !run.reads() {
         return Ok(run.finish());
     }
     let es = (fe.elem.size_bytes() + qe.elem.size_bytes()) as u64;
     let (mut b, mut a) = (Vec::new(), Vec::new());
     let mut done = 0u64;
+    let (mut fr, mut qr) = (SideReader::new(fsrc, fe), SideReader::new(qsrc, qe));
     for r in schedule {
-        super::tensor::read_range(fsrc, fe, r.start, r.n, &mut b)
+        fr.read(r.start, r.n, &mut b)
             .map_err(|e| format!("float side: {e}"))?;
-        super::tensor::read_range(qsrc, qe, r.start, r.n, &mut a)
+        qr.read(r.start, r.n, &mut a)
             .map_err(|e| format!("quantized side: {e}"))?;
         run.feed(r.start, &b, &mut a, r.w);
+        if let Some((kb, ka, reads)) = kept.as_deref_mut() {
+            kb.extend_from_slice(&b);
+            ka.extend_from_slice(&a);
+            reads.push(r);
+        }
         done += r.n as u64 * es;
         progress(done);
     }
     Ok(run.finish())
+}
+
+/// A pair compared whole on one worker (a compressed one, see [`plan_pair_parts`]): the metrics
+/// pass, then the histogram pass over the ranges it found, which takes the values the first pass
+/// kept (up to [`KEEP_COMPRESSED_MAX_ELEMS`] a side) instead of inflating both members again.
+/// The same results as [`run_part`]'s two passes merged by [`merge_parts`].
+#[allow(clippy::too_many_arguments)]
+pub fn run_whole_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
+    fsrc: &mut F,
+    fe: &TensorEntry,
+    qsrc: &mut Q,
+    qe: &TensorEntry,
+    spec: Option<QuantSpec>,
+    deq: Option<f32>,
+    part: PairPart,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PartOutput, String> {
+    let mut kept: Kept = Default::default();
+    let keep = fe.numel() <= KEEP_COMPRESSED_MAX_ELEMS;
+    let run = PartRun::new(fe, spec, deq, part, None);
+    let first = run_reading(
+        fsrc,
+        fe,
+        qsrc,
+        qe,
+        part,
+        run,
+        keep.then_some(&mut kept),
+        progress,
+    )?;
+    let PartOutput::Sums(sums) = first else {
+        return Err("the metrics pass gave no sums".into());
+    };
+    if keep {
+        return Ok(finish_whole(fe, spec, part, sums, kept));
+    }
+    let merged = merge_parts(std::slice::from_ref(&sums), spec, &[]);
+    match run_part(
+        fsrc,
+        fe,
+        qsrc,
+        qe,
+        spec,
+        deq,
+        part,
+        Some(&merged),
+        &mut |_| {},
+    )? {
+        PartOutput::Hist(h) => Ok(PartOutput::Whole(sums, h)),
+        _ => Err("the histogram pass gave no histograms".into()),
+    }
+}
+
+/// Both passes of a pair compared whole, from the metrics pass's `sums` and the values it
+/// `kept`: the histograms over the ranges those sums found, from the kept values (the
+/// quantized ones dequantized already).
+pub fn finish_whole(
+    fe: &TensorEntry,
+    spec: Option<QuantSpec>,
+    part: PairPart,
+    sums: super::metrics::AccPart,
+    kept: Kept,
+) -> PartOutput {
+    let merged = merge_parts(std::slice::from_ref(&sums), spec, &[]);
+    let mut run = PartRun::new(fe, spec, None, part, Some(&merged));
+    let (kb, mut ka, reads) = kept;
+    let mut at = 0usize;
+    for r in reads {
+        if run.reads() && at + r.n <= kb.len() && at + r.n <= ka.len() {
+            run.feed(r.start, &kb[at..at + r.n], &mut ka[at..at + r.n], r.w);
+        }
+        at += r.n;
+    }
+    match run.finish() {
+        PartOutput::Hist(h) => PartOutput::Whole(sums, h),
+        _ => PartOutput::Whole(sums, None),
+    }
+}
+
+/// One side of a part's reads: random access into a tensor stored raw, in order (from where the
+/// previous read ended) through the inflater for a compressed one.
+enum SideReader<'a, S: ByteSource + ?Sized> {
+    Raw(&'a mut S, &'a TensorEntry),
+    InOrder(Box<ElemReader<'a, S>>, u64),
+}
+
+impl<'a, S: ByteSource + ?Sized> SideReader<'a, S> {
+    fn new(src: &'a mut S, e: &'a TensorEntry) -> Self {
+        if is_compressed(e) {
+            SideReader::InOrder(Box::new(ElemReader::new(src, e)), 0)
+        } else {
+            SideReader::Raw(src, e)
+        }
+    }
+
+    /// `n` elements from flat position `start` into `out`.
+    fn read(&mut self, start: u64, n: usize, out: &mut Vec<f32>) -> Result<(), String> {
+        match self {
+            SideReader::Raw(src, e) => {
+                super::tensor::read_range(*src, e, start, n, out).map_err(|e| e.to_string())
+            }
+            SideReader::InOrder(r, next) => {
+                if start != *next {
+                    return Err(format!(
+                        "a compressed member is read in order only (element {start} asked for, {next} next)"
+                    ));
+                }
+                let got = r.next_chunk(out, n).map_err(|e| e.to_string())?;
+                if got != n {
+                    return Err(
+                        "the compressed member holds fewer elements than its shape says".into(),
+                    );
+                }
+                *next += n as u64;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The metrics pass of one part (see [`run_part`]).
@@ -796,7 +986,9 @@ pub fn compare_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
 ) -> Result<super::metrics::AccPart, String> {
     match run_part(fsrc, fe, qsrc, qe, spec, deq, part, None, progress)? {
         PartOutput::Sums(s) => Ok(s),
-        PartOutput::Hist(_) => Err("the metrics pass gave histograms".into()),
+        PartOutput::Hist(_) | PartOutput::Whole(..) => {
+            Err("the metrics pass gave histograms".into())
+        }
     }
 }
 
@@ -815,7 +1007,7 @@ pub fn hist_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
 ) -> Result<Option<super::metrics::HistPart>, String> {
     match run_part(fsrc, fe, qsrc, qe, None, deq, part, Some(m), progress)? {
         PartOutput::Hist(h) => Ok(h),
-        PartOutput::Sums(_) => Err("the histogram pass gave sums".into()),
+        PartOutput::Sums(_) | PartOutput::Whole(..) => Err("the histogram pass gave sums".into()),
     }
 }
 
@@ -2784,7 +2976,12 @@ pub fn compare_files_with(
                 cache.contains_key(&k),
                 fi != qi,
                 rescale,
-                bytes(p) >= *min_bytes,
+                bytes(p)
+                    >= if is_compressed(&p.float.entry) || is_compressed(&p.quant.entry) {
+                        (*min_bytes).min(DEFER_MIN_COMPRESSED_BYTES)
+                    } else {
+                        *min_bytes
+                    },
             ) {
                 list.push(DeferredPair {
                     key: dkey,

@@ -269,14 +269,31 @@ pub struct Inflater {
     out_end: usize,
     to_skip: u64,
     finished: bool,
+    /// Compressed bytes read per slice.
+    slice: usize,
 }
 
 /// Bytes read from the source per slice.
 pub const READ_SLICE_BYTES: usize = 1 << 20;
 
+/// Bytes read and inflated per slice when only a member's `.npy` header is wanted (listing an
+/// `.npz`): a whole slice per member inflated up to 1 MiB each, 1.4 s in the browser for 32
+/// members of 4 MiB.
+const HEADER_SLICE_BYTES: usize = 4096;
+
 impl Inflater {
     fn new(offset: u64, len: u64, skip: u64) -> Inflater {
+        Inflater::with_slice(offset, len, skip, READ_SLICE_BYTES)
+    }
+
+    /// An inflater for a member's first bytes (its header): small slices.
+    pub(crate) fn for_header(offset: u64, len: u64) -> Inflater {
+        Inflater::with_slice(offset, len, 0, HEADER_SLICE_BYTES)
+    }
+
+    fn with_slice(offset: u64, len: u64, skip: u64, slice: usize) -> Inflater {
         Inflater {
+            slice,
             state: miniz_oxide::inflate::stream::InflateState::new_boxed(
                 miniz_oxide::DataFormat::Raw,
             ),
@@ -284,7 +301,7 @@ impl Inflater {
             in_end: offset + len,
             inbuf: Vec::new(),
             in_start: 0,
-            out: vec![0u8; READ_SLICE_BYTES],
+            out: vec![0u8; slice],
             out_start: 0,
             out_end: 0,
             to_skip: skip,
@@ -313,7 +330,7 @@ impl Inflater {
                 break;
             }
             if self.in_start >= self.inbuf.len() && self.in_pos < self.in_end {
-                let n = ((self.in_end - self.in_pos) as usize).min(READ_SLICE_BYTES);
+                let n = ((self.in_end - self.in_pos) as usize).min(self.slice);
                 self.inbuf.resize(n, 0);
                 src.read_at(self.in_pos, &mut self.inbuf)?;
                 self.in_pos += n as u64;

@@ -223,7 +223,7 @@ pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, Par
             }
             8 => {
                 // Inflate just enough to read the npy header; elements are inflated while streaming.
-                let mut inf = super::Inflater::new(data, m.comp_len, 0);
+                let mut inf = super::Inflater::for_header(data, m.comp_len);
                 let mut head = Vec::new();
                 inf.read(src, 12, &mut head)
                     .map_err(|e| format!("{name}: {e}"))?;
