@@ -139,6 +139,18 @@ pub fn post_task(w: &Helper, task: PartTask, float: &Blob, quant: &Blob) -> Resu
     w.post(msg)
 }
 
+/// A stream read's `{done, value}` (done when it says nothing).
+fn read_result(res: &JsValue) -> (bool, Option<Uint8Array>) {
+    let done = js_sys::Reflect::get(res, &"done".into())
+        .ok()
+        .and_then(|d| d.as_bool())
+        .unwrap_or(true);
+    let value = js_sys::Reflect::get(res, &"value".into())
+        .ok()
+        .and_then(|v| v.dyn_into::<Uint8Array>().ok());
+    (done, value)
+}
+
 /// A Blob read in byte ranges through `Blob.stream()` with a BYOB reader into one buffer that is
 /// reused (each read transfers it and hands it back): no new ArrayBuffer per read, so a worker's
 /// memory stays bounded whatever the file's size. Consecutive ranges continue one stream. A range
@@ -230,13 +242,7 @@ impl StreamSource {
             let res = JsFuture::from(p)
                 .await
                 .map_err(|e| format!("the browser could not read the file: {e:?}"))?;
-            let done = js_sys::Reflect::get(&res, &"done".into())
-                .ok()
-                .and_then(|d| d.as_bool())
-                .unwrap_or(true);
-            let value = js_sys::Reflect::get(&res, &"value".into())
-                .ok()
-                .and_then(|v| v.dyn_into::<Uint8Array>().ok());
+            let (done, value) = read_result(&res);
             // The buffer comes back (transferred) with the bytes read: the next read goes into it.
             let Some(v) = value else {
                 self.reader = None;
@@ -436,13 +442,7 @@ impl InflateSource {
             let res = JsFuture::from(self.reader.read())
                 .await
                 .map_err(|e| format!("corrupt deflate data ({e:?})"))?;
-            let done = js_sys::Reflect::get(&res, &"done".into())
-                .ok()
-                .and_then(|d| d.as_bool())
-                .unwrap_or(true);
-            let value = js_sys::Reflect::get(&res, &"value".into())
-                .ok()
-                .and_then(|v| v.dyn_into::<Uint8Array>().ok());
+            let (done, value) = read_result(&res);
             let Some(v) = value.filter(|_| !done) else {
                 self.ended = true;
                 continue;
