@@ -199,7 +199,7 @@ impl StreamSource {
         }
         if self.reader.is_none() || self.pos != offset {
             if let Some(r) = self.reader.take() {
-                let _ = r.cancel();
+                quiet(r.cancel());
             }
             let slice = self
                 .blob
@@ -283,7 +283,7 @@ impl StreamSource {
 impl Drop for StreamSource {
     fn drop(&mut self) {
         if let Some(r) = self.reader.take() {
-            let _ = r.cancel();
+            quiet(r.cancel());
         }
     }
 }
@@ -439,9 +439,13 @@ impl InflateSource {
                     "the compressed member holds fewer elements than its shape says".into(),
                 );
             }
-            let res = JsFuture::from(self.reader.read())
-                .await
-                .map_err(|e| format!("corrupt deflate data ({e:?})"))?;
+            let res = JsFuture::from(self.reader.read()).await.map_err(|e| {
+                let said = e
+                    .dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .unwrap_or_else(|| format!("{e:?}"));
+                format!("corrupt deflate data (the browser: {said})")
+            })?;
             let (done, value) = read_result(&res);
             let Some(v) = value.filter(|_| !done) else {
                 self.ended = true;
@@ -478,8 +482,20 @@ impl InflateSource {
 
 impl Drop for InflateSource {
     fn drop(&mut self) {
-        let _ = self.reader.cancel();
+        // A stream that failed (corrupt data) rejects its cancel too: handled here, not left to
+        // the console as an uncaught rejection (the pair already has its message).
+        quiet(self.reader.cancel());
     }
+}
+
+/// A promise whose rejection nothing awaits, handled.
+fn quiet(p: js_sys::Promise) {
+    thread_local! {
+        static NOTHING: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+    }
+    NOTHING.with(|f| {
+        let _ = p.catch(f);
+    });
 }
 
 /// One side of a pair read in order: a raw tensor as a stream, a compressed one inflated.
