@@ -290,7 +290,8 @@ impl Drop for StreamSource {
 
 /// Run one part here (in a helper, or in the analysis worker for its own share), reading both
 /// files as streams ([`StreamSource`]) in [`part_schedule`]'s order, each read asked for before the
-/// previous one's values are computed; `alive()` false abandons it.
+/// previous one's values are computed (a compressed pair: whole, in order, both passes at once,
+/// [`run_whole_streamed`]); `alive()` false abandons it.
 pub async fn run_part(
     task: &PartTask,
     float: &Blob,
