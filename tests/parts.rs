@@ -286,9 +286,7 @@ fn non_finite_values_are_located_the_same_in_parts_of_slabs_and_of_groups() {
 /// the session's own comparison gives.
 #[test]
 fn compressed_pairs_go_whole_to_the_workers_and_get_what_the_session_gets() {
-    use quantlens::engine::pairs::{
-        hist_part, is_compressed, plan_pair_parts, run_whole_part, PartOutput,
-    };
+    use quantlens::engine::pairs::{is_compressed, plan_pair_parts};
     let dir = "tests/fixtures/real/ort_int16";
     let files: Vec<(String, Vec<u8>)> = ["float.npz", "quant.npz", "scales.json"]
         .iter()
@@ -313,55 +311,15 @@ fn compressed_pairs_go_whole_to_the_workers_and_get_what_the_session_gets() {
             .unwrap();
         // Both passes on one worker, the histograms from the values the first one kept; and the
         // same from two passes that each read (and inflate) both members.
-        let out = run_whole_part(
-            &mut fb.as_slice(),
-            &d.float,
-            &mut qb.as_slice(),
-            &d.quant,
-            spec,
-            deq,
-            parts[0],
-            &mut |_| {},
-        )
-        .unwrap();
-        let PartOutput::Whole(sum, hist) = out else {
-            panic!("{}: not both passes", d.key);
-        };
-        let sums = vec![sum];
-        let hists: Vec<_> = hist.into_iter().collect();
-        let two = compare_part(
-            &mut fb.as_slice(),
-            &d.float,
-            &mut qb.as_slice(),
-            &d.quant,
-            spec,
-            deq,
-            parts[0],
-            &mut |_| {},
-        )
-        .unwrap();
-        let merged = merge_parts(std::slice::from_ref(&two), spec, &[]);
-        let two_hist = hist_part(
-            &mut fb.as_slice(),
-            &d.float,
-            &mut qb.as_slice(),
-            &d.quant,
-            deq,
-            parts[0],
-            &merged,
-            &mut |_| {},
-        )
-        .unwrap();
+        let (fe, qe) = (&d.float, &d.quant);
+        let one = one_read(fb, fe, qb, qe, spec, deq, parts[0]);
         assert_eq!(
-            format!(
-                "{:?}",
-                merge_parts(&[two], spec, &two_hist.into_iter().collect::<Vec<_>>())
-            ),
-            format!("{:?}", merge_parts(&sums, spec, &hists)),
+            format!("{:?}", two_reads(fb, fe, qb, qe, spec, deq, parts[0])),
+            format!("{one:?}"),
             "{}: one read or two",
             d.key
         );
-        s.insert_compared(d.key.clone(), Ok(merge_parts(&sums, spec, &hists)));
+        s.insert_compared(d.key.clone(), Ok(one));
     }
     s.update(&mut |_, _, _| {});
     assert!(s.deferred_pairs(0).is_empty(), "everything is cached now");
@@ -415,7 +373,7 @@ fn compressed_pairs_go_whole_to_the_workers_and_get_what_the_session_gets() {
 #[test]
 fn a_compressed_raw_int8_pair_compared_whole_is_dequantized_once() {
     use quantlens::engine::encode::npy as npy_bytes;
-    use quantlens::engine::pairs::{compare_pair, hist_part, run_whole_part, PartOutput};
+    use quantlens::engine::pairs::compare_pair;
     use quantlens::engine::tensor::{list_tensors, DataRef};
     let shape = [2usize, 8, 30, 30];
     let n: usize = shape.iter().product();
@@ -451,45 +409,9 @@ fn a_compressed_raw_int8_pair_compared_whole_is_dequantized_once() {
         .unwrap();
     assert_eq!(deq, Some(0.02f32));
     let part = plan_parts_with(&fe.shape, fe.fortran, 1, 0)[0];
-    let PartOutput::Whole(sum, hist) = run_whole_part(
-        &mut fz.as_slice(),
-        &fe,
-        &mut qz.as_slice(),
-        &qe,
-        spec,
-        deq,
-        part,
-        &mut |_| {},
-    )
-    .unwrap() else {
-        panic!("not both passes")
-    };
-    let one = merge_parts(&[sum], spec, &hist.into_iter().collect::<Vec<_>>());
-    let two = compare_part(
-        &mut fz.as_slice(),
-        &fe,
-        &mut qz.as_slice(),
-        &qe,
-        spec,
-        deq,
-        part,
-        &mut |_| {},
-    )
-    .unwrap();
-    let merged = merge_parts(std::slice::from_ref(&two), spec, &[]);
-    let h = hist_part(
-        &mut fz.as_slice(),
-        &fe,
-        &mut qz.as_slice(),
-        &qe,
-        deq,
-        part,
-        &merged,
-        &mut |_| {},
-    )
-    .unwrap();
-    assert!(h.is_some(), "the pair has histograms");
-    let two = merge_parts(&[two], spec, &h.into_iter().collect::<Vec<_>>());
+    let one = one_read(&fz, &fe, &qz, &qe, spec, deq, part);
+    let two = two_reads(&fz, &fe, &qz, &qe, spec, deq, part);
+    assert!(two.hist.is_some(), "the pair has histograms");
     assert_eq!(format!("{one:?}"), format!("{two:?}"));
     // The session's comparison of the same pair (one pass, then the histograms from kept values).
     let whole = compare_pair(
@@ -512,4 +434,72 @@ fn a_compressed_raw_int8_pair_compared_whole_is_dequantized_once() {
     assert_eq!(format!("{:?}", one.hist), format!("{:?}", whole.hist));
     // Dequantized once: the quantized side's max is 127 · 0.02, not 127 · 0.02².
     assert!((one.analy_max - 2.54).abs() < 1e-5, "{}", one.analy_max);
+}
+
+/// A pair compared whole on one worker: both passes from one read (`run_whole_part`), merged.
+fn one_read(
+    fb: &[u8],
+    fe: &quantlens::engine::tensor::TensorEntry,
+    qb: &[u8],
+    qe: &quantlens::engine::tensor::TensorEntry,
+    spec: Option<quantlens::engine::metrics::QuantSpec>,
+    deq: Option<f32>,
+    part: quantlens::engine::pairs::PairPart,
+) -> quantlens::engine::metrics::PairMetrics {
+    use quantlens::engine::pairs::{run_whole_part, PartOutput};
+    let out = run_whole_part(
+        &mut { fb },
+        fe,
+        &mut { qb },
+        qe,
+        spec,
+        deq,
+        part,
+        &mut |_| {},
+    );
+    let Ok(PartOutput::Whole(sum, hist)) = out else {
+        panic!("not both passes: {out:?}");
+    };
+    merge_parts(&[sum], spec, &hist.into_iter().collect::<Vec<_>>())
+}
+
+/// The same from two passes that each read (and inflate) both tensors, as parts do.
+fn two_reads(
+    fb: &[u8],
+    fe: &quantlens::engine::tensor::TensorEntry,
+    qb: &[u8],
+    qe: &quantlens::engine::tensor::TensorEntry,
+    spec: Option<quantlens::engine::metrics::QuantSpec>,
+    deq: Option<f32>,
+    part: quantlens::engine::pairs::PairPart,
+) -> quantlens::engine::metrics::PairMetrics {
+    use quantlens::engine::pairs::hist_part;
+    let sums = compare_part(
+        &mut { fb },
+        fe,
+        &mut { qb },
+        qe,
+        spec,
+        deq,
+        part,
+        &mut |_| {},
+    );
+    let Ok(sums) = sums else {
+        panic!("the metrics pass: {sums:?}");
+    };
+    let merged = merge_parts(std::slice::from_ref(&sums), spec, &[]);
+    let hist = hist_part(
+        &mut { fb },
+        fe,
+        &mut { qb },
+        qe,
+        deq,
+        part,
+        &merged,
+        &mut |_| {},
+    );
+    let Ok(hist) = hist else {
+        panic!("the histogram pass: {hist:?}");
+    };
+    merge_parts(&[sums], spec, &hist.into_iter().collect::<Vec<_>>())
 }
