@@ -193,8 +193,11 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
 }
 
 /// A TensorProto tract can load: not a string tensor (data_type 8) whose values are raw bytes
-/// (raw_data, field 9) or in an external file (data_location 14 = 1). The last occurrence of each
-/// field counts, as protobuf decoders read it.
+/// (raw_data, field 9) or in an external file (data_location 14 = 1), and dims (field 1) whose
+/// byte size fits this machine's memory space as tract computes it (the element size times each
+/// dim in order, checked, at most `isize::MAX`: tract 0.23.9 unwraps that check when a tensor's
+/// values are in its typed fields, and a shape whose product overflows before a 0 dim panicked,
+/// found by fuzzing). The last occurrence of each field counts, as protobuf decoders read it.
 fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
     w: &mut Wire<'_, S>,
     at: u64,
@@ -202,8 +205,16 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
 ) -> Result<(), ParseError> {
     let mut m = Msg::of(at, len);
     let (mut data_type, mut raw_len, mut external, mut name) = (0u64, 0u64, false, None);
+    let (mut dims, mut used) = (Vec::new(), 0u64);
     while let Some(f) = w.next(&mut m)? {
         match (f.num, f.val) {
+            (1, v) => {
+                if !w.repeated(v, 0, &mut dims, &mut used)? {
+                    return Err(ParseError::from(
+                        "a tensor has more than a million dims: the ONNX file is broken, and the model runner cannot load it",
+                    ));
+                }
+            }
             (2, Val::Int(v)) => data_type = v,
             (9, Val::Len(_, l)) => raw_len = l,
             (14, Val::Int(v)) => external = v == 1,
@@ -211,13 +222,48 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
             _ => {}
         }
     }
+    let name = name.unwrap_or_default();
     if data_type == 8 && (raw_len > 0 || external) {
         return Err(ParseError::from(format!(
-            "the string tensor '{}' holds raw bytes, which ONNX does not allow for strings (they go in string_data): the ONNX file is broken, and the model runner cannot load it",
-            name.unwrap_or_default()
+            "the string tensor '{name}' holds raw bytes, which ONNX does not allow for strings (they go in string_data): the ONNX file is broken, and the model runner cannot load it"
+        )));
+    }
+    // Negative dims (an int64 varint's top bit) are refused by tract itself, in words.
+    let negative = dims.iter().any(|&d| (d as i64) < 0);
+    let fits = negative
+        || dims
+            .iter()
+            .try_fold(element_bytes(data_type), |acc, &d| {
+                acc.checked_mul(usize::try_from(d).ok()?)
+            })
+            .is_some_and(|b| b <= isize::MAX as usize);
+    if !fits {
+        return Err(ParseError::from(format!(
+            "the tensor '{name}' claims a shape of {} dims ({}) too large for memory: the ONNX file is broken, and the model runner cannot load it",
+            dims.len(),
+            dims.iter()
+                .take(8)
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" × ")
+                + if dims.len() > 8 { " × …" } else { "" }
         )));
     }
     Ok(())
+}
+
+/// Bytes per element of an ONNX TensorProto data type, as tract stores it (1 for types tract
+/// refuses by itself).
+fn element_bytes(data_type: u64) -> usize {
+    match data_type {
+        1 | 6 | 12 => 4,      // float, int32, uint32
+        7 | 11 | 13 => 8,     // int64, double, uint64
+        4 | 5 | 10 | 16 => 2, // uint16, int16, float16, bfloat16
+        8 => std::mem::size_of::<String>(),
+        14 => 8,  // complex64
+        15 => 16, // complex128
+        _ => 1,   // uint8, int8, bool, the float8 and 4-bit types
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +283,47 @@ mod tests {
         t.extend(field(8, b"s"));
         t.extend(field(9, raw));
         field(7, &field(5, &t))
+    }
+
+    /// A varint.
+    fn varint(mut v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// A model whose graph has one int64 initializer of these dims (packed) and no values.
+    fn model_with_dims(dims: &[u64]) -> Vec<u8> {
+        let packed: Vec<u8> = dims.iter().flat_map(|&d| varint(d)).collect();
+        let mut t = field(1, &packed);
+        t.extend([2 << 3, 7]); // data_type int64
+        t.extend(field(8, b"w"));
+        field(7, &field(5, &t))
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_refused_before_tract() {
+        // The fuzzer's case: the product passes usize::MAX before the 0 dim that would make it
+        // empty (tract checks it, then unwraps the check).
+        let e = check_for_tract(&model_with_dims(&[1 << 40, 1 << 30, 0])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the tensor 'w' claims a shape of 3 dims (1099511627776 × 1073741824 × 0) too large"),
+            "{e}"
+        );
+        // Over isize::MAX bytes: refused; an empty or ordinary shape, and a negative dim (which
+        // tract refuses in words), are left to tract.
+        assert!(check_for_tract(&model_with_dims(&[1 << 61])).is_err());
+        assert!(check_for_tract(&model_with_dims(&[0, 1 << 40])).is_ok());
+        assert!(check_for_tract(&model_with_dims(&[3, 4])).is_ok());
+        assert!(check_for_tract(&model_with_dims(&[u64::MAX])).is_ok());
     }
 
     #[test]

@@ -570,7 +570,7 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
 
     /// Append a repeated numeric field's values (packed or not) as raw bits: `width` 0 for varints,
     /// 4 or 8 for fixed. False (nothing appended) when `used` would pass [`MAX_VALUES`].
-    fn repeated(
+    pub(super) fn repeated(
         &mut self,
         val: Val,
         width: u64,
