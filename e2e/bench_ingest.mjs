@@ -1,10 +1,11 @@
 // Big dumps in the browser (a benchmark, not a test; the "big dumps" part of scripts/bench.sh):
-// generated 2 × 512 MiB float32 .npy pairs (the quantized side the float's int8 fake-quant at 0.02)
-// and a folder of 768 real tensors, and two np.savez_compressed dumps, chosen with the file/folder picker in headless Chromium. Beside
-// each, in the same browser and run, the plain read: a worker that only reads the same files with
-// Blob.stream(). For the pairs, then a typed scale: the time until the pair's error split is shown.
-// Usage: node e2e/bench_ingest.mjs [runs] [pairs|npz|folder]  (after `trunk build --release`; every
-// part unless one is named; QUANTLENS_DIST=folder times another build).
+// generated 2 × 512 MiB float32 .npy pairs (the quantized side the float's int8 fake-quant at 0.02),
+// a folder of 768 real tensors, and two-file .npz dumps of 16 members a side written by
+// np.savez_compressed and by np.savez, chosen with the file/folder picker in headless Chromium.
+// Beside each, in the same browser and run, the plain read: a worker that only reads the same files
+// with Blob.stream(). For the pairs, then a typed scale: the time until the pair's error split is
+// shown. Usage: node e2e/bench_ingest.mjs [runs] [pairs|npz|folder] (after `trunk build
+// --release`; every part unless one is named; QUANTLENS_DIST=folder times another build).
 import { mkdtemp, mkdir, writeFile, stat, rm } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -58,17 +59,23 @@ for side in ("float", "quant"):
 // Compressed dumps: \`np.savez_compressed\` of 16 activations [1, 64, 128, 128] a side (64 MiB
 // inflated a side; the float side normal noise, which deflate barely shrinks, the quantized side
 // its int8 fake-quant at 0.02). Inflating is their cost: each pair goes whole to a worker.
+// The same members written by \`np.savez\` (stored, not deflated: 64 MiB files of 4 MiB members,
+// bigger than the worker keeps in memory): reading is their cost again.
 const npz = [join(dir, "dump_float.npz"), join(dir, "dump_quant.npz")];
-if (!(await stat(npz[1]).catch(() => null))) {
+const npzStored = [join(dir, "dump_stored_float.npz"), join(dir, "dump_stored_quant.npz")];
+if (!(await stat(npzStored[1]).catch(() => null))) {
   const py = `
 import numpy as np, sys
 rng = np.random.default_rng(1)
 f = {f"layer{i}.conv": rng.standard_normal((1, 64, 128, 128), dtype=np.float32) for i in range(16)}
+q = {k: (np.clip(np.rint(v * 50), -128, 127) / 50).astype(np.float32) for k, v in f.items()}
 np.savez_compressed(sys.argv[1], **f)
-np.savez_compressed(sys.argv[2], **{k: (np.clip(np.rint(v * 50), -128, 127) / 50).astype(np.float32) for k, v in f.items()})
+np.savez_compressed(sys.argv[2], **q)
+np.savez(sys.argv[3], **f)
+np.savez(sys.argv[4], **q)
 `;
-  const p = spawnSync("python3", ["-c", py, npz[0], npz[1]], { stdio: "inherit" });
-  if (p.status !== 0) throw new Error("could not write the compressed dumps (numpy)");
+  const p = spawnSync("python3", ["-c", py, ...npz, ...npzStored], { stdio: "inherit" });
+  if (p.status !== 0) throw new Error("could not write the .npz dumps (numpy)");
 }
 // The plain read's page: served from its own folder (the app's CSP allows no blob: worker).
 const www = await mkdtemp(join(tmpdir(), "quantlens_read_"));
@@ -152,6 +159,10 @@ for (let r = 0; r < runs; r++) {
     const inflated = await ip.evaluate((m) => inflateAll([...document.querySelector("#f").files], m), members);
     await ip.close();
     line(`np.savez_compressed, 16 members a side (64 MiB inflated a side, ${plain.bytes} bytes as files; ${workers} cores)`, plain, ms, `; inflating is the cost here, not reading: the browser's DecompressionStream alone on every member, one worker, ${inflated.ms.toFixed(0)} ms (${(inflated.bytes / 1e6).toFixed(0)} MB); numpy's np.load of every member (zlib, one core, no metrics) ${np.stdout.trim()} ms`);
+    const plainS = await plainRead(null, "#f", npzStored);
+    const stored = await ingest("Open files", npzStored, () => /\(16 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"));
+    await stored.page.close();
+    line("np.savez (stored), the same 16 members a side (64 MiB files)", plainS, stored.ms);
   }
   if (only === "npz") continue;
   const plain = await plainRead(null, "#d", folder);

@@ -564,7 +564,7 @@ pub struct PartTask {
     pub float: crate::engine::tensor::TensorEntry,
     pub quant: crate::engine::tensor::TensorEntry,
     pub spec: Option<crate::engine::metrics::QuantSpec>,
-    pub deq: Option<f32>,
+    pub deq: Option<crate::engine::pairs::Deq>,
     pub part: crate::engine::pairs::PairPart,
     pub merged: Option<crate::engine::metrics::PairMetrics>,
 }

@@ -300,10 +300,14 @@ pub async fn run_part(
     alive: &dyn Fn() -> bool,
 ) -> Result<PartOutput, String> {
     let (fe, qe) = (&task.float, &task.quant);
-    if (is_compressed(fe) || is_compressed(qe)) && task.merged.is_none() && inflates_natively() {
+    let compressed = is_compressed(fe) || is_compressed(qe);
+    if task.merged.is_none()
+        && crate::engine::pairs::one_read(fe, qe, task.part)
+        && (!compressed || inflates_natively())
+    {
         return run_whole_streamed(task, float, quant, progress, alive).await;
     }
-    if is_compressed(fe) || is_compressed(qe) {
+    if compressed {
         // A compressed member where the browser cannot inflate: inflated here in order as it is
         // read (synchronous reads, which a worker may make), the whole pair on this worker;
         // other pairs go to the others. Both passes at once: the histograms from the values the
@@ -445,7 +449,10 @@ impl InflateSource {
                     .dyn_ref::<js_sys::Error>()
                     .map(|e| String::from(e.message()))
                     .unwrap_or_else(|| format!("{e:?}"));
-                format!("corrupt deflate data (the browser: {said})")
+                format!(
+                    "corrupt deflate data (the browser: {})",
+                    said.trim_end_matches('.')
+                )
             })?;
             let (done, value) = read_result(&res);
             let Some(v) = value.filter(|_| !done) else {
@@ -538,8 +545,9 @@ impl InOrder {
     }
 }
 
-/// A compressed pair whole on this worker, inflated by the browser as it is read: the metrics
-/// pass, then the histograms from the values it kept (a pair over
+/// A pair whole on this worker in one read ([`crate::engine::pairs::one_read`]: a compressed
+/// one, inflated by the browser as it is read, or a small raw one, streamed): the metrics pass,
+/// then the histograms from the values it kept (a compressed pair over
 /// [`KEEP_COMPRESSED_MAX_ELEMS`] is read and inflated again for them).
 async fn run_whole_streamed(
     task: &PartTask,

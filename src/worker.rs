@@ -217,13 +217,14 @@ struct SpreadPair {
     float: Blob,
     quant: Blob,
     spec: Option<crate::engine::metrics::QuantSpec>,
-    deq: Option<f32>,
+    deq: Option<crate::engine::pairs::Deq>,
     parts: Vec<crate::engine::pairs::PairPart>,
     sums: Vec<Option<crate::engine::metrics::AccPart>>,
     hists: Vec<Option<crate::engine::metrics::HistPart>>,
     /// The metrics merged from the sums (the histogram pass's ranges), once they are in.
     merged: Option<crate::engine::metrics::PairMetrics>,
-    /// Its histograms came with its sums (a compressed pair, compared whole on one worker).
+    /// Its histograms came with its sums (a compressed or small pair compared whole on one
+    /// worker in one read, `pairs::one_read`).
     whole: bool,
     error: Option<String>,
 }
@@ -534,8 +535,13 @@ impl Worker {
             else {
                 continue;
             };
-            let Ok(Some((spec, deq))) = part_setup(&d.float, &d.quant, d.scale, d.dtype.as_deref())
-            else {
+            let Ok(Some((spec, deq))) = part_setup(
+                &d.float,
+                &d.quant,
+                d.scale,
+                d.dtype.as_deref(),
+                d.zero_point,
+            ) else {
                 continue;
             };
             let parts = plan_pair_parts(&d.float, &d.quant, k);
@@ -561,10 +567,10 @@ impl Worker {
         let total_bytes: u64 = pairs
             .iter()
             .map(|p| {
-                // A compressed pair's histograms come from the values its one read kept.
+                // A compressed or small whole pair's histograms come from the values its one
+                // read kept.
                 let whole = p.parts.len() == 1
-                    && (crate::engine::pairs::is_compressed(&p.pair.float)
-                        || crate::engine::pairs::is_compressed(&p.pair.quant));
+                    && crate::engine::pairs::one_read(&p.pair.float, &p.pair.quant, p.parts[0]);
                 let hist = !whole && p.pair.float.numel() <= crate::engine::pairs::HIST_MAX_ELEMS;
                 p.pair.bytes * if hist { 2 } else { 1 }
             })

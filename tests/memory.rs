@@ -98,6 +98,7 @@ fn comparing_large_dumps_keeps_memory_bounded() {
         &qe,
         Some(0.02),
         Some("int8"),
+        0,
         &mut |_| {},
     )
     .expect("compare");

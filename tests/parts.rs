@@ -57,9 +57,15 @@ fn deferred_pairs_merged_in_parts_are_what_a_whole_comparison_gets() {
         s.analysis.tensors.pairs.is_empty(),
         "planning compares nothing"
     );
-    let (spec, deq) = part_setup(&d.float, &d.quant, d.scale, d.dtype.as_deref())
-        .unwrap()
-        .unwrap();
+    let (spec, deq) = part_setup(
+        &d.float,
+        &d.quant,
+        d.scale,
+        d.dtype.as_deref(),
+        d.zero_point,
+    )
+    .unwrap()
+    .unwrap();
     let (fb, qb) = (&files[0].1, &files[1].1);
     let parts = plan_parts_with(&d.float.shape, d.float.fortran, 3, 0);
     assert_eq!(parts.len(), 3);
@@ -133,7 +139,7 @@ fn a_pair_whose_split_dtype_comes_from_its_range_goes_in_parts_and_gets_its_spli
     let d = s.deferred_pairs(100_000);
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((d[0].scale, d[0].dtype.as_deref()), (None, None));
-    let (spec, deq) = part_setup(&d[0].float, &d[0].quant, d[0].scale, None)
+    let (spec, deq) = part_setup(&d[0].float, &d[0].quant, d[0].scale, None, 0)
         .unwrap()
         .unwrap();
     assert_eq!((spec, deq), (None, None));
@@ -243,7 +249,7 @@ fn non_finite_values_are_located_the_same_in_parts_of_slabs_and_of_groups() {
     let s = session(&files);
     let mut s = s;
     let d = s.deferred_pairs(100_000);
-    let (spec, deq) = part_setup(&d[0].float, &d[0].quant, d[0].scale, None)
+    let (spec, deq) = part_setup(&d[0].float, &d[0].quant, d[0].scale, None, 0)
         .unwrap()
         .unwrap();
     for k in [3, 5] {
@@ -306,9 +312,15 @@ fn compressed_pairs_go_whole_to_the_workers_and_get_what_the_session_gets() {
         assert!(is_compressed(&d.float) && is_compressed(&d.quant));
         let parts = plan_pair_parts(&d.float, &d.quant, 4);
         assert_eq!(parts.len(), 1, "a compressed pair goes whole");
-        let (spec, deq) = part_setup(&d.float, &d.quant, d.scale, d.dtype.as_deref())
-            .unwrap()
-            .unwrap();
+        let (spec, deq) = part_setup(
+            &d.float,
+            &d.quant,
+            d.scale,
+            d.dtype.as_deref(),
+            d.zero_point,
+        )
+        .unwrap()
+        .unwrap();
         // Both passes on one worker, the histograms from the values the first one kept; and the
         // same from two passes that each read (and inflate) both members.
         let (fe, qe) = (&d.float, &d.quant);
@@ -404,10 +416,10 @@ fn a_compressed_raw_int8_pair_compared_whole_is_dequantized_once() {
     };
     let (fe, fz) = side("<f4", &f_bytes);
     let (qe, qz) = side("|i1", &q);
-    let (spec, deq) = part_setup(&fe, &qe, Some(0.02), Some("int8"))
+    let (spec, deq) = part_setup(&fe, &qe, Some(0.02), Some("int8"), 0)
         .unwrap()
         .unwrap();
-    assert_eq!(deq, Some(0.02f32));
+    assert_eq!(deq, Some(quantlens::engine::pairs::Deq::new(0.02, 0)));
     let part = plan_parts_with(&fe.shape, fe.fortran, 1, 0)[0];
     let one = one_read(&fz, &fe, &qz, &qe, spec, deq, part);
     let two = two_reads(&fz, &fe, &qz, &qe, spec, deq, part);
@@ -421,6 +433,7 @@ fn a_compressed_raw_int8_pair_compared_whole_is_dequantized_once() {
         &qe,
         Some(0.02),
         Some("int8"),
+        0,
         &mut |_| {},
     )
     .unwrap();
@@ -443,7 +456,7 @@ fn one_read(
     qb: &[u8],
     qe: &quantlens::engine::tensor::TensorEntry,
     spec: Option<quantlens::engine::metrics::QuantSpec>,
-    deq: Option<f32>,
+    deq: Option<quantlens::engine::pairs::Deq>,
     part: quantlens::engine::pairs::PairPart,
 ) -> quantlens::engine::metrics::PairMetrics {
     use quantlens::engine::pairs::{run_whole_part, PartOutput};
@@ -470,7 +483,7 @@ fn two_reads(
     qb: &[u8],
     qe: &quantlens::engine::tensor::TensorEntry,
     spec: Option<quantlens::engine::metrics::QuantSpec>,
-    deq: Option<f32>,
+    deq: Option<quantlens::engine::pairs::Deq>,
     part: quantlens::engine::pairs::PairPart,
 ) -> quantlens::engine::metrics::PairMetrics {
     use quantlens::engine::pairs::hist_part;

@@ -162,6 +162,7 @@ fn real_model_activations_match_numpy() {
             &pair.quant.entry,
             Some(scale),
             Some("int8"),
+            0,
             &mut |_| {},
         )
         .expect("compare");
@@ -185,6 +186,7 @@ fn the_error_split_tells_clipping_from_inherited_error() {
         &add.quant.entry,
         Some(num(&exp["Add@0"]["scale"])),
         Some("int8"),
+        0,
         &mut |_| {},
     )
     .expect("add");
@@ -217,6 +219,7 @@ fn the_error_split_tells_clipping_from_inherited_error() {
         &clip.quant.entry,
         Some(num(&exp["Clip@0"]["scale"])),
         Some("int8"),
+        0,
         &mut |_| {},
     )
     .expect("clip");
@@ -248,6 +251,7 @@ fn edge_cases_match_numpy() {
             &pair.quant.entry,
             scale,
             Some("int8"),
+            0,
             &mut |_| {},
         )
         .expect("compare");
@@ -274,6 +278,7 @@ fn single(f: &str, q: &str, scale: Option<f64>) -> PairMetrics {
         &ql[0].entry,
         scale,
         None,
+        0,
         &mut |_| {},
     )
     .expect("compare")
@@ -321,6 +326,7 @@ fn int8_dump_f16_big_endian_fortran_and_single_npy() {
         &ql[0].entry,
         None,
         None,
+        0,
         &mut |_| {},
     )
     .expect_err("this input must be refused");
@@ -342,6 +348,7 @@ fn safetensors_pairs_by_name() {
             &pair.quant.entry,
             None,
             None,
+            0,
             &mut |_| {},
         )
         .expect("cmp");
@@ -361,6 +368,7 @@ fn shape_mismatch_and_truncation_are_reported_not_broadcast() {
         &zeros.entry,
         None,
         None,
+        0,
         &mut |_| {},
     )
     .expect_err("this input must be refused");
@@ -502,6 +510,7 @@ fn torch_save_archives_plain_parameter_and_quantized_tensors() {
             &pair.quant.entry,
             None,
             None,
+            0,
             &mut |_| {},
         )
         .expect("cmp");

@@ -112,7 +112,7 @@ fn metrics_match_torch_on_real_qtensors() {
         let a = fe.iter().find(|e| e.name == k).expect(k);
         let b = qe.iter().find(|e| e.name == k).expect(k);
         let m =
-            pairs::compare_pair(&mut f, a, &mut q, b, None, None, &mut |_| {}).expect("compare");
+            pairs::compare_pair(&mut f, a, &mut q, b, None, None, 0, &mut |_| {}).expect("compare");
         let want = &exp[k];
         for (name, got) in [
             ("cosine", m.cosine),

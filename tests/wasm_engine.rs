@@ -78,6 +78,7 @@ fn wasm_metrics_match_the_native_ones_on_real_activations() {
         &add.quant.entry,
         Some(0.047_244_094_312_191_01),
         Some("int8"),
+        0,
         &mut |_| {},
     )
     .expect("compare");

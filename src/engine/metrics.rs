@@ -502,14 +502,23 @@ fn split_scalar(b: &[f32], q: QuantSpec, acc: [[f32; LANES]; 3]) -> [[f32; LANES
     [clip, round, nclip]
 }
 
-/// A symmetric quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
-/// `fake_quantize_per_tensor_affine` with zero point 0 (round half to even).
+/// A quantizer: `clamp(nearbyint(x · (1/scale)), qmin, qmax) · scale`, as PyTorch's
+/// `fake_quantize_per_tensor_affine` (round half to even). With a zero point z, `qmin` and
+/// `qmax` are the dtype's bounds minus z (`clamp(round(x/s) + z, 0, 255) − z` is
+/// `clamp(round(x/s), −z, 255 − z)`), so the kernels need not know it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QuantSpec {
     #[serde(with = "crate::engine::num")]
     pub scale: f64,
     pub qmin: i64,
     pub qmax: i64,
+    /// The zero point already taken off `qmin` and `qmax` (0: symmetric, and not written).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_point: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 impl QuantSpec {
@@ -518,6 +527,7 @@ impl QuantSpec {
             scale,
             qmin: -128,
             qmax: 127,
+            zero_point: 0,
         }
     }
     pub fn int16(scale: f64) -> QuantSpec {
@@ -525,11 +535,20 @@ impl QuantSpec {
             scale,
             qmin: -32768,
             qmax: 32767,
+            zero_point: 0,
         }
     }
+    /// The dtype's own bounds (before the zero point): `(-128, 127)` for int8.
+    pub fn dtype_range(&self) -> (i64, i64) {
+        (
+            self.qmin.saturating_add(self.zero_point),
+            self.qmax.saturating_add(self.zero_point),
+        )
+    }
+
     /// The grid's dtype name: `int4`, `int8`, `uint8` or `int16`.
     pub fn dtype_name(&self) -> &'static str {
-        match (self.qmin, self.qmax) {
+        match self.dtype_range() {
             (0, _) => "uint8",
             (_, q) if q > 255 => "int16",
             (_, q) if q < 127 => "int4",

@@ -780,6 +780,7 @@ pub fn simulate(
                     scale: a.scale,
                     qmin,
                     qmax,
+                    zero_point: 0,
                 }
             });
             let entry = accs.entry(id).or_insert_with(|| {

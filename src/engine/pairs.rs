@@ -211,11 +211,14 @@ fn run_affinity(a: &str, b: &str) -> usize {
 }
 
 /// The quantizer of the quantized side: from the given scale, and the dtype from the quantized
-/// tensor's integer type, or else from its values (≤ 128 steps from 0 → int8, else int16).
+/// tensor's integer type, or else from its values (≤ 128 steps from 0 → int8, else int16). A
+/// zero point z (asymmetric quantization: `clamp(round(x/s) + z, qmin, qmax) − z`, ONNX Runtime's
+/// uint8 activations) moves the integer range to `qmin − z … qmax − z`, the same values.
 pub fn quant_spec(
     quant: &TensorEntry,
     scale: Option<f64>,
     dtype: Option<&str>,
+    zero_point: i64,
     analy_absmax: f64,
 ) -> Option<QuantSpec> {
     let s = scale
@@ -225,8 +228,9 @@ pub fn quant_spec(
         scale: s,
         qmin: 0,
         qmax: 255,
+        zero_point: 0,
     };
-    Some(match (dtype, quant.elem) {
+    let spec = match (dtype, quant.elem) {
         // A raw 8-bit dump holds 8-bit values: a wider dtype typed for it cannot apply (its range
         // would hide clipping the data shows at ±127 steps).
         (Some("int16") | Some("qint16"), ElemType::I8) => QuantSpec::int8(s),
@@ -236,11 +240,18 @@ pub fn quant_spec(
             scale: s,
             qmin: -8,
             qmax: 7,
+            zero_point: 0,
         },
         (Some("int8") | Some("qint8"), _) | (None, ElemType::I8) => QuantSpec::int8(s),
         (Some("uint8") | Some("quint8"), _) | (None, ElemType::U8) => uint8,
         _ if analy_absmax / s <= 128.5 => QuantSpec::int8(s),
         _ => QuantSpec::int16(s),
+    };
+    Some(QuantSpec {
+        qmin: spec.qmin.saturating_sub(zero_point),
+        qmax: spec.qmax.saturating_sub(zero_point),
+        zero_point,
+        ..spec
     })
 }
 
@@ -249,6 +260,7 @@ pub const CHUNK_ELEMS: usize = 1 << 20;
 
 /// Compare one pair, streaming both tensors in lockstep. `progress(done_bytes)` is called per slice.
 /// Integer quantized dumps are dequantized with the scale (required for them).
+#[allow(clippy::too_many_arguments)]
 pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     fsrc: &mut F,
     fe: &TensorEntry,
@@ -256,6 +268,7 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     qe: &TensorEntry,
     scale: Option<f64>,
     dtype: Option<&str>,
+    zero_point: i64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<PairMetrics, String> {
     pair_checks(fe, qe, scale)?;
@@ -278,9 +291,9 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     } else {
         0.0
     };
-    let spec = quant_spec(qe, scale, dtype, absmax);
+    let spec = quant_spec(qe, scale, dtype, zero_point, absmax);
     let deq = if qe.is_raw_int() {
-        scale.map(|s| s as f32)
+        scale.map(|s| Deq::new(s, zero_point))
     } else {
         None
     };
@@ -308,8 +321,8 @@ pub fn compare_pair<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
                 .map_err(|e| format!("float side: {e}"))?;
             super::tensor::read_range(qsrc, qe, start, n, a)
                 .map_err(|e| format!("quantized side: {e}"))?;
-            if let Some(s) = deq {
-                a.iter_mut().for_each(|v| *v *= s);
+            if let Some(d) = deq {
+                d.apply(a);
             }
             acc.update(b, a);
             done += n as u64 * es;
@@ -380,6 +393,7 @@ pub fn rescale_pair<F: ByteSource + ?Sized>(
     old: &PairMetrics,
     scale: Option<f64>,
     dtype: Option<&str>,
+    zero_point: i64,
     progress: &mut dyn FnMut(u64),
 ) -> Option<Result<PairMetrics, String>> {
     if qe.is_raw_int() || fe.is_raw_int() || fe.shape != qe.shape {
@@ -396,7 +410,7 @@ pub fn rescale_pair<F: ByteSource + ?Sized>(
     } else {
         0.0
     };
-    let spec = quant_spec(qe, scale, dtype, absmax);
+    let spec = quant_spec(qe, scale, dtype, zero_point, absmax);
     let mut m = old.clone();
     m.quant = spec;
     m.max_qscale_diff = spec.map(|q| m.atol / q.scale);
@@ -456,7 +470,10 @@ pub const DEFER_MIN_BYTES: u64 = 32 << 20;
 
 /// Compressed pairs (a deflated `.npz` member on either side) at least this big (both sides,
 /// inflated bytes) are compared apart from the session's pass too, each whole on one worker:
-/// inflating, not reading, is their cost, so several of them go round the workers.
+/// inflating, not reading, is their cost, so several of them go round the workers. So are the
+/// pairs this big in a file of [`DEFER_MIN_BYTES`] or more (an `.npz` of many members, a
+/// `.safetensors` of a whole run): the browser keeps no such file in memory, and streamed on
+/// several workers they are read many times faster than through the session's pass.
 pub const DEFER_MIN_COMPRESSED_BYTES: u64 = 1 << 20;
 
 /// Whether a tensor is stored deflated (it can only be read in order, from its start).
@@ -472,6 +489,16 @@ pub fn plan_pair_parts(fe: &TensorEntry, qe: &TensorEntry, k: usize) -> Vec<Pair
     } else {
         plan_parts(&fe.shape, fe.fortran, k)
     }
+}
+
+/// Whether a part's two passes come from one read ([`run_whole_part`]; in the browser,
+/// `spread::run_whole_streamed`): a compressed pair (reading it again means inflating it again),
+/// or a whole pair small enough ([`KEEP_COMPRESSED_MAX_ELEMS`] a side) that its histograms can
+/// take the values the metrics pass kept instead of a second read.
+pub fn one_read(fe: &TensorEntry, qe: &TensorEntry, part: PairPart) -> bool {
+    let (outer, _, inner) = super::metrics::kl_layout(&fe.shape, fe.fortran);
+    let whole = part.o0 == 0 && part.o1 == outer && part.r0 == 0 && part.r1 == inner;
+    is_compressed(fe) || is_compressed(qe) || (whole && fe.numel() <= KEEP_COMPRESSED_MAX_ELEMS)
 }
 
 /// Split a tensor of `shape` into at most `k` parts of about equal size: by outer slabs (batch)
@@ -517,8 +544,30 @@ pub fn plan_parts_with(shape: &[u64], fortran: bool, k: usize, min_bytes: u64) -
     }
 }
 
-/// The error split's quantizer and the scale that dequantizes raw integers (see [`part_setup`]).
-pub type PartSetup = (Option<QuantSpec>, Option<f32>);
+/// The error split's quantizer and how raw integers are dequantized (see [`part_setup`]).
+pub type PartSetup = (Option<QuantSpec>, Option<Deq>);
+
+/// How a raw integer dump is dequantized: `(q − zero_point) · scale`, in f32 (with a zero point of
+/// 0, the bits of `q · scale`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Deq {
+    pub scale: f32,
+    pub zero_point: f32,
+}
+
+impl Deq {
+    pub fn new(scale: f64, zero_point: i64) -> Deq {
+        Deq {
+            scale: scale as f32,
+            zero_point: zero_point as f32,
+        }
+    }
+
+    pub fn apply(self, values: &mut [f32]) {
+        let (s, z) = (self.scale, self.zero_point);
+        values.iter_mut().for_each(|v| *v = (*v - z) * s);
+    }
+}
 
 /// What comparing a pair in parts needs to know first: the error split's quantizer and the
 /// scale that dequantizes raw integers. None when the split's dtype must be inferred from the
@@ -530,6 +579,7 @@ pub fn part_setup(
     qe: &TensorEntry,
     scale: Option<f64>,
     dtype: Option<&str>,
+    zero_point: i64,
 ) -> Result<Option<PartSetup>, String> {
     pair_checks(fe, qe, scale)?;
     let scale = scale.or(qe.scale);
@@ -541,11 +591,11 @@ pub fn part_setup(
         return Ok(None);
     }
     let deq = if qe.is_raw_int() {
-        scale.map(|s| s as f32)
+        scale.map(|s| Deq::new(s, zero_point))
     } else {
         None
     };
-    Ok(Some((quant_spec(qe, scale, dtype, 0.0), deq)))
+    Ok(Some((quant_spec(qe, scale, dtype, zero_point, 0.0), deq)))
 }
 
 /// The checks every comparison makes before reading.
@@ -686,7 +736,7 @@ enum PartPass {
 /// reads them (synchronously in [`run_part`], asynchronously in the browser's helpers).
 pub struct PartRun {
     pass: PartPass,
-    deq: Option<f32>,
+    deq: Option<Deq>,
     along: u64,
     /// Channels of the current outer slab seen so far.
     c: u64,
@@ -700,7 +750,7 @@ impl PartRun {
     pub fn new(
         fe: &TensorEntry,
         spec: Option<QuantSpec>,
-        deq: Option<f32>,
+        deq: Option<Deq>,
         part: PairPart,
         merged: Option<&PairMetrics>,
     ) -> PartRun {
@@ -739,8 +789,8 @@ impl PartRun {
     /// The values of one read at flat element `start` (`b` float, `a` quantized, raw integers not
     /// yet dequantized).
     pub fn feed(&mut self, start: u64, b: &[f32], a: &mut [f32], w: usize) {
-        if let Some(s) = self.deq {
-            a.iter_mut().for_each(|v| *v *= s);
+        if let Some(d) = self.deq {
+            d.apply(a);
         }
         match &mut self.pass {
             PartPass::Sums { acc, kl, kl_total } => {
@@ -805,7 +855,7 @@ pub fn run_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     qsrc: &mut Q,
     qe: &TensorEntry,
     spec: Option<QuantSpec>,
-    deq: Option<f32>,
+    deq: Option<Deq>,
     part: PairPart,
     merged: Option<&PairMetrics>,
     progress: &mut dyn FnMut(u64),
@@ -865,7 +915,7 @@ pub fn run_whole_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     qsrc: &mut Q,
     qe: &TensorEntry,
     spec: Option<QuantSpec>,
-    deq: Option<f32>,
+    deq: Option<Deq>,
     part: PairPart,
     progress: &mut dyn FnMut(u64),
 ) -> Result<PartOutput, String> {
@@ -980,7 +1030,7 @@ pub fn compare_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     qsrc: &mut Q,
     qe: &TensorEntry,
     spec: Option<QuantSpec>,
-    deq: Option<f32>,
+    deq: Option<Deq>,
     part: PairPart,
     progress: &mut dyn FnMut(u64),
 ) -> Result<super::metrics::AccPart, String> {
@@ -1000,7 +1050,7 @@ pub fn hist_part<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     fe: &TensorEntry,
     qsrc: &mut Q,
     qe: &TensorEntry,
-    deq: Option<f32>,
+    deq: Option<Deq>,
     part: PairPart,
     m: &PairMetrics,
     progress: &mut dyn FnMut(u64),
@@ -1041,7 +1091,7 @@ fn lockstep<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
     fe: &TensorEntry,
     qsrc: &mut Q,
     qe: &TensorEntry,
-    deq: Option<f32>,
+    deq: Option<Deq>,
     f: &mut SliceVisitor,
 ) -> Result<(), String> {
     let mut fr = ElemReader::new(fsrc, fe);
@@ -1060,8 +1110,8 @@ fn lockstep<F: ByteSource + ?Sized, Q: ByteSource + ?Sized>(
         if n == 0 {
             return Ok(());
         }
-        if let Some(s) = deq {
-            qf.iter_mut().for_each(|v| *v *= s);
+        if let Some(d) = deq {
+            d.apply(&mut qf);
         }
         f(&bf, &qf, fr.done_bytes() + qr.done_bytes());
     }
@@ -1118,13 +1168,21 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
                     let (lo, hi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
                     format!(" If the op after it keeps only values inside [{lo:.4}, {hi:.4}] anyway (a ReLU6, or hardswish's Clip(0, 6) after an Add), this clipping costs nothing: compare that op's pair before changing anything.")
                 }).unwrap_or_default();
-                let is16 = m.quant.is_some_and(|q| q.qmax > 255);
+                let is16 = m.quant.is_some_and(|q| q.dtype_range().1 > 255);
                 let what = if is16 {
                     "Use such a scale, or better calibration data or method (the tensor is int16 already: if the covering scale's step is too coarse for its small values, fix the scale to the physical range or split the tensor into groups with their own scales)"
                 } else {
                     "Use such a scale, better calibration data or method, or int16"
                 };
-                format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}). {what}.{clip_after}", m.base_min, m.base_max, super::num::short(amax), need(127.0), need(32767.0))
+                match m.quant.filter(|q| q.zero_point != 0) {
+                    // Asymmetric: the zero point places the range; its width is the scale's.
+                    Some(q) => {
+                        let (lo, hi) = q.dtype_range();
+                        let width = (m.base_max - m.base_min).max(0.0);
+                        format!("The scale and zero point ({}, {}) do not cover the float values of `{name}` (float range [{:.4}, {:.4}]): the range they represent, [{:.4}, {:.4}], must reach both ends, so scale ≥ (max − min)/{} = {} with the zero point that puts 0 in place. {what}.{clip_after}", super::num::short(q.scale), q.zero_point, m.base_min, m.base_max, q.qmin as f64 * q.scale, q.qmax as f64 * q.scale, hi - lo, super::num::short(width / (hi - lo) as f64))
+                    }
+                    None => format!("The scale does not cover the float values of `{name}` (float range [{:.4}, {:.4}]): qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}). {what}.{clip_after}", m.base_min, m.base_max, super::num::short(amax), need(127.0), need(32767.0)),
+                }
             },
         )
     } else if sp.round >= sp.inherited {
@@ -1446,10 +1504,15 @@ pub fn uncompared_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
     let rows: Vec<usize> = (0..pairs.len())
         .filter(|&i| pairs[i].metrics.is_none() && pairs[i].error.is_some())
         .collect();
+    // A float side's fault (its file could not be read there) is the float file's finding.
+    let file_of = |i: usize| match pairs[i].error.as_deref() {
+        Some(e) if e.starts_with("float side") => pairs[i].float_file,
+        _ => pairs[i].quant_file,
+    };
     let mut files: Vec<usize> = Vec::new();
     for &i in &rows {
-        if !files.contains(&pairs[i].quant_file) {
-            files.push(pairs[i].quant_file);
+        if !files.contains(&file_of(i)) {
+            files.push(file_of(i));
         }
     }
     files
@@ -1458,7 +1521,7 @@ pub fn uncompared_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
             let mine: Vec<usize> = rows
                 .iter()
                 .copied()
-                .filter(|&i| pairs[i].quant_file == file)
+                .filter(|&i| file_of(i) == file)
                 .collect();
             (file, uncompared_finding(pairs, &mine))
         })
@@ -1482,7 +1545,10 @@ fn uncompared_finding(pairs: &[PairResult], rows: &[usize]) -> Finding {
     let count = super::findings::plural(rows.len(), "pair", "pairs");
     let said: Vec<String> = reasons
         .iter()
-        .map(|(_, why, names)| format!("{} ({why})", super::findings::name_list(names, 3)))
+        .map(|(_, why, names)| {
+            let why = why.trim_end_matches('.');
+            format!("{} ({why})", super::findings::name_list(names, 3))
+        })
         .collect();
     let shape = reasons.iter().any(|(k, _, _)| k == "shape mismatch");
     let raw = reasons.iter().any(|(_, w, _)| w.contains("holds raw "));
@@ -1499,7 +1565,8 @@ fn uncompared_finding(pairs: &[PairResult], rows: &[usize]) -> Finding {
         severity: Severity::Warning,
         layers: names,
         message: format!(
-            "{count} could not be compared, so nothing is measured for them: {}.",
+            "{count} could not be compared, so nothing is measured for {}: {}.",
+            if rows.len() == 1 { "it" } else { "them" },
             said.join("; ")
         ),
         fix: {
@@ -1737,6 +1804,7 @@ mod tests {
             &qe,
             scale,
             dtype,
+            0,
             &mut |_| {},
         )
         .unwrap();
@@ -1864,7 +1932,7 @@ mod tests {
                 (npy_as(&shape, fortran, &b), npy_as(&shape, fortran, &q))
             };
             let (fe, qe, whole) = entries_and_whole(&fb, &qb, scale, dtype);
-            let Some((spec, deq)) = part_setup(&fe, &qe, scale, dtype).unwrap() else {
+            let Some((spec, deq)) = part_setup(&fe, &qe, scale, dtype, 0).unwrap() else {
                 panic!("{shape:?}: not in parts");
             };
             for k in [2usize, 3, 5] {
@@ -2041,6 +2109,7 @@ mod tests {
                 &qe,
                 scale,
                 dtype,
+                0,
                 &mut |_| {},
             )
             .unwrap()
@@ -2057,7 +2126,7 @@ mod tests {
             for (s1, d1) in cases {
                 let want = whole(s1, d1);
                 let mut read = 0u64;
-                let got = rescale_pair(&mut fb.as_slice(), &fe, &qe, &old, s1, d1, &mut |d| {
+                let got = rescale_pair(&mut fb.as_slice(), &fe, &qe, &old, s1, d1, 0, &mut |d| {
                     read = d
                 })
                 .expect("a float dump: the split alone")
@@ -2102,6 +2171,7 @@ mod tests {
             &old,
             Some(0.02),
             None,
+            0,
             &mut |_| {}
         )
         .is_none());
@@ -2139,6 +2209,7 @@ mod tests {
                 scale.map(|s| ScaleChoice {
                     scale: s,
                     dtype: None,
+                    zero_point: 0,
                     source: "typed".into(),
                 })
             };
@@ -2166,6 +2237,7 @@ mod tests {
             &qe[0],
             Some(1.0 / 80.0),
             None,
+            0,
             &mut |_| {},
         )
         .unwrap();
@@ -2730,7 +2802,7 @@ pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
     let message = if files.is_empty() || pairs > 0 {
         None
     } else if files.len() == 1 {
-        Some("Only one tensor file: drop the other side's file too (float and quantized dumps are compared by tensor name).".into())
+        Some("Only one tensor file was read: drop the other side's file too (float and quantized dumps are compared by tensor name); a file that could not be read says why in the banner at the top.".into())
     } else if undecided > 0 {
         Some(format!(
             "{} of {} tensor files have no side yet (no float/fp32/baseline or quant/qdq/int8 in their names): choose each file's side below.",
@@ -2802,6 +2874,9 @@ pub struct ScaleChoice {
     #[serde(with = "crate::engine::num")]
     pub scale: f64,
     pub dtype: Option<super::quant::QDType>,
+    /// The zero point (asymmetric quantization; 0 when symmetric or unknown, and not written).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_point: i64,
     pub source: String,
 }
 
@@ -2844,6 +2919,7 @@ pub struct DeferredPair {
     pub quant: TensorEntry,
     pub scale: Option<f64>,
     pub dtype: Option<String>,
+    pub zero_point: i64,
     pub bytes: u64,
 }
 
@@ -2922,7 +2998,8 @@ pub fn compare_files_with(
             p.float.entry.name,
             files[p.quant.file].key,
             p.quant.entry.name,
-            sc.as_ref().map(|s| (s.scale.to_bits(), s.dtype))
+            sc.as_ref()
+                .map(|s| (s.scale.to_bits(), s.dtype, s.zero_point))
         )
     };
     let chosen: Vec<Option<ScaleChoice>> = pairing
@@ -2948,6 +3025,7 @@ pub fn compare_files_with(
         let scale = sc.as_ref().map(|s| s.scale).or(p.quant.entry.scale);
         let (fi, qi) = (p.float.file, p.quant.file);
         let k = key(p, &sc);
+        let zero_point = sc.as_ref().map_or(0, |s| s.zero_point);
         if let Some((min_bytes, list)) = defer.as_mut() {
             let dtype = sc.as_ref().and_then(|s| s.dtype).map(|d| d.name());
             let prefix = key(p, &None);
@@ -2957,27 +3035,31 @@ pub fn compare_files_with(
             // range, which only a pass finds. The pair goes in parts without its scale (the
             // metrics, KL and histograms), and this pass then adds the split from the float side
             // alone (`rescale_pair`, with the range the parts found).
-            let plan = match part_setup(&p.float.entry, &p.quant.entry, scale, dtype) {
-                Ok(Some(_)) => Some((k.clone(), scale, dtype)),
+            let plan = match part_setup(&p.float.entry, &p.quant.entry, scale, dtype, zero_point) {
+                Ok(Some(_)) => Some((k.clone(), scale, dtype, zero_point)),
                 Ok(None)
                     if sc.is_some()
                         && p.quant.entry.scale.is_none()
                         && matches!(
-                            part_setup(&p.float.entry, &p.quant.entry, None, None),
+                            part_setup(&p.float.entry, &p.quant.entry, None, None, 0),
                             Ok(Some(_))
                         ) =>
                 {
-                    Some((key(p, &None), None, None))
+                    Some((key(p, &None), None, None, 0))
                 }
                 _ => None,
             };
-            if let (Some((dkey, dscale, ddtype)), false, true, false, true) = (
+            if let (Some((dkey, dscale, ddtype, dzp)), false, true, false, true) = (
                 plan,
                 cache.contains_key(&k),
                 fi != qi,
                 rescale,
                 bytes(p)
-                    >= if is_compressed(&p.float.entry) || is_compressed(&p.quant.entry) {
+                    >= if is_compressed(&p.float.entry)
+                        || is_compressed(&p.quant.entry)
+                        || sources[fi].size() >= *min_bytes
+                        || sources[qi].size() >= *min_bytes
+                    {
                         (*min_bytes).min(DEFER_MIN_COMPRESSED_BYTES)
                     } else {
                         *min_bytes
@@ -2991,6 +3073,7 @@ pub fn compare_files_with(
                     quant: p.quant.entry.clone(),
                     scale: dscale,
                     dtype: ddtype.map(str::to_string),
+                    zero_point: dzp,
                     bytes: bytes(p),
                 });
             }
@@ -3029,6 +3112,7 @@ pub fn compare_files_with(
                             old,
                             scale,
                             dtype,
+                            zero_point,
                             &mut |d| progress(done + d, total, &label),
                         )
                     });
@@ -3041,6 +3125,7 @@ pub fn compare_files_with(
                             &p.quant.entry,
                             scale,
                             dtype,
+                            zero_point,
                             &mut |d| progress(done + d, total, &label),
                         ),
                     }
@@ -3170,4 +3255,8 @@ mod side_tests {
             assert_eq!(s.map(|(s, _)| s), Some(want), "{}", names[k]);
         }
     }
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }

@@ -193,6 +193,7 @@ impl Analysis {
                             .or_insert(ScaleChoice {
                                 scale: e.scale,
                                 dtype: e.dtype,
+                                zero_point: e.zero_point,
                                 source: short.to_string(),
                             });
                     }
@@ -219,6 +220,7 @@ impl Analysis {
                                 ScaleChoice {
                                     scale: s,
                                     dtype,
+                                    zero_point: 0,
                                     source: short.to_string(),
                                 },
                                 r.qscale_abs_err,
@@ -228,6 +230,7 @@ impl Analysis {
                                 ScaleChoice {
                                     scale: s,
                                     dtype,
+                                    zero_point: 0,
                                     source: short.to_string(),
                                 },
                                 r.qscale_abs_err,
@@ -784,6 +787,7 @@ impl Session {
             settings.scales.get(n).map(|(s, d)| ScaleChoice {
                 scale: *s,
                 dtype: *d,
+                zero_point: 0,
                 source: "typed".into(),
             })
         };
@@ -800,10 +804,12 @@ impl Session {
             .or_else(|| from_files(quant_tensor))
             .or_else(|| from_files(&super::pairs::normalize(quant_tensor)));
         // A scale typed without a dtype keeps the pair's own (from its files): `0.5` typed for an
-        // int16 pair is an int16 scale, not a guess from the values.
+        // int16 pair is an int16 scale, not a guess from the values; a uint8 one keeps its zero
+        // point.
         let own_dtype = |mut c: ScaleChoice| {
             if c.dtype.is_none() {
                 c.dtype = files.as_ref().and_then(|f| f.dtype);
+                c.zero_point = files.as_ref().map_or(0, |f| f.zero_point);
             }
             c
         };
@@ -1142,6 +1148,7 @@ mod display_name_tests {
             crate::engine::pairs::ScaleChoice {
                 scale: 0.0002,
                 dtype: Some(crate::engine::quant::QDType::Int16),
+                zero_point: 0,
                 source: "scales.json".into(),
             },
         );

@@ -510,7 +510,7 @@ pub fn pair_range_picture(
     m: &super::metrics::PairMetrics,
     rep: Option<(f64, f64)>,
 ) -> Option<RangePicture> {
-    let dtype = m.quant.map(|q| match (q.qmin, q.qmax) {
+    let dtype = m.quant.map(|q| match q.dtype_range() {
         (-128, 127) => super::cells::DType::QInt8,
         (-32768, 32767) => super::cells::DType::QInt16,
         (0, 255) => super::cells::DType::QUInt8,
@@ -1280,7 +1280,7 @@ pub fn whatif_export(pr: &PairResult, w: &PairWhatIf) -> ExportTable {
     ]);
     if let Some(m) = &pr.metrics {
         if let Some(sp) = m.error_split {
-            let dtype = m.quant.map(|q| match (q.qmin, q.qmax) {
+            let dtype = m.quant.map(|q| match q.dtype_range() {
                 (_, hi) if hi > 255 => "int16",
                 (0, _) => "uint8",
                 _ => "int8",

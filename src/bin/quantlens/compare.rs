@@ -169,6 +169,7 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
             .map(|s| ScaleChoice {
                 scale: s.scale,
                 dtype: s.dtype,
+                zero_point: 0,
                 source: "--scale".into(),
             })
     };
