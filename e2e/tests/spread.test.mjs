@@ -211,14 +211,13 @@ function npzArchive(members, { deflate = false, corrupt = "" } = {}) {
   return Buffer.concat([...locals, cd, end]);
 }
 
-test("compressed .npz members go round the workers, each pair whole, with their own metrics", async () => {
-  // `np.savez_compressed` dumps: every member deflated. Each pair of 1 MiB and more is inflated
-  // on a worker of its own (a part could only start by inflating all before it).
-  const shape6 = [1, 16, 128, 128];
-  const m = shape6.reduce((a, b) => a * b);
+/** `count` members `{prefix}{p}.npy` of `dims` a side (each pair its own int8 step, so its own
+ * SQNR): [float members, quantized members, SQNR by pair name]. */
+function members(prefix, count, dims) {
+  const m = dims.reduce((a, b) => a * b);
   const want = {};
   const fm = [], qm = [];
-  for (let p = 0; p < 6; p++) {
+  for (let p = 0; p < count; p++) {
     const s = 0.004 * (p + 1);
     const b = new Float32Array(m);
     const q = new Float32Array(m);
@@ -228,16 +227,20 @@ test("compressed .npz members go round the workers, each pair whole, with their 
       q[i] = Math.fround(Math.min(127, Math.max(-128, Math.round(b[i] / s))) * s);
       bb += b[i] * b[i]; dd += (b[i] - q[i]) ** 2;
     }
-    want[`conv${p}`] = 10 * Math.log10(bb / dd);
-    fm.push([`conv${p}.npy`, npy(b, shape6)]);
-    qm.push([`conv${p}.npy`, npy(q, shape6)]);
+    want[`${prefix}${p}`] = 10 * Math.log10(bb / dd);
+    fm.push([`${prefix}${p}.npy`, npy(b, dims)]);
+    qm.push([`${prefix}${p}.npy`, npy(q, dims)]);
   }
-  const sub = await scratchDir("quantlens_spread_npz_");
-  await writeFile(join(sub, "float.npz"), npzDeflated(fm));
-  await writeFile(join(sub, "quant.npz"), npzDeflated(qm));
+  return [fm, qm, want];
+}
+
+/** Choose the two `.npz` files; check that the helpers started, every pair's SQNR, and that the
+ * pair `detail` draws both histograms (the histogram pass ran on the workers too). */
+async function checkNpzPairs(files, want, detail) {
+  const count = Object.keys(want).length;
   const { page, errors, workers, cores } = await openApp();
-  await page.setInputFiles('input[aria-label="Open files"]', [join(sub, "float.npz"), join(sub, "quant.npz")]);
-  await page.waitForFunction(() => /\(6 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
+  await page.setInputFiles('input[aria-label="Open files"]', files);
+  await page.waitForFunction((n) => new RegExp(`\\(${n} pairs\\)`).test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), count, { timeout: 120000 });
   if (cores >= 2) assert.equal(workers.filter((u) => u.endsWith("/worker_loader.js")).length, Math.min(cores, 8), `helpers started (${workers})`);
   await page.locator(".tab", { hasText: "Tensors" }).click();
   for (const [name, sqnr] of Object.entries(want)) {
@@ -245,12 +248,21 @@ test("compressed .npz members go round the workers, each pair whole, with their 
     const got = Number(await row.locator("td").nth(3).textContent());
     assert.ok(Math.abs(got - sqnr) < 1e-4, `${name}: SQNR ${got} vs ${sqnr} (${await row.textContent()})`);
   }
-  // The histogram pass ran there too: the detail draws both histograms.
-  await page.locator('tr[data-pair="conv3"]').click();
+  await page.locator(`tr[data-pair="${detail}"]`).click();
   await page.waitForSelector('.pair-detail[data-detail]');
   assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
   assert.deepEqual(errors, []);
   await page.close();
+}
+
+test("compressed .npz members go round the workers, each pair whole, with their own metrics", async () => {
+  // `np.savez_compressed` dumps: every member deflated. Each pair of 1 MiB and more is inflated
+  // on a worker of its own (a part could only start by inflating all before it).
+  const [fm, qm, want] = members("conv", 6, [1, 16, 128, 128]);
+  const sub = await scratchDir("quantlens_spread_npz_");
+  await writeFile(join(sub, "float.npz"), npzDeflated(fm));
+  await writeFile(join(sub, "quant.npz"), npzDeflated(qm));
+  await checkNpzPairs([join(sub, "float.npz"), join(sub, "quant.npz")], want, "conv3");
   // A member garbled in the middle: its pair gets the browser's word for it, the others their
   // metrics, and nothing reaches the console (a failed stream's cancel is handled).
   await writeFile(join(sub, "float.npz"), npzDeflated(fm, "conv2.npy"));
@@ -271,42 +283,10 @@ test("an .npz of many members (np.savez, too big to keep) sends its pairs round 
   // pair of 1 MiB and more is streamed whole on one of the workers, and its histograms come from
   // the values its one read kept. Found on a real PP-OCR det dump (295 members, 626 MB a side):
   // one worker, two reads of everything.
-  const shape12 = [1, 48, 128, 128];
-  const m = shape12.reduce((a, b) => a * b);
-  const want = {};
-  const fm = [], qm = [];
-  for (let p = 0; p < 12; p++) {
-    const s = 0.003 * (p + 1);
-    const b = new Float32Array(m);
-    const q = new Float32Array(m);
-    let bb = 0, dd = 0;
-    for (let i = 0; i < m; i++) {
-      b[i] = Math.fround(Math.sin((i % 5003) * 0.004 + p) * 1.1 + ((i * 2654435761) % 997) * 1e-4);
-      q[i] = Math.fround(Math.min(127, Math.max(-128, Math.round(b[i] / s))) * s);
-      bb += b[i] * b[i]; dd += (b[i] - q[i]) ** 2;
-    }
-    want[`layer${p}`] = 10 * Math.log10(bb / dd);
-    fm.push([`layer${p}.npy`, npy(b, shape12)]);
-    qm.push([`layer${p}.npy`, npy(q, shape12)]);
-  }
+  const [fm, qm, want] = members("layer", 12, [1, 48, 128, 128]);
   const sub = await scratchDir("quantlens_spread_plain_npz_");
   await writeFile(join(sub, "float.npz"), npzArchive(fm));
   await writeFile(join(sub, "quant.npz"), npzArchive(qm));
-  const { page, errors, workers, cores } = await openApp();
-  await page.setInputFiles('input[aria-label="Open files"]', [join(sub, "float.npz"), join(sub, "quant.npz")]);
-  await page.waitForFunction(() => /\(12 pairs\)/.test(document.querySelector(".tabs")?.textContent || "") && !document.querySelector(".progress"), null, { timeout: 120000 });
-  if (cores >= 2) assert.equal(workers.filter((u) => u.endsWith("/worker_loader.js")).length, Math.min(cores, 8), `helpers started (${workers})`);
-  await page.locator(".tab", { hasText: "Tensors" }).click();
-  for (const [name, sqnr] of Object.entries(want)) {
-    const row = page.locator(`tr[data-pair="${name}"]`);
-    const got = Number(await row.locator("td").nth(3).textContent());
-    assert.ok(Math.abs(got - sqnr) < 1e-4, `${name}: SQNR ${got} vs ${sqnr} (${await row.textContent()})`);
-  }
-  // The histograms came from the kept values: the detail draws both.
-  await page.locator('tr[data-pair="layer7"]').click();
-  await page.waitForSelector('.pair-detail[data-detail]');
-  assert.equal(await page.locator(".pair-detail svg.hist").count(), 2);
-  assert.deepEqual(errors, []);
-  await page.close();
+  await checkNpzPairs([join(sub, "float.npz"), join(sub, "quant.npz")], want, "layer7");
   await rm(sub, { recursive: true, force: true });
 });
