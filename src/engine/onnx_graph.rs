@@ -209,7 +209,8 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
     while let Some(f) = w.next(&mut m)? {
         match (f.num, f.val) {
             (1, v) => {
-                if !w.repeated(v, 0, &mut dims, &mut used)? {
+                let whole = w.repeated(v, 0, &mut dims, &mut used)?;
+                if !whole {
                     return Err(ParseError::from(
                         "a tensor has more than a million dims: the ONNX file is broken, and the model runner cannot load it",
                     ));
