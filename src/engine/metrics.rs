@@ -133,6 +133,60 @@ impl Lanes {
     };
 }
 
+/// One block's lanes folded: the f64 sums, each lane by lane in order from −0 (what
+/// `Iterator::sum` gives), in fours: [Σab, Σa², Σb², Σ(b−a)²], [Σ|b−a|, Σ(a−sa), Σ(b−sb),
+/// Σ(a−sa)²], [Σ(b−sb)², Σ clipped e², Σ rounded e², clipped]; the maxima [Atol, Rtol, max a,
+/// max b] and minima [min a, min b] by [`zmax`] and [`zmin`] (lanes are never NaN).
+struct Folded {
+    sums: [[f64; 4]; 3],
+    maxes: [f32; 4],
+    mins: [f32; 2],
+}
+
+impl Folded {
+    #[inline(always)]
+    fn of(l: &Lanes) -> Folded {
+        let sum = |v: &[f32; LANES]| v.iter().fold(-0.0f64, |s, &x| s + x as f64);
+        let four = |v: [&[f32; LANES]; 4]| v.map(sum);
+        let max = |v: &[f32; LANES]| v.iter().fold(f32::NEG_INFINITY, |m, &x| zmax(m, x));
+        let min = |v: &[f32; LANES]| v.iter().fold(f32::INFINITY, |m, &x| zmin(m, x));
+        Folded {
+            sums: [
+                four([&l.dot, &l.aa, &l.bb, &l.dd]),
+                four([&l.ad, &l.s_a, &l.s_b, &l.q_a]),
+                four([&l.q_b, &l.clip, &l.round, &l.nclip]),
+            ],
+            maxes: [max(&l.mx), max(&l.rt), max(&l.mx_a), max(&l.mx_b)],
+            mins: [min(&l.mn_a), min(&l.mn_b)],
+        }
+    }
+}
+
+/// The smaller of two floats, NaN ignored, and −0 below +0 (IEEE 754-2019's minimumNumber):
+/// the same bits whatever the order of a fold, on every kernel.
+#[inline(always)]
+fn zmin(a: f32, b: f32) -> f32 {
+    if a < b || b.is_nan() {
+        a
+    } else if b < a || a.is_nan() {
+        b
+    } else {
+        f32::from_bits(a.to_bits() | b.to_bits())
+    }
+}
+
+/// The larger of two floats, NaN ignored, and +0 above −0 (maximumNumber).
+#[inline(always)]
+fn zmax(a: f32, b: f32) -> f32 {
+    if a > b || b.is_nan() {
+        a
+    } else if b > a || a.is_nan() {
+        b
+    } else {
+        f32::from_bits(a.to_bits() & b.to_bits())
+    }
+}
+
 /// The block kernel with AVX2 intrinsics: lane `k` of every register holds what lane `k` of the
 /// portable kernel holds (element `i ≡ k mod 8` of the block, in order), and every step is the
 /// portable kernel's IEEE operation: `max_ps(v, m)` is `vmax(m, v)` (`v > m ? v : m`, the second
@@ -141,7 +195,7 @@ impl Lanes {
 /// masked (zeros past the end) and only its real lanes are kept.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Lanes, QuantSpec, LANES};
+    use super::{QuantSpec, LANES};
     use std::arch::x86_64::*;
 
     #[inline]
@@ -210,19 +264,24 @@ mod avx2 {
         let scale = _mm256_set1_ps(q.scale as f32);
         let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
         let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
-        let (big, magic) = (_mm256_set1_ps(4_194_304.0), _mm256_set1_ps(12_582_912.0));
+        let big = _mm256_set1_ps(4_194_304.0);
         let neg_big = _mm256_set1_ps(-4_194_304.0);
         let one = _mm256_set1_ps(1.0);
         chunks(b, b, [zero; 3], |[clip, round, nclip], x, _| {
             let t = _mm256_min_ps(big, _mm256_max_ps(neg_big, _mm256_mul_ps(x, inv)));
-            let kq = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+            // Round half to even: the portable kernel's `(t + 1.5·2²³) − 1.5·2²³` for |t| ≤ 2²²,
+            // but −0 where it gives +0 (t in (−½, −0]); kq·scale − x is the same either way (x
+            // is then ≤ 0, and ±0 − x is −x) and so is kq ≠ kc.
+            let kq = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
             let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
             let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
-            let c = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc), one);
-            *clip = _mm256_add_ps(*clip, _mm256_mul_ps(_mm256_mul_ps(c, e), e));
-            let r = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, c), e), e);
-            *round = _mm256_add_ps(*round, r);
-            *nclip = _mm256_add_ps(*nclip, c);
+            let m = _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc);
+            // The portable (c·e)·e and ((1 − c)·e)·e with c ∈ {0, 1}: e·e where the factor is 1,
+            // and where it is 0, (0·e)·e, which is e − e (+0, or NaN for e = ±∞ or NaN).
+            let (ee, z) = (_mm256_mul_ps(e, e), _mm256_sub_ps(e, e));
+            *clip = _mm256_add_ps(*clip, _mm256_blendv_ps(z, ee, m));
+            *round = _mm256_add_ps(*round, _mm256_blendv_ps(ee, z, m));
+            *nclip = _mm256_add_ps(*nclip, _mm256_and_ps(m, one));
         })
     }
 
@@ -234,75 +293,167 @@ mod avx2 {
         [store(c), store(r), store(n)]
     }
 
-    /// One block (at most `BLOCK` elements of each side, equal lengths).
+    /// Σ of each of four registers' lanes in f64, lane by lane in order from −0 (what
+    /// [`Folded::of`] gives): the four transposed so that one f64 add takes a lane of each.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn block<const SPLIT: bool>(
+    fn sums4(v: [__m256; 4]) -> [f64; 4] {
+        let mut acc = _mm256_set1_pd(-0.0);
+        let halves = [
+            v.map(|r| _mm256_cvtps_pd(_mm256_castps256_ps128(r))),
+            v.map(|r| _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(r))),
+        ];
+        for [r0, r1, r2, r3] in halves {
+            let (t0, t1) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_pd(r2, r3), _mm256_unpackhi_pd(r2, r3));
+            acc = _mm256_add_pd(acc, _mm256_permute2f128_pd::<0x20>(t0, t2));
+            acc = _mm256_add_pd(acc, _mm256_permute2f128_pd::<0x20>(t1, t3));
+            acc = _mm256_add_pd(acc, _mm256_permute2f128_pd::<0x31>(t0, t2));
+            acc = _mm256_add_pd(acc, _mm256_permute2f128_pd::<0x31>(t1, t3));
+        }
+        let mut o = [0f64; 4];
+        // SAFETY: `o` holds 4 f64; unaligned store.
+        unsafe { _mm256_storeu_pd(o.as_mut_ptr(), acc) };
+        o
+    }
+
+    /// The lanes' [`super::zmin`] (`MIN`) or [`super::zmax`] of lanes that are never NaN: the
+    /// least (greatest) value, then the OR (AND) of the bits of the lanes equal to it, which
+    /// picks −0 (+0) when zeros of both signs tie.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fold<const MIN: bool>(v: __m256) -> f32 {
+        let pick = |x: __m256, y: __m256| {
+            if MIN {
+                _mm256_min_ps(x, y)
+            } else {
+                _mm256_max_ps(x, y)
+            }
+        };
+        let m = pick(v, _mm256_permute2f128_ps::<1>(v, v));
+        let m = pick(m, _mm256_shuffle_ps::<0b01_00_11_10>(m, m));
+        let m = pick(m, _mm256_shuffle_ps::<0b10_11_00_01>(m, m));
+        let eq = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, m));
+        let bits = _mm256_castps_si256(v);
+        let b = if MIN {
+            _mm256_and_si256(bits, eq)
+        } else {
+            // Lanes not equal to the maximum take all ones, which an AND ignores.
+            _mm256_or_si256(bits, _mm256_xor_si256(eq, _mm256_set1_epi32(-1)))
+        };
+        let join = |x: __m256i, y: __m256i| {
+            if MIN {
+                _mm256_or_si256(x, y)
+            } else {
+                _mm256_and_si256(x, y)
+            }
+        };
+        let b = join(b, _mm256_permute2x128_si256::<1>(b, b));
+        let b = join(b, _mm256_shuffle_epi32::<0b01_00_11_10>(b));
+        let b = join(b, _mm256_shuffle_epi32::<0b10_11_00_01>(b));
+        f32::from_bits(_mm256_cvtsi256_si32(b) as u32)
+    }
+
+    /// One block, folded (what [`super::Folded::of`] gives of the portable kernel's lanes).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn block_folded<const SPLIT: bool>(
         b: &[f32],
         a: &[f32],
         sa: f32,
         sb: f32,
         q: QuantSpec,
-    ) -> Lanes {
+        rt0: f32,
+    ) -> super::Folded {
+        let [dot, dd, ad, mx, rt, s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b, clip, round, nclip] =
+            regs::<SPLIT>(b, a, sa, sb, q, rt0);
+        super::Folded {
+            sums: [
+                sums4([dot, aa, bb, dd]),
+                sums4([ad, s_a, s_b, q_a]),
+                sums4([q_b, clip, round, nclip]),
+            ],
+            maxes: [
+                fold::<false>(mx),
+                fold::<false>(rt),
+                fold::<false>(mx_a),
+                fold::<false>(mx_b),
+            ],
+            mins: [fold::<true>(mn_a), fold::<true>(mn_b)],
+        }
+    }
+
+    /// One block's registers (at most `BLOCK` elements of each side, equal lengths): lane `k`
+    /// of each holds what lane `k` of the portable kernel's [`Lanes`] holds.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn regs<const SPLIT: bool>(
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+        rt0: f32,
+    ) -> [__m256; 18] {
         let zero = _mm256_setzero_ps();
         let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
         let fmax = _mm256_set1_ps(f32::MAX);
-        // The difference: Σab, Σ(b−a)², Σ|b−a|, Atol, Rtol (0/0 → 0, x/0 → f32::MAX).
-        let [dot, dd, ad, mx, rt] = chunks(b, a, [zero; 5], |[dot, dd, ad, mx, rt], x, y| {
+        // The difference: Σab, Σ(b−a)², Σ|b−a|, Atol, Rtol (0/0 → 0, x/0 → f32::MAX). Rtol's
+        // lanes start at `rt0` (the pair's Rtol so far, which the block's is folded into by a
+        // max: the same result). A chunk whose |d| < fl(rt·|x|) in every lane skips the
+        // division: |d| is a float below the rounded product, so below the exact one, so
+        // |d|/|x| < rt exactly and the rounded quotient is ≤ rt, which `max_ps` would not take.
+        // NaN, x = 0 and rt·|x| = NaN fail the compare and take the division.
+        let rt0 = _mm256_set1_ps(rt0);
+        let init = [zero, zero, zero, zero, rt0];
+        let [dot, dd, ad, mx, rt] = chunks(b, a, init, |[dot, dd, ad, mx, rt], x, y| {
             let d = _mm256_sub_ps(x, y);
             *dot = _mm256_add_ps(*dot, _mm256_mul_ps(x, y));
             *dd = _mm256_add_ps(*dd, _mm256_mul_ps(d, d));
             let ad_ = _mm256_and_ps(d, abs_mask);
             *ad = _mm256_add_ps(*ad, ad_);
             *mx = _mm256_max_ps(ad_, *mx);
-            let r = _mm256_and_ps(_mm256_div_ps(d, x), abs_mask);
-            let d0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero);
-            let x0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
-            let r = _mm256_blendv_ps(r, _mm256_andnot_ps(d0, fmax), x0);
-            *rt = _mm256_max_ps(r, *rt);
+            let bound = _mm256_mul_ps(*rt, _mm256_and_ps(x, abs_mask));
+            if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(ad_, bound)) != 0xff {
+                let r = _mm256_and_ps(_mm256_div_ps(d, x), abs_mask);
+                let d0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero);
+                let x0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
+                let r = _mm256_blendv_ps(r, _mm256_andnot_ps(d0, fmax), x0);
+                *rt = _mm256_max_ps(r, *rt);
+            }
         });
-        // Each side alone: shifted sums, Σv² unshifted, range.
-        let side = |v: &[f32], shift: f32| {
-            let sh = _mm256_set1_ps(shift);
-            let init = [
-                zero,
-                zero,
-                zero,
-                _mm256_set1_ps(f32::INFINITY),
-                _mm256_set1_ps(f32::NEG_INFINITY),
-            ];
-            chunks(v, v, init, |[s, sq, vv, mn, mx], x, _| {
-                let xs = _mm256_sub_ps(x, sh);
-                *s = _mm256_add_ps(*s, xs);
-                *sq = _mm256_add_ps(*sq, _mm256_mul_ps(xs, xs));
-                *vv = _mm256_add_ps(*vv, _mm256_mul_ps(x, x));
-                *mn = _mm256_min_ps(x, *mn);
-                *mx = _mm256_max_ps(x, *mx);
-            })
-        };
-        let [s_a, q_a, aa, mn_a, mx_a] = side(a, sa);
-        let [s_b, q_b, bb, mn_b, mx_b] = side(b, sb);
+        // Each side alone, both in one loop (ten independent sums, so not bound by the adds'
+        // latency): shifted sums, Σv² unshifted, range.
+        let (sh_a, sh_b) = (_mm256_set1_ps(sa), _mm256_set1_ps(sb));
+        let (inf, ninf) = (
+            _mm256_set1_ps(f32::INFINITY),
+            _mm256_set1_ps(f32::NEG_INFINITY),
+        );
+        let init = [zero, zero, zero, inf, ninf, zero, zero, zero, inf, ninf];
+        let [s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b] = chunks(
+            a,
+            b,
+            init,
+            |[s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b], x, y| {
+                let xs = _mm256_sub_ps(x, sh_a);
+                *s_a = _mm256_add_ps(*s_a, xs);
+                *q_a = _mm256_add_ps(*q_a, _mm256_mul_ps(xs, xs));
+                *aa = _mm256_add_ps(*aa, _mm256_mul_ps(x, x));
+                *mn_a = _mm256_min_ps(x, *mn_a);
+                *mx_a = _mm256_max_ps(x, *mx_a);
+                let ys = _mm256_sub_ps(y, sh_b);
+                *s_b = _mm256_add_ps(*s_b, ys);
+                *q_b = _mm256_add_ps(*q_b, _mm256_mul_ps(ys, ys));
+                *bb = _mm256_add_ps(*bb, _mm256_mul_ps(y, y));
+                *mn_b = _mm256_min_ps(y, *mn_b);
+                *mx_b = _mm256_max_ps(y, *mx_b);
+            },
+        );
         let [clip, round, nclip] = if SPLIT { split_regs(b, q) } else { [zero; 3] };
-        Lanes {
-            dot: store(dot),
-            dd: store(dd),
-            ad: store(ad),
-            s_a: store(s_a),
-            s_b: store(s_b),
-            q_a: store(q_a),
-            q_b: store(q_b),
-            aa: store(aa),
-            bb: store(bb),
-            mx: store(mx),
-            mn_a: store(mn_a),
-            mx_a: store(mx_a),
-            mn_b: store(mn_b),
-            mx_b: store(mx_b),
-            rt: store(rt),
-            clip: store(clip),
-            round: store(round),
-            nclip: store(nclip),
-        }
+        [
+            dot, dd, ad, mx, rt, s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b, clip, round,
+            nclip,
+        ]
     }
 }
 
@@ -1580,12 +1731,12 @@ impl Accumulator {
             acc.s.bb += p.sums.bb;
             acc.s.dd += p.sums.dd;
             acc.s.abs_d += p.sums.abs_d;
-            acc.s.max_abs_d = acc.s.max_abs_d.max(p.sums.max_abs_d);
-            acc.s.max_rtol = acc.s.max_rtol.max(p.sums.max_rtol);
-            acc.s.min_a = acc.s.min_a.min(p.sums.min_a);
-            acc.s.max_a = acc.s.max_a.max(p.sums.max_a);
-            acc.s.min_b = acc.s.min_b.min(p.sums.min_b);
-            acc.s.max_b = acc.s.max_b.max(p.sums.max_b);
+            acc.s.max_abs_d = zmax(acc.s.max_abs_d, p.sums.max_abs_d);
+            acc.s.max_rtol = zmax(acc.s.max_rtol, p.sums.max_rtol);
+            acc.s.min_a = zmin(acc.s.min_a, p.sums.min_a);
+            acc.s.max_a = zmax(acc.s.max_a, p.sums.max_a);
+            acc.s.min_b = zmin(acc.s.min_b, p.sums.min_b);
+            acc.s.max_b = zmax(acc.s.max_b, p.sums.max_b);
             acc.s.nonfinite_a += p.sums.nonfinite_a;
             acc.s.nonfinite_b += p.sums.nonfinite_b;
             acc.s.nan_a += p.sums.nan_a;
@@ -1725,12 +1876,13 @@ impl Accumulator {
         for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
             match self.quant {
                 Some(q) => {
-                    let l = avx2::block::<true>(bc, ac, sa, sb, q);
-                    self.flush::<true>(&l, bc, ac);
+                    let f = avx2::block_folded::<true>(bc, ac, sa, sb, q, self.s.max_rtol);
+                    self.apply::<true>(&f, bc, ac);
                 }
                 None => {
-                    let l = avx2::block::<false>(bc, ac, sa, sb, QuantSpec::int8(1.0));
-                    self.flush::<false>(&l, bc, ac);
+                    let q = QuantSpec::int8(1.0);
+                    let f = avx2::block_folded::<false>(bc, ac, sa, sb, q, self.s.max_rtol);
+                    self.apply::<false>(&f, bc, ac);
                 }
             }
         }
@@ -1853,30 +2005,37 @@ impl Accumulator {
     /// Adds one block's lanes into the f64 totals (the same for every kernel).
     #[inline(always)]
     fn flush<const SPLIT: bool>(&mut self, l: &Lanes, b: &[f32], a: &[f32]) {
-        let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
-        let (sum_a, sum_b, sq_a, sq_b) = (sum(&l.s_a), sum(&l.s_b), sum(&l.q_a), sum(&l.q_b));
-        self.s.dot += sum(&l.dot);
-        self.s.aa += sum(&l.aa);
-        self.s.bb += sum(&l.bb);
-        self.s.dd += sum(&l.dd);
-        self.s.abs_d += sum(&l.ad);
+        self.apply::<SPLIT>(&Folded::of(l), b, a);
+    }
+
+    /// Adds one block's folded lanes into the totals.
+    #[inline(always)]
+    fn apply<const SPLIT: bool>(&mut self, f: &Folded, b: &[f32], a: &[f32]) {
+        let [dot, aa, bb, dd] = f.sums[0];
+        let [ad, sum_a, sum_b, sq_a] = f.sums[1];
+        let [sq_b, clip, round, nclip] = f.sums[2];
+        self.s.dot += dot;
+        self.s.aa += aa;
+        self.s.bb += bb;
+        self.s.dd += dd;
+        self.s.abs_d += ad;
         self.s.sum_a += sum_a;
         self.s.sum_b += sum_b;
         self.s.sq_a += sq_a;
         self.s.sq_b += sq_b;
         if SPLIT {
-            self.s.clip_e += sum(&l.clip);
-            self.s.round_e += sum(&l.round);
-            self.s.clipped += sum(&l.nclip) as u64;
+            self.s.clip_e += clip;
+            self.s.round_e += round;
+            self.s.clipped += nclip as u64;
         }
-        let fold_max = |v: &[f32; LANES]| v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let fold_min = |v: &[f32; LANES]| v.iter().cloned().fold(f32::INFINITY, f32::min);
-        self.s.max_abs_d = self.s.max_abs_d.max(fold_max(&l.mx));
-        self.s.max_rtol = self.s.max_rtol.max(fold_max(&l.rt));
-        self.s.min_a = self.s.min_a.min(fold_min(&l.mn_a));
-        self.s.max_a = self.s.max_a.max(fold_max(&l.mx_a));
-        self.s.min_b = self.s.min_b.min(fold_min(&l.mn_b));
-        self.s.max_b = self.s.max_b.max(fold_max(&l.mx_b));
+        let [mx, rt, mx_a, mx_b] = f.maxes;
+        let [mn_a, mn_b] = f.mins;
+        self.s.max_abs_d = zmax(self.s.max_abs_d, mx);
+        self.s.max_rtol = zmax(self.s.max_rtol, rt);
+        self.s.min_a = zmin(self.s.min_a, mn_a);
+        self.s.max_a = zmax(self.s.max_a, mx_a);
+        self.s.min_b = zmin(self.s.min_b, mn_b);
+        self.s.max_b = zmax(self.s.max_b, mx_b);
         // NaN never wins a max/min: count non-finite values separately.
         if !(self.s.dd.is_finite() && self.s.bb.is_finite() && self.s.aa.is_finite()) {
             self.s.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
@@ -2251,6 +2410,55 @@ mod tests {
             }
         }
         assert_eq!(cases, 48 * 4 * 3);
+    }
+
+    /// Zeros of both signs at a range's end: the minimum is −0 and the maximum +0 whatever
+    /// their order, the lanes and blocks they fall in and the kernel (IEEE 754-2019's
+    /// minimumNumber and maximumNumber), so a pair's range has one answer.
+    #[test]
+    fn zeros_of_both_signs_tie_the_same_way_everywhere() {
+        // The expected ends: the least (greatest) value, −0 (+0) when it is a zero and one of
+        // the zeros is negative (positive).
+        let ends = |v: &[f32]| {
+            let lo = v.iter().cloned().fold(f32::INFINITY, f32::min);
+            let hi = v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let any = |z: f32| v.iter().any(|x| x.to_bits() == z.to_bits());
+            let lo = if lo == 0.0 && any(-0.0) { -0.0 } else { lo };
+            let hi = if hi == 0.0 && any(0.0) { 0.0 } else { hi };
+            ((lo as f64).to_bits(), (hi as f64).to_bits())
+        };
+        let mut cases = 0;
+        for len in [1usize, 2, 7, 8, 9, 255, 256, 257, 700] {
+            for first in [0.0f32, -0.0] {
+                // Values ≤ 0 with zeros of both signs (so +0 is the maximum), the first element
+                // either zero; and their negations (−0 the minimum).
+                let neg: Vec<f32> = (0..len)
+                    .map(|i| match i % 5 {
+                        _ if i == 0 => first,
+                        0 | 3 => -0.0,
+                        1 => 0.0,
+                        _ => -(i as f32),
+                    })
+                    .collect();
+                let pos: Vec<f32> = neg.iter().map(|&x| -x).collect();
+                for (b, a) in [(&neg, &pos), (&pos, &neg)] {
+                    for k in [Kernel::Portable, Kernel::Avx2] {
+                        let mut acc =
+                            Accumulator::new(&[len as u64], false, None, false).with_kernel(k);
+                        for (x, y) in b.chunks(3).zip(a.chunks(3)) {
+                            acc.update(x, y);
+                        }
+                        let m = acc.finish();
+                        let got = |lo: f64, hi: f64| (lo.to_bits(), hi.to_bits());
+                        let what = format!("len {len}, first {first:?}, {k:?}");
+                        assert_eq!(got(m.base_min, m.base_max), ends(b), "float side, {what}");
+                        assert_eq!(got(m.analy_min, m.analy_max), ends(a), "quantized, {what}");
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 9 * 2 * 2 * 2);
     }
 
     #[test]
