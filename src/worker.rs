@@ -315,7 +315,9 @@ impl Worker {
             .filter_map(|i| blobs.get(i).dyn_into::<Blob>().ok())
             .map(|b| b.size() as u64)
             .sum();
-        self.progress(job, "reading", 0, &names[small[0]], 0, total_bytes);
+        // Read side by side: the line names how many, not one of them.
+        let what = format!("{} small files", small.len());
+        self.progress(job, "reading", 0, &what, 0, total_bytes);
         let promises = Array::new();
         for &i in &small {
             let started = early.get(i as u32);
@@ -388,7 +390,12 @@ impl Worker {
             let now = js_sys::Date::now();
             if now - last_progress >= 50.0 {
                 last_progress = now;
-                self.progress(job, "reading", file_index, name, done_before, total_bytes);
+                // The bytes are all the files', so the line says which file of how many.
+                let what = match names.len() {
+                    1 => name.clone(),
+                    n => format!("{name} (file {} of {n})", file_index + 1),
+                };
+                self.progress(job, "reading", file_index, &what, done_before, total_bytes);
             }
             let mut src = BlobSource {
                 blob: blob.clone(),

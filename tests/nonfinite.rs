@@ -411,6 +411,16 @@ fn pairs_far_from_float_without_a_scale_get_a_finding_that_says_how_to_split_the
         "{}",
         f.message
     );
+    // Listed worst first, but the one the dumps reach first (noisy, opened first) is named as
+    // where an error flowing downstream would start.
+    assert!(
+        f.message.contains(&format!(
+            "The first of them in the dumps' order is noisy (Cosine {:.4}): an error made in one layer shows in every layer after it",
+            cos("noisy")
+        )),
+        "{}",
+        f.message
+    );
     assert!(
         f.fix.contains("type the scale in the pair's row"),
         "{}",

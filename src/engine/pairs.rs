@@ -1382,6 +1382,9 @@ fn collapsed(m: &super::metrics::PairMetrics) -> bool {
 /// Cosine and SQNR (or its constant value), and how to get their error split.
 fn unexplained_finding(pairs: &[PairResult], mut rows: Vec<usize>) -> Finding {
     let metrics = |i: usize| pairs[i].metrics.as_ref().expect("compared");
+    // The first in the dumps' order (rows come in it): where an error that flows downstream
+    // would start, when that order is the run's.
+    let first = rows[0];
     // Worst first: collapsed tensors, then by Cosine (NaN, an undefined Cosine, first of all).
     let badness = |i: usize| {
         let m = metrics(i);
@@ -1425,6 +1428,15 @@ fn unexplained_finding(pairs: &[PairResult], mut rows: Vec<usize>) -> Finding {
     };
     let names: Vec<String> = rows.iter().map(|&i| pairs[i].name.clone()).collect();
     let count = super::findings::plural(rows.len(), "pair", "pairs");
+    let start = if rows.len() > 1 {
+        let m = metrics(first);
+        format!(
+            " The first of them in the dumps' order is {} (Cosine {:.4}): an error made in one layer shows in every layer after it, so if the dumps are in execution order, start there.",
+            pairs[first].name, m.cosine
+        )
+    } else {
+        String::new()
+    };
     let any_collapsed = rows.iter().any(|&i| collapsed(metrics(i)));
     let worst = metrics(rows[0]);
     Finding {
@@ -1436,7 +1448,7 @@ fn unexplained_finding(pairs: &[PairResult], mut rows: Vec<usize>) -> Finding {
         },
         layers: names,
         message: format!(
-            "{count}{in_run} far from the float dump, with no scale known to tell clipping, rounding and upstream error apart: {}{more}.",
+            "{count}{in_run} far from the float dump, with no scale known to tell clipping, rounding and upstream error apart: {}{more}.{start}",
             shown.join("; ")
         ),
         fix: format!(
@@ -3021,7 +3033,8 @@ pub fn compare_files_with(
         unpaired_quant: pairing.unpaired_quant.clone(),
         ..Default::default()
     };
-    for (p, sc) in pairing.pairs.iter().zip(chosen) {
+    let n_pairs = pairing.pairs.len();
+    for (i, (p, sc)) in pairing.pairs.iter().zip(chosen).enumerate() {
         let scale = sc.as_ref().map(|s| s.scale).or(p.quant.entry.scale);
         let (fi, qi) = (p.float.file, p.quant.file);
         let k = key(p, &sc);
@@ -3096,7 +3109,11 @@ pub fn compare_files_with(
                         let (l, r) = sources.split_at_mut(fi);
                         (&mut r[0], &mut l[qi])
                     };
-                    let label = p.name.clone();
+                    // The bytes are all the pairs': say which pair of how many.
+                    let label = match n_pairs {
+                        1 => p.name.clone(),
+                        n => format!("{} (pair {} of {n})", p.name, i + 1),
+                    };
                     let dtype = sc.as_ref().and_then(|s| s.dtype).map(|d| d.name());
                     // The same pair compared under another scale: only the split again.
                     let prefix = key(p, &None);
