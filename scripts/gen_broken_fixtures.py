@@ -115,6 +115,8 @@ put("npy_dtype_mismatch.npy", f16.replace(b"'<f2'", b"'<f4'"))
 # --- npz / zip ------------------------------------------------------------------------------------
 npz = zip_bytes([("a.npy", good), ("b.npy", good)], zipfile.ZIP_DEFLATED)
 put("npz_truncated_directory.npz", npz[: len(npz) - 30])
+# Cut inside its second member (a copy stopped early): the first member is whole.
+put("npz_cut_in_a_member.npz", npz[: npz.find(b"PK\x03\x04", 4) + 60])
 put("npz_truncated_member.npz", npz[: len(npz) // 3] + npz[len(npz) * 2 // 3 :])
 cd = npz.rfind(b"PK\x01\x02")
 lying = bytearray(npz)

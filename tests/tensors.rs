@@ -379,9 +379,14 @@ fn shape_mismatch_and_truncation_are_reported_not_broadcast() {
     assert!(tensor::list_tensors("x.npy", &mut t)
         .expect_err("this input must be refused")
         .contains("truncated"));
+    // A real deflated .npz (ORT's 20 activations) that lost its last 100 bytes (its directory's
+    // end): every member is whole before the cut, so all are read, with a note that says so.
     let mut z = bytes("ppocr_cls_qdq.npz");
+    let whole = tensor::list_tensors("x.npz", &mut z.clone()).expect("whole").len();
     z.truncate(z.len() - 100);
-    assert!(tensor::list_tensors("x.npz", &mut z).is_err());
+    let (cut, notes) = tensor::list_tensors_with_notes("x.npz", &mut z).expect("cut short");
+    assert_eq!(cut.len(), whole);
+    assert!(notes[0].starts_with("The zip is cut short"), "{notes:?}");
     let mut junk = b"not a tensor at all".to_vec();
     assert!(tensor::list_tensors("x.bin", &mut junk)
         .expect_err("this input must be refused")
@@ -610,4 +615,49 @@ fn small_pairs_carry_the_group_split_what_if() {
         .channels
         .iter()
         .all(|c| c.per_channel_mse <= c.per_tensor_mse * (1.0 + 1e-9)));
+}
+
+/// A `.npz` cut short anywhere (a copy or download stopped early: no directory at its end) gives
+/// the members that are whole before the cut, with numpy's values, and a note of where it ends;
+/// before the first member is whole it is refused. The two-member deflated zip of the
+/// broken-input corpus (`a` and `b`, each `np.arange(24)`), cut at every byte.
+#[test]
+fn a_zip_cut_anywhere_gives_its_whole_members_and_says_where_it_ends() {
+    let full = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/broken/npz_truncated_directory.npz"),
+    )
+    .expect("fixture");
+    let want: Vec<f32> = (0..24).map(|i| i as f32).collect();
+    let mut counts = [0usize; 3];
+    let mut last = 0;
+    for cut in 0..=full.len() {
+        let mut src = &full[..cut];
+        let n = match tensor::list_tensors_with_notes("cut.npz", &mut src) {
+            Err(_) => 0,
+            Ok((entries, notes)) => {
+                assert_eq!(notes.len(), 1, "cut {cut}");
+                assert!(
+                    notes[0].starts_with("The zip is cut short (its end, where the directory of its members is, is missing): it ends ")
+                        && notes[0].contains("QuantLens read the"),
+                    "cut {cut}: {}",
+                    notes[0]
+                );
+                for (e, name) in entries.iter().zip(["a", "b"]) {
+                    assert_eq!(e.name, name, "cut {cut}");
+                    assert_eq!(
+                        tensor::read_all(&mut src, e).expect("read"),
+                        want,
+                        "cut {cut}"
+                    );
+                }
+                entries.len()
+            }
+        };
+        // Members only ever become whole as the cut moves on.
+        assert!(n >= last, "cut {cut}: {n} members after {last}");
+        last = n;
+        counts[n] += 1;
+    }
+    assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
 }

@@ -445,11 +445,10 @@ pub fn read_tensor_source(name: &str, src: &mut dyn super::tensor::ByteSource) -
         notes: Vec::new(),
     };
     match super::tensor::list_tensors_with_notes(name, src) {
-        Ok((entries, skipped)) => {
-            report.notes.extend(skipped.into_iter().map(|text| Note {
-                line: None,
-                text: format!("Not read: {text}"),
-            }));
+        Ok((entries, notes)) => {
+            report
+                .notes
+                .extend(notes.into_iter().map(|text| Note { line: None, text }));
             report.format = Some(Format::Tensors);
             report.format_label = Some(Format::Tensors.label().to_string());
             let side = super::pairs::guess_side(name);

@@ -598,9 +598,32 @@ pub fn list_tensors_with_notes<S: ByteSource + ?Sized>(
     src.read_at(0, &mut head)
         .map_err(|e| format!("cannot read: {e}"))?;
     if container(&head, src.size()) == Some(Container::Zip) {
-        let members = npz::central_directory(src)?;
-        if members.iter().any(|m| m.name.ends_with("data.pkl")) {
-            return torch::list_with_notes(src);
+        match npz::central_directory(src) {
+            Ok(members) if members.iter().any(|m| m.name.ends_with("data.pkl")) => {
+                let (entries, skipped) = torch::list_with_notes(src)?;
+                let notes = skipped.into_iter().map(|t| format!("Not read: {t}"));
+                return Ok((entries, notes.collect()));
+            }
+            Err(e) if e.to_string().contains("no end-of-central-directory") => {
+                // No directory: a copy cut short. An .npz's whole members are still numpy's
+                // arrays, found from the start (a torch.save archive needs its directory).
+                let (members, end) = npz::local_members(src);
+                let npy = members.iter().filter(|m| m.name.ends_with(".npy")).count();
+                if npy == 0 || members.iter().any(|m| m.name.ends_with("data.pkl")) {
+                    return Err(e);
+                }
+                // Members that do not read as npy arrays leave the directory's error to say it.
+                let Ok(entries) = npz::list_members(src, members) else {
+                    return Err(e);
+                };
+                let arrays = match entries.len() {
+                    1 => "one array".to_string(),
+                    n => format!("{n} arrays"),
+                };
+                let note = format!("The zip is cut short (its end, where the directory of its members is, is missing): it ends {end}. QuantLens read the {arrays} whole before that; a complete copy of the file has the rest.");
+                return Ok((entries, vec![note]));
+            }
+            Ok(_) | Err(_) => {}
         }
     }
     list_tensors_plain(name, src).map(|e| (e, Vec::new()))

@@ -188,9 +188,89 @@ pub fn central_directory<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<Memb
     Ok(out)
 }
 
+/// The members a zip's local headers show, read from its start, for a zip whose directory (at
+/// its end) is missing: a copy or download cut short. Each whole member in order, and where the
+/// scan stopped, in words: inside a member, at the directory, or at a member whose lengths follow
+/// its data (a data descriptor: its end cannot be found without the directory).
+pub fn local_members<S: ByteSource + ?Sized>(src: &mut S) -> (Vec<Member>, String) {
+    let size = src.size();
+    let mut out: Vec<Member> = Vec::new();
+    let mut off = 0u64;
+    let after = |out: &[Member]| match out.last() {
+        Some(m) => format!("after `{}`", m.name),
+        None => "before its first member".to_string(),
+    };
+    loop {
+        let mut lh = [0u8; 30];
+        if off.saturating_add(30) > size || src.read_at(off, &mut lh).is_err() {
+            let end = if off == size {
+                format!("right {}", after(&out))
+            } else {
+                format!("inside the header of the member {}", after(&out))
+            };
+            return (out, end);
+        }
+        if lh.starts_with(b"PK\x01\x02") {
+            return (out, "inside its directory, after every member".to_string());
+        }
+        if !lh.starts_with(b"PK\x03\x04") {
+            let end = format!("in bytes that are not a zip member, {}", after(&out));
+            return (out, end);
+        }
+        let flags = u16_at(&lh, 6);
+        let method = u16_at(&lh, 8);
+        let mut comp_len = u32_at(&lh, 18) as u64;
+        let mut raw_len = u32_at(&lh, 22) as u64;
+        let (name_len, extra_len) = (u16_at(&lh, 26) as usize, u16_at(&lh, 28) as usize);
+        let data = off + 30 + (name_len + extra_len) as u64;
+        let mut var = vec![0u8; name_len + extra_len];
+        if data > size || src.read_at(off + 30, &mut var).is_err() {
+            let end = format!("inside the header of the member {}", after(&out));
+            return (out, end);
+        }
+        let name = String::from_utf8_lossy(&var[..name_len]).into_owned();
+        // zip64 extra field: the uncompressed then the compressed length.
+        let mut e = name_len;
+        while e + 4 <= var.len() {
+            let (id, len) = (u16_at(&var, e), u16_at(&var, e + 2) as usize);
+            if id == 1 && e + 4 + 16 <= var.len() && len >= 16 {
+                raw_len = u64_at(&var, e + 4);
+                comp_len = u64_at(&var, e + 12);
+            }
+            e += 4 + len;
+        }
+        if flags & 8 != 0 {
+            return (
+                out,
+                format!("at `{name}`, whose lengths follow its data (the members from there on need the directory)"),
+            );
+        }
+        let end = data.saturating_add(comp_len);
+        if end > size {
+            return (out, format!("inside `{name}`"));
+        }
+        out.push(Member {
+            name,
+            method,
+            comp_len,
+            raw_len,
+            local_offset: off,
+        });
+        off = end;
+    }
+}
+
 /// The `.npy` members of an `.npz`, named without the `.npy` suffix (as `np.load` names them).
 pub fn list<S: ByteSource + ?Sized>(src: &mut S) -> Result<Vec<TensorEntry>, ParseError> {
     let members = central_directory(src)?;
+    list_members(src, members)
+}
+
+/// The `.npy` ones of these members (from the directory, or [`local_members`]).
+pub fn list_members<S: ByteSource + ?Sized>(
+    src: &mut S,
+    members: Vec<Member>,
+) -> Result<Vec<TensorEntry>, ParseError> {
     let mut out = Vec::new();
     for m in members {
         if !m.name.ends_with(".npy") {
