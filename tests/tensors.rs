@@ -382,7 +382,9 @@ fn shape_mismatch_and_truncation_are_reported_not_broadcast() {
     // A real deflated .npz (ORT's 20 activations) that lost its last 100 bytes (its directory's
     // end): every member is whole before the cut, so all are read, with a note that says so.
     let mut z = bytes("ppocr_cls_qdq.npz");
-    let whole = tensor::list_tensors("x.npz", &mut z.clone()).expect("whole").len();
+    let whole = tensor::list_tensors("x.npz", &mut z.clone())
+        .expect("whole")
+        .len();
     z.truncate(z.len() - 100);
     let (cut, notes) = tensor::list_tensors_with_notes("x.npz", &mut z).expect("cut short");
     assert_eq!(cut.len(), whole);

@@ -180,6 +180,11 @@ test("each broken dump that reads, as both sides of a pair, shows what its data 
     await page.waitForSelector(".summary", { timeout: 30000 });
     await page.locator(".tab", { hasText: "Tensors" }).click();
     await page.waitForSelector("table.pairs tbody tr");
+    // What the reader said of the file (a zip cut short) is beside it in the Tensors view.
+    const fileNotes = await page.locator("table.tfiles .file-note").allTextContents();
+    for (const n of m.notes.filter((n) => !n.startsWith("Side not known"))) {
+      assert.ok(fileNotes.includes(n), `${file}: the Tensors view shows "${n}": ${JSON.stringify(fileNotes)}`);
+    }
     const [pairsText, kinds] = m.self.split(" · findings: ");
     if (kinds) {
       // The findings the pair gets (NaN/∞ on the float side: nonfinite_values) are its row's chips.

@@ -484,7 +484,14 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
         html! {
             <tr>
                 <td class="fname">{ breakable(&f.name) }</td>
-                <td>{ format!("{} tensor(s), {}", entries.len(), human_bytes(f.size_bytes)) }</td>
+                <td>
+                    { format!("{} tensor(s), {}", entries.len(), human_bytes(f.size_bytes)) }
+                    // What the reader said of the file (a zip cut short, storages left out) is
+                    // shown beside it; the side note is the select's "(choose side)".
+                    { for f.notes.iter().filter(|n| !n.text.starts_with("Side not known")).map(|n| html! {
+                        <div class="file-note warning small" role="note">{ n.text.clone() }</div>
+                    }) }
+                </td>
                 <td>
                     <select aria-label={format!("side of {}", f.name)} {onchange}>
                         <option value="" selected={side.is_none()}>{ "(choose side)" }</option>
