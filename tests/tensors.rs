@@ -150,7 +150,7 @@ fn real_model_activations_match_numpy() {
     assert_eq!(p.pairs.len(), 6);
     for pair in &p.pairs {
         assert_eq!(
-            pair.matched_by, "normalized",
+            pair.matched_by, "as its DequantizeLinear output",
             "QDQ names carry _DequantizeLinear_Output"
         );
         let want = &exp[&pair.name];

@@ -64,6 +64,32 @@ pub struct Pairing {
     pub pairs: Vec<Pair>,
     pub unpaired_float: Vec<String>,
     pub unpaired_quant: Vec<String>,
+    /// Quantized-side tensors that are ONNX Runtime's value *before* a QuantizeLinear (`X`, or
+    /// `X_QuantizeLinear_Input`, beside `X_DequantizeLinear_Output`) of a tensor whose
+    /// DequantizeLinear output was paired: left out on purpose, not unpaired.
+    #[serde(default)]
+    pub pre_qdq: Vec<String>,
+}
+
+/// ONNX Runtime's name of the value a QDQ pair gives the next node (`X_DequantizeLinear_Output`).
+const DQ_OUTPUT: &str = "_DequantizeLinear_Output";
+
+/// How well a quantized tensor's name stands for the quantized model's value of an activation,
+/// lower first: ORT's DequantizeLinear output (what the next layer reads, and what
+/// `qdq_loss_debug` compares with the float model), then other names, and last the value
+/// before the QuantizeLinear (`_QuantizeLinear_Input`: the error of this tensor's own
+/// quantization is not in it yet).
+fn qdq_rank(quant_name: &str) -> u8 {
+    let n = quant_name.trim_end_matches(".npy");
+    if n.ends_with(DQ_OUTPUT) {
+        0
+    } else if n.ends_with("_DequantizeLinear_Output_1") {
+        1
+    } else if n.ends_with("_QuantizeLinear_Input") {
+        3
+    } else {
+        2
+    }
 }
 
 /// Pair by exact name, then by normalized name; everything else is listed, never dropped.
@@ -80,8 +106,47 @@ pub fn pair_within(
 ) -> Pairing {
     let mut used_q = vec![false; quant.len()];
     let mut out = Pairing::default();
-    let mut pending = Vec::new();
+    // A QDQ model's dump holds an activation twice: `X` before its QuantizeLinear and
+    // `X_DequantizeLinear_Output` after its DequantizeLinear. The float `X` is compared with the
+    // second (ORT's `create_activation_matching` does the same), before any exact name.
+    let mut by_name: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (i, q) in quant.iter().enumerate() {
+        by_name.entry(q.entry.name.as_str()).or_default().push(i);
+    }
+    let mut float_rest = Vec::new();
+    let mut dq_bases: std::collections::HashSet<&str> = Default::default();
     for f in float {
+        let base = f.entry.name.trim_end_matches(".npy");
+        let dq = format!("{base}{DQ_OUTPUT}");
+        let cands = [dq.clone(), format!("{dq}.npy")];
+        let list: Vec<usize> = cands
+            .iter()
+            .filter_map(|n| by_name.get(n.as_str()))
+            .flatten()
+            .copied()
+            .filter(|&i| !used_q[i])
+            .collect();
+        let pick = list
+            .iter()
+            .copied()
+            .find(|&i| same_run(f.file, quant[i].file))
+            .or_else(|| list.first().copied());
+        match pick {
+            Some(i) => {
+                used_q[i] = true;
+                dq_bases.insert(base);
+                out.pairs.push(Pair {
+                    name: f.entry.name.clone(),
+                    float: f.clone(),
+                    quant: quant[i].clone(),
+                    matched_by: "as its DequantizeLinear output".into(),
+                });
+            }
+            None => float_rest.push(f),
+        }
+    }
+    let mut pending = Vec::new();
+    for f in float_rest {
         let hit = |i: &usize, q: &&Located| !used_q[*i] && q.entry.name == f.entry.name;
         match quant
             .iter()
@@ -104,14 +169,25 @@ pub fn pair_within(
     for f in pending {
         let nf = normalize(&f.entry.name);
         let hit = |i: &usize, q: &&Located| !used_q[*i] && normalize(&q.entry.name) == nf;
-        match quant
-            .iter()
-            .enumerate()
-            .find(|(i, q)| hit(i, q) && same_run(f.file, q.file))
-            .or_else(|| quant.iter().enumerate().find(|(i, q)| hit(i, q)))
-        {
+        // Of the names that strip to the same, the DequantizeLinear output first (`qdq_rank`).
+        let best = |same: bool| {
+            quant
+                .iter()
+                .enumerate()
+                .filter(|(i, q)| hit(i, q) && (!same || same_run(f.file, q.file)))
+                .min_by_key(|(_, q)| qdq_rank(&q.entry.name))
+        };
+        match best(true).or_else(|| best(false)) {
             Some((i, q)) => {
                 used_q[i] = true;
+                if let Some(base) = q
+                    .entry
+                    .name
+                    .trim_end_matches(".npy")
+                    .strip_suffix(DQ_OUTPUT)
+                {
+                    dq_bases.insert(base);
+                }
                 out.pairs.push(Pair {
                     name: nf,
                     float: f.clone(),
@@ -122,12 +198,20 @@ pub fn pair_within(
             None => out.unpaired_float.push(f.entry.name.clone()),
         }
     }
-    out.unpaired_quant = quant
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !used_q[*i])
-        .map(|(_, q)| q.entry.name.clone())
-        .collect();
+    // What is left of the quantized side: the values before a QuantizeLinear whose
+    // DequantizeLinear output was compared are set apart from the tensors with no counterpart.
+    for (i, q) in quant.iter().enumerate() {
+        if used_q[i] {
+            continue;
+        }
+        let n = q.entry.name.trim_end_matches(".npy");
+        let base = n.strip_suffix("_QuantizeLinear_Input").unwrap_or(n);
+        if dq_bases.contains(base) {
+            out.pre_qdq.push(q.entry.name.clone());
+        } else {
+            out.unpaired_quant.push(q.entry.name.clone());
+        }
+    }
     out
 }
 
@@ -188,6 +272,7 @@ pub fn pair_each_run<'a>(
         }
         out.pairs.extend(p.pairs);
         out.unpaired_quant.extend(p.unpaired_quant);
+        out.pre_qdq.extend(p.pre_qdq);
     }
     out.unpaired_float = float
         .iter()
@@ -1500,7 +1585,12 @@ fn inherited_finding(
         fix: if own > 0 {
             format!("Fix the pairs whose own clipping or rounding dominates first ({} here, the truncation and rounding findings): their error flows into these. Then compare again: what stays inherited enters earlier in the graph.", super::findings::plural(own, "finding", "findings"))
         } else {
-            "No pair here has error of its own that dominates: the error enters before the first dumped tensor (the model input's quantization) or in a tensor that was not dumped; dump more of the graph, or look at the earliest pair in graph order.".into()
+            // The first in the dumps' order: where the error shows first, if that order is the run's.
+            let first = inherited.iter().map(|(r, _)| *r).min().unwrap_or(0);
+            format!(
+                "No pair here has error of its own that dominates: the error enters where no activation was dumped. Most often that is the layers' weights (a weight's quantization error shows as inherited error in its layer's output: per-channel weight scales, or int16 weights for the layers where it jumps, remove it), else the model input's quantization or a tensor that was not dumped. The first of these pairs in the dumps' order is {}: if the dumps are in execution order, start there, and dump more of the graph around it.",
+                pairs[first].name
+            )
         },
         evidence: pair_evidence(pairs, inherited.iter().map(|(r, _)| *r)),
         score: inherited.iter().map(|(_, f)| f.score).fold(0.0, f64::max),
@@ -2270,6 +2360,86 @@ mod tests {
     }
 
     #[test]
+    fn a_qdq_dump_pairs_each_float_tensor_with_its_dequantizelinear_output() {
+        use crate::engine::tensor::{DataRef, ElemType, TensorEntry};
+        let at = |file: usize, name: &str| Located {
+            file,
+            entry: TensorEntry {
+                name: name.into(),
+                elem: ElemType::F32,
+                shape: vec![1],
+                big_endian: false,
+                fortran: false,
+                data: DataRef::Raw { offset: 0, len: 4 },
+                scale: None,
+                quant: None,
+            },
+        };
+        let got = |p: &Pairing| {
+            p.pairs
+                .iter()
+                .map(|p| (p.name.clone(), p.quant.entry.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        // ORT's qdq_loss_debug dump of a QDQ model: `conv` before its QuantizeLinear (listed
+        // first, same name as the float one) and after its DequantizeLinear; `relu` under
+        // create_activation_matching's names (`_QuantizeLinear_Input` first); `out` as a graph
+        // output (its DequantizeLinear output keeps the name); `other` with no QDQ.
+        let float = [at(0, "conv"), at(0, "relu"), at(0, "out"), at(0, "other")];
+        let quant = [
+            at(1, "conv"),
+            at(1, "conv_DequantizeLinear_Output"),
+            at(1, "relu_QuantizeLinear_Input"),
+            at(1, "relu_DequantizeLinear_Output"),
+            at(1, "out_QuantizeLinear_Input"),
+            at(1, "out"),
+            at(1, "other"),
+            at(1, "stray"),
+        ];
+        let p = pair(&float, &quant);
+        assert_eq!(
+            got(&p),
+            [
+                ("conv".into(), "conv_DequantizeLinear_Output".into()),
+                ("relu".into(), "relu_DequantizeLinear_Output".into()),
+                ("out".into(), "out".into()),
+                ("other".into(), "other".into()),
+            ]
+        );
+        assert_eq!(p.pairs[0].matched_by, "as its DequantizeLinear output");
+        // The values before a QuantizeLinear whose output was compared are set apart; what is
+        // left with no counterpart is listed as such.
+        assert_eq!(p.pre_qdq, ["conv", "relu_QuantizeLinear_Input"]);
+        assert_eq!(p.unpaired_quant, ["out_QuantizeLinear_Input", "stray"]);
+        assert!(p.unpaired_float.is_empty());
+        // npz members keep their `.npy` in some writers.
+        let p = pair(
+            &[at(0, "conv.npy")],
+            &[at(1, "conv.npy"), at(1, "conv_DequantizeLinear_Output.npy")],
+        );
+        assert_eq!(
+            got(&p),
+            [("conv.npy".into(), "conv_DequantizeLinear_Output.npy".into())]
+        );
+        assert_eq!(p.pre_qdq, ["conv.npy"]);
+        // A float name with a suffix of its own pairs by the stripped name, with the
+        // DequantizeLinear output before the value that precedes the QuantizeLinear.
+        let p = pair(
+            &[at(0, "relu_fp32")],
+            &[
+                at(1, "relu_QuantizeLinear_Input"),
+                at(1, "relu_DequantizeLinear_Output"),
+            ],
+        );
+        assert_eq!(
+            got(&p),
+            [("relu".into(), "relu_DequantizeLinear_Output".into())]
+        );
+        assert_eq!(p.pre_qdq, ["relu_QuantizeLinear_Input"]);
+        assert!(p.unpaired_quant.is_empty());
+    }
+
+    #[test]
     fn one_float_dump_pairs_with_every_quantized_run() {
         use crate::engine::tensor::{DataRef, ElemType, TensorEntry};
         let at = |file: usize, name: &str| Located {
@@ -2872,6 +3042,10 @@ pub struct TensorComparison {
     pub pairs: Vec<PairResult>,
     pub unpaired_float: Vec<String>,
     pub unpaired_quant: Vec<String>,
+    /// The quantized side's values before a QuantizeLinear, left out because their
+    /// DequantizeLinear outputs were compared ([`Pairing::pre_qdq`]).
+    #[serde(default)]
+    pub pre_qdq: Vec<String>,
     /// Each tensor file's side and how it was decided (indices into `Analysis::files`).
     #[serde(default)]
     pub sides: Vec<(usize, Option<(Side, SideBasis)>)>,
@@ -3031,6 +3205,7 @@ pub fn compare_files_with(
         pairs: Vec::with_capacity(pairing.pairs.len()),
         unpaired_float: pairing.unpaired_float.clone(),
         unpaired_quant: pairing.unpaired_quant.clone(),
+        pre_qdq: pairing.pre_qdq.clone(),
         ..Default::default()
     };
     let n_pairs = pairing.pairs.len();

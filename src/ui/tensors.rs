@@ -666,6 +666,13 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     }) }</ol>
                 </details>
             }
+            if !t.pre_qdq.is_empty() {
+                <p class="pre-qdq muted small">{ format!(
+                    "{} of the quantized side's tensors are ONNX Runtime's values before their QuantizeLinear ({}…): each float tensor is compared with its DequantizeLinear output, the value the next layer reads, as ORT's qdq_loss_debug compares them; these are not compared.",
+                    t.pre_qdq.len(),
+                    t.pre_qdq.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                ) }</p>
+            }
             if !t.unpaired_float.is_empty() || !t.unpaired_quant.is_empty() {
                 <div class="unpaired">
                     <h3>{ "Not paired" }</h3>

@@ -208,6 +208,7 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
             "findings": findings.iter().map(FindingJson::from).collect::<Vec<_>>(),
             "unpaired_float": cmp.unpaired_float,
             "unpaired_quant": cmp.unpaired_quant,
+            "pre_qdq": cmp.pre_qdq,
             "shape_mismatches": mismatches,
             "errors": errors,
         });
@@ -221,6 +222,12 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
         }
         for u in &cmp.unpaired_quant {
             println!("unpaired (quantized side): {u}");
+        }
+        if !cmp.pre_qdq.is_empty() {
+            println!(
+                "not compared: {} quantized tensor(s) before their QuantizeLinear (their DequantizeLinear outputs were compared)",
+                cmp.pre_qdq.len()
+            );
         }
         for m in &mismatches {
             println!("not compared: {m}");

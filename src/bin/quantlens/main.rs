@@ -104,7 +104,7 @@ enum Command {
         /// NAME=S or NAME=S:int8|int16|uint8 (repeatable; NAME `*` applies to all).
         #[arg(long = "scale", value_name = "NAME=S[:DTYPE]")]
         scales: Vec<String>,
-        /// Print JSON: {"pairs": [...], "findings": [...], "unpaired_float", "unpaired_quant", "errors"}.
+        /// Print JSON: {"pairs": [...], "findings": [...], "unpaired_float", "unpaired_quant", "pre_qdq", "errors"}.
         #[arg(long)]
         json: bool,
     },
