@@ -228,7 +228,7 @@ pub fn digest_link(data: &[u8]) {
         if let Ok(Some(d)) = digest::decode_digest(frag) {
             let _ = digest::encode_digest(&d);
             let checks = digest::check_files(&d, &[("a.txt".into(), 3, "00".into())]);
-            let _ = digest::check_sentence(&checks);
+            let _ = digest::check_sentence(&checks, d.files_omitted);
         } else if let Err(e) = digest::decode_digest(frag) {
             let _ = digest::describe_error(&e);
         }

@@ -59,11 +59,15 @@ fn the_example_digest_keeps_the_top_findings_with_their_rows_under_the_cap() {
         "{:?}",
         row.cells
     );
-    assert_eq!(d.files.len(), 4);
+    assert_eq!((d.files.len(), d.files_omitted), (4, 0));
+    // Each file's SHA-256: whole, or its first 16 digits when the findings needed the room.
     for f in &d.files {
-        assert_eq!(
+        let full = sha256_hex(&common::bytes(&format!("www/examples/{}", f.name)));
+        assert!(
+            f.sha256.len() >= 16 && full.starts_with(&f.sha256),
+            "{} {}",
             f.sha256,
-            sha256_hex(&common::bytes(&format!("www/examples/{}", f.name)))
+            full
         );
     }
     assert_eq!(d.counts.iter().sum::<usize>(), a.findings.len());
@@ -145,7 +149,7 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
     let same = check_files(&d, &[("compare_per_layer_out.txt".into(), 1234, h.clone())]);
     assert_eq!(same[0].1, FileCheck::Same);
     assert_eq!(
-        check_sentence(&same),
+        check_sentence(&same, 0),
         "These are the link's files: 1 of 1 match (size and SHA-256)."
     );
     assert!(files_match(&same));
@@ -157,7 +161,7 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
             "cd".repeat(32),
         )],
     );
-    assert!(check_sentence(&other_hash).contains("(same size, different SHA-256)"));
+    assert!(check_sentence(&other_hash, 0).contains("(same size, different SHA-256)"));
     assert!(!files_match(&other_hash));
     let other_size = check_files(&d, &[("x/compare_per_layer_out.txt".into(), 99, h)]);
     assert_eq!(
@@ -168,7 +172,7 @@ fn dropped_files_are_checked_by_size_and_hash_and_matched_by_name_or_last_segmen
         }
     );
     let missing = check_files(&d, &[]);
-    assert!(check_sentence(&missing).contains("run42/compare_per_layer_out.txt is not loaded"));
+    assert!(check_sentence(&missing, 0).contains("run42/compare_per_layer_out.txt is not loaded"));
     assert!(!files_match(&missing));
 }
 
@@ -203,11 +207,76 @@ fn two_link_files_of_the_same_name_are_each_checked_against_their_own() {
         "ort_int16/quant.npz (loaded as x/ort_int16/quant.npz)"
     );
     assert_eq!(
-        check_sentence(&checks),
+        check_sentence(&checks, 0),
         "Not the link's files: ort_int16/quant.npz (loaded as x/ort_int16/quant.npz) differs from the link's (same size, different SHA-256). What you see is computed from the files loaded here."
     );
     // One loaded file stands for one link file: the other is not loaded.
     let one = check_files(&d, &loaded[1..]);
     assert_eq!(one[0].1, FileCheck::Same);
     assert_eq!(one[1].1, FileCheck::Missing);
+}
+
+#[test]
+fn a_run_of_hundreds_of_files_keeps_its_findings_and_says_which_files_it_left_out() {
+    // The example's analysis beside 600 more files (a dump folder of one file per tensor): the
+    // files' hashes alone are several times the cap. Findings come first; the files cited by
+    // them are kept; the hashes are shortened; the rest of the files fill what is left, and the
+    // link says how many it left out (a drop checks only the files it names).
+    let s = common::session_in("www/examples", EXAMPLE);
+    let alone = digest(&s.analysis, &sha_of("www/examples"), 24);
+    let mut a = s.analysis.clone();
+    let extra = a.files[0].clone();
+    for i in 0..600 {
+        let mut f = extra.clone();
+        f.name = format!("int8 dump (run 2)/act_{i:03}.npy");
+        a.files.push(f);
+    }
+    // The added files' hashes stand in (any 64 digits): they are the files' names hashed.
+    let sha = |name: &str| match name.starts_with("int8 dump") {
+        true => Some(sha256_hex(name.as_bytes())),
+        false => sha_of("www/examples")(name),
+    };
+    let d = digest(&a, &sha, 24);
+    assert!(encode_digest(&d).len() <= DIGEST_CAP_BYTES);
+    assert_eq!(
+        d.findings.len(),
+        alone.findings.len(),
+        "the findings all stay"
+    );
+    assert!(
+        d.files_omitted > 0 && d.files.len() > 4,
+        "{} files",
+        d.files.len()
+    );
+    assert_eq!(d.files.len() + d.files_omitted, a.files.len());
+    // Every file a finding cites is named, with its hash shortened to 16 digits.
+    for f in &d.findings {
+        assert!(d.files.iter().any(|x| x.name == f.file), "{}", f.file);
+    }
+    assert!(d.files.iter().all(|f| f.sha256.len() == 16));
+    // Dropping the same files: those named match by the short hash; the sentence says how many
+    // of the run's files were not checked.
+    let loaded: Vec<(String, u64, String)> = a
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.size_bytes, sha(&f.name).unwrap()))
+        .collect();
+    let checks = check_files(&d, &loaded);
+    assert!(files_match(&checks), "{checks:?}");
+    let n = d.files.len();
+    assert_eq!(
+        check_sentence(&checks, d.files_omitted),
+        format!(
+            "These are the link's files: {n} of {n} match (size and SHA-256). The link names {n} of the 604 files it was made from (a link holds no more): the other {} were not checked.",
+            d.files_omitted
+        )
+    );
+    // A different file under a named name still differs by its short hash.
+    let mut changed = loaded.clone();
+    let k = changed
+        .iter()
+        .position(|(n, _, _)| *n == d.files[0].name)
+        .unwrap();
+    changed[k].2 = "0".repeat(64);
+    assert!(!files_match(&check_files(&d, &changed)));
 }

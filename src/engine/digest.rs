@@ -87,6 +87,19 @@ pub struct Digest {
     pub omitted: usize,
     /// Findings by severity in the whole analysis: errors, warnings, notes.
     pub counts: [usize; 3],
+    /// Files of the analysis left out of `files` (more than a link holds): not checked on a drop.
+    #[serde(default)]
+    pub files_omitted: usize,
+}
+
+/// Hex digits of a file's SHA-256 kept when the full hashes do not fit: 64 bits, enough to
+/// tell a different file (the check is against mistakes, not forgery).
+const SHORT_SHA_CHARS: usize = 16;
+
+/// Whether a loaded file's SHA-256 (full, hex) is the one a link names (full, or its first
+/// [`SHORT_SHA_CHARS`] digits).
+fn same_sha(here: &str, link: &str) -> bool {
+    link.len() >= SHORT_SHA_CHARS && here.len() >= link.len() && here.starts_with(link)
 }
 
 fn clip(s: &str, n: usize) -> String {
@@ -210,9 +223,42 @@ pub fn digest(
             analysis.count(Severity::Warning),
             analysis.count(Severity::Info),
         ],
+        files_omitted: 0,
     };
-    // Fit the cap: first fewer rows per finding beyond the first few, then fewer findings.
-    while encode_digest(&d).len() > DIGEST_CAP_BYTES {
+    let all = std::mem::take(&mut d.files);
+    fit(all, &mut d);
+    d
+}
+
+/// Fits the digest under [`DIGEST_CAP_BYTES`], the findings before the files: fewer rows per
+/// finding beyond the first few; then the files' hashes shortened; then the files no kept
+/// finding cites left out from the end (as many as it takes, found by halving); then fewer
+/// findings, each time with as many files as fit again.
+fn fit(mut all: Vec<DigestFile>, d: &mut Digest) {
+    let fits = |d: &Digest| encode_digest(d).len() <= DIGEST_CAP_BYTES;
+    let mut shortened = false;
+    loop {
+        // Cited files first, each group in the analysis' order.
+        let cited = |f: &DigestFile| {
+            d.findings
+                .iter()
+                .any(|x| x.file == f.name || x.rows.iter().any(|r| r.file == f.name))
+        };
+        let (first, rest): (Vec<&DigestFile>, Vec<&DigestFile>) =
+            all.iter().partition(|f| cited(f));
+        let with = |k: usize| -> Vec<DigestFile> {
+            let keep: Vec<&DigestFile> = first.iter().chain(rest.iter()).take(k).copied().collect();
+            // Back in the analysis' order.
+            all.iter()
+                .filter(|f| keep.iter().any(|k| std::ptr::eq(*k, *f)))
+                .cloned()
+                .collect()
+        };
+        d.files = all.clone();
+        d.files_omitted = 0;
+        if fits(d) {
+            return;
+        }
         if let Some(f) = d
             .findings
             .iter_mut()
@@ -223,16 +269,52 @@ pub fn digest(
             f.rows.truncate(1);
             continue;
         }
+        if !shortened {
+            shortened = true;
+            for f in &mut all {
+                if f.sha256.len() > SHORT_SHA_CHARS {
+                    f.sha256.truncate(SHORT_SHA_CHARS);
+                }
+            }
+            continue;
+        }
+        // The most files that fit with the findings kept (at least the cited ones, else fewer
+        // findings): the largest k with the first k files fitting, by halving.
+        let (mut lo, mut hi) = (first.len(), all.len());
+        d.files = with(lo);
+        if fits(d) {
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                d.files = with(mid);
+                if fits(d) {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            d.files = with(lo);
+            d.files_omitted = all.len() - lo;
+            return;
+        }
         if d.findings.pop().is_some() {
             d.omitted += 1;
-        } else {
-            d.files.truncate(d.files.len().saturating_sub(1));
-            if d.files.is_empty() {
-                break;
+            continue;
+        }
+        // No finding left and still too long: only files, as many as fit.
+        let (mut lo, mut hi) = (0, all.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            d.files = with(mid);
+            if fits(d) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
             }
         }
+        d.files = with(lo);
+        d.files_omitted = all.len() - lo;
+        return;
     }
-    d
 }
 
 /// `d=…` for a fragment.
@@ -316,7 +398,7 @@ pub fn check_files(d: &Digest, loaded: &[(String, u64, String)]) -> Vec<(String,
             .max_by_key(|&i| {
                 let (_, bytes, sha) = &loaded[i];
                 (
-                    !f.sha256.is_empty() && *sha == f.sha256,
+                    same_sha(sha, &f.sha256),
                     *bytes == f.bytes,
                     common(&loaded[i].0),
                     std::cmp::Reverse(i),
@@ -335,7 +417,7 @@ pub fn check_files(d: &Digest, loaded: &[(String, u64, String)]) -> Vec<(String,
                 None => FileCheck::Missing,
                 Some((_, bytes, sha)) => {
                     if *bytes != f.bytes
-                        || (!f.sha256.is_empty() && !sha.is_empty() && *sha != f.sha256)
+                        || (!f.sha256.is_empty() && !sha.is_empty() && !same_sha(sha, &f.sha256))
                     {
                         FileCheck::Different {
                             here_bytes: *bytes,
@@ -368,7 +450,20 @@ pub fn files_match(checks: &[(String, FileCheck)]) -> bool {
         .all(|(_, c)| matches!(c, FileCheck::Same | FileCheck::SameSize))
 }
 
-pub fn check_sentence(checks: &[(String, FileCheck)]) -> String {
+pub fn check_sentence(checks: &[(String, FileCheck)], files_omitted: usize) -> String {
+    let unchecked = match files_omitted {
+        0 => String::new(),
+        n => format!(
+            " The link names {} of the {} files it was made from (a link holds no more): the other {n} were not checked.",
+            checks.len(),
+            checks.len().saturating_add(n)
+        ),
+    };
+    check_sentence_of_named(checks) + &unchecked
+}
+
+/// [`check_sentence`] of the files the link names.
+fn check_sentence_of_named(checks: &[(String, FileCheck)]) -> String {
     let same = checks.iter().filter(|(_, c)| *c == FileCheck::Same).count();
     let size_only = checks
         .iter()

@@ -61,10 +61,13 @@ pub fn DigestView(p: &DigestProps) -> Html {
                     <li>
                         <code>{ f.name.clone() }</code>
                         { format!(" — {}{}", human_bytes(f.bytes), if f.format.is_empty() { String::new() } else { format!(", {}", f.format) }) }
-                        if !f.sha256.is_empty() { <span class="muted small" title={f.sha256.clone()}>{ format!(" · SHA-256 {}…", &f.sha256[..f.sha256.len().min(12)]) }</span> }
+                        if !f.sha256.is_empty() { <span class="muted small" title={f.sha256.clone()}>{ format!(" · SHA-256 {}…", f.sha256.chars().take(12).collect::<String>()) }</span> }
                     </li>
                 }) }
             </ul>
+            if d.files_omitted > 0 {
+                <p class="muted small">{ format!("…and {} more file(s) the link had no room for: a drop of them is not checked.", d.files_omitted) }</p>
+            }
         </section>
     }
 }
@@ -74,6 +77,9 @@ pub struct LinkProps {
     pub url: String,
     pub findings: usize,
     pub omitted: usize,
+    /// Files the link names, and the files it had no room for.
+    pub files: usize,
+    pub files_omitted: usize,
     pub on_close: Callback<()>,
 }
 
@@ -97,9 +103,14 @@ pub fn DigestLink(p: &LinkProps) -> Html {
     html! {
         <div class="digest-link" role="status">
             <span>{ format!(
-                "A link with the {} finding(s) that matter{} and each file's size and SHA-256 ({} characters; links stay under 8 KiB){}:",
+                "A link with the {} finding(s) that matter{} and {} ({} characters; links stay under 8 KiB){}:",
                 p.findings,
                 if p.omitted > 0 { format!(" ({} more left out)", p.omitted) } else { String::new() },
+                if p.files_omitted > 0 {
+                    format!("the size and SHA-256 of {} of the {} files (no room for the other {}: a drop of them is not checked)", p.files, p.files + p.files_omitted, p.files_omitted)
+                } else {
+                    "each file's size and SHA-256".to_string()
+                },
                 p.url.len(),
                 match *copied { Some(true) => ", copied", Some(false) => ", copy it from here", None => "" },
             ) }</span>

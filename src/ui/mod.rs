@@ -111,8 +111,8 @@ struct State {
     confirm_src: Option<String>,
     /// The digest a link carried (shown read-only until its files are dropped, then checked).
     digest: Option<Rc<crate::engine::digest::Digest>>,
-    /// A digest link just made: (URL, findings in it, findings left out).
-    digest_link: Option<(String, usize, usize)>,
+    /// The digest link made: its URL, findings in it and left out, files in it and left out.
+    digest_link: Option<(String, usize, usize, usize, usize)>,
     /// The sides, scales and pairs the user set (mirrors the worker's session; part of the link).
     settings: TensorSettings,
     /// A link's run settings (intent, sides, scales, pairs), waiting to be sent to the worker.
@@ -416,10 +416,16 @@ impl Reducible for State {
                     let base = base.split('#').next().unwrap_or("").to_string();
                     let view = crate::engine::share::encode(&view_state(&s));
                     let url = format!("{base}#{}&{view}", crate::engine::digest::encode_digest(&d));
-                    s.digest_link = Some((url, d.findings.len(), d.omitted));
+                    s.digest_link = Some((
+                        url,
+                        d.findings.len(),
+                        d.omitted,
+                        d.files.len(),
+                        d.files_omitted,
+                    ));
                 } else if let Some(d) = &s.digest {
                     let checks = crate::engine::digest::check_files(d, &files);
-                    let sentence = crate::engine::digest::check_sentence(&checks);
+                    let sentence = crate::engine::digest::check_sentence(&checks, d.files_omitted);
                     // The link's own files: news (a notice); others: a warning (the banner).
                     if crate::engine::digest::files_match(&checks) {
                         s.notice = Some(sentence);
@@ -2431,8 +2437,8 @@ pub fn App() -> Html {
                     <button onclick={confirm_no}>{ "Don't load" }</button>
                 </div>
             }
-            if let Some((url, n, omitted)) = &s.digest_link {
-                <digest::DigestLink url={url.clone()} findings={*n} omitted={*omitted} on_close={close_digest_link} />
+            if let Some((url, n, omitted, files, files_omitted)) = &s.digest_link {
+                <digest::DigestLink url={url.clone()} findings={*n} omitted={*omitted} files={*files} files_omitted={*files_omitted} on_close={close_digest_link} />
             }
             { progress.unwrap_or_default() }
             if let Some(b) = &s.banner {
