@@ -2050,9 +2050,18 @@ impl Accumulator {
         let nan = f64::NAN;
         let eps = 1e-8f64;
         let (na, nb) = (self.s.aa.sqrt(), self.s.bb.sqrt());
-        // Rounding can put |cos| a hair past 1 (one element: a·b / (|a|·|b|)): clamp it.
+        // 1 − cos from the difference: ‖a−b‖² = ‖a‖² + ‖b‖² − 2a·b gives
+        // 1 − cos = (‖a−b‖² − (‖a‖ − ‖b‖)²) / (2‖a‖‖b‖). Near cos = 1 (an int16 pair's 1 − cos
+        // is 1e-9) a·b / (‖a‖‖b‖) is the ratio of two nearly equal sums, each a few units of
+        // f32 rounding off, so 1 − cos read from it is noise below about 1e-7; Σ(b−a)² keeps
+        // its own relative precision. Equal to the ratio elsewhere (both to about 1e-7). Both
+        // norms zero (torch's 0) or a sum not finite: the ratio. Rounding can put |cos| a hair
+        // past 1: clamp it.
         let cosine = if self.s.n == 0 {
             nan
+        } else if na > eps && nb > eps && (self.s.dd + self.s.dot).is_finite() {
+            let gap = na - nb;
+            (1.0 - (self.s.dd - gap * gap) / (2.0 * na * nb)).clamp(-1.0, 1.0)
         } else {
             (self.s.dot / (na.max(eps) * nb.max(eps))).clamp(-1.0, 1.0)
         };
@@ -2190,6 +2199,34 @@ mod tests {
         assert!(one.base_var.is_nan(), "var of one element is nan (n−1 = 0)");
         let e = compare_slices(&[], &[], &[0], None);
         assert!(e.cosine.is_nan() && e.numel == 0);
+    }
+
+    #[test]
+    fn one_minus_cosine_of_an_int16_pair_is_measured_not_rounding_noise() {
+        // An int16 activation: 1 − cos ≈ 1e-10, below the f32 rounding of a·b / (‖a‖‖b‖)
+        // (about 1e-7: the ratio gave 3.6e-8 where numpy's f64 gives 5.9e-10 on a real pair).
+        let n = 100_000;
+        let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7311).sin() * 3.0).collect();
+        let scale = 6.0f32 / 65535.0;
+        let a: Vec<f32> = b.iter().map(|x| (x / scale).round() * scale).collect();
+        let m = compare_slices(&b, &a, &[n as u64], None);
+        let (dot, na, nb) = b
+            .iter()
+            .zip(&a)
+            .fold((0f64, 0f64, 0f64), |(d, x, y), (&p, &q)| {
+                let (p, q) = (p as f64, q as f64);
+                (d + p * q, x + q * q, y + p * p)
+            });
+        let want = 1.0 - dot / (na.sqrt() * nb.sqrt());
+        assert!(want > 1e-11 && want < 1e-8, "{want}");
+        let got = 1.0 - m.cosine;
+        assert!(
+            (got - want).abs() < 0.02 * want,
+            "1 − cos {got:e} vs f64 {want:e}"
+        );
+        // One element: cos is 1 (same sign); within 1e-9, where the ratio was 1.2e-8 off.
+        let one = compare_slices(&[0.731], &[0.73], &[1], None);
+        assert!((1.0 - one.cosine).abs() < 1e-9, "{}", one.cosine);
     }
 
     #[test]
