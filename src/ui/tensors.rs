@@ -606,11 +606,26 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
         .files
         .iter()
         .any(|f| matches!(f.document, Some(Document::Tensors { side: None, .. })));
+    let tensor_files = a
+        .files
+        .iter()
+        .filter(|f| matches!(f.document, Some(Document::Tensors { .. })));
+    let n_files = tensor_files.clone().count();
+    let with_notes = tensor_files.clone().any(|f| {
+        f.notes
+            .iter()
+            .any(|n| !n.text.starts_with("Side not known"))
+    });
     html! {
         <div class="tensors-view">
             <h2>{ "Tensor dumps" }</h2>
             <p class="muted">{ "Each float tensor is paired with its quantized counterpart by name (exactly, then without ONNX Runtime's QDQ suffixes such as _DequantizeLinear_Output). All metrics are computed here, in one streaming pass per pair; with the quantized side's scale, the error energy Σ(b−a)² is split into clipping, own rounding and error inherited from upstream." }</p>
-            <table class="tfiles"><tbody>{ for file_rows }</tbody></table>
+            // A dump folder's hundreds of files fold away (open when a side is to be chosen or a
+            // file has a note), so that the pairs come first.
+            <details class="tfiles-box" open={n_files <= 20 || unassigned || with_notes}>
+                <summary>{ format!("{n_files} tensor file(s) and their sides") }</summary>
+                <table class="tfiles"><tbody>{ for file_rows }</tbody></table>
+            </details>
             if unassigned {
                 <p class="banner-inline">{ "Choose the side of each file (float or quantized) to compare them." }</p>
             }

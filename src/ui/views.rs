@@ -145,7 +145,16 @@ pub fn Overview(p: &OverviewProps) -> Html {
                 { match (&f.error, &f.format_label) {
                     (Some(e), _) if crate::engine::views::is_image_sample(f) => html! { <span class="muted">{ e.clone() }</span> },
                     (Some(e), _) => html! { <span class="error-text">{ format!("Not read: {e}") }</span> },
-                    (None, Some(l)) => html! { <span>{ format!("{l} — {findings} finding(s)") }</span> },
+                    (None, Some(l)) => {
+                        // A dump file says its side: the float and quantized copies of a tensor
+                        // can have the same short name.
+                        let side = match &f.document {
+                            Some(Document::Tensors { side: Some(crate::engine::side::Side::Float), .. }) => " (float side)",
+                            Some(Document::Tensors { side: Some(crate::engine::side::Side::Quant), .. }) => " (quantized side)",
+                            _ => "",
+                        };
+                        html! { <span>{ format!("{l}{side} — {findings} finding(s)") }</span> }
+                    }
                     _ => html! {},
                 } }
                 if !f.notes.is_empty() {
@@ -202,11 +211,6 @@ pub fn Overview(p: &OverviewProps) -> Html {
                     <span class="count-chip warning">{ format!("{} warning(s)", a.count(Severity::Warning)) }</span>
                     <span class="count-chip info">{ format!("{} note(s)", a.count(Severity::Info)) }</span>
                 </div>
-                <h3>{ "Files" }</h3>
-                <ul class="files">{ for file_cards }</ul>
-                if unlisted > 0 {
-                    <button class="show-more show-files" onclick={show_all}>{ format!("Show all {} files ({unlisted} not shown)", a.files.len()) }</button>
-                }
             </section>
             if !top.is_empty() {
                 <section class="top-ten">
@@ -231,6 +235,15 @@ pub fn Overview(p: &OverviewProps) -> Html {
                     }) }</ol>
                 </section>
             }
+            // The files after the findings that matter: a dump folder's hundreds of files
+            // would push them out of sight.
+            <section class="file-list">
+                <h3>{ "Files" }</h3>
+                <ul class="files">{ for file_cards }</ul>
+                if unlisted > 0 {
+                    <button class="show-more show-files" onclick={show_all}>{ format!("Show all {} files ({unlisted} not shown)", a.files.len()) }</button>
+                }
+            </section>
             if a.findings.is_empty() && nothing_compared {
                 <p class="banner-inline">{ a.tensors.message.clone().unwrap_or_else(|| "The tensor files have not been compared yet: open the Tensors tab to set their sides or pair them.".into()) }</p>
             } else if a.findings.is_empty() && a.files.iter().any(|f| f.error.is_none()) {
