@@ -318,7 +318,11 @@ fn pair_detail(
         <div class="pair-detail" data-detail={pr.name.clone()}>
             <h3>{ breakable(&pr.name) }<super::rich::CopyName name={pr.name.clone()} />
                 if !pr.run.is_empty() { <span class="run-chip" title="the run of its quantized file">{ pr.run.clone() }</span> }</h3>
-            <p class="muted small">{ format!("{} ↔ {} · paired {}", pr.float_tensor, pr.quant_tensor, pr.matched_by) }</p>
+            <p class="muted small pair-files">{ {
+                // Which file each side comes from: two files can hold tensors of the same name.
+                let file = |i: usize| a.files.get(i).map(|f| f.name.clone()).unwrap_or_default();
+                format!("{} › {} ↔ {} › {} · paired {}", file(pr.float_file), pr.float_tensor, file(pr.quant_file), pr.quant_tensor, pr.matched_by)
+            } }</p>
             if let Some(note) = crate::engine::views::nonfinite_note(pr) {
                 <p class="error-text small nonfinite-note">{ note }</p>
             }
@@ -693,6 +697,13 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <h3>{ "Not paired" }</h3>
                     <p class="small">{ format!("float side: {}", if t.unpaired_float.is_empty() { "—".into() } else { t.unpaired_float.join(", ") }) }</p>
                     <p class="small">{ format!("quantized side: {}", if t.unpaired_quant.is_empty() { "—".into() } else { t.unpaired_quant.join(", ") }) }</p>
+                    { {
+                        // Names already paired once: a second copy of the tensor in another file.
+                        let twice = t.unpaired_quant.iter().filter(|n| t.pairs.iter().any(|p| &p.quant_tensor == *n)).count();
+                        (twice > 0).then(|| html! {
+                            <p class="small muted dup-names">{ format!("{twice} of the quantized side's unpaired tensors have the name of one already paired: another copy in another file. Each name pairs once, with the first file that holds it (the pair's details name its file); pair a copy by hand below, or load one copy only.") }</p>
+                        })
+                    } }
                     if !t.unpaired_float.is_empty() && !t.unpaired_quant.is_empty() {
                         <p class="manual-pair">
                             { "Pair by hand: " }
