@@ -1395,6 +1395,49 @@ pub fn nonfinite_note(p: &PairResult) -> Option<String> {
 /// carries inherited error (358 of 366 findings on a real int8 run, one per pair), which buried the
 /// pairs whose own clipping or rounding is the cause. Returned with each finding's quantized file.
 pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
+    all_pair_findings_in(pairs, None)
+}
+
+/// Where each activation comes in a loaded model's graph (an ONNX graph's nodes are in
+/// topological order, so the order of its QuantizeLinear nodes is an execution order).
+#[derive(Debug, Clone, Default)]
+pub struct GraphOrder {
+    /// The model's file name, for the findings' words.
+    pub model: String,
+    /// Position by activation name, ORT's QDQ suffixes removed ([`normalize`]).
+    pub index: std::collections::HashMap<String, usize>,
+}
+
+impl GraphOrder {
+    fn of(&self, pair: &PairResult) -> Option<usize> {
+        self.index
+            .get(&normalize(&pair.name))
+            .or_else(|| self.index.get(&normalize(&pair.quant_tensor)))
+            .copied()
+    }
+}
+
+/// The first of these rows where an error that flows downstream starts: in the graph's order
+/// when a loaded model places any of them, else in the dumps' order; and the words for it.
+fn first_in_order(
+    pairs: &[PairResult],
+    rows: impl Iterator<Item = usize> + Clone,
+    order: Option<&GraphOrder>,
+) -> (usize, String) {
+    let placed = order.and_then(|o| {
+        rows.clone()
+            .filter_map(|r| o.of(&pairs[r]).map(|k| (k, r)))
+            .min()
+            .map(|(_, r)| (r, format!("in the graph of {}", o.model)))
+    });
+    placed.unwrap_or_else(|| (rows.min().unwrap_or(0), "in the dumps' order".to_string()))
+}
+
+/// [`all_pair_findings`], naming where the error starts in a loaded model's graph order.
+pub fn all_pair_findings_in(
+    pairs: &[PairResult],
+    order: Option<&GraphOrder>,
+) -> Vec<(usize, Finding)> {
     let mut out = Vec::new();
     // Per run (pairs of two runs never share a finding), in order of first appearance.
     let mut runs: Vec<&str> = Vec::new();
@@ -1427,7 +1470,10 @@ pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
             .filter(|&i| pairs[i].run == *run && unexplained(&pairs[i]))
             .collect();
         if !rows.is_empty() {
-            out.push((pairs[rows[0]].quant_file, unexplained_finding(pairs, rows)));
+            out.push((
+                pairs[rows[0]].quant_file,
+                unexplained_finding(pairs, rows, order),
+            ));
         }
     }
     for (mut inherited, own) in inherited.into_iter().zip(own) {
@@ -1439,7 +1485,7 @@ pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
             }
             n => out.push((
                 pairs[inherited[0].0].quant_file,
-                inherited_finding(pairs, &inherited, n, own),
+                inherited_finding(pairs, &inherited, n, own, order),
             )),
         }
     }
@@ -1465,11 +1511,16 @@ fn collapsed(m: &super::metrics::PairMetrics) -> bool {
 
 /// The finding for a run's pairs that [`unexplained`] picks: the worst first, each with its
 /// Cosine and SQNR (or its constant value), and how to get their error split.
-fn unexplained_finding(pairs: &[PairResult], mut rows: Vec<usize>) -> Finding {
+fn unexplained_finding(
+    pairs: &[PairResult],
+    mut rows: Vec<usize>,
+    order: Option<&GraphOrder>,
+) -> Finding {
     let metrics = |i: usize| pairs[i].metrics.as_ref().expect("compared");
-    // The first in the dumps' order (rows come in it): where an error that flows downstream
-    // would start, when that order is the run's.
-    let first = rows[0];
+    // The first in the graph's order (a loaded model's), else in the dumps' order: where an
+    // error that flows downstream would start.
+    let (first, first_where) = first_in_order(pairs, rows.iter().copied(), order);
+    let graph = first_where.starts_with("in the graph");
     // Worst first: collapsed tensors, then by Cosine (NaN, an undefined Cosine, first of all).
     let badness = |i: usize| {
         let m = metrics(i);
@@ -1516,8 +1567,10 @@ fn unexplained_finding(pairs: &[PairResult], mut rows: Vec<usize>) -> Finding {
     let start = if rows.len() > 1 {
         let m = metrics(first);
         format!(
-            " The first of them in the dumps' order is {} (Cosine {:.4}): an error made in one layer shows in every layer after it, so if the dumps are in execution order, start there.",
-            pairs[first].name, m.cosine
+            " The first of them {first_where} is {} (Cosine {:.4}): an error made in one layer shows in every layer after it, so {}start there.",
+            pairs[first].name,
+            m.cosine,
+            if graph { "" } else { "if the dumps are in execution order, " }
         )
     } else {
         String::new()
@@ -1562,6 +1615,7 @@ fn inherited_finding(
     inherited: &[(usize, Finding)],
     n: usize,
     own: usize,
+    order: Option<&GraphOrder>,
 ) -> Finding {
     let names: Vec<String> = inherited
         .iter()
@@ -1585,10 +1639,16 @@ fn inherited_finding(
         fix: if own > 0 {
             format!("Fix the pairs whose own clipping or rounding dominates first ({} here, the truncation and rounding findings): their error flows into these. Then compare again: what stays inherited enters earlier in the graph.", super::findings::plural(own, "finding", "findings"))
         } else {
-            // The first in the dumps' order: where the error shows first, if that order is the run's.
-            let first = inherited.iter().map(|(r, _)| *r).min().unwrap_or(0);
+            // Where the error shows first: in the graph's order, else in the dumps' order.
+            let (first, first_where) =
+                first_in_order(pairs, inherited.iter().map(|(r, _)| *r), order);
+            let hedge = if first_where.starts_with("in the graph") {
+                ""
+            } else {
+                "if the dumps are in execution order, "
+            };
             format!(
-                "No pair here has error of its own that dominates: the error enters where no activation was dumped. Most often that is the layers' weights (a weight's quantization error shows as inherited error in its layer's output: per-channel weight scales, or int16 weights for the layers where it jumps, remove it), else the model input's quantization or a tensor that was not dumped. The first of these pairs in the dumps' order is {}: if the dumps are in execution order, start there, and dump more of the graph around it.",
+                "No pair here has error of its own that dominates: the error enters where no activation was dumped. Most often that is the layers' weights (a weight's quantization error shows as inherited error in its layer's output: per-channel weight scales, or int16 weights for the layers where it jumps, remove it), else the model input's quantization or a tensor that was not dumped. The first of these pairs {first_where} is {}: {hedge}start there, and dump more of the graph around it.",
                 pairs[first].name
             )
         },
@@ -2357,6 +2417,59 @@ mod tests {
         let (again, read2) = run(None, &mut cache);
         assert_eq!(read2, 0);
         assert_eq!(format!("{again:?}"), format!("{first:?}"));
+    }
+
+    #[test]
+    fn inherited_error_names_where_it_starts_in_a_loaded_models_graph() {
+        use crate::engine::metrics::{compare_slices, QuantSpec};
+        // Three int16 pairs whose error is mostly inherited (noise far above their rounding),
+        // dumped in the order c, a, b; the model's graph runs a, b, c.
+        let b: Vec<f32> = (0..256).map(|i| (i as f32 * 0.37).sin()).collect();
+        let noisy: Vec<f32> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + 0.01 * ((i * 7 % 13) as f32 - 6.0))
+            .collect();
+        let m = compare_slices(&b, &noisy, &[256], Some(QuantSpec::int16(1.0 / 32768.0)));
+        let split = m.error_split.expect("split");
+        assert!(
+            split.inherited > 10.0 * (split.clip + split.round),
+            "{split:?}"
+        );
+        let pr = |name: &str| -> PairResult {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "float_file": 0, "quant_file": 1, "float_tensor": name,
+                "quant_tensor": format!("{name}_DequantizeLinear_Output"), "shape": [256],
+                "matched_by": "exact", "metrics": m, "error": null,
+            }))
+            .expect("pair")
+        };
+        let pairs = [pr("c"), pr("a"), pr("b")];
+        let fix = |order: Option<&GraphOrder>| {
+            let f = all_pair_findings_in(&pairs, order);
+            let f = f
+                .iter()
+                .find(|(_, f)| f.kind == kind::INHERITED)
+                .expect("inherited");
+            f.1.fix.clone()
+        };
+        assert!(
+            fix(None).contains("The first of these pairs in the dumps' order is c: if the dumps are in execution order, start there"),
+            "{}",
+            fix(None)
+        );
+        let order = GraphOrder {
+            model: "m.onnx".into(),
+            index: [("a", 0), ("b", 1), ("c", 2)]
+                .map(|(k, v)| (k.to_string(), v))
+                .into(),
+        };
+        let with = fix(Some(&order));
+        assert!(
+            with.contains("The first of these pairs in the graph of m.onnx is a: start there"),
+            "{with}"
+        );
+        assert!(with.contains("the layers' weights"), "{with}");
     }
 
     #[test]

@@ -75,11 +75,14 @@ impl Analysis {
         }
         out.extend(super::diagnose_report::diagnose(&self.files, self.intent));
         out.extend(
-            super::pairs::all_pair_findings(&self.tensors.pairs)
-                .into_iter()
-                .chain(super::pairs::nonfinite_findings(&self.tensors.pairs))
-                .chain(super::pairs::uncompared_findings(&self.tensors.pairs))
-                .map(|(file, finding)| FileFinding { file, finding }),
+            super::pairs::all_pair_findings_in(
+                &self.tensors.pairs,
+                graph_order(&self.files).as_ref(),
+            )
+            .into_iter()
+            .chain(super::pairs::nonfinite_findings(&self.tensors.pairs))
+            .chain(super::pairs::uncompared_findings(&self.tensors.pairs))
+            .map(|(file, finding)| FileFinding { file, finding }),
         );
         mark_harmless_pair_clips(&mut out, &self.files, &self.tensors.pairs);
         super::triage::triage(&mut out, &self.files);
@@ -985,6 +988,30 @@ impl Session {
             .ok_or("the float file cannot be read again (drop it again)")?;
         super::whatif::pair_whatif(src.as_mut(), &entry, typed)
     }
+}
+
+/// The activations' order in the first loaded ONNX QDQ model (its QuantizeLinear nodes'
+/// order), for the findings to say where an error starts.
+fn graph_order(files: &[FileReport]) -> Option<super::pairs::GraphOrder> {
+    files.iter().find_map(|f| match &f.document {
+        Some(Document::Scales(set)) if set.source.starts_with("ONNX") => {
+            let mut index = std::collections::HashMap::new();
+            for e in set.entries.iter().filter(|e| !e.weight) {
+                let k = index.len();
+                index.entry(super::pairs::normalize(&e.name)).or_insert(k);
+            }
+            (!index.is_empty()).then(|| super::pairs::GraphOrder {
+                model: f
+                    .name
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or(&f.name)
+                    .to_string(),
+                index,
+            })
+        }
+        _ => None,
+    })
 }
 
 /// A dumped pair's clipping that its run's comparison table shows harmless (the next op clamps to
