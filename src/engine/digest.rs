@@ -230,33 +230,81 @@ pub fn digest(
     d
 }
 
-/// Fits the digest under [`DIGEST_CAP_BYTES`], the findings before the files: fewer rows per
-/// finding beyond the first few; then the files' hashes shortened; then the files no kept
-/// finding cites left out from the end (as many as it takes, found by halving); then fewer
-/// findings, each time with as many files as fit again.
+/// Most files a digest tries to name: a file takes at least ~15 encoded bytes (a 16-digit hash
+/// does not compress), so no more than ~480 ever fit; trying more only costs encodes of a
+/// bigger JSON (the digest is made on the page's thread).
+const MAX_FILES_TRIED: usize = 512;
+
+/// Fits the digest under [`DIGEST_CAP_BYTES`], the findings before the files: the whole file list
+/// if it fits; else the files' hashes shortened; then the files no finding cites left out, as
+/// few as it takes (found by halving); then fewer rows per finding beyond the first few; then
+/// fewer findings, each time with as many files as fit again.
 fn fit(mut all: Vec<DigestFile>, d: &mut Digest) {
     let fits = |d: &Digest| encode_digest(d).len() <= DIGEST_CAP_BYTES;
     let mut shortened = false;
     loop {
-        // Cited files first, each group in the analysis' order.
-        let cited = |f: &DigestFile| {
-            d.findings
-                .iter()
-                .any(|x| x.file == f.name || x.rows.iter().any(|r| r.file == f.name))
-        };
-        let (first, rest): (Vec<&DigestFile>, Vec<&DigestFile>) =
-            all.iter().partition(|f| cited(f));
+        // Cited files first, each group in the analysis' order; the first `k` of them, back in
+        // the analysis' order.
+        let cited: Vec<bool> = all
+            .iter()
+            .map(|f| {
+                d.findings
+                    .iter()
+                    .any(|x| x.file == f.name || x.rows.iter().any(|r| r.file == f.name))
+            })
+            .collect();
+        let n_cited = cited.iter().filter(|&&c| c).count();
         let with = |k: usize| -> Vec<DigestFile> {
-            let keep: Vec<&DigestFile> = first.iter().chain(rest.iter()).take(k).copied().collect();
-            // Back in the analysis' order.
+            let mut rest = k.saturating_sub(n_cited);
+            let mut cited_left = k.min(n_cited);
             all.iter()
-                .filter(|f| keep.iter().any(|k| std::ptr::eq(*k, *f)))
-                .cloned()
+                .zip(&cited)
+                .filter(|(_, &c)| {
+                    let keep = if c { cited_left > 0 } else { rest > 0 };
+                    if keep && c {
+                        cited_left -= 1;
+                    } else if keep {
+                        rest -= 1;
+                    }
+                    keep
+                })
+                .map(|(f, _)| f.clone())
                 .collect()
         };
-        d.files = all.clone();
-        d.files_omitted = 0;
+        // The largest k in [lo, hi] whose first k files fit (`lo` known to fit).
+        let most = |d: &mut Digest, mut lo: usize, mut hi: usize| {
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                d.files = with(mid);
+                if fits(d) {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            lo
+        };
+        let tried = all.len().min(MAX_FILES_TRIED.max(n_cited));
+        d.files = with(tried);
+        d.files_omitted = all.len() - tried;
+        if tried == all.len() && fits(d) {
+            return;
+        }
+        if !shortened {
+            shortened = true;
+            for f in &mut all {
+                if f.sha256.len() > SHORT_SHA_CHARS {
+                    f.sha256.truncate(SHORT_SHA_CHARS);
+                }
+            }
+            continue;
+        }
+        // With the findings as they are, the cited files and as many others as fit.
+        d.files = with(n_cited);
         if fits(d) {
+            let k = most(d, n_cited, tried);
+            d.files = with(k);
+            d.files_omitted = all.len() - k;
             return;
         }
         if let Some(f) = d
@@ -269,50 +317,14 @@ fn fit(mut all: Vec<DigestFile>, d: &mut Digest) {
             f.rows.truncate(1);
             continue;
         }
-        if !shortened {
-            shortened = true;
-            for f in &mut all {
-                if f.sha256.len() > SHORT_SHA_CHARS {
-                    f.sha256.truncate(SHORT_SHA_CHARS);
-                }
-            }
-            continue;
-        }
-        // The most files that fit with the findings kept (at least the cited ones, else fewer
-        // findings): the largest k with the first k files fitting, by halving.
-        let (mut lo, mut hi) = (first.len(), all.len());
-        d.files = with(lo);
-        if fits(d) {
-            while lo < hi {
-                let mid = (lo + hi).div_ceil(2);
-                d.files = with(mid);
-                if fits(d) {
-                    lo = mid;
-                } else {
-                    hi = mid - 1;
-                }
-            }
-            d.files = with(lo);
-            d.files_omitted = all.len() - lo;
-            return;
-        }
         if d.findings.pop().is_some() {
             d.omitted += 1;
             continue;
         }
         // No finding left and still too long: only files, as many as fit.
-        let (mut lo, mut hi) = (0, all.len());
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            d.files = with(mid);
-            if fits(d) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        d.files = with(lo);
-        d.files_omitted = all.len() - lo;
+        let k = most(d, 0, tried);
+        d.files = with(k);
+        d.files_omitted = all.len() - k;
         return;
     }
 }
