@@ -2419,6 +2419,24 @@ mod tests {
         assert_eq!(format!("{again:?}"), format!("{first:?}"));
     }
 
+    /// A one-element f32 tensor named `name` in file `file`, for the pairing tests.
+    fn located_at(file: usize, name: &str) -> Located {
+        use crate::engine::tensor::{DataRef, ElemType, TensorEntry};
+        Located {
+            file,
+            entry: TensorEntry {
+                name: name.into(),
+                elem: ElemType::F32,
+                shape: vec![1],
+                big_endian: false,
+                fortran: false,
+                data: DataRef::Raw { offset: 0, len: 4 },
+                scale: None,
+                quant: None,
+            },
+        }
+    }
+
     #[test]
     fn inherited_error_names_where_it_starts_in_a_loaded_models_graph() {
         use crate::engine::metrics::{compare_slices, QuantSpec};
@@ -2474,20 +2492,7 @@ mod tests {
 
     #[test]
     fn a_qdq_dump_pairs_each_float_tensor_with_its_dequantizelinear_output() {
-        use crate::engine::tensor::{DataRef, ElemType, TensorEntry};
-        let at = |file: usize, name: &str| Located {
-            file,
-            entry: TensorEntry {
-                name: name.into(),
-                elem: ElemType::F32,
-                shape: vec![1],
-                big_endian: false,
-                fortran: false,
-                data: DataRef::Raw { offset: 0, len: 4 },
-                scale: None,
-                quant: None,
-            },
-        };
+        let at = located_at;
         let got = |p: &Pairing| {
             p.pairs
                 .iter()
@@ -2554,20 +2559,7 @@ mod tests {
 
     #[test]
     fn one_float_dump_pairs_with_every_quantized_run() {
-        use crate::engine::tensor::{DataRef, ElemType, TensorEntry};
-        let at = |file: usize, name: &str| Located {
-            file,
-            entry: TensorEntry {
-                name: name.into(),
-                elem: ElemType::F32,
-                shape: vec![1],
-                big_endian: false,
-                fortran: false,
-                data: DataRef::Raw { offset: 0, len: 4 },
-                scale: None,
-                quant: None,
-            },
-        };
+        let at = located_at;
         let pairs = |p: &Pairing| {
             p.pairs
                 .iter()
