@@ -869,3 +869,50 @@ fn a_float_model_is_a_model_to_run_not_a_broken_scale_source() {
         f.notes
     );
 }
+
+#[test]
+fn unpaired_weights_of_a_loaded_qdq_model_are_counted_as_weights() {
+    // A dump of the quantized model's outputs holds its weights' DequantizeLinear outputs too;
+    // the float dump (activations) has nothing to pair them with. With the model loaded, the
+    // Overview says how many of the unpaired ones are its weights.
+    let model = bytes("scales/ppocr_cls_qdq_int8.onnx");
+    let set = read_onnx_scales(&mut model.clone()).expect("model");
+    let weight = set
+        .entries
+        .iter()
+        .find(|e| e.weight)
+        .expect("a weight")
+        .name
+        .clone();
+    let act = set
+        .entries
+        .iter()
+        .find(|e| !e.weight)
+        .expect("an activation")
+        .name
+        .clone();
+    let v = [0.5f32, -0.25, 1.0, 0.0];
+    let mut s = quantlens::engine::session::Session::new();
+    s.open("model.onnx", Box::new(model));
+    s.open(
+        &format!("fp32/{act}.npy"),
+        Box::new(common::npy_f32(&[4], &v)),
+    );
+    s.open(
+        &format!("int8/{act}.npy"),
+        Box::new(common::npy_f32(&[4], &v)),
+    );
+    let w = format!("int8/{weight}.npy");
+    s.open(&w, Box::new(common::npy_f32(&[4], &v)));
+    s.open("int8/stray.npy", Box::new(common::npy_f32(&[4], &v)));
+    s.update(&mut |_, _, _| {});
+    let a = &s.analysis;
+    assert_eq!(a.tensors.pairs.len(), 1, "{:?}", a.tensors);
+    assert_eq!(
+        a.tensors.unpaired_quant.len(),
+        2,
+        "{:?}",
+        a.tensors.unpaired_quant
+    );
+    assert_eq!(a.unpaired_weights(), 1, "{weight}");
+}

@@ -160,6 +160,27 @@ impl Analysis {
         names
     }
 
+    /// How many of the quantized side's unpaired tensors a loaded ONNX QDQ model dequantizes as
+    /// weights or biases (`conv1.weight_DequantizeLinear_Output`): a float dump of activations
+    /// has nothing to compare them with.
+    pub fn unpaired_weights(&self) -> usize {
+        let weights: std::collections::HashSet<String> = self
+            .files
+            .iter()
+            .filter_map(|f| match &f.document {
+                Some(Document::Scales(set)) if set.source.starts_with("ONNX") => Some(set),
+                _ => None,
+            })
+            .flat_map(|set| set.entries.iter().filter(|e| e.weight))
+            .map(|e| super::pairs::normalize(&e.name))
+            .collect();
+        self.tensors
+            .unpaired_quant
+            .iter()
+            .filter(|n| weights.contains(&super::pairs::normalize(n)))
+            .count()
+    }
+
     /// Where an op stands in every loaded sensitivity table: (file, table label, rank from 1, value).
     pub fn sensitivity_of(&self, op_name: &str) -> Vec<(usize, String, usize, Option<f64>)> {
         let mut out = Vec::new();

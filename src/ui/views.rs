@@ -250,8 +250,12 @@ pub fn Overview(p: &OverviewProps) -> Html {
                 <p class="ok">{ "No problems found in the files read." }</p>
             }
             if !a.tensors.pairs.is_empty() && (!a.tensors.unpaired_float.is_empty() || !a.tensors.unpaired_quant.is_empty()) {
-                <p class="unpaired-note muted small">{ format!("Not compared: {} float and {} quantized tensor(s) have no counterpart by name (the Tensors tab lists them under \"Not paired\", where they can be paired by hand).",
-                    a.tensors.unpaired_float.len(), a.tensors.unpaired_quant.len()) }</p>
+                <p class="unpaired-note muted small">{ format!("Not compared: {} float and {} quantized tensor(s) have no counterpart by name{} (the Tensors tab lists them under \"Not paired\", where they can be paired by hand).",
+                    a.tensors.unpaired_float.len(), a.tensors.unpaired_quant.len(),
+                    match a.unpaired_weights() {
+                        0 => String::new(),
+                        w => format!("; {w} of the quantized ones are weights or biases the loaded model dequantizes, which a dump of activations has nothing to compare with"),
+                    }) }</p>
             }
             { for groups }
         </div>
