@@ -699,7 +699,8 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                     <p class="small">{ format!("quantized side: {}", if t.unpaired_quant.is_empty() { "—".into() } else { t.unpaired_quant.join(", ") }) }</p>
                     { {
                         // Names already paired once: a second copy of the tensor in another file.
-                        let twice = t.unpaired_quant.iter().filter(|n| t.pairs.iter().any(|p| &p.quant_tensor == *n)).count();
+                        let paired: std::collections::HashSet<&str> = t.pairs.iter().map(|p| p.quant_tensor.as_str()).collect();
+                        let twice = t.unpaired_quant.iter().filter(|n| paired.contains(n.as_str())).count();
                         (twice > 0).then(|| html! {
                             <p class="small muted dup-names">{ format!("{twice} of the quantized side's unpaired tensors have the name of one already paired: another copy in another file. Each name pairs once, with the first file that holds it (the pair's details name its file); pair a copy by hand below, or load one copy only.") }</p>
                         })
