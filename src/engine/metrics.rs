@@ -256,10 +256,69 @@ mod avx2 {
     }
 
     /// The error split's lanes of one block (the float side alone): Σ clipped e², Σ rounded e²,
-    /// the clipped count.
+    /// the clipped count. A block whose errors are all finite (nearly every one) takes a
+    /// shorter loop, [`split_finite`]; the others take [`split_any`], the portable kernel's
+    /// steps one for one.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn split_regs(b: &[f32], q: QuantSpec) -> [__m256; 3] {
+        const BIG: i64 = 1 << 22;
+        let v = if -BIG < q.qmin && q.qmax < BIG {
+            split_finite::<false>(b, q)
+        } else {
+            split_finite::<true>(b, q)
+        };
+        // x − x is NaN exactly where x is ±∞ or NaN.
+        let bad =
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(_mm256_sub_ps(v[0], v[0]), _mm256_sub_ps(v[1], v[1]));
+        if _mm256_movemask_ps(bad) == 0 {
+            v
+        } else {
+            split_any(b, q)
+        }
+    }
+
+    /// The split where every error is finite (and no sum overflows), which is what the caller
+    /// checks afterwards: both sums then stay finite, and they are the portable kernel's bits.
+    /// There `(c·e)·e` and `((1 − c)·e)·e`, with c ∈ {0, 1}, are e·e and +0, which an AND with
+    /// the clipped mask gives without `e − e`; the clipped count adds the mask (−1 where
+    /// clipped) as integers, exact like the portable kernel's f32 sum of 1s (at most 32 a lane
+    /// a block) and made a float at the end. Without `CLAMP` (both bounds strictly inside
+    /// ±2²²), x/scale is not clamped to ±2²² first: where it is beyond, the clamped and the
+    /// unclamped rounded values are both past the bound, so kc and kq ≠ kc are the same.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn split_finite<const CLAMP: bool>(b: &[f32], q: QuantSpec) -> [__m256; 3] {
+        let zero = _mm256_setzero_ps();
+        let scale = _mm256_set1_ps(q.scale as f32);
+        let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
+        let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
+        let big = _mm256_set1_ps(4_194_304.0);
+        let neg_big = _mm256_set1_ps(-4_194_304.0);
+        let [clip, round, count] = chunks(b, b, [zero; 3], |[clip, round, count], x, _| {
+            let t = _mm256_mul_ps(x, inv);
+            let t = if CLAMP {
+                _mm256_min_ps(big, _mm256_max_ps(neg_big, t))
+            } else {
+                t
+            };
+            let kq = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+            let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
+            let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
+            let m = _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc);
+            let ee = _mm256_mul_ps(e, e);
+            *clip = _mm256_add_ps(*clip, _mm256_and_ps(m, ee));
+            *round = _mm256_add_ps(*round, _mm256_andnot_ps(m, ee));
+            let n = _mm256_sub_epi32(_mm256_castps_si256(*count), _mm256_castps_si256(m));
+            *count = _mm256_castsi256_ps(n);
+        });
+        [clip, round, _mm256_cvtepi32_ps(_mm256_castps_si256(count))]
+    }
+
+    /// The split of any block: the portable kernel's steps one for one, NaN and ±∞ included.
+    #[inline(never)]
+    #[target_feature(enable = "avx2,fma")]
+    fn split_any(b: &[f32], q: QuantSpec) -> [__m256; 3] {
         let zero = _mm256_setzero_ps();
         let scale = _mm256_set1_ps(q.scale as f32);
         let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
@@ -520,9 +579,50 @@ mod simd128 {
     }
 
     /// The error split's lanes over the whole chunks of one block (the float side alone): Σ
-    /// clipped e², Σ rounded e², the clipped count.
+    /// clipped e², Σ rounded e², the clipped count. A block whose errors are all finite (nearly
+    /// every one) takes a shorter loop, [`split_finite`]; the others take [`split_any`], the
+    /// portable kernel's steps one for one.
     #[inline(always)]
     pub(super) fn split(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
+        let v = split_finite(b, q);
+        if v[0].iter().chain(&v[1]).all(|x| x.is_finite()) {
+            v
+        } else {
+            split_any(b, q)
+        }
+    }
+
+    /// The split where every error is finite (and no sum overflows), which [`split`] checks
+    /// afterwards: both sums then stay finite and are the portable kernel's bits. There kq and
+    /// kc are finite, so `kq ≠ kc` is its `|kq − kc| > 0`; `(c·e)·e` and `((1 − c)·e)·e`, with
+    /// c ∈ {0, 1}, are e·e and +0, which an AND with that mask gives; and the clipped count adds
+    /// the mask (−1 where clipped) as integers, exact like the portable kernel's f32 sum of 1s
+    /// (at most 32 a lane a block), made floats at the end.
+    #[inline(always)]
+    fn split_finite(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
+        let zero = f32x4_splat(0.0);
+        let scale = f32x4_splat(q.scale as f32);
+        let inv = f32x4_splat(1.0f32 / q.scale as f32);
+        let (lo, hi) = (f32x4_splat(q.qmin as f32), f32x4_splat(q.qmax as f32));
+        let (big, magic) = (f32x4_splat(4_194_304.0), f32x4_splat(12_582_912.0));
+        let neg_big = f32x4_splat(-4_194_304.0);
+        let [clip, round, count] = both(b, b, [zero; 3], |[clip, round, count], x, _| {
+            let t = f32x4_pmin(f32x4_pmax(f32x4_mul(x, inv), neg_big), big);
+            let kq = f32x4_sub(f32x4_add(t, magic), magic);
+            let kc = f32x4_pmin(f32x4_pmax(kq, lo), hi);
+            let e = f32x4_sub(f32x4_mul(kc, scale), x);
+            let m = f32x4_ne(kq, kc);
+            let ee = f32x4_mul(e, e);
+            *clip = f32x4_add(*clip, v128_and(m, ee));
+            *round = f32x4_add(*round, v128_andnot(ee, m));
+            *count = i32x4_sub(*count, m);
+        });
+        [clip, round, count.map(|n| n.to_bits() as i32 as f32)]
+    }
+
+    /// The split of any block: the portable kernel's steps one for one, NaN and ±∞ included.
+    #[inline(never)]
+    fn split_any(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
         let zero = f32x4_splat(0.0);
         let scale = f32x4_splat(q.scale as f32);
         let inv = f32x4_splat(1.0f32 / q.scale as f32);
@@ -2376,11 +2476,17 @@ mod tests {
         ];
         let mut cases = 0;
         for len in (0..40).chain([63, 255, 256, 257, 511, 1000, 4099, 70_001]) {
-            for kind in 0..4 {
+            for kind in 0..5 {
                 let b: Vec<f32> = (0..len)
                     .map(|_| match kind {
                         0 => (rng.unit() - 0.5) * 6.0,
                         1 => (rng.unit() - 0.3) * 1e4,
+                        // Rare specials: most blocks' errors finite, a few not (the AVX2
+                        // split's two loops, chosen per block).
+                        4 if rng.next() % 3000 == 0 => {
+                            specials[rng.next() as usize % specials.len()]
+                        }
+                        4 => (rng.unit() - 0.5) * 8.0,
                         _ if rng.next() % 7 == 0 => specials[rng.next() as usize % specials.len()],
                         _ => (rng.unit() - 0.5) * 8.0,
                     })
@@ -2396,10 +2502,26 @@ mod tests {
                     .collect();
                 // The first values set the variance shifts: a non-finite one too.
                 let chunk = 1 + rng.next() as usize % 700;
+                // int32-wide bounds (past ±2²²: the AVX2 split clamps x/scale first) and an
+                // asymmetric uint8 (bounds −z and 255 − z).
+                let wide = QuantSpec {
+                    scale: 1e-6,
+                    qmin: -(1 << 31),
+                    qmax: (1 << 31) - 1,
+                    zero_point: 0,
+                };
+                let uint8 = QuantSpec {
+                    scale: 0.03,
+                    qmin: -37,
+                    qmax: 218,
+                    zero_point: 37,
+                };
                 for quant in [
                     None,
                     Some(QuantSpec::int8(0.02)),
                     Some(QuantSpec::int16(1e-4)),
+                    Some(wide),
+                    Some(uint8),
                 ] {
                     let run = |k: Kernel| {
                         // KL too: softmax along dim 1 of [1, 3, len/3] when it divides.
@@ -2446,7 +2568,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 48 * 4 * 3);
+        assert_eq!(cases, 48 * 5 * 5);
     }
 
     /// Zeros of both signs at a range's end: the minimum is −0 and the maximum +0 whatever
