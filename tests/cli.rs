@@ -126,3 +126,30 @@ fn report_json_lists_findings_in_triage_order_with_the_reason_for_each_place() {
         &stdout[..stdout.len().min(400)]
     );
 }
+
+/// A 0-d tensor (numpy's shape `()`) says so in the table, not with a bare `[]`.
+#[test]
+fn compare_names_a_zero_d_shape() {
+    let dir = std::env::temp_dir().join(format!("quantlens-cli-0d-{}", std::process::id()));
+    for (side, v) in [("f", 1.234f32), ("q", 1.24)] {
+        std::fs::create_dir_all(dir.join(side)).expect("tmp");
+        std::fs::write(dir.join(side).join("t.npy"), common::npy_f32(&[], &[v])).expect("write");
+        std::fs::write(dir.join(side).join("u.npy"), common::npy_f32(&[1], &[v])).expect("write");
+    }
+    let path = |s: &str| dir.join(s).to_str().expect("path").to_string();
+    let (code, stdout, stderr) = quantlens(&["compare", &path("f"), &path("q")]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = |n: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(n))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line("t ").contains("[] (0-d)"), "{stdout}");
+    assert!(
+        line("u ").contains("[1]") && !line("u ").contains("0-d"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

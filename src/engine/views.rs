@@ -652,9 +652,26 @@ pub fn pair_metric_text(
     (text, special.or(meaning))
 }
 
+/// A tensor's shape as a table cell: `[1, 3, 16, 8]`, and a 0-d tensor (one value, no axes; numpy's
+/// shape `()`) as `[] (0-d)`, not a bare `[]` that reads like a missing shape.
+pub fn shape_text(shape: &[u64]) -> String {
+    if shape.is_empty() {
+        "[] (0-d)".to_string()
+    } else {
+        format!("{shape:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_read_as_shapes() {
+        assert_eq!(shape_text(&[1, 3, 16, 8]), "[1, 3, 16, 8]");
+        assert_eq!(shape_text(&[1]), "[1]");
+        assert_eq!(shape_text(&[]), "[] (0-d)");
+    }
 
     #[test]
     fn pair_metrics_say_what_their_non_finite_values_mean() {

@@ -579,7 +579,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
                 <td class="pname" title={format!("{} ↔ {} ({})", pr.float_tensor, pr.quant_tensor, pr.matched_by)}>
                     if !pr.run.is_empty() { <span class="run-chip">{ pr.run.clone() }</span> }
                     { middle_cut(&pr.name) }</td>
-                <td>{ format!("{:?}", pr.shape) }</td>
+                <td>{ crate::engine::views::shape_text(&pr.shape) }</td>
                 { cell("cosine", m.map(|m| m.cosine)) }
                 { cell("sqnr", m.map(|m| m.sqnr_db)) }
                 { cell("mse", m.map(|m| m.mse)) }

@@ -281,7 +281,7 @@ fn print_text(compared: &[(&PairResult, &PairMetrics)], findings: &[Finding]) {
         println!(
             "{:<40} {:>18} {:>10.6} {:>9.2} {:>11.4e} {:>10.4e} {:>8}  {split}",
             p.name,
-            format!("{:?}", p.shape),
+            quantlens::engine::views::shape_text(&p.shape),
             m.cosine,
             m.sqnr_db,
             m.mse,
