@@ -197,7 +197,10 @@ test("copy name puts a layer's and a tensor pair's full name on the clipboard, a
   await page.click('button.tab[title$="compare_per_layer_out.txt"]');
   await page.locator("[data-row]").nth(3).click();
   await page.waitForSelector("h3.rowname .copy-name button");
-  const shown = (await page.textContent("h3.rowname")).replace("copy name", "").replace(/\u200b/g, "").trim();
+  // The button's words are CSS (data-label), not text: the heading's text is the name alone (the
+  // clipboard's text, below).
+  const shown = (await page.textContent("h3.rowname")).replace(/\u200b/g, "").trim();
+  assert.equal(await page.locator("h3.rowname .copy-name button").getAttribute("aria-label"), "copy name");
   await page.click("h3.rowname .copy-name button");
   await page.waitForSelector("h3.rowname .copied");
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown);

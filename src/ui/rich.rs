@@ -153,9 +153,12 @@ pub fn CopyName(p: &CopyNameProps) -> Html {
             });
         })
     };
+    // The button's words are drawn by CSS from `data-label` (`button.copy::before`), so they are
+    // not in the text around it: a name selected and copied, or read from the page's text, does
+    // not run into "copy".
     html! {
         <span class={classes!("copy-name", p.compact.then_some("compact"))}>
-            <button class={if p.compact { "copy mini" } else { "link copy" }} title={format!("copy the full name: {}", p.name)} aria-label="copy name" {onclick}>{ if p.compact { "copy" } else { "copy name" } }</button>
+            <button class={if p.compact { "copy mini" } else { "link copy" }} title={format!("copy the full name: {}", p.name)} aria-label="copy name" data-label={if p.compact { "copy" } else { "copy name" }} {onclick}></button>
             { match *state {
                 Some(true) => html! { <span class="copied" role="status">{ if p.compact { "✓" } else { "copied" } }</span> },
                 Some(false) => html! { <span class="copy-error" role="status" title="select the name and copy it">{ if p.compact { "refused" } else { "the browser refused the clipboard: select the name and copy it" } }</span> },
