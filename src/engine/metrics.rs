@@ -278,6 +278,50 @@ mod avx2 {
         }
     }
 
+    /// A quantizer's constants in registers.
+    #[derive(Clone, Copy)]
+    struct Quantizer {
+        scale: __m256,
+        inv: __m256,
+        lo: __m256,
+        hi: __m256,
+    }
+
+    impl Quantizer {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn new(q: QuantSpec) -> Quantizer {
+            Quantizer {
+                scale: _mm256_set1_ps(q.scale as f32),
+                inv: _mm256_set1_ps(1.0f32 / q.scale as f32),
+                lo: _mm256_set1_ps(q.qmin as f32),
+                hi: _mm256_set1_ps(q.qmax as f32),
+            }
+        }
+
+        /// Eight values' quantization errors `e = kc·scale − x` and where they are clipped
+        /// (`kq ≠ kc`, ordered: NaN is not clipped), kq = x/scale rounded half to even (the
+        /// portable kernel's `(t + 1.5·2²³) − 1.5·2²³` for |t| ≤ 2²², but −0 where it gives +0,
+        /// t in (−½, −0]; kq·scale − x is the same either way, x then being ≤ 0 and ±0 − x
+        /// being −x, and so is kq ≠ kc), kc = kq clamped to the bounds. With `CLAMP`, x/scale is
+        /// clamped to ±2²² first, as the portable kernel does.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn errors<const CLAMP: bool>(self, x: __m256) -> (__m256, __m256) {
+            let t = _mm256_mul_ps(x, self.inv);
+            let t = if CLAMP {
+                let big = _mm256_set1_ps(4_194_304.0);
+                _mm256_min_ps(big, _mm256_max_ps(_mm256_set1_ps(-4_194_304.0), t))
+            } else {
+                t
+            };
+            let kq = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+            let kc = _mm256_min_ps(self.hi, _mm256_max_ps(self.lo, kq));
+            let e = _mm256_sub_ps(_mm256_mul_ps(kc, self.scale), x);
+            (e, _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc))
+        }
+    }
+
     /// The split where every error is finite (and no sum overflows), which is what the caller
     /// checks afterwards: both sums then stay finite, and they are the portable kernel's bits.
     /// There `(c·e)·e` and `((1 − c)·e)·e`, with c ∈ {0, 1}, are e·e and +0, which an AND with
@@ -289,23 +333,10 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn split_finite<const CLAMP: bool>(b: &[f32], q: QuantSpec) -> [__m256; 3] {
+        let quant = Quantizer::new(q);
         let zero = _mm256_setzero_ps();
-        let scale = _mm256_set1_ps(q.scale as f32);
-        let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
-        let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
-        let big = _mm256_set1_ps(4_194_304.0);
-        let neg_big = _mm256_set1_ps(-4_194_304.0);
         let [clip, round, count] = chunks(b, b, [zero; 3], |[clip, round, count], x, _| {
-            let t = _mm256_mul_ps(x, inv);
-            let t = if CLAMP {
-                _mm256_min_ps(big, _mm256_max_ps(neg_big, t))
-            } else {
-                t
-            };
-            let kq = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
-            let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
-            let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
-            let m = _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc);
+            let (e, m) = quant.errors::<CLAMP>(x);
             let ee = _mm256_mul_ps(e, e);
             *clip = _mm256_add_ps(*clip, _mm256_and_ps(m, ee));
             *round = _mm256_add_ps(*round, _mm256_andnot_ps(m, ee));
@@ -319,22 +350,11 @@ mod avx2 {
     #[inline(never)]
     #[target_feature(enable = "avx2,fma")]
     fn split_any(b: &[f32], q: QuantSpec) -> [__m256; 3] {
+        let quant = Quantizer::new(q);
         let zero = _mm256_setzero_ps();
-        let scale = _mm256_set1_ps(q.scale as f32);
-        let inv = _mm256_set1_ps(1.0f32 / q.scale as f32);
-        let (lo, hi) = (_mm256_set1_ps(q.qmin as f32), _mm256_set1_ps(q.qmax as f32));
-        let big = _mm256_set1_ps(4_194_304.0);
-        let neg_big = _mm256_set1_ps(-4_194_304.0);
         let one = _mm256_set1_ps(1.0);
         chunks(b, b, [zero; 3], |[clip, round, nclip], x, _| {
-            let t = _mm256_min_ps(big, _mm256_max_ps(neg_big, _mm256_mul_ps(x, inv)));
-            // Round half to even: the portable kernel's `(t + 1.5·2²³) − 1.5·2²³` for |t| ≤ 2²²,
-            // but −0 where it gives +0 (t in (−½, −0]); kq·scale − x is the same either way (x
-            // is then ≤ 0, and ±0 − x is −x) and so is kq ≠ kc.
-            let kq = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
-            let kc = _mm256_min_ps(hi, _mm256_max_ps(lo, kq));
-            let e = _mm256_sub_ps(_mm256_mul_ps(kc, scale), x);
-            let m = _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc);
+            let (e, m) = quant.errors::<true>(x);
             // The portable (c·e)·e and ((1 − c)·e)·e with c ∈ {0, 1}: e·e where the factor is 1,
             // and where it is 0, (0·e)·e, which is e − e (+0, or NaN for e = ±∞ or NaN).
             let (ee, z) = (_mm256_mul_ps(e, e), _mm256_sub_ps(e, e));
@@ -592,6 +612,42 @@ mod simd128 {
         }
     }
 
+    /// A quantizer's constants in registers.
+    #[derive(Clone, Copy)]
+    struct Quantizer {
+        scale: v128,
+        inv: v128,
+        lo: v128,
+        hi: v128,
+    }
+
+    impl Quantizer {
+        #[inline(always)]
+        fn new(q: QuantSpec) -> Quantizer {
+            Quantizer {
+                scale: f32x4_splat(q.scale as f32),
+                inv: f32x4_splat(1.0f32 / q.scale as f32),
+                lo: f32x4_splat(q.qmin as f32),
+                hi: f32x4_splat(q.qmax as f32),
+            }
+        }
+
+        /// Four values quantized as the portable kernel does: (kq, kc, e), kq = x/scale clamped
+        /// to ±2²² and rounded half to even by adding and subtracting 1.5·2²³, kc = kq clamped to
+        /// the bounds, e = kc·scale − x.
+        #[inline(always)]
+        fn errors(self, x: v128) -> (v128, v128, v128) {
+            let (big, magic) = (f32x4_splat(4_194_304.0), f32x4_splat(12_582_912.0));
+            let t = f32x4_pmin(
+                f32x4_pmax(f32x4_mul(x, self.inv), f32x4_splat(-4_194_304.0)),
+                big,
+            );
+            let kq = f32x4_sub(f32x4_add(t, magic), magic);
+            let kc = f32x4_pmin(f32x4_pmax(kq, self.lo), self.hi);
+            (kq, kc, f32x4_sub(f32x4_mul(kc, self.scale), x))
+        }
+    }
+
     /// The split where every error is finite (and no sum overflows), which [`split`] checks
     /// afterwards: both sums then stay finite and are the portable kernel's bits. There kq and
     /// kc are finite, so `kq ≠ kc` is its `|kq − kc| > 0`; `(c·e)·e` and `((1 − c)·e)·e`, with
@@ -600,17 +656,10 @@ mod simd128 {
     /// (at most 32 a lane a block), made floats at the end.
     #[inline(always)]
     fn split_finite(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
+        let quant = Quantizer::new(q);
         let zero = f32x4_splat(0.0);
-        let scale = f32x4_splat(q.scale as f32);
-        let inv = f32x4_splat(1.0f32 / q.scale as f32);
-        let (lo, hi) = (f32x4_splat(q.qmin as f32), f32x4_splat(q.qmax as f32));
-        let (big, magic) = (f32x4_splat(4_194_304.0), f32x4_splat(12_582_912.0));
-        let neg_big = f32x4_splat(-4_194_304.0);
         let [clip, round, count] = both(b, b, [zero; 3], |[clip, round, count], x, _| {
-            let t = f32x4_pmin(f32x4_pmax(f32x4_mul(x, inv), neg_big), big);
-            let kq = f32x4_sub(f32x4_add(t, magic), magic);
-            let kc = f32x4_pmin(f32x4_pmax(kq, lo), hi);
-            let e = f32x4_sub(f32x4_mul(kc, scale), x);
+            let (kq, kc, e) = quant.errors(x);
             let m = f32x4_ne(kq, kc);
             let ee = f32x4_mul(e, e);
             *clip = f32x4_add(*clip, v128_and(m, ee));
@@ -623,18 +672,11 @@ mod simd128 {
     /// The split of any block: the portable kernel's steps one for one, NaN and ±∞ included.
     #[inline(never)]
     fn split_any(b: &[f32], q: QuantSpec) -> [[f32; LANES]; 3] {
+        let quant = Quantizer::new(q);
         let zero = f32x4_splat(0.0);
-        let scale = f32x4_splat(q.scale as f32);
-        let inv = f32x4_splat(1.0f32 / q.scale as f32);
-        let (lo, hi) = (f32x4_splat(q.qmin as f32), f32x4_splat(q.qmax as f32));
-        let (big, magic) = (f32x4_splat(4_194_304.0), f32x4_splat(12_582_912.0));
-        let neg_big = f32x4_splat(-4_194_304.0);
         let one = f32x4_splat(1.0);
         both(b, b, [zero; 3], |[clip, round, nclip], x, _| {
-            let t = f32x4_pmin(f32x4_pmax(f32x4_mul(x, inv), neg_big), big);
-            let kq = f32x4_sub(f32x4_add(t, magic), magic);
-            let kc = f32x4_pmin(f32x4_pmax(kq, lo), hi);
-            let e = f32x4_sub(f32x4_mul(kc, scale), x);
+            let (kq, kc, e) = quant.errors(x);
             let c = v128_and(f32x4_gt(f32x4_abs(f32x4_sub(kq, kc)), zero), one);
             *clip = f32x4_add(*clip, f32x4_mul(f32x4_mul(c, e), e));
             let r = f32x4_mul(f32x4_mul(f32x4_sub(one, c), e), e);
