@@ -216,7 +216,7 @@ pub enum JournalCmd {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Done {
     pub job: u32,
-    /// Crosses as JSON text (see [`json_text`]).
+    /// Crosses as the bytes of a JSON text (see [`json_text`]).
     #[serde(with = "json_text")]
     pub analysis: Analysis,
     #[serde(default)]
@@ -229,30 +229,70 @@ pub struct Done {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartMsg {
     pub job: u32,
-    /// Crosses as JSON text (see [`json_text`]).
+    /// Crosses as the bytes of a JSON text (see [`json_text`]).
     #[serde(with = "json_text")]
     pub part: Part,
 }
 
-/// The bulk of a result (a `Done`'s analysis, a `Part`) crosses the worker boundary as one JSON
-/// string inside the typed message, not as a tree of JS objects: the UI thread then reads one string
-/// and parses it in wasm, where `serde_wasm_bindgen` read every field of every row through a JS
-/// property lookup (a 1,000-row part took 50–120 ms of the UI thread). The JSON keeps ∞ and NaN
-/// (`engine::num`) and every f64 exactly (`float_roundtrip`).
+/// The bulk of a result (a `Done`'s analysis, a `Part`) crosses the worker boundary as the UTF-8
+/// bytes of one JSON text (a `Uint8Array`) inside the typed message, not as a tree of JS objects:
+/// the UI thread then copies one byte array into wasm and parses it there, where
+/// `serde_wasm_bindgen` read every field of every row through a JS property lookup (a 1,000-row
+/// part took 50–120 ms of the UI thread). Bytes rather than a JS string: a string is cloned as
+/// UTF-16 and re-encoded into wasm character by character (wasm-bindgen's `passStringToWasm0`,
+/// 0.2 s of the UI thread for a 50,000-row table), bytes are copied whole. The JSON keeps ∞ and
+/// NaN (`engine::num`) and every f64 exactly (`float_roundtrip`). Serialised by `serde_json`
+/// (tests), the bytes are an array of numbers; a JSON string is read too.
 pub mod json_text {
-    use serde::de::DeserializeOwned;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
+    use serde::{Deserializer, Serialize, Serializer};
+    use std::fmt;
 
     pub fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-        let text = serde_json::to_string(v).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&text)
+        let text = serde_json::to_vec(v).map_err(serde::ser::Error::custom)?;
+        s.serialize_bytes(&text)
     }
 
     pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
         d: D,
     ) -> Result<T, D::Error> {
-        let text = String::deserialize(d)?;
-        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+        let bytes = d.deserialize_byte_buf(JsonBytes)?;
+        serde_json::from_slice(&bytes).map_err(de::Error::custom)
+    }
+
+    /// The JSON text's bytes, from bytes, a string or a sequence of numbers.
+    struct JsonBytes;
+
+    impl<'de> Visitor<'de> for JsonBytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON text as bytes or as a string")
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            Ok(v.as_bytes().to_vec())
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Vec<u8>, E> {
+            Ok(v.into_bytes())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
     }
 }
 
@@ -625,9 +665,10 @@ mod tests {
             parts: 1,
         });
         let json = serde_json::to_string(&done).expect("json");
-        // The tag, then the fields, as the struct variant wrote them; the analysis is one string.
+        // The tag, then the fields, as the struct variant wrote them; the analysis is the bytes
+        // of one JSON text (here, through serde_json, an array of numbers: `{"` is 123, 34).
         assert!(
-            json.starts_with(r#"{"type":"done","job":7,"analysis":"{"#),
+            json.starts_with(r#"{"type":"done","job":7,"analysis":[123,34,"#),
             "{}",
             &json[..60]
         );
@@ -643,7 +684,7 @@ mod tests {
         });
         let json = serde_json::to_string(&part).expect("json");
         assert!(
-            json.starts_with(r#"{"type":"part","job":7,"part":"{\"kind\":\"findings\",\"data\":{"#),
+            json.starts_with(r#"{"type":"part","job":7,"part":[123,34,107,105,110,100,34,"#),
             "{}",
             &json[..80]
         );
