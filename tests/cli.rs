@@ -153,3 +153,74 @@ fn compare_names_a_zero_d_shape() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A scale source in a dump folder (here ORT's run's `scales.json` beside its `quant.npz`) gives
+/// `compare` its scales, as it gives the app and `report`: the error splits, and the pairs say which
+/// tensor and which scale they took.
+#[test]
+fn compare_takes_the_scales_of_a_scale_source_in_the_folder() {
+    let dir = std::env::temp_dir().join(format!("quantlens-cli-scales-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let real = std::path::Path::new("tests/fixtures/real/ort_int8");
+    for f in ["quant.npz", "scales.json"] {
+        std::fs::copy(real.join(f), dir.join(f)).expect("copy");
+    }
+    let float = real.join("float.npz");
+    let args = |json: bool| {
+        let mut a = vec![
+            "compare".to_string(),
+            float.to_str().expect("path").to_string(),
+            dir.to_str().expect("path").to_string(),
+        ];
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let run = |json: bool| {
+        let a = args(json);
+        quantlens(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, stdout, stderr) = run(true);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        v["scale_sources"][0]["file"], "scales.json",
+        "{}",
+        v["scale_sources"]
+    );
+    let pairs = v["pairs"].as_array().expect("pairs");
+    assert_eq!(pairs.len(), 384);
+    let scaled = pairs
+        .iter()
+        .filter(|p| p["scale_source"] == "scales.json")
+        .count();
+    assert!(scaled > 300, "{scaled} pairs took the folder's scales");
+    let p = &pairs[1];
+    assert!(
+        p["quant_tensor"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("_DequantizeLinear_Output"),
+        "{p}"
+    );
+    let kinds: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"truncation"), "{kinds:?}");
+    // Without it, nothing splits.
+    std::fs::remove_file(dir.join("scales.json")).expect("rm");
+    let (_, stdout, _) = run(true);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert!(v["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .all(|p| p["scale"].is_null()));
+    let (_, text, _) = run(false);
+    assert!(!text.contains("scales: "), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

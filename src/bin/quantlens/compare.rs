@@ -1,11 +1,14 @@
 //! `quantlens compare`: tensor files listed from two paths, the float path's on the float side and the
-//! quant path's on the quantized side, paired and compared by `engine::pairs::compare_files`.
+//! quant path's on the quantized side, paired and compared by `engine::pairs::compare_files`. A
+//! `scales.json` or a QDQ ONNX model in either folder gives its scales, as in the app.
 
 use crate::out::{fail, num, print_findings, print_json};
+use quantlens::engine::document::Document;
 use quantlens::engine::findings::FindingJson;
 use quantlens::engine::metrics::PairMetrics;
 use quantlens::engine::pairs::{self, CompareInput, PairResult, ScaleChoice, Side};
 use quantlens::engine::quant::QDType;
+use quantlens::engine::scales::ScaleSet;
 use quantlens::engine::tensor::{self, ByteSource, FileSource, TensorEntry};
 use quantlens::engine::Finding;
 use serde_json::{json, Value};
@@ -84,10 +87,13 @@ impl ByteSource for PooledFile {
 }
 
 /// The tensor files under `root` with their tensors; a folder's `.npy` is named by its path below
-/// `root` without the extension. Files of a folder that hold no tensor are noted in `errors`.
+/// `root` without the extension. A folder's scale sources (`scales.json`, a QDQ ONNX model) go to
+/// `scales` with their file names; other files of a folder that hold no tensor are noted in
+/// `errors`.
 fn tensor_files(
     root: &Path,
     errors: &mut Vec<String>,
+    scales: &mut Vec<(String, ScaleSet)>,
 ) -> Result<Vec<(PathBuf, u64, Vec<TensorEntry>)>, String> {
     let mut files = Vec::new();
     crate::collect(root, &mut files)?;
@@ -118,11 +124,34 @@ fn tensor_files(
                 }
                 out.push((path, src.size(), entries));
             }
-            Err(e) if from_dir => errors.push(format!("{}: skipped: {e}", path.display())),
+            Err(e) if from_dir => match scale_source(&path, &rel) {
+                Some(set) => scales.push((rel, set)),
+                None => errors.push(format!("{}: skipped: {e}", path.display())),
+            },
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
     }
     Ok(out)
+}
+
+/// The file's scales when it is a scale source: a QDQ ONNX model (its QuantizeLinear scales) or a
+/// `scales.json`, detected by content as the app detects them.
+fn scale_source(path: &Path, name: &str) -> Option<ScaleSet> {
+    use quantlens::engine::detect::{container, Container};
+    let mut src = FileSource::open(path).ok()?;
+    let size = src.size();
+    let mut head = vec![0u8; size.min(16) as usize];
+    src.read_at(0, &mut head).ok()?;
+    if container(&head, size) == Some(Container::Onnx) {
+        return quantlens::engine::scales::read_onnx_scales(&mut src).ok();
+    }
+    let file = std::fs::File::open(path).ok()?;
+    match quantlens::engine::session::read_source(name, size, std::io::BufReader::new(file))
+        .document
+    {
+        Some(Document::Scales(set)) => Some(set),
+        _ => None,
+    }
 }
 
 pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) -> ExitCode {
@@ -135,11 +164,12 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
         Err(e) => return fail(e),
     };
     let mut errors = Vec::new();
+    let mut scale_sets = Vec::new();
     let mut inputs = Vec::new();
     let mut sources: Vec<Box<dyn ByteSource>> = Vec::new();
     let pool = Pool::default();
     for (root, side) in [(float, Side::Float), (quant, Side::Quant)] {
-        let files = match tensor_files(root, &mut errors) {
+        let files = match tensor_files(root, &mut errors, &mut scale_sets) {
             Ok(x) => x,
             Err(e) => return fail(e),
         };
@@ -160,18 +190,46 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
             }));
         }
     }
+    // Scales from the folders' scale sources, by tensor name (the first source's wins; per-tensor
+    // entries only, as in the app).
+    let mut known: std::collections::HashMap<String, ScaleChoice> = Default::default();
+    for (file, set) in &scale_sets {
+        let short = file.rsplit(['/', '\\']).next().unwrap_or(file);
+        for e in &set.entries {
+            if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
+                known.entry(e.name.clone()).or_insert(ScaleChoice {
+                    scale: e.scale,
+                    dtype: e.dtype,
+                    zero_point: e.zero_point,
+                    source: short.to_string(),
+                });
+            }
+        }
+    }
+    // A --scale for the pair (or its quantized tensor) > the pair's name in a scale source > `*`.
     let scale_of = |pair: &str, quant_tensor: &str, _run: &str| {
+        let typed = |s: &TypedScale| ScaleChoice {
+            scale: s.scale,
+            dtype: s.dtype,
+            zero_point: 0,
+            source: "--scale".into(),
+        };
         let named = scales
             .iter()
             .find(|s| s.name == pair || s.name == quant_tensor);
+        let from_files = || {
+            [
+                pair.to_string(),
+                quant_tensor.to_string(),
+                pairs::normalize(quant_tensor),
+            ]
+            .iter()
+            .find_map(|n| known.get(n).cloned())
+        };
         named
-            .or_else(|| scales.iter().find(|s| s.name == "*"))
-            .map(|s| ScaleChoice {
-                scale: s.scale,
-                dtype: s.dtype,
-                zero_point: 0,
-                source: "--scale".into(),
-            })
+            .map(typed)
+            .or_else(from_files)
+            .or_else(|| scales.iter().find(|s| s.name == "*").map(typed))
     };
     let mut cache = pairs::CompareCache::new();
     let cmp = pairs::compare_files(
@@ -208,6 +266,9 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
             "findings": findings.iter().map(FindingJson::from).collect::<Vec<_>>(),
             "unpaired_float": cmp.unpaired_float,
             "unpaired_quant": cmp.unpaired_quant,
+            "scale_sources": scale_sets.iter().map(|(file, set)| json!({
+                "file": file, "source": set.source, "entries": set.entries.len(),
+            })).collect::<Vec<_>>(),
             "pre_qdq": cmp.pre_qdq,
             "shape_mismatches": mismatches,
             "errors": errors,
@@ -217,12 +278,17 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
         }
     } else {
         print_text(&compared, &findings);
-        for u in &cmp.unpaired_float {
-            println!("unpaired (float side): {u}");
+        for (file, set) in &scale_sets {
+            println!("scales: {} from {file} ({})", set.entries.len(), set.source);
         }
-        for u in &cmp.unpaired_quant {
-            println!("unpaired (quantized side): {u}");
-        }
+        print_unpaired(
+            &cmp.unpaired_float,
+            "float tensor(s) with no quantized counterpart (not quantized, or named differently)",
+        );
+        print_unpaired(
+            &cmp.unpaired_quant,
+            "quantized tensor(s) with no float counterpart (a dump of activations has none for the weights and biases a QDQ model dequantizes)",
+        );
         if !cmp.pre_qdq.is_empty() {
             println!(
                 "not compared: {} quantized tensor(s) before their QuantizeLinear (their DequantizeLinear outputs were compared)",
@@ -244,9 +310,29 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
     ExitCode::SUCCESS
 }
 
+/// How many names, what they are, and the first 20 of them (`--json` lists them all).
+fn print_unpaired(names: &[String], what: &str) {
+    const SHOWN: usize = 20;
+    if names.is_empty() {
+        return;
+    }
+    println!("unpaired: {} {what}:", names.len());
+    for n in names.iter().take(SHOWN) {
+        println!("  {n}");
+    }
+    if names.len() > SHOWN {
+        println!(
+            "  … and {} more (--json lists them all)",
+            names.len() - SHOWN
+        );
+    }
+}
+
 fn pair_json(p: &PairResult, m: &PairMetrics) -> Value {
     json!({
         "name": p.name, "shape": p.shape,
+        "float_tensor": p.float_tensor, "quant_tensor": p.quant_tensor, "matched_by": p.matched_by,
+        "scale": p.scale.map(num).unwrap_or(Value::Null), "scale_source": p.scale_source,
         "cosine": num(m.cosine), "mse": num(m.mse), "l1": num(m.l1), "kl": num(m.kl), "sqnr_db": num(m.sqnr_db),
         "atol": num(m.atol), "rtol": num(m.rtol),
         "base_min": num(m.base_min), "base_max": num(m.base_max), "base_mean": num(m.base_mean), "base_var": num(m.base_var),

@@ -96,15 +96,17 @@ enum Command {
         app: Option<PathBuf>,
     },
     /// Compare raw tensor dumps: FLOAT and QUANT are files (.npy, .npz, .safetensors) or folders.
-    /// Tensors are paired by name (exact, then without ONNX Runtime QDQ suffixes).
+    /// Tensors are paired by name (exact, then without ONNX Runtime QDQ suffixes). A scales.json or
+    /// a QDQ .onnx model in either folder gives the pairs their scales (the error split).
     Compare {
         float: PathBuf,
         quant: PathBuf,
         /// Scale of a quantized tensor, enabling max_qscale_diff and the error split:
-        /// NAME=S or NAME=S:int8|int16|uint8 (repeatable; NAME `*` applies to all).
+        /// NAME=S or NAME=S:int8|int16|uint8 (repeatable; NAME `*` applies to all). A named one
+        /// wins over a scale source's, which wins over `*`.
         #[arg(long = "scale", value_name = "NAME=S[:DTYPE]")]
         scales: Vec<String>,
-        /// Print JSON: {"pairs": [...], "findings": [...], "unpaired_float", "unpaired_quant", "pre_qdq", "errors"}.
+        /// Print JSON: {"pairs": [...], "findings": [...], "unpaired_float", "unpaired_quant", "scale_sources", "pre_qdq", "errors"}.
         #[arg(long)]
         json: bool,
     },
