@@ -222,5 +222,10 @@ fn compare_takes_the_scales_of_a_scale_source_in_the_folder() {
         .all(|p| p["scale"].is_null()));
     let (_, text, _) = run(false);
     assert!(!text.contains("scales: "), "{text}");
+    // Its findings cite pairs, not lines: no "Lines: 0, 0, …".
+    assert!(
+        text.contains("unexplained_error") && !text.contains("Lines:"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

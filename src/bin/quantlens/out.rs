@@ -70,15 +70,17 @@ pub fn print_findings(findings: &[Finding]) {
         );
         println!("   {}", f.message);
         println!("   Fix: {}", f.fix.replace('\n', "\n        "));
-        if !f.evidence.is_empty() {
-            let lines: Vec<String> = f
-                .evidence
-                .iter()
-                .take(10)
-                .map(|e| e.line.to_string())
-                .collect();
-            let more = if f.evidence.len() > 10 {
-                format!(" (+{} more)", f.evidence.len() - 10)
+        // Line 0 is no line: evidence from tensor pairs (dumps have no lines to cite).
+        let cited: Vec<usize> = f
+            .evidence
+            .iter()
+            .map(|e| e.line)
+            .filter(|&l| l > 0)
+            .collect();
+        if !cited.is_empty() {
+            let lines: Vec<String> = cited.iter().take(10).map(|l| l.to_string()).collect();
+            let more = if cited.len() > 10 {
+                format!(" (+{} more)", cited.len() - 10)
             } else {
                 String::new()
             };
