@@ -432,6 +432,11 @@ fn cli_compare_json_has_the_documented_keys() {
     let keys = [
         "name",
         "shape",
+        "float_tensor",
+        "quant_tensor",
+        "matched_by",
+        "scale",
+        "scale_source",
         "cosine",
         "mse",
         "l1",

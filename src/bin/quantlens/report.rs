@@ -110,13 +110,43 @@ pub fn run(paths: &[PathBuf], expect: Option<&str>, json: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    use quantlens::engine::document::Document;
+    use quantlens::engine::side::Side;
     for f in analysis.files.iter().filter(|f| f.error.is_none()) {
-        let rows = f.row_count();
+        let what = match &f.document {
+            Some(Document::Tensors { entries, side }) => format!(
+                "{} tensors, {}",
+                entries.len(),
+                match side {
+                    Some(Side::Float) => "float side",
+                    Some(Side::Quant) => "quantized side",
+                    None => "side not known",
+                }
+            ),
+            _ => format!("{} rows", f.row_count()),
+        };
         println!(
-            "{} — {} ({rows} rows)",
+            "{} — {} ({what})",
             f.name,
             f.format_label.as_deref().unwrap_or("?")
         );
+    }
+    let t = &analysis.tensors;
+    if !t.pairs.is_empty() || !t.unpaired_float.is_empty() || !t.unpaired_quant.is_empty() {
+        let scaled = t.pairs.iter().filter(|p| p.scale.is_some()).count();
+        println!(
+            "tensor pairs: {} ({scaled} with a scale); unpaired: {} float, {} quantized (`quantlens compare --json` lists them)",
+            t.pairs.len(),
+            t.unpaired_float.len(),
+            t.unpaired_quant.len()
+        );
+    }
+    let unsided = analysis
+        .files
+        .iter()
+        .any(|f| matches!(&f.document, Some(Document::Tensors { side: None, .. })));
+    if unsided {
+        println!("the sides of some tensor files are not known from their paths: `quantlens compare FLOAT QUANT` names them");
     }
     println!();
     let findings: Vec<Finding> = analysis
