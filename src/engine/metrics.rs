@@ -3,9 +3,10 @@
 //!
 //! The hot loop keeps 8 f32 lanes per sum over blocks of 256 elements and flushes them into f64, so
 //! it vectorises (SSE2 natively) without losing precision on long tensors. On x86-64 an AVX2 version
-//! of the same loop (one 8-lane register per sum instead of two, no spills) is chosen at run time
-//! ([`Kernel`]), and on wasm a simd128 one runs the whole chunks; each does the same IEEE operations
-//! on the same lanes in the same order, so all give the same bits. KL
+//! of the same loop (one 8-lane register per sum instead of two, no spills), or on CPUs with
+//! AVX-512VL the same in one loop over a block (its 32 registers hold every sum), is chosen at run
+//! time ([`Kernel`]), and on wasm a simd128 one runs the whole chunks; each does the same IEEE
+//! operations on the same lanes in the same order, so all give the same bits. KL
 //! uses softmax along dim 1 (ndim > 2) or the last dim, computed in the same single pass with an
 //! online log-sum-exp per softmax group. The error split needs the quantized side's dtype and scale.
 
@@ -36,24 +37,37 @@ const BLOCK: usize = 256;
 /// Which implementation of the comparison kernel (and of KL's softmax runs) runs. `Portable` is the
 /// loop LLVM vectorises for the target's baseline (SSE2 on x86-64, simd128 on wasm); `Avx2` is the
 /// same computation written with AVX2 intrinsics (x86-64 only; for KL, the same loops compiled
-/// with AVX2), taken when the CPU has AVX2 and FMA ([`Kernel::detect`]).
-/// Both do the same IEEE operations on the same lanes in the same order (no FMA: a fused
+/// with AVX2), taken when the CPU has AVX2 and FMA ([`Kernel::detect`]); `Avx512` is the AVX2
+/// kernel's operations on the same 8-lane registers in one loop instead of three, which needs
+/// the 32 vector registers of AVX-512VL (with AVX2's 16 its accumulators would spill).
+/// All do the same IEEE operations on the same lanes in the same order (no FMA: a fused
 /// multiply-add rounds once where `a * b + c` rounds twice), so their results agree bit for bit;
 /// `tests::kernels_agree_bit_for_bit` checks it on random, non-finite and ragged data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     Portable,
     Avx2,
+    Avx512,
 }
 
 impl Kernel {
+    /// Every copy, slowest first.
+    pub const ALL: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512];
+
     /// The fastest copy this CPU can run.
     pub fn detect() -> Kernel {
-        if Kernel::Avx2.available() {
-            Kernel::Avx2
-        } else {
-            Kernel::Portable
-        }
+        Kernel::ALL
+            .into_iter()
+            .rev()
+            .find(|k| k.available())
+            .unwrap_or(Kernel::Portable)
+    }
+
+    /// Whether this copy runs KL's loops and the split alone compiled for AVX2 (both wide
+    /// copies do: they differ in the metrics' block kernel only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn wide(self) -> bool {
+        self != Kernel::Portable
     }
 
     /// Whether this CPU can run this copy.
@@ -65,8 +79,14 @@ impl Kernel {
                 std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
             }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                Kernel::Avx2.available()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx2 => false,
+            Kernel::Avx2 | Kernel::Avx512 => false,
         }
     }
 
@@ -82,6 +102,7 @@ impl Kernel {
                 }
             }
             Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512vl",
         }
     }
 }
@@ -195,7 +216,7 @@ fn zmax(a: f32, b: f32) -> f32 {
 /// masked (zeros past the end) and only its real lanes are kept.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{QuantSpec, LANES};
+    use super::{QuantSpec, Sums, BLOCK, LANES};
     use std::arch::x86_64::*;
 
     #[inline]
@@ -336,14 +357,26 @@ mod avx2 {
         let quant = Quantizer::new(q);
         let zero = _mm256_setzero_ps();
         let [clip, round, count] = chunks(b, b, [zero; 3], |[clip, round, count], x, _| {
-            let (e, m) = quant.errors::<CLAMP>(x);
-            let ee = _mm256_mul_ps(e, e);
-            *clip = _mm256_add_ps(*clip, _mm256_and_ps(m, ee));
-            *round = _mm256_add_ps(*round, _mm256_andnot_ps(m, ee));
-            let n = _mm256_sub_epi32(_mm256_castps_si256(*count), _mm256_castps_si256(m));
-            *count = _mm256_castsi256_ps(n);
+            split_step::<CLAMP>([clip, round, count], x, quant)
         });
         [clip, round, _mm256_cvtepi32_ps(_mm256_castps_si256(count))]
+    }
+
+    /// One chunk of [`split_finite`]: Σ clipped e², Σ rounded e², and the clipped count as
+    /// integers (minus the mask).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn split_step<const CLAMP: bool>(
+        [clip, round, count]: [&mut __m256; 3],
+        x: __m256,
+        quant: Quantizer,
+    ) {
+        let (e, m) = quant.errors::<CLAMP>(x);
+        let ee = _mm256_mul_ps(e, e);
+        *clip = _mm256_add_ps(*clip, _mm256_and_ps(m, ee));
+        *round = _mm256_add_ps(*round, _mm256_andnot_ps(m, ee));
+        let n = _mm256_sub_epi32(_mm256_castps_si256(*count), _mm256_castps_si256(m));
+        *count = _mm256_castsi256_ps(n);
     }
 
     /// The split of any block: the portable kernel's steps one for one, NaN and ±∞ included.
@@ -376,7 +409,7 @@ mod avx2 {
     /// [`Folded::of`] gives): the four transposed so that one f64 add takes a lane of each.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn sums4(v: [__m256; 4]) -> [f64; 4] {
+    fn sums4(v: [__m256; 4]) -> __m256d {
         let mut acc = _mm256_set1_pd(-0.0);
         let halves = [
             v.map(|r| _mm256_cvtps_pd(_mm256_castps256_ps128(r))),
@@ -390,76 +423,275 @@ mod avx2 {
             acc = _mm256_add_pd(acc, _mm256_permute2f128_pd::<0x31>(t0, t2));
             acc = _mm256_add_pd(acc, _mm256_permute2f128_pd::<0x31>(t1, t3));
         }
-        let mut o = [0f64; 4];
-        // SAFETY: `o` holds 4 f64; unaligned store.
-        unsafe { _mm256_storeu_pd(o.as_mut_ptr(), acc) };
-        o
+        acc
     }
 
-    /// The lanes' [`super::zmin`] (`MIN`) or [`super::zmax`] of lanes that are never NaN: the
-    /// least (greatest) value, then the OR (AND) of the bits of the lanes equal to it, which
-    /// picks −0 (+0) when zeros of both signs tie.
+    /// Floats that are never NaN as integers in the same order, −0 below +0: `max_epi32`
+    /// (`min_epi32`) of them is [`super::zmax`] ([`super::zmin`]) of the floats. A negative
+    /// float's magnitude bits are flipped; the map is its own inverse.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn fold<const MIN: bool>(v: __m256) -> f32 {
-        let pick = |x: __m256, y: __m256| {
-            if MIN {
-                _mm256_min_ps(x, y)
+    fn ordered(v: __m256i) -> __m256i {
+        _mm256_xor_si256(v, _mm256_srli_epi32::<1>(_mm256_srai_epi32::<31>(v)))
+    }
+
+    /// [`ordered`] of four values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn ordered4(v: __m128i) -> __m128i {
+        _mm_xor_si128(v, _mm_srli_epi32::<1>(_mm_srai_epi32::<31>(v)))
+    }
+
+    /// The greatest (`MAX`) or least [`ordered`] lane of each of four registers, as lanes 0–3.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn reduce4<const MAX: bool>(v: [__m256; 4]) -> __m128i {
+        let o = v.map(|r| ordered(_mm256_castps_si256(r)));
+        let pick = |x: __m256i, y: __m256i| {
+            if MAX {
+                _mm256_max_epi32(x, y)
             } else {
-                _mm256_max_ps(x, y)
+                _mm256_min_epi32(x, y)
             }
         };
-        let m = pick(v, _mm256_permute2f128_ps::<1>(v, v));
-        let m = pick(m, _mm256_shuffle_ps::<0b01_00_11_10>(m, m));
-        let m = pick(m, _mm256_shuffle_ps::<0b10_11_00_01>(m, m));
-        let eq = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, m));
-        let bits = _mm256_castps_si256(v);
-        let b = if MIN {
-            _mm256_and_si256(bits, eq)
+        // In each 128-bit half: [a0·a2, b0·b2, a1·a3, b1·b3], the same of c and d, then
+        // [a0·a1·a2·a3, b…, c…, d…]; then the two halves.
+        let t0 = pick(
+            _mm256_unpacklo_epi32(o[0], o[1]),
+            _mm256_unpackhi_epi32(o[0], o[1]),
+        );
+        let t1 = pick(
+            _mm256_unpacklo_epi32(o[2], o[3]),
+            _mm256_unpackhi_epi32(o[2], o[3]),
+        );
+        let u = pick(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+        let (lo, hi) = (_mm256_castsi256_si128(u), _mm256_extracti128_si256::<1>(u));
+        if MAX {
+            _mm_max_epi32(lo, hi)
         } else {
-            // Lanes not equal to the maximum take all ones, which an AND ignores.
-            _mm256_or_si256(bits, _mm256_xor_si256(eq, _mm256_set1_epi32(-1)))
-        };
-        let join = |x: __m256i, y: __m256i| {
-            if MIN {
-                _mm256_or_si256(x, y)
-            } else {
-                _mm256_and_si256(x, y)
-            }
-        };
-        let b = join(b, _mm256_permute2x128_si256::<1>(b, b));
-        let b = join(b, _mm256_shuffle_epi32::<0b01_00_11_10>(b));
-        let b = join(b, _mm256_shuffle_epi32::<0b10_11_00_01>(b));
-        f32::from_bits(_mm256_cvtsi256_si32(b) as u32)
+            _mm_min_epi32(lo, hi)
+        }
     }
 
-    /// One block, folded (what [`super::Folded::of`] gives of the portable kernel's lanes).
+    /// A pair's totals while its blocks run, in registers: the f64 sums in [`super::Folded`]'s
+    /// order (the clipped count as an f64, exact), the maxima [Atol, Rtol, max a, max b] and the
+    /// minima [min a, min b, min a, min b] as [`ordered`] integers.
+    struct Totals {
+        sums: [__m256d; 3],
+        maxes: __m128i,
+        mins: __m128i,
+    }
+
+    impl Totals {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn load(s: &Sums) -> Totals {
+            let i = |x: f32| x.to_bits() as i32;
+            Totals {
+                sums: [
+                    _mm256_setr_pd(s.dot, s.aa, s.bb, s.dd),
+                    _mm256_setr_pd(s.abs_d, s.sum_a, s.sum_b, s.sq_a),
+                    _mm256_setr_pd(s.sq_b, s.clip_e, s.round_e, 0.0),
+                ],
+                maxes: ordered4(_mm_setr_epi32(
+                    i(s.max_abs_d),
+                    i(s.max_rtol),
+                    i(s.max_a),
+                    i(s.max_b),
+                )),
+                mins: ordered4(_mm_setr_epi32(
+                    i(s.min_a),
+                    i(s.min_b),
+                    i(s.min_a),
+                    i(s.min_b),
+                )),
+            }
+        }
+
+        /// Rtol so far, where the next block's Rtol lanes start.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn max_rtol(&self) -> f32 {
+            f32::from_bits(_mm_cvtsi128_si32(ordered4(_mm_srli_si128::<4>(self.maxes))) as u32)
+        }
+
+        /// Adds one block's registers (what [`regs`] gives) as `Accumulator::apply` adds its
+        /// folded lanes: the same f64 additions and the same maxima and minima. True when
+        /// Σ(b−a)², Σa² or Σb² is then not finite (the block's non-finite values are counted).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn add(&mut self, v: [__m256; 18]) -> bool {
+            let [dot, dd, ad, mx, rt, s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b, clip, round, nclip] =
+                v;
+            let block = [
+                sums4([dot, aa, bb, dd]),
+                sums4([ad, s_a, s_b, q_a]),
+                sums4([q_b, clip, round, nclip]),
+            ];
+            for (t, b) in self.sums.iter_mut().zip(block) {
+                *t = _mm256_add_pd(*t, b);
+            }
+            self.maxes = _mm_max_epi32(self.maxes, reduce4::<true>([mx, rt, mx_a, mx_b]));
+            self.mins = _mm_min_epi32(self.mins, reduce4::<false>([mn_a, mn_b, mn_a, mn_b]));
+            let s0 = self.sums[0];
+            let z = _mm256_sub_pd(s0, s0);
+            _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_UNORD_Q>(z, z)) & 0b1110 != 0
+        }
+
+        /// Writes the totals back (the split's only with `SPLIT`).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn store<const SPLIT: bool>(&self, s: &mut Sums) {
+            let mut d = [[0f64; 4]; 3];
+            for (o, v) in d.iter_mut().zip(self.sums) {
+                // SAFETY: `o` holds 4 f64; unaligned store.
+                unsafe { _mm256_storeu_pd(o.as_mut_ptr(), v) };
+            }
+            [s.dot, s.aa, s.bb, s.dd] = d[0];
+            [s.abs_d, s.sum_a, s.sum_b, s.sq_a] = d[1];
+            s.sq_b = d[2][0];
+            if SPLIT {
+                s.clip_e = d[2][1];
+                s.round_e = d[2][2];
+                s.clipped += d[2][3] as u64;
+            }
+            let mut m = [0i32; 4];
+            let f = |x: i32| f32::from_bits(x as u32);
+            // SAFETY: `m` holds 4 i32; unaligned store.
+            unsafe { _mm_storeu_si128(m.as_mut_ptr() as *mut __m128i, ordered4(self.maxes)) };
+            [s.max_abs_d, s.max_rtol, s.max_a, s.max_b] = m.map(f);
+            // SAFETY: as above.
+            unsafe { _mm_storeu_si128(m.as_mut_ptr() as *mut __m128i, ordered4(self.mins)) };
+            [s.min_a, s.min_b] = [f(m[0]), f(m[1])];
+        }
+    }
+
+    /// One block (at most `BLOCK` elements of each side, equal lengths) through [`regs`] into
+    /// the totals; true when its non-finite values are to be counted.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn block_folded<const SPLIT: bool>(
+    fn block_avx2<const SPLIT: bool>(
+        t: &mut Totals,
         b: &[f32],
         a: &[f32],
         sa: f32,
         sb: f32,
         q: QuantSpec,
-        rt0: f32,
-    ) -> super::Folded {
-        let [dot, dd, ad, mx, rt, s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b, clip, round, nclip] =
-            regs::<SPLIT>(b, a, sa, sb, q, rt0);
-        super::Folded {
-            sums: [
-                sums4([dot, aa, bb, dd]),
-                sums4([ad, s_a, s_b, q_a]),
-                sums4([q_b, clip, round, nclip]),
-            ],
-            maxes: [
-                fold::<false>(mx),
-                fold::<false>(rt),
-                fold::<false>(mx_a),
-                fold::<false>(mx_b),
-            ],
-            mins: [fold::<true>(mn_a), fold::<true>(mn_b)],
+    ) -> bool {
+        t.add(regs::<SPLIT>(b, a, sa, sb, q, t.max_rtol()))
+    }
+
+    /// The same through [`regs_fused`]. Not inlined: the totals then wait in memory while the
+    /// loop has every register (inlined, LLVM kept them in registers and spilled accumulators).
+    #[inline(never)]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+    fn block_avx512<const SPLIT: bool>(
+        t: &mut Totals,
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+    ) -> bool {
+        t.add(regs_fused::<SPLIT>(b, a, sa, sb, q, t.max_rtol()))
+    }
+
+    /// The metrics over equal-length slices in blocks of [`BLOCK`], added into `s` as
+    /// `Accumulator::blocks_portable` adds them: `$block` adds one block to the totals.
+    macro_rules! blocks_fn {
+        ($(#[$doc:meta])* $name:ident, $features:literal, $block:ident) => {
+            $(#[$doc])*
+            #[target_feature(enable = $features)]
+            pub(super) fn $name(
+                s: &mut Sums,
+                quant: Option<QuantSpec>,
+                b: &[f32],
+                a: &[f32],
+                sa: f32,
+                sb: f32,
+            ) {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn run<const SPLIT: bool>(
+                    s: &mut Sums,
+                    q: QuantSpec,
+                    b: &[f32],
+                    a: &[f32],
+                    sa: f32,
+                    sb: f32,
+                ) {
+                    let mut t = Totals::load(s);
+                    for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
+                        if $block::<SPLIT>(&mut t, bc, ac, sa, sb, q) {
+                            s.count_nonfinite(bc, ac);
+                        }
+                    }
+                    t.store::<SPLIT>(s);
+                }
+                match quant {
+                    Some(q) => run::<true>(s, q, b, a, sa, sb),
+                    None => run::<false>(s, QuantSpec::int8(1.0), b, a, sa, sb),
+                }
+            }
+        };
+    }
+
+    blocks_fn!(
+        /// The AVX2 kernel: three loops over each (L1-resident) block, [`regs`].
+        blocks_avx2,
+        "avx2,fma",
+        block_avx2
+    );
+
+    blocks_fn!(
+        /// The same operations in one loop over each block, [`regs_fused`]: AVX-512VL's 32
+        /// registers hold its 18 accumulators and constants.
+        blocks_avx512,
+        "avx2,fma,avx512f,avx512vl",
+        block_avx512
+    );
+
+    /// One chunk of the difference, x = b and y = a: Σab, Σ(b−a)², Σ|b−a|, Atol, Rtol (0/0 → 0,
+    /// x/0 → f32::MAX). A chunk whose |d| < fl(rt·|x|) in every lane skips the division: |d|
+    /// is a float below the rounded product, so below the exact one, so |d|/|x| < rt exactly
+    /// and the rounded quotient is ≤ rt, which `max_ps` would not take. NaN, x = 0 and
+    /// rt·|x| = NaN fail the compare and take the division.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn diff_step(
+        [dot, dd, ad, mx, rt]: [&mut __m256; 5],
+        x: __m256,
+        y: __m256,
+        abs_mask: __m256,
+        zero: __m256,
+        fmax: __m256,
+    ) {
+        let d = _mm256_sub_ps(x, y);
+        *dot = _mm256_add_ps(*dot, _mm256_mul_ps(x, y));
+        *dd = _mm256_add_ps(*dd, _mm256_mul_ps(d, d));
+        let ad_ = _mm256_and_ps(d, abs_mask);
+        *ad = _mm256_add_ps(*ad, ad_);
+        *mx = _mm256_max_ps(ad_, *mx);
+        let bound = _mm256_mul_ps(*rt, _mm256_and_ps(x, abs_mask));
+        if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(ad_, bound)) != 0xff {
+            let r = _mm256_and_ps(_mm256_div_ps(d, x), abs_mask);
+            let d0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero);
+            let x0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
+            let r = _mm256_blendv_ps(r, _mm256_andnot_ps(d0, fmax), x0);
+            *rt = _mm256_max_ps(r, *rt);
         }
+    }
+
+    /// One chunk of one side v: Σ(v − shift), Σ(v − shift)², Σv², min, max.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn side_step([s, q, vv, mn, mx]: [&mut __m256; 5], v: __m256, shift: __m256) {
+        let vs = _mm256_sub_ps(v, shift);
+        *s = _mm256_add_ps(*s, vs);
+        *q = _mm256_add_ps(*q, _mm256_mul_ps(vs, vs));
+        *vv = _mm256_add_ps(*vv, _mm256_mul_ps(v, v));
+        *mn = _mm256_min_ps(v, *mn);
+        *mx = _mm256_max_ps(v, *mx);
     }
 
     /// One block's registers (at most `BLOCK` elements of each side, equal lengths): lane `k`
@@ -477,29 +709,12 @@ mod avx2 {
         let zero = _mm256_setzero_ps();
         let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
         let fmax = _mm256_set1_ps(f32::MAX);
-        // The difference: Σab, Σ(b−a)², Σ|b−a|, Atol, Rtol (0/0 → 0, x/0 → f32::MAX). Rtol's
-        // lanes start at `rt0` (the pair's Rtol so far, which the block's is folded into by a
-        // max: the same result). A chunk whose |d| < fl(rt·|x|) in every lane skips the
-        // division: |d| is a float below the rounded product, so below the exact one, so
-        // |d|/|x| < rt exactly and the rounded quotient is ≤ rt, which `max_ps` would not take.
-        // NaN, x = 0 and rt·|x| = NaN fail the compare and take the division.
+        // The difference ([`diff_step`]). Rtol's lanes start at `rt0` (the pair's Rtol so far,
+        // which the block's is folded into by a max: the same result).
         let rt0 = _mm256_set1_ps(rt0);
         let init = [zero, zero, zero, zero, rt0];
         let [dot, dd, ad, mx, rt] = chunks(b, a, init, |[dot, dd, ad, mx, rt], x, y| {
-            let d = _mm256_sub_ps(x, y);
-            *dot = _mm256_add_ps(*dot, _mm256_mul_ps(x, y));
-            *dd = _mm256_add_ps(*dd, _mm256_mul_ps(d, d));
-            let ad_ = _mm256_and_ps(d, abs_mask);
-            *ad = _mm256_add_ps(*ad, ad_);
-            *mx = _mm256_max_ps(ad_, *mx);
-            let bound = _mm256_mul_ps(*rt, _mm256_and_ps(x, abs_mask));
-            if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(ad_, bound)) != 0xff {
-                let r = _mm256_and_ps(_mm256_div_ps(d, x), abs_mask);
-                let d0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero);
-                let x0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
-                let r = _mm256_blendv_ps(r, _mm256_andnot_ps(d0, fmax), x0);
-                *rt = _mm256_max_ps(r, *rt);
-            }
+            diff_step([dot, dd, ad, mx, rt], x, y, abs_mask, zero, fmax)
         });
         // Each side alone, both in one loop (ten independent sums, so not bound by the adds'
         // latency): shifted sums, Σv² unshifted, range.
@@ -514,18 +729,8 @@ mod avx2 {
             b,
             init,
             |[s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b], x, y| {
-                let xs = _mm256_sub_ps(x, sh_a);
-                *s_a = _mm256_add_ps(*s_a, xs);
-                *q_a = _mm256_add_ps(*q_a, _mm256_mul_ps(xs, xs));
-                *aa = _mm256_add_ps(*aa, _mm256_mul_ps(x, x));
-                *mn_a = _mm256_min_ps(x, *mn_a);
-                *mx_a = _mm256_max_ps(x, *mx_a);
-                let ys = _mm256_sub_ps(y, sh_b);
-                *s_b = _mm256_add_ps(*s_b, ys);
-                *q_b = _mm256_add_ps(*q_b, _mm256_mul_ps(ys, ys));
-                *bb = _mm256_add_ps(*bb, _mm256_mul_ps(y, y));
-                *mn_b = _mm256_min_ps(y, *mn_b);
-                *mx_b = _mm256_max_ps(y, *mx_b);
+                side_step([s_a, q_a, aa, mn_a, mx_a], x, sh_a);
+                side_step([s_b, q_b, bb, mn_b, mx_b], y, sh_b);
             },
         );
         let [clip, round, nclip] = if SPLIT { split_regs(b, q) } else { [zero; 3] };
@@ -533,6 +738,81 @@ mod avx2 {
             dot, dd, ad, mx, rt, s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b, clip, round,
             nclip,
         ]
+    }
+
+    /// [`regs`] in one loop over the block: each step does what the three loops do to its
+    /// chunk, so every accumulator sees the same operations in the same order. A block with a
+    /// non-finite quantization error has its split redone by [`split_any`], as [`split_regs`]
+    /// does.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+    fn regs_fused<const SPLIT: bool>(
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+        rt0: f32,
+    ) -> [__m256; 18] {
+        const BIG: i64 = 1 << 22;
+        let mut v = if !SPLIT {
+            fused::<false, false>(b, a, sa, sb, q, rt0)
+        } else if -BIG < q.qmin && q.qmax < BIG {
+            fused::<true, false>(b, a, sa, sb, q, rt0)
+        } else {
+            fused::<true, true>(b, a, sa, sb, q, rt0)
+        };
+        if SPLIT {
+            let (clip, round) = (v[15], v[16]);
+            let bad = _mm256_cmp_ps::<_CMP_UNORD_Q>(
+                _mm256_sub_ps(clip, clip),
+                _mm256_sub_ps(round, round),
+            );
+            if _mm256_movemask_ps(bad) != 0 {
+                [v[15], v[16], v[17]] = split_any(b, q);
+            }
+        }
+        v
+    }
+
+    /// The one loop of [`regs_fused`]; the split as [`split_finite`] takes it (`CLAMP` likewise).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+    fn fused<const SPLIT: bool, const CLAMP: bool>(
+        b: &[f32],
+        a: &[f32],
+        sa: f32,
+        sb: f32,
+        q: QuantSpec,
+        rt0: f32,
+    ) -> [__m256; 18] {
+        let zero = _mm256_setzero_ps();
+        let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        let fmax = _mm256_set1_ps(f32::MAX);
+        let (sh_a, sh_b) = (_mm256_set1_ps(sa), _mm256_set1_ps(sb));
+        let (inf, ninf) = (
+            _mm256_set1_ps(f32::INFINITY),
+            _mm256_set1_ps(f32::NEG_INFINITY),
+        );
+        let quant = Quantizer::new(q);
+        let rt0 = _mm256_set1_ps(rt0);
+        let init = [
+            zero, zero, zero, zero, rt0, zero, zero, zero, inf, ninf, zero, zero, zero, inf, ninf,
+            zero, zero, zero,
+        ];
+        // x is b (the float side), y is a.
+        let mut v = chunks(b, a, init, |v, x, y| {
+            let [dot, dd, ad, mx, rt, s_a, q_a, aa, mn_a, mx_a, s_b, q_b, bb, mn_b, mx_b, clip, round, count] =
+                v;
+            diff_step([dot, dd, ad, mx, rt], x, y, abs_mask, zero, fmax);
+            side_step([s_a, q_a, aa, mn_a, mx_a], y, sh_a);
+            side_step([s_b, q_b, bb, mn_b, mx_b], x, sh_b);
+            if SPLIT {
+                split_step::<CLAMP>([clip, round, count], x, quant);
+            }
+        });
+        v[17] = _mm256_cvtepi32_ps(_mm256_castps_si256(v[17]));
+        v
     }
 }
 
@@ -1280,8 +1560,8 @@ impl KlGroups {
                 &mut self.q[g0..g0 + n],
             );
             #[cfg(target_arch = "x86_64")]
-            if self.kernel == Kernel::Avx2 {
-                // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA.
+            if self.kernel.wide() {
+                // SAFETY: `kernel` is wide only when `Kernel::available` saw AVX2 and FMA.
                 unsafe { push_fast_avx2(st, b, a) };
                 return;
             }
@@ -1685,6 +1965,15 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// Counts a block's non-finite values (once Σ(b−a)², Σa² or Σb² is not finite: before that
+    /// there are none).
+    fn count_nonfinite(&mut self, b: &[f32], a: &[f32]) {
+        self.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
+        self.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
+        self.nan_a += a.iter().filter(|v| v.is_nan()).count() as u64;
+        self.nan_b += b.iter().filter(|v| v.is_nan()).count() as u64;
+    }
+
     const EMPTY: Sums = Sums {
         n: 0,
         dot: 0.0,
@@ -1970,8 +2259,8 @@ impl Accumulator {
         let sum = |v: &[f32; LANES]| v.iter().map(|&x| x as f64).sum::<f64>();
         for bc in b.chunks(BLOCK) {
             #[cfg(target_arch = "x86_64")]
-            let [clip, round, nclip] = if self.kernel == Kernel::Avx2 {
-                // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA.
+            let [clip, round, nclip] = if self.kernel.wide() {
+                // SAFETY: `kernel` is wide only when `Kernel::available` saw AVX2 and FMA.
                 unsafe { avx2::split(bc, q) }
             } else {
                 split_scalar(bc, q, [[0.0; LANES]; 3])
@@ -1992,12 +2281,18 @@ impl Accumulator {
 
     /// Runs the chosen copy of the kernel over equal-length slices.
     fn blocks(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
+        // SAFETY: `kernel` is `Avx2` (`Avx512`) only when `Kernel::available` saw AVX2 and FMA
+        // (and AVX-512F and VL) on this CPU (`Accumulator::new` via `Kernel::detect`, or
+        // `with_kernel`).
         #[cfg(target_arch = "x86_64")]
-        if self.kernel == Kernel::Avx2 {
-            // SAFETY: `kernel` is `Avx2` only when `Kernel::available` saw AVX2 and FMA on this CPU
-            // (`Accumulator::new` via `Kernel::detect`, or `with_kernel`).
-            unsafe { self.blocks_avx2(b, a, sa, sb) };
-            return;
+        match self.kernel {
+            Kernel::Avx2 => {
+                return unsafe { avx2::blocks_avx2(&mut self.s, self.quant, b, a, sa, sb) }
+            }
+            Kernel::Avx512 => {
+                return unsafe { avx2::blocks_avx512(&mut self.s, self.quant, b, a, sa, sb) }
+            }
+            Kernel::Portable => {}
         }
         self.blocks_portable(b, a, sa, sb);
     }
@@ -2007,25 +2302,6 @@ impl Accumulator {
             match self.quant {
                 Some(q) => self.block_impl::<true>(bc, ac, sa, sb, q),
                 None => self.block_impl::<false>(bc, ac, sa, sb, QuantSpec::int8(1.0)),
-            }
-        }
-    }
-
-    /// The AVX2 kernel over the same blocks, flushed the same way.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn blocks_avx2(&mut self, b: &[f32], a: &[f32], sa: f32, sb: f32) {
-        for (bc, ac) in b.chunks(BLOCK).zip(a.chunks(BLOCK)) {
-            match self.quant {
-                Some(q) => {
-                    let f = avx2::block_folded::<true>(bc, ac, sa, sb, q, self.s.max_rtol);
-                    self.apply::<true>(&f, bc, ac);
-                }
-                None => {
-                    let q = QuantSpec::int8(1.0);
-                    let f = avx2::block_folded::<false>(bc, ac, sa, sb, q, self.s.max_rtol);
-                    self.apply::<false>(&f, bc, ac);
-                }
             }
         }
     }
@@ -2180,10 +2456,7 @@ impl Accumulator {
         self.s.max_b = zmax(self.s.max_b, mx_b);
         // NaN never wins a max/min: count non-finite values separately.
         if !(self.s.dd.is_finite() && self.s.bb.is_finite() && self.s.aa.is_finite()) {
-            self.s.nonfinite_a += a.iter().filter(|v| !v.is_finite()).count() as u64;
-            self.s.nonfinite_b += b.iter().filter(|v| !v.is_finite()).count() as u64;
-            self.s.nan_a += a.iter().filter(|v| v.is_nan()).count() as u64;
-            self.s.nan_b += b.iter().filter(|v| v.is_nan()).count() as u64;
+            self.s.count_nonfinite(b, a);
         }
     }
 
@@ -2479,10 +2752,7 @@ mod tests {
             [bits(&g.mb), bits(&g.s), bits(&g.t), bits(&g.e), bits(&g.q)]
         };
         let want = state(Kernel::Portable, groups);
-        for k in [Kernel::Portable, Kernel::Avx2]
-            .into_iter()
-            .filter(|k| k.available())
-        {
+        for k in Kernel::ALL.into_iter().filter(|k| k.available()) {
             for piece in [1, 7, 37, 64, 100, 333, groups] {
                 let got = state(k, piece);
                 for (f, name) in ["m", "s", "t", "e", "q"].iter().enumerate() {
@@ -2497,8 +2767,11 @@ mod tests {
 
     #[test]
     fn kernels_agree_bit_for_bit() {
-        if !Kernel::Avx2.available() {
-            eprintln!("no AVX2 on this CPU: only the portable kernel runs here");
+        for k in Kernel::ALL.into_iter().filter(|k| !k.available()) {
+            eprintln!(
+                "this CPU cannot run the {} kernel: the portable one stands in",
+                k.name()
+            );
         }
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let specials = [
@@ -2575,12 +2848,14 @@ mod tests {
                         }
                         acc.finish()
                     };
-                    let (p, v) = (run(Kernel::Portable), run(Kernel::Avx2));
-                    assert_eq!(
-                        bits(&p),
-                        bits(&v),
-                        "len {len}, kind {kind}, chunk {chunk}, {quant:?}"
-                    );
+                    let p = run(Kernel::Portable);
+                    for k in Kernel::ALL {
+                        assert_eq!(
+                            bits(&p),
+                            bits(&run(k)),
+                            "{k:?}: len {len}, kind {kind}, chunk {chunk}, {quant:?}"
+                        );
+                    }
                     // The split alone (a changed scale) is the whole pass's split, on each kernel.
                     let split = |k: Kernel, whole: bool| {
                         let mut acc =
@@ -2599,7 +2874,7 @@ mod tests {
                                 .map(|s| (s.clip, s.round, s.clipped_fraction))
                         )
                     };
-                    for k in [Kernel::Portable, Kernel::Avx2] {
+                    for k in Kernel::ALL {
                         assert_eq!(
                             split(k, false),
                             split(Kernel::Portable, true),
@@ -2643,7 +2918,7 @@ mod tests {
                     .collect();
                 let pos: Vec<f32> = neg.iter().map(|&x| -x).collect();
                 for (b, a) in [(&neg, &pos), (&pos, &neg)] {
-                    for k in [Kernel::Portable, Kernel::Avx2] {
+                    for k in Kernel::ALL {
                         let mut acc =
                             Accumulator::new(&[len as u64], false, None, false).with_kernel(k);
                         for (x, y) in b.chunks(3).zip(a.chunks(3)) {
@@ -2659,7 +2934,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 9 * 2 * 2 * 2);
+        assert_eq!(cases, 9 * 2 * 2 * 3);
     }
 
     #[test]
@@ -2672,7 +2947,7 @@ mod tests {
                 _ => 0.3,
             })
             .collect();
-        for k in [Kernel::Portable, Kernel::Avx2] {
+        for k in Kernel::ALL {
             let mut acc =
                 Accumulator::new(&[600], false, Some(QuantSpec::int8(0.1)), false).with_kernel(k);
             acc.update(&b, &b);
@@ -2687,17 +2962,29 @@ mod tests {
         assert_eq!(acc.kernel(), Kernel::detect());
         let p = Accumulator::new(&[4], false, None, false).with_kernel(Kernel::Portable);
         assert_eq!(p.kernel(), Kernel::Portable);
-        let v = Accumulator::new(&[4], false, None, false).with_kernel(Kernel::Avx2);
-        let want = if Kernel::Avx2.available() {
-            Kernel::Avx2
-        } else {
-            Kernel::Portable
-        };
-        assert_eq!(v.kernel(), want);
+        for k in [Kernel::Avx2, Kernel::Avx512] {
+            let v = Accumulator::new(&[4], false, None, false).with_kernel(k);
+            let want = if k.available() { k } else { Kernel::Portable };
+            assert_eq!(v.kernel(), want);
+        }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            assert_eq!(Kernel::detect(), Kernel::Avx2);
+            let has = |f: &[&str]| {
+                f.iter().all(|f| match *f {
+                    "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+                    "fma" => std::arch::is_x86_feature_detected!("fma"),
+                    "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+                    _ => std::arch::is_x86_feature_detected!("avx512vl"),
+                })
+            };
+            let want = if has(&["avx2", "fma", "avx512f", "avx512vl"]) {
+                Kernel::Avx512
+            } else if has(&["avx2", "fma"]) {
+                Kernel::Avx2
+            } else {
+                Kernel::Portable
+            };
+            assert_eq!(Kernel::detect(), want);
         }
     }
 
