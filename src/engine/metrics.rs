@@ -329,6 +329,14 @@ mod avx2 {
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         fn errors<const CLAMP: bool>(self, x: __m256) -> (__m256, __m256) {
+            let (e, kq, kc) = self.rounded::<CLAMP>(x);
+            (e, _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc))
+        }
+
+        /// [`Quantizer::errors`]' e with kq and kc, whose inequality is the clipped mask.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn rounded<const CLAMP: bool>(self, x: __m256) -> (__m256, __m256, __m256) {
             let t = _mm256_mul_ps(x, self.inv);
             let t = if CLAMP {
                 let big = _mm256_set1_ps(4_194_304.0);
@@ -338,8 +346,7 @@ mod avx2 {
             };
             let kq = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
             let kc = _mm256_min_ps(self.hi, _mm256_max_ps(self.lo, kq));
-            let e = _mm256_sub_ps(_mm256_mul_ps(kc, self.scale), x);
-            (e, _mm256_cmp_ps::<_CMP_NEQ_OQ>(kq, kc))
+            (_mm256_sub_ps(_mm256_mul_ps(kc, self.scale), x), kq, kc)
         }
     }
 
@@ -789,6 +796,7 @@ mod avx2 {
         let zero = _mm256_setzero_ps();
         let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
         let fmax = _mm256_set1_ps(f32::MAX);
+        let minus_one = _mm256_set1_epi32(-1);
         let (sh_a, sh_b) = (_mm256_set1_ps(sa), _mm256_set1_ps(sb));
         let (inf, ninf) = (
             _mm256_set1_ps(f32::INFINITY),
@@ -808,7 +816,20 @@ mod avx2 {
             side_step([s_a, q_a, aa, mn_a, mx_a], y, sh_a);
             side_step([s_b, q_b, bb, mn_b, mx_b], x, sh_b);
             if SPLIT {
-                split_step::<CLAMP>([clip, round, count], x, quant);
+                // [`split_step`] with a mask register: a lane the mask leaves out keeps its sum,
+                // which is what adding the +0 of the AND gives (the sums are never −0).
+                let (e, kq, kc) = quant.rounded::<CLAMP>(x);
+                let m = _mm256_cmp_ps_mask::<_CMP_NEQ_OQ>(kq, kc);
+                let ee = _mm256_mul_ps(e, e);
+                *clip = _mm256_mask_add_ps(*clip, m, *clip, ee);
+                *round = _mm256_mask_add_ps(*round, !m, *round, ee);
+                let n = _mm256_mask_sub_epi32(
+                    _mm256_castps_si256(*count),
+                    m,
+                    _mm256_castps_si256(*count),
+                    minus_one,
+                );
+                *count = _mm256_castsi256_ps(n);
             }
         });
         v[17] = _mm256_cvtepi32_ps(_mm256_castps_si256(v[17]));
@@ -849,7 +870,7 @@ mod simd128 {
         mut acc: [v128; N],
         step: impl Fn(&mut [v128; N], v128, v128),
     ) -> [v128; N] {
-        debug_assert!(b.len() % LANES == 0 && a.len() == b.len());
+        debug_assert!(b.len().is_multiple_of(LANES) && a.len() == b.len());
         let mut i = half * 4;
         while i < b.len() {
             // SAFETY: i + 4 <= len of both slices (len a multiple of 8, i ≡ half·4 mod 8).
@@ -1888,7 +1909,7 @@ impl Kl {
             let len = b.len().min(a.len()) as u64;
             let to_slab_end = slab - self.pos % slab;
             let rows = (len.min(to_slab_end) / inner) as usize;
-            if self.pos % inner == 0 && rows >= 2 {
+            if self.pos.is_multiple_of(inner) && rows >= 2 {
                 // Several whole channels of the same groups: tile by groups, so each tile's state
                 // stays in cache while the channels pass over it. Every group still sees its
                 // values in channel order, as the plain order gives them.
@@ -1902,7 +1923,7 @@ impl Kl {
                 }
                 let n = rows * w;
                 self.pos += n as u64;
-                if self.pos % slab == 0 {
+                if self.pos.is_multiple_of(slab) {
                     self.flush();
                 }
                 b = &b[n..];
@@ -1915,7 +1936,7 @@ impl Kl {
             let n = ((inner as usize - g) as u64).min(to_slab_end).min(len) as usize;
             self.groups.push_run(g, &b[..n], &a[..n]);
             self.pos += n as u64;
-            if self.pos % slab == 0 {
+            if self.pos.is_multiple_of(slab) {
                 self.flush();
             }
             b = &b[n..];
@@ -2798,11 +2819,13 @@ mod tests {
                         1 => (rng.unit() - 0.3) * 1e4,
                         // Rare specials: most blocks' errors finite, a few not (the AVX2
                         // split's two loops, chosen per block).
-                        4 if rng.next() % 3000 == 0 => {
+                        4 if rng.next().is_multiple_of(3000) => {
                             specials[rng.next() as usize % specials.len()]
                         }
                         4 => (rng.unit() - 0.5) * 8.0,
-                        _ if rng.next() % 7 == 0 => specials[rng.next() as usize % specials.len()],
+                        _ if rng.next().is_multiple_of(7) => {
+                            specials[rng.next() as usize % specials.len()]
+                        }
                         _ => (rng.unit() - 0.5) * 8.0,
                     })
                     .collect();
@@ -3069,7 +3092,7 @@ mod tests {
         let mut total = 0.0;
         for (i, (&x, &y)) in b.iter().zip(a).enumerate() {
             groups[i % inner as usize].push(x as f64, y as f64);
-            if (i as u64 + 1) % (inner * along) == 0 {
+            if (i as u64 + 1).is_multiple_of(inner * along) {
                 for g in groups.iter_mut() {
                     if g.sb > 0.0 {
                         total += g.kl();
