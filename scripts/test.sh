@@ -36,7 +36,7 @@ if python3 -c 'import numpy, onnx' 2>/dev/null; then python3 scripts/gen_broken_
 # rapidocr-onnxruntime), torch for the torch references (about 3 GB, so not installed by setup).
 ort_ok=$(python3 -c 'import onnxruntime, onnx, rapidocr_onnxruntime' 2>/dev/null && echo 1 || true)
 torch_ok=$(python3 -c 'import torch' 2>/dev/null && echo 1 || true)
-for gen in gen_real_runs:ort gen_scale_fixtures:ort gen_model_reference:ort gen_tensor_fixtures:ort,torch gen_torch_fixtures:torch gen_quant_reference:torch; do
+for gen in gen_real_runs:ort gen_scale_fixtures:ort gen_clamp_fixtures:ort gen_model_reference:ort gen_tensor_fixtures:ort,torch gen_torch_fixtures:torch gen_quant_reference:torch; do
   name=${gen%%:*}; needs=${gen#*:}; ok=1
   case $needs in *ort*) [ -n "$ort_ok" ] || ok=;; esac
   case $needs in *torch*) [ -n "$torch_ok" ] || ok=;; esac

@@ -916,3 +916,39 @@ fn unpaired_weights_of_a_loaded_qdq_model_are_counted_as_weights() {
     );
     assert_eq!(a.unpaired_weights(), 1, "{weight}");
 }
+
+/// The activations only a Clip reads after their QuantizeLinear → DequantizeLinear, and its
+/// bounds, as `scripts/gen_clamp_fixtures.py` works them out with the `onnx` package: a real ORT
+/// QDQ model of PP-OCR's classifier at opset 13 (its hardswish Add → Clip(0, 6)), the opset-11 one
+/// (no Clip), and hand-made cases (bounds as a Constant; a second reader, different bounds, the
+/// activation read elsewhere, a graph output, no max, a max that is not a constant).
+#[test]
+fn clamps_after_quantization_as_onnx_reads_them() {
+    let want: Value = serde_json::from_slice(&bytes("scales/clamps.json")).expect("clamps.json");
+    let want = want.as_object().expect("object");
+    assert_eq!(want.len(), 3);
+    for (model, names) in want {
+        let mut b = bytes(&format!("scales/{model}"));
+        let set = read_onnx_scales(&mut b).expect("read");
+        let got: std::collections::BTreeMap<String, [f64; 2]> = set
+            .entries
+            .iter()
+            .filter_map(|e| e.clamp_after.map(|c| (e.name.clone(), c)))
+            .collect();
+        let want: std::collections::BTreeMap<String, [f64; 2]> = names
+            .as_object()
+            .expect("names")
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_array().expect("pair");
+                (
+                    k.clone(),
+                    [v[0].as_f64().expect("lo"), v[1].as_f64().expect("hi")],
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{model}");
+        let said = set.notes.iter().any(|n| n.contains("feed only a Clip"));
+        assert_eq!(said, !want.is_empty(), "{model}: {:?}", set.notes);
+    }
+}

@@ -1399,22 +1399,86 @@ pub fn all_pair_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
 }
 
 /// Where each activation comes in a loaded model's graph (an ONNX graph's nodes are in
-/// topological order, so the order of its QuantizeLinear nodes is an execution order).
+/// topological order, so the order of its QuantizeLinear nodes is an execution order), and which
+/// activations only a Clip reads after their quantization.
 #[derive(Debug, Clone, Default)]
 pub struct GraphOrder {
     /// The model's file name, for the findings' words.
     pub model: String,
     /// Position by activation name, ORT's QDQ suffixes removed ([`normalize`]).
     pub index: std::collections::HashMap<String, usize>,
+    /// [lo, hi] of the Clip that alone reads an activation's quantized values (by [`normalize`]d
+    /// name; `ScaleEntry::clamp_after`).
+    pub clamps: std::collections::HashMap<String, [f64; 2]>,
 }
 
 impl GraphOrder {
+    /// The order and clamps of a QDQ model's scales (`model` its file name); None when it
+    /// places no activation.
+    pub fn of_scales(model: &str, set: &super::scales::ScaleSet) -> Option<GraphOrder> {
+        let mut index = std::collections::HashMap::new();
+        let mut clamps = std::collections::HashMap::new();
+        for e in set.entries.iter().filter(|e| !e.weight) {
+            let k = index.len();
+            let n = normalize(&e.name);
+            if let Some(c) = e.clamp_after {
+                clamps.entry(n.clone()).or_insert(c);
+            }
+            index.entry(n).or_insert(k);
+        }
+        (!index.is_empty()).then(|| GraphOrder {
+            model: model
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(model)
+                .to_string(),
+            index,
+            clamps,
+        })
+    }
+
+    /// The Clip bounds that alone read this pair's quantized values.
+    fn clamp(&self, pair: &PairResult) -> Option<[f64; 2]> {
+        self.clamps
+            .get(&normalize(&pair.name))
+            .or_else(|| self.clamps.get(&normalize(&pair.quant_tensor)))
+            .copied()
+    }
+
     fn of(&self, pair: &PairResult) -> Option<usize> {
         self.index
             .get(&normalize(&pair.name))
             .or_else(|| self.index.get(&normalize(&pair.quant_tensor)))
             .copied()
     }
+}
+
+/// A truncation finding whose pair only a Clip reads after its quantization, to bounds inside
+/// the range the scale represents (hardswish's `Add → Clip(0, 6)`, a ReLU6): the values the
+/// quantization clips are cut by the Clip anyway, so the clipping costs nothing. Half a step of
+/// slack on each bound: a scale of 6/32767 represents 5.9999998, not 6. The finding is kept, as
+/// information at the bottom of the list, with the reason.
+fn harmless_before_clip(f: &mut Finding, p: &PairResult, m: &PairMetrics, o: &GraphOrder) {
+    let (Some([lo, hi]), Some(q)) = (o.clamp(p), m.quant) else {
+        return;
+    };
+    if f.kind != kind::TRUNCATION {
+        return;
+    }
+    let (qlo, qhi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
+    let half = q.scale / 2.0;
+    if !(lo >= qlo - half && hi <= qhi + half) {
+        return;
+    }
+    let clip = format!("Clip({}, {})", super::num::short(lo), super::num::short(hi));
+    f.severity = Severity::Info;
+    f.message.push_str(&format!(
+        " Harmless here: in {}, what reads `{}` after its QuantizeLinear → DequantizeLinear is only a {clip} (hardswish's Add → Clip(0, 6), or a ReLU6), inside the range its scale represents, [{qlo:.4}, {qhi:.4}]: the values the quantization clips, the {clip} cuts anyway.",
+        o.model, p.name
+    ));
+    f.fix = format!("Nothing to do for accuracy: the next op, a {clip}, cuts these values anyway. (A scale that covered only what it keeps would even give a finer step.)");
+    f.score = 1.0;
+    f.rank_reason = format!("harmless: the next op in {} is a {clip}", o.model);
 }
 
 /// The first of these rows where an error that flows downstream starts: in the graph's order
@@ -1454,7 +1518,10 @@ pub fn all_pair_findings_in(
                 runs.len() - 1
             }
         };
-        for f in pair_findings(&p.name, row, m) {
+        for mut f in pair_findings(&p.name, row, m) {
+            if let Some(o) = order {
+                harmless_before_clip(&mut f, p, m, o);
+            }
             if f.kind == kind::INHERITED {
                 inherited[run].push((row, f));
             } else {
@@ -2438,6 +2505,62 @@ mod tests {
     }
 
     #[test]
+    fn a_clip_that_alone_reads_the_quantized_values_makes_their_clipping_harmless() {
+        use crate::engine::metrics::{compare_slices, QuantSpec};
+        // hardswish's Add: float values in [-10, 14], quantized at int8 with scale 6/127 (ORT
+        // takes the scale from the Clip(0, 6) after it), so everything past ±6 is clipped.
+        let s = 6.0 / 127.0;
+        let b: Vec<f32> = (0..512).map(|i| -10.0 + 24.0 * i as f32 / 511.0).collect();
+        let a: Vec<f32> = b
+            .iter()
+            .map(|x| ((x / s as f32).round_ties_even().clamp(-127.0, 127.0)) * s as f32)
+            .collect();
+        let m = compare_slices(&b, &a, &[512], Some(QuantSpec::int8(s)));
+        let pairs: Vec<PairResult> = vec![serde_json::from_value(serde_json::json!({
+            "name": "p2o.Add.4", "float_file": 0, "quant_file": 1, "float_tensor": "p2o.Add.4",
+            "quant_tensor": "p2o.Add.4_DequantizeLinear_Output", "shape": [512],
+            "matched_by": "exact", "metrics": m, "error": null,
+        }))
+        .expect("pair")];
+        let truncation = |order: Option<&GraphOrder>| {
+            all_pair_findings_in(&pairs, order)
+                .into_iter()
+                .map(|(_, f)| f)
+                .find(|f| f.kind == kind::TRUNCATION)
+                .expect("truncation")
+        };
+        let order = |lo: f64, hi: f64| GraphOrder {
+            model: "m.onnx".into(),
+            index: [("p2o.Add.4".to_string(), 0)].into(),
+            clamps: [("p2o.Add.4".to_string(), [lo, hi])].into(),
+        };
+        let plain = truncation(None);
+        assert_eq!(plain.severity, Severity::Error, "{}", plain.message);
+        // Clip(0, 6) inside the represented [-6, 6]: harmless, information, at the bottom.
+        let f = truncation(Some(&order(0.0, 6.0)));
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.rank_reason.starts_with("harmless"), "{}", f.rank_reason);
+        assert!(
+            f.message.contains("only a Clip(0, 6)") && f.message.contains("m.onnx"),
+            "{}",
+            f.message
+        );
+        assert!(f.fix.starts_with("Nothing to do"), "{}", f.fix);
+        // A Clip that keeps more than the scale represents: the clipping costs, as before.
+        for (lo, hi) in [(0.0, 8.0), (-7.0, 6.0)] {
+            let f = truncation(Some(&order(lo, hi)));
+            assert_eq!(f.severity, plain.severity, "Clip({lo}, {hi})");
+            assert_eq!(f.rank_reason, plain.rank_reason, "Clip({lo}, {hi})");
+        }
+        // Another pair's clamp says nothing of this one.
+        let other = GraphOrder {
+            clamps: [("p2o.Add.12".to_string(), [0.0, 6.0])].into(),
+            ..order(0.0, 6.0)
+        };
+        assert_eq!(truncation(Some(&other)).severity, plain.severity);
+    }
+
+    #[test]
     fn inherited_error_names_where_it_starts_in_a_loaded_models_graph() {
         use crate::engine::metrics::{compare_slices, QuantSpec};
         // Three int16 pairs whose error is mostly inherited (noise far above their rounding),
@@ -2481,6 +2604,7 @@ mod tests {
             index: [("a", 0), ("b", 1), ("c", 2)]
                 .map(|(k, v)| (k.to_string(), v))
                 .into(),
+            clamps: Default::default(),
         };
         let with = fix(Some(&order));
         assert!(

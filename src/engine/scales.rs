@@ -48,6 +48,11 @@ pub struct ScaleEntry {
     pub axis: Option<i64>,
     /// A weight's or bias's scale: a DequantizeLinear of an initializer or a Constant.
     pub weight: bool,
+    /// [lo, hi] when every consumer of the activation's QuantizeLinear → DequantizeLinear is a
+    /// `Clip` to these same constant bounds (hardswish's `Add → Clip(0, 6)`): values the
+    /// quantization clips beyond them are cut by the Clip anyway. Both bounds finite, or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clamp_after: Option<[f64; 2]>,
 }
 
 impl ScaleEntry {
@@ -759,6 +764,32 @@ struct Attrs {
     /// Constant: `value` (a TensorProto's position), `value_float`, `value_floats`.
     value: Option<(u64, u64)>,
     value_floats: Option<Vec<f32>>,
+    /// Clip before opset 11: its bounds as attributes.
+    min: Option<f32>,
+    max: Option<f32>,
+}
+
+/// A `Clip` node: its input and its bounds (input names from opset 11, attributes before).
+#[derive(Debug)]
+struct ClipNode {
+    x: String,
+    lo: String,
+    hi: String,
+    lo_attr: Option<f32>,
+    hi_attr: Option<f32>,
+}
+
+/// An activation whose QuantizeLinear → DequantizeLinear outputs feed `Clip` nodes, the names
+/// whose uses pass 2 counts to see whether those Clips are all that reads them.
+#[derive(Debug)]
+struct ClampCandidate {
+    /// The activation, its QuantizeLinear's output, and its DequantizeLinear outputs with the
+    /// number of Clips reading each.
+    x: String,
+    q_out: String,
+    dq_outs: Vec<(String, usize)>,
+    /// The first Clip's bounds; every Clip must have the same.
+    clip: usize,
 }
 
 /// State of one pass over the graphs.
@@ -775,6 +806,10 @@ struct Walk {
     tensors: HashMap<String, Tensor>,
     /// DequantizeLinear inputs that are initializers or Constant outputs, with their data type.
     constants: HashMap<String, u64>,
+    /// Pass 1: the Clip nodes.
+    clips: Vec<ClipNode>,
+    /// Pass 2: how many node inputs and graph outputs name each of these.
+    uses: HashMap<String, usize>,
 }
 
 impl<S: ByteSource + ?Sized> Wire<'_, S> {
@@ -807,6 +842,18 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
             match (f.num, f.val) {
                 (1, Val::Len(a, l)) => self.node(w, a, l, depth)?,
                 (5, Val::Len(a, l)) if w.pass == 2 => self.initializer(w, a, l)?,
+                // A graph output is a use of its value that no Clip cuts.
+                (12, Val::Len(a, l)) if w.pass == 2 && !w.uses.is_empty() => {
+                    let mut v = Msg::of(a, l);
+                    while let Some(g) = self.next(&mut v)? {
+                        if let (1, Val::Len(p, n)) = (g.num, g.val) {
+                            let name = self.name(p, n)?;
+                            if let Some(c) = w.uses.get_mut(&name) {
+                                *c += 1;
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -824,21 +871,29 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         let (mut op, mut domain, mut attrs) = (String::new(), String::new(), false);
         let mut m = Msg::of(at, len);
         while let Some(f) = self.next(&mut m)? {
-            match f.num {
-                4 => op = self.short(f.val)?,
-                7 => domain = self.short(f.val)?,
-                5 => attrs = true,
+            match (f.num, f.val) {
+                (4, v) => op = self.short(v)?,
+                (7, v) => domain = self.short(v)?,
+                (5, _) => attrs = true,
+                // Pass 2 counts the uses of the names a clamp candidate needs counted.
+                (1, Val::Len(p, l)) if w.pass == 2 && !w.uses.is_empty() => {
+                    let name = self.name(p, l)?;
+                    if let Some(c) = w.uses.get_mut(&name) {
+                        *c += 1;
+                    }
+                }
                 _ => {}
             }
         }
         let onnx_domain = matches!(domain.as_str(), "" | "ai.onnx");
         let qdq = (onnx_domain || domain == "com.microsoft")
             && matches!(op.as_str(), "QuantizeLinear" | "DequantizeLinear");
+        let clip = onnx_domain && op == "Clip";
         if w.pass == 1 && op.starts_with("QLinear") {
             w.qlinear += 1;
         }
         let keep = match w.pass {
-            1 => qdq,
+            1 => qdq || clip,
             _ => onnx_domain && op == "Constant",
         };
         if !keep && !attrs {
@@ -861,6 +916,19 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
             return Ok(());
         }
         let out = output.unwrap_or_default();
+        if w.pass == 1 && clip {
+            let mut it = inputs.into_iter();
+            let c = ClipNode {
+                x: it.next().unwrap_or_default(),
+                lo: it.next().unwrap_or_default(),
+                hi: it.next().unwrap_or_default(),
+                lo_attr: a.min,
+                hi_attr: a.max,
+            };
+            self.charge(64 + c.x.len() + c.lo.len() + c.hi.len())?;
+            w.clips.push(c);
+            return Ok(());
+        }
         if w.pass == 1 {
             let mut it = inputs.into_iter();
             let n = QdqNode {
@@ -942,6 +1010,8 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
             "output_dtype" => a.output_dtype = int.unwrap_or(0) as u64,
             "value" => a.value = t,
             "value_float" => a.value_floats = f32v.map(|v| vec![v]),
+            "min" => a.min = f32v,
+            "max" => a.max = f32v,
             "value_floats" if floats_ok => {
                 a.value_floats = Some(floats.iter().map(|&b| f32::from_bits(b as u32)).collect())
             }
@@ -1356,6 +1426,7 @@ fn entry(name: &str, p: &Params, weight: bool) -> ScaleEntry {
         },
         axis: per_channel.then_some(p.axis),
         weight,
+        clamp_after: None,
     }
 }
 
@@ -1434,11 +1505,13 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
             w.probe.insert(n.x.clone());
         }
     }
+    let cands = clamp_candidates(&mut w);
     w.pass = 2;
     w.nodes = 0;
     for &(at, len) in &graphs {
         wire.graph(&mut w, at, len, 0)?;
     }
+    let clamps = clamps(&mut wire, &w, &cands);
     let qdq = std::mem::take(&mut w.qdq);
     let q_by_out: HashMap<&str, usize> = qdq
         .iter()
@@ -1571,11 +1644,135 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
     if c.notes.more > 0 {
         notes.push(format!("… and {} more notes", c.notes.more));
     }
+    let mut entries = c.entries;
+    if !clamps.is_empty() {
+        for e in entries.iter_mut().filter(|e| !e.weight) {
+            e.clamp_after = clamps.get(&e.name).copied();
+        }
+        notes.push(format!(
+            "{} activations feed only a Clip to constant bounds after their QuantizeLinear → DequantizeLinear (hardswish's Add → Clip(0, 6)): clipping inside those bounds is noted as harmless",
+            cands
+                .iter()
+                .filter(|c| clamps.contains_key(&c.x))
+                .count()
+        ));
+    }
     Ok(ScaleSet {
         source: "ONNX QDQ model".into(),
-        entries: c.entries,
+        entries,
         notes,
     })
+}
+
+/// After pass 1: the activations whose QuantizeLinear → DequantizeLinear outputs feed Clip nodes,
+/// with the names pass 2 is to count the uses of and the Clip bounds it is to read.
+fn clamp_candidates(w: &mut Walk) -> Vec<ClampCandidate> {
+    let mut clips_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in w.clips.iter().enumerate() {
+        clips_of.entry(c.x.as_str()).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for q in w
+        .qdq
+        .iter()
+        .filter(|n| n.quant && !n.x.is_empty() && !n.out.is_empty())
+    {
+        let dq_outs: Vec<(String, usize)> = w
+            .qdq
+            .iter()
+            .filter(|d| !d.quant && d.x == q.out && !d.out.is_empty())
+            .map(|d| {
+                let n = clips_of.get(d.out.as_str()).map_or(0, Vec::len);
+                (d.out.clone(), n)
+            })
+            .collect();
+        if dq_outs.is_empty() || dq_outs.iter().any(|(_, n)| *n == 0) {
+            continue;
+        }
+        let clip = clips_of[dq_outs[0].0.as_str()][0];
+        out.push(ClampCandidate {
+            x: q.x.clone(),
+            q_out: q.out.clone(),
+            dq_outs,
+            clip,
+        });
+    }
+    for c in &out {
+        for n in [&c.x, &c.q_out]
+            .into_iter()
+            .chain(c.dq_outs.iter().map(|(n, _)| n))
+        {
+            w.uses.insert(n.clone(), 0);
+        }
+        let k = &w.clips[c.clip];
+        for b in [&k.lo, &k.hi] {
+            if !b.is_empty() {
+                w.wanted.insert(b.clone());
+            }
+        }
+    }
+    out
+}
+
+/// After pass 2: each candidate's [lo, hi] when the Clips are all that reads its quantized
+/// values (its QuantizeLinear the only reader of the activation, DequantizeLinears the only
+/// readers of that, Clips the only readers of those), every Clip has the first one's bounds, and
+/// both bounds are finite constants.
+fn clamps<S: ByteSource + ?Sized>(
+    wire: &mut Wire<'_, S>,
+    w: &Walk,
+    cands: &[ClampCandidate],
+) -> HashMap<String, [f64; 2]> {
+    let mut out = HashMap::new();
+    let uses = |n: &str| w.uses.get(n).copied().unwrap_or(usize::MAX);
+    for c in cands {
+        if uses(&c.x) != 1
+            || uses(&c.q_out) != c.dq_outs.len()
+            || c.dq_outs.iter().any(|(n, k)| uses(n) != *k)
+        {
+            continue;
+        }
+        let first = &w.clips[c.clip];
+        let same = |k: &ClipNode| {
+            k.lo == first.lo
+                && k.hi == first.hi
+                && k.lo_attr.map(f32::to_bits) == first.lo_attr.map(f32::to_bits)
+                && k.hi_attr.map(f32::to_bits) == first.hi_attr.map(f32::to_bits)
+        };
+        if !w
+            .clips
+            .iter()
+            .filter(|k| c.dq_outs.iter().any(|(n, _)| *n == k.x))
+            .all(same)
+        {
+            continue;
+        }
+        let mut bound = |name: &str, attr: Option<f32>| -> Option<f64> {
+            if name.is_empty() {
+                return attr.map(f64::from);
+            }
+            let t = w.tensors.get(name).filter(|t| !t.external)?;
+            match wire.floats(t).ok()?.as_slice() {
+                [v] => Some(*v),
+                _ => None,
+            }
+        };
+        let (Some(lo), Some(hi)) = (
+            bound(&first.lo, first.lo_attr),
+            bound(&first.hi, first.hi_attr),
+        ) else {
+            continue;
+        };
+        if lo.is_finite() && hi.is_finite() && lo <= hi {
+            for n in [&c.x, &c.q_out]
+                .into_iter()
+                .chain(c.dq_outs.iter().map(|(n, _)| n))
+            {
+                out.insert(n.clone(), [lo, hi]);
+            }
+        }
+    }
+    out
 }
 
 /// Entries by name (the first parameters a name gets are kept) and notes.
@@ -1711,6 +1908,7 @@ pub fn read_scales_json(text: &str) -> Result<ScaleSet, ParseError> {
                 channel_zero_points: Vec::new(),
                 axis: None,
                 weight: false,
+                clamp_after: None,
             },
             Value::Object(o) => {
                 for k in o.keys() {
@@ -1796,6 +1994,7 @@ pub fn read_scales_json(text: &str) -> Result<ScaleSet, ParseError> {
                         channel_zero_points: Vec::new(),
                         axis: None,
                         weight: false,
+                        clamp_after: None,
                     },
                 }
             }

@@ -1012,24 +1012,11 @@ impl Session {
 }
 
 /// The activations' order in the first loaded ONNX QDQ model (its QuantizeLinear nodes'
-/// order), for the findings to say where an error starts.
+/// order), for the findings to say where an error starts, and the Clips that alone read some.
 fn graph_order(files: &[FileReport]) -> Option<super::pairs::GraphOrder> {
     files.iter().find_map(|f| match &f.document {
         Some(Document::Scales(set)) if set.source.starts_with("ONNX") => {
-            let mut index = std::collections::HashMap::new();
-            for e in set.entries.iter().filter(|e| !e.weight) {
-                let k = index.len();
-                index.entry(super::pairs::normalize(&e.name)).or_insert(k);
-            }
-            (!index.is_empty()).then(|| super::pairs::GraphOrder {
-                model: f
-                    .name
-                    .rsplit(['/', '\\'])
-                    .next()
-                    .unwrap_or(&f.name)
-                    .to_string(),
-                index,
-            })
+            super::pairs::GraphOrder::of_scales(&f.name, set)
         }
         _ => None,
     })

@@ -241,12 +241,23 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
         &mut |_, _, _| {},
     );
     let (mut compared, mut findings, mut mismatches) = (Vec::new(), Vec::new(), Vec::new());
+    // The first QDQ model among the scale sources places the pairs in its graph and knows which
+    // activations only a Clip reads, as in the app.
+    let order = scale_sets.iter().find_map(|(file, set)| {
+        set.source
+            .starts_with("ONNX")
+            .then(|| pairs::GraphOrder::of_scales(file, set))
+            .flatten()
+    });
     findings.extend(
-        pairs::all_pair_findings(&cmp.pairs)
+        pairs::all_pair_findings_in(&cmp.pairs, order.as_ref())
             .into_iter()
             .chain(pairs::nonfinite_findings(&cmp.pairs))
             .map(|(_, f)| f),
     );
+    // Errors first, then warnings, then what is only information (a clip the next op makes
+    // harmless); in the pairs' order within each.
+    findings.sort_by_key(|f| f.severity);
     for p in &cmp.pairs {
         match (&p.metrics, &p.error) {
             (Some(m), _) => compared.push((p, m)),
