@@ -179,7 +179,7 @@ fn qint32_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
     }
     let counted: u64 = stats
         .as_ref()
-        .map(|(_, c)| c.iter().map(|x| x.1).sum())
+        .map(|(_, c)| c.iter().fold(0u64, |s, x| s.saturating_add(x.1)))
         .unwrap_or(0);
     if let Some((t, c)) = &stats {
         evidence.extend(c.iter().map(|x| ev(t, x.2)));
@@ -263,7 +263,7 @@ fn float_input(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
         .filter(|(_, c)| !c.is_empty());
     let counted: u64 = stats
         .as_ref()
-        .map(|(_, c)| c.iter().map(|x| x.1).sum())
+        .map(|(_, c)| c.iter().fold(0u64, |s, x| s.saturating_add(x.1)))
         .unwrap_or(0);
     let candidates: Vec<&Layer> = li
         .layers
@@ -423,7 +423,7 @@ fn low_precision_output(mc: &ModelCheck, li: &LayerIndex) -> Vec<Finding> {
     }
     let counted: u64 = stats
         .as_ref()
-        .map(|(_, c)| c.iter().map(|x| x.1).sum())
+        .map(|(_, c)| c.iter().fold(0u64, |s, x| s.saturating_add(x.1)))
         .unwrap_or(0);
     let names: Vec<String> = hits.iter().map(|l| l.name.clone()).collect();
     let mut evidence: Vec<Evidence> = li

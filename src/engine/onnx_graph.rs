@@ -15,7 +15,21 @@ mod arity;
 
 use super::error::ParseError;
 use super::scales::{Msg, Val, Wire, MAX_GRAPH_DEPTH};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+/// The window ops (`BlackmanWindow`, `HammingWindow`, `HannWindow`): tract computes `size − 1`
+/// of their constant size, which overflows for 0 (a panic in a build with overflow checks, found
+/// by fuzzing) and allocates whatever a negative size becomes.
+const WINDOW_OPS: [&str; 3] = ["BlackmanWindow", "HammingWindow", "HannWindow"];
+
+/// What one graph's checks gather as they go: the values it makes, its window ops (name, op,
+/// size input), and the integer scalar of each initializer or Constant (None: not one).
+#[derive(Default)]
+struct Seen {
+    made: HashSet<String>,
+    windows: Vec<(String, String, String)>,
+    scalars: HashMap<String, Option<i64>>,
+}
 
 /// Where a graph's fields are (one or several occurrences, merged) and what it is called in a
 /// message: `None` for the model's own graph, or the node whose attribute holds it.
@@ -90,7 +104,7 @@ fn check_one<S: super::tensor::ByteSource + ?Sized>(
     w: &mut Wire<'_, S>,
     g: &Graph,
 ) -> Result<Vec<Graph>, ParseError> {
-    let mut made: HashSet<String> = HashSet::new();
+    let mut seen = Seen::default();
     let mut outputs: Vec<String> = Vec::new();
     let mut subgraphs = Vec::new();
     for &(at, len) in &g.parts {
@@ -100,15 +114,36 @@ fn check_one<S: super::tensor::ByteSource + ?Sized>(
             match f.num {
                 // GraphProto: node 1, initializer 5 (TensorProto, name 8), input 11, output 12
                 // (ValueInfoProto, name 1). tract does not read sparse initializers.
-                1 => node(w, a, l, &mut made, &mut subgraphs)?,
+                1 => node(w, a, l, &mut seen, &mut subgraphs)?,
                 5 => {
-                    check_tensor(w, a, l)?;
-                    made.extend(name_of(w, a, l, 8)?)
+                    let v = check_tensor(w, a, l)?;
+                    if let Some(n) = name_of(w, a, l, 8)? {
+                        seen.scalars.insert(n.clone(), v);
+                        seen.made.insert(n);
+                    }
                 }
-                11 => made.extend(name_of(w, a, l, 1)?),
+                11 => seen.made.extend(name_of(w, a, l, 1)?),
                 12 => outputs.push(name_of(w, a, l, 1)?.unwrap_or_default()),
                 _ => {}
             }
+        }
+    }
+    let made = &seen.made;
+    // A window op's size given as a constant here must be an integer of at least 1 (tract takes
+    // only a constant size; one computed by other nodes is left to it).
+    for (name, op, size) in &seen.windows {
+        match seen.scalars.get(size) {
+            Some(Some(v)) if *v >= 1 => {}
+            Some(v) => {
+                let is = match v {
+                    Some(v) => format!("{v}"),
+                    None => "not an integer scalar".to_string(),
+                };
+                return Err(ParseError::from(format!(
+                    "node '{name}' ({op}) has a size of {is} ('{size}'); a window takes a size of at least 1: the ONNX file is broken, and the model runner cannot load it"
+                )));
+            }
+            None => {}
         }
     }
     if let Some(missing) = outputs.iter().find(|o| !made.contains(*o)) {
@@ -129,25 +164,35 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
     w: &mut Wire<'_, S>,
     at: u64,
     len: u64,
-    made: &mut HashSet<String>,
+    seen: &mut Seen,
     subgraphs: &mut Vec<Graph>,
 ) -> Result<(), ParseError> {
     let mut m = Msg::of(at, len);
     let mut name = String::new();
     let mut op_type = String::new();
     let mut inputs = 0usize;
+    let mut first_input: Option<String> = None;
+    let mut first_output: Option<String> = None;
     let mut attrs = Vec::new();
     while let Some(f) = w.next(&mut m)? {
         let Val::Len(a, l) = f.val else { continue };
         match f.num {
             // NodeProto: input 1 (an empty name is an absent optional input, as tract reads it),
             // output 2, name 3, op_type 4 (the last occurrence counts), attribute 5.
-            1 => inputs += usize::from(l > 0),
+            1 => {
+                inputs += usize::from(l > 0);
+                if first_input.is_none() {
+                    first_input = Some(w.name(a, l)?);
+                }
+            }
             4 => op_type = w.name(a, l)?,
             2 => {
                 let out = w.name(a, l)?;
+                if first_output.is_none() {
+                    first_output = Some(out.clone());
+                }
                 if !out.is_empty() {
-                    made.insert(out);
+                    seen.made.insert(out);
                 }
             }
             3 => name = w.name(a, l)?,
@@ -168,12 +213,27 @@ fn node<S: super::tensor::ByteSource + ?Sized>(
             )));
         }
     }
+    if WINDOW_OPS.contains(&op_type.as_str()) {
+        if let Some(size) = first_input.filter(|s| !s.is_empty()) {
+            seen.windows.push((name.clone(), op_type.clone(), size));
+        }
+    }
+    let constant = op_type == "Constant";
     for (a, l) in attrs {
         let mut m = Msg::of(a, l);
         let mut g = Vec::new();
         while let Some(f) = w.next(&mut m)? {
             match (f.num, f.val) {
-                (5 | 10, Val::Len(p, n)) => check_tensor(w, p, n)?,
+                (5, Val::Len(p, n)) => {
+                    let v = check_tensor(w, p, n)?;
+                    // A Constant's `value` (its only tensor attribute).
+                    if let Some(out) = first_output.as_ref().filter(|_| constant) {
+                        seen.scalars.insert(out.clone(), v);
+                    }
+                }
+                (10, Val::Len(p, n)) => {
+                    check_tensor(w, p, n)?;
+                }
                 (6, Val::Len(p, n)) => g.push((p, n)),
                 (11, Val::Len(p, n)) => subgraphs.push(Graph {
                     parts: vec![(p, n)],
@@ -202,12 +262,21 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
     w: &mut Wire<'_, S>,
     at: u64,
     len: u64,
-) -> Result<(), ParseError> {
+) -> Result<Option<i64>, ParseError> {
     let mut m = Msg::of(at, len);
     let (mut data_type, mut raw_len, mut external, mut name) = (0u64, 0u64, false, None);
     let (mut dims, mut used) = (Vec::new(), 0u64);
+    // An integer scalar's value: int32_data (5) or int64_data (7), or 4 or 8 raw bytes (9).
+    let (mut ints, mut ints_used, mut raw_at) = (Vec::new(), 0u64, None);
     while let Some(f) = w.next(&mut m)? {
         match (f.num, f.val) {
+            (5 | 7, v) => {
+                w.repeated(v, 0, &mut ints, &mut ints_used)?;
+            }
+            (9, Val::Len(a, l)) => {
+                raw_len = l;
+                raw_at = Some(a);
+            }
             (1, v) => {
                 let whole = w.repeated(v, 0, &mut dims, &mut used)?;
                 if !whole {
@@ -217,7 +286,6 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
                 }
             }
             (2, Val::Int(v)) => data_type = v,
-            (9, Val::Len(_, l)) => raw_len = l,
             (14, Val::Int(v)) => external = v == 1,
             (8, Val::Len(a, l)) => name = Some(w.name(a, l)?),
             _ => {}
@@ -250,7 +318,24 @@ fn check_tensor<S: super::tensor::ByteSource + ?Sized>(
                 + if dims.len() > 8 { " × …" } else { "" }
         )));
     }
-    Ok(())
+    let scalar = dims.iter().all(|&d| d == 1) && dims.len() <= 1;
+    let value = match (data_type, raw_at, raw_len) {
+        _ if !scalar || external => None,
+        (6, Some(a), 4) => {
+            let b = w.bytes(a, 4)?;
+            Some(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        }
+        (7, Some(a), 8) => {
+            let b = w.bytes(a, 8)?;
+            Some(i64::from_le_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ]))
+        }
+        // int32_data holds int32 as varints (sign-extended to 64 bits), int64_data int64.
+        (6 | 7, None, _) if ints.len() == 1 => Some(ints[0] as i64),
+        _ => None,
+    };
+    Ok(value)
 }
 
 /// Bytes per element of an ONNX TensorProto data type, as tract stores it (1 for types tract
@@ -325,6 +410,69 @@ mod tests {
         assert!(check_for_tract(&model_with_dims(&[0, 1 << 40])).is_ok());
         assert!(check_for_tract(&model_with_dims(&[3, 4])).is_ok());
         assert!(check_for_tract(&model_with_dims(&[u64::MAX])).is_ok());
+    }
+
+    /// A graph: a window op named `w` whose size input is `size`, with one initializer `n` of
+    /// `data_type` holding `payload` (a TensorProto field, raw bytes or typed values) or a
+    /// Constant node making `n` from it.
+    fn window_model(op: &str, data_type: u8, payload: Vec<u8>, as_constant: bool) -> Vec<u8> {
+        let mut t = vec![2 << 3, data_type];
+        t.extend(payload);
+        let mut node = field(1, b"n");
+        node.extend(field(2, b"y"));
+        node.extend(field(3, b"w"));
+        node.extend(field(4, op.as_bytes()));
+        let mut g = field(1, &node);
+        if as_constant {
+            let mut attr = field(1, b"value");
+            attr.extend(field(5, &t));
+            let mut c = field(2, b"n");
+            c.extend(field(4, b"Constant"));
+            c.extend(field(5, &attr));
+            g = [field(1, &c), g].concat();
+        } else {
+            t.extend(field(8, b"n"));
+            g.extend(field(5, &t));
+        }
+        field(7, &g)
+    }
+
+    #[test]
+    fn a_window_of_size_zero_or_less_is_refused_before_tract() {
+        // The fuzzer's case: tract computes size − 1 (an overflow for 0).
+        let raw64 = |v: i64| field(9, &v.to_le_bytes());
+        let raw32 = |v: i32| field(9, &v.to_le_bytes());
+        for op in ["BlackmanWindow", "HammingWindow", "HannWindow"] {
+            for (payload, dt, constant, ok) in [
+                (raw64(0), 7, false, false),
+                (raw64(-3), 7, false, false),
+                (raw64(16), 7, false, true),
+                (raw32(0), 6, false, false),
+                (raw32(8), 6, true, true),
+                (raw64(0), 7, true, false),
+                // int64_data (field 7, packed varints): -1 and 4.
+                (field(7, &varint(u64::MAX)), 7, false, false),
+                (field(7, &varint(4)), 7, true, true),
+                // A float "size" (the fuzzer's 0.0625): not an integer.
+                (field(9, &0.0625f32.to_le_bytes()), 1, false, false),
+            ] {
+                let r = check_for_tract(&window_model(op, dt, payload, constant));
+                assert_eq!(r.is_ok(), ok, "{op}, type {dt}, constant {constant}: {r:?}");
+                if let Err(e) = r {
+                    assert!(
+                        e.to_string()
+                            .contains(&format!("node 'w' ({op}) has a size of"))
+                            && e.to_string().contains("at least 1"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        // A size no constant of the graph gives (a graph input, another node's output): tract's.
+        let mut node = field(1, b"x");
+        node.extend(field(3, b"w"));
+        node.extend(field(4, b"HannWindow"));
+        assert!(check_for_tract(&field(7, &field(1, &node))).is_ok());
     }
 
     #[test]

@@ -403,7 +403,7 @@ impl<'a, S: ByteSource + ?Sized> Wire<'a, S> {
     }
 
     /// `len` bytes at `at`; callers bound `len`.
-    fn bytes(&mut self, at: u64, len: u64) -> Result<Vec<u8>, ParseError> {
+    pub(super) fn bytes(&mut self, at: u64, len: u64) -> Result<Vec<u8>, ParseError> {
         let end = at
             .checked_add(len)
             .filter(|&e| e <= self.size)
