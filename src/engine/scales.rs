@@ -1725,6 +1725,11 @@ fn clamps<S: ByteSource + ?Sized>(
 ) -> HashMap<String, [f64; 2]> {
     let mut out = HashMap::new();
     let uses = |n: &str| w.uses.get(n).copied().unwrap_or(usize::MAX);
+    // Clips by input, so each candidate looks only at its own (not every Clip of the model).
+    let mut clips_of: HashMap<&str, Vec<&ClipNode>> = HashMap::new();
+    for k in &w.clips {
+        clips_of.entry(k.x.as_str()).or_default().push(k);
+    }
     for c in cands {
         if uses(&c.x) != 1
             || uses(&c.q_out) != c.dq_outs.len()
@@ -1739,11 +1744,11 @@ fn clamps<S: ByteSource + ?Sized>(
                 && k.lo_attr.map(f32::to_bits) == first.lo_attr.map(f32::to_bits)
                 && k.hi_attr.map(f32::to_bits) == first.hi_attr.map(f32::to_bits)
         };
-        if !w
-            .clips
+        if !c
+            .dq_outs
             .iter()
-            .filter(|k| c.dq_outs.iter().any(|(n, _)| *n == k.x))
-            .all(same)
+            .flat_map(|(n, _)| clips_of.get(n.as_str()).into_iter().flatten())
+            .all(|k| same(k))
         {
             continue;
         }
