@@ -34,6 +34,11 @@ for t in "${targets[@]}"; do
   rc=$?
   runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+  # Saturation: the execution at which the last new edge (cov) came, and the share of the run
+  # that came after it. Features (ft) keep growing for long; edges are what a plateau is read on.
+  sat=$(grep -oE '^#[0-9]+\s+(INITED|NEW|REDUCE|pulse)\s+cov: [0-9]+' "$log" |
+    awk -v total="${runs:-0}" '{n=substr($1,2)+0; c=$NF+0; if (c>best) {best=c; at=n}}
+      END {if (total>0) printf "last new edge at execution %d of %d (%.1f%% of the run after it)", at, total, 100*(total-at)/total}')
   if [ $rc -ne 0 ]; then
     status=1
     echo "$t: FAILED (exit $rc) after ${runs:-?} executions; see fuzz/artifacts/$t/" | tee -a runs.log
@@ -52,7 +57,7 @@ for t in "${targets[@]}"; do
     done
     files=$(ls "corpus/$t" | wc -l)
     bytes=$(du -sb "corpus/$t" | cut -f1)
-    echo "$t: ${secs}s, ${runs:-?} executions, ${cov:-cov ?}, corpus $files files / $bytes bytes" | tee -a runs.log
+    echo "$t: ${secs}s, ${runs:-?} executions, ${cov:-cov ?}, ${sat:-saturation ?}, corpus $files files / $bytes bytes" | tee -a runs.log
   fi
   rm -f "$log"
 done
