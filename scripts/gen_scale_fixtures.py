@@ -114,7 +114,7 @@ def handmade(out_path):
         const("b_zp", np.int16(12), raw=True),
         helper.make_node("QuantizeLinear", ["b", "b_scale", "b_zp"], ["b_q"], name="q_b", domain="com.microsoft"),
         helper.make_node("DequantizeLinear", ["b_q", "b_scale", "b_zp"], ["b_dq"], name="dq_b", domain="com.microsoft"),
-        # uint16 zero point: no QuantLens dtype.
+        # uint16 zero point: QUInt16 (ORT's uint16 activations).
         helper.make_node("QuantizeLinear", ["c", "c_scale", "c_zp"], ["c_q"], name="q_c", domain="com.microsoft"),
         helper.make_node("DequantizeLinear", ["c_q", "c_scale", "c_zp"], ["c_dq"], name="dq_c", domain="com.microsoft"),
         # No zero point: uint8, zero point 0; float16 scale; two DequantizeLinear consumers.

@@ -47,6 +47,7 @@ fn dtype(s: &str) -> Option<QDType> {
         "uint8" => Some(QDType::Uint8),
         "int16" => Some(QDType::Int16),
         "int4" => Some(QDType::Int4),
+        "uint16" => Some(QDType::Uint16),
         _ => None,
     }
 }
@@ -152,13 +153,13 @@ fn handmade_model_constants_domains_dtypes_per_axis_subgraph() {
     let mut b = bytes("scales/handmade_qdq.onnx");
     let set = read_onnx_scales(&mut b).expect("read");
     check_against_onnx("handmade_qdq.onnx", &set);
-    // uint16 has no QuantLens grid: said so.
+    // uint16 is ONNX Runtime's QUInt16 grid (it once had no QuantLens grid, and was said so).
     assert!(
-        set.notes.iter().any(|n| n.contains("uint16")),
+        !set.notes.iter().any(|n| n.contains("does not have")),
         "{:?}",
         set.notes
     );
-    assert_eq!(exact(&set, "c_dq").dtype, None);
+    assert_eq!(exact(&set, "c_dq").dtype, Some(QDType::Uint16));
     assert_eq!(exact(&set, "e_dq").axis, Some(1));
     assert_eq!(exact(&set, "g_dq").scale, 0.5);
 }
@@ -262,7 +263,7 @@ fn scales_json_errors() {
         (r#"{"a": null}"#, "`a`: expected a scale (a number) or an object with a \"scale\", not null"),
         (r#"{"a": [0.1, 0.2]}"#, "`a`: a list, not a scale (per-channel scales are written {\"scale\": [...], \"axis\": 0}; a [min, max] range is not a scale)"),
         (r#"{"a": {"zero_point": 3}}"#, "`a`: an object without a \"scale\" (write {\"scale\": 0.0123})"),
-        (r#"{"a": {"scale": 0.1, "dtype": "fp8"}}"#, "`a`: unknown dtype \"fp8\" (QuantLens knows int4, int8, int16 and uint8)"),
+        (r#"{"a": {"scale": 0.1, "dtype": "fp8"}}"#, "`a`: unknown dtype \"fp8\" (QuantLens knows int4, int8, int16, uint8 and uint16)"),
         (r#"{"a": {"scale": 0.1, "zero_point": 300, "dtype": "int8"}}"#, "`a`: the zero point 300 is outside int8's range [-128, 127]"),
         (r#"{"a": {"scale": 0.1, "zero_point": 0.5}}"#, "`a`: the zero point must be an integer, not 0.5"),
         (r#"{"w": {"scale": [0.1, 0.2], "zero_point": [0]}}"#, "`w`: 1 zero points for 2 scales"),

@@ -229,3 +229,130 @@ fn a_raw_integer_dump_is_dequantized_with_its_zero_point() {
         (m.analy_min - want.analy_min).abs() < 1e-6 && (m.analy_max - want.analy_max).abs() < 1e-6
     );
 }
+
+/// ONNX Runtime's QUInt16 activations (a real PP-OCRv4 det run, a user's trial): scale 0.0013 and
+/// zero point 39,328 represent [−51.1, 34.1]. Read as int16 they were [−91.5, −8.3], and 22 pairs
+/// got false truncation errors; a `scales.json` saying `"uint16"` was skipped.
+mod quint16 {
+    use super::*;
+
+    const S: f64 = 0.0013;
+    const Z: i64 = 39_328;
+
+    /// Values inside the grid's range, and a few beyond its top: their QUInt16 fake quant in f64.
+    fn data() -> (Vec<f32>, Vec<f32>, f64, f64) {
+        let b: Vec<f32> = (0..4096)
+            .map(|i| match i {
+                i if i % 101 == 0 => 40.0,
+                i => ((i % 997) as f32 * 0.021).sin() * 40.0 - 8.0,
+            })
+            .collect();
+        let (mut clip, mut n) = (0f64, 0usize);
+        let a = b
+            .iter()
+            .map(|&x| {
+                let q = (x as f64 / S).round_ties_even() + Z as f64;
+                let c = q.clamp(0.0, 65535.0);
+                let v = (c - Z as f64) * S;
+                if c != q {
+                    clip += (v - x as f64).powi(2);
+                    n += 1;
+                }
+                v as f32
+            })
+            .collect();
+        (b, a, clip, n as f64 / 4096.0)
+    }
+
+    fn run(names: [&str; 2], scales_json: &str) -> Session {
+        let (b, a, _, _) = data();
+        let mut s = Session::new();
+        s.open(names[0], Box::new(npy(&[4096], &b)));
+        s.open(names[1], Box::new(npy(&[4096], &a)));
+        s.open(
+            "quant/scales.json",
+            Box::new(scales_json.as_bytes().to_vec()),
+        );
+        s.update(&mut |_, _, _| {});
+        s
+    }
+
+    fn kinds(s: &Session) -> Vec<String> {
+        s.analysis
+            .findings
+            .iter()
+            .map(|f| f.finding.kind.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_uint16_grid_is_read_as_uint16_said_or_not() {
+        let (_, _, clip, share) = data();
+        assert!(share > 0.005 && share < 0.02, "{share}");
+        let said = format!(r#"{{"act": {{"scale": {S}, "zero_point": {Z}, "dtype": "uint16"}}}}"#);
+        let unsaid = format!(r#"{{"act": {{"scale": {S}, "zero_point": {Z}}}}}"#);
+        for json in [said, unsaid] {
+            let s = run(["float/act.npy", "quant/act.npy"], &json);
+            let m = act(&s);
+            let q = m.quant.expect("a quantizer");
+            assert_eq!(
+                (q.qmin, q.qmax, q.dtype_name()),
+                (-Z, 65535 - Z, "uint16"),
+                "{json}"
+            );
+            let sp = m.error_split.expect("a split");
+            assert_eq!(sp.clipped_fraction, share, "{json}");
+            assert!(
+                (sp.clip - clip).abs() <= 1e-5 * clip,
+                "{json}: {} vs {clip}",
+                sp.clip
+            );
+            assert!(
+                !kinds(&s).contains(&"scale_not_cover".to_string()),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_grid_the_dump_does_not_fit_is_named_not_split() {
+        // Another run's scale for the same dump: 0.0005 represents [−19.66, 13.10], and the dump
+        // holds values to −48 and 34: no quantizer with that scale wrote it.
+        let json =
+            format!(r#"{{"act": {{"scale": 0.0005, "zero_point": {Z}, "dtype": "uint16"}}}}"#);
+        let s = run(["float/act.npy", "quant/act.npy"], &json);
+        assert_eq!(kinds(&s), ["scale_not_cover"], "{:#?}", s.analysis.findings);
+        let f = &s.analysis.findings[0].finding;
+        assert!(f.message.contains("[-19.6640, 13.1035]"), "{}", f.message);
+        assert!(f.message.contains("uint16 [0, 65535]"), "{}", f.message);
+        assert!(
+            f.fix.contains("scale of the run that wrote the dump"),
+            "{}",
+            f.fix
+        );
+    }
+
+    #[test]
+    fn a_scale_is_found_under_a_file_name_that_spells_the_tensor_loosely() {
+        // ORT names the tensor `det/neck/act:0`; a user saves it as `det__neck__act_0.npy`.
+        let json = format!(
+            r#"{{"det/neck/act:0": {{"scale": {S}, "zero_point": {Z}, "dtype": "uint16"}}}}"#
+        );
+        let s = run(
+            ["float/det__neck__act_0.npy", "quant/det__neck__act_0.npy"],
+            &json,
+        );
+        let p = &s.analysis.tensors.pairs[0];
+        assert_eq!(p.scale_source.as_deref(), Some("scales.json"), "{p:?}");
+        assert_eq!(act(&s).quant.map(|q| q.zero_point), Some(Z));
+        // Two names that spell alike with different scales: neither is taken.
+        let json = format!(
+            r#"{{"det/neck/act:0": {{"scale": {S}, "zero_point": {Z}, "dtype": "uint16"}}, "det_neck/act_0": 0.5}}"#
+        );
+        let s = run(
+            ["float/det__neck__act_0.npy", "quant/det__neck__act_0.npy"],
+            &json,
+        );
+        assert_eq!(s.analysis.tensors.pairs[0].scale_source, None);
+    }
+}

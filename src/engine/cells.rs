@@ -12,6 +12,7 @@ pub enum DType {
     QInt8,
     QUInt8,
     QInt16,
+    QUInt16,
     QInt32,
     Float16,
     BFloat16,
@@ -34,6 +35,7 @@ impl DType {
             "qint8" | "int8" => DType::QInt8,
             "quint8" | "uint8" => DType::QUInt8,
             "qint16" | "int16" => DType::QInt16,
+            "quint16" | "uint16" => DType::QUInt16,
             "qint32" | "int32" => DType::QInt32,
             "float16" | "half" => DType::Float16,
             "bfloat16" => DType::BFloat16,
@@ -56,7 +58,12 @@ impl DType {
     pub fn is_low_precision_int(&self) -> bool {
         matches!(
             self,
-            DType::QInt8 | DType::QUInt8 | DType::QInt16 | DType::QInt4 | DType::QUInt4
+            DType::QInt8
+                | DType::QUInt8
+                | DType::QInt16
+                | DType::QUInt16
+                | DType::QInt4
+                | DType::QUInt4
         )
     }
 
@@ -68,6 +75,7 @@ impl DType {
             DType::QInt8 => Some((-128, 127)),
             DType::QUInt8 => Some((0, 255)),
             DType::QInt16 => Some((-32768, 32767)),
+            DType::QUInt16 => Some((0, 65535)),
             DType::QInt32 => Some((i32::MIN as i64, i32::MAX as i64)),
             _ => None,
         }
@@ -82,6 +90,7 @@ impl fmt::Display for DType {
             DType::QInt8 => "qint8",
             DType::QUInt8 => "quint8",
             DType::QInt16 => "qint16",
+            DType::QUInt16 => "quint16",
             DType::QInt32 => "qint32",
             DType::Float16 => "torch.float16",
             DType::BFloat16 => "torch.bfloat16",

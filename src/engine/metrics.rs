@@ -1140,9 +1140,10 @@ impl QuantSpec {
         )
     }
 
-    /// The grid's dtype name: `int4`, `int8`, `uint8` or `int16`.
+    /// The grid's dtype name: `int4`, `int8`, `uint8`, `int16` or `uint16`.
     pub fn dtype_name(&self) -> &'static str {
         match self.dtype_range() {
+            (0, q) if q > 255 => "uint16",
             (0, _) => "uint8",
             (_, q) if q > 255 => "int16",
             (_, q) if q < 127 => "int4",

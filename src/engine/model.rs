@@ -1022,6 +1022,7 @@ fn dtype_name(a: Option<Assignment>) -> &'static str {
         Some(QDType::Int16) => "qint16",
         Some(QDType::Int8) => "qint8",
         Some(QDType::Uint8) => "quint8",
+        Some(QDType::Uint16) => "quint16",
         Some(QDType::Int4) => "qint4",
         None => "torch.float32",
     }

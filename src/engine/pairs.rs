@@ -43,6 +43,24 @@ pub fn normalize(name: &str) -> String {
     n.to_string()
 }
 
+/// The name as a user's file name may spell it: every run of characters other than letters and
+/// digits as one `_`, none at the ends (`det/backbone/conv_1:0` and `det__backbone__conv_1_0`
+/// both give `det_backbone_conv_1_0`). A fallback for finding a scale, never for pairing.
+pub fn loose_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    if out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
 /// A tensor and the file it lives in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Located {
@@ -296,9 +314,11 @@ fn run_affinity(a: &str, b: &str) -> usize {
 }
 
 /// The quantizer of the quantized side: from the given scale, and the dtype from the quantized
-/// tensor's integer type, or else from its values (≤ 128 steps from 0 → int8, else int16). A
-/// zero point z (asymmetric quantization: `clamp(round(x/s) + z, qmin, qmax) − z`, ONNX Runtime's
-/// uint8 activations) moves the integer range to `qmin − z … qmax − z`, the same values.
+/// tensor's integer type, or else from its zero point (one only an unsigned grid holds: 128–255 →
+/// uint8 when the values fit it, over 32,767 → uint16), or else from its values (≤ 128 steps from 0
+/// → int8, else int16). A zero point z (asymmetric quantization: `clamp(round(x/s) + z, qmin,
+/// qmax) − z`, ONNX Runtime's uint8 and uint16 activations) moves the integer range to
+/// `qmin − z … qmax − z`, the same values.
 pub fn quant_spec(
     quant: &TensorEntry,
     scale: Option<f64>,
@@ -315,6 +335,10 @@ pub fn quant_spec(
         qmax: 255,
         zero_point: 0,
     };
+    let uint16 = QuantSpec {
+        qmax: 65535,
+        ..uint8
+    };
     let spec = match (dtype, quant.elem) {
         // A raw 8-bit dump holds 8-bit values: a wider dtype typed for it cannot apply (its range
         // would hide clipping the data shows at ±127 steps).
@@ -329,6 +353,9 @@ pub fn quant_spec(
         },
         (Some("int8") | Some("qint8"), _) | (None, ElemType::I8) => QuantSpec::int8(s),
         (Some("uint8") | Some("quint8"), _) | (None, ElemType::U8) => uint8,
+        (Some("uint16") | Some("quint16"), _) | (None, ElemType::U16) => uint16,
+        (None, _) if zero_point > 32767 => uint16,
+        (None, _) if zero_point > 127 && analy_absmax / s <= 255.5 => uint8,
         _ if analy_absmax / s <= 128.5 => QuantSpec::int8(s),
         _ => QuantSpec::int16(s),
     };
@@ -1214,6 +1241,9 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
     let Some(sp) = m.error_split else {
         return Vec::new();
     };
+    if let Some(f) = grid_mismatch(name, row, m) {
+        return vec![f];
+    }
     let total = sp.clip + sp.round + sp.inherited;
     let notable = m.cosine < 0.999 || m.sqnr_db < 30.0;
     if total <= 0.0 || !notable {
@@ -1299,6 +1329,49 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
             m.cosine
         ),
     }]
+}
+
+/// The quantized side holds values its own quantizer could not have written: beyond the range the
+/// scale, zero point and dtype represent by more than one step. Then that quantizer (a wrong dtype
+/// or zero point, a scale from another run) is not the one that made the dump, and a split made
+/// with it would be wrong (clipping counted where none happened), so the pair gets this finding
+/// instead of one about its split.
+fn grid_mismatch(name: &str, row: usize, m: &PairMetrics) -> Option<Finding> {
+    let q = m.quant?;
+    let (lo, hi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
+    let slack = q.scale + 1e-6 * lo.abs().max(hi.abs());
+    if !(m.analy_min < lo - slack || m.analy_max > hi + slack) {
+        return None;
+    }
+    let (dlo, dhi) = q.dtype_range();
+    let zp = if q.zero_point != 0 {
+        format!(", zero point {}", q.zero_point)
+    } else {
+        String::new()
+    };
+    Some(Finding {
+        kind: kind::SCALE_NOT_COVER.into(),
+        severity: Severity::Warning,
+        layers: vec![name.to_string()],
+        message: format!(
+            "`{name}`: the quantized dump holds values in [{:.4}, {:.4}], beyond the range [{lo:.4}, {hi:.4}] that its scale {}{zp} and grid {} [{dlo}, {dhi}] can represent. No quantizer with these parameters wrote this dump (or it holds values from before their quantization), so its error is not split into clipping and rounding (Cosine {:.6}, SQNR {:.2} dB).",
+            m.analy_min,
+            m.analy_max,
+            super::num::short(q.scale),
+            q.dtype_name(),
+            m.cosine,
+            m.sqnr_db
+        ),
+        fix: "Give this tensor's real quantization: the dtype (int16 or uint16, int8 or uint8), the zero point and the scale of the run that wrote the dump (a scales.json entry with \"dtype\", or that run's QDQ model).".into(),
+        evidence: vec![Evidence {
+            table: "pairs".into(),
+            row,
+            line: 0,
+            file: None,
+        }],
+        score: 40.0,
+        rank_reason: "the dump does not fit its scale and dtype".into(),
+    })
 }
 
 /// `[0, 3, 1, 7]`: a flat row-major index as one index per axis of `shape` (the flat index when the
@@ -2571,7 +2644,7 @@ mod tests {
             .enumerate()
             .map(|(i, x)| x + 0.01 * ((i * 7 % 13) as f32 - 6.0))
             .collect();
-        let m = compare_slices(&b, &noisy, &[256], Some(QuantSpec::int16(1.0 / 32768.0)));
+        let m = compare_slices(&b, &noisy, &[256], Some(QuantSpec::int16(2.0 / 32768.0)));
         let split = m.error_split.expect("split");
         assert!(
             split.inherited > 10.0 * (split.clip + split.round),
@@ -2856,6 +2929,43 @@ pub fn guess_side_with_basis(path: &str) -> Option<(Side, SideBasis)> {
         .iter()
         .find_map(|c| side_of_component(c, true))
         .map(|s| (s, SideBasis::Folder))
+}
+
+/// The side the folders of `path` name (side words first, then dtype words), whatever its file name says.
+fn guess_side_of_folders(path: &str) -> Option<Side> {
+    let folders: Vec<&str> = path.rsplit(['/', '\\']).skip(1).collect();
+    folders
+        .iter()
+        .find_map(|c| side_of_component(c, false))
+        .or_else(|| folders.iter().find_map(|c| side_of_component(c, true)))
+}
+
+/// [`guess_side_with_basis`] for every path, where a file name that files in folders of opposite
+/// sides share is no evidence: `fp32_ref/neck_fp16.npy` and `int8_sim/neck_fp16.npy` both say
+/// "fp16", which names the tensor, not the side; their folders decide.
+fn guess_sides(paths: &[&str]) -> Vec<Option<(Side, SideBasis)>> {
+    let mut out: Vec<Option<(Side, SideBasis)>> =
+        paths.iter().map(|p| guess_side_with_basis(p)).collect();
+    let file_name = |p: &str| p.rsplit(['/', '\\']).next().unwrap_or(p).to_string();
+    let mut by_name: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    for (i, p) in paths.iter().enumerate() {
+        if matches!(out[i], Some((_, SideBasis::FileName))) {
+            by_name.entry(file_name(p)).or_default().push(i);
+        }
+    }
+    for same in by_name.values().filter(|v| v.len() > 1) {
+        let folders: Vec<Option<Side>> = same
+            .iter()
+            .map(|&i| guess_side_of_folders(paths[i]))
+            .collect();
+        let both = folders.contains(&Some(Side::Float)) && folders.contains(&Some(Side::Quant));
+        if both {
+            for (&i, f) in same.iter().zip(folders) {
+                out[i] = f.map(|s| (s, SideBasis::Folder));
+            }
+        }
+    }
+    out
 }
 
 /// [`guess_side_with_basis`] without the basis.
@@ -3145,11 +3255,13 @@ pub struct SideAssignment {
 /// twice as much as folders). Up to 12 undecided files every assignment is tried; beyond, each
 /// file's guess is kept and single flips are tried.
 pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
+    let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
     let guesses: Vec<Option<(Side, SideBasis)>> = files
         .iter()
-        .map(|f| match f.chosen {
+        .zip(guess_sides(&paths))
+        .map(|(f, g)| match f.chosen {
             Some(s) => Some((s, SideBasis::Chosen)),
-            None => guess_side_with_basis(f.path),
+            None => g,
         })
         .collect();
     let free: Vec<usize> = (0..files.len())
@@ -3293,6 +3405,54 @@ pub struct ScaleChoice {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub zero_point: i64,
     pub source: String,
+}
+
+/// Scales known from loaded files, by (run, name): under the name the source gives, and under its
+/// [`loose_name`] when only one scale has it (`None`: two sources' names spell alike and their
+/// scales differ, so the loose name finds neither).
+#[derive(Debug, Clone, Default)]
+pub struct KnownScales {
+    pub exact: std::collections::HashMap<(String, String), ScaleChoice>,
+    pub loose: std::collections::HashMap<(String, String), Option<ScaleChoice>>,
+}
+
+impl KnownScales {
+    /// Record `choice` for `name` in `run` unless a scale is known for that name already.
+    pub fn insert(&mut self, run: &str, name: &str, choice: ScaleChoice) {
+        let key = (run.to_string(), loose_name(name));
+        match self.loose.get_mut(&key) {
+            None => {
+                self.loose.insert(key, Some(choice.clone()));
+            }
+            Some(slot) => {
+                if slot.as_ref().is_some_and(|c| {
+                    c.scale != choice.scale
+                        || c.dtype != choice.dtype
+                        || c.zero_point != choice.zero_point
+                }) {
+                    *slot = None;
+                }
+            }
+        }
+        self.exact
+            .entry((run.to_string(), name.to_string()))
+            .or_insert(choice);
+    }
+
+    /// The scale for `name` in `run`, by that name.
+    pub fn get(&self, run: &str, name: &str) -> Option<ScaleChoice> {
+        self.exact
+            .get(&(run.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// The scale for `name` in `run` by its loose spelling ([`loose_name`]).
+    pub fn get_loose(&self, run: &str, name: &str) -> Option<ScaleChoice> {
+        self.loose
+            .get(&(run.to_string(), loose_name(name)))
+            .cloned()
+            .flatten()
+    }
 }
 
 /// One tensor file of a batch compare: a key that stays the same while the file does (name and
@@ -3592,6 +3752,42 @@ impl ByteSource for Box<dyn ByteSource + '_> {
 #[cfg(test)]
 mod side_tests {
     use super::*;
+
+    #[test]
+    fn a_file_name_both_sides_share_leaves_the_side_to_their_folders() {
+        let input = |path| SideInput {
+            path,
+            names: vec!["neck_fp16", "head"],
+            chosen: None,
+        };
+        // A user's trial: a layer named `neck_fp16` dumped by both runs; "fp16" names the layer.
+        let a = assign_sides(&[
+            input("edge/int8_sim/neck_fp16.npy"),
+            input("edge/fp32_ref/neck_fp16.npy"),
+        ]);
+        assert_eq!(
+            a.sides,
+            vec![
+                Some((Side::Quant, SideBasis::Folder)),
+                Some((Side::Float, SideBasis::Folder))
+            ]
+        );
+        // Folders that do not name opposite sides leave the file names their say: two runs'
+        // `model_float.npz` stay float.
+        let g = guess_sides(&[
+            "r1/model_float.npz",
+            "r2/model_float.npz",
+            "r1/model_int8.npz",
+        ]);
+        assert_eq!(
+            g,
+            vec![
+                Some((Side::Float, SideBasis::FileName)),
+                Some((Side::Float, SideBasis::FileName)),
+                Some((Side::Quant, SideBasis::FileName))
+            ]
+        );
+    }
 
     #[test]
     fn sides_from_paths() {

@@ -15,6 +15,8 @@ pub enum QDType {
     Int8,
     Int16,
     Uint8,
+    /// ONNX Runtime's QUInt16 activations (`com.microsoft` or opset-21 QuantizeLinear).
+    Uint16,
 }
 
 impl QDType {
@@ -24,6 +26,7 @@ impl QDType {
             "int8" | "qint8" => QDType::Int8,
             "int16" | "qint16" => QDType::Int16,
             "uint8" | "quint8" => QDType::Uint8,
+            "uint16" | "quint16" => QDType::Uint16,
             _ => return None,
         })
     }
@@ -33,6 +36,7 @@ impl QDType {
             QDType::Int8 => (-128, 127),
             QDType::Int16 => (-32768, 32767),
             QDType::Uint8 => (0, 255),
+            QDType::Uint16 => (0, 65535),
         }
     }
     pub fn name(self) -> &'static str {
@@ -41,6 +45,7 @@ impl QDType {
             QDType::Int8 => "int8",
             QDType::Int16 => "int16",
             QDType::Uint8 => "uint8",
+            QDType::Uint16 => "uint16",
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct ScaleEntry {
     pub scale: f64,
     /// The zero point; for a per-channel entry, that of the channel with the largest scale.
     pub zero_point: i64,
-    /// The integer grid, when the source says it and QuantLens has it (no uint16, uint4, float8).
+    /// The integer grid, when the source says it and QuantLens has it (no uint4, int32, float8).
     pub dtype: Option<QDType>,
     /// Per-channel: every channel's scale (empty for a per-tensor entry).
     pub channel_scales: Vec<f64>,
@@ -1393,6 +1393,7 @@ fn qdtype(dt: u64) -> Option<QDType> {
     match dt {
         2 => Some(QDType::Uint8),
         3 => Some(QDType::Int8),
+        4 => Some(QDType::Uint16),
         5 => Some(QDType::Int16),
         22 => Some(QDType::Int4),
         _ => None,
@@ -1563,7 +1564,7 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
             None => continue,
         };
         let pc = usize::from(p.scales.len() > 1);
-        if p.dtype == 4 || p.dtype == 21 || is_float8(p.dtype) {
+        if p.dtype == 21 || is_float8(p.dtype) {
             let t = type_name(p.dtype);
             if !odd_types.contains(&t) {
                 odd_types.push(t);
@@ -1926,7 +1927,7 @@ pub fn read_scales_json(text: &str) -> Result<ScaleSet, ParseError> {
                 let dtype = match o.get("dtype") {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) => Some(QDType::parse(s).ok_or_else(|| {
-                        format!("`{name}`: unknown dtype \"{s}\" (QuantLens knows int4, int8, int16 and uint8)")
+                        format!("`{name}`: unknown dtype \"{s}\" (QuantLens knows int4, int8, int16, uint8 and uint16)")
                     })?),
                     Some(other) => {
                         return Err(ParseError::from(format!(

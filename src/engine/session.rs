@@ -199,27 +199,28 @@ impl Analysis {
     /// Scales known from loaded files, by tensor / layer name: scale sources (`scales.json`, an ONNX
     /// QDQ model) first, then comparison reports (the first call's qscale, with its dtype). They
     /// enable the error split for tensor pairs of the same name without typing anything.
-    pub fn known_scales(
-        &self,
-    ) -> std::collections::HashMap<(String, String), super::pairs::ScaleChoice> {
+    pub fn known_scales(&self) -> super::pairs::KnownScales {
         use super::pairs::ScaleChoice;
         use super::quant::QDType;
         let runs = super::document::run_keys(&self.files);
         let mut reports: std::collections::HashMap<(String, String), (ScaleChoice, f64)> =
             std::collections::HashMap::new();
-        let mut out = std::collections::HashMap::new();
+        let mut out = super::pairs::KnownScales::default();
         for (fi, f) in self.files.iter().enumerate() {
             if let Some(Document::Scales(set)) = &f.document {
                 let short = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
                 for e in &set.entries {
                     if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
-                        out.entry((runs[fi].clone(), e.name.clone()))
-                            .or_insert(ScaleChoice {
+                        out.insert(
+                            &runs[fi],
+                            &e.name,
+                            ScaleChoice {
                                 scale: e.scale,
                                 dtype: e.dtype,
                                 zero_point: e.zero_point,
                                 source: short.to_string(),
-                            });
+                            },
+                        );
                     }
                 }
             }
@@ -264,8 +265,11 @@ impl Analysis {
                 }
             }
         }
-        for (k, (c, _)) in reports {
-            out.entry(k).or_insert(c);
+        // In a fixed order: which of two loosely alike names wins must not depend on hashing.
+        let mut reports: Vec<_> = reports.into_iter().collect();
+        reports.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((run, name), (c, _)) in reports {
+            out.insert(&run, &name, c);
         }
         out
     }
@@ -800,7 +804,7 @@ impl Session {
     /// The scale of a pair: typed (for this run's pair, then by name) > the pair's name in a scale source or comparison report > `*`.
     fn scale_for(
         settings: &TensorSettings,
-        known: &std::collections::HashMap<(String, String), super::pairs::ScaleChoice>,
+        known: &super::pairs::KnownScales,
         pair: &str,
         quant_tensor: &str,
         run: &str,
@@ -815,7 +819,7 @@ impl Session {
             })
         };
         // Only the quantized file's own run: another run's scales belong to another model.
-        let from_files = |n: &str| known.get(&(run.to_string(), n.to_string())).cloned();
+        let from_files = |n: &str| known.get(run, n);
         // A scale typed before a folder was added beside its run (`int8 run` became
         // `exp1/int8 run`) still belongs to it.
         let typed_in_run = || {
@@ -823,9 +827,12 @@ impl Session {
                 .chain(run.match_indices('/').map(|(i, _)| &run[i + 1..]))
                 .find_map(|r| typed(&super::pairs::run_scale_key(r, pair)))
         };
+        // A dump's file name may spell the tensor's name loosely (`/` and `:` written as `_`).
         let files = from_files(pair)
             .or_else(|| from_files(quant_tensor))
-            .or_else(|| from_files(&super::pairs::normalize(quant_tensor)));
+            .or_else(|| from_files(&super::pairs::normalize(quant_tensor)))
+            .or_else(|| known.get_loose(run, pair))
+            .or_else(|| known.get_loose(run, quant_tensor));
         // A scale typed without a dtype keeps the pair's own (from its files): `0.5` typed for an
         // int16 pair is an int16 scale, not a guess from the values; a uint8 one keeps its zero
         // point.
@@ -1167,7 +1174,7 @@ mod display_name_tests {
         settings
             .scales
             .insert("[int8 run] conv1".into(), (0.5, None));
-        let known = std::collections::HashMap::new();
+        let known = crate::engine::pairs::KnownScales::default();
         let scale = |run: &str| super::Session::scale_for(&settings, &known, "conv1", "conv1", run);
         assert_eq!(scale("int8 run").map(|s| s.scale), Some(0.5));
         // `exp1/` dropped beside another folder: the run is `exp1/int8 run` now.
@@ -1176,9 +1183,10 @@ mod display_name_tests {
         assert_eq!(scale("int8 runs"), None);
         assert_eq!(scale(""), None);
         // Typed without a dtype, the scale keeps the pair's own from its files.
-        let mut known = std::collections::HashMap::new();
+        let mut known = crate::engine::pairs::KnownScales::default();
         known.insert(
-            ("int8 run".to_string(), "conv1".to_string()),
+            "int8 run",
+            "conv1",
             crate::engine::pairs::ScaleChoice {
                 scale: 0.0002,
                 dtype: Some(crate::engine::quant::QDType::Int16),

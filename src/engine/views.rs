@@ -514,6 +514,7 @@ pub fn pair_range_picture(
         (-128, 127) => super::cells::DType::QInt8,
         (-32768, 32767) => super::cells::DType::QInt16,
         (0, 255) => super::cells::DType::QUInt8,
+        (0, 65535) => super::cells::DType::QUInt16,
         _ => super::cells::DType::Other(format!("[{}, {}]", q.qmin, q.qmax)),
     });
     let row = CompareRow {
@@ -1298,6 +1299,7 @@ pub fn whatif_export(pr: &PairResult, w: &PairWhatIf) -> ExportTable {
     if let Some(m) = &pr.metrics {
         if let Some(sp) = m.error_split {
             let dtype = m.quant.map(|q| match q.dtype_range() {
+                (0, hi) if hi > 255 => "uint16",
                 (_, hi) if hi > 255 => "int16",
                 (0, _) => "uint8",
                 _ => "int8",

@@ -125,8 +125,9 @@ fn tensor_files(
                 out.push((path, src.size(), entries));
             }
             Err(e) if from_dir => match scale_source(&path, &rel) {
-                Some(set) => scales.push((rel, set)),
-                None => errors.push(format!("{}: skipped: {e}", path.display())),
+                Ok(Some(set)) => scales.push((rel, set)),
+                Ok(None) => errors.push(format!("{}: skipped: {e}", path.display())),
+                Err(why) => errors.push(format!("{}: not read: {why}", path.display())),
             },
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
@@ -135,22 +136,25 @@ fn tensor_files(
 }
 
 /// The file's scales when it is a scale source: a QDQ ONNX model (its QuantizeLinear scales) or a
-/// `scales.json`, detected by content as the app detects them.
-fn scale_source(path: &Path, name: &str) -> Option<ScaleSet> {
-    use quantlens::engine::detect::{container, Container};
-    let mut src = FileSource::open(path).ok()?;
+/// `scales.json`, detected by content as the app detects them. `Ok(None)`: not a scale source;
+/// `Err`: a scale source that could not be read, and why.
+fn scale_source(path: &Path, name: &str) -> Result<Option<ScaleSet>, String> {
+    use quantlens::engine::detect::{container, Container, Format};
+    let mut src = FileSource::open(path).map_err(|e| e.to_string())?;
     let size = src.size();
     let mut head = vec![0u8; size.min(16) as usize];
-    src.read_at(0, &mut head).ok()?;
+    src.read_at(0, &mut head).map_err(|e| e.to_string())?;
     if container(&head, size) == Some(Container::Onnx) {
-        return quantlens::engine::scales::read_onnx_scales(&mut src).ok();
+        return quantlens::engine::scales::read_onnx_scales(&mut src)
+            .map(Some)
+            .map_err(|e| e.to_string());
     }
-    let file = std::fs::File::open(path).ok()?;
-    match quantlens::engine::session::read_source(name, size, std::io::BufReader::new(file))
-        .document
-    {
-        Some(Document::Scales(set)) => Some(set),
-        _ => None,
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let report = quantlens::engine::session::read_source(name, size, std::io::BufReader::new(file));
+    match (report.document, report.format, report.error) {
+        (Some(Document::Scales(set)), _, _) => Ok(Some(set)),
+        (_, Some(Format::ScalesJson | Format::OnnxScales), Some(why)) => Err(why),
+        _ => Ok(None),
     }
 }
 
@@ -192,21 +196,26 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
     }
     // Scales from the folders' scale sources, by tensor name (the first source's wins; per-tensor
     // entries only, as in the app).
-    let mut known: std::collections::HashMap<String, ScaleChoice> = Default::default();
+    let mut known = pairs::KnownScales::default();
     for (file, set) in &scale_sets {
         let short = file.rsplit(['/', '\\']).next().unwrap_or(file);
         for e in &set.entries {
             if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
-                known.entry(e.name.clone()).or_insert(ScaleChoice {
-                    scale: e.scale,
-                    dtype: e.dtype,
-                    zero_point: e.zero_point,
-                    source: short.to_string(),
-                });
+                known.insert(
+                    "",
+                    &e.name,
+                    ScaleChoice {
+                        scale: e.scale,
+                        dtype: e.dtype,
+                        zero_point: e.zero_point,
+                        source: short.to_string(),
+                    },
+                );
             }
         }
     }
-    // A --scale for the pair (or its quantized tensor) > the pair's name in a scale source > `*`.
+    // A --scale for the pair (or its quantized tensor) > the pair's name in a scale source (else
+    // its loose spelling, `/` and `:` written as `_`) > `*`.
     let scale_of = |pair: &str, quant_tensor: &str, _run: &str| {
         let typed = |s: &TypedScale| ScaleChoice {
             scale: s.scale,
@@ -224,7 +233,9 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
                 pairs::normalize(quant_tensor),
             ]
             .iter()
-            .find_map(|n| known.get(n).cloned())
+            .find_map(|n| known.get("", n))
+            .or_else(|| known.get_loose("", pair))
+            .or_else(|| known.get_loose("", quant_tensor))
         };
         named
             .map(typed)
