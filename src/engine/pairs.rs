@@ -1927,12 +1927,13 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
         let evidence = pair_evidence(pairs, rows.iter().copied());
         let m = p.metrics.as_ref().expect("rows have metrics");
         let count = super::findings::plural(rows.len(), "pair", "pairs");
+        let hold = if rows.len() == 1 { "holds" } else { "hold" };
         let (severity, message, fix) = if quant_only {
             let q = side_words(m, &p.shape, true).unwrap_or_default();
             (
                 Severity::Error,
                 format!(
-                    "{count} hold NaN or ±∞ on the quantized side while the float side is finite: {} (the smallest share first). `{}` holds {q}. The quantized model makes these values; Cosine, SQNR, MSE, L1 and KL of these pairs are NaN because they sum over every element.",
+                    "{count} {hold} NaN or ±∞ on the quantized side while the float side is finite: {} (the smallest share first). `{}` holds {q}. The quantized model makes these values; Cosine, SQNR, MSE, L1 and KL of these pairs are NaN because they sum over every element.",
                     super::findings::name_list(&names, 5),
                     p.name
                 ),
@@ -1947,7 +1948,7 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
             (
                 Severity::Warning,
                 format!(
-                    "{count} hold NaN or ±∞ on the float side: {} (the smallest share first). `{}` holds {f} (quantized side: {q}). The float reference is not finite there, so Cosine, SQNR, MSE, L1 and KL of these pairs are NaN and say nothing about quantization.",
+                    "{count} {hold} NaN or ±∞ on the float side: {} (the smallest share first). `{}` holds {f} (quantized side: {q}). The float reference is not finite there, so Cosine, SQNR, MSE, L1 and KL of these pairs are NaN and say nothing about quantization.",
                     super::findings::name_list(&names, 5),
                     p.name
                 ),
