@@ -1,45 +1,12 @@
 //! Getting files into the app: drag-and-drop (files and folders), pickers, and the bundled example.
 
-use js_sys::{Array, Promise, Reflect};
-use wasm_bindgen::prelude::*;
+use js_sys::{Array, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, DataTransfer, File, FileList};
 
-// Folder drops need the (callback-based) FileSystem entry API. `webkitGetAsEntry` must be called
-// synchronously inside the drop event, which this function does before its first `await`.
-#[wasm_bindgen(inline_js = r#"
-export function files_from_data_transfer(dt) {
-  const items = dt && dt.items ? Array.from(dt.items) : [];
-  const entries = items
-    .filter((i) => i.kind === "file")
-    .map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
-  const plain = Array.from((dt && dt.files) || []);
-  if (!entries.length || entries.some((e) => !e)) return Promise.resolve(plain);
-  const out = [];
-  const walk = async (entry) => {
-    if (entry.isFile) {
-      // Keep the path inside the dropped folder (`ort_int8/float.npz`): sides and runs are told by it.
-      const f = await new Promise((res, rej) => entry.file(res, rej));
-      out.push([f, (entry.fullPath || f.name).replace(/^\//, "")]);
-    } else if (entry.isDirectory) {
-      const reader = entry.createReader();
-      for (;;) {
-        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
-        if (!batch.length) break;
-        for (const e of batch) await walk(e);
-      }
-    }
-  };
-  return (async () => {
-    for (const e of entries) await walk(e);
-    return out;
-  })();
-}
-"#)]
-extern "C" {
-    fn files_from_data_transfer(dt: &DataTransfer) -> Promise;
-}
+// Folder drops: `files_from_data_transfer`, in the one inline JS module of `ui::sources`.
+use super::sources::files_from_data_transfer;
 
 /// One file handed to the worker: a display name and its data (a `File` or any `Blob`).
 #[derive(Clone)]

@@ -8,7 +8,40 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
+// The UI's only inline JS module. One, not one per Rust module: wasm-bindgen numbers inline
+// modules (`snippets/quantlens-<hash>/inline0.js`, `inline1.js`) in an order that differed
+// between the app's and the worker's builds, which write the same snippet folder, so a build could
+// ship the app importing `blob_head_text` from a file that held the folder-drop code (a blank page).
 #[wasm_bindgen(inline_js = r#"
+// Folder drops need the (callback-based) FileSystem entry API. `webkitGetAsEntry` must be called
+// synchronously inside the drop event, which this function does before its first `await`.
+export function files_from_data_transfer(dt) {
+  const items = dt && dt.items ? Array.from(dt.items) : [];
+  const entries = items
+    .filter((i) => i.kind === "file")
+    .map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  const plain = Array.from((dt && dt.files) || []);
+  if (!entries.length || entries.some((e) => !e)) return Promise.resolve(plain);
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      // Keep the path inside the dropped folder (`ort_int8/float.npz`): sides and runs are told by it.
+      const f = await new Promise((res, rej) => entry.file(res, rej));
+      out.push([f, (entry.fullPath || f.name).replace(/^\//, "")]);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  return (async () => {
+    for (const e of entries) await walk(e);
+    return out;
+  })();
+}
 export function fetch_blob(url, onprogress) {
   return (async () => {
     const resp = await fetch(url, { credentials: "same-origin" });
@@ -80,6 +113,7 @@ export function collect_assets() {
 }
 "#)]
 extern "C" {
+    pub(crate) fn files_from_data_transfer(dt: &web_sys::DataTransfer) -> Promise;
     #[wasm_bindgen(catch)]
     fn fetch_blob(url: &str, onprogress: &Function) -> Result<Promise, JsValue>;
     fn blob_head_text(blob: &Blob, n: u32) -> Promise;
