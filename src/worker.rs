@@ -885,7 +885,15 @@ impl Worker {
             );
         });
         // Big tables and long finding lists follow in parts: no message takes the UI long to read.
+        // Tensor pairs go first: the UI holds them until their Done, so no view shows some pairs.
         let (analysis, parts) = crate::protocol::split_for_transfer(self.session.analysis.clone());
+        let (first, parts): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.goes_first());
+        for part in first {
+            post(
+                &self.scope,
+                &FromWorker::Part(crate::protocol::PartMsg { job, part }),
+            );
+        }
         post(
             &self.scope,
             &FromWorker::Done(crate::protocol::Done {

@@ -93,6 +93,9 @@ struct State {
     last_parse_ms: Option<f64>,
     /// The parts of a big result still arriving.
     staging: Option<Staging>,
+    /// Parts that come before their `Done` (tensor pairs), by job: read one message per task and
+    /// kept (shared, not copied per message) until the `Done` takes them.
+    early: Early,
     /// What-if results by pair index (cleared when the session changes).
     whatif: Shared<HashMap<usize, Result<PairWhatIf, String>>>,
     /// The view a link (or back/forward) asked for, waiting until its files are loaded.
@@ -139,6 +142,7 @@ impl Default for State {
             last_parse_ms: None,
             whatif: Shared(Rc::new(HashMap::new())),
             staging: None,
+            early: Early::default(),
             pending_view: None,
             grid: GridState::default(),
             mix: MixState::default(),
@@ -293,6 +297,14 @@ impl Reducible for State {
                 w.insert(pair, result);
                 s.whatif = Shared(Rc::new(w));
             }
+            Action::Worker(FromWorker::Part(crate::protocol::PartMsg { job, part }))
+                if part.goes_first() =>
+            {
+                if job >= s.done_job {
+                    s.early.0.borrow_mut().push((job, part));
+                }
+                return self;
+            }
             Action::Worker(FromWorker::Part(crate::protocol::PartMsg { job, part })) => {
                 let Some(st) = s.staging.as_mut() else {
                     return self;
@@ -324,6 +336,21 @@ impl Reducible for State {
                 if job < s.done_job {
                     return self;
                 }
+                // Its pairs came before it; parts of older jobs are dropped with them.
+                let early: Vec<crate::protocol::Part> = {
+                    let mut e = s.early.0.borrow_mut();
+                    let (mine, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *e)
+                        .into_iter()
+                        .filter(|(j, _)| *j >= job)
+                        .partition(|(j, _)| *j == job);
+                    *e = later;
+                    mine.into_iter().map(|(_, p)| p).collect()
+                };
+                let analysis = if early.is_empty() {
+                    analysis
+                } else {
+                    crate::protocol::assemble(analysis, early)
+                };
                 s.done_job = job;
                 if job == s.job {
                     s.busy = None;
@@ -796,6 +823,16 @@ struct Staging {
     parts: Rc<std::cell::RefCell<Vec<crate::protocol::Part>>>,
 }
 
+/// [`State::early`]: one buffer all clones of the state share (equal when it is the same).
+#[derive(Clone, Default)]
+struct Early(Rc<std::cell::RefCell<Vec<(u32, crate::protocol::Part)>>>);
+
+impl PartialEq for Early {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 impl PartialEq for Staging {
     fn eq(&self, other: &Self) -> bool {
         self.job == other.job && Rc::ptr_eq(&self.parts, &other.parts)
@@ -848,6 +885,27 @@ impl WorkerHandle {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Worker messages read but not yet given to the reducer (see [`later_inbox`]).
+type Inbox = Rc<std::cell::RefCell<std::collections::VecDeque<FromWorker>>>;
+
+/// In a later task, give the inbox's first message to the reducer (which draws it), and so on,
+/// one message per task, until it is empty.
+fn later_inbox(inbox: &Inbox, dispatch: &yew::UseReducerDispatcher<State>) {
+    let (i, d) = (inbox.clone(), dispatch.clone());
+    let next = Closure::once_into_js(move || {
+        let msg = i.borrow_mut().pop_front();
+        if let Some(msg) = msg {
+            d.dispatch(Action::Worker(msg));
+        }
+        if !i.borrow().is_empty() {
+            later_inbox(&i, &d);
+        }
+    });
+    if let Some(win) = web_sys::window() {
+        let _ = win.set_timeout_with_callback_and_timeout_and_arguments_0(next.unchecked_ref(), 0);
     }
 }
 
@@ -913,6 +971,7 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
     let outbox: Outbox = Rc::default();
     let (ready_in, outbox_in, worker_in) = (ready.clone(), outbox.clone(), worker.clone());
     let dispatch_err = dispatch.clone();
+    let inbox_in: Inbox = Rc::default();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         match crate::protocol::read_from_worker(ev.data()) {
             Ok(FromWorker::Ready) => {
@@ -935,6 +994,15 @@ fn spawn_worker(dispatch: UseReducerDispatcher<State>) -> Result<WorkerHandle, S
             }
             Ok(FromWorker::JournalFile { name, text }) => {
                 rich::download(&name, "application/json", &text);
+            }
+            // A `Done` is read here and drawn in a task of its own (reading a session of a thousand
+            // files and drawing it took 140-200 ms in one task); what follows it waits its turn.
+            Ok(msg) if matches!(msg, FromWorker::Done(_)) || !inbox_in.borrow().is_empty() => {
+                let idle = inbox_in.borrow().is_empty();
+                inbox_in.borrow_mut().push_back(msg);
+                if idle {
+                    later_inbox(&inbox_in, &dispatch);
+                }
             }
             Ok(msg) => dispatch.dispatch(Action::Worker(msg)),
             Err(e) => dispatch.dispatch(Action::Banner(Some(format!(
