@@ -3440,6 +3440,26 @@ impl KnownScales {
             .or_insert(choice);
     }
 
+    /// Record the usable entries of `set` (positive finite per-tensor scales), read from the file
+    /// `file` (its name, the source each choice names) of `run`.
+    pub fn add_set(&mut self, run: &str, file: &str, set: &super::scales::ScaleSet) {
+        let short = file.rsplit(['/', '\\']).next().unwrap_or(file);
+        for e in &set.entries {
+            if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
+                self.insert(
+                    run,
+                    &e.name,
+                    ScaleChoice {
+                        scale: e.scale,
+                        dtype: e.dtype,
+                        zero_point: e.zero_point,
+                        source: short.to_string(),
+                    },
+                );
+            }
+        }
+    }
+
     /// The scale for `name` in `run`, by that name.
     pub fn get(&self, run: &str, name: &str) -> Option<ScaleChoice> {
         self.exact

@@ -208,21 +208,7 @@ impl Analysis {
         let mut out = super::pairs::KnownScales::default();
         for (fi, f) in self.files.iter().enumerate() {
             if let Some(Document::Scales(set)) = &f.document {
-                let short = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
-                for e in &set.entries {
-                    if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
-                        out.insert(
-                            &runs[fi],
-                            &e.name,
-                            ScaleChoice {
-                                scale: e.scale,
-                                dtype: e.dtype,
-                                zero_point: e.zero_point,
-                                source: short.to_string(),
-                            },
-                        );
-                    }
-                }
+                out.add_set(&runs[fi], &f.name, set);
             }
         }
         for (fi, f) in self.files.iter().enumerate() {

@@ -198,21 +198,7 @@ pub fn run(float: &Path, quant: &Path, scale_args: &[String], json_out: bool) ->
     // entries only, as in the app).
     let mut known = pairs::KnownScales::default();
     for (file, set) in &scale_sets {
-        let short = file.rsplit(['/', '\\']).next().unwrap_or(file);
-        for e in &set.entries {
-            if e.scale > 0.0 && e.scale.is_finite() && !e.is_per_channel() {
-                known.insert(
-                    "",
-                    &e.name,
-                    ScaleChoice {
-                        scale: e.scale,
-                        dtype: e.dtype,
-                        zero_point: e.zero_point,
-                        source: short.to_string(),
-                    },
-                );
-            }
-        }
+        known.add_set("", file, set);
     }
     // A --scale for the pair (or its quantized tensor) > the pair's name in a scale source (else
     // its loose spelling, `/` and `:` written as `_`) > `*`.
