@@ -330,6 +330,20 @@ mod quint16 {
             "{}",
             f.fix
         );
+        // ±∞ in a dump that fits its grid: the non-finite finding, not this one.
+        let (b, mut a, _, _) = data();
+        a[5] = f32::INFINITY;
+        let mut s = Session::new();
+        s.open("float/act.npy", Box::new(npy(&[4096], &b)));
+        s.open("quant/act.npy", Box::new(npy(&[4096], &a)));
+        let json = format!(r#"{{"act": {{"scale": {S}, "zero_point": {Z}, "dtype": "uint16"}}}}"#);
+        s.open("quant/scales.json", Box::new(json.into_bytes()));
+        s.update(&mut |_, _, _| {});
+        assert!(
+            !kinds(&s).contains(&"scale_not_cover".to_string()),
+            "{:?}",
+            kinds(&s)
+        );
     }
 
     #[test]

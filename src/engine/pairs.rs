@@ -1337,6 +1337,10 @@ pub fn pair_findings(name: &str, row: usize, m: &PairMetrics) -> Vec<Finding> {
 /// with it would be wrong (clipping counted where none happened), so the pair gets this finding
 /// instead of one about its split.
 fn grid_mismatch(name: &str, row: usize, m: &PairMetrics) -> Option<Finding> {
+    // NaN or ±∞ on the quantized side have their own finding; its range says nothing then.
+    if m.nonfinite_analy > 0 {
+        return None;
+    }
     let q = m.quant?;
     let (lo, hi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
     let slack = q.scale + 1e-6 * lo.abs().max(hi.abs());
