@@ -4,10 +4,12 @@ src/engine/scales.rs; tests/scales.rs `clamps_*`), worked out with the `onnx` Py
 independent reference.
 
 An activation X counts when X's only reader is a QuantizeLinear, that node's output is read only by
-DequantizeLinear nodes, each of their outputs is read only by Clip nodes (no graph output among them), all
-those Clips have the same bounds, and both bounds are finite constants (initializers or Constant nodes, or
-the min/max attributes before opset 11). The names it is known by are X, the QuantizeLinear output and the
-DequantizeLinear outputs; the value is [min, max].
+DequantizeLinear nodes, each of their outputs is read only by Clip or Relu nodes (no graph output among
+them), all those have the same bounds (a Relu: a min of 0, no max), and each bound is a constant
+(initializers or Constant nodes, or the min/max attributes before opset 11) or absent, not both absent. The
+names it is known by are X, the QuantizeLinear output and the DequantizeLinear outputs; the value is
+[min, max], a bound that is absent (or at or past the float32 range's end) written as +-1.7976931348623157e308
+(f64::MAX, QuantLens's NO_BOUND).
 
 1. A real QDQ model: PP-OCR's text-direction classifier (ch_ppocr_mobile_v2.0_cls_infer.onnx, from the
    PyPI package rapidocr-onnxruntime) raised to opset 13 by scripts/gen_real_runs.py's `prepare` (which
@@ -18,8 +20,9 @@ DequantizeLinear outputs; the value is [min, max].
 2. tests/fixtures/scales/clamp_cases.onnx, hand-made with onnx.helper: one activation that counts (Clip
    bounds as initializers), one whose bounds are a Constant node, and ones that must not count: the
    DequantizeLinear output also read by another node, two Clips with different bounds, X also read by
-   another node, the DequantizeLinear output a graph output, a Clip without a max, a Clip whose max is a
-   graph input (not a constant).
+   another node, the DequantizeLinear output a graph output, a Clip whose max is a graph input (not a
+   constant), a Clip without bounds; and ones that count with a bound absent: a Clip without a max, a
+   Relu, two DequantizeLinear outputs each read by a Relu, a Clip whose max is +inf.
 -> tests/fixtures/scales/clamps.json
 
 Run from the repository root:
@@ -54,6 +57,10 @@ def constants(g):
     return out
 
 
+NO_BOUND = sys.float_info.max
+F32MAX = float(np.finfo(np.float32).max)
+
+
 def clamps(model):
     g = model.graph
     readers = {}
@@ -64,14 +71,21 @@ def clamps(model):
     outputs = {o.name for o in g.output}
     const = constants(g)
 
-    def bound(clip, k, attr):
+    def bound(clip, k, attr, none):
+        if clip.op_type == "Relu":
+            return 0.0 if k == 1 else none
         if clip.input and len(clip.input) > k and clip.input[k]:
             v = const.get(clip.input[k])
             return float(v.reshape(-1)[0]) if v is not None and v.size == 1 else None
         for a in clip.attribute:
             if a.name == attr:
                 return float(np.float32(a.f))
-        return None
+        return none
+
+    def key(c):
+        if c.op_type == "Relu":
+            return ((), (("min", 0.0),))
+        return (tuple(i for i in c.input[1:]), tuple((a.name, a.f) for a in c.attribute))
 
     out = {}
     for q in g.node:
@@ -86,16 +100,20 @@ def clamps(model):
         clips, ok = [], True
         for d in dqs:
             r = readers.get(d.output[0], [])
-            if not r or d.output[0] in outputs or any(c.op_type != "Clip" for c in r):
+            if not r or d.output[0] in outputs or any(c.op_type not in ("Clip", "Relu") for c in r):
                 ok = False
             clips += r
         if not ok:
             continue
-        keys = {(tuple(c.input[1:]), tuple((a.name, a.f) for a in c.attribute)) for c in clips}
+        keys = {key(c) for c in clips}
         if len(keys) != 1:
             continue
-        lo, hi = bound(clips[0], 1, "min"), bound(clips[0], 2, "max")
-        if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+        lo, hi = bound(clips[0], 1, "min", -NO_BOUND), bound(clips[0], 2, "max", NO_BOUND)
+        if lo is None or hi is None:
+            continue
+        lo = -NO_BOUND if lo <= -F32MAX else lo
+        hi = NO_BOUND if hi >= F32MAX else hi
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or (lo == -NO_BOUND and hi == NO_BOUND):
             continue
         for n in [x, qo] + [d.output[0] for d in dqs]:
             out[n] = [lo, hi]
@@ -150,16 +168,39 @@ def cases():
     d = qdq(add("dq_output"))
     clip(d, "dq_output_clip")
     outs.append(d)
-    # no: a Clip without a max
+    # counts, [0, no max]: a Clip without a max
     nodes.append(helper.make_node("Clip", [qdq(add("no_max")), "lo"], ["no_max_clip"]))
     outs.append("no_max_clip")
+    # counts, [0, no max]: a Relu
+    nodes.append(helper.make_node("Relu", [qdq(add("relu_only"))], ["relu_only_relu"]))
+    outs.append("relu_only_relu")
+    # counts: two DequantizeLinear outputs, each read by a Relu
+    add("two_relus")
+    nodes.append(helper.make_node("QuantizeLinear", ["two_relus", "s", "z"], ["two_relus_q"]))
+    for k in "ab":
+        nodes.append(helper.make_node("DequantizeLinear", ["two_relus_q", "s", "z"], ["two_relus_dq_" + k]))
+        nodes.append(helper.make_node("Relu", ["two_relus_dq_" + k], ["two_relus_relu_" + k]))
+        outs.append("two_relus_relu_" + k)
+    # no: one Relu and one Clip(0, 6) read the two DequantizeLinear outputs
+    add("relu_and_clip")
+    nodes.append(helper.make_node("QuantizeLinear", ["relu_and_clip", "s", "z"], ["relu_and_clip_q"]))
+    nodes.append(helper.make_node("DequantizeLinear", ["relu_and_clip_q", "s", "z"], ["relu_and_clip_dq_a"]))
+    nodes.append(helper.make_node("DequantizeLinear", ["relu_and_clip_q", "s", "z"], ["relu_and_clip_dq_b"]))
+    nodes.append(helper.make_node("Relu", ["relu_and_clip_dq_a"], ["relu_and_clip_relu"]))
+    outs.append("relu_and_clip_relu")
+    clip("relu_and_clip_dq_b", "relu_and_clip_clip")
+    # counts, [-1, no max]: a Clip whose max is +inf
+    clip(qdq(add("inf_max")), "inf_max_clip", "c_lo", "inf")
+    # no: a Clip without bounds
+    nodes.append(helper.make_node("Clip", [qdq(add("no_bounds"))], ["no_bounds_clip"]))
+    outs.append("no_bounds_clip")
     # no: the max is a graph input
     clip(qdq(add("input_max")), "input_max_clip", "lo", "in_max")
     g = helper.make_graph(
         nodes, "clamp_cases",
         [helper.make_tensor_value_info("in", f, [4]), helper.make_tensor_value_info("in_max", f, [])],
         [helper.make_tensor_value_info(o, f, [4]) for o in outs],
-        [s, z, lo, hi, hi3])
+        [s, z, lo, hi, hi3, numpy_helper.from_array(np.array(np.inf, dtype=np.float32), "inf")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="gen_clamp_fixtures.py")
     m.ir_version = 8
     onnx.checker.check_model(m)

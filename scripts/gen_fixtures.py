@@ -705,6 +705,29 @@ def sens_txt(rows, metric="L1", cols=6):
     return tabulate([r[:cols] for r in rows], headers=headers) + "\n"
 
 
+def relu_cut_rows():
+    """Clipped conv rows read by a ReLU (the Conv → ReLU of any backbone): one cut on both sides
+    (the cut below the ReLU zeroes anyway, the cut above is real), one cut below only (harmless),
+    and the same both-sided cut read by an add (all of it real). Scale 0.01: int8 represents
+    [-1.28, 1.27]."""
+    P = "horizon_plugin_pytorch."
+    conv = ("torch.nn.modules.conv.Conv2d", P + "nn.qat.conv2d.Conv2d")
+    relu = ("torch.nn.modules.activation.ReLU", P + "nn.qat.relu.ReLU")
+    add = (P + "nn.quantized.functional_modules.FloatFunctional.add", P + "nn.qat.functional_modules.FloatFunctional.add")
+    def row(name, ops, bmin, amin, bmax, amax, cos, mqd):
+        return dict(zip(QA_HEADERS_17, [name, ops[0], ops[1], Size([1, 16, 20, 20]), "qint8", 0.01, cos, 0.02, 0.05, mqd,
+                                        bmin, amin, bmax, amax, 0.1, 0.09]))
+    return [
+        row("quant", (P + "quantization.stubs.QuantStub", P + "nn.qat.stubs.QuantStub"), -0.9998, -0.99, 0.9991, 0.99, 0.9999925, 0.4999948),
+        row("conv_both", conv, -3.0, -1.28, 1.5, 1.27, 0.995, 172.0),
+        row("relu_both", relu, 0.0, 0.0, 1.5, 1.27, 0.998, 23.0),
+        row("conv_low", conv, -2.0, -1.28, 1.0, 1.0, 0.996, 72.0),
+        row("relu_low", relu, 0.0, 0.0, 1.0, 1.0, 0.9999, 0.5),
+        row("conv_plain", conv, -3.0, -1.28, 1.5, 1.27, 0.995, 172.0),
+        row("add_plain", add, -1.2, -1.2, 1.2, 1.2, 0.995, 100.0),
+    ]
+
+
 def qa_outputs():
     outs = []
     ex = os.path.join(ROOT, "www", "examples", "horizon_quant_analysis")
@@ -722,6 +745,8 @@ def qa_outputs():
     s13, idx = s13_compare_rows()
     outs.append((os.path.join(fx, "compare_per_layer_out.txt"), compare_txt(s13, QA_HEADERS_17, idx) + "\n"))
     outs.append((os.path.join(fx, "compare_per_layer_out.csv"), compare_csv(s13, QA_HEADERS_17)))
+    relu_rows = relu_cut_rows()
+    outs.append((os.path.join(FIX, "relu-cut", "compare_per_layer_out.txt"), compare_txt(relu_rows, QA_HEADERS_17, True) + "\n"))
     seed_rows = [dict(zip(QA_HEADERS_24, SEED_ROWS[i])) for i in sorted(SEED_ROWS)]
     outs.append((os.path.join(FIX, "qa-seed", "compare_per_layer_out.txt"), compare_txt(seed_rows, QA_HEADERS_24, sorted(SEED_ROWS)) + "\n"))
     outs.append((os.path.join(FIX, "qa-seed", "compare_per_layer_out.csv"), compare_csv(seed_rows, QA_HEADERS_24)))

@@ -264,10 +264,18 @@ fn is_clamp(op: &str) -> bool {
         || o.ends_with(".clamp")
 }
 
-/// A clipped row whose clipping cannot matter: the next op (the following row with statistics)
-/// clamps to a range inside this row's representable range, so every value cut here would be cut
-/// there anyway (the `Add → Clip(0, 6)` of hardswish); or a ReLU follows and only negatives are cut.
-fn harmless_clip(cf: &CompareFile, i: usize, d: &RowDiagnosis) -> Option<String> {
+/// What the next op makes of a clipped row's clipping.
+enum ClipAfter {
+    /// Nothing of it matters: the next op (the following row with statistics) clamps to a range
+    /// inside this row's representable range, so every value cut here would be cut there anyway
+    /// (the `Add → Clip(0, 6)` of hardswish); or a ReLU follows and only negatives are cut.
+    Harmless(String),
+    /// Both sides are cut and a ReLU follows: the cut below zeroes values the ReLU zeroes anyway,
+    /// so only the cut above costs accuracy. The words for the cut below.
+    LowHarmless(String),
+}
+
+fn clip_after(cf: &CompareFile, i: usize, d: &RowDiagnosis) -> Option<ClipAfter> {
     let (lo, hi) = (d.rep_min?, d.rep_max?);
     let next =
         (i + 1..cf.table.rows.len().min(i + 3)).find(|&j| cf.table.rows[j].base_min.is_some())?;
@@ -283,23 +291,33 @@ fn harmless_clip(cf: &CompareFile, i: usize, d: &RowDiagnosis) -> Option<String>
         } else {
             "within rounding of"
         };
-        return Some(format!(
+        return Some(ClipAfter::Harmless(format!(
             "the next op `{}` ({op}) clamps to [{}, {}], {within} the representable range [{}, {}], so what is cut here is cut there anyway",
             name_of(n, next),
             fmt(nmin),
             fmt(nmax),
             fmt(lo),
             fmt(hi)
-        ));
+        )));
     }
     let relu = matches!(op.to_ascii_lowercase().as_str(), "relu" | "relu_") || op.ends_with("ReLU");
-    if relu && d.clip_high <= d.tolerance && lo <= 0.0 {
-        return Some(format!(
+    if !relu || lo > 0.0 {
+        return None;
+    }
+    if d.clip_high <= d.tolerance {
+        return Some(ClipAfter::Harmless(format!(
             "only negative values are cut, and the next op `{}` ({op}) sets them to 0 anyway",
             name_of(n, next)
-        ));
+        )));
     }
-    None
+    (d.clip_low > d.tolerance).then(|| {
+        ClipAfter::LowHarmless(format!(
+            "The cut below (by {}) costs nothing: the next op `{}` ({op}) sets negative values to 0 anyway; only the cut above, by {}, costs accuracy, and this finding is ranked on it alone.",
+            fmt(d.clip_low),
+            name_of(n, next),
+            fmt(d.clip_high)
+        ))
+    })
 }
 
 /// Compute the row diagnoses of a table (stored with it for the UI).
@@ -616,15 +634,29 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
             .as_ref()
             .map(|d| d.to_string())
             .unwrap_or_default();
+        // What the next op makes of a cut; a cut below that a ReLU zeroes anyway is left out of
+        // the cut's depth, share and rank.
+        let after = if d.cause == Cause::Truncation {
+            clip_after(cf, i, d)
+        } else {
+            None
+        };
+        let low_harmless = matches!(after, Some(ClipAfter::LowHarmless(_)));
+        let clip_low = if low_harmless { 0.0 } else { d.clip_low };
+        let clip_fraction = if low_harmless && d.clip_low + d.clip_high > 0.0 {
+            d.clip_fraction * d.clip_high / (d.clip_low + d.clip_high)
+        } else {
+            d.clip_fraction
+        };
         // The cut in steps, and whether the quantized side sits at the bound it cuts (the clip is hit).
         let cut_steps = if s > 0.0 {
-            d.clip_low.max(d.clip_high) / s
+            clip_low.max(d.clip_high) / s
         } else {
             0.0
         };
         let at_bound = match (d.rep_min, d.rep_max) {
             (Some(lo), Some(hi)) => {
-                (d.clip_low > d.tolerance && r.analy_min.is_some_and(|a| a <= lo + s))
+                (clip_low > d.tolerance && r.analy_min.is_some_and(|a| a <= lo + s))
                     || (d.clip_high > d.tolerance && r.analy_max.is_some_and(|a| a >= hi - s))
             }
             _ => false,
@@ -678,7 +710,7 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                 });
             }
             Cause::Truncation
-                if d.clip_fraction >= 0.01
+                if clip_fraction >= 0.01
                     || sensitive
                     || cos_bad
                     || (at_bound && cut_steps >= 4.0) =>
@@ -691,15 +723,17 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                     .and_then(qrange)
                     .map(|(lo, hi)| (hi - lo) as f64 / 255.0)
                     .unwrap_or(1.0);
-                let severe = d.clip_fraction >= 0.1
+                let severe = clip_fraction >= 0.1
                     || r.cosine.is_some_and(|c| c < 0.99)
                     || sensitive
                     || (at_bound && cut_steps / grid >= 32.0);
-                let need = r
-                    .base_min
-                    .unwrap_or(0.0)
-                    .abs()
-                    .max(r.base_max.unwrap_or(0.0).abs());
+                // Below zero, what a ReLU zeroes anyway need not be covered.
+                let need = if low_harmless {
+                    0.0
+                } else {
+                    r.base_min.unwrap_or(0.0).abs()
+                }
+                .max(r.base_max.unwrap_or(0.0).abs());
                 let int16_scale = need / 32767.0;
                 let fix = format!(
                     "Give `{name}` a scale that covers the range: qmax·scale must reach {} (int8: scale ≥ {}; int16: scale ≥ {}, step {}). Find out why calibration chose {}: the calibration data may not reach this range (use more, or more representative, batches), or the observer cuts outliers (try MinMax or a higher percentile); if the range is physical, fix the scale.{}",
@@ -717,20 +751,29 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                 let bound_note = if at_bound {
                     format!(
                         " The quantized {} sits exactly at the representable bound: values are being cut, {:.0} steps deep.",
-                        if d.clip_low >= d.clip_high { "minimum" } else { "maximum" },
+                        if clip_low >= d.clip_high { "minimum" } else { "maximum" },
                         cut_steps
                     )
                 } else {
                     String::new()
                 };
-                let harmless = harmless_clip(cf, i, d);
+                let (harmless, low_note) = match after {
+                    Some(ClipAfter::Harmless(h)) => (Some(h), String::new()),
+                    Some(ClipAfter::LowHarmless(l)) => (None, format!(" {l}")),
+                    None => (None, String::new()),
+                };
                 let reason = format!(
-                    "clips {:.1}% of its range ({:.0} steps){}",
-                    d.clip_fraction * 100.0,
+                    "clips {:.1}% of its range ({:.0} steps){}{}",
+                    clip_fraction * 100.0,
                     cut_steps,
                     r.cosine
                         .map(|c| format!(", Cosine {}", fmt(c)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if low_note.is_empty() {
+                        ""
+                    } else {
+                        ", above only: a ReLU zeroes the cut below"
+                    }
                 );
                 out.push(Finding {
                     kind: kind::TRUNCATION.into(),
@@ -743,7 +786,7 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                     },
                     layers: vec![name.clone()],
                     message: format!(
-                        "`{name}` ({}, {}): {}{bound_note}{}{}",
+                        "`{name}` ({}, {}): {}{bound_note}{low_note}{}{}",
                         row_ref(r, i),
                         r.op_short(),
                         explain(r),
@@ -762,7 +805,7 @@ fn row_findings(cf: &CompareFile, sens: &HashMap<String, SensInfo>) -> Vec<Findi
                     score: if harmless.is_some() {
                         1.0
                     } else {
-                        50.0 + d.clip_fraction * 100.0
+                        50.0 + clip_fraction * 100.0
                             + sens_score(si)
                             + (1.0 - r.cosine.unwrap_or(1.0)) * 100.0
                             + if at_bound {

@@ -1530,11 +1530,45 @@ impl GraphOrder {
     }
 }
 
-/// A truncation finding whose pair only a Clip reads after its quantization, to bounds inside
-/// the range the scale represents (hardswish's `Add → Clip(0, 6)`, a ReLU6): the values the
-/// quantization clips are cut by the Clip anyway, so the clipping costs nothing. Half a step of
-/// slack on each bound: a scale of 6/32767 represents 5.9999998, not 6. The finding is kept, as
-/// information at the bottom of the list, with the reason.
+/// The words for a clamp after quantization: `Clip(0, 6)`, `Relu` (a minimum of 0 and no
+/// maximum), `Clip(-1, no maximum)`.
+fn clamp_words(lo: f64, hi: f64) -> String {
+    use super::scales::NO_BOUND;
+    let b = super::num::short;
+    match (lo <= -NO_BOUND, hi >= NO_BOUND) {
+        (false, true) if lo == 0.0 => "Relu".into(),
+        (false, true) => format!("Clip({}, no maximum)", b(lo)),
+        (true, false) => format!("Clip(no minimum, {})", b(hi)),
+        _ => format!("Clip({}, {})", b(lo), b(hi)),
+    }
+}
+
+/// The share of the clipping's energy above the represented range, estimated from the float
+/// side's histogram (Σ over the bins past each end of count × (bin centre − end)²); None without
+/// a histogram or when no bin centre lies past either end.
+fn clip_share_above(m: &PairMetrics, qlo: f64, qhi: f64) -> Option<f64> {
+    let h = m.hist.as_ref()?;
+    let w = (h.hi - h.lo) / h.float.len().max(1) as f64;
+    let (mut below, mut above) = (0.0, 0.0);
+    for (i, &n) in h.float.iter().enumerate() {
+        let c = h.lo + (i as f64 + 0.5) * w;
+        if c < qlo {
+            below += n as f64 * (qlo - c) * (qlo - c);
+        } else if c > qhi {
+            above += n as f64 * (c - qhi) * (c - qhi);
+        }
+    }
+    (below + above > 0.0 && (below + above).is_finite()).then(|| above / (below + above))
+}
+
+/// A truncation finding whose pair only a Clip or a Relu reads after its quantization (hardswish's
+/// `Add → Clip(0, 6)`, a ReLU6, a Conv's Relu): on each side the quantization cuts, the values it
+/// clips are cut by the op after anyway when that op's bound lies inside the range the scale
+/// represents (half a step of slack: a scale of 6/32767 represents 5.9999998, not 6). When that
+/// holds on every side cut, the clipping costs nothing: the finding is kept, as information at
+/// the bottom of the list, with the reason. When it holds on one of two sides cut (a Relu after a
+/// tensor clipped both below and above), the finding stays on the other side: said so, ranked on
+/// that side's estimated share of the clipping.
 fn harmless_before_clip(f: &mut Finding, p: &PairResult, m: &PairMetrics, o: &GraphOrder) {
     let (Some([lo, hi]), Some(q)) = (o.clamp(p), m.quant) else {
         return;
@@ -1544,18 +1578,88 @@ fn harmless_before_clip(f: &mut Finding, p: &PairResult, m: &PairMetrics, o: &Gr
     }
     let (qlo, qhi) = (q.qmin as f64 * q.scale, q.qmax as f64 * q.scale);
     let half = q.scale / 2.0;
-    if !(lo >= qlo - half && hi <= qhi + half) {
+    // Which sides the quantization cuts (NaN bounds: both, to be safe), and on which the op
+    // after cuts the same values anyway.
+    let cut_low = m.base_min.is_nan() || m.base_min < qlo - half;
+    let cut_high = m.base_max.is_nan() || m.base_max > qhi + half;
+    let low_ok = lo >= qlo - half;
+    let high_ok = hi <= qhi + half;
+    let clip = clamp_words(lo, hi);
+    let reads = format!(
+        "in {}, what reads `{}` after its QuantizeLinear → DequantizeLinear is only a {clip}",
+        o.model, p.name
+    );
+    let below = if lo == 0.0 {
+        "sets them to 0".to_string()
+    } else {
+        format!("cuts them to {}", super::num::short(lo))
+    };
+    let above = format!("cuts them to {}", super::num::short(hi));
+    if (!cut_low || low_ok) && (!cut_high || high_ok) {
+        f.severity = Severity::Info;
+        if low_ok && high_ok {
+            f.message.push_str(&format!(
+                " Harmless here: {reads} (hardswish's Add → Clip(0, 6), or a ReLU6), inside the range its scale represents, [{qlo:.4}, {qhi:.4}]: the values the quantization clips, the {clip} cuts anyway."
+            ));
+        } else {
+            let (side, does) = if cut_low {
+                (format!("below {qlo:.4}"), below)
+            } else {
+                (format!("above {qhi:.4}"), above)
+            };
+            f.message.push_str(&format!(
+                " Harmless here: {reads}: the quantization cuts only values {side}, and the {clip} {does} anyway."
+            ));
+        }
+        f.fix = format!("Nothing to do for accuracy: the next op, a {clip}, cuts these values anyway. (A scale that covered only what it keeps would even give a finer step.)");
+        f.score = 1.0;
+        f.rank_reason = format!("harmless: the next op in {} is a {clip}", o.model);
         return;
     }
-    let clip = format!("Clip({}, {})", super::num::short(lo), super::num::short(hi));
-    f.severity = Severity::Info;
+    if !(cut_low && cut_high && (low_ok || high_ok)) {
+        return;
+    }
+    // Both sides cut, one of them harmless.
+    let share_above = clip_share_above(m, qlo, qhi);
+    let (free, does, costs, reach, share) = if low_ok {
+        (
+            format!("below {qlo:.4}"),
+            below,
+            format!("above {qhi:.4}"),
+            m.base_max,
+            share_above,
+        )
+    } else {
+        (
+            format!("above {qhi:.4}"),
+            above,
+            format!("below {qlo:.4}"),
+            m.base_min,
+            share_above.map(|s| 1.0 - s),
+        )
+    };
+    let est = share
+        .map(|s| {
+            format!(
+                " By the float histogram, about {:.0}% of the clipping's energy is in the part that costs.",
+                s * 100.0
+            )
+        })
+        .unwrap_or_default();
     f.message.push_str(&format!(
-        " Harmless here: in {}, what reads `{}` after its QuantizeLinear → DequantizeLinear is only a {clip} (hardswish's Add → Clip(0, 6), or a ReLU6), inside the range its scale represents, [{qlo:.4}, {qhi:.4}]: the values the quantization clips, the {clip} cuts anyway.",
-        o.model, p.name
+        " Part of it is harmless: {reads}, which {does} anyway, so the cut {free} costs nothing; the cut {costs} (the float values reach {reach:.4}) is what costs accuracy.{est}"
     ));
-    f.fix = format!("Nothing to do for accuracy: the next op, a {clip}, cuts these values anyway. (A scale that covered only what it keeps would even give a finer step.)");
-    f.score = 1.0;
-    f.rank_reason = format!("harmless: the next op in {} is a {clip}", o.model);
+    f.fix.push_str(&format!(
+        " Only the values {costs} need covering: the {clip} after it cuts those {free} anyway."
+    ));
+    f.rank_reason
+        .push_str(&format!("; the cut {free} is harmless (a {clip} follows)"));
+    if let Some(s) = share {
+        f.score = 50.0 + (f.score - 50.0).max(0.0) * s;
+        if s < 0.5 && f.severity == Severity::Error {
+            f.severity = Severity::Warning;
+        }
+    }
 }
 
 /// The first of these rows where an error that flows downstream starts: in the graph's order
@@ -2593,7 +2697,15 @@ mod tests {
             .iter()
             .map(|x| ((x / s as f32).round_ties_even().clamp(-127.0, 127.0)) * s as f32)
             .collect();
-        let m = compare_slices(&b, &a, &[512], Some(QuantSpec::int8(s)));
+        // Metrics with histograms, as a dropped pair's second pass gives them.
+        let with_hist = |b: &[f32], a: &[f32]| {
+            let mut m = compare_slices(b, a, &[b.len() as u64], Some(QuantSpec::int8(s)));
+            let mut h = crate::engine::metrics::HistAccumulator::new(&m).expect("hist");
+            h.update(b, a);
+            m.hist = Some(h.finish().0);
+            m
+        };
+        let m = with_hist(&b, &a);
         let pairs: Vec<PairResult> = vec![serde_json::from_value(serde_json::json!({
             "name": "p2o.Add.4", "float_file": 0, "quant_file": 1, "float_tensor": "p2o.Add.4",
             "quant_tensor": "p2o.Add.4_DequantizeLinear_Output", "shape": [512],
@@ -2624,12 +2736,97 @@ mod tests {
             f.message
         );
         assert!(f.fix.starts_with("Nothing to do"), "{}", f.fix);
-        // A Clip that keeps more than the scale represents: the clipping costs, as before.
-        for (lo, hi) in [(0.0, 8.0), (-7.0, 6.0)] {
+        // A Clip that keeps more than the scale represents on both sides: the clipping costs, as
+        // before.
+        let f = truncation(Some(&order(-7.0, 8.0)));
+        assert_eq!(f.severity, plain.severity);
+        assert_eq!(f.rank_reason, plain.rank_reason);
+        assert_eq!(f.message, plain.message);
+        // One that keeps more on one side only (the float side, [-10, 14], is cut on both): that
+        // side costs, the other is said to cost nothing; the finding is ranked on the costly
+        // side's share of the clipping energy (∫(x−6)² over [6, 14] against ∫(−6.05−x)² over
+        // [−10, −6.05]: about 89% above).
+        use crate::engine::scales::NO_BOUND;
+        for (lo, hi, clip, free, costs, share) in [
+            (
+                0.0,
+                8.0,
+                "Clip(0, 8)",
+                "below -6.0472",
+                "above 6.0000",
+                89.0,
+            ),
+            (0.0, NO_BOUND, "Relu", "below -6.0472", "above 6.0000", 89.0),
+            (
+                -7.0,
+                6.0,
+                "Clip(-7, 6)",
+                "above 6.0000",
+                "below -6.0472",
+                11.0,
+            ),
+        ] {
             let f = truncation(Some(&order(lo, hi)));
-            assert_eq!(f.severity, plain.severity, "Clip({lo}, {hi})");
-            assert_eq!(f.rank_reason, plain.rank_reason, "Clip({lo}, {hi})");
+            assert!(
+                f.message.contains(&format!(
+                    "Part of it is harmless: in m.onnx, what reads `p2o.Add.4` after its QuantizeLinear → DequantizeLinear is only a {clip}, which"
+                )) && f.message.contains(&format!(
+                    "so the cut {free} costs nothing; the cut {costs}"
+                )),
+                "{}",
+                f.message
+            );
+            let pct = f
+                .message
+                .split("about ")
+                .nth(1)
+                .and_then(|t| t.split('%').next())
+                .and_then(|t| t.parse::<f64>().ok())
+                .expect("share");
+            assert!((pct - share).abs() <= 3.0, "{clip}: {pct}% ({})", f.message);
+            assert!(
+                f.rank_reason.starts_with(&plain.rank_reason),
+                "{}",
+                f.rank_reason
+            );
+            assert!(
+                f.rank_reason.contains("is harmless (a "),
+                "{}",
+                f.rank_reason
+            );
+            assert!(f.score < plain.score, "{clip}");
+            // Mostly harmless: no longer an error.
+            let sev = if share < 50.0 {
+                Severity::Warning
+            } else {
+                plain.severity
+            };
+            assert_eq!(f.severity, sev, "{clip}");
         }
+        // A Relu after a tensor the quantization cuts only below ([-10, 5] at the same scale):
+        // harmless, the Relu sets those values to 0 anyway.
+        let low_only: Vec<f32> = (0..512).map(|i| -10.0 + 15.0 * i as f32 / 511.0).collect();
+        let lq: Vec<f32> = low_only
+            .iter()
+            .map(|x| ((x / s as f32).round_ties_even().clamp(-127.0, 127.0)) * s as f32)
+            .collect();
+        let lm = with_hist(&low_only, &lq);
+        let lp: Vec<PairResult> = vec![PairResult {
+            metrics: Some(lm),
+            ..pairs[0].clone()
+        }];
+        let f = all_pair_findings_in(&lp, Some(&order(0.0, NO_BOUND)))
+            .into_iter()
+            .map(|(_, f)| f)
+            .find(|f| f.kind == kind::TRUNCATION)
+            .expect("truncation");
+        assert_eq!(f.severity, Severity::Info, "{}", f.message);
+        assert!(
+            f.message.contains("is only a Relu: the quantization cuts only values below -6.0472, and the Relu sets them to 0 anyway."),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.rank_reason, "harmless: the next op in m.onnx is a Relu");
         // Another pair's clamp says nothing of this one.
         let other = GraphOrder {
             clamps: [("p2o.Add.12".to_string(), [0.0, 6.0])].into(),

@@ -49,11 +49,15 @@ pub struct ScaleEntry {
     /// A weight's or bias's scale: a DequantizeLinear of an initializer or a Constant.
     pub weight: bool,
     /// [lo, hi] when every consumer of the activation's QuantizeLinear → DequantizeLinear is a
-    /// `Clip` to these same constant bounds (hardswish's `Add → Clip(0, 6)`): values the
-    /// quantization clips beyond them are cut by the Clip anyway. Both bounds finite, or none.
+    /// `Clip` to these same constant bounds (hardswish's `Add → Clip(0, 6)`), or a `Relu`
+    /// ([0, no maximum]): values the quantization clips beyond them are cut there anyway. A
+    /// missing bound is `±f64::MAX` ([`NO_BOUND`]); never NaN or infinite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clamp_after: Option<[f64; 2]>,
 }
+
+/// A `clamp_after` bound that is not there (a Relu's maximum; a Clip without min or max).
+pub const NO_BOUND: f64 = f64::MAX;
 
 impl ScaleEntry {
     pub fn is_per_channel(&self) -> bool {
@@ -769,7 +773,8 @@ struct Attrs {
     max: Option<f32>,
 }
 
-/// A `Clip` node: its input and its bounds (input names from opset 11, attributes before).
+/// A `Clip` node (its input and its bounds: input names from opset 11, attributes before), or a
+/// `Relu`, taken as a Clip with a minimum of 0 and no maximum.
 #[derive(Debug)]
 struct ClipNode {
     x: String,
@@ -888,7 +893,7 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         let onnx_domain = matches!(domain.as_str(), "" | "ai.onnx");
         let qdq = (onnx_domain || domain == "com.microsoft")
             && matches!(op.as_str(), "QuantizeLinear" | "DequantizeLinear");
-        let clip = onnx_domain && op == "Clip";
+        let clip = onnx_domain && matches!(op.as_str(), "Clip" | "Relu");
         if w.pass == 1 && op.starts_with("QLinear") {
             w.qlinear += 1;
         }
@@ -918,12 +923,22 @@ impl<S: ByteSource + ?Sized> Wire<'_, S> {
         let out = output.unwrap_or_default();
         if w.pass == 1 && clip {
             let mut it = inputs.into_iter();
-            let c = ClipNode {
-                x: it.next().unwrap_or_default(),
-                lo: it.next().unwrap_or_default(),
-                hi: it.next().unwrap_or_default(),
-                lo_attr: a.min,
-                hi_attr: a.max,
+            let c = if op == "Relu" {
+                ClipNode {
+                    x: it.next().unwrap_or_default(),
+                    lo: String::new(),
+                    hi: String::new(),
+                    lo_attr: Some(0.0),
+                    hi_attr: None,
+                }
+            } else {
+                ClipNode {
+                    x: it.next().unwrap_or_default(),
+                    lo: it.next().unwrap_or_default(),
+                    hi: it.next().unwrap_or_default(),
+                    lo_attr: a.min,
+                    hi_attr: a.max,
+                }
             };
             self.charge(64 + c.x.len() + c.lo.len() + c.hi.len())?;
             w.clips.push(c);
@@ -1651,7 +1666,7 @@ pub fn read_onnx_scales<S: ByteSource + ?Sized>(src: &mut S) -> Result<ScaleSet,
             e.clamp_after = clamps.get(&e.name).copied();
         }
         notes.push(format!(
-            "{} activations feed only a Clip to constant bounds after their QuantizeLinear → DequantizeLinear (hardswish's Add → Clip(0, 6)): clipping inside those bounds is noted as harmless",
+            "{} activations feed only a Clip to constant bounds (hardswish's Add → Clip(0, 6)) or a Relu after their QuantizeLinear → DequantizeLinear: clipping those ops would do anyway is noted as harmless",
             cands
                 .iter()
                 .filter(|c| clamps.contains_key(&c.x))
@@ -1753,9 +1768,11 @@ fn clamps<S: ByteSource + ?Sized>(
         {
             continue;
         }
-        let mut bound = |name: &str, attr: Option<f32>| -> Option<f64> {
+        // A bound not given is none (`NO_BOUND`): ONNX's Clip reads a missing min or max as
+        // the float range's end (before opset 11, ±3.4e38 by default).
+        let mut bound = |name: &str, attr: Option<f32>, none: f64| -> Option<f64> {
             if name.is_empty() {
-                return attr.map(f64::from);
+                return Some(attr.map_or(none, f64::from));
             }
             let t = w.tensors.get(name).filter(|t| !t.external)?;
             match wire.floats(t).ok()?.as_slice() {
@@ -1764,12 +1781,21 @@ fn clamps<S: ByteSource + ?Sized>(
             }
         };
         let (Some(lo), Some(hi)) = (
-            bound(&first.lo, first.lo_attr),
-            bound(&first.hi, first.hi_attr),
+            bound(&first.lo, first.lo_attr, -NO_BOUND),
+            bound(&first.hi, first.hi_attr, NO_BOUND),
         ) else {
             continue;
         };
-        if lo.is_finite() && hi.is_finite() && lo <= hi {
+        // A bound at or past the f32 range's end is none.
+        let (lo, hi) = (
+            if lo <= -(f32::MAX as f64) {
+                -NO_BOUND
+            } else {
+                lo
+            },
+            if hi >= f32::MAX as f64 { NO_BOUND } else { hi },
+        );
+        if lo.is_finite() && hi.is_finite() && lo <= hi && (lo > -NO_BOUND || hi < NO_BOUND) {
             for n in [&c.x, &c.q_out]
                 .into_iter()
                 .chain(c.dq_outs.iter().map(|(n, _)| n))
