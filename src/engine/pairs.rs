@@ -1687,7 +1687,8 @@ pub fn all_pair_findings_in(
     // Per run (pairs of two runs never share a finding), in order of first appearance.
     let mut runs: Vec<&str> = Vec::new();
     let mut inherited: Vec<Vec<(usize, Finding)>> = Vec::new();
-    let mut own: Vec<usize> = Vec::new();
+    // Per run, the pairs whose own clipping or rounding dominates (not those harmless here).
+    let mut own: Vec<Vec<String>> = Vec::new();
     for (row, p) in pairs.iter().enumerate() {
         let Some(m) = &p.metrics else { continue };
         let run = match runs.iter().position(|r| *r == p.run) {
@@ -1695,7 +1696,7 @@ pub fn all_pair_findings_in(
             None => {
                 runs.push(&p.run);
                 inherited.push(Vec::new());
-                own.push(0);
+                own.push(Vec::new());
                 runs.len() - 1
             }
         };
@@ -1706,8 +1707,10 @@ pub fn all_pair_findings_in(
             if f.kind == kind::INHERITED {
                 inherited[run].push((row, f));
             } else {
-                if f.kind == kind::TRUNCATION || f.kind == kind::ROUNDING {
-                    own[run] += 1;
+                if (f.kind == kind::TRUNCATION || f.kind == kind::ROUNDING)
+                    && f.severity != Severity::Info
+                {
+                    own[run].push(p.name.clone());
                 }
                 out.push((p.quant_file, f));
             }
@@ -1733,7 +1736,7 @@ pub fn all_pair_findings_in(
             }
             n => out.push((
                 pairs[inherited[0].0].quant_file,
-                inherited_finding(pairs, &inherited, n, own, order),
+                inherited_finding(pairs, &inherited, n, &own, order),
             )),
         }
     }
@@ -1862,7 +1865,7 @@ fn inherited_finding(
     pairs: &[PairResult],
     inherited: &[(usize, Finding)],
     n: usize,
-    own: usize,
+    own: &[String],
     order: Option<&GraphOrder>,
 ) -> Finding {
     let names: Vec<String> = inherited
@@ -1884,8 +1887,8 @@ fn inherited_finding(
             "{count}{in_run} carry error that mostly arrived from upstream (measured from the dumps: inherited error above their own clipping and rounding): {}. Their own quantization is not what hurts them.",
             super::findings::name_list(&names, 6)
         ),
-        fix: if own > 0 {
-            format!("Fix the pairs whose own clipping or rounding dominates first ({} here, the truncation and rounding findings): their error flows into these. Then compare again: what stays inherited enters earlier in the graph.", super::findings::plural(own, "finding", "findings"))
+        fix: if !own.is_empty() {
+            format!("Fix the pairs whose own clipping or rounding dominates first ({}: {}): their error flows into these. Then compare again: what stays inherited enters earlier in the graph.", super::findings::plural(own.len(), "pair", "pairs"), super::findings::name_list(own, 6))
         } else {
             // Where the error shows first: in the graph's order, else in the dumps' order.
             let (first, first_where) =
@@ -2887,6 +2890,37 @@ mod tests {
             "{with}"
         );
         assert!(with.contains("the layers' weights"), "{with}");
+        // With a pair whose own rounding dominates, the fix names it as the one to fix first.
+        let coarse = QuantSpec::int8(0.1);
+        let rounded: Vec<f32> = b
+            .iter()
+            .map(|x| (x / 0.1).round_ties_even().clamp(-128.0, 127.0) * 0.1)
+            .collect();
+        let rm = compare_slices(&b, &rounded, &[256], Some(coarse));
+        let mut with_own = pairs.to_vec();
+        with_own.push(PairResult {
+            name: "r".into(),
+            metrics: Some(rm),
+            ..pairs[0].clone()
+        });
+        let f = all_pair_findings_in(&with_own, None);
+        assert!(
+            f.iter().any(|(_, f)| f.kind == kind::ROUNDING),
+            "{:?}",
+            f.iter().map(|(_, f)| &f.kind).collect::<Vec<_>>()
+        );
+        let inh = &f
+            .iter()
+            .find(|(_, f)| f.kind == kind::INHERITED)
+            .expect("inherited")
+            .1;
+        assert!(
+            inh.fix.starts_with(
+                "Fix the pairs whose own clipping or rounding dominates first (1 pair: `r`)"
+            ),
+            "{}",
+            inh.fix
+        );
     }
 
     #[test]
