@@ -370,85 +370,65 @@ pub fn split_for_transfer(mut a: Analysis) -> (Analysis, Vec<Part>) {
         if let Some(Document::Scales(set)) = f.document.as_mut() {
             if set.entries.len() > SCALES_PER_PART {
                 let entries = std::mem::take(&mut set.entries);
-                let mut start = 0;
-                let mut entries = entries.into_iter();
-                loop {
-                    let chunk: Vec<_> = entries.by_ref().take(SCALES_PER_PART).collect();
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    let n = chunk.len();
+                chunks(entries, 0, SCALES_PER_PART, |start, entries| {
                     parts.push(Part::Scales {
                         file: fi,
                         start,
-                        entries: chunk,
-                    });
-                    start += n;
-                }
+                        entries,
+                    })
+                });
             }
         }
     }
     if a.tensors.pairs.len() > PAIRS_PER_PART {
         let pairs = std::mem::take(&mut a.tensors.pairs);
-        let mut start = 0;
-        let mut pairs = pairs.into_iter();
-        loop {
-            let chunk: Vec<_> = pairs.by_ref().take(PAIRS_PER_PART).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            parts.push(Part::Pairs {
-                start,
-                pairs: chunk,
-            });
-            start += n;
-        }
+        chunks(pairs, 0, PAIRS_PER_PART, |start, pairs| {
+            parts.push(Part::Pairs { start, pairs })
+        });
     }
     for (fi, f) in a.files.iter_mut().enumerate() {
         if let Some(Document::Compare(t)) = f.document.as_mut() {
             if t.rows.len() > ROWS_PER_PART {
                 let rows = std::mem::take(&mut t.rows);
-                let diag = std::mem::take(&mut t.diag);
-                let mut start = 0;
-                let mut rows = rows.into_iter();
-                let mut diag = diag.into_iter();
-                loop {
-                    let r: Vec<CompareRow> = rows.by_ref().take(ROWS_PER_PART).collect();
-                    if r.is_empty() {
-                        break;
-                    }
-                    let d: Vec<RowDiagnosis> = diag.by_ref().take(r.len()).collect();
-                    let n = r.len();
+                let mut diag = std::mem::take(&mut t.diag).into_iter();
+                chunks(rows, 0, ROWS_PER_PART, |start, rows| {
+                    let diag: Vec<RowDiagnosis> = diag.by_ref().take(rows.len()).collect();
                     parts.push(Part::Rows {
                         file: fi,
                         start,
-                        rows: r,
-                        diag: d,
-                    });
-                    start += n;
-                }
+                        rows,
+                        diag,
+                    })
+                });
             }
         }
     }
     if a.findings.len() > FINDINGS_PER_PART {
         let rest = a.findings.split_off(FINDINGS_PER_PART);
-        let mut start = FINDINGS_PER_PART;
-        let mut rest = rest.into_iter();
-        loop {
-            let chunk: Vec<FileFinding> = rest.by_ref().take(FINDINGS_PER_PART).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            parts.push(Part::Findings {
-                start,
-                findings: chunk,
-            });
-            start += n;
-        }
+        chunks(
+            rest,
+            FINDINGS_PER_PART,
+            FINDINGS_PER_PART,
+            |start, findings| parts.push(Part::Findings { start, findings }),
+        );
     }
     (a, parts)
+}
+
+/// `items` in chunks of `per` (the last one shorter), each given to `part` with its index in the
+/// whole list (the first at `first`).
+fn chunks<T>(items: Vec<T>, first: usize, per: usize, mut part: impl FnMut(usize, Vec<T>)) {
+    let mut start = first;
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per.max(1)).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        part(start, chunk);
+        start += n;
+    }
 }
 
 /// Put the parts back into the analysis their `Done` carried.
