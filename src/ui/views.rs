@@ -96,6 +96,8 @@ pub fn FindingCard(p: &FindingCardProps) -> Html {
 #[derive(Properties, PartialEq)]
 pub struct OverviewProps {
     pub analysis: Shared<Analysis>,
+    /// [`Analysis::display_names`] of `analysis`, computed once by the app.
+    pub names: Shared<Vec<String>>,
     pub on_open: Callback<usize>,
 }
 
@@ -111,7 +113,7 @@ pub fn Overview(p: &OverviewProps) -> Html {
     let a = &p.analysis;
     let top = a.top(10);
     let shown = use_state(|| [PAGE; 3]);
-    let names = a.display_names();
+    let names = &*p.names;
     let runs = crate::engine::views::run_keys(&a.files);
     // Tensor files loaded but no pair compared: "no problems" would mislead.
     let nothing_compared = a
