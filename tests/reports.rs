@@ -8,7 +8,7 @@ use quantlens::engine::session::{read_source, Analysis, Document, Intent};
 use quantlens::engine::{Finding, Severity};
 
 mod common;
-use common::{root, text};
+use common::{assert_has, root, text};
 
 fn analysis(rels: &[&str], intent: Intent) -> Analysis {
     let mut a = Analysis::default();
@@ -648,33 +648,19 @@ fn a_relu_after_a_cut_makes_the_cut_below_harmless_and_leaves_the_cut_above() {
         "{}",
         low.rank_reason
     );
-    assert!(
-        low.message.contains("only negative values are cut"),
-        "{}",
-        low.message
-    );
+    assert_has(&low.message, "only negative values are cut");
     // Cut on both sides (by 1.72 below, 0.23 above), then a ReLU: the cut below is said to cost
     // nothing, the finding stays on the cut above, ranked on it alone.
     let both = one(&a, "truncation", "conv_both");
     assert_ne!(both.severity, Severity::Info, "{}", both.message);
-    assert!(
-        both.message
-            .contains("The cut below (by 1.7200) costs nothing: the next op `relu_both` (ReLU)"),
-        "{}",
-        both.message
+    assert_has(
+        &both.message,
+        "The cut below (by 1.7200) costs nothing: the next op `relu_both` (ReLU)",
     );
-    assert!(
-        both.message.contains("only the cut above, by 0.2300"),
-        "{}",
-        both.message
-    );
-    assert!(
-        both.rank_reason.contains("above only"),
-        "{}",
-        both.rank_reason
-    );
+    assert_has(&both.message, "only the cut above, by 0.2300");
+    assert_has(&both.rank_reason, "above only");
     // The fix asks for a scale covering what the ReLU keeps (1.5), not the cut negatives (3).
-    assert!(both.fix.contains("must reach 1.5000 "), "{}", both.fix);
+    assert_has(&both.fix, "must reach 1.5000 ");
     // The same cut read by an add: all of it is real, ranked above the ReLU's, and the fix covers 3.
     let plain = one(&a, "truncation", "conv_plain");
     assert!(
@@ -682,7 +668,7 @@ fn a_relu_after_a_cut_makes_the_cut_below_harmless_and_leaves_the_cut_above() {
         "{}",
         plain.message
     );
-    assert!(plain.fix.contains("must reach 3 "), "{}", plain.fix);
+    assert_has(&plain.fix, "must reach 3 ");
     assert!(
         plain.score > both.score,
         "{} <= {}",

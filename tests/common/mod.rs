@@ -71,3 +71,10 @@ pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
     quantlens::engine::encode::npy("<f4", false, shape, &bytes)
 }
+
+/// Fails, showing the whole text, unless `text` holds `part`.
+#[track_caller]
+#[allow(dead_code)]
+pub fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "no {part:?} in:\n{text}");
+}
