@@ -1774,6 +1774,13 @@ pub const KL_MAX_GROUPS: u64 = 1 << 18;
 
 /// (outer, along, inner) of the softmax dimension: 1 if ndim > 2 else the last; inner = elements
 /// between two consecutive values along it (C order: dims after; Fortran: dims before).
+/// The product of some dimensions, saturating: a tensor with a 0 dimension holds no element
+/// whatever its other dimensions claim, and their product may pass u64 (a `.npy` of shape
+/// `(0, 3, 4877901303051132008, 5)` is valid and empty).
+pub fn dims_product(dims: &[u64]) -> u64 {
+    dims.iter().fold(1u64, |n, &d| n.saturating_mul(d))
+}
+
 pub fn kl_layout(shape: &[u64], fortran: bool) -> (u64, u64, u64) {
     let nd = shape.len();
     if nd == 0 {
@@ -1781,15 +1788,9 @@ pub fn kl_layout(shape: &[u64], fortran: bool) -> (u64, u64, u64) {
     }
     let dim = if nd > 2 { 1 } else { nd - 1 };
     let (inner, outer): (u64, u64) = if fortran {
-        (
-            shape[..dim].iter().product(),
-            shape[dim + 1..].iter().product(),
-        )
+        (dims_product(&shape[..dim]), dims_product(&shape[dim + 1..]))
     } else {
-        (
-            shape[dim + 1..].iter().product(),
-            shape[..dim].iter().product(),
-        )
+        (dims_product(&shape[dim + 1..]), dims_product(&shape[..dim]))
     };
     (outer.max(1), shape[dim].max(1), inner.max(1))
 }
@@ -1814,7 +1815,7 @@ pub fn kl_windowed_with(
 ) -> Result<f64, String> {
     let window = window.max(1);
     let (outer, along, inner) = kl_layout(shape, fortran);
-    let n: u64 = shape.iter().product();
+    let n: u64 = dims_product(shape);
     if n == 0 {
         return Ok(f64::NAN);
     }
@@ -1889,9 +1890,9 @@ impl Kl {
         } else {
             let dim = if nd > 2 { 1 } else { nd - 1 };
             let inner: u64 = if fortran {
-                shape[..dim].iter().product()
+                dims_product(&shape[..dim])
             } else {
-                shape[dim + 1..].iter().product()
+                dims_product(&shape[dim + 1..])
             };
             (inner.max(1), shape[dim].max(1))
         };

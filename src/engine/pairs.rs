@@ -623,7 +623,7 @@ pub fn plan_parts(shape: &[u64], fortran: bool, k: usize) -> Vec<PairPart> {
 /// [`plan_parts`] with another threshold (tests split small tensors).
 pub fn plan_parts_with(shape: &[u64], fortran: bool, k: usize, min_bytes: u64) -> Vec<PairPart> {
     let (outer, _, inner) = super::metrics::kl_layout(shape, fortran);
-    let numel: u64 = shape.iter().product();
+    let numel: u64 = super::metrics::dims_product(shape);
     let whole = PairPart {
         o0: 0,
         o1: outer,

@@ -515,7 +515,8 @@ impl RandomInputs {
                     dims_text(dims)
                 ));
             };
-            if s.iter().product::<usize>() > 64 << 20 {
+            let numel = s.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if numel.is_none_or(|n| n > 64 << 20) {
                 return Err(format!("input {name}: {} is too large", dims_text(dims)));
             }
             shapes.push(s);

@@ -802,7 +802,7 @@ pub fn row_estimate(
     let (mn, mx) = (r.base_min?, r.base_max?);
     let mean = r.base_mean.unwrap_or((mn + mx) / 2.0);
     let var = r.base_var.unwrap_or(((mx - mn) / 4.0).powi(2));
-    let numel = r.shape.as_ref().map(|s| s.iter().product::<u64>());
+    let numel = r.shape.as_deref().map(super::metrics::dims_product);
     Some(super::quant::estimate_from_stats_n(
         mn, mx, mean, var, numel, dtype, scale,
     ))

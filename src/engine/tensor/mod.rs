@@ -169,7 +169,7 @@ impl TensorEntry {
     pub fn numel(&self) -> u64 {
         // Saturating: a lying shape (dimensions whose product passes u64) must not panic here;
         // its readers refuse it against the file's real size.
-        self.shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
+        crate::engine::metrics::dims_product(&self.shape)
     }
 
     /// Integer values without quantization parameters (a raw int8 dump): they need a scale.
@@ -545,9 +545,9 @@ fn dequantize(q: &QuantInfo, e: &TensorEntry, first: u64, out: &mut [f32]) {
     match q.axis {
         Some(axis) if axis < e.shape.len() && q.scales.len() as u64 == e.shape[axis] => {
             let inner: u64 = if e.fortran {
-                e.shape[..axis].iter().product()
+                crate::engine::metrics::dims_product(&e.shape[..axis])
             } else {
-                e.shape[axis + 1..].iter().product()
+                crate::engine::metrics::dims_product(&e.shape[axis + 1..])
             };
             let inner = inner.max(1);
             let dim = e.shape[axis];

@@ -544,11 +544,11 @@ fn rebuild(ctx: &mut Ctx, f: &str, args: &[Obj], name: &str) -> Option<TensorEnt
     let n = shape.len();
     let mut c = vec![1u64; n];
     for k in (0..n.saturating_sub(1)).rev() {
-        c[k] = c[k + 1] * shape[k + 1];
+        c[k] = c[k + 1].saturating_mul(shape[k + 1]);
     }
     let mut fo = vec![1u64; n];
     for k in 1..n {
-        fo[k] = fo[k - 1] * shape[k - 1];
+        fo[k] = fo[k - 1].saturating_mul(shape[k - 1]);
     }
     let relevant = |a: &[u64], b: &[u64]| {
         a.iter()
@@ -565,8 +565,13 @@ fn rebuild(ctx: &mut Ctx, f: &str, args: &[Obj], name: &str) -> Option<TensorEnt
         return None;
     };
     let es = elem.size_bytes() as u64;
-    let numel: u64 = shape.iter().product();
-    if (offset + numel) * es > len {
+    // Saturating and checked: a lying shape or offset must be refused, not overflow.
+    let numel = crate::engine::metrics::dims_product(&shape);
+    if offset
+        .checked_add(numel)
+        .and_then(|n| n.checked_mul(es))
+        .is_none_or(|bytes| bytes > len)
+    {
         ctx.errors
             .push(format!("{name}: the storage is shorter than the tensor"));
         return None;
