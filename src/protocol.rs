@@ -342,12 +342,21 @@ pub enum Part {
         start: usize,
         entries: Vec<crate::engine::scales::ScaleEntry>,
     },
+    /// Files `start..` (their reports, without the rows and scales that go in parts of their
+    /// own). Sent before their `Done`, and before any other part, which may name them.
+    Files {
+        start: usize,
+        files: Vec<crate::engine::document::FileReport>,
+    },
 }
 
 impl Part {
     /// Sent before its `Done` (tensor pairs), not after it.
     pub fn goes_first(&self) -> bool {
-        matches!(self, Part::Pairs { .. } | Part::Scales { .. })
+        matches!(
+            self,
+            Part::Pairs { .. } | Part::Scales { .. } | Part::Files { .. }
+        )
     }
 }
 
@@ -360,10 +369,13 @@ pub const PAIRS_PER_PART: usize = 64;
 /// A QDQ model's scales (the same det model: 1,586 entries, 1.25 MB of JSON with its weights'
 /// channel scales) go in parts of this many entries.
 pub const SCALES_PER_PART: usize = 256;
+/// Files (a tensor dump's report is ~0.5 KB of JSON: a folder of 1,247 dumps made 600 KB of the
+/// `Done`, read in one 40-65 ms task) go in parts of this many.
+pub const FILES_PER_PART: usize = 256;
 
-/// Split an analysis into what `Done` carries and the parts that go with it: the tensor pairs
-/// ([`Part::goes_first`]: all of them, when there are more than one part's worth) to be sent
-/// before the `Done`, rows and findings after it.
+/// Split an analysis into what `Done` carries and the parts that go with it: the files, tensor
+/// pairs and scales ([`Part::goes_first`]: all of them, when there are more than one part's
+/// worth) to be sent before the `Done`, the files first; rows and findings after it.
 pub fn split_for_transfer(mut a: Analysis) -> (Analysis, Vec<Part>) {
     let mut parts = Vec::new();
     for (fi, f) in a.files.iter_mut().enumerate() {
@@ -412,6 +424,16 @@ pub fn split_for_transfer(mut a: Analysis) -> (Analysis, Vec<Part>) {
             |start, findings| parts.push(Part::Findings { start, findings }),
         );
     }
+    // Last taken, first sent: the files (less their rows and scales) before the parts that name
+    // them.
+    if a.files.len() > FILES_PER_PART {
+        let files = std::mem::take(&mut a.files);
+        let mut first = Vec::new();
+        chunks(files, 0, FILES_PER_PART, |start, files| {
+            first.push(Part::Files { start, files })
+        });
+        parts.splice(0..0, first);
+    }
     (a, parts)
 }
 
@@ -447,6 +469,7 @@ pub fn assemble(mut a: Analysis, parts: Vec<Part>) -> Analysis {
             }
             Part::Findings { findings, .. } => a.findings.extend(findings),
             Part::Pairs { pairs, .. } => a.tensors.pairs.extend(pairs),
+            Part::Files { files, .. } => a.files.extend(files),
             Part::Scales { file, entries, .. } => {
                 if let Some(Document::Scales(set)) =
                     a.files.get_mut(file).and_then(|f| f.document.as_mut())
@@ -836,6 +859,58 @@ mod tests {
             );
         }
         assert_eq!(before.len(), after.len());
+    }
+
+    /// A folder of more than `FILES_PER_PART` files: the files cross in parts before the `Done`,
+    /// ahead of the scales that name one of them, and assemble to the same session.
+    #[test]
+    fn many_files_go_in_parts_first() {
+        let mut s = crate::engine::session::Session::new();
+        let npy = |v: f32| {
+            let mut h = b"\x93NUMPY\x01\x00".to_vec();
+            let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }";
+            let pad = 64 - (10 + dict.len() + 1) % 64;
+            h.extend_from_slice(&((dict.len() + pad + 1) as u16).to_le_bytes());
+            h.extend_from_slice(dict);
+            h.extend(std::iter::repeat_n(b' ', pad));
+            h.push(b'\n');
+            for k in 0..4 {
+                h.extend_from_slice(&(v + k as f32).to_le_bytes());
+            }
+            h
+        };
+        let n = 2 * FILES_PER_PART + 7;
+        for i in 0..n {
+            let side = if i % 2 == 0 { "float" } else { "int8" };
+            s.open(
+                &format!("run/{side}/t{}.npy", i / 2),
+                Box::new(npy(i as f32)),
+            );
+        }
+        let model = std::fs::read("tests/fixtures/scales/ppocr_cls_qdq_int8.onnx").expect("model");
+        s.open("run/model_qdq.onnx", Box::new(model));
+        s.update(&mut |_, _, _| {});
+        assert_eq!(s.analysis.files.len(), n + 1);
+        let before = serde_json::to_string(&s.analysis).expect("json");
+        let (light, parts) = split_for_transfer(s.analysis.clone());
+        assert!(light.files.is_empty());
+        let files: Vec<usize> = parts
+            .iter()
+            .map_while(|p| match p {
+                Part::Files { start, files } => Some(*start + files.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(files.len(), (n + 1).div_ceil(FILES_PER_PART), "files first");
+        assert_eq!(files.last(), Some(&(n + 1)));
+        assert!(parts.iter().any(|p| matches!(p, Part::Scales { .. })));
+        assert!(parts.iter().all(|p| p.goes_first()));
+        let parts: Vec<Part> = parts
+            .into_iter()
+            .map(|p| serde_json::from_str(&serde_json::to_string(&p).expect("enc")).expect("dec"))
+            .collect();
+        let after = serde_json::to_string(&assemble(light, parts)).expect("json");
+        assert!(before == after, "the session changed in transit");
     }
 
     /// A real run's pairs and its QDQ model's scales cross as parts of at most `PAIRS_PER_PART`
