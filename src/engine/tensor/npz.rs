@@ -277,22 +277,14 @@ pub fn list_members<S: ByteSource + ?Sized>(
             continue;
         }
         let name = m.name.trim_end_matches(".npy").to_string();
-        let mut lh = [0u8; 30];
-        src.read_at(m.local_offset, &mut lh)
-            .map_err(|e| format!("{name}: {e}"))?;
-        if !lh.starts_with(b"PK\x03\x04") {
-            return Err(ParseError::from(format!("{name}: corrupt local header")));
-        }
-        let data = m.local_offset + 30 + u16_at(&lh, 26) as u64 + u16_at(&lh, 28) as u64;
-        if data + m.comp_len > src.size() {
-            return Err(ParseError::from(format!("{name}: the member is truncated")));
-        }
+        // Checked against the file, saturating (zip64 lengths near u64::MAX must not wrap).
+        let data = data_start(src, &m)?;
         match m.method {
             0 => {
                 let mut e =
                     npy::read_header(src, data, &name).map_err(|e| format!("{name}: {e}"))?;
                 if let DataRef::Raw { offset, len } = e.data {
-                    if offset + len > data + m.comp_len {
+                    if offset.saturating_add(len) > data + m.comp_len {
                         return Err(ParseError::from(format!(
                             "{name}: the member is shorter than its header says"
                         )));
