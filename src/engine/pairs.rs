@@ -1621,22 +1621,13 @@ fn harmless_before_clip(f: &mut Finding, p: &PairResult, m: &PairMetrics, o: &Gr
     }
     // Both sides cut, one of them harmless.
     let share_above = clip_share_above(m, qlo, qhi);
+    let (free, costs) = (format!("below {qlo:.4}"), format!("above {qhi:.4}"));
     let (free, does, costs, reach, share) = if low_ok {
-        (
-            format!("below {qlo:.4}"),
-            below,
-            format!("above {qhi:.4}"),
-            m.base_max,
-            share_above,
-        )
+        let does = below.replace("them", &format!("the values {free}"));
+        (free, does, costs, m.base_max, share_above)
     } else {
-        (
-            format!("above {qhi:.4}"),
-            above,
-            format!("below {qlo:.4}"),
-            m.base_min,
-            share_above.map(|s| 1.0 - s),
-        )
+        let does = above.replace("them", &format!("the values {costs}"));
+        (costs, does, free, m.base_min, share_above.map(|s| 1.0 - s))
     };
     let est = share
         .map(|s| {
@@ -2775,7 +2766,7 @@ mod tests {
                     "Part of it is harmless: in m.onnx, what reads `p2o.Add.4` after its QuantizeLinear → DequantizeLinear is only a {clip}, which"
                 )) && f.message.contains(&format!(
                     "so the cut {free} costs nothing; the cut {costs}"
-                )),
+                )) && f.message.contains(&format!("the values {free} to ")),
                 "{}",
                 f.message
             );
