@@ -668,3 +668,71 @@ fn a_zip_cut_anywhere_gives_its_whole_members_and_says_where_it_ends() {
     }
     assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
 }
+
+#[test]
+fn one_name_picked_from_two_folders_keeps_both_files() {
+    // float_out/ and quant_out/ picked as one flat list: the folders are lost, the names repeat.
+    use quantlens::engine::pairs::Side;
+    use quantlens::engine::session::Session;
+    let npy = |v: &[f32]| {
+        let data: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        quantlens::engine::encode::npy("<f4", false, &[v.len()], &data)
+    };
+    let float_x = npy(&[0.1, 0.2, 0.3, 0.4]);
+    let quant_x = npy(&[0.125, 0.25, 0.25, 0.375]);
+    let float_y = npy(&[1.0, -1.0]);
+    let quant_y = npy(&[1.0, -0.875]);
+    let dropped: Vec<String> = ["x.npy", "y.npy", "x.npy", "y.npy"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let d = quantlens::engine::views::distinct_paths(&dropped);
+    assert_eq!(d.names, ["x.npy", "y.npy", "(2)/x.npy", "(2)/y.npy"]);
+    assert!(d
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("drop or pick the folders themselves"));
+    let mut s = Session::new();
+    for (name, bytes) in d.names.iter().zip([&float_x, &float_y, &quant_x, &quant_y]) {
+        s.open(name, Box::new(bytes.clone()));
+    }
+    s.update(&mut |_, _, _| {});
+    // All four kept (same name and size: the old rule took the second for a re-drop of the first).
+    assert_eq!(s.analysis.files.len(), 4);
+    // Nothing says which side each is: the user is asked.
+    assert!(s.analysis.tensors.pairs.is_empty());
+    let message = s.analysis.tensors.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("4 of 4 tensor files have no side yet"),
+        "{message}"
+    );
+    // Once chosen, the renamed copies keep their tensors' names and pair.
+    for (name, side) in [
+        ("x.npy", Side::Float),
+        ("y.npy", Side::Float),
+        ("(2)/x.npy", Side::Quant),
+        ("(2)/y.npy", Side::Quant),
+    ] {
+        s.settings.sides.insert(name.into(), side);
+    }
+    s.update(&mut |_, _, _| {});
+    let mut paired: Vec<&str> = s
+        .analysis
+        .tensors
+        .pairs
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    paired.sort();
+    assert_eq!(paired, ["x", "y"]);
+    let x = s
+        .analysis
+        .tensors
+        .pairs
+        .iter()
+        .find(|p| p.name == "x")
+        .unwrap();
+    assert_eq!(s.analysis.files[x.quant_file].name, "(2)/x.npy");
+    assert!(x.metrics.is_some(), "{:?}", x.error);
+}

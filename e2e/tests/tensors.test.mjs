@@ -101,6 +101,30 @@ test("files whose side cannot be guessed are asked for, then compared", async ()
   await page.close();
 });
 
+test("one name picked from two folders: both files kept, the user told why and asked the sides", async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector(".dropzone");
+  // float_out/act.npy and quant_out/act.npy picked as one list: the folders are lost, the names and
+  // sizes equal (608 bytes each). The second used to be taken for a re-drop of the first.
+  await page.setInputFiles('input[aria-label="Open files"]', await Promise.all(
+    ["fortran_float.npy", "fortran_quant.npy"].map(async (f) => ({
+      name: "act.npy", mimeType: "application/octet-stream", buffer: await readFile(join(repo, "tests/fixtures/tensors", f)),
+    }))));
+  await page.waitForSelector(".summary", { timeout: 20000 });
+  assert.match(await page.textContent(".banner.notice"), /1 file\(s\) came with the name of another file in the same drop \(act\.npy\)/);
+  await page.locator(".tab", { hasText: "Tensors" }).click();
+  assert.match(await page.textContent(".tensors-view"), /Choose the side of each file/);
+  await page.selectOption('select[aria-label="side of act.npy"]', "float");
+  await page.selectOption('select[aria-label="side of (2)/act.npy"]', "quant");
+  await page.waitForSelector('tr[data-pair="act"]', { timeout: 20000 });
+  assert.equal(await page.locator("table.pairs tbody tr").count(), 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("tensors that do not pair by name can be paired by hand", async () => {
   const page = await browser.newPage();
   await page.goto(url);

@@ -2081,6 +2081,55 @@ pub fn nonfinite_findings(pairs: &[PairResult]) -> Vec<(usize, Finding)> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_drop_keeps_files_of_one_name_apart() {
+        let names: Vec<String> = [
+            "conv1.npy",
+            "out/a.npy",
+            "conv1.npy",
+            "(2)/conv1.npy",
+            "conv1.npy",
+            "b.npy",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let d = distinct_paths(&names);
+        // The second conv1.npy cannot take (2)/ (a file of the drop has that path): (3)/; the
+        // third then (4)/.
+        assert_eq!(
+            d.names,
+            [
+                "conv1.npy",
+                "out/a.npy",
+                "(3)/conv1.npy",
+                "(2)/conv1.npy",
+                "(4)/conv1.npy",
+                "b.npy"
+            ]
+        );
+        assert_eq!(d.renamed, 2);
+        let note = d.note.unwrap();
+        assert!(
+            note.starts_with(
+                "2 file(s) came with the name of another file in the same drop (conv1.npy, …)"
+            ),
+            "{note}"
+        );
+        // Names all distinct already: untouched, no note.
+        let plain: Vec<String> = vec!["float/x.npy".into(), "quant/x.npy".into()];
+        assert_eq!(
+            distinct_paths(&plain),
+            DistinctPaths {
+                names: plain.clone(),
+                renamed: 0,
+                note: None
+            }
+        );
+        let two: Vec<String> = vec!["x.npy".into(), "x.npy".into()];
+        assert_eq!(distinct_paths(&two).names, ["x.npy", "(2)/x.npy"]);
+    }
+
     /// The search as it was before `SideCounter` (every candidate recounted with `count_pairs`):
     /// the reference `search_sides` must agree with.
     fn search_reference(
@@ -3193,6 +3242,63 @@ fn guess_sides(paths: &[&str]) -> Vec<Option<(Side, SideBasis)>> {
         }
     }
     out
+}
+
+/// One drop's file names made distinct, and what to tell the user when some were renamed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistinctPaths {
+    pub names: Vec<String>,
+    /// How many names were given a folder of their own.
+    pub renamed: usize,
+    /// The notice for the user (None when nothing was renamed).
+    pub note: Option<String>,
+}
+
+/// The names of one drop made distinct. A path that came before in the same drop (one file name
+/// picked as a flat list from two folders, which loses the folders; or two dropped folders of one
+/// name) gets a folder of its own, `(2)/conv1.npy`, so both files are kept, not the second taken
+/// for a re-drop of the first, and their tensors keep their names. A file dropped again in a
+/// later drop still replaces the earlier copy (that is the session's rule, by name and size).
+pub fn distinct_paths(names: &[String]) -> DistinctPaths {
+    use std::collections::{HashMap, HashSet};
+    let taken: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut fresh: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(names.len());
+    let mut first: Option<String> = None;
+    let mut renamed = 0;
+    for name in names {
+        let count = seen.entry(name.as_str()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            out.push(name.clone());
+            continue;
+        }
+        // The k-th copy goes under `(k)/`, or the next number free in this drop.
+        let mut k = *count;
+        let new = loop {
+            let candidate = format!("({k})/{name}");
+            if !taken.contains(candidate.as_str()) && !fresh.contains(&candidate) {
+                break candidate;
+            }
+            k += 1;
+        };
+        fresh.insert(new.clone());
+        first.get_or_insert_with(|| name.clone());
+        renamed += 1;
+        out.push(new);
+    }
+    let note = first.map(|example| {
+        format!(
+            "{renamed} file(s) came with the name of another file in the same drop ({example}{more}): picked as one list from several folders, files lose their folders. Each is kept, the later ones under (2)/, but which side each is on cannot be told from the names: drop or pick the folders themselves (float_out/, quant_out/…), or choose the sides in the Tensors view.",
+            more = if renamed > 1 { ", …" } else { "" }
+        )
+    });
+    DistinctPaths {
+        names: out,
+        renamed,
+        note,
+    }
 }
 
 /// [`guess_side_with_basis`] without the basis.

@@ -1172,10 +1172,17 @@ pub fn App() -> Html {
         let ledger = ledger.clone();
         let new_job = new_job.clone();
         let dispatch = state.dispatcher();
-        Rc::new(move |items: Vec<Item>| {
+        Rc::new(move |mut items: Vec<Item>| {
             if items.is_empty() {
                 dispatch.dispatch(Action::Banner(Some("No files in what was dropped.".into())));
                 return;
+            }
+            // One name twice in a drop (a flat list picked from two folders): both are kept.
+            let distinct = crate::engine::views::distinct_paths(
+                &items.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+            );
+            for (it, name) in items.iter_mut().zip(distinct.names) {
+                it.name = name;
             }
             let job = new_job();
             {
@@ -1193,6 +1200,10 @@ pub fn App() -> Html {
                 format!("{} files", items.len())
             };
             send(ToWorker::Open { job, names }, items, what);
+            // After `Started`, which clears the notices of the run before.
+            if distinct.note.is_some() {
+                dispatch.dispatch(Action::Notice(distinct.note));
+            }
         })
     };
     // A command that changes the session without files (intent, sides, scales, pairs).
