@@ -686,7 +686,7 @@ fn one_name_picked_from_two_folders_keeps_both_files() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let d = quantlens::engine::views::distinct_paths(&dropped);
+    let d = quantlens::engine::views::distinct_paths(&dropped, &[]);
     assert_eq!(d.names, ["x.npy", "y.npy", "(2)/x.npy", "(2)/y.npy"]);
     assert!(d
         .note
@@ -707,15 +707,11 @@ fn one_name_picked_from_two_folders_keeps_both_files() {
         message.contains("4 of 4 tensor files have no side yet"),
         "{message}"
     );
-    // Once chosen, the renamed copies keep their tensors' names and pair.
-    for (name, side) in [
-        ("x.npy", Side::Float),
-        ("y.npy", Side::Float),
-        ("(2)/x.npy", Side::Quant),
-        ("(2)/y.npy", Side::Quant),
-    ] {
-        s.settings.sides.insert(name.into(), side);
-    }
+    // One choice for the files without a folder: pairing puts the (2)/ copies on the other side,
+    // and the renamed copies keep their tensors' names, so they pair.
+    assert_eq!(quantlens::engine::views::folder_key("x.npy"), "./");
+    assert_eq!(quantlens::engine::views::folder_key("(2)/x.npy"), "(2)/");
+    s.settings.sides.insert("./".into(), Side::Float);
     s.update(&mut |_, _, _| {});
     let mut paired: Vec<&str> = s
         .analysis
@@ -735,4 +731,18 @@ fn one_name_picked_from_two_folders_keeps_both_files() {
         .unwrap();
     assert_eq!(s.analysis.files[x.quant_file].name, "(2)/x.npy");
     assert!(x.metrics.is_some(), "{:?}", x.error);
+    // A file's own choice beats its folder's: all four on the float side leaves nothing to pair.
+    s.settings.sides.insert("(2)/".into(), Side::Float);
+    s.update(&mut |_, _, _| {});
+    assert!(s.analysis.tensors.pairs.is_empty());
+    s.settings.sides.insert("(2)/y.npy".into(), Side::Quant);
+    s.update(&mut |_, _, _| {});
+    let paired: Vec<&str> = s
+        .analysis
+        .tensors
+        .pairs
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(paired, ["y"]);
 }

@@ -117,10 +117,18 @@ test("one name picked from two folders: both files kept, the user told why and a
   assert.match(await page.textContent(".banner.notice"), /1 file\(s\) came with the name of another file in the same drop \(act\.npy\)/);
   await page.locator(".tab", { hasText: "Tensors" }).click();
   assert.match(await page.textContent(".tensors-view"), /Choose the side of each file/);
-  await page.selectOption('select[aria-label="side of act.npy"]', "float");
-  await page.selectOption('select[aria-label="side of (2)/act.npy"]', "quant");
+  // One choice for a whole folder: the files without one go float, pairing puts (2)/ on the other side.
+  await page.selectOption('select[aria-label="side of every file in the files without a folder"]', "float");
   await page.waitForSelector('tr[data-pair="act"]', { timeout: 20000 });
   assert.equal(await page.locator("table.pairs tbody tr").count(), 1);
+  assert.equal(await page.locator('select[aria-label="side of (2)/act.npy"]').inputValue(), "quant");
+  assert.equal(await page.locator('select[aria-label="side of every file in (2)/"]').inputValue(), "quant");
+  // Picked again on its own, a folderless name replaces the file loaded before: the notice says so.
+  await page.setInputFiles('input[aria-label="Open files"]', [{
+    name: "act.npy", mimeType: "application/octet-stream", buffer: await readFile(join(repo, "tests/fixtures/tensors/fortran_quant.npy")),
+  }]);
+  await page.waitForSelector(".banner.notice", { timeout: 20000 });
+  assert.match(await page.textContent(".banner.notice"), /1 file\(s\) without a folder have the name of a file loaded before \(act\.npy\) and replace it/);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -2082,6 +2082,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_folder_chooses_for_its_files_without_a_choice() {
+        let mut sides = std::collections::HashMap::new();
+        sides.insert("run_a/".to_string(), Side::Float);
+        sides.insert("run_a/deep/x.npy".to_string(), Side::Quant);
+        sides.insert("./".to_string(), Side::Quant);
+        assert_eq!(chosen_side(&sides, "run_a/y.npy"), Some(Side::Float));
+        assert_eq!(chosen_side(&sides, "run_a/deep/z.npy"), Some(Side::Float));
+        assert_eq!(chosen_side(&sides, "run_a/deep/x.npy"), Some(Side::Quant));
+        assert_eq!(chosen_side(&sides, "run_b/y.npy"), None);
+        assert_eq!(chosen_side(&sides, "top.npy"), Some(Side::Quant));
+        sides.insert("run_a/deep/".to_string(), Side::Quant);
+        assert_eq!(
+            chosen_side(&sides, "run_a/deep/z.npy"),
+            Some(Side::Quant),
+            "the nearest folder"
+        );
+        assert_eq!(folder_key("a\\b\\c.npy"), "a\\b/");
+        assert_eq!(
+            chosen_side(
+                &std::collections::HashMap::from([("a\\b/".to_string(), Side::Float)]),
+                "a\\b\\c.npy"
+            ),
+            Some(Side::Float)
+        );
+    }
+
+    #[test]
     fn a_drop_keeps_files_of_one_name_apart() {
         let names: Vec<String> = [
             "conv1.npy",
@@ -2094,7 +2121,7 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let d = distinct_paths(&names);
+        let d = distinct_paths(&names, &[]);
         // The second conv1.npy cannot take (2)/ (a file of the drop has that path): (3)/; the
         // third then (4)/.
         assert_eq!(
@@ -2119,7 +2146,7 @@ mod tests {
         // Names all distinct already: untouched, no note.
         let plain: Vec<String> = vec!["float/x.npy".into(), "quant/x.npy".into()];
         assert_eq!(
-            distinct_paths(&plain),
+            distinct_paths(&plain, &[]),
             DistinctPaths {
                 names: plain.clone(),
                 renamed: 0,
@@ -2127,7 +2154,13 @@ mod tests {
             }
         );
         let two: Vec<String> = vec!["x.npy".into(), "x.npy".into()];
-        assert_eq!(distinct_paths(&two).names, ["x.npy", "(2)/x.npy"]);
+        assert_eq!(distinct_paths(&two, &[]).names, ["x.npy", "(2)/x.npy"]);
+        // A flat name loaded before is replaced, and the note says so; one in a folder is a re-drop.
+        let loaded: Vec<String> = vec!["x.npy".into(), "run/y.npy".into()];
+        let again: Vec<String> = vec!["x.npy".into(), "run/y.npy".into()];
+        let d = distinct_paths(&again, &loaded);
+        assert_eq!(d.names, again);
+        assert_eq!(d.note.as_deref(), Some("1 file(s) without a folder have the name of a file loaded before (x.npy) and replace it, as a file dropped again does. If they are the other side's files, Clear, then drop or pick both folders together."));
     }
 
     /// The search as it was before `SideCounter` (every candidate recounted with `count_pairs`):
@@ -3258,8 +3291,10 @@ pub struct DistinctPaths {
 /// picked as a flat list from two folders, which loses the folders; or two dropped folders of one
 /// name) gets a folder of its own, `(2)/conv1.npy`, so both files are kept, not the second taken
 /// for a re-drop of the first, and their tensors keep their names. A file dropped again in a
-/// later drop still replaces the earlier copy (that is the session's rule, by name and size).
-pub fn distinct_paths(names: &[String]) -> DistinctPaths {
+/// later drop still replaces the earlier copy (the session's rule, by name and size); when such a
+/// file has no folder (`loaded`: the names loaded before), the note says so, since it may as well
+/// be the other side's file picked on its own.
+pub fn distinct_paths(names: &[String], loaded: &[String]) -> DistinctPaths {
     use std::collections::{HashMap, HashSet};
     let taken: HashSet<&str> = names.iter().map(String::as_str).collect();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -3288,17 +3323,67 @@ pub fn distinct_paths(names: &[String]) -> DistinctPaths {
         renamed += 1;
         out.push(new);
     }
+    let again: Vec<&String> = names
+        .iter()
+        .filter(|n| !n.contains(['/', '\\']) && loaded.contains(n))
+        .collect();
+    let replaced = again.first().map(|example| {
+        format!(
+            "{} file(s) without a folder have the name of a file loaded before ({example}{more}) and replace it, as a file dropped again does. If they are the other side's files, Clear, then drop or pick both folders together.",
+            again.len(),
+            more = if again.len() > 1 { ", …" } else { "" }
+        )
+    });
     let note = first.map(|example| {
         format!(
-            "{renamed} file(s) came with the name of another file in the same drop ({example}{more}): picked as one list from several folders, files lose their folders. Each is kept, the later ones under (2)/, but which side each is on cannot be told from the names: drop or pick the folders themselves (float_out/, quant_out/…), or choose the sides in the Tensors view.",
+            "{renamed} file(s) came with the name of another file in the same drop ({example}{more}): picked as one list from several folders, files lose their folders. Each is kept, the later ones under (2)/, but which side each is on cannot be told from the names: drop or pick the folders themselves (float_out/, quant_out/…), or choose the sides in the Tensors view (one choice for a whole folder).",
             more = if renamed > 1 { ", …" } else { "" }
         )
     });
+    let note = match (note, replaced) {
+        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+        (a, b) => a.or(b),
+    };
     DistinctPaths {
         names: out,
         renamed,
         note,
     }
+}
+
+/// The key a whole folder's side is chosen under in `TensorSettings::sides`: its path and a
+/// slash (`run_a/`, `(2)/`), `./` for the files dropped without a folder. File names never end
+/// with a slash, so the two kinds of key cannot meet.
+pub fn folder_key(path: &str) -> String {
+    match path.rsplit_once(['/', '\\']) {
+        Some((folder, _)) => format!("{folder}/"),
+        None => "./".to_string(),
+    }
+}
+
+/// The side the user chose for a file: its own choice, else the one of its nearest folder that
+/// has one (`a/b/`, then `a/`; `./` for a file without a folder).
+pub fn chosen_side<S: std::hash::BuildHasher>(
+    sides: &std::collections::HashMap<String, Side, S>,
+    path: &str,
+) -> Option<Side> {
+    if let Some(s) = sides.get(path) {
+        return Some(*s);
+    }
+    if sides.is_empty() {
+        return None;
+    }
+    let mut rest = path;
+    while let Some((folder, _)) = rest.rsplit_once(['/', '\\']) {
+        if let Some(s) = sides.get(&format!("{folder}/")) {
+            return Some(*s);
+        }
+        rest = folder;
+    }
+    if !path.contains(['/', '\\']) {
+        return sides.get("./").copied();
+    }
+    None
 }
 
 /// [`guess_side_with_basis`] without the basis.
@@ -3661,7 +3746,7 @@ pub fn assign_sides(files: &[SideInput]) -> SideAssignment {
         Some("Only one tensor file was read: drop the other side's file too (float and quantized dumps are compared by tensor name); a file that could not be read says why in the banner at the top.".into())
     } else if undecided > 0 {
         Some(format!(
-            "{} of {} tensor files have no side yet (no float/fp32/baseline or quant/qdq/int8 in their names): choose each file's side below.",
+            "{} of {} tensor files have no side yet (no float/fp32/baseline or quant/qdq/int8 in their names): choose each file's side below, or a whole folder's.",
             undecided,
             files.len()
         ))

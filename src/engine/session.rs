@@ -580,7 +580,8 @@ impl Read for SourceReader<'_> {
 /// What the user set for the tensor comparison: sides chosen, scales typed, pairs made by hand.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TensorSettings {
-    /// File name → side chosen (None: back to the guess).
+    /// File name → side chosen (None: back to the guess); a folder's key (`pairs::folder_key`,
+    /// `run_a/`, `./`) chooses for every file in it that has no choice of its own.
     pub sides: std::collections::HashMap<String, super::pairs::Side>,
     /// Pair or tensor name (`*` for all) → scale, with an optional dtype.
     pub scales: std::collections::HashMap<String, (f64, Option<super::quant::QDType>)>,
@@ -906,7 +907,7 @@ impl Session {
                     SideInput {
                         path: &f.name,
                         names,
-                        chosen: self.settings.sides.get(&f.name).copied(),
+                        chosen: super::pairs::chosen_side(&self.settings.sides, &f.name),
                     }
                 })
                 .collect();

@@ -758,8 +758,8 @@ pub use super::detect::Format;
 pub use super::doc::{CallStatus, FusionStatus};
 pub use super::document::{compare_twins, run_keys};
 pub use super::pairs::{
-    distinct_paths, nonfinite_note, run_scale_key, DistinctPaths, PairResult, Side, SideBasis,
-    HIST_MAX_ELEMS,
+    chosen_side, distinct_paths, folder_key, nonfinite_note, run_scale_key, DistinctPaths,
+    PairResult, Side, SideBasis, HIST_MAX_ELEMS,
 };
 pub use super::preprocess::{
     dims_text, parse_dims, parse_size, parse_triple, Layout, Preprocess, RandomInputs, PRESETS,

@@ -1180,6 +1180,12 @@ pub fn App() -> Html {
             // One name twice in a drop (a flat list picked from two folders): both are kept.
             let distinct = crate::engine::views::distinct_paths(
                 &items.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+                &ledger
+                    .borrow()
+                    .files
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .collect::<Vec<_>>(),
             );
             for (it, name) in items.iter_mut().zip(distinct.names) {
                 it.name = name;

@@ -507,6 +507,52 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             </tr>
         }
     });
+    // A whole folder's side in one choice (run_a/ and run_b/, or the (2)/ of a flat pick): shown
+    // when the files sit in two folders or more.
+    let mut folders: std::collections::BTreeMap<String, (usize, Option<Option<Side>>)> =
+        Default::default();
+    for f in &a.files {
+        if let Some(Document::Tensors { side, .. }) = &f.document {
+            let e = folders
+                .entry(crate::engine::views::folder_key(&f.name))
+                .or_insert((0, Some(*side)));
+            e.0 += 1;
+            if e.1 != Some(*side) {
+                e.1 = None;
+            }
+        }
+    }
+    let folder_rows = (folders.len() >= 2).then(|| {
+        folders.iter().map(|(key, (n, common))| {
+            let side = common.flatten();
+            let on_edit = p.on_edit.clone();
+            let k = key.clone();
+            let onchange = Callback::from(move |e: Event| {
+                if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
+                    let side = match s.value().as_str() {
+                        "float" => Some(Side::Float),
+                        "quant" => Some(Side::Quant),
+                        _ => None,
+                    };
+                    on_edit.emit(TensorEdit::Side(k.clone(), side));
+                }
+            });
+            let label = if key == "./" { "the files without a folder".to_string() } else { key.clone() };
+            html! {
+                <tr class="tfolder">
+                    <td class="fname">{ breakable(&label) }</td>
+                    <td>{ format!("{n} tensor file(s)") }</td>
+                    <td>
+                        <select aria-label={format!("side of every file in {label}")} {onchange}>
+                            <option value="" selected={side.is_none()}>{ if common.is_some() { "(choose side)" } else { "(mixed: choose for all)" } }</option>
+                            <option value="float" selected={side == Some(Side::Float)}>{ "all float (baseline)" }</option>
+                            <option value="quant" selected={side == Some(Side::Quant)}>{ "all quantized" }</option>
+                        </select>
+                    </td>
+                </tr>
+            }
+        }).collect::<Html>()
+    });
     let t = &a.tensors;
     let local = crate::engine::views::local_error_ranking(t);
     let order = crate::engine::views::sort_pairs(t, &sort.0, sort.1);
@@ -628,10 +674,14 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             // file has a note), so that the pairs come first.
             <details class="tfiles-box" open={n_files <= 20 || unassigned || with_notes}>
                 <summary>{ format!("{n_files} tensor file(s) and their sides") }</summary>
+                if let Some(rows) = folder_rows {
+                    <p class="muted small">{ "A folder's side applies to every file in it that has no side chosen of its own:" }</p>
+                    <table class="tfiles tfolders"><tbody>{ rows }</tbody></table>
+                }
                 <table class="tfiles"><tbody>{ for file_rows }</tbody></table>
             </details>
             if unassigned {
-                <p class="banner-inline">{ "Choose the side of each file (float or quantized) to compare them." }</p>
+                <p class="banner-inline">{ "Choose the side of each file (float or quantized), or of a whole folder, to compare them." }</p>
             }
             if let Some(msg) = &t.message {
                 <p class="banner-inline side-message" role="alert">{ msg.clone() }</p>
