@@ -3323,9 +3323,10 @@ pub fn distinct_paths(names: &[String], loaded: &[String]) -> DistinctPaths {
         renamed += 1;
         out.push(new);
     }
+    let loaded: HashSet<&str> = loaded.iter().map(String::as_str).collect();
     let again: Vec<&String> = names
         .iter()
-        .filter(|n| !n.contains(['/', '\\']) && loaded.contains(n))
+        .filter(|n| !n.contains(['/', '\\']) && loaded.contains(n.as_str()))
         .collect();
     let replaced = again.first().map(|example| {
         format!(
