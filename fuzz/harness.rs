@@ -211,16 +211,28 @@ pub fn journal_file(data: &[u8]) {
 /// A view link's fragment, as text (what a pasted URL carries) and as a packed payload (so the
 /// fuzzer reaches the JSON behind the base64url and deflate layers).
 pub fn share_link(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(Some(state)) = share::decode(text) {
+    // What the app does with a link's state: its file and pair found among the loaded names,
+    // the state written again; a refusal's sentence.
+    let open = |frag: &str| match share::decode(frag) {
+        Ok(Some(state)) => {
             let _ = share::encode(&state);
+            const NAMES: &[&str] = &["a/compare.txt", "b/compare.txt", "x.npz", "Add@0"];
+            let _ = share::resolve_file(state.file.as_deref().unwrap_or(""), NAMES.iter().copied());
+            let _ = state.pairs.resolve(NAMES.iter().copied());
         }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        open(text);
     }
     let packed = miniz_oxide::deflate::compress_to_vec(data, 1);
-    let frag = format!("s={}", quantlens::engine::encode::base64url_encode(&packed));
-    if let Ok(Some(state)) = share::decode(&frag) {
-        let _ = share::encode(&state);
-    }
+    open(&format!(
+        "s={}",
+        quantlens::engine::encode::base64url_encode(&packed)
+    ));
 }
 
 pub fn digest_link(data: &[u8]) {
