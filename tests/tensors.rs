@@ -746,3 +746,29 @@ fn one_name_picked_from_two_folders_keeps_both_files() {
         .collect();
     assert_eq!(paired, ["y"]);
 }
+
+#[test]
+fn a_zip64_npz_is_read_through_its_zip64_records() {
+    // scripts/gen_zip64_fixture.py: the end record says 0xFFFF members at 0xFFFFFFFF, each directory
+    // entry keeps its sizes and offset only in its zip64 extra field (Python's zipfile reads it).
+    let mut b = bytes("zip64_eocd.npz");
+    let entries = tensor::list_tensors("zip64_eocd.npz", &mut b).expect("list");
+    let mut names: Vec<(&str, &[u64])> = entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.shape.as_slice()))
+        .collect();
+    names.sort();
+    assert_eq!(names, [("bias", &[2][..]), ("conv", &[3, 4][..])]);
+    let conv = entries.iter().find(|e| e.name == "conv").unwrap();
+    let values = tensor::read_all(&mut b, conv).expect("read");
+    let want: Vec<f32> = (0..12).map(|i| i as f32 / 8.0).collect();
+    assert_eq!(values, want);
+    // The locator cut off: the reader says what is missing.
+    let mut cut = bytes("zip64_eocd.npz");
+    let n = cut.len();
+    cut[n - 22 - 20] = b'X';
+    let err = tensor::list_tensors("x.npz", &mut cut)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("zip64 locator missing"), "{err}");
+}
