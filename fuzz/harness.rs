@@ -199,10 +199,28 @@ pub fn sweep_json(data: &[u8]) {
 }
 
 pub fn journal_file(data: &[u8]) {
+    use quantlens::engine::journal_view;
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok((j, _)) = journal::parse(text) {
             let _ = j.to_json();
+            // What the worker does with a dropped journal: merged into the one it keeps (twice:
+            // a journal dropped again), then drawn, two of its runs compared, and as a link.
+            let mut kept = journal::Journal::default();
+            let _ = kept.merge(j.clone()).sentence();
+            let _ = kept.merge(j.clone()).sentence();
+            let _ = journal_view::journal_view(&kept, None, Vec::new(), None);
+            if let (Some(a), Some(b)) = (kept.runs.first(), kept.runs.last()) {
+                let (a, b) = (a.id.clone(), b.id.clone());
+                let _ = journal_view::compare_view(&kept, &a, &b, None);
+            }
+            if let Ok(link) = journal_view::journal_link(&kept.without_summaries()) {
+                let _ = journal_view::decode_journal_link(&link);
+            }
             diagnose("quantlens-journal.json", Document::Journal { journal: j });
+        }
+        // The run form's metric definitions are typed text.
+        if let Ok(defs) = journal::parse_metric_defs(text) {
+            let _ = journal::metric_defs_text(&defs);
         }
     }
     through_session("quantlens-journal.json", data);
@@ -240,6 +258,7 @@ pub fn digest_link(data: &[u8]) {
         if let Ok(Some(d)) = digest::decode_digest(frag) {
             let _ = digest::encode_digest(&d);
             let checks = digest::check_files(&d, &[("a.txt".into(), 3, "00".into())]);
+            let _ = digest::files_match(&checks);
             let _ = digest::check_sentence(&checks, d.files_omitted);
         } else if let Err(e) = digest::decode_digest(frag) {
             let _ = digest::describe_error(&e);
