@@ -713,15 +713,18 @@ fn one_name_picked_from_two_folders_keeps_both_files() {
     assert_eq!(quantlens::engine::views::folder_key("(2)/x.npy"), "(2)/");
     s.settings.sides.insert("./".into(), Side::Float);
     s.update(&mut |_, _, _| {});
-    let mut paired: Vec<&str> = s
-        .analysis
-        .tensors
-        .pairs
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
-    paired.sort();
-    assert_eq!(paired, ["x", "y"]);
+    let paired = |s: &Session| {
+        let mut names: Vec<String> = s
+            .analysis
+            .tensors
+            .pairs
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(paired(&s), ["x", "y"]);
     let x = s
         .analysis
         .tensors
@@ -737,14 +740,7 @@ fn one_name_picked_from_two_folders_keeps_both_files() {
     assert!(s.analysis.tensors.pairs.is_empty());
     s.settings.sides.insert("(2)/y.npy".into(), Side::Quant);
     s.update(&mut |_, _, _| {});
-    let paired: Vec<&str> = s
-        .analysis
-        .tensors
-        .pairs
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
-    assert_eq!(paired, ["y"]);
+    assert_eq!(paired(&s), ["y"]);
 }
 
 #[test]

@@ -473,18 +473,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             Some(SideBasis::Pairing) => "pairs the most tensors",
             None => "",
         };
-        let on_edit = p.on_edit.clone();
-        let name = f.name.clone();
-        let onchange = Callback::from(move |e: Event| {
-            if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
-                let side = match s.value().as_str() {
-                    "float" => Some(Side::Float),
-                    "quant" => Some(Side::Quant),
-                    _ => None,
-                };
-                on_edit.emit(TensorEdit::Side(name.clone(), side));
-            }
-        });
+        let onchange = side_choice(&p.on_edit, f.name.clone());
         html! {
             <tr>
                 <td class="fname">{ breakable(&f.name) }</td>
@@ -525,18 +514,7 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
     let folder_rows = (folders.len() >= 2).then(|| {
         folders.iter().map(|(key, (n, common))| {
             let side = common.flatten();
-            let on_edit = p.on_edit.clone();
-            let k = key.clone();
-            let onchange = Callback::from(move |e: Event| {
-                if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
-                    let side = match s.value().as_str() {
-                        "float" => Some(Side::Float),
-                        "quant" => Some(Side::Quant),
-                        _ => None,
-                    };
-                    on_edit.emit(TensorEdit::Side(k.clone(), side));
-                }
-            });
+            let onchange = side_choice(&p.on_edit, key.clone());
             let label = if key == "./" { "the files without a folder".to_string() } else { key.clone() };
             html! {
                 <tr class="tfolder">
@@ -783,4 +761,20 @@ pub fn TensorsView(p: &TensorsProps) -> Html {
             }
         </div>
     }
+}
+
+/// A side select's change: the side chosen for `key` (a file's name or a folder's key), or back to
+/// the guess ("(choose side)").
+fn side_choice(on_edit: &Callback<TensorEdit>, key: String) -> Callback<Event> {
+    let on_edit = on_edit.clone();
+    Callback::from(move |e: Event| {
+        if let Some(s) = e.target_dyn_into::<HtmlSelectElement>() {
+            let side = match s.value().as_str() {
+                "float" => Some(Side::Float),
+                "quant" => Some(Side::Quant),
+                _ => None,
+            };
+            on_edit.emit(TensorEdit::Side(key.clone(), side));
+        }
+    })
 }
